@@ -1,0 +1,24 @@
+/* Pieces shared by the DF11 validator, decoders and encoder. */
+#ifndef DFRT_DF11_INTERNAL_H
+#define DFRT_DF11_INTERNAL_H
+
+#include "internal.h"
+
+/* 5-bit gap of window t, packed MSB first. */
+static inline unsigned df11_gap(const uint8_t *gaps, uint64_t t) {
+    uint64_t bit = t * 5;
+    unsigned two = ((unsigned)gaps[bit >> 3] << 8) | ((bit & 7) > 3 ? gaps[(bit >> 3) + 1] : 0);
+    return (two >> (11 - (bit & 7))) & 31;
+}
+
+/* Output position c of the stored list (c < n_positions). */
+static inline uint64_t df11_position(const dfrt_df11_unit *u, uint32_t c) {
+    return c < u->n_positions ? dfrt_load_u32le(u->output_positions + 4 * (size_t)c) : u->n;
+}
+
+/* Internal encoder entry point with progress reporting. */
+dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *parts, const uint64_t *counts,
+                        const char *const *part_names, const volatile int *cancel, dfrt_progress *progress,
+                        dfrt_df11_encoded *out);
+
+#endif

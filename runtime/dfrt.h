@@ -1,0 +1,452 @@
+/*
+ * dfrt: a runtime for DFloat11 (DF11) models.
+ *
+ * This is the library's one public header. Conventions:
+ *   - every fallible function returns a dfrt_status; DFRT_OK is 0;
+ *   - on failure, dfrt_last_error() returns a message for the calling thread that names the
+ *     file, tensor or argument at fault;
+ *   - out_ parameters come last; objects are opaque handles unless their fields are documented
+ *     here; destroy/close/free functions accept NULL;
+ *   - the library never aborts or exits on bad input.
+ */
+#ifndef DFRT_H
+#define DFRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DFRT_BUILDING) && defined(__GNUC__)
+#define DFRT_API __attribute__((visibility("default")))
+#else
+#define DFRT_API
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status and errors                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum dfrt_status {
+    DFRT_OK = 0,
+    DFRT_INVALID_ARGUMENT, /* a caller-supplied argument is wrong */
+    DFRT_FORMAT_ERROR,     /* a file's contents are malformed or inconsistent */
+    DFRT_IO_ERROR,         /* the operating system refused a read, write, rename... */
+    DFRT_OUT_OF_MEMORY,    /* host or device allocation failed */
+    DFRT_UNSUPPORTED,      /* well-formed, but outside what dfrt implements */
+    DFRT_UNAVAILABLE,      /* a backend or device is not present at run time */
+    DFRT_DEVICE_ERROR,     /* a GPU API call failed */
+    DFRT_CANCELLED,        /* the caller's cancel flag was raised */
+} dfrt_status;
+
+/* A short constant name for a status ("format error"). */
+DFRT_API const char *dfrt_status_string(dfrt_status status);
+
+/* The detail message of the calling thread's most recent failure ("" if none). The pointer
+ * stays valid until the next dfrt call on the same thread. */
+DFRT_API const char *dfrt_last_error(void);
+
+/* The library version, "MAJOR.MINOR.PATCH". */
+DFRT_API const char *dfrt_version(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tensors and safetensors files                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum dfrt_dtype {
+    DFRT_DTYPE_BOOL,
+    DFRT_DTYPE_U8,
+    DFRT_DTYPE_I8,
+    DFRT_DTYPE_I16,
+    DFRT_DTYPE_U16,
+    DFRT_DTYPE_F16,
+    DFRT_DTYPE_BF16,
+    DFRT_DTYPE_I32,
+    DFRT_DTYPE_U32,
+    DFRT_DTYPE_F32,
+    DFRT_DTYPE_I64,
+    DFRT_DTYPE_U64,
+    DFRT_DTYPE_F64,
+    DFRT_DTYPE_COUNT
+} dfrt_dtype;
+
+/* The safetensors name of a dtype ("BF16"), or "?" for an invalid value. */
+DFRT_API const char *dfrt_dtype_name(dfrt_dtype dtype);
+/* Bytes per element; 0 for an invalid value. */
+DFRT_API size_t dfrt_dtype_size(dfrt_dtype dtype);
+/* Parses a safetensors dtype name; false if unknown. */
+DFRT_API bool dfrt_dtype_parse(const char *name, dfrt_dtype *out_dtype);
+
+#define DFRT_MAX_DIMS 8
+
+/* A tensor inside a mapped safetensors file. Owned by the file (or directory) it came from. */
+typedef struct dfrt_tensor {
+    const char *name;
+    dfrt_dtype dtype;
+    int n_dims;
+    int64_t shape[DFRT_MAX_DIMS];
+    uint64_t n_elements;
+    uint64_t n_bytes;
+    const void *data; /* little-endian, inside the mapping; no alignment is promised */
+    const char *file; /* path of the file that holds it */
+} dfrt_tensor;
+
+typedef struct dfrt_st_file dfrt_st_file;
+
+/* Maps a safetensors file read-only and validates its header completely against the file
+ * size (header length, JSON, dtypes, shapes, byte counts, offsets in range and not
+ * overlapping). The file stays mapped until dfrt_st_file_close. */
+DFRT_API dfrt_status dfrt_st_file_open(const char *path, dfrt_st_file **out_file);
+DFRT_API void dfrt_st_file_close(dfrt_st_file *file);
+DFRT_API const char *dfrt_st_file_path(const dfrt_st_file *file);
+/* Tensors in order of their data offsets. */
+DFRT_API size_t dfrt_st_file_count(const dfrt_st_file *file);
+DFRT_API const dfrt_tensor *dfrt_st_file_tensor(const dfrt_st_file *file, size_t index);
+/* NULL if the file has no tensor of that name. */
+DFRT_API const dfrt_tensor *dfrt_st_file_find(const dfrt_st_file *file, const char *name);
+/* A string from the header's "__metadata__" block, or NULL. */
+DFRT_API const char *dfrt_st_file_metadata(const dfrt_st_file *file, const char *key);
+
+/* Every tensor of a model directory: all *.safetensors files in it, checked against
+ * model.safetensors.index.json when there is one. A tensor name in two files is an error. */
+typedef struct dfrt_tensor_set dfrt_tensor_set;
+
+DFRT_API dfrt_status dfrt_tensor_set_open(const char *dir, dfrt_tensor_set **out_set);
+DFRT_API void dfrt_tensor_set_close(dfrt_tensor_set *set);
+/* Tensors sorted by name. */
+DFRT_API size_t dfrt_tensor_set_count(const dfrt_tensor_set *set);
+DFRT_API const dfrt_tensor *dfrt_tensor_set_get(const dfrt_tensor_set *set, size_t index);
+DFRT_API const dfrt_tensor *dfrt_tensor_set_find(const dfrt_tensor_set *set, const char *name);
+/* The files, in name order. */
+DFRT_API size_t dfrt_tensor_set_file_count(const dfrt_tensor_set *set);
+DFRT_API const dfrt_st_file *dfrt_tensor_set_file(const dfrt_tensor_set *set, size_t index);
+
+/* Writing safetensors files. Tensors are laid out as the Python safetensors package lays them
+ * out (by dtype size descending, then name; header padded with spaces to 8 bytes). The file is
+ * written under a temporary name in the same directory and renamed into place by
+ * dfrt_st_writer_finish, so an interrupted write never leaves a file that looks complete. */
+typedef struct dfrt_st_writer dfrt_st_writer;
+
+DFRT_API dfrt_status dfrt_st_writer_create(const char *path, dfrt_st_writer **out_writer);
+/* Adds a "__metadata__" string entry. */
+DFRT_API dfrt_status dfrt_st_writer_set_metadata(dfrt_st_writer *w, const char *key,
+                                                 const char *value);
+/* Adds a tensor. The writer copies name and shape; data is only borrowed and must stay valid
+ * until dfrt_st_writer_finish returns. n_dims may be 0 (a scalar). */
+DFRT_API dfrt_status dfrt_st_writer_add(dfrt_st_writer *w, const char *name, dfrt_dtype dtype,
+                                        int n_dims, const int64_t *shape, const void *data);
+/* Writes header and data, flushes to disk and renames the file into place. Frees the writer
+ * whatever the outcome; on failure the temporary file is removed. */
+DFRT_API dfrt_status dfrt_st_writer_finish(dfrt_st_writer *w);
+/* Abandons a writer: removes its temporary file and frees it. Accepts NULL. */
+DFRT_API void dfrt_st_writer_abort(dfrt_st_writer *w);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Model configuration (config.json)                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum dfrt_rope_type {
+    DFRT_ROPE_DEFAULT,
+    DFRT_ROPE_LLAMA3,
+    DFRT_ROPE_LINEAR,
+    DFRT_ROPE_OTHER, /* named in rope_type_name; not implemented */
+} dfrt_rope_type;
+
+/* One pattern_dict entry: a module-name regex (Python re.fullmatch semantics) and the
+ * attribute list whose weights make up a unit (empty: the module's own weight). */
+typedef struct dfrt_df11_pattern {
+    char *regex;
+    int n_attrs;
+    char **attrs;
+} dfrt_df11_pattern;
+
+#define DFRT_MAX_EOS 8
+
+/* The parts of config.json dfrt uses. Both the transformers 4.x schema (rope_theta,
+ * rope_scaling, torch_dtype) and the 5.x schema (rope_parameters, dtype) are read. Fields
+ * that config.json does not give are 0 (or the architecture's default, where noted). */
+typedef struct dfrt_config {
+    char *architecture; /* architectures[0], e.g. "Qwen3ForCausalLM"; "" when absent */
+    char *model_type;   /* "qwen3", ...; "" when absent */
+    char *dtype;        /* dtype / torch_dtype; "" when absent */
+    int64_t vocab_size;
+    int64_t hidden_size;
+    int64_t intermediate_size;
+    int64_t n_layers;    /* num_hidden_layers */
+    int64_t n_heads;     /* num_attention_heads */
+    int64_t n_kv_heads;  /* num_key_value_heads, defaults to n_heads */
+    int64_t head_dim;    /* head_dim, defaults to hidden_size / n_heads */
+    int64_t max_position_embeddings;
+    bool tie_word_embeddings; /* default false for the supported architectures */
+    bool attention_bias;      /* q/k/v biases (Qwen2 always has them) */
+    double rms_norm_eps;
+    double rope_theta;
+    dfrt_rope_type rope_type;
+    char *rope_type_name; /* as written in config.json; NULL when absent */
+    double rope_factor;
+    double rope_low_freq_factor;
+    double rope_high_freq_factor;
+    int64_t rope_original_max_position;
+    int64_t bos_token_id; /* -1 when absent */
+    int n_eos;
+    int64_t eos_token_ids[DFRT_MAX_EOS];
+
+    /* dfloat11_config, when present */
+    bool is_df11;
+    char *df11_version;
+    int n_patterns;
+    dfrt_df11_pattern *patterns;
+} dfrt_config;
+
+/* Reads DIR/config.json (or a config.json path). */
+DFRT_API dfrt_status dfrt_config_load(const char *dir_or_file, dfrt_config **out_config);
+/* Parses config.json text; `source` names it in error messages. */
+DFRT_API dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source,
+                                       dfrt_config **out_config);
+DFRT_API void dfrt_config_free(dfrt_config *config);
+/* Parses a pattern_dict JSON object ({"regex": ["attr", ...], ...}) into patterns; used for
+ * the compressor's --pattern-dict. */
+DFRT_API dfrt_status dfrt_pattern_dict_parse(const char *json, const char *source,
+                                             int *out_n_patterns,
+                                             dfrt_df11_pattern **out_patterns);
+DFRT_API void dfrt_patterns_free(int n_patterns, dfrt_df11_pattern *patterns);
+/* The pattern_dict the published DF11 releases use for an architecture, or
+ * DFRT_UNSUPPORTED naming the architecture. */
+DFRT_API dfrt_status dfrt_default_patterns(const dfrt_config *config, int *out_n_patterns,
+                                           dfrt_df11_pattern **out_patterns);
+
+/* A compiled set of patterns, matched with Python re.fullmatch semantics through PCRE2 with
+ * match and depth limits, so that no pattern can hang the caller. */
+typedef struct dfrt_matcher dfrt_matcher;
+DFRT_API dfrt_status dfrt_matcher_create(int n_patterns, const dfrt_df11_pattern *patterns,
+                                         const char *source, dfrt_matcher **out_matcher);
+DFRT_API void dfrt_matcher_free(dfrt_matcher *m);
+/* Index of the first pattern that fully matches name, -1 if none. A pattern that hits the
+ * match limit is DFRT_FORMAT_ERROR. */
+DFRT_API dfrt_status dfrt_matcher_match(const dfrt_matcher *m, const char *name,
+                                        int *out_index);
+
+/* ------------------------------------------------------------------------------------------ */
+/* DF11 units                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Fixed by the format: 512 threads per block, 8 bytes per thread. */
+#define DFRT_DF11_WINDOW_BITS 64u
+#define DFRT_DF11_CHUNK_BYTES 4096u
+#define DFRT_DF11_CHUNK_BITS (DFRT_DF11_CHUNK_BYTES * 8u)
+#define DFRT_DF11_WINDOWS_PER_CHUNK 512u
+#define DFRT_DF11_GAP_BYTES_PER_CHUNK 320u /* 512 windows x 5 bits */
+#define DFRT_DF11_MAX_TABLES 17u
+#define DFRT_DF11_MAX_CODE_BITS 32u
+#define DFRT_DF11_FIRST_POINTER 240u /* table values >= 240 point to table 256 - value */
+
+/* One weight inside a unit: elements [offset, offset + count) of the decoded stream. */
+typedef struct dfrt_df11_part {
+    char *name;      /* full tensor name, "<unit>.<attr>.weight" or "<unit>.weight" */
+    uint64_t offset; /* first element */
+    uint64_t count;  /* elements */
+    int n_dims;      /* 2 when the architecture gives the shape, else 1 */
+    int64_t shape[2];
+} dfrt_df11_part;
+
+/* A validated DF11 unit. Pointers refer to the tensors it was made from (usually a mapped
+ * file); the unit owns only its name and parts. */
+typedef struct dfrt_df11_unit {
+    char *name;                 /* module name, e.g. "model.layers.3" */
+    uint64_t n;                 /* weights */
+    uint32_t n_tables;          /* decode tables; luts has n_tables + 1 rows */
+    const uint8_t *luts;        /* (n_tables + 1, 256): tables, then the code-length row */
+    const uint8_t *stream;      /* (n_bytes): Huffman-coded exponents, MSB first */
+    uint64_t n_bytes;
+    const uint8_t *sign_mantissa;    /* (n) */
+    const uint8_t *output_positions; /* (n_positions) little-endian uint32, unaligned */
+    uint32_t n_positions;            /* n_chunks + 1, or n_chunks (see the format doc) */
+    const uint8_t *gaps;             /* (n_chunks * 320): 5-bit gaps, MSB first */
+    uint32_t n_chunks;               /* ceil(n_bytes / 4096) */
+    uint32_t max_chunk_weights;      /* largest count of codes starting in one chunk */
+    uint32_t max_code_bits;          /* longest code in the lengths row */
+    int n_parts;
+    dfrt_df11_part *parts; /* in stream order */
+} dfrt_df11_unit;
+
+/* The six tensors of a unit, as they come from a file. */
+typedef struct dfrt_df11_tensors {
+    const dfrt_tensor *luts;
+    const dfrt_tensor *encoded_exponent;
+    const dfrt_tensor *sign_mantissa;
+    const dfrt_tensor *output_positions;
+    const dfrt_tensor *gaps;
+    const dfrt_tensor *split_positions;
+} dfrt_df11_tensors;
+
+/* Builds and validates a unit from its six tensors: dtypes and shapes, n_chunks, gap size and
+ * values, output positions (0 first, non-decreasing, n last, at most 32768 codes per chunk),
+ * table pointers inside the table count, at most 17 tables, a code-length row consistent with
+ * the tables (every symbol in a table has a length 1..32, pointers have none, Kraft sum <= 1),
+ * split positions increasing inside (0, n). part_names (n_part_names entries) name the weights
+ * in stream order and must match the split count; pass NULL to name them "<unit>.part<i>".
+ * A unit that passes cannot make any dfrt decoder read or write out of bounds. */
+DFRT_API dfrt_status dfrt_df11_unit_init(const char *name, const dfrt_df11_tensors *tensors,
+                                         int n_part_names, const char *const *part_names,
+                                         dfrt_df11_unit *out_unit);
+/* Frees what dfrt_df11_unit_init allocated (not the tensors). */
+DFRT_API void dfrt_df11_unit_release(dfrt_df11_unit *unit);
+
+/* The first weight whose code starts in chunk c, for c in [0, n_chunks]; n for c = n_chunks. */
+DFRT_API uint64_t dfrt_df11_chunk_start(const dfrt_df11_unit *unit, uint32_t chunk);
+/* The smallest chunk range [*out_first, *out_first + *out_count) whose weights cover
+ * [begin, end) (end <= n). Decoding that range yields weights from
+ * dfrt_df11_chunk_start(unit, *out_first) on. */
+DFRT_API void dfrt_df11_chunks_covering(const dfrt_df11_unit *unit, uint64_t begin,
+                                        uint64_t end, uint32_t *out_first,
+                                        uint32_t *out_count);
+
+/* Decodes the whole unit into out (n BF16 values as uint16), in parallel over chunks using
+ * the index with n_threads threads (<= 0: one per core). Checks on the way that every gap
+ * and output position agrees with the stream: a DFRT_FORMAT_ERROR names the chunk. */
+DFRT_API dfrt_status dfrt_df11_decode(const dfrt_df11_unit *unit, uint16_t *out, int n_threads);
+/* Decodes chunks [first, first + count) into out, which receives weights
+ * [chunk_start(first), chunk_start(first + count)). */
+DFRT_API dfrt_status dfrt_df11_decode_chunks(const dfrt_df11_unit *unit, uint32_t first,
+                                             uint32_t count, uint16_t *out);
+/* Decodes the whole unit from the start of the stream without using gaps or output
+ * positions: an independent check of the indexed decoders. */
+DFRT_API dfrt_status dfrt_df11_decode_sequential(const dfrt_df11_unit *unit, uint16_t *out);
+
+/* A unit produced by the compressor; owns its buffers. Field meanings as in dfrt_df11_unit. */
+typedef struct dfrt_df11_encoded {
+    uint64_t n;
+    uint32_t n_tables;
+    uint8_t *luts;          /* (n_tables + 1, 256) */
+    uint8_t *stream;        /* (n_bytes) */
+    uint64_t n_bytes;
+    uint8_t *sign_mantissa; /* (n) */
+    uint8_t *output_positions; /* (4 * n_positions) */
+    uint32_t n_positions;
+    uint8_t *gaps;          /* (gaps_bytes) */
+    uint64_t gaps_bytes;
+    int64_t *split_positions; /* (n_splits) */
+    uint32_t n_splits;
+    uint32_t max_code_bits;
+    bool code_limited; /* the 32-bit limit changed the code */
+} dfrt_df11_encoded;
+
+/* Compresses the concatenation of n_parts BF16 arrays (counts[i] values each) exactly as the
+ * reference compressor does, byte for byte. part_names name the arrays in error messages
+ * (NULL: "part <i>"). Exponents 240..255 (|w| >= 2^113, Inf, NaN) are refused with an error
+ * naming the array and index; so is a code needing more than 17 decode tables. cancel, if not
+ * NULL, is polled: when it becomes non-zero the call returns DFRT_CANCELLED. */
+DFRT_API dfrt_status dfrt_df11_encode(const char *unit_name, int n_parts,
+                                      const uint16_t *const *parts, const uint64_t *counts,
+                                      const char *const *part_names, const volatile int *cancel,
+                                      dfrt_df11_encoded *out);
+DFRT_API void dfrt_df11_encoded_free(dfrt_df11_encoded *enc);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checkpoints: a Hugging Face model directory, DF11 or BF16                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dfrt_checkpoint dfrt_checkpoint;
+
+/* Opens a model directory: config.json, every safetensors file, and (when config.json has a
+ * dfloat11_config) every DF11 unit, discovered by its six tensor names, matched to
+ * pattern_dict and validated. Refuses the pre-2025 pickle format with a clear message. */
+DFRT_API dfrt_status dfrt_checkpoint_open(const char *dir, dfrt_checkpoint **out_checkpoint);
+DFRT_API void dfrt_checkpoint_close(dfrt_checkpoint *cp);
+DFRT_API const char *dfrt_checkpoint_dir(const dfrt_checkpoint *cp);
+DFRT_API const dfrt_config *dfrt_checkpoint_config(const dfrt_checkpoint *cp);
+DFRT_API const dfrt_tensor_set *dfrt_checkpoint_tensors(const dfrt_checkpoint *cp);
+DFRT_API size_t dfrt_checkpoint_unit_count(const dfrt_checkpoint *cp);
+DFRT_API const dfrt_df11_unit *dfrt_checkpoint_unit(const dfrt_checkpoint *cp, size_t index);
+/* True if the tensor is one of the six tensors of a unit. */
+DFRT_API bool dfrt_checkpoint_is_unit_tensor(const dfrt_checkpoint *cp, const char *name);
+/* Looks a weight up by its BF16 name: either a plain tensor (*out_tensor set) or a part of a
+ * DF11 unit (*out_unit and *out_part set). DFRT_INVALID_ARGUMENT naming the weight if it is
+ * neither. Any out pointer may be NULL. */
+DFRT_API dfrt_status dfrt_checkpoint_find_weight(const dfrt_checkpoint *cp, const char *name,
+                                                 const dfrt_tensor **out_tensor,
+                                                 const dfrt_df11_unit **out_unit,
+                                                 int *out_part);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Whole-directory operations                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Progress: called from worker threads (serialised by the library) with weights done so far
+ * and the total. */
+typedef void (*dfrt_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+typedef struct dfrt_compress_options {
+    const char *pattern_dict_json; /* NULL: the architecture's default pattern_dict */
+    int n_threads;                 /* <= 0: one per core */
+    dfrt_progress_fn progress;
+    void *progress_user;
+    const volatile int *cancel; /* polled; non-zero makes the call return DFRT_CANCELLED */
+} dfrt_compress_options;
+
+/* BF16 Hugging Face directory -> DF11 directory laid out as the reference lays it out. The
+ * output is built in a temporary directory beside out_dir and renamed into place at the end;
+ * out_dir must not exist or be empty. Nothing is left behind on failure. */
+DFRT_API dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir,
+                                       const dfrt_compress_options *options);
+
+typedef struct dfrt_decompress_options {
+    int n_threads;
+    dfrt_progress_fn progress;
+    void *progress_user;
+    const volatile int *cancel;
+} dfrt_decompress_options;
+
+/* DF11 directory -> BF16 directory that transformers loads (one shard per DF11 file plus
+ * model.safetensors.index.json when there are several), config.json without
+ * dfloat11_config, other files copied. Same temporary-directory discipline as compress. */
+DFRT_API dfrt_status dfrt_decompress_dir(const char *df11_dir, const char *out_dir,
+                                         const dfrt_decompress_options *options);
+
+/* Result of verifying one unit. */
+typedef struct dfrt_verify_unit {
+    const char *name;
+    uint64_t n;
+    uint64_t compressed_bytes; /* all six tensors */
+    dfrt_status status;
+    const char *message; /* "" when status is DFRT_OK */
+    int n_parts_compared;  /* parts compared against the BF16 directory */
+    double seconds;
+} dfrt_verify_unit;
+
+typedef void (*dfrt_verify_fn)(void *user, const dfrt_verify_unit *result);
+
+/* A plain (not DF11) tensor that differs between the two directories. */
+typedef void (*dfrt_verify_tensor_fn)(void *user, const char *tensor, const char *message);
+
+typedef struct dfrt_verify_options {
+    int n_threads;
+    dfrt_verify_fn on_unit; /* called once per unit, in unit order, from the calling thread */
+    dfrt_verify_tensor_fn on_tensor_failure;
+    void *user;
+} dfrt_verify_options;
+
+typedef struct dfrt_verify_summary {
+    int n_units;
+    int n_units_failed;
+    uint64_t n_weights;
+    int n_tensors_compared; /* plain tensors compared against the BF16 directory */
+    int n_tensors_failed;
+} dfrt_verify_summary;
+
+/* Validates and decodes every unit of a DF11 directory with both the indexed and the
+ * sequential decoder; with bf16_dir (may be NULL) compares every weight and every plain tensor
+ * bit for bit. Returns DFRT_OK only when everything holds; a per-unit failure is reported
+ * through on_unit and the summary and makes the call return DFRT_FORMAT_ERROR. */
+DFRT_API dfrt_status dfrt_verify_dir(const char *df11_dir, const char *bf16_dir,
+                                     const dfrt_verify_options *options,
+                                     dfrt_verify_summary *out_summary);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DFRT_H */

@@ -1,0 +1,126 @@
+/* Helpers shared by the runtime's files; not installed. */
+#ifndef DFRT_INTERNAL_H
+#define DFRT_INTERNAL_H
+
+#include "dfrt.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "dfrt assumes a little-endian host (safetensors and DF11 data are little-endian)"
+#endif
+
+#define DFRT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define DFRT_UNUSED(x) ((void)(x))
+#define DFRT_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define DFRT_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Records a failure for the calling thread and returns status. */
+dfrt_status dfrt_fail(dfrt_status status, const char *fmt, ...) DFRT_PRINTF(2, 3);
+/* Prepends "prefix: " to the calling thread's current message; returns status. */
+dfrt_status dfrt_fail_prefix(dfrt_status status, const char *fmt, ...) DFRT_PRINTF(2, 3);
+/* Clears the calling thread's message. */
+void dfrt_clear_error(void);
+/* Replaces the calling thread's message (used to move errors between threads). */
+void dfrt_set_error_message(const char *message);
+
+#define DFRT_TRY(expr)                                                                         \
+    do {                                                                                       \
+        dfrt_status dfrt_try_status_ = (expr);                                                 \
+        if (dfrt_try_status_ != DFRT_OK) return dfrt_try_status_;                              \
+    } while (0)
+
+/* Allocation helpers: on failure they record DFRT_OUT_OF_MEMORY naming `what`. */
+void *dfrt_malloc(size_t size, const char *what);
+void *dfrt_calloc(size_t count, size_t size, const char *what);
+char *dfrt_strdup(const char *s);
+char *dfrt_strndup(const char *s, size_t n);
+/* Allocating sprintf; NULL (with the error recorded) on failure. */
+char *dfrt_asprintf(const char *fmt, ...) DFRT_PRINTF(1, 2);
+/* "dir/name" */
+char *dfrt_path_join(const char *dir, const char *name);
+const char *dfrt_basename(const char *path);
+bool dfrt_str_ends_with(const char *s, const char *suffix);
+bool dfrt_str_starts_with(const char *s, const char *prefix);
+
+/* Overflow-checked arithmetic. */
+static inline bool dfrt_mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline bool dfrt_add_overflow_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return __builtin_add_overflow(a, b, out);
+}
+
+static inline uint32_t dfrt_load_u32le(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* base with the process umask applied (the umask is read once, thread-safely). */
+#include <sys/types.h>
+mode_t dfrt_file_mode(mode_t base);
+/* Reads a whole (small) file into a NUL-terminated buffer. max_size bounds it. */
+dfrt_status dfrt_read_file(const char *path, size_t max_size, char **out_data, size_t *out_len);
+/* Copies a file, through a temporary name and rename. */
+dfrt_status dfrt_copy_file(const char *src, const char *dst);
+/* Writes data to path through a temporary name and rename. */
+dfrt_status dfrt_write_file_atomic(const char *path, const void *data, size_t len);
+/* Removes a directory tree (best effort, for cleaning up our own temporaries). */
+void dfrt_remove_tree(const char *path);
+/* Lists the regular-file names of a directory, sorted. */
+dfrt_status dfrt_list_dir(const char *dir, char ***out_names, size_t *out_count);
+void dfrt_free_strings(char **strings, size_t count);
+
+/* Top-level key edits of a JSON object that keep the rest of the text as it is. */
+dfrt_status dfrt_json_remove_key(const char *text, size_t len, const char *key, const char *source, char **out,
+                                 size_t *out_len);
+/* Appends "key": value_json as the last entry (value_json already formatted, nested lines
+ * indented by 2). Fails if the key exists. */
+dfrt_status dfrt_json_add_key(const char *text, size_t len, const char *key, const char *value_json,
+                              const char *source, char **out, size_t *out_len);
+
+/* A growable string; `failed` records an allocation failure (later appends do nothing). */
+typedef struct dfrt_buf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} dfrt_buf;
+void dfrt_buf_append(dfrt_buf *b, const char *s, size_t n);
+void dfrt_buf_puts(dfrt_buf *b, const char *s);
+void dfrt_buf_printf(dfrt_buf *b, const char *fmt, ...) DFRT_PRINTF(2, 3);
+/* Appends s as a JSON string literal (escaped as serde_json and Python's json escape it). */
+void dfrt_buf_json_string(dfrt_buf *b, const char *s);
+
+/* Output directories are built in "<out>.dfrt-tmp-XXXXXX" and renamed into place. */
+typedef struct dfrt_staging {
+    char *final_path;
+    char *tmp_path;
+} dfrt_staging;
+dfrt_status dfrt_staging_begin(const char *out_dir, dfrt_staging *out);
+dfrt_status dfrt_staging_commit(dfrt_staging *s);
+void dfrt_staging_abort(dfrt_staging *s);
+
+/* Number of online CPUs (at least 1). */
+int dfrt_cpu_count(void);
+/* Resolves a thread-count request: <= 0 means one per core. */
+int dfrt_thread_count(int requested);
+
+/* Runs fn(ctx, i) for i in [0, n) on up to n_threads threads (including the caller). Stops
+ * handing out work after the first failure and returns it, with its message moved to the
+ * calling thread. */
+typedef dfrt_status (*dfrt_task_fn)(void *ctx, size_t index);
+dfrt_status dfrt_parallel_for(size_t n, int n_threads, dfrt_task_fn fn, void *ctx);
+
+/* Serialised progress reporting shared by worker threads. */
+typedef struct dfrt_progress dfrt_progress;
+dfrt_progress *dfrt_progress_create(dfrt_progress_fn fn, void *user, uint64_t total);
+void dfrt_progress_add(dfrt_progress *p, uint64_t amount);
+void dfrt_progress_free(dfrt_progress *p);
+
+static inline bool dfrt_cancelled(const volatile int *cancel) { return cancel && *cancel; }
+
+#endif

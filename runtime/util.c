@@ -1,0 +1,463 @@
+/* Allocation, string, file and threading helpers. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void *dfrt_malloc(size_t size, const char *what) {
+    void *p = malloc(size ? size : 1);
+    if (!p) dfrt_fail(DFRT_OUT_OF_MEMORY, "out of host memory allocating %zu bytes for %s", size, what);
+    return p;
+}
+
+void *dfrt_calloc(size_t count, size_t size, const char *what) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        dfrt_fail(DFRT_OUT_OF_MEMORY, "out of host memory allocating %zu x %zu bytes for %s", count,
+                  size, what);
+    return p;
+}
+
+char *dfrt_strndup(const char *s, size_t n) {
+    char *p = dfrt_malloc(n + 1, "a string");
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *dfrt_strdup(const char *s) { return dfrt_strndup(s, strlen(s)); }
+
+char *dfrt_asprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0) {
+        dfrt_fail(DFRT_INVALID_ARGUMENT, "bad format string");
+        return NULL;
+    }
+    char *p = dfrt_malloc((size_t)len + 1, "a string");
+    if (!p) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+char *dfrt_path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir);
+    if (n > 0 && dir[n - 1] == '/') return dfrt_asprintf("%s%s", dir, name);
+    return dfrt_asprintf("%s/%s", dir, name);
+}
+
+const char *dfrt_basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+bool dfrt_str_ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool dfrt_str_starts_with(const char *s, const char *prefix) {
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+dfrt_status dfrt_read_file(const char *path, size_t max_size, char **out_data, size_t *out_len) {
+    *out_data = NULL;
+    if (out_len) *out_len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return dfrt_fail(DFRT_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return dfrt_fail(DFRT_IO_ERROR, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_size) {
+        fclose(f);
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %lld bytes, more than the %zu allowed", path,
+                         (long long)st.st_size, max_size);
+    }
+    size_t len = (size_t)st.st_size;
+    char *data = dfrt_malloc(len + 1, path);
+    if (!data) {
+        fclose(f);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    if (len && fread(data, 1, len, f) != len) {
+        int e = errno;
+        fclose(f);
+        free(data);
+        return dfrt_fail(DFRT_IO_ERROR, "%s: read failed: %s", path, e ? strerror(e) : "short read");
+    }
+    fclose(f);
+    data[len] = '\0';
+    *out_data = data;
+    if (out_len) *out_len = len;
+    return DFRT_OK;
+}
+
+static mode_t process_umask;
+static void read_umask(void) {
+    process_umask = umask(0);
+    umask(process_umask);
+}
+
+mode_t dfrt_file_mode(mode_t base) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_umask);
+    return base & ~process_umask;
+}
+
+static dfrt_status write_all(int fd, const void *data, size_t len, const char *path) {
+    const uint8_t *p = data;
+    while (len > 0) {
+        size_t step = len > (1u << 30) ? (1u << 30) : len;
+        ssize_t w = write(fd, p, step);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return dfrt_fail(DFRT_IO_ERROR, "%s: write failed: %s", path, strerror(errno));
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_write_file_atomic(const char *path, const void *data, size_t len) {
+    char *tmp = dfrt_asprintf("%s.dfrt-tmp-XXXXXX", path);
+    if (!tmp) return DFRT_OUT_OF_MEMORY;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        dfrt_status s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return s;
+    }
+    dfrt_status s = write_all(fd, data, len, path);
+    if (s == DFRT_OK && fchmod(fd, dfrt_file_mode(0666)) != 0)
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: chmod failed: %s", path, strerror(errno));
+    if (s == DFRT_OK && fsync(fd) != 0)
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: fsync failed: %s", path, strerror(errno));
+    if (close(fd) != 0 && s == DFRT_OK)
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: close failed: %s", path, strerror(errno));
+    if (s == DFRT_OK && rename(tmp, path) != 0)
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: rename failed: %s", path, strerror(errno));
+    if (s != DFRT_OK) unlink(tmp);
+    free(tmp);
+    return s;
+}
+
+dfrt_status dfrt_copy_file(const char *src, const char *dst) {
+    char *data;
+    size_t len;
+    /* Tokenizer and config files are small; 1 GiB bounds a hostile one. */
+    DFRT_TRY(dfrt_read_file(src, (size_t)1 << 30, &data, &len));
+    dfrt_status s = dfrt_write_file_atomic(dst, data, len);
+    free(data);
+    return s;
+}
+
+void dfrt_remove_tree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+                char *child = dfrt_path_join(path, e->d_name);
+                if (child) dfrt_remove_tree(child);
+                free(child);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int compare_strings(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void dfrt_free_strings(char **strings, size_t count) {
+    if (!strings) return;
+    for (size_t i = 0; i < count; i++) free(strings[i]);
+    free(strings);
+}
+
+dfrt_status dfrt_list_dir(const char *dir, char ***out_names, size_t *out_count) {
+    *out_names = NULL;
+    *out_count = 0;
+    DIR *d = opendir(dir);
+    if (!d) return dfrt_fail(DFRT_IO_ERROR, "%s: cannot read directory: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+    dfrt_status s = DFRT_OK;
+    errno = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
+            continue;
+        char *full = dfrt_path_join(dir, e->d_name);
+        if (!full) {
+            s = DFRT_OUT_OF_MEMORY;
+            break;
+        }
+        struct stat st;
+        bool regular = stat(full, &st) == 0 && S_ISREG(st.st_mode);
+        free(full);
+        if (!regular) continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = realloc(names, cap * sizeof *names);
+            if (!grown) {
+                s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory listing %s", dir);
+                break;
+            }
+            names = grown;
+        }
+        if (!(names[count] = dfrt_strdup(e->d_name))) {
+            s = DFRT_OUT_OF_MEMORY;
+            break;
+        }
+        count++;
+    }
+    closedir(d);
+    if (s != DFRT_OK) {
+        dfrt_free_strings(names, count);
+        return s;
+    }
+    if (count) qsort(names, count, sizeof *names, compare_strings);
+    *out_names = names;
+    *out_count = count;
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_staging_begin(const char *out_dir, dfrt_staging *out) {
+    memset(out, 0, sizeof *out);
+    dfrt_file_mode(0); /* read the umask now, before any worker thread creates files */
+    struct stat st;
+    if (stat(out_dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: exists and is not a directory", out_dir);
+        DIR *d = opendir(out_dir);
+        if (!d) return dfrt_fail(DFRT_IO_ERROR, "%s: cannot read directory: %s", out_dir, strerror(errno));
+        struct dirent *e;
+        bool empty = true;
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = false;
+        closedir(d);
+        if (!empty)
+            return dfrt_fail(DFRT_INVALID_ARGUMENT,
+                             "%s: output directory exists and is not empty; remove it or choose another",
+                             out_dir);
+    }
+    /* Strip trailing slashes so the temporary directory is a sibling. */
+    size_t n = strlen(out_dir);
+    while (n > 1 && out_dir[n - 1] == '/') n--;
+    out->final_path = dfrt_strndup(out_dir, n);
+    if (!out->final_path) return DFRT_OUT_OF_MEMORY;
+    out->tmp_path = dfrt_asprintf("%s.dfrt-tmp-XXXXXX", out->final_path);
+    if (!out->tmp_path) {
+        free(out->final_path);
+        out->final_path = NULL;
+        return DFRT_OUT_OF_MEMORY;
+    }
+    if (!mkdtemp(out->tmp_path)) {
+        dfrt_status s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create output directory: %s",
+                                  out->final_path, strerror(errno));
+        free(out->final_path);
+        free(out->tmp_path);
+        memset(out, 0, sizeof *out);
+        return s;
+    }
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_staging_commit(dfrt_staging *s) {
+    dfrt_status st = DFRT_OK;
+    if (chmod(s->tmp_path, dfrt_file_mode(0777)) != 0 || rename(s->tmp_path, s->final_path) != 0) {
+        st = dfrt_fail(DFRT_IO_ERROR, "%s: cannot move the finished output into place: %s",
+                       s->final_path, strerror(errno));
+        dfrt_remove_tree(s->tmp_path);
+    }
+    free(s->final_path);
+    free(s->tmp_path);
+    memset(s, 0, sizeof *s);
+    return st;
+}
+
+void dfrt_staging_abort(dfrt_staging *s) {
+    if (s->tmp_path) dfrt_remove_tree(s->tmp_path);
+    free(s->final_path);
+    free(s->tmp_path);
+    memset(s, 0, sizeof *s);
+}
+
+int dfrt_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
+}
+
+int dfrt_thread_count(int requested) { return requested > 0 ? requested : dfrt_cpu_count(); }
+
+typedef struct parallel_state {
+    dfrt_task_fn fn;
+    void *ctx;
+    size_t n;
+    atomic_size_t next;
+    atomic_bool stop;
+    pthread_mutex_t lock;
+    dfrt_status status;
+    char message[2048];
+} parallel_state;
+
+static void *parallel_worker(void *arg) {
+    parallel_state *ps = arg;
+    for (;;) {
+        if (atomic_load(&ps->stop)) break;
+        size_t i = atomic_fetch_add(&ps->next, 1);
+        if (i >= ps->n) break;
+        dfrt_status s = ps->fn(ps->ctx, i);
+        if (s != DFRT_OK) {
+            pthread_mutex_lock(&ps->lock);
+            if (ps->status == DFRT_OK) {
+                ps->status = s;
+                snprintf(ps->message, sizeof ps->message, "%s", dfrt_last_error());
+            }
+            pthread_mutex_unlock(&ps->lock);
+            atomic_store(&ps->stop, true);
+            break;
+        }
+    }
+    return NULL;
+}
+
+dfrt_status dfrt_parallel_for(size_t n, int n_threads, dfrt_task_fn fn, void *ctx) {
+    if (n == 0) return DFRT_OK;
+    size_t threads = (size_t)dfrt_thread_count(n_threads);
+    if (threads > n) threads = n;
+    if (threads == 1) {
+        for (size_t i = 0; i < n; i++) DFRT_TRY(fn(ctx, i));
+        return DFRT_OK;
+    }
+    parallel_state ps = {.fn = fn, .ctx = ctx, .n = n, .status = DFRT_OK};
+    atomic_init(&ps.next, 0);
+    atomic_init(&ps.stop, false);
+    pthread_mutex_init(&ps.lock, NULL);
+    pthread_t *tids = calloc(threads - 1, sizeof *tids);
+    size_t started = 0;
+    if (tids)
+        for (; started < threads - 1; started++)
+            if (pthread_create(&tids[started], NULL, parallel_worker, &ps) != 0) break;
+    parallel_worker(&ps); /* the caller works too; with no helper threads it does everything */
+    for (size_t t = 0; t < started; t++) pthread_join(tids[t], NULL);
+    free(tids);
+    pthread_mutex_destroy(&ps.lock);
+    if (ps.status != DFRT_OK) dfrt_set_error_message(ps.message);
+    return ps.status;
+}
+
+struct dfrt_progress {
+    pthread_mutex_t lock;
+    dfrt_progress_fn fn;
+    void *user;
+    uint64_t done, total;
+};
+
+dfrt_progress *dfrt_progress_create(dfrt_progress_fn fn, void *user, uint64_t total) {
+    if (!fn) return NULL;
+    dfrt_progress *p = calloc(1, sizeof *p);
+    if (!p) return NULL; /* progress is optional: no report rather than a failure */
+    pthread_mutex_init(&p->lock, NULL);
+    p->fn = fn;
+    p->user = user;
+    p->total = total;
+    fn(user, 0, total);
+    return p;
+}
+
+void dfrt_progress_add(dfrt_progress *p, uint64_t amount) {
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    p->done += amount;
+    p->fn(p->user, p->done, p->total);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void dfrt_progress_free(dfrt_progress *p) {
+    if (!p) return;
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+void dfrt_buf_append(dfrt_buf *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *grown = realloc(b->p, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->p = grown;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void dfrt_buf_puts(dfrt_buf *b, const char *s) { dfrt_buf_append(b, s, strlen(s)); }
+
+void dfrt_buf_printf(dfrt_buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = true;
+        return;
+    }
+    char small[256];
+    char *tmp = (size_t)n < sizeof small ? small : malloc((size_t)n + 1);
+    if (!tmp) {
+        b->failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(tmp, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    dfrt_buf_append(b, tmp, (size_t)n);
+    if (tmp != small) free(tmp);
+}
+
+void dfrt_buf_json_string(dfrt_buf *b, const char *s) {
+    dfrt_buf_puts(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': dfrt_buf_puts(b, "\\\""); break;
+        case '\\': dfrt_buf_puts(b, "\\\\"); break;
+        case '\n': dfrt_buf_puts(b, "\\n"); break;
+        case '\r': dfrt_buf_puts(b, "\\r"); break;
+        case '\t': dfrt_buf_puts(b, "\\t"); break;
+        case '\b': dfrt_buf_puts(b, "\\b"); break;
+        case '\f': dfrt_buf_puts(b, "\\f"); break;
+        default:
+            if (*p < 0x20) dfrt_buf_printf(b, "\\u%04x", *p);
+            else dfrt_buf_append(b, (const char *)p, 1);
+        }
+    }
+    dfrt_buf_puts(b, "\"");
+}

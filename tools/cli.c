@@ -1,0 +1,139 @@
+/* Shared pieces of the dfrt command. */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *cli_next(cli_args *a, int *is_option, const char **inline_value) {
+    *inline_value = NULL;
+    if (a->index >= a->argc) return NULL;
+    const char *arg = a->argv[a->index++];
+    *is_option = arg[0] == '-' && arg[1] != '\0';
+    if (*is_option && arg[1] == '-') {
+        const char *eq = strchr(arg, '=');
+        if (eq) {
+            static char name[128];
+            size_t n = (size_t)(eq - arg);
+            if (n >= sizeof name) n = sizeof name - 1;
+            memcpy(name, arg, n);
+            name[n] = '\0';
+            *inline_value = eq + 1;
+            return name;
+        }
+    }
+    return arg;
+}
+
+const char *cli_value(cli_args *a, const char *option, const char *inline_value) {
+    if (inline_value) return inline_value;
+    if (a->index >= a->argc) {
+        cli_usage_error(a->command, "option %s needs a value", option);
+        return NULL;
+    }
+    return a->argv[a->index++];
+}
+
+int cli_parse_int(const char *command, const char *option, const char *text, int min, int max, int *out) {
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < min || v > max) {
+        cli_usage_error(command, "%s expects an integer from %d to %d, got \"%s\"", option, min, max, text);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dfrt %s: ", command);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'dfrt %s --help' for usage.\n", command);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_fail(const char *command, dfrt_status status) {
+    if (status == DFRT_CANCELLED) {
+        fprintf(stderr, "dfrt %s: interrupted; nothing was written\n", command);
+        return CLI_INTERRUPTED;
+    }
+    const char *msg = dfrt_last_error();
+    fprintf(stderr, "dfrt %s: %s: %s\n", command, dfrt_status_string(status), *msg ? msg : "(no detail)");
+    return CLI_FAIL;
+}
+
+volatile int cli_cancel_flag;
+
+static void on_interrupt(int sig) {
+    cli_cancel_flag = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C ends the process at once */
+}
+
+void cli_install_interrupt_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_format_count(char *buf, size_t size, double v) {
+    if (v >= 1e9) snprintf(buf, size, "%.2f G", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, size, "%.2f M", v / 1e6);
+    else if (v >= 1e3) snprintf(buf, size, "%.1f k", v / 1e3);
+    else snprintf(buf, size, "%.0f", v);
+}
+
+void cli_format_bytes(char *buf, size_t size, double v) {
+    if (v >= 1e9) snprintf(buf, size, "%.2f GB", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, size, "%.2f MB", v / 1e6);
+    else if (v >= 1e3) snprintf(buf, size, "%.1f kB", v / 1e3);
+    else snprintf(buf, size, "%.0f B", v);
+}
+
+void cli_progress_init(cli_progress *p, const char *label) {
+    memset(p, 0, sizeof *p);
+    p->label = label;
+    p->start = cli_now();
+}
+
+void cli_progress_cb(void *user, uint64_t done, uint64_t total) {
+    cli_progress *p = user;
+    if (!isatty(STDERR_FILENO)) return;
+    double now = cli_now();
+    if (done < total && now - p->last_draw < 0.1) return;
+    p->last_draw = now;
+    double frac = total ? (double)done / (double)total : 1.0;
+    int width = 30, filled = (int)(frac * width);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    double elapsed = now - p->start, rate = elapsed > 0 ? (double)done / elapsed : 0;
+    char d[32], t[32], r[32];
+    cli_format_count(d, sizeof d, (double)done);
+    cli_format_count(t, sizeof t, (double)total);
+    cli_format_count(r, sizeof r, rate);
+    fprintf(stderr, "\r%s [%s] %3.0f%%  %s / %s weights  %s/s ", p->label, bar, 100 * frac, d, t, r);
+    if (rate > 0 && done < total) fprintf(stderr, " ETA %.0fs ", (double)(total - done) / rate);
+    else fprintf(stderr, "          ");
+    fflush(stderr);
+    p->drawn = 1;
+}
+
+void cli_progress_finish(cli_progress *p) {
+    if (p->drawn) fputc('\n', stderr);
+    p->drawn = 0;
+}

@@ -1,0 +1,57 @@
+/* Shared pieces of the dfrt command: argument parsing, progress, interruption. */
+#ifndef DFRT_CLI_H
+#define DFRT_CLI_H
+
+#include "dfrt.h"
+
+#include <stdio.h>
+
+/* Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
+
+/* Walks argv: options ("--name value", "--name=value", flags) and positionals. */
+typedef struct cli_args {
+    int argc;
+    char **argv;
+    int index;
+    const char *command; /* for messages */
+} cli_args;
+
+/* The next argument; sets *is_option, and for "--name=value" splits off *inline_value. */
+const char *cli_next(cli_args *a, int *is_option, const char **inline_value);
+/* The value of the option just read (inline or the following argument); NULL after
+ * printing a usage error. */
+const char *cli_value(cli_args *a, const char *option, const char *inline_value);
+/* Parses a positive integer option value; false after printing a usage error. */
+int cli_parse_int(const char *command, const char *option, const char *text, int min, int max, int *out);
+
+int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "dfrt COMMAND: <message>" for a failed library call and returns the exit code. */
+int cli_fail(const char *command, dfrt_status status);
+
+/* Ctrl-C: the first one raises cli_cancel_flag (the library polls it); a second one ends the
+ * process at once. */
+extern volatile int cli_cancel_flag;
+void cli_install_interrupt_handler(void);
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+typedef struct cli_progress {
+    const char *label;
+    double start, last_draw;
+    int drawn;
+} cli_progress;
+void cli_progress_init(cli_progress *p, const char *label);
+void cli_progress_cb(void *user, uint64_t done, uint64_t total);
+void cli_progress_finish(cli_progress *p);
+
+double cli_now(void);
+/* "1.23 G", "456 M", "12.3 k" */
+void cli_format_count(char *buf, size_t size, double value);
+void cli_format_bytes(char *buf, size_t size, double bytes);
+
+int cmd_compress(int argc, char **argv);
+int cmd_decompress(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+#endif
