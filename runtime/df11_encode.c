@@ -225,16 +225,11 @@ static dfrt_status build_tables(const char *unit, const code_table *ct, uint8_t 
 
 /* ---- Stream ---------------------------------------------------------------------------- */
 
-static inline void store_be32(uint8_t *p, uint32_t v) {
-    v = __builtin_bswap32(v);
-    memcpy(p, &v, 4);
-}
-
 void dfrt_df11_encoded_free(dfrt_df11_encoded *e) {
     if (!e) return;
     free(e->luts);
-    free(e->stream);
-    free(e->sign_mantissa);
+    dfrt_free_large(e->stream, e->n_bytes + 8);
+    dfrt_free_large(e->sign_mantissa, e->n);
     free(e->output_positions);
     free(e->gaps);
     free(e->split_positions);
@@ -278,15 +273,27 @@ dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *p
         return dfrt_fail(DFRT_UNSUPPORTED, "DF11 unit %s: %llu weights; DF11 output positions are 32-bit", unit,
                          (unsigned long long)n);
 
-    /* Count exponents. */
+    /* One pass over the input: exponent counts and the sign/mantissa bytes. */
+    out->n = n; /* dfrt_df11_encoded_free needs the sizes of what is allocated */
+    out->sign_mantissa = dfrt_alloc_large(n, "sign_mantissa");
+    if (!out->sign_mantissa) return DFRT_OUT_OF_MEMORY;
     uint64_t hist[N_SYMBOLS] = {0};
+    uint64_t base = 0;
     for (int p = 0; p < n_parts; p++) {
         const uint8_t *src = parts[p];
+        uint8_t *sm = out->sign_mantissa + base;
         uint64_t h[4][256] = {{0}};
         for (uint64_t i0 = 0; i0 < counts[p]; i0 += WORK_STEP) {
-            if (dfrt_cancelled(cancel)) return dfrt_fail(DFRT_CANCELLED, "DF11 unit %s: cancelled", unit);
+            if (dfrt_cancelled(cancel)) {
+                dfrt_df11_encoded_free(out);
+                return dfrt_fail(DFRT_CANCELLED, "DF11 unit %s: cancelled", unit);
+            }
             uint64_t i1 = DFRT_MIN(i0 + WORK_STEP, counts[p]), i = i0;
-            for (; i + 4 <= i1; i += 4) {
+            for (; i < i1; i++) {
+                unsigned w = load_bf16(src, i);
+                sm[i] = (uint8_t)(((w >> 8) & 0x80) | (w & 0x7F));
+            }
+            for (i = i0; i + 4 <= i1; i += 4) {
                 h[0][(load_bf16(src, i) >> 7) & 0xFF]++;
                 h[1][(load_bf16(src, i + 1) >> 7) & 0xFF]++;
                 h[2][(load_bf16(src, i + 2) >> 7) & 0xFF]++;
@@ -295,9 +302,13 @@ dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *p
             for (; i < i1; i++) h[0][(load_bf16(src, i) >> 7) & 0xFF]++;
         }
         for (int s = 0; s < 256; s++) hist[s] += h[0][s] + h[1][s] + h[2][s] + h[3][s];
+        base += counts[p];
     }
     for (int s = DFRT_DF11_FIRST_POINTER; s < 256; s++)
-        if (hist[s]) return refuse_exponent(unit, n_parts, parts, counts, part_names);
+        if (hist[s]) {
+            dfrt_df11_encoded_free(out);
+            return refuse_exponent(unit, n_parts, parts, counts, part_names);
+        }
     hist[EOF_SYMBOL] = 1;
 
     code_table ct;
@@ -305,7 +316,10 @@ dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *p
     out->max_code_bits = ct.max_len;
     out->n = n;
     dfrt_status s = build_tables(unit, &ct, &out->luts, &out->n_tables);
-    if (s != DFRT_OK) return s;
+    if (s != DFRT_OK) {
+        dfrt_df11_encoded_free(out);
+        return s;
+    }
 
     uint64_t bits = 0;
     for (int sym = 0; sym < 256; sym++) bits += hist[sym] * ct.len[sym];
@@ -316,22 +330,24 @@ dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *p
     out->gaps_bytes = n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK;
     uint8_t *gap_values = NULL;
     uint32_t *positions = NULL;
-    /* 4 bytes of slack let the bit writer store 32 bits at a time. */
-    out->stream = dfrt_calloc(out->n_bytes + 4, 1, "the encoded stream");
-    out->sign_mantissa = dfrt_malloc(n, "sign_mantissa");
+    /* 8 bytes of slack let the bit writer store 64 bits at a time. */
+    out->stream = dfrt_alloc_large(out->n_bytes + 8, "the encoded stream");
     out->gaps = dfrt_calloc(out->gaps_bytes, 1, "gaps");
-    gap_values = dfrt_calloc(n_windows, 1, "gap values");
-    positions = dfrt_calloc(n_chunks + 1, sizeof *positions, "output positions");
-    if (!out->stream || !out->sign_mantissa || !out->gaps || !gap_values || !positions) {
+    /* One spare slot each: bookkeeping writes go there when no new window or chunk starts,
+     * which keeps the loop free of branches. */
+    gap_values = dfrt_calloc(n_windows + 1, 1, "gap values");
+    positions = dfrt_calloc(n_chunks + 2, sizeof *positions, "output positions");
+    if (!out->stream || !out->gaps || !gap_values || !positions) {
         s = DFRT_OUT_OF_MEMORY;
         goto fail;
     }
+    uint64_t table[256]; /* code | length << 32 */
+    for (int sym = 0; sym < 256; sym++) table[sym] = ct.code[sym] | (uint64_t)ct.len[sym] << 32;
 
     uint8_t *dst = out->stream;
-    uint64_t acc = 0; /* pending bits, right-aligned */
+    uint64_t acc = 0; /* pending bits, left-aligned; fewer than 8 after each flush */
     unsigned n_acc = 0;
     uint64_t p = 0, i = 0, window = UINT64_MAX, chunk = UINT64_MAX;
-    uint32_t n_pos = 0;
     for (int part = 0; part < n_parts; part++) {
         const uint8_t *src = parts[part];
         for (uint64_t j0 = 0; j0 < counts[part]; j0 += WORK_STEP) {
@@ -341,55 +357,46 @@ dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *p
             }
             uint64_t j1 = DFRT_MIN(j0 + WORK_STEP, counts[part]);
             for (uint64_t j = j0; j < j1; j++, i++) {
-                unsigned w = load_bf16(src, j);
-                unsigned e = (w >> 7) & 0xFF;
-                out->sign_mantissa[i] = (uint8_t)(((w >> 8) & 0x80) | (w & 0x7F));
-                if ((p >> 6) != window) {
-                    window = p >> 6;
-                    gap_values[window] = (uint8_t)(p & 63);
-                    if ((p >> 15) != chunk) {
-                        chunk = p >> 15;
-                        positions[n_pos++] = (uint32_t)i;
-                    }
-                }
-                unsigned len = ct.len[e];
-                acc = (acc << len) | ct.code[e];
+                /* Bookkeeping: the first code starting in a window gives its gap, the first in a
+                 * chunk its output position. */
+                uint64_t win = p >> 6, ch = p >> 15;
+                gap_values[win != window ? win : n_windows] = (uint8_t)(p & 63);
+                positions[ch != chunk ? ch : n_chunks + 1] = (uint32_t)i;
+                window = win;
+                chunk = ch;
+                uint64_t t = table[(load_bf16(src, j) >> 7) & 0xFF];
+                unsigned len = (unsigned)(t >> 32);
+                acc |= (t & 0xFFFFFFFFu) << (64 - n_acc - len);
                 n_acc += len;
                 p += len;
-                if (n_acc >= 32) {
-                    n_acc -= 32;
-                    store_be32(dst, (uint32_t)(acc >> n_acc));
-                    dst += 4;
-                }
+                uint64_t be = __builtin_bswap64(acc);
+                memcpy(dst, &be, 8);
+                dst += n_acc >> 3;
+                acc <<= n_acc & ~7u;
+                n_acc &= 7;
             }
             dfrt_progress_add(progress, j1 - j0);
         }
     }
+    uint32_t n_pos = (uint32_t)(chunk + 1);
     if (add_eof) {
-        /* The reference appends EOF's code and keeps only the byte that holds the end. */
+        /* The reference appends EOF's code and keeps only the byte that holds the end: the
+         * leftover bits, then EOF's leading bits (zeros if its code is shorter). */
         if ((p >> 6) != window) {
-            window = p >> 6;
-            gap_values[window] = (uint8_t)(p & 63);
+            gap_values[p >> 6] = (uint8_t)(p & 63);
             if ((p >> 15) != chunk) positions[n_pos++] = (uint32_t)n;
         }
         unsigned len = ct.len[EOF_SYMBOL];
-        acc = (acc << len) | ct.code[EOF_SYMBOL];
-        n_acc += len;
-        /* Keep the bits up to the next byte boundary after the real codes: EOF's leading bits,
-         * or zeros after it if its code is shorter than the padding. */
-        unsigned keep = n_acc - len + (8 - (unsigned)(bits % 8));
-        if (keep <= n_acc) acc >>= n_acc - keep;
-        else acc <<= keep - n_acc;
-        n_acc = keep;
-    }
-    while (n_acc >= 8) {
-        n_acc -= 8;
-        *dst++ = (uint8_t)(acc >> n_acc);
+        uint64_t eof = (uint64_t)ct.code[EOF_SYMBOL] << (64 - len);
+        acc |= eof >> n_acc;
+        *dst++ = (uint8_t)(acc >> 56);
+        n_acc = 0;
     }
     if ((uint64_t)(dst - out->stream) != out->n_bytes || n_acc != 0) {
         s = dfrt_fail(DFRT_FORMAT_ERROR, "DF11 unit %s: internal error: stream length mismatch", unit);
         goto fail;
     }
+    memset(out->stream + out->n_bytes, 0, 8);
     positions[n_pos++] = (uint32_t)n;
     out->n_positions = n_pos;
 

@@ -37,6 +37,10 @@ void dfrt_set_error_message(const char *message);
 void *dfrt_malloc(size_t size, const char *what);
 void *dfrt_calloc(size_t count, size_t size, const char *what);
 char *dfrt_strdup(const char *s);
+/* Large buffers (zero-filled when mapped; contents otherwise undefined); free with the same
+ * size. */
+void *dfrt_alloc_large(size_t size, const char *what);
+void dfrt_free_large(void *p, size_t size);
 char *dfrt_strndup(const char *s, size_t n);
 /* Allocating sprintf; NULL (with the error recorded) on failure. */
 char *dfrt_asprintf(const char *fmt, ...) DFRT_PRINTF(1, 2);

@@ -1,0 +1,212 @@
+#include "synth.h"
+
+#include <math.h>
+
+static uint16_t *alloc_bf16(uint64_t n) {
+    uint16_t *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+uint16_t *synth_normal(test_rng *r, uint64_t n, double std) {
+    uint16_t *p = alloc_bf16(n);
+    for (uint64_t i = 0; i < n; i++) p[i] = test_bf16((float)(std * test_normal(r)));
+    return p;
+}
+
+/* Random sign and mantissa around a given exponent. */
+static uint16_t with_exponent(test_rng *r, unsigned e) {
+    uint64_t x = test_rand(r);
+    return (uint16_t)((x & 0x8000) | (e << 7) | (x & 0x7F));
+}
+
+static uint16_t *exponent_sequence(test_rng *r, uint64_t n, const uint8_t *exps, int n_exps) {
+    uint16_t *p = alloc_bf16(n);
+    for (uint64_t i = 0; i < n; i++) p[i] = with_exponent(r, exps[test_rand(r) % (uint64_t)n_exps]);
+    return p;
+}
+
+static void shuffle(test_rng *r, uint16_t *p, uint64_t n) {
+    for (uint64_t i = n; i > 1; i--) {
+        uint64_t j = test_rand(r) % i;
+        uint16_t t = p[i - 1];
+        p[i - 1] = p[j];
+        p[j] = t;
+    }
+}
+
+static synth_case *add(synth_case **cases, int *n, int *cap, const char *label) {
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 32;
+        *cases = realloc(*cases, (size_t)*cap * sizeof **cases);
+        if (!*cases) exit(2);
+    }
+    synth_case *c = &(*cases)[(*n)++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->label, sizeof c->label, "%s", label);
+    c->n_parts = 1;
+    return c;
+}
+
+/* A 1-bit-per-weight stream: one exponent value (EOF takes the other 1-bit code). */
+static void one_bit_case(synth_case **cases, int *n, int *cap, test_rng *r, uint64_t weights, uint64_t bytes) {
+    char label[96];
+    snprintf(label, sizeof label, "one exponent, %llu weights (%llu stream bytes)", (unsigned long long)weights,
+             (unsigned long long)bytes);
+    synth_case *c = add(cases, n, cap, label);
+    uint8_t e = 120;
+    c->counts[0] = weights;
+    c->parts[0] = exponent_sequence(r, weights, &e, 1);
+    c->expect_bytes = bytes;
+}
+
+/* The stream ends on a byte boundary and its last code starts in chunk 0 but ends in chunk 1,
+ * so chunk 1 has no output position of its own. A dominant 1-bit exponent, rare exponents
+ * with long codes, and one long code last; the dominant count is searched for the layout. */
+static void spill_case(synth_case **cases, int *n, int *cap, test_rng *r) {
+    static const unsigned rare_counts[] = {1, 1, 2, 3, 5, 8, 13, 21, 34, 55};
+    const int n_rare = (int)(sizeof rare_counts / sizeof *rare_counts);
+    uint64_t n_rare_total = 0;
+    for (int i = 0; i < n_rare; i++) n_rare_total += rare_counts[i];
+    for (uint64_t k = 32000; k < 33000; k++) {
+        uint64_t total = n_rare_total + k;
+        uint16_t *p = alloc_bf16(total);
+        uint64_t at = 0;
+        for (int i = 0; i < n_rare; i++)
+            for (unsigned j = 0; j < rare_counts[i] - (i == 0); j++) p[at++] = with_exponent(r, 60 + (unsigned)i);
+        shuffle(r, p, at);
+        for (uint64_t j = 0; j < k; j++) p[at++] = with_exponent(r, 126);
+        p[at++] = with_exponent(r, 60); /* the rarest exponent: the longest code, last */
+        dfrt_df11_encoded e;
+        const uint16_t *parts[1] = {p};
+        if (dfrt_df11_encode("spill", 1, parts, &total, NULL, NULL, &e) != DFRT_OK) {
+            fprintf(stderr, "spill search: %s\n", dfrt_last_error());
+            exit(2);
+        }
+        uint64_t n_chunks = (e.n_bytes + 4095) / 4096;
+        int spill = e.n_positions == n_chunks;
+        dfrt_df11_encoded_free(&e);
+        if (spill) {
+            synth_case *c = add(cases, n, cap, "byte-aligned end, last code spills into a new chunk");
+            c->counts[0] = total;
+            c->parts[0] = p;
+            c->expect_spill = 1;
+            return;
+        }
+        free(p);
+    }
+    fprintf(stderr, "spill search found no layout\n");
+    exit(2);
+}
+
+int synth_cases(synth_case **out) {
+    synth_case *cases = NULL;
+    int n = 0, cap = 0;
+    test_rng r = {12345};
+    static const double stds[] = {0.02, 1.0, 1e-3, 60.0};
+    for (size_t i = 0; i < sizeof stds / sizeof *stds; i++) {
+        char label[96];
+        snprintf(label, sizeof label, "normal weights, std %g", stds[i]);
+        synth_case *c = add(&cases, &n, &cap, label);
+        c->counts[0] = 300000;
+        c->parts[0] = synth_normal(&r, c->counts[0], stds[i]);
+    }
+    {
+        synth_case *c = add(&cases, &n, &cap, "one exponent value");
+        uint8_t e = 121;
+        c->counts[0] = 100000;
+        c->parts[0] = exponent_sequence(&r, c->counts[0], &e, 1);
+    }
+    {
+        synth_case *c = add(&cases, &n, &cap, "two exponent values");
+        uint8_t e[2] = {3, 200};
+        c->counts[0] = 100001;
+        c->parts[0] = exponent_sequence(&r, c->counts[0], e, 2);
+    }
+    {
+        synth_case *c = add(&cases, &n, &cap, "every exponent 0..239");
+        uint8_t e[240];
+        for (int i = 0; i < 240; i++) e[i] = (uint8_t)i;
+        c->counts[0] = 240 * 1000 + 17;
+        c->parts[0] = exponent_sequence(&r, c->counts[0], e, 240);
+    }
+    {
+        /* Fibonacci counts make the most skewed tree: 36 symbols need 35-bit codes, so the
+         * 32-bit limit must kick in. */
+        synth_case *c = add(&cases, &n, &cap, "Fibonacci counts (codes over 32 bits before the limit)");
+        uint64_t fib[36], total = 0;
+        fib[0] = fib[1] = 1;
+        for (int i = 2; i < 36; i++) fib[i] = fib[i - 1] + fib[i - 2];
+        for (int i = 0; i < 36; i++) total += fib[i];
+        uint16_t *p = alloc_bf16(total);
+        uint64_t at = 0;
+        for (int i = 0; i < 36; i++)
+            for (uint64_t j = 0; j < fib[i]; j++) p[at++] = with_exponent(&r, 90 + (unsigned)i);
+        shuffle(&r, p, total);
+        c->counts[0] = total;
+        c->parts[0] = p;
+        c->expect_limited = 1;
+    }
+    /* Stream sizes: with one exponent every code is 1 bit; a bit count that is not a multiple
+     * of 8 gets EOF's leading bits and one more byte. */
+    one_bit_case(&cases, &n, &cap, &r, 1, 1);
+    one_bit_case(&cases, &n, &cap, &r, 7, 1);
+    one_bit_case(&cases, &n, &cap, &r, 56, 7);
+    one_bit_case(&cases, &n, &cap, &r, 32760, 4095);
+    one_bit_case(&cases, &n, &cap, &r, 32767, 4096);
+    one_bit_case(&cases, &n, &cap, &r, 32768, 4096);
+    one_bit_case(&cases, &n, &cap, &r, 32769, 4097);
+    one_bit_case(&cases, &n, &cap, &r, 32776, 4097);
+    spill_case(&cases, &n, &cap, &r);
+    {
+        synth_case *c = add(&cases, &n, &cap, "seven parts of odd sizes");
+        static const uint64_t sizes[7] = {1, 3, 1001, 77777, 5, 4097, 32769};
+        c->n_parts = 7;
+        for (int i = 0; i < 7; i++) {
+            c->counts[i] = sizes[i];
+            c->parts[i] = synth_normal(&r, sizes[i], 0.02 * (i + 1));
+        }
+    }
+    {
+        synth_case *c = add(&cases, &n, &cap, "many chunks (3M weights, std 0.02)");
+        c->counts[0] = 3000000;
+        c->parts[0] = synth_normal(&r, c->counts[0], 0.02);
+    }
+    *out = cases;
+    return n;
+}
+
+void synth_cases_free(synth_case *cases, int n) {
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < cases[i].n_parts; p++) free(cases[i].parts[p]);
+    free(cases);
+}
+
+static void set_tensor(dfrt_tensor *t, const char *name, dfrt_dtype dtype, int n_dims, int64_t d0, int64_t d1,
+                       const void *data) {
+    memset(t, 0, sizeof *t);
+    t->name = name;
+    t->dtype = dtype;
+    t->n_dims = n_dims;
+    t->shape[0] = d0;
+    t->shape[1] = d1;
+    t->n_elements = (uint64_t)d0 * (uint64_t)(n_dims == 2 ? d1 : 1);
+    t->n_bytes = t->n_elements * dfrt_dtype_size(dtype);
+    t->data = data;
+    t->file = "memory";
+}
+
+void mem_unit_wrap(mem_unit *m, const char *name, const dfrt_df11_encoded *e) {
+    (void)name;
+    set_tensor(&m->t[0], "unit.luts", DFRT_DTYPE_U8, 2, (int64_t)e->n_tables + 1, 256, e->luts);
+    set_tensor(&m->t[1], "unit.encoded_exponent", DFRT_DTYPE_U8, 1, (int64_t)e->n_bytes, 0, e->stream);
+    set_tensor(&m->t[2], "unit.sign_mantissa", DFRT_DTYPE_U8, 1, (int64_t)e->n, 0, e->sign_mantissa);
+    set_tensor(&m->t[3], "unit.output_positions", DFRT_DTYPE_U8, 1, 4 * (int64_t)e->n_positions, 0,
+               e->output_positions);
+    set_tensor(&m->t[4], "unit.gaps", DFRT_DTYPE_U8, 1, (int64_t)e->gaps_bytes, 0, e->gaps);
+    set_tensor(&m->t[5], "unit.split_positions", DFRT_DTYPE_I64, 1, (int64_t)e->n_splits, 0, e->split_positions);
+    m->ts = (dfrt_df11_tensors){&m->t[0], &m->t[1], &m->t[2], &m->t[3], &m->t[4], &m->t[5]};
+}
