@@ -164,11 +164,14 @@ static dfrt_status init_unit(dfrt_checkpoint *cp, const dfrt_matcher *matcher, c
         int64_t shape[2];
         if (!dfrt_weight_shape(cp->config, p->name, shape)) continue;
         uint64_t elements;
-        if (dfrt_mul_overflow_u64((uint64_t)shape[0], (uint64_t)shape[1], &elements) || elements != p->count)
-            return dfrt_fail(DFRT_FORMAT_ERROR,
+        if (dfrt_mul_overflow_u64((uint64_t)shape[0], (uint64_t)shape[1], &elements) || elements != p->count) {
+            dfrt_fail(DFRT_FORMAT_ERROR,
                              "%s: DF11 unit %s: weight %s has %llu elements, but config.json makes it [%lld, %lld]",
-                             dfrt_basename(cu->file), name, p->name, (unsigned long long)p->count,
-                             (long long)shape[0], (long long)shape[1]);
+                      dfrt_basename(cu->file), name, p->name, (unsigned long long)p->count, (long long)shape[0],
+                      (long long)shape[1]);
+            dfrt_df11_unit_release(&cu->unit);
+            return DFRT_FORMAT_ERROR;
+        }
         p->n_dims = 2;
         p->shape[0] = shape[0];
         p->shape[1] = shape[1];

@@ -210,3 +210,138 @@ void mem_unit_wrap(mem_unit *m, const char *name, const dfrt_df11_encoded *e) {
     set_tensor(&m->t[5], "unit.split_positions", DFRT_DTYPE_I64, 1, (int64_t)e->n_splits, 0, e->split_positions);
     m->ts = (dfrt_df11_tensors){&m->t[0], &m->t[1], &m->t[2], &m->t[3], &m->t[4], &m->t[5]};
 }
+
+typedef struct named_tensor {
+    char name[160];
+    int n_dims;
+    int64_t shape[2];
+    uint16_t *bf16;
+    float *f32;
+} named_tensor;
+
+int synth_model(const char *dir, const synth_model_opts *in) {
+    synth_model_opts o = *in;
+    if (!o.arch) o.arch = "LlamaForCausalLM";
+    if (!o.layers) o.layers = 2;
+    if (!o.hidden) o.hidden = 64;
+    if (!o.heads) o.heads = 4;
+    if (!o.kv_heads) o.kv_heads = 2;
+    if (!o.inter) o.inter = 96;
+    if (!o.vocab) o.vocab = 300;
+    if (!o.shards) o.shards = 1;
+    if (o.std == 0) o.std = 0.02;
+    int head_dim = o.hidden / o.heads;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    if (system(cmd) != 0) return 1;
+    int cap = 16 + o.layers * 16, n = 0;
+    named_tensor *t = calloc((size_t)cap, sizeof *t);
+    test_rng r = {o.seed ? o.seed : 1};
+#define ADD2(nm, rows, cols) \
+    do { \
+        named_tensor *x = &t[n++]; \
+        snprintf(x->name, sizeof x->name, "%s", nm); \
+        x->n_dims = 2; \
+        x->shape[0] = rows; \
+        x->shape[1] = cols; \
+    } while (0)
+#define ADD1(nm, len) \
+    do { \
+        named_tensor *x = &t[n++]; \
+        snprintf(x->name, sizeof x->name, "%s", nm); \
+        x->n_dims = 1; \
+        x->shape[0] = len; \
+    } while (0)
+    ADD2("model.embed_tokens.weight", o.vocab, o.hidden);
+    if (!o.tied) ADD2("lm_head.weight", o.vocab, o.hidden);
+    ADD1("model.norm.weight", o.hidden);
+    for (int l = 0; l < o.layers; l++) {
+        char nm[160];
+#define LAYER(suffix) (snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix), nm)
+        ADD2(LAYER("self_attn.q_proj.weight"), o.heads * head_dim, o.hidden);
+        ADD2(LAYER("self_attn.k_proj.weight"), o.kv_heads * head_dim, o.hidden);
+        ADD2(LAYER("self_attn.v_proj.weight"), o.kv_heads * head_dim, o.hidden);
+        ADD2(LAYER("self_attn.o_proj.weight"), o.hidden, o.heads * head_dim);
+        ADD2(LAYER("mlp.gate_proj.weight"), o.inter, o.hidden);
+        ADD2(LAYER("mlp.up_proj.weight"), o.inter, o.hidden);
+        ADD2(LAYER("mlp.down_proj.weight"), o.hidden, o.inter);
+        ADD1(LAYER("input_layernorm.weight"), o.hidden);
+        ADD1(LAYER("post_attention_layernorm.weight"), o.hidden);
+        if (o.bias) {
+            ADD1(LAYER("self_attn.q_proj.bias"), o.heads * head_dim);
+            ADD1(LAYER("self_attn.k_proj.bias"), o.kv_heads * head_dim);
+            ADD1(LAYER("self_attn.v_proj.bias"), o.kv_heads * head_dim);
+        }
+        if (strcmp(o.arch, "Qwen3ForCausalLM") == 0) {
+            ADD1(LAYER("self_attn.q_norm.weight"), head_dim);
+            ADD1(LAYER("self_attn.k_norm.weight"), head_dim);
+        }
+#undef LAYER
+    }
+    for (int i = 0; i < n; i++) {
+        uint64_t count = (uint64_t)t[i].shape[0] * (uint64_t)(t[i].n_dims == 2 ? t[i].shape[1] : 1);
+        int is_norm = strstr(t[i].name, "norm") != NULL;
+        if (o.f32_tensor && strcmp(t[i].name, o.f32_tensor) == 0) {
+            t[i].f32 = malloc(count * 4);
+            for (uint64_t k = 0; k < count; k++) t[i].f32[k] = (float)(o.std * test_normal(&r));
+            continue;
+        }
+        t[i].bf16 = malloc(count * 2);
+        for (uint64_t k = 0; k < count; k++)
+            t[i].bf16[k] = test_bf16(is_norm ? (float)(1.0 + 0.1 * test_normal(&r)) : (float)(o.std * test_normal(&r)));
+        if (o.inf_tensor && strcmp(t[i].name, o.inf_tensor) == 0 && count > 5) t[i].bf16[5] = 0x7F80;
+    }
+    /* Shards: tensors dealt round-robin. */
+    char path[1024];
+    FILE *index = NULL;
+    if (o.shards > 1) {
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+        index = fopen(path, "w");
+        fprintf(index, "{\"metadata\": {}, \"weight_map\": {");
+    }
+    int rc = 0;
+    for (int s = 0; s < o.shards; s++) {
+        if (o.shards == 1) snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        else snprintf(path, sizeof path, "%s/model-%05d-of-%05d.safetensors", dir, s + 1, o.shards);
+        dfrt_st_writer *w;
+        if (dfrt_st_writer_create(path, &w) != DFRT_OK) return 1;
+        dfrt_st_writer_set_metadata(w, "format", "pt");
+        for (int i = s; i < n; i += o.shards) {
+            dfrt_status st = t[i].f32 ? dfrt_st_writer_add(w, t[i].name, DFRT_DTYPE_F32, t[i].n_dims, t[i].shape, t[i].f32)
+                                      : dfrt_st_writer_add(w, t[i].name, DFRT_DTYPE_BF16, t[i].n_dims, t[i].shape, t[i].bf16);
+            if (st != DFRT_OK) rc = 1;
+            if (index) fprintf(index, "%s\"%s\": \"model-%05d-of-%05d.safetensors\"", i ? ", " : "", t[i].name, s + 1, o.shards);
+        }
+        if (dfrt_st_writer_finish(w) != DFRT_OK) rc = 1;
+    }
+    if (index) {
+        fprintf(index, "}}\n");
+        fclose(index);
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "{\n  \"architectures\": [\n    \"%s\"\n  ],\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
+            "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
+            "  \"head_dim\": %d,\n  \"vocab_size\": %d,\n  \"rms_norm_eps\": 1e-05,\n  \"rope_theta\": 10000.0,\n"
+            "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"bfloat16\",\n  \"bos_token_id\": 1,\n"
+            "  \"eos_token_id\": 2\n}\n",
+            o.arch, o.hidden, o.inter, o.layers, o.heads, o.kv_heads, head_dim, o.vocab, o.tied ? "true" : "false");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    f = fopen(path, "w");
+    fprintf(f, "{\"bos_token_id\": 1, \"eos_token_id\": 2}\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    f = fopen(path, "w");
+    fprintf(f, "{\"version\": \"1.0\", \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}\n");
+    fclose(f);
+    for (int i = 0; i < n; i++) {
+        free(t[i].bf16);
+        free(t[i].f32);
+    }
+    free(t);
+    return rc;
+#undef ADD1
+#undef ADD2
+}

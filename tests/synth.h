@@ -35,3 +35,20 @@ typedef struct mem_unit {
 void mem_unit_wrap(mem_unit *m, const char *name, const dfrt_df11_encoded *e);
 
 #endif
+
+/* A synthetic Hugging Face BF16 model directory. */
+typedef struct synth_model_opts {
+    const char *arch;     /* default "LlamaForCausalLM" */
+    int layers, hidden, heads, kv_heads, inter, vocab;
+    int tied;             /* tie_word_embeddings: no lm_head.weight */
+    int shards;           /* safetensors files (with an index when > 1) */
+    double std;           /* weight std (default 0.02) */
+    uint64_t seed;
+    const char *inf_tensor; /* put +inf into this tensor's element 5 */
+    const char *f32_tensor; /* store this tensor as F32 */
+    int bias;             /* q/k/v biases (Qwen2 style) */
+} synth_model_opts;
+
+/* Writes config.json, weights, generation_config.json and a small tokenizer.json. Returns 0
+ * on success. */
+int synth_model(const char *dir, const synth_model_opts *o);

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The tests: installs what is missing, builds dfrt twice (release, and with AddressSanitizer +
+# UndefinedBehaviorSanitizer) and runs the whole suite on both builds.
+source "$(dirname "$0")/scripts/common.sh"
+dfrt_install_packages
+dfrt_build build
+meson test -C build --print-errorlogs
+dfrt_build build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --timeout-multiplier 3

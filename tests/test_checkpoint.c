@@ -1,0 +1,306 @@
+/* Model directories: the shipped reference-written model (conformance), compress /
+ * decompress / verify through the library, and directory-level errors. */
+#include "synth.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "command failed: %s\n", cmd);
+        exit(2);
+    }
+}
+
+static int file_equal(const char *a, const char *b) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+    return system(cmd) == 0;
+}
+
+static int exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* No "*.dfrt-tmp-*" entries left in a directory. */
+static int no_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int clean = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, ".dfrt-tmp-")) clean = 0;
+    closedir(d);
+    return clean;
+}
+
+static void test_shipped_model(void) {
+    dfrt_checkpoint *cp;
+    CHECK_OK(dfrt_checkpoint_open(DFRT_MODEL_DIR, &cp));
+    if (!cp) return;
+    CHECK(dfrt_checkpoint_unit_count(cp) == 10);
+    static const char *order[10] = {"lm_head", "model.embed_tokens", "model.layers.0", "model.layers.1",
+                                    "model.layers.2", "model.layers.3", "model.layers.4", "model.layers.5",
+                                    "model.layers.6", "model.layers.7"};
+    for (size_t i = 0; i < 10; i++) CHECK(strcmp(dfrt_checkpoint_unit(cp, i)->name, order[i]) == 0);
+    const dfrt_df11_unit *l3 = dfrt_checkpoint_unit(cp, 5);
+    CHECK(l3->n == 786432 && l3->n_parts == 7 && l3->n_tables == 3);
+    CHECK(strcmp(l3->parts[0].name, "model.layers.3.self_attn.q_proj.weight") == 0);
+    CHECK(l3->parts[0].n_dims == 2 && l3->parts[0].shape[0] == 256 && l3->parts[0].shape[1] == 256);
+    CHECK(l3->parts[1].shape[0] == 128 && l3->parts[6].shape[0] == 256 && l3->parts[6].shape[1] == 768);
+    CHECK(dfrt_checkpoint_is_unit_tensor(cp, "model.layers.3.gaps"));
+    CHECK(!dfrt_checkpoint_is_unit_tensor(cp, "model.layers.3.input_layernorm.weight"));
+    const dfrt_tensor *t;
+    const dfrt_df11_unit *u;
+    int part;
+    CHECK_OK(dfrt_checkpoint_find_weight(cp, "model.layers.7.mlp.up_proj.weight", &t, &u, &part));
+    CHECK(!t && u && strcmp(u->name, "model.layers.7") == 0 && part == 5);
+    CHECK_OK(dfrt_checkpoint_find_weight(cp, "model.norm.weight", &t, &u, &part));
+    CHECK(t && !u && t->n_elements == 256);
+    CHECK_ERROR(dfrt_checkpoint_find_weight(cp, "model.layers.7.gaps", &t, &u, &part), DFRT_INVALID_ARGUMENT,
+                "no weight named model.layers.7.gaps");
+    /* Every unit decodes the same with both decoders. */
+    for (size_t i = 0; i < 10; i++) {
+        u = dfrt_checkpoint_unit(cp, i);
+        uint16_t *a = malloc(u->n * 2), *b = malloc(u->n * 2);
+        CHECK_OK(dfrt_df11_decode(u, a, 0));
+        CHECK_OK(dfrt_df11_decode_sequential(u, b));
+        CHECK(memcmp(a, b, u->n * 2) == 0);
+        free(a);
+        free(b);
+    }
+    dfrt_checkpoint_close(cp);
+}
+
+/* decompress -> compress gives back every reference-written file byte for byte. */
+static void test_reference_round_trip(void) {
+    char bf16[600], df11[600];
+    snprintf(bf16, sizeof bf16, "%s", test_path("kjv-bf16"));
+    snprintf(df11, sizeof df11, "%s", test_path("kjv-df11"));
+    CHECK_OK(dfrt_decompress_dir(DFRT_MODEL_DIR, bf16, NULL));
+    CHECK_OK(dfrt_compress_dir(bf16, df11, NULL));
+    static const char *files[] = {"lm_head.safetensors", "model_embed_tokens.safetensors", "model.safetensors",
+                                  "model_layers_0.safetensors", "model_layers_1.safetensors", "model_layers_2.safetensors",
+                                  "model_layers_3.safetensors", "model_layers_4.safetensors", "model_layers_5.safetensors",
+                                  "model_layers_6.safetensors", "model_layers_7.safetensors", "tokenizer.json",
+                                  "tokenizer_config.json", "generation_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char a[700], b[700];
+        snprintf(a, sizeof a, "%s/%s", DFRT_MODEL_DIR, files[i]);
+        snprintf(b, sizeof b, "%s/%s", df11, files[i]);
+        test_current = files[i];
+        CHECK(file_equal(a, b));
+    }
+    test_current = "test_reference_round_trip";
+    /* config.json: the decompressed one has no dfloat11_config; compressing adds it back. */
+    dfrt_config *c;
+    CHECK_OK(dfrt_config_load(bf16, &c));
+    if (c) {
+        CHECK(!c->is_df11 && c->hidden_size == 256 && c->rope_theta == 10000.0);
+        dfrt_config_free(c);
+    }
+    CHECK_OK(dfrt_config_load(df11, &c));
+    if (c) {
+        CHECK(c->is_df11 && c->n_patterns == 3 && strcmp(c->df11_version, "0.5.0") == 0);
+        dfrt_config_free(c);
+    }
+    /* The BF16 directory loads with architecture shapes, and verifies against the DF11 one. */
+    dfrt_checkpoint *cp;
+    CHECK_OK(dfrt_checkpoint_open(bf16, &cp));
+    if (cp) {
+        const dfrt_tensor *t = dfrt_tensor_set_find(dfrt_checkpoint_tensors(cp), "model.layers.0.mlp.down_proj.weight");
+        CHECK(t && t->dtype == DFRT_DTYPE_BF16 && t->n_dims == 2 && t->shape[0] == 256 && t->shape[1] == 768);
+        CHECK(dfrt_checkpoint_unit_count(cp) == 0);
+        dfrt_checkpoint_close(cp);
+    }
+    dfrt_verify_summary sum;
+    CHECK_OK(dfrt_verify_dir(DFRT_MODEL_DIR, bf16, NULL, &sum));
+    CHECK(sum.n_units == 10 && sum.n_units_failed == 0 && sum.n_tensors_compared == 33 && sum.n_tensors_failed == 0);
+    /* decompressing the re-compressed model gives identical BF16 files */
+    char bf16b[600];
+    snprintf(bf16b, sizeof bf16b, "%s", test_path("kjv-bf16-again"));
+    CHECK_OK(dfrt_decompress_dir(df11, bf16b, NULL));
+    char a[700], b[700];
+    snprintf(a, sizeof a, "%s/model-00004-of-00011.safetensors", bf16);
+    snprintf(b, sizeof b, "%s/model-00004-of-00011.safetensors", bf16b);
+    CHECK(file_equal(a, b));
+    snprintf(a, sizeof a, "%s/config.json", bf16);
+    snprintf(b, sizeof b, "%s/config.json", bf16b);
+    CHECK(file_equal(a, b));
+}
+
+static void cancel_on_progress(void *user, uint64_t done, uint64_t total) {
+    (void)total;
+    if (done > 0) *(volatile int *)user = 1;
+}
+
+static void test_synthetic_models(void) {
+    /* Several shards, an index, Qwen2 biases: compress -> verify -> decompress -> identical. */
+    char src[600], out[600], back[600];
+    snprintf(src, sizeof src, "%s", test_path("qwen2"));
+    snprintf(out, sizeof out, "%s", test_path("qwen2-df11"));
+    snprintf(back, sizeof back, "%s", test_path("qwen2-back"));
+    synth_model_opts o = {.arch = "Qwen2ForCausalLM", .layers = 3, .shards = 3, .bias = 1};
+    CHECK(synth_model(src, &o) == 0);
+    CHECK_OK(dfrt_compress_dir(src, out, &(dfrt_compress_options){.n_threads = 2}));
+    dfrt_verify_summary sum;
+    CHECK_OK(dfrt_verify_dir(out, src, NULL, &sum));
+    CHECK(sum.n_units == 5 && sum.n_tensors_failed == 0 && sum.n_tensors_compared == 3 * 5 + 1);
+    char p[700];
+    snprintf(p, sizeof p, "%s/model_layers_2.safetensors", out);
+    dfrt_st_file *f;
+    CHECK_OK(dfrt_st_file_open(p, &f)); /* the unit's own biases and norms live in its file */
+    if (f) {
+        CHECK(dfrt_st_file_find(f, "model.layers.2.self_attn.k_proj.bias") != NULL);
+        CHECK(dfrt_st_file_find(f, "model.layers.2.input_layernorm.weight") != NULL);
+        CHECK(dfrt_st_file_count(f) == 6 + 5);
+        dfrt_st_file_close(f);
+    }
+    CHECK_OK(dfrt_decompress_dir(out, back, NULL));
+    CHECK_OK(dfrt_verify_dir(out, back, NULL, &sum));
+    snprintf(p, sizeof p, "%s/config.json", back);
+    char q[700];
+    snprintf(q, sizeof q, "%s/config.json", src);
+    CHECK(file_equal(p, q)); /* config.json survives compress + decompress byte for byte */
+    snprintf(p, sizeof p, "%s/tokenizer.json", out);
+    CHECK(exists(p));
+
+    /* Tied embeddings: the default dict compresses the layers only. */
+    snprintf(src, sizeof src, "%s", test_path("tied"));
+    snprintf(out, sizeof out, "%s", test_path("tied-df11"));
+    o = (synth_model_opts){.arch = "Qwen3ForCausalLM", .tied = 1};
+    CHECK(synth_model(src, &o) == 0);
+    CHECK_OK(dfrt_compress_dir(src, out, NULL));
+    dfrt_checkpoint *cp;
+    CHECK_OK(dfrt_checkpoint_open(out, &cp));
+    if (cp) {
+        CHECK(dfrt_checkpoint_unit_count(cp) == 2);
+        CHECK(dfrt_tensor_set_find(dfrt_checkpoint_tensors(cp), "model.embed_tokens.weight") != NULL);
+        dfrt_checkpoint_close(cp);
+    }
+
+    /* Errors, each named, and nothing left behind. */
+    snprintf(src, sizeof src, "%s", test_path("llama"));
+    o = (synth_model_opts){0};
+    CHECK(synth_model(src, &o) == 0);
+    snprintf(out, sizeof out, "%s", test_path("fail-out"));
+    CHECK_ERROR(dfrt_compress_dir(src, out, &(dfrt_compress_options){.pattern_dict_json = "{\"model\\\\.nothing\\\\.\\\\d+\": []}"}),
+                DFRT_INVALID_ARGUMENT, "pattern \"model\\.nothing\\.\\d+\" matches no module");
+    CHECK(!exists(out) && no_temporaries(test_tmpdir()));
+    CHECK_ERROR(dfrt_compress_dir(src, out, &(dfrt_compress_options){.pattern_dict_json = "{\"model\\\\.layers\\\\.\\\\d+\": [\"mlp.nope\"]}"}),
+                DFRT_FORMAT_ERROR, "module model.layers.0 matches pattern", "has no tensor model.layers.0.mlp.nope.weight");
+    CHECK_ERROR(dfrt_compress_dir(src, out, &(dfrt_compress_options){.pattern_dict_json = "{\"model\": [], \"model\\\\.layers\\\\.\\\\d+\": []}"}),
+                DFRT_FORMAT_ERROR, "has no tensor model.weight");
+    volatile int cancel = 0;
+    CHECK_ERROR(dfrt_compress_dir(src, out, &(dfrt_compress_options){.progress = cancel_on_progress,
+                                                                        .progress_user = (void *)&cancel, .cancel = &cancel}),
+                DFRT_CANCELLED, "cancelled");
+    CHECK(!exists(out) && no_temporaries(test_tmpdir()));
+    sh("mkdir -p '%s' && touch '%s/keep'", out, out);
+    CHECK_ERROR(dfrt_compress_dir(src, out, NULL), DFRT_INVALID_ARGUMENT, "output directory exists and is not empty");
+    snprintf(p, sizeof p, "%s/keep/sub", out);
+    CHECK_ERROR(dfrt_compress_dir(src, p, NULL), DFRT_IO_ERROR, "cannot create output directory");
+    sh("rm -rf '%s'", out);
+    sh("mkdir -p '%s'", out); /* an existing empty directory is fine */
+    CHECK_OK(dfrt_compress_dir(src, out, NULL));
+    CHECK_ERROR(dfrt_compress_dir(out, test_path("again"), NULL), DFRT_INVALID_ARGUMENT, "already a DF11 model");
+    CHECK_ERROR(dfrt_decompress_dir(src, test_path("again"), NULL), DFRT_INVALID_ARGUMENT, "not a DF11 model");
+    CHECK_ERROR(dfrt_compress_dir(test_path("no-such-dir"), test_path("again"), NULL), DFRT_IO_ERROR,
+                "no-such-dir: cannot open model directory");
+
+    snprintf(src, sizeof src, "%s", test_path("inf"));
+    o = (synth_model_opts){.inf_tensor = "model.layers.1.mlp.up_proj.weight"};
+    CHECK(synth_model(src, &o) == 0);
+    CHECK_ERROR(dfrt_compress_dir(src, test_path("inf-out"), NULL), DFRT_UNSUPPORTED,
+                "model.layers.1.mlp.up_proj.weight element 5 is 0x7f80", "infinity");
+    CHECK(!exists(test_path("inf-out")) && no_temporaries(test_tmpdir()));
+
+    snprintf(src, sizeof src, "%s", test_path("f32"));
+    o = (synth_model_opts){.f32_tensor = "model.layers.0.self_attn.o_proj.weight"};
+    CHECK(synth_model(src, &o) == 0);
+    CHECK_ERROR(dfrt_compress_dir(src, test_path("f32-out"), NULL), DFRT_UNSUPPORTED,
+                "tensor model.layers.0.self_attn.o_proj.weight is F32; DF11 compresses BF16 weights only");
+
+    snprintf(src, sizeof src, "%s", test_path("gpt2"));
+    o = (synth_model_opts){.arch = "GPT2LMHeadModel"};
+    CHECK(synth_model(src, &o) == 0);
+    CHECK_ERROR(dfrt_compress_dir(src, test_path("gpt2-out"), NULL), DFRT_UNSUPPORTED,
+                "architecture \"GPT2LMHeadModel\" has no default pattern_dict");
+    CHECK_OK(dfrt_compress_dir(src, test_path("gpt2-out"),
+                               &(dfrt_compress_options){.pattern_dict_json = "{\"model\\\\.layers\\\\.\\\\d+\\\\.mlp\\\\.up_proj\": []}"}));
+    CHECK_OK(dfrt_checkpoint_open(test_path("gpt2-out"), &cp));
+    if (cp) { /* unknown architecture: weights stay 1-D */
+        CHECK(dfrt_checkpoint_unit_count(cp) == 2 && dfrt_checkpoint_unit(cp, 0)->parts[0].n_dims == 1);
+        dfrt_checkpoint_close(cp);
+    }
+    /* a shard listed in the index but missing */
+    snprintf(src, sizeof src, "%s", test_path("sharded"));
+    o = (synth_model_opts){.shards = 2};
+    CHECK(synth_model(src, &o) == 0);
+    sh("rm '%s/model-00002-of-00002.safetensors'", src);
+    CHECK_ERROR(dfrt_compress_dir(src, test_path("sharded-out"), NULL), DFRT_FORMAT_ERROR,
+                "shard model-00002-of-00002.safetensors is missing");
+}
+
+/* Broken DF11 directories made from copies of the shipped model. */
+static void test_broken_df11_dirs(void) {
+    char d[600];
+    snprintf(d, sizeof d, "%s", test_path("broken"));
+    dfrt_checkpoint *cp;
+    /* pattern_dict that no longer covers lm_head */
+    sh("cp -r '%s' '%s' && sed -i 's/\"lm_head\": \\[\\],//' '%s/config.json'", DFRT_MODEL_DIR, d, d);
+    CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "lm_head.safetensors: DF11 unit lm_head matches no pattern");
+    /* config.json shapes that disagree with the units */
+    sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"intermediate_size\": 768/\"intermediate_size\": 700/' '%s/config.json'",
+       d, DFRT_MODEL_DIR, d, d);
+    CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "weight model.layers.0.mlp.gate_proj.weight has 196608 elements",
+                "config.json makes it [700, 256]");
+    /* no dfloat11_config, DF11 tensors */
+    sh("rm -rf '%s' && mkdir -p '%s' && cp '%s'/*.safetensors '%s/' && echo '{\"architectures\": [\"Qwen3ForCausalLM\"]}' > '%s/config.json'",
+       d, d, DFRT_MODEL_DIR, d, d);
+    CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "holds DF11 tensors (lm_head.*) but config.json has no dfloat11_config");
+    /* a unit missing one of its six tensors (model_layers_3.safetensors rewritten without gaps) */
+    sh("rm -rf '%s' && cp -r '%s' '%s'", d, DFRT_MODEL_DIR, d);
+    {
+        char path[700];
+        snprintf(path, sizeof path, "%s/model_layers_3.safetensors", DFRT_MODEL_DIR);
+        dfrt_st_file *f;
+        CHECK_OK(dfrt_st_file_open(path, &f));
+        snprintf(path, sizeof path, "%s/model_layers_3.safetensors", d);
+        dfrt_st_writer *w;
+        CHECK_OK(dfrt_st_writer_create(path, &w));
+        for (size_t i = 0; f && i < dfrt_st_file_count(f); i++) {
+            const dfrt_tensor *t = dfrt_st_file_tensor(f, i);
+            if (strcmp(t->name, "model.layers.3.gaps") != 0) dfrt_st_writer_add(w, t->name, t->dtype, t->n_dims, t->shape, t->data);
+        }
+        CHECK_OK(dfrt_st_writer_finish(w));
+        dfrt_st_file_close(f);
+    }
+    CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "DF11 unit model.layers.3: tensor model.layers.3.gaps is missing");
+    /* verify reports the broken unit and carries on with the rest */
+    int failed_units = 0;
+    dfrt_verify_summary sum;
+    CHECK_ERROR(dfrt_verify_dir(d, NULL, NULL, &sum), DFRT_FORMAT_ERROR, "1 of 10 units");
+    failed_units = sum.n_units_failed;
+    CHECK(failed_units == 1 && sum.n_units == 10);
+    /* old pickle format */
+    sh("rm -rf '%s' && mkdir -p '%s' && touch '%s/layer_0.pkl' && echo '{}' > '%s/config.json'", d, d, d, d);
+    CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_UNSUPPORTED, "layer_0.pkl", "old pickle format");
+    CHECK_ERROR(dfrt_checkpoint_open(test_path("nothing-here"), &cp), DFRT_IO_ERROR, "cannot open model directory");
+}
+
+int main(void) {
+    RUN(test_shipped_model);
+    RUN(test_reference_round_trip);
+    RUN(test_synthetic_models);
+    RUN(test_broken_df11_dirs);
+    return test_finish();
+}

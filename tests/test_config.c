@@ -1,0 +1,165 @@
+/* config.json (both transformers schemas), dfloat11_config, pattern_dict matching. */
+#include "test.h"
+
+static dfrt_status parse(const char *json, dfrt_config **c) {
+    return dfrt_config_parse(json, strlen(json), "config.json", c);
+}
+
+static void test_schemas(void) {
+    const char *v4 = "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\",\"hidden_size\":4096,"
+                     "\"intermediate_size\":14336,\"num_hidden_layers\":32,\"num_attention_heads\":32,"
+                     "\"num_key_value_heads\":8,\"vocab_size\":128256,\"rms_norm_eps\":1e-05,\"rope_theta\":500000.0,"
+                     "\"rope_scaling\":{\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+                     "\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\"},\"torch_dtype\":\"bfloat16\","
+                     "\"bos_token_id\":128000,\"eos_token_id\":[128001,128008,128009],\"tie_word_embeddings\":false}";
+    dfrt_config *c = NULL;
+    CHECK_OK(parse(v4, &c));
+    if (c) {
+        CHECK(strcmp(c->architecture, "LlamaForCausalLM") == 0 && strcmp(c->dtype, "bfloat16") == 0);
+        CHECK(c->hidden_size == 4096 && c->n_layers == 32 && c->n_heads == 32 && c->n_kv_heads == 8);
+        CHECK(c->head_dim == 128); /* derived */
+        CHECK(c->rope_theta == 500000.0 && c->rope_type == DFRT_ROPE_LLAMA3 && c->rope_factor == 8.0);
+        CHECK(c->rope_low_freq_factor == 1.0 && c->rope_high_freq_factor == 4.0 && c->rope_original_max_position == 8192);
+        CHECK(c->rms_norm_eps == 1e-5 && c->bos_token_id == 128000);
+        CHECK(c->n_eos == 3 && c->eos_token_ids[2] == 128009);
+        CHECK(!c->is_df11 && !c->tie_word_embeddings);
+        dfrt_config_free(c);
+    }
+    /* 5.x: rope_parameters and dtype; the shipped model uses it. */
+    CHECK_OK(dfrt_config_load(DFRT_MODEL_DIR, &c));
+    if (c) {
+        CHECK(strcmp(c->architecture, "Qwen3ForCausalLM") == 0 && strcmp(c->dtype, "bfloat16") == 0);
+        CHECK(c->rope_theta == 10000.0 && c->rope_type == DFRT_ROPE_DEFAULT && c->head_dim == 64);
+        CHECK(c->n_kv_heads == 2 && c->vocab_size == 4096 && c->n_eos == 1 && c->eos_token_ids[0] == 0);
+        CHECK(c->is_df11 && strcmp(c->df11_version, "0.5.0") == 0 && c->n_patterns == 3);
+        CHECK(strcmp(c->patterns[2].regex, "model\\.layers\\.\\d+") == 0 && c->patterns[2].n_attrs == 7);
+        CHECK(strcmp(c->patterns[2].attrs[6], "mlp.down_proj") == 0 && c->patterns[0].n_attrs == 0);
+        dfrt_config_free(c);
+    }
+    CHECK_OK(parse("{\"architectures\":[\"Qwen2ForCausalLM\"],\"rope_parameters\":{\"rope_theta\":1e6,\"rope_type\":\"yarn\"}}", &c));
+    if (c) {
+        CHECK(c->attention_bias && c->rope_theta == 1e6 && c->rope_type == DFRT_ROPE_OTHER);
+        CHECK(strcmp(c->rope_type_name, "yarn") == 0);
+        dfrt_config_free(c);
+    }
+    CHECK_ERROR(parse("{\"hidden_size\": \"big\"}", &c), DFRT_FORMAT_ERROR, "config.json: \"hidden_size\" must be an integer");
+    CHECK_ERROR(parse("{\"hidden_size\": 1.5}", &c), DFRT_FORMAT_ERROR, "\"hidden_size\"");
+    CHECK_ERROR(parse("{\"eos_token_id\": \"x\"}", &c), DFRT_FORMAT_ERROR, "eos_token_id");
+    CHECK_ERROR(parse("{\"architectures\": 3}", &c), DFRT_FORMAT_ERROR, "architectures");
+    CHECK_ERROR(parse("{\"rms_norm_eps\": -1}", &c), DFRT_FORMAT_ERROR, "rms_norm_eps");
+    CHECK_ERROR(parse("{", &c), DFRT_FORMAT_ERROR, "config.json: not valid JSON");
+    CHECK_ERROR(parse("[]", &c), DFRT_FORMAT_ERROR, "not a JSON object");
+    CHECK_ERROR(dfrt_config_load("/nonexistent-dir", &c), DFRT_IO_ERROR, "/nonexistent-dir/config.json: cannot open");
+}
+
+static void test_df11_config(void) {
+    dfrt_config *c;
+    const char *ok = "{\"dfloat11_config\":{\"version\":\"0.3.1\",\"threads_per_block\":[512],\"bytes_per_thread\":8,"
+                     "\"pattern_dict\":{\"model.layers.\\\\d+\":[\"mlp.up_proj\"]}}}";
+    CHECK_OK(parse(ok, &c));
+    if (c) dfrt_config_free(c);
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.5.0\",\"threads_per_block\":[256],\"bytes_per_thread\":8,"
+                      "\"pattern_dict\":{\"a\":[]}}}", &c),
+                DFRT_UNSUPPORTED, "threads_per_block must be [512]");
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.5.0\",\"threads_per_block\":512,\"bytes_per_thread\":8,"
+                      "\"pattern_dict\":{\"a\":[]}}}", &c),
+                DFRT_UNSUPPORTED, "threads_per_block must be [512]");
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.5.0\",\"threads_per_block\":[512],\"bytes_per_thread\":4,"
+                      "\"pattern_dict\":{\"a\":[]}}}", &c),
+                DFRT_UNSUPPORTED, "bytes_per_thread must be 8");
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.1.0\"}}", &c), DFRT_UNSUPPORTED, "version 0.1.0",
+                "pickles");
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.5.0\",\"threads_per_block\":[512],\"bytes_per_thread\":8}}", &c),
+                DFRT_FORMAT_ERROR, "no pattern_dict");
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.5.0\",\"threads_per_block\":[512],\"bytes_per_thread\":8,"
+                      "\"pattern_dict\":{}}}", &c),
+                DFRT_FORMAT_ERROR, "pattern_dict is empty");
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.5.0\",\"threads_per_block\":[512],\"bytes_per_thread\":8,"
+                      "\"pattern_dict\":{\"a\":\"b\"}}}", &c),
+                DFRT_FORMAT_ERROR, "pattern_dict[\"a\"] must be a list");
+    CHECK_ERROR(parse("{\"dfloat11_config\":{\"version\":\"0.5.0\",\"threads_per_block\":[512],\"bytes_per_thread\":8,"
+                      "\"pattern_dict\":{\"a\":[\"x\",\"x\"]}}}", &c),
+                DFRT_FORMAT_ERROR, "lists \"x\" twice");
+}
+
+static int match(const char *regex, const char *name) {
+    dfrt_df11_pattern p = {.regex = (char *)regex};
+    dfrt_matcher *m;
+    if (dfrt_matcher_create(1, &p, "test", &m) != DFRT_OK) return -2;
+    int idx;
+    dfrt_status s = dfrt_matcher_match(m, name, &idx);
+    dfrt_matcher_free(m);
+    return s == DFRT_OK ? idx : -3;
+}
+
+static void test_patterns(void) {
+    /* Python re.fullmatch semantics */
+    CHECK(match("model\\.layers\\.\\d+", "model.layers.12") == 0);
+    CHECK(match("model\\.layers\\.\\d+", "model.layers.12.mlp") == -1);
+    CHECK(match("model\\.layers\\.\\d+", "xmodel.layers.1") == -1);
+    CHECK(match("model.layers.\\d+", "model_layers_3") == 0); /* unescaped dots match anything */
+    CHECK(match("lm_head", "lm_head") == 0 && match("lm_head", "lm_head2") == -1);
+    CHECK(match("a|ab", "ab") == 0); /* fullmatch backtracks into the second alternative */
+    CHECK(match("layers\\.(\\d+)$", "layers.3") == 0);
+    dfrt_df11_pattern bad = {.regex = "model.(layers"};
+    dfrt_matcher *m;
+    CHECK_ERROR(dfrt_matcher_create(1, &bad, "config.json: dfloat11_config", &m), DFRT_FORMAT_ERROR,
+                "pattern \"model.(layers\" is not a valid regular expression", "missing closing parenthesis");
+    /* A catastrophic pattern hits the match limit instead of hanging. */
+    dfrt_df11_pattern evil = {.regex = "(a|aa)+"};
+    CHECK_OK(dfrt_matcher_create(1, &evil, "pattern_dict", &m));
+    if (m) {
+        int idx;
+        CHECK_ERROR(dfrt_matcher_match(m, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", &idx),
+                    DFRT_FORMAT_ERROR, "pattern \"(a|aa)+\" failed", "limit");
+        dfrt_matcher_free(m);
+    }
+    /* first matching pattern wins */
+    dfrt_df11_pattern two[2] = {{.regex = "model\\.layers\\.\\d+"}, {.regex = "model\\..*"}};
+    CHECK_OK(dfrt_matcher_create(2, two, "x", &m));
+    if (m) {
+        int idx;
+        CHECK_OK(dfrt_matcher_match(m, "model.layers.0", &idx));
+        CHECK(idx == 0);
+        CHECK_OK(dfrt_matcher_match(m, "model.embed_tokens", &idx));
+        CHECK(idx == 1);
+        dfrt_matcher_free(m);
+    }
+    int n;
+    dfrt_df11_pattern *p;
+    CHECK_OK(dfrt_pattern_dict_parse("{\"lm_head\": [], \"model\\\\.layers\\\\.\\\\d+\": [\"mlp.up_proj\"]}", "--pattern-dict", &n, &p));
+    CHECK(n == 2 && p && p[1].n_attrs == 1 && strcmp(p[1].regex, "model\\.layers\\.\\d+") == 0);
+    dfrt_patterns_free(n, p);
+    CHECK_ERROR(dfrt_pattern_dict_parse("{\"a\": 1}", "--pattern-dict", &n, &p), DFRT_INVALID_ARGUMENT,
+                "--pattern-dict: pattern_dict[\"a\"] must be a list");
+    CHECK_ERROR(dfrt_pattern_dict_parse("nope", "--pattern-dict", &n, &p), DFRT_INVALID_ARGUMENT, "not valid JSON");
+}
+
+static void test_default_patterns(void) {
+    dfrt_config *c;
+    int n;
+    dfrt_df11_pattern *p;
+    CHECK_OK(parse("{\"architectures\":[\"MistralForCausalLM\"]}", &c));
+    CHECK_OK(dfrt_default_patterns(c, &n, &p));
+    CHECK(n == 3 && strcmp(p[0].regex, "lm_head") == 0 && strcmp(p[1].regex, "model\\.embed_tokens") == 0);
+    CHECK(p[2].n_attrs == 7 && strcmp(p[2].attrs[0], "self_attn.q_proj") == 0 && strcmp(p[2].attrs[4], "mlp.gate_proj") == 0);
+    dfrt_patterns_free(n, p);
+    dfrt_config_free(c);
+    CHECK_OK(parse("{\"architectures\":[\"Qwen3ForCausalLM\"],\"tie_word_embeddings\":true}", &c));
+    CHECK_OK(dfrt_default_patterns(c, &n, &p));
+    CHECK(n == 1 && strcmp(p[0].regex, "model\\.layers\\.\\d+") == 0);
+    dfrt_patterns_free(n, p);
+    dfrt_config_free(c);
+    CHECK_OK(parse("{\"architectures\":[\"GPT2LMHeadModel\"]}", &c));
+    CHECK_ERROR(dfrt_default_patterns(c, &n, &p), DFRT_UNSUPPORTED, "architecture \"GPT2LMHeadModel\" has no default",
+                "--pattern-dict");
+    dfrt_config_free(c);
+}
+
+int main(void) {
+    RUN(test_schemas);
+    RUN(test_df11_config);
+    RUN(test_patterns);
+    RUN(test_default_patterns);
+    return test_finish();
+}
