@@ -26,7 +26,7 @@ static dfrt_status write_shard(const dfrt_checkpoint *cp, const shard *sh, const
             s = dfrt_fail(DFRT_CANCELLED, "cancelled");
             break;
         }
-        if (!(decoded[u] = dfrt_malloc(cu->unit.n * sizeof(uint16_t), cu->unit.name))) {
+        if (!(decoded[u] = dfrt_alloc_large(cu->unit.n * sizeof(uint16_t), cu->unit.name))) {
             s = DFRT_OUT_OF_MEMORY;
             break;
         }
@@ -44,7 +44,7 @@ static dfrt_status write_shard(const dfrt_checkpoint *cp, const shard *sh, const
     }
     dfrt_st_writer_abort(w);
     if (decoded)
-        for (size_t u = 0; u < cp->n_units; u++) free(decoded[u]);
+        for (size_t u = 0; u < cp->n_units; u++) dfrt_free_large(decoded[u], cp->units[u].unit.n * sizeof(uint16_t));
     free(decoded);
     return s;
 }

@@ -145,7 +145,7 @@ static dfrt_status build_tables(const char *unit, const code_table *ct, uint8_t 
     qsort(order, (size_t)n_sym, sizeof *order, compare_sym_order);
 
     /* Distinct prefixes in code order, starting with the empty one. */
-    static _Thread_local prefix pre[MAX_PREFIXES];
+    prefix pre[MAX_PREFIXES];
     int n_pre = 1;
     pre[0] = (prefix){0, 0};
     for (int k = 0; k < n_sym; k++) {

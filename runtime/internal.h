@@ -71,6 +71,18 @@ mode_t dfrt_file_mode(mode_t base);
 dfrt_status dfrt_read_file(const char *path, size_t max_size, char **out_data, size_t *out_len);
 /* Copies a file, through a temporary name and rename. */
 dfrt_status dfrt_copy_file(const char *src, const char *dst);
+/* A file written under a temporary name beside its path and renamed into place by commit
+ * (after fsync), so that an interrupted write never leaves a file that looks complete.
+ * commit and abort both release it; on failure commit removes the temporary. */
+typedef struct dfrt_atomic_file {
+    int fd;
+    char *tmp;
+    const char *path;
+} dfrt_atomic_file;
+dfrt_status dfrt_atomic_open(const char *path, dfrt_atomic_file *f);
+dfrt_status dfrt_atomic_write(dfrt_atomic_file *f, const void *data, uint64_t len);
+dfrt_status dfrt_atomic_commit(dfrt_atomic_file *f);
+void dfrt_atomic_abort(dfrt_atomic_file *f);
 /* Writes data to path through a temporary name and rename. */
 dfrt_status dfrt_write_file_atomic(const char *path, const void *data, size_t len);
 /* Removes a directory tree (best effort, for cleaning up our own temporaries). */

@@ -1,10 +1,6 @@
 /* safetensors writer: the Python package's layout, written through a temporary file. */
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 typedef struct writer_entry {
     char *name;
@@ -126,21 +122,6 @@ dfrt_status dfrt_st_writer_add(dfrt_st_writer *w, const char *name, dfrt_dtype d
     return DFRT_OK;
 }
 
-static dfrt_status write_all(int fd, const void *data, uint64_t len, const char *path) {
-    const uint8_t *p = data;
-    while (len > 0) {
-        size_t step = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t w = write(fd, p, step);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return dfrt_fail(DFRT_IO_ERROR, "%s: write failed: %s", path, strerror(errno));
-        }
-        p += w;
-        len -= (uint64_t)w;
-    }
-    return DFRT_OK;
-}
-
 dfrt_status dfrt_st_writer_finish(dfrt_st_writer *w) {
     if (!w) return dfrt_fail(DFRT_INVALID_ARGUMENT, "safetensors writer is NULL");
     qsort(w->entries, w->count, sizeof *w->entries, compare_entries);
@@ -179,42 +160,14 @@ dfrt_status dfrt_st_writer_finish(dfrt_st_writer *w) {
         return s;
     }
 
-    dfrt_status s = DFRT_OK;
-    char *tmp = dfrt_asprintf("%s.dfrt-tmp-XXXXXX", w->path);
-    int fd = -1;
-    if (!tmp) {
-        s = DFRT_OUT_OF_MEMORY;
-        goto done;
-    }
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create: %s", w->path, strerror(errno));
-        goto done;
-    }
+    dfrt_atomic_file f;
     uint64_t header_len = h.len;
-    if ((s = write_all(fd, &header_len, 8, w->path)) != DFRT_OK) goto done;
-    if ((s = write_all(fd, h.p, h.len, w->path)) != DFRT_OK) goto done;
-    for (size_t i = 0; i < w->count; i++)
-        if ((s = write_all(fd, w->entries[i].data, w->entries[i].n_bytes, w->path)) != DFRT_OK) goto done;
-    if (fchmod(fd, dfrt_file_mode(0666)) != 0) {
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: chmod failed: %s", w->path, strerror(errno));
-        goto done;
-    }
-    if (fsync(fd) != 0) {
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: fsync failed: %s", w->path, strerror(errno));
-        goto done;
-    }
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: close failed: %s", w->path, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, w->path) != 0) s = dfrt_fail(DFRT_IO_ERROR, "%s: rename failed: %s", w->path, strerror(errno));
-done:
-    if (fd >= 0) close(fd);
-    if (s != DFRT_OK && tmp) unlink(tmp);
-    free(tmp);
+    dfrt_status s = dfrt_atomic_open(w->path, &f);
+    if (s == DFRT_OK) s = dfrt_atomic_write(&f, &header_len, 8);
+    if (s == DFRT_OK) s = dfrt_atomic_write(&f, h.p, h.len);
+    for (size_t i = 0; i < w->count && s == DFRT_OK; i++) s = dfrt_atomic_write(&f, w->entries[i].data, w->entries[i].n_bytes);
+    if (s == DFRT_OK) s = dfrt_atomic_commit(&f);
+    else dfrt_atomic_abort(&f);
     free(h.p);
     writer_free(w);
     return s;

@@ -117,41 +117,73 @@ mode_t dfrt_file_mode(mode_t base) {
     return base & ~process_umask;
 }
 
-static dfrt_status write_all(int fd, const void *data, size_t len, const char *path) {
+static dfrt_status write_all(int fd, const void *data, uint64_t len, const char *path) {
     const uint8_t *p = data;
     while (len > 0) {
-        size_t step = len > (1u << 30) ? (1u << 30) : len;
+        size_t step = len > (1u << 30) ? (1u << 30) : (size_t)len;
         ssize_t w = write(fd, p, step);
         if (w < 0) {
             if (errno == EINTR) continue;
             return dfrt_fail(DFRT_IO_ERROR, "%s: write failed: %s", path, strerror(errno));
         }
         p += w;
-        len -= (size_t)w;
+        len -= (uint64_t)w;
     }
     return DFRT_OK;
 }
 
-dfrt_status dfrt_write_file_atomic(const char *path, const void *data, size_t len) {
-    char *tmp = dfrt_asprintf("%s.dfrt-tmp-XXXXXX", path);
-    if (!tmp) return DFRT_OUT_OF_MEMORY;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
+dfrt_status dfrt_atomic_open(const char *path, dfrt_atomic_file *f) {
+    f->fd = -1;
+    f->path = path;
+    if (!(f->tmp = dfrt_asprintf("%s.dfrt-tmp-XXXXXX", path))) return DFRT_OUT_OF_MEMORY;
+    f->fd = mkstemp(f->tmp);
+    if (f->fd < 0) {
         dfrt_status s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
+        free(f->tmp);
+        f->tmp = NULL;
         return s;
     }
-    dfrt_status s = write_all(fd, data, len, path);
-    if (s == DFRT_OK && fchmod(fd, dfrt_file_mode(0666)) != 0)
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: chmod failed: %s", path, strerror(errno));
-    if (s == DFRT_OK && fsync(fd) != 0)
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: fsync failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && s == DFRT_OK)
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: close failed: %s", path, strerror(errno));
-    if (s == DFRT_OK && rename(tmp, path) != 0)
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: rename failed: %s", path, strerror(errno));
-    if (s != DFRT_OK) unlink(tmp);
-    free(tmp);
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_atomic_write(dfrt_atomic_file *f, const void *data, uint64_t len) {
+    return write_all(f->fd, data, len, f->path);
+}
+
+void dfrt_atomic_abort(dfrt_atomic_file *f) {
+    if (f->fd >= 0) close(f->fd);
+    if (f->tmp) unlink(f->tmp);
+    free(f->tmp);
+    f->fd = -1;
+    f->tmp = NULL;
+}
+
+dfrt_status dfrt_atomic_commit(dfrt_atomic_file *f) {
+    dfrt_status s = DFRT_OK;
+    if (fchmod(f->fd, dfrt_file_mode(0666)) != 0)
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: chmod failed: %s", f->path, strerror(errno));
+    else if (fsync(f->fd) != 0)
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: fsync failed: %s", f->path, strerror(errno));
+    int rc = close(f->fd);
+    f->fd = -1;
+    if (s == DFRT_OK && rc != 0) s = dfrt_fail(DFRT_IO_ERROR, "%s: close failed: %s", f->path, strerror(errno));
+    if (s == DFRT_OK && rename(f->tmp, f->path) != 0)
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: rename failed: %s", f->path, strerror(errno));
+    if (s == DFRT_OK) {
+        free(f->tmp);
+        f->tmp = NULL;
+    } else {
+        dfrt_atomic_abort(f);
+    }
+    return s;
+}
+
+dfrt_status dfrt_write_file_atomic(const char *path, const void *data, size_t len) {
+    dfrt_atomic_file f;
+    DFRT_TRY(dfrt_atomic_open(path, &f));
+    dfrt_status s = dfrt_atomic_write(&f, data, len);
+    if (s == DFRT_OK) return dfrt_atomic_commit(&f);
+    dfrt_atomic_abort(&f);
     return s;
 }
 

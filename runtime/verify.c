@@ -29,7 +29,8 @@ static dfrt_status verify_unit(const checkpoint_unit *cu, const dfrt_tensor_set 
     const dfrt_df11_unit *u = &cu->unit;
     *out_compared = 0;
     if (cu->status != DFRT_OK) return dfrt_fail(cu->status, "%s", cu->message);
-    uint16_t *a = dfrt_malloc(u->n * sizeof *a, u->name), *b = dfrt_malloc(u->n * sizeof *b, u->name);
+    size_t bytes = u->n * sizeof(uint16_t);
+    uint16_t *a = dfrt_alloc_large(bytes, u->name), *b = dfrt_alloc_large(bytes, u->name);
     dfrt_status s = (a && b) ? DFRT_OK : DFRT_OUT_OF_MEMORY;
     if (s == DFRT_OK) s = dfrt_df11_decode(u, a, n_threads);
     if (s == DFRT_OK) s = dfrt_df11_decode_sequential(u, b);
@@ -63,8 +64,8 @@ static dfrt_status verify_unit(const checkpoint_unit *cu, const dfrt_tensor_set 
             }
         }
     }
-    free(a);
-    free(b);
+    dfrt_free_large(a, bytes);
+    dfrt_free_large(b, bytes);
     return s;
 }
 

@@ -38,6 +38,10 @@ expect 2 "option --pattern-dict needs a value" -- "$DFRT" compress a b --pattern
 expect 2 "expected DF11_DIR" -- "$DFRT" verify
 expect 2 "unexpected argument \"c\"" -- "$DFRT" inspect a c
 
+expect 0 "decode (sequential)" -- "$DFRT" bench codec --weights 100000 --min-time 0 --threads 1,2
+expect 2 "--threads expects a list like 1,2,8" -- "$DFRT" bench codec --threads 1,x
+expect 2 "unknown benchmark \"frob\"" -- "$DFRT" bench frob
+
 # --- the shipped model ----------------------------------------------------------------------
 expect 0 "verified 10 units, 8.39 M weights" -- "$DFRT" verify "$MODEL"
 expect 0 "Qwen3ForCausalLM (qwen3)" -- "$DFRT" inspect "$MODEL"
@@ -77,6 +81,14 @@ mkdir -p "$T/empty" && echo '{}' > "$T/empty/config.json"
 expect 1 "$T/empty: no *.safetensors files" -- "$DFRT" inspect "$T/empty"
 mkdir -p "$T/noconfig"
 expect 1 "$T/noconfig/config.json: cannot open" -- "$DFRT" inspect "$T/noconfig"
+# an unreadable directory (root reads everything, so only as another user)
+if [[ $(id -u) -ne 0 ]]; then
+    mkdir -p "$T/locked" && chmod 000 "$T/locked"
+    expect 1 "$T/locked: cannot read directory: Permission denied" -- "$DFRT" inspect "$T/locked"
+    chmod 700 "$T/locked"
+else
+    echo "skipped: unreadable-directory case (running as root)"
+fi
 mkdir -p "$T/old" && touch "$T/old/layer_0.pkl" && echo '{}' > "$T/old/config.json"
 expect 1 "old pickle format" -- "$DFRT" inspect "$T/old"
 expect 1 "old pickle format" -- "$DFRT" verify "$T/old"

@@ -250,6 +250,52 @@ static void test_synthetic_models(void) {
                 "shard model-00002-of-00002.safetensors is missing");
 }
 
+/* Every edge case of the format through the directory pipeline: compress -> verify ->
+ * decompress, with a pattern_dict naming the parts. */
+static void test_edge_cases_through_directories(void) {
+    synth_case *cases;
+    int n = synth_cases(&cases);
+    for (int i = 0; i < n; i++) {
+        const synth_case *c = &cases[i];
+        test_current = c->label;
+        char src[600], df11[600], back[600], path[700], name[64];
+        snprintf(src, sizeof src, "%s", test_path("edge"));
+        snprintf(df11, sizeof df11, "%s", test_path("edge-df11"));
+        snprintf(back, sizeof back, "%s", test_path("edge-back"));
+        sh("rm -rf '%s' '%s' '%s' && mkdir -p '%s'", src, df11, back, src);
+        snprintf(path, sizeof path, "%s/config.json", src);
+        const char *config = "{\"architectures\": [\"EdgeCaseModel\"]}\n";
+        test_write_file(path, config, strlen(config));
+        snprintf(path, sizeof path, "%s/model.safetensors", src);
+        dfrt_st_writer *w;
+        CHECK_OK(dfrt_st_writer_create(path, &w));
+        char dict[512] = "{\"edge\": [";
+        for (int p = 0; p < c->n_parts; p++) {
+            snprintf(name, sizeof name, "edge.p%d.weight", p);
+            int64_t shape[1] = {(int64_t)c->counts[p]};
+            CHECK_OK(dfrt_st_writer_add(w, name, DFRT_DTYPE_BF16, 1, shape, c->parts[p]));
+            snprintf(dict + strlen(dict), sizeof dict - strlen(dict), "%s\"p%d\"", p ? ", " : "", p);
+        }
+        strcat(dict, "]}");
+        CHECK_OK(dfrt_st_writer_finish(w));
+        CHECK_OK(dfrt_compress_dir(src, df11, &(dfrt_compress_options){.pattern_dict_json = dict}));
+        dfrt_verify_summary sum;
+        CHECK_OK(dfrt_verify_dir(df11, src, NULL, &sum));
+        CHECK(sum.n_units == 1 && sum.n_units_failed == 0 && sum.n_tensors_failed == 0);
+        CHECK_OK(dfrt_decompress_dir(df11, back, NULL));
+        dfrt_tensor_set *ts;
+        CHECK_OK(dfrt_tensor_set_open(back, &ts));
+        for (int p = 0; ts && p < c->n_parts; p++) {
+            snprintf(name, sizeof name, "edge.p%d.weight", p);
+            const dfrt_tensor *t = dfrt_tensor_set_find(ts, name);
+            CHECK(t && t->dtype == DFRT_DTYPE_BF16 && t->n_dims == 1 && t->n_elements == c->counts[p]);
+            CHECK(t && memcmp(t->data, c->parts[p], c->counts[p] * 2) == 0);
+        }
+        dfrt_tensor_set_close(ts);
+    }
+    synth_cases_free(cases, n);
+}
+
 /* Broken DF11 directories made from copies of the shipped model. */
 static void test_broken_df11_dirs(void) {
     char d[600];
@@ -301,6 +347,7 @@ int main(void) {
     RUN(test_shipped_model);
     RUN(test_reference_round_trip);
     RUN(test_synthetic_models);
+    RUN(test_edge_cases_through_directories);
     RUN(test_broken_df11_dirs);
     return test_finish();
 }
