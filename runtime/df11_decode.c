@@ -126,30 +126,36 @@ dfrt_status dfrt_df11_decode_chunks(const dfrt_df11_unit *u, uint32_t first, uin
 typedef struct decode_job {
     const dfrt_df11_unit *u;
     decoder d;
-    uint16_t *out;
-    uint32_t chunks_per_task;
+    uint16_t *out; /* receives weights from chunk_start(first) on */
+    uint32_t first, end, chunks_per_task;
 } decode_job;
 
 static dfrt_status decode_task(void *ctx, size_t index) {
     decode_job *job = ctx;
-    uint32_t first = (uint32_t)index * job->chunks_per_task;
-    uint32_t last = DFRT_MIN(first + job->chunks_per_task, job->u->n_chunks);
+    uint32_t first = job->first + (uint32_t)index * job->chunks_per_task;
+    uint32_t last = DFRT_MIN(first + job->chunks_per_task, job->end);
+    uint64_t base = dfrt_df11_chunk_start(job->u, job->first);
     for (uint32_t c = first; c < last; c++)
-        DFRT_TRY(decode_chunk(job->u, &job->d, c, job->out + dfrt_df11_chunk_start(job->u, c)));
+        DFRT_TRY(decode_chunk(job->u, &job->d, c, job->out + (dfrt_df11_chunk_start(job->u, c) - base)));
     return DFRT_OK;
 }
 
-dfrt_status dfrt_df11_decode(const dfrt_df11_unit *u, uint16_t *out, int n_threads) {
-    if (!u || !out) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_df11_decode: NULL argument");
-    decode_job job = {.u = u, .out = out};
+dfrt_status df11_decode_parallel(const dfrt_df11_unit *u, uint32_t first, uint32_t count, uint16_t *out,
+                                 int n_threads) {
+    decode_job job = {.u = u, .out = out, .first = first, .end = first + count};
     decoder_init(&job.d, u);
     int threads = dfrt_thread_count(n_threads);
     /* A few tasks per thread balance the load; 16 chunks (64 KiB of stream) amortise the
      * hand-out. */
-    uint32_t per = u->n_chunks / ((uint32_t)threads * 4);
+    uint32_t per = count / ((uint32_t)threads * 4);
     job.chunks_per_task = DFRT_MAX(per, 16u);
-    size_t tasks = (u->n_chunks + job.chunks_per_task - 1) / job.chunks_per_task;
+    size_t tasks = (count + job.chunks_per_task - 1) / job.chunks_per_task;
     return dfrt_parallel_for(tasks, threads, decode_task, &job);
+}
+
+dfrt_status dfrt_df11_decode(const dfrt_df11_unit *u, uint16_t *out, int n_threads) {
+    if (!u || !out) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_df11_decode: NULL argument");
+    return df11_decode_parallel(u, 0, u->n_chunks, out, n_threads);
 }
 
 dfrt_status dfrt_df11_decode_sequential(const dfrt_df11_unit *u, uint16_t *out) {

@@ -16,6 +16,11 @@ static inline uint64_t df11_position(const dfrt_df11_unit *u, uint32_t c) {
     return c < u->n_positions ? dfrt_load_u32le(u->output_positions + 4 * (size_t)c) : u->n;
 }
 
+/* Decodes chunks [first, first + count) on n_threads threads into out, which receives weights
+ * from chunk_start(first) on. */
+dfrt_status df11_decode_parallel(const dfrt_df11_unit *u, uint32_t first, uint32_t count, uint16_t *out,
+                                 int n_threads);
+
 /* Internal encoder entry point with progress reporting. */
 dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *parts, const uint64_t *counts,
                         const char *const *part_names, const volatile int *cancel, dfrt_progress *progress,

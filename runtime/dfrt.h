@@ -445,6 +445,101 @@ DFRT_API dfrt_status dfrt_verify_dir(const char *df11_dir, const char *bf16_dir,
                                      const dfrt_verify_options *options,
                                      dfrt_verify_summary *out_summary);
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backends, devices and buffers                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dfrt_backend dfrt_backend;
+typedef struct dfrt_buffer dfrt_buffer;
+typedef struct dfrt_device_df11 dfrt_device_df11;
+
+typedef enum dfrt_device_type {
+    DFRT_DEVICE_DISCRETE_GPU,
+    DFRT_DEVICE_INTEGRATED_GPU,
+    DFRT_DEVICE_VIRTUAL_GPU,
+    DFRT_DEVICE_CPU, /* the CPU backend, or a CPU implementation of Vulkan such as lavapipe */
+    DFRT_DEVICE_OTHER,
+} dfrt_device_type;
+
+/* A device of a compiled-in backend. Unavailable backends are listed too, with the reason. */
+typedef struct dfrt_device_info {
+    char backend[16]; /* "cuda", "vulkan", "cpu" */
+    int index;        /* within its backend */
+    char name[256];
+    dfrt_device_type type;
+    bool available;
+    char unavailable_reason[256];
+    uint64_t memory_bytes;   /* device memory (host memory for the CPU backend) */
+    char api_version[64];    /* Vulkan API version, CUDA runtime version */
+    char driver_version[64];
+    /* Capabilities the runtime uses (0 / false where the backend has no such notion). */
+    uint32_t subgroup_size;
+    uint32_t shared_memory_bytes;        /* per workgroup / block */
+    uint64_t max_storage_buffer_range;   /* largest range one binding may cover */
+    uint64_t max_allocation_bytes;
+    uint32_t min_storage_buffer_offset_alignment;
+    bool storage_8bit, storage_16bit, int64, subgroup_arithmetic, timestamps;
+    int compute_capability;  /* CUDA: 90 for sm_90 */
+    int multiprocessors;     /* CUDA SMs; CPU cores */
+} dfrt_device_info;
+
+/* Every device of every compiled-in backend (free with free()). */
+DFRT_API dfrt_status dfrt_device_list(dfrt_device_info **out_devices, size_t *out_count);
+
+/* Opens a backend: "cuda", "vulkan", "cpu", or "auto" (CUDA, then a Vulkan GPU, discrete
+ * before integrated, then the CPU backend). device_index picks among that backend's devices
+ * (-1: the first suitable one). A backend that is compiled in but has no driver or device is
+ * DFRT_UNAVAILABLE with the reason. */
+DFRT_API dfrt_status dfrt_backend_open(const char *which, int device_index, dfrt_backend **out_backend);
+DFRT_API void dfrt_backend_close(dfrt_backend *b);
+DFRT_API const dfrt_device_info *dfrt_backend_info(const dfrt_backend *b);
+DFRT_API const char *dfrt_backend_name(const dfrt_backend *b);
+/* Which device was chosen and why ("auto: CUDA device 0, NVIDIA H100 80GB HBM3"). */
+DFRT_API const char *dfrt_backend_selection(const dfrt_backend *b);
+/* Waits for all enqueued work. */
+DFRT_API dfrt_status dfrt_backend_synchronize(dfrt_backend *b);
+/* Bytes in live buffers now, and at most so far. */
+DFRT_API uint64_t dfrt_backend_allocated(const dfrt_backend *b);
+DFRT_API uint64_t dfrt_backend_peak_allocated(const dfrt_backend *b);
+/* Device-timestamped interval around the work enqueued between the two calls (CUDA events,
+ * Vulkan timestamp queries, the wall clock on the CPU). timer_end waits for the work. */
+DFRT_API dfrt_status dfrt_backend_timer_begin(dfrt_backend *b);
+DFRT_API dfrt_status dfrt_backend_timer_end(dfrt_backend *b, double *out_ms);
+
+/* Device buffers. Contents are undefined until written. An allocation larger than the device
+ * allows is DFRT_OUT_OF_MEMORY naming the size. */
+DFRT_API dfrt_status dfrt_buffer_alloc(dfrt_backend *b, size_t size, dfrt_buffer **out_buffer);
+DFRT_API void dfrt_buffer_free(dfrt_buffer *buf);
+DFRT_API size_t dfrt_buffer_size(const dfrt_buffer *buf);
+/* Write, fill and copy are ordered after the work already enqueued; read waits for it. */
+DFRT_API dfrt_status dfrt_buffer_write(dfrt_buffer *buf, size_t offset, const void *src, size_t size);
+DFRT_API dfrt_status dfrt_buffer_read(const dfrt_buffer *buf, size_t offset, void *dst, size_t size);
+DFRT_API dfrt_status dfrt_buffer_fill(dfrt_buffer *buf, size_t offset, size_t size, uint8_t value);
+DFRT_API dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const dfrt_buffer *src,
+                                      size_t src_offset, size_t size);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Ops                                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Uploads a validated DF11 unit's tensors to the device (it stays compressed there). */
+DFRT_API dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_device_df11 **out);
+DFRT_API void dfrt_device_df11_free(dfrt_device_df11 *u);
+DFRT_API uint64_t dfrt_device_df11_bytes(const dfrt_device_df11 *u);
+
+/* Enqueues the decode of chunks [first_chunk, first_chunk + n_chunks) of a device unit into
+ * out (BF16): weight dfrt_df11_chunk_start(first_chunk) lands at byte out_offset. n_chunks = 0
+ * means to the last chunk. Bit-exact on every backend. */
+DFRT_API dfrt_status dfrt_op_df11_decode(dfrt_backend *b, const dfrt_device_df11 *unit, uint32_t first_chunk,
+                                         uint32_t n_chunks, dfrt_buffer *out, size_t out_offset);
+
+/* Enqueues Y[M,N] = X[M,K] . W[N,K]^T (+ bias[N]): X, Y, bias fp32, W BF16 row-major (as
+ * checkpoints store it), fp32 accumulation. Offsets in bytes; bias may be NULL. */
+DFRT_API dfrt_status dfrt_op_matmul(dfrt_backend *b, const dfrt_buffer *x, size_t x_offset, const dfrt_buffer *w,
+                                    size_t w_offset, const dfrt_buffer *bias, size_t bias_offset, dfrt_buffer *y,
+                                    size_t y_offset, int64_t m, int64_t n, int64_t k);
+
 #ifdef __cplusplus
 }
 #endif

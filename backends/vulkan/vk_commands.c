@@ -1,0 +1,168 @@
+/* Vulkan command recording: many dispatches per command buffer, one submit when the host
+ * needs results (a read, a synchronize, a timer) or the descriptor pool is spent. */
+#include "vk_internal.h"
+
+#include <time.h>
+
+#define FENCE_TIMEOUT_NS (600ull * 1000 * 1000 * 1000) /* a GPU that takes longer is hung */
+
+dfrt_status vk_commands_init(vk_backend *vk) {
+    VkCommandPoolCreateInfo pi = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+        .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+        .queueFamilyIndex = vk->queue_family,
+    };
+    VK_TRY(vkCreateCommandPool(vk->device, &pi, NULL, &vk->command_pool));
+    VkCommandBufferAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = vk->command_pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    VK_TRY(vkAllocateCommandBuffers(vk->device, &ai, &vk->cmd));
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VK_TRY(vkCreateFence(vk->device, &fi, NULL, &vk->fence));
+    VkDescriptorPoolSize size = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                 .descriptorCount = VK_MAX_SETS_PER_SUBMIT * VK_MAX_BINDINGS};
+    VkDescriptorPoolCreateInfo di = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = VK_MAX_SETS_PER_SUBMIT,
+        .poolSizeCount = 1,
+        .pPoolSizes = &size,
+    };
+    VK_TRY(vkCreateDescriptorPool(vk->device, &di, NULL, &vk->descriptor_pool));
+    if (vk->timestamp_mask) {
+        VkQueryPoolCreateInfo qi = {
+            .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+            .queryType = VK_QUERY_TYPE_TIMESTAMP,
+            .queryCount = 2,
+        };
+        VK_TRY(vkCreateQueryPool(vk->device, &qi, NULL, &vk->queries));
+    }
+    return DFRT_OK;
+}
+
+void vk_commands_destroy(vk_backend *vk) {
+    if (vk->queries) vkDestroyQueryPool(vk->device, vk->queries, NULL);
+    if (vk->descriptor_pool) vkDestroyDescriptorPool(vk->device, vk->descriptor_pool, NULL);
+    if (vk->fence) vkDestroyFence(vk->device, vk->fence, NULL);
+    if (vk->command_pool) vkDestroyCommandPool(vk->device, vk->command_pool, NULL);
+}
+
+dfrt_status vk_begin(vk_backend *vk) {
+    if (vk->recording) return DFRT_OK;
+    VkCommandBufferBeginInfo bi = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+    };
+    VK_TRY(vkBeginCommandBuffer(vk->cmd, &bi));
+    vk->recording = true;
+    return DFRT_OK;
+}
+
+dfrt_status vk_submit_and_wait(vk_backend *vk) {
+    if (!vk->recording) return vk_check_validation(vk);
+    vk->recording = false;
+    VK_TRY(vkEndCommandBuffer(vk->cmd));
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &vk->cmd,
+    };
+    VK_TRY(vkQueueSubmit(vk->queue, 1, &si, vk->fence));
+    VkResult r = vkWaitForFences(vk->device, 1, &vk->fence, VK_TRUE, FENCE_TIMEOUT_NS);
+    if (r == VK_TIMEOUT)
+        return dfrt_fail(DFRT_DEVICE_ERROR, "vulkan: the device did not finish its work within %llu s",
+                         FENCE_TIMEOUT_NS / 1000000000ull);
+    VK_TRY(r);
+    VK_TRY(vkResetFences(vk->device, 1, &vk->fence));
+    VK_TRY(vkResetCommandBuffer(vk->cmd, 0));
+    VK_TRY(vkResetDescriptorPool(vk->device, vk->descriptor_pool, 0));
+    vk->sets_used = 0;
+    return vk_check_validation(vk);
+}
+
+void vk_barrier(vk_backend *vk) {
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                         VK_ACCESS_TRANSFER_WRITE_BIT,
+    };
+    VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(vk->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+dfrt_status vk_dispatch(vk_backend *vk, vk_pipeline_id id, const vk_binding *bindings, const void *push,
+                        uint32_t groups_x, uint32_t groups_y) {
+    const vk_pipeline *p = &vk->pipes[id];
+    if (vk->sets_used == VK_MAX_SETS_PER_SUBMIT) DFRT_TRY(vk_submit_and_wait(vk));
+    DFRT_TRY(vk_begin(vk));
+    VkDescriptorSetAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+        .descriptorPool = vk->descriptor_pool,
+        .descriptorSetCount = 1,
+        .pSetLayouts = &p->set_layout,
+    };
+    VkDescriptorSet set;
+    VK_TRY(vkAllocateDescriptorSets(vk->device, &ai, &set));
+    vk->sets_used++;
+    VkDescriptorBufferInfo infos[VK_MAX_BINDINGS];
+    VkWriteDescriptorSet writes[VK_MAX_BINDINGS];
+    for (uint32_t i = 0; i < p->n_bindings; i++) {
+        infos[i] = (VkDescriptorBufferInfo){bindings[i].buffer, bindings[i].offset, bindings[i].range};
+        writes[i] = (VkWriteDescriptorSet){
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+            .dstSet = set,
+            .dstBinding = i,
+            .descriptorCount = 1,
+            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .pBufferInfo = &infos[i],
+        };
+    }
+    vkUpdateDescriptorSets(vk->device, p->n_bindings, writes, 0, NULL);
+    vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
+    vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(vk->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_size, push);
+    vkCmdDispatch(vk->cmd, groups_x, groups_y, 1);
+    vk_barrier(vk);
+    return DFRT_OK;
+}
+
+dfrt_status vk_synchronize(dfrt_backend *b) { return vk_submit_and_wait(vk_of(b)); }
+
+static double wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+dfrt_status vk_timer_begin(dfrt_backend *b) {
+    vk_backend *vk = vk_of(b);
+    if (!vk->queries) { /* no timestamps on this queue: the wall clock around a synchronize */
+        DFRT_TRY(vk_submit_and_wait(vk));
+        vk->timer_wall_start = wall_ms();
+        return DFRT_OK;
+    }
+    DFRT_TRY(vk_begin(vk));
+    vkCmdResetQueryPool(vk->cmd, vk->queries, 0, 2);
+    vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, vk->queries, 0);
+    return DFRT_OK;
+}
+
+dfrt_status vk_timer_end(dfrt_backend *b, double *out_ms) {
+    vk_backend *vk = vk_of(b);
+    if (!vk->queries) {
+        DFRT_TRY(vk_submit_and_wait(vk));
+        *out_ms = wall_ms() - vk->timer_wall_start;
+        return DFRT_OK;
+    }
+    DFRT_TRY(vk_begin(vk));
+    vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, vk->queries, 1);
+    DFRT_TRY(vk_submit_and_wait(vk));
+    uint64_t t[2];
+    VK_TRY(vkGetQueryPoolResults(vk->device, vk->queries, 0, 2, sizeof t, t, sizeof t[0],
+                                 VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+    *out_ms = (double)((t[1] - t[0]) & vk->timestamp_mask) * vk->timestamp_period_ns * 1e-6;
+    return DFRT_OK;
+}

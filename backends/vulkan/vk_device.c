@@ -1,0 +1,380 @@
+/* Vulkan: loader (volk), instance, physical devices and their capabilities, logical device. */
+#define VOLK_IMPLEMENTATION
+#include "vk_internal.h"
+
+#include <stdio.h>
+
+dfrt_status vk_fail(VkResult r, const char *call, const char *file, int line) {
+    dfrt_status s = DFRT_DEVICE_ERROR;
+    const char *what = "error";
+    switch (r) {
+    case VK_ERROR_OUT_OF_HOST_MEMORY: what = "VK_ERROR_OUT_OF_HOST_MEMORY"; s = DFRT_OUT_OF_MEMORY; break;
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY: what = "VK_ERROR_OUT_OF_DEVICE_MEMORY"; s = DFRT_OUT_OF_MEMORY; break;
+    case VK_ERROR_DEVICE_LOST: what = "VK_ERROR_DEVICE_LOST"; break;
+    case VK_ERROR_INITIALIZATION_FAILED: what = "VK_ERROR_INITIALIZATION_FAILED"; break;
+    case VK_ERROR_LAYER_NOT_PRESENT: what = "VK_ERROR_LAYER_NOT_PRESENT"; s = DFRT_UNAVAILABLE; break;
+    case VK_ERROR_EXTENSION_NOT_PRESENT: what = "VK_ERROR_EXTENSION_NOT_PRESENT"; s = DFRT_UNAVAILABLE; break;
+    case VK_ERROR_FEATURE_NOT_PRESENT: what = "VK_ERROR_FEATURE_NOT_PRESENT"; s = DFRT_UNAVAILABLE; break;
+    case VK_ERROR_INCOMPATIBLE_DRIVER: what = "VK_ERROR_INCOMPATIBLE_DRIVER"; s = DFRT_UNAVAILABLE; break;
+    case VK_ERROR_TOO_MANY_OBJECTS: what = "VK_ERROR_TOO_MANY_OBJECTS"; break;
+    case VK_ERROR_MEMORY_MAP_FAILED: what = "VK_ERROR_MEMORY_MAP_FAILED"; break;
+    case VK_TIMEOUT: what = "VK_TIMEOUT"; break;
+    default: break;
+    }
+    return dfrt_fail(s, "vulkan: %s failed: %s (%d) at %s:%d", call, what, (int)r, dfrt_basename(file), line);
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                    VkDebugUtilsMessageTypeFlagsEXT types,
+                                                    const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
+    (void)severity;
+    (void)types;
+    vk_backend *vk = user;
+    if (vk->validation_messages++ == 0)
+        snprintf(vk->validation_first, sizeof vk->validation_first, "%s", data && data->pMessage ? data->pMessage : "?");
+    fprintf(stderr, "dfrt vulkan validation: %s\n", data && data->pMessage ? data->pMessage : "?");
+    return VK_FALSE;
+}
+
+dfrt_status vk_check_validation(vk_backend *vk) {
+    if (!vk->validation_messages) return DFRT_OK;
+    return dfrt_fail(DFRT_DEVICE_ERROR, "vulkan: %d validation message%s, the first: %s", vk->validation_messages,
+                     vk->validation_messages == 1 ? "" : "s", vk->validation_first);
+}
+
+static bool validation_requested(void) {
+    const char *v = getenv("DFRT_VULKAN_VALIDATION");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static dfrt_status loader(void) {
+    static int state = 0; /* 0 untried, 1 ok, -1 missing */
+    if (state == 0) state = volkInitialize() == VK_SUCCESS ? 1 : -1;
+    if (state < 0)
+        return dfrt_fail(DFRT_UNAVAILABLE, "no Vulkan loader (libvulkan.so.1) on this machine");
+    if (volkGetInstanceVersion() < VK_API_VERSION_1_2)
+        return dfrt_fail(DFRT_UNAVAILABLE, "the Vulkan loader supports only 1.%u; dfrt needs 1.2",
+                         VK_API_VERSION_MINOR(volkGetInstanceVersion()));
+    return DFRT_OK;
+}
+
+static dfrt_status create_instance(vk_backend *vk, bool validation) {
+    VkApplicationInfo app = {
+        .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+        .pApplicationName = "dfrt",
+        .pEngineName = "dfrt",
+        .apiVersion = VK_API_VERSION_1_2,
+    };
+    const char *layers[] = {"VK_LAYER_KHRONOS_validation"};
+    const char *extensions[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
+    VkInstanceCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+        .pApplicationInfo = &app,
+        .enabledLayerCount = validation ? 1 : 0,
+        .ppEnabledLayerNames = layers,
+        .enabledExtensionCount = validation ? 1 : 0,
+        .ppEnabledExtensionNames = extensions,
+    };
+    VkResult r = vkCreateInstance(&ci, NULL, &vk->instance);
+    if (r == VK_ERROR_LAYER_NOT_PRESENT || r == VK_ERROR_EXTENSION_NOT_PRESENT)
+        return dfrt_fail(DFRT_UNAVAILABLE, "DFRT_VULKAN_VALIDATION is set but the Khronos validation layer is not "
+                                           "installed (Debian: vulkan-validationlayers)");
+    if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
+        return dfrt_fail(DFRT_UNAVAILABLE, "no Vulkan driver (ICD) supports Vulkan 1.2 here");
+    VK_TRY(r);
+    volkLoadInstanceOnly(vk->instance);
+    if (validation) {
+        VkDebugUtilsMessengerCreateInfoEXT mi = {
+            .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+            .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                               VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+            .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+            .pfnUserCallback = on_validation,
+            .pUserData = vk,
+        };
+        VK_TRY(vkCreateDebugUtilsMessengerEXT(vk->instance, &mi, NULL, &vk->messenger));
+    }
+    return DFRT_OK;
+}
+
+static void destroy_instance(vk_backend *vk) {
+    if (vk->messenger) vkDestroyDebugUtilsMessengerEXT(vk->instance, vk->messenger, NULL);
+    if (vk->instance) vkDestroyInstance(vk->instance, NULL);
+    vk->messenger = VK_NULL_HANDLE;
+    vk->instance = VK_NULL_HANDLE;
+}
+
+/* A queue family with compute, preferring one with graphics too: on most drivers it is the
+ * one to submit to, and it always has timestamps. */
+static uint32_t compute_queue_family(VkPhysicalDevice pd, uint32_t *out_timestamp_bits) {
+    uint32_t n = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
+    VkQueueFamilyProperties props[32];
+    if (n > 32) n = 32;
+    vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, props);
+    uint32_t best = UINT32_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(props[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
+        if (best == UINT32_MAX ||
+            ((props[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) && !(props[best].queueFlags & VK_QUEUE_GRAPHICS_BIT)))
+            best = i;
+    }
+    if (best != UINT32_MAX && out_timestamp_bits) *out_timestamp_bits = props[best].timestampValidBits;
+    return best;
+}
+
+/* Fills a device's info, and says whether dfrt can use it. */
+static void describe(VkPhysicalDevice pd, int index, dfrt_device_info *info) {
+    memset(info, 0, sizeof *info);
+    snprintf(info->backend, sizeof info->backend, "vulkan");
+    info->index = index;
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+                                                 .pNext = &sub};
+    VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES, .pNext = &m3};
+    VkPhysicalDeviceProperties2 props = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &drv};
+    vkGetPhysicalDeviceProperties2(pd, &props);
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12};
+    VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+    uint32_t api = props.properties.apiVersion;
+    if (api >= VK_API_VERSION_1_2) vkGetPhysicalDeviceFeatures2(pd, &feats);
+    VkPhysicalDeviceMemoryProperties mem;
+    vkGetPhysicalDeviceMemoryProperties(pd, &mem);
+
+    const VkPhysicalDeviceLimits *l = &props.properties.limits;
+    snprintf(info->name, sizeof info->name, "%s", props.properties.deviceName);
+    switch (props.properties.deviceType) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: info->type = DFRT_DEVICE_DISCRETE_GPU; break;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: info->type = DFRT_DEVICE_INTEGRATED_GPU; break;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: info->type = DFRT_DEVICE_VIRTUAL_GPU; break;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: info->type = DFRT_DEVICE_CPU; break;
+    default: info->type = DFRT_DEVICE_OTHER; break;
+    }
+    for (uint32_t h = 0; h < mem.memoryHeapCount; h++)
+        if (mem.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT && mem.memoryHeaps[h].size > info->memory_bytes)
+            info->memory_bytes = mem.memoryHeaps[h].size;
+    snprintf(info->api_version, sizeof info->api_version, "Vulkan %u.%u.%u", VK_API_VERSION_MAJOR(api),
+             VK_API_VERSION_MINOR(api), VK_API_VERSION_PATCH(api));
+    if (api >= VK_API_VERSION_1_2)
+        snprintf(info->driver_version, sizeof info->driver_version, "%.31s %.31s", drv.driverName, drv.driverInfo);
+    info->subgroup_size = sub.subgroupSize;
+    info->shared_memory_bytes = l->maxComputeSharedMemorySize;
+    info->max_storage_buffer_range = l->maxStorageBufferRange;
+    info->max_allocation_bytes = m3.maxMemoryAllocationSize;
+    info->min_storage_buffer_offset_alignment = (uint32_t)l->minStorageBufferOffsetAlignment;
+    info->storage_8bit = f12.storageBuffer8BitAccess;
+    info->storage_16bit = f11.storageBuffer16BitAccess;
+    info->int64 = feats.features.shaderInt64;
+    info->subgroup_arithmetic = (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) &&
+                                (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+    uint32_t ts_bits = 0;
+    uint32_t family = compute_queue_family(pd, &ts_bits);
+    info->timestamps = ts_bits > 0 && l->timestampPeriod > 0;
+
+    info->available = true;
+    if (api < VK_API_VERSION_1_2) {
+        info->available = false;
+        snprintf(info->unavailable_reason, sizeof info->unavailable_reason, "supports Vulkan %u.%u; dfrt needs 1.2",
+                 VK_API_VERSION_MAJOR(api), VK_API_VERSION_MINOR(api));
+    } else if (family == UINT32_MAX) {
+        info->available = false;
+        snprintf(info->unavailable_reason, sizeof info->unavailable_reason, "no compute queue");
+    } else if (!info->storage_16bit) {
+        info->available = false;
+        snprintf(info->unavailable_reason, sizeof info->unavailable_reason,
+                 "no 16-bit storage buffer access (storageBuffer16BitAccess)");
+    } else if (l->maxComputeSharedMemorySize < 16384 || l->maxComputeWorkGroupInvocations < 512 ||
+               l->maxComputeWorkGroupSize[0] < 512) {
+        info->available = false;
+        snprintf(info->unavailable_reason, sizeof info->unavailable_reason,
+                 "compute limits too small (needs 16 KiB shared memory and 512-invocation workgroups)");
+    }
+}
+
+static dfrt_status vk_probe(dfrt_device_info **out, size_t *out_count) {
+    *out = NULL;
+    *out_count = 0;
+    dfrt_device_info *infos = NULL;
+    vk_backend vk = {0};
+    dfrt_status s = loader();
+    if (s == DFRT_OK) s = create_instance(&vk, false);
+    uint32_t n = 0;
+    if (s == DFRT_OK) {
+        VkResult r = vkEnumeratePhysicalDevices(vk.instance, &n, NULL);
+        if (r != VK_SUCCESS) s = vk_fail(r, "vkEnumeratePhysicalDevices", __FILE__, __LINE__);
+        else if (n == 0) s = dfrt_fail(DFRT_UNAVAILABLE, "no Vulkan devices (no driver installed?)");
+    }
+    if (s != DFRT_OK) { /* one entry that says why the backend is unavailable */
+        destroy_instance(&vk);
+        if (s != DFRT_UNAVAILABLE && s != DFRT_DEVICE_ERROR) return s;
+        infos = dfrt_calloc(1, sizeof *infos, "device info");
+        if (!infos) return DFRT_OUT_OF_MEMORY;
+        snprintf(infos->backend, sizeof infos->backend, "vulkan");
+        snprintf(infos->name, sizeof infos->name, "(none)");
+        snprintf(infos->unavailable_reason, sizeof infos->unavailable_reason, "%s", dfrt_last_error());
+        *out = infos;
+        *out_count = 1;
+        return DFRT_OK;
+    }
+    VkPhysicalDevice pds[16];
+    if (n > 16) n = 16;
+    vkEnumeratePhysicalDevices(vk.instance, &n, pds);
+    infos = dfrt_calloc(n, sizeof *infos, "device info");
+    if (!infos) {
+        destroy_instance(&vk);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    for (uint32_t i = 0; i < n; i++) describe(pds[i], (int)i, &infos[i]);
+    destroy_instance(&vk);
+    *out = infos;
+    *out_count = n;
+    return DFRT_OK;
+}
+
+static void vk_destroy(dfrt_backend *b) {
+    vk_backend *vk = vk_of(b);
+    if (vk) {
+        if (vk->device) {
+            vkDeviceWaitIdle(vk->device);
+            vk_pipelines_destroy(vk);
+            vk_commands_destroy(vk);
+            vk_buffer_destroy(vk, &vk->staging);
+            vk_buffer_destroy(vk, &vk->dummy);
+            vkDestroyDevice(vk->device, NULL);
+        }
+        destroy_instance(vk);
+        free(vk);
+    }
+    free(b);
+}
+
+static const dfrt_backend_vtable vk_vtable = {
+    .name = "vulkan",
+    .destroy = vk_destroy,
+    .buffer_alloc = vk_buffer_alloc,
+    .buffer_free = vk_buffer_free,
+    .buffer_write = vk_buffer_write,
+    .buffer_read = vk_buffer_read,
+    .buffer_copy = vk_buffer_copy,
+    .buffer_fill = vk_buffer_fill,
+    .df11_decode = vk_df11_decode,
+    .matmul = vk_matmul,
+    .synchronize = vk_synchronize,
+    .timer_begin = vk_timer_begin,
+    .timer_end = vk_timer_end,
+};
+
+static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mem, VkMemoryPropertyFlags want,
+                            VkMemoryPropertyFlags avoid) {
+    for (uint32_t i = 0; i < mem->memoryTypeCount; i++)
+        if ((mem->memoryTypes[i].propertyFlags & want) == want && !(mem->memoryTypes[i].propertyFlags & avoid))
+            return (int)i;
+    return -1;
+}
+
+static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *info) {
+    uint32_t n = 0;
+    VK_TRY(vkEnumeratePhysicalDevices(vk->instance, &n, NULL));
+    VkPhysicalDevice pds[16];
+    if (n > 16) n = 16;
+    VK_TRY(vkEnumeratePhysicalDevices(vk->instance, &n, pds));
+    if ((uint32_t)index >= n) return dfrt_fail(DFRT_INVALID_ARGUMENT, "vulkan device %d does not exist", index);
+    vk->physical = pds[index];
+    describe(vk->physical, index, info);
+    if (!info->available)
+        return dfrt_fail(DFRT_UNAVAILABLE, "vulkan device %d (%s): %s", index, info->name, info->unavailable_reason);
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(vk->physical, &props);
+    vk->limits = props.limits;
+    uint32_t ts_bits = 0;
+    vk->queue_family = compute_queue_family(vk->physical, &ts_bits);
+    vk->timestamp_period_ns = props.limits.timestampPeriod;
+    vk->timestamp_mask = ts_bits >= 64 ? ~0ull : ts_bits ? (1ull << ts_bits) - 1 : 0;
+
+    float priority = 1.0f;
+    VkDeviceQueueCreateInfo qi = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+        .queueFamilyIndex = vk->queue_family,
+        .queueCount = 1,
+        .pQueuePriorities = &priority,
+    };
+    VkPhysicalDeviceVulkan11Features f11 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+        .storageBuffer16BitAccess = VK_TRUE,
+    };
+    VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+    VkDeviceCreateInfo di = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+        .pNext = &feats,
+        .queueCreateInfoCount = 1,
+        .pQueueCreateInfos = &qi,
+    };
+    VK_TRY(vkCreateDevice(vk->physical, &di, NULL, &vk->device));
+    volkLoadDevice(vk->device);
+    vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
+
+    VkPhysicalDeviceMemoryProperties mem;
+    vkGetPhysicalDeviceMemoryProperties(vk->physical, &mem);
+    int local = find_memory_type(&mem, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
+    int staging = find_memory_type(&mem, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT |
+                                             VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
+    if (staging < 0)
+        staging = find_memory_type(&mem, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT, 0);
+    if (local < 0 || staging < 0)
+        return dfrt_fail(DFRT_UNAVAILABLE, "vulkan device %d (%s): no device-local or host-visible memory type", index,
+                         info->name);
+    vk->device_local_type = (uint32_t)local;
+    vk->staging_type = (uint32_t)staging;
+    VkMemoryPropertyFlags lf = mem.memoryTypes[local].propertyFlags;
+    vk->unified = (lf & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) && (lf & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+
+    vk->max_range = props.limits.maxStorageBufferRange;
+    const char *override = getenv("DFRT_VULKAN_MAX_RANGE"); /* lower only: tests exercise range splitting */
+    if (override && *override) {
+        unsigned long long v = strtoull(override, NULL, 0);
+        if (v < (1u << 20))
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "DFRT_VULKAN_MAX_RANGE=%s: at least 1 MiB", override);
+        if (v < vk->max_range) vk->max_range = v;
+    }
+    vk->min_align = props.limits.minStorageBufferOffsetAlignment ? props.limits.minStorageBufferOffsetAlignment : 1;
+    vk->max_groups = DFRT_MIN(props.limits.maxComputeWorkGroupCount[0], props.limits.maxComputeWorkGroupCount[1]);
+    info->max_storage_buffer_range = vk->max_range;
+    return DFRT_OK;
+}
+
+static dfrt_status vk_open(int index, dfrt_backend **out) {
+    *out = NULL;
+    DFRT_TRY(loader());
+    vk_backend *vk = dfrt_calloc(1, sizeof *vk, "the Vulkan backend");
+    if (!vk) return DFRT_OUT_OF_MEMORY;
+    dfrt_device_info info;
+    memset(&info, 0, sizeof info);
+    dfrt_backend *b = dfrt_calloc(1, sizeof *b, "a backend");
+    if (!b) {
+        free(vk);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    b->vt = &vk_vtable;
+    b->impl = vk;
+    dfrt_status s = create_instance(vk, validation_requested());
+    if (s == DFRT_OK) s = create_device(vk, index, &info);
+    b->info = info;
+    if (s == DFRT_OK) s = vk_commands_init(vk);
+    if (s == DFRT_OK) s = vk_buffer_create(vk, 256, false, &vk->dummy);
+    if (s == DFRT_OK) s = vk_pipelines_init(vk);
+    if (s == DFRT_OK) s = vk_check_validation(vk);
+    if (s != DFRT_OK) {
+        vk_destroy(b);
+        return s;
+    }
+    *out = b;
+    return DFRT_OK;
+}
+
+const dfrt_backend_driver dfrt_vulkan_driver = {
+    .name = "vulkan",
+    .probe = vk_probe,
+    .open = vk_open,
+};

@@ -1,0 +1,112 @@
+/* The backend interface: one vtable per backend, filled with designated initializers.
+ * Public wrappers in backend.c validate every argument; backends trust their inputs. Not
+ * installed. */
+#ifndef DFRT_BACKEND_H
+#define DFRT_BACKEND_H
+
+#include "dfrt.h"
+
+typedef struct dfrt_backend_vtable dfrt_backend_vtable;
+
+/* A device buffer. `impl` is the backend's handle (host pointer, device pointer, ...). */
+struct dfrt_buffer {
+    dfrt_backend *backend;
+    size_t size;
+    void *impl;
+};
+
+/* A DF11 unit resident on a device, with the host-side index the backends use to plan work. */
+struct dfrt_device_df11 {
+    dfrt_backend *backend;
+    char *name;
+    uint64_t n;
+    uint64_t n_bytes;
+    uint32_t n_chunks;
+    uint32_t n_tables;
+    uint32_t max_chunk_weights;
+    uint32_t *positions; /* host copy, n_chunks + 1 entries (the last is n) */
+    dfrt_buffer *luts;      /* (n_tables + 1) * 256 bytes */
+    dfrt_buffer *stream;    /* n_bytes, padded with zeros to a multiple of 16 */
+    dfrt_buffer *sign_mantissa; /* n bytes, padded to a multiple of 16 */
+    dfrt_buffer *positions_buf; /* (n_chunks + 1) uint32 */
+    dfrt_buffer *gaps;      /* n_chunks * 320 bytes, padded to a multiple of 16 */
+};
+
+/* Arguments of the ops, validated by the wrappers. Offsets are in bytes. */
+typedef struct dfrt_df11_decode_args {
+    const dfrt_device_df11 *unit;
+    uint32_t first_chunk, n_chunks; /* n_chunks >= 1 */
+    dfrt_buffer *out;               /* BF16; weight positions[first_chunk] lands at out_offset */
+    size_t out_offset;              /* even */
+} dfrt_df11_decode_args;
+
+typedef struct dfrt_matmul_args {
+    const dfrt_buffer *x;    /* fp32 (M, K), rows K apart */
+    size_t x_offset;         /* multiple of 4 */
+    const dfrt_buffer *w;    /* bf16 (N, K), row-major as checkpoints store it */
+    size_t w_offset;         /* multiple of 2 */
+    const dfrt_buffer *bias; /* fp32 (N) or NULL */
+    size_t bias_offset;
+    dfrt_buffer *y; /* fp32 (M, N) */
+    size_t y_offset;
+    int64_t m, n, k;
+} dfrt_matmul_args;
+
+struct dfrt_backend_vtable {
+    const char *name;
+    void (*destroy)(dfrt_backend *b);
+
+    dfrt_status (*buffer_alloc)(dfrt_backend *b, size_t size, void **out_impl);
+    void (*buffer_free)(dfrt_backend *b, void *impl, size_t size);
+    /* write and copy are ordered with the work enqueued before them; read waits for it. */
+    dfrt_status (*buffer_write)(dfrt_backend *b, void *impl, size_t offset, const void *src, size_t size);
+    dfrt_status (*buffer_read)(dfrt_backend *b, void *impl, size_t offset, void *dst, size_t size);
+    dfrt_status (*buffer_copy)(dfrt_backend *b, void *dst, size_t dst_offset, void *src, size_t src_offset,
+                               size_t size);
+    dfrt_status (*buffer_fill)(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value);
+
+    dfrt_status (*df11_decode)(dfrt_backend *b, const dfrt_df11_decode_args *a);
+    dfrt_status (*matmul)(dfrt_backend *b, const dfrt_matmul_args *a);
+
+    dfrt_status (*synchronize)(dfrt_backend *b);
+    /* Device timestamps around the work enqueued between begin and end; end waits. */
+    dfrt_status (*timer_begin)(dfrt_backend *b);
+    dfrt_status (*timer_end)(dfrt_backend *b, double *out_ms);
+};
+
+struct dfrt_backend {
+    const dfrt_backend_vtable *vt;
+    dfrt_device_info info;
+    char selection[512]; /* how dfrt_backend_open chose it */
+    uint64_t allocated;  /* bytes in live buffers */
+    uint64_t peak_allocated;
+    void *impl;
+};
+
+/* A compiled-in backend: lists its devices (available or not, with the reason) and opens one. */
+typedef struct dfrt_backend_driver {
+    const char *name;
+    dfrt_status (*probe)(dfrt_device_info **out_infos, size_t *out_count);
+    dfrt_status (*open)(int device_index, dfrt_backend **out);
+} dfrt_backend_driver;
+
+extern const dfrt_backend_driver dfrt_cpu_driver;
+#ifdef DFRT_HAVE_VULKAN
+extern const dfrt_backend_driver dfrt_vulkan_driver;
+#endif
+#ifdef DFRT_HAVE_CUDA
+extern const dfrt_backend_driver dfrt_cuda_driver;
+#endif
+
+/* Allocates a dfrt_backend with its vtable and info; the backend fills impl. */
+dfrt_backend *dfrt_backend_new(const dfrt_backend_vtable *vt, const dfrt_device_info *info);
+
+/* A region of a buffer bound by a backend whose bindings are limited in size: the range
+ * [offset, offset + size) of the buffer, bound from `bind_offset` (aligned down), with the
+ * first element `delta` bytes into the binding. */
+typedef struct dfrt_bound_range {
+    size_t bind_offset, bind_size, delta;
+} dfrt_bound_range;
+dfrt_bound_range dfrt_bind_range(size_t offset, size_t size, size_t alignment);
+
+#endif

@@ -1,0 +1,95 @@
+/* dfrt devices */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char help[] =
+    "usage: dfrt devices [--json]\n"
+    "\n"
+    "Lists every backend compiled into dfrt and its devices: name, memory, API and driver\n"
+    "versions, and the capabilities dfrt uses (Vulkan: subgroup size, shared memory, largest\n"
+    "storage-buffer range, 8/16-bit storage, int64; CUDA: compute capability and SMs). A backend\n"
+    "that is compiled in but cannot run here is listed with the reason. Also says which device\n"
+    "--backend auto would choose.\n";
+
+static const char *type_name(dfrt_device_type t) {
+    switch (t) {
+    case DFRT_DEVICE_DISCRETE_GPU: return "discrete GPU";
+    case DFRT_DEVICE_INTEGRATED_GPU: return "integrated GPU";
+    case DFRT_DEVICE_VIRTUAL_GPU: return "virtual GPU";
+    case DFRT_DEVICE_CPU: return "CPU";
+    default: return "other";
+    }
+}
+
+int cmd_devices(int argc, char **argv) {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(help, stdout);
+            return CLI_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else return cli_usage_error("devices", "unknown argument %s", argv[i]);
+    }
+    dfrt_device_info *devs;
+    size_t n;
+    dfrt_status s = dfrt_device_list(&devs, &n);
+    if (s != DFRT_OK) return cli_fail("devices", s);
+    char mem[32];
+    if (json) printf("[\n");
+    for (size_t i = 0; i < n; i++) {
+        const dfrt_device_info *d = &devs[i];
+        cli_format_bytes(mem, sizeof mem, (double)d->memory_bytes);
+        if (json) {
+            printf("  {\"backend\": \"%s\", \"index\": %d, \"name\": \"%s\", \"type\": \"%s\", \"available\": %s, "
+                   "\"unavailable_reason\": \"%s\", \"memory_bytes\": %llu, \"api_version\": \"%s\", "
+                   "\"driver_version\": \"%s\", \"subgroup_size\": %u, \"shared_memory_bytes\": %u, "
+                   "\"max_storage_buffer_range\": %llu, \"max_allocation_bytes\": %llu, \"storage_8bit\": %s, "
+                   "\"storage_16bit\": %s, \"int64\": %s, \"subgroup_arithmetic\": %s, \"timestamps\": %s, "
+                   "\"compute_capability\": %d, \"multiprocessors\": %d}%s\n",
+                   d->backend, d->index, d->name, type_name(d->type), d->available ? "true" : "false",
+                   d->unavailable_reason, (unsigned long long)d->memory_bytes, d->api_version, d->driver_version,
+                   d->subgroup_size, d->shared_memory_bytes, (unsigned long long)d->max_storage_buffer_range,
+                   (unsigned long long)d->max_allocation_bytes, d->storage_8bit ? "true" : "false",
+                   d->storage_16bit ? "true" : "false", d->int64 ? "true" : "false",
+                   d->subgroup_arithmetic ? "true" : "false", d->timestamps ? "true" : "false", d->compute_capability,
+                   d->multiprocessors, i + 1 < n ? "," : "");
+            continue;
+        }
+        printf("%-7s %d  %s (%s)\n", d->backend, d->index, d->name, type_name(d->type));
+        if (!d->available) {
+            printf("          unavailable: %s\n", d->unavailable_reason);
+            continue;
+        }
+        printf("          memory %s, %s, driver %s\n", mem, d->api_version, d->driver_version);
+        if (strcmp(d->backend, "vulkan") == 0) {
+            char range[32];
+            cli_format_bytes(range, sizeof range, (double)d->max_storage_buffer_range);
+            printf("          subgroup %u, shared memory %u B, max storage buffer range %s, 8-bit storage %s, "
+                   "16-bit storage %s, int64 %s, subgroup arithmetic %s, timestamps %s\n",
+                   d->subgroup_size, d->shared_memory_bytes, range, d->storage_8bit ? "yes" : "no",
+                   d->storage_16bit ? "yes" : "no", d->int64 ? "yes" : "no", d->subgroup_arithmetic ? "yes" : "no",
+                   d->timestamps ? "yes" : "no");
+        } else if (strcmp(d->backend, "cuda") == 0) {
+            printf("          compute capability %d.%d, %d SMs, shared memory %u B per block\n", d->compute_capability / 10,
+                   d->compute_capability % 10, d->multiprocessors, d->shared_memory_bytes);
+        } else {
+            printf("          %d cores\n", d->multiprocessors);
+        }
+    }
+    if (json) printf("]\n");
+    free(devs);
+    if (!json) {
+        dfrt_backend *b;
+        s = dfrt_backend_open("auto", -1, &b);
+        if (s == DFRT_OK) {
+            printf("\n%s\n", dfrt_backend_selection(b));
+            dfrt_backend_close(b);
+        } else {
+            printf("\n--backend auto: %s\n", dfrt_last_error());
+        }
+    }
+    return CLI_OK;
+}
