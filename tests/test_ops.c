@@ -10,7 +10,7 @@
 #define GUARD_BYTE 0xA5
 
 typedef struct target {
-    char label[96];
+    char label[128];
     dfrt_backend *b;
     int passed, failed, skipped;
 } target;
@@ -391,7 +391,7 @@ int main(int argc, char **argv) {
         if (strcmp(d->backend, "vulkan") == 0 && !getenv("DFRT_VULKAN_MAX_RANGE")) {
             setenv("DFRT_VULKAN_MAX_RANGE", "1048576", 1);
             target s = {0};
-            snprintf(s.label, sizeof s.label, "%s, 1 MiB bindings", t.label);
+            snprintf(s.label, sizeof s.label, "%.100s, 1 MiB bindings", t.label);
             if (dfrt_backend_open("vulkan", d->index, &s.b) == DFRT_OK) {
                 run_target(&s, cpu, cases, n_cases);
                 failed += s.failed;
