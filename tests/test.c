@@ -109,3 +109,13 @@ float test_float(uint16_t b) {
     memcpy(&f, &x, 4);
     return f;
 }
+
+const char *test_model_dir(void) {
+    const char *e = getenv("DFRT_TEST_MODEL_DIR");
+    return e && *e ? e : DFRT_MODEL_DIR;
+}
+
+const char *test_data_dir(void) {
+    const char *e = getenv("DFRT_TEST_DATA");
+    return e && *e ? e : DFRT_TEST_DATA;
+}

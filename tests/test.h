@@ -29,6 +29,11 @@ int test_finish(void);
         fn(); \
     } while (0)
 
+/* The shipped model and test data: compiled-in paths, overridden by DFRT_TEST_MODEL_DIR and
+ * DFRT_TEST_DATA (for running a build from another checkout, e.g. on a GPU machine). */
+const char *test_model_dir(void);
+const char *test_data_dir(void);
+
 /* A fresh temporary directory (removed by test_cleanup). */
 const char *test_tmpdir(void);
 void test_cleanup(void);

@@ -44,7 +44,7 @@ static int no_temporaries(const char *dir) {
 
 static void test_shipped_model(void) {
     dfrt_checkpoint *cp;
-    CHECK_OK(dfrt_checkpoint_open(DFRT_MODEL_DIR, &cp));
+    CHECK_OK(dfrt_checkpoint_open(test_model_dir(), &cp));
     if (!cp) return;
     CHECK(dfrt_checkpoint_unit_count(cp) == 10);
     static const char *order[10] = {"lm_head", "model.embed_tokens", "model.layers.0", "model.layers.1",
@@ -85,7 +85,7 @@ static void test_reference_round_trip(void) {
     char bf16[600], df11[600];
     snprintf(bf16, sizeof bf16, "%s", test_path("kjv-bf16"));
     snprintf(df11, sizeof df11, "%s", test_path("kjv-df11"));
-    CHECK_OK(dfrt_decompress_dir(DFRT_MODEL_DIR, bf16, NULL));
+    CHECK_OK(dfrt_decompress_dir(test_model_dir(), bf16, NULL));
     CHECK_OK(dfrt_compress_dir(bf16, df11, NULL));
     static const char *files[] = {"lm_head.safetensors", "model_embed_tokens.safetensors", "model.safetensors",
                                   "model_layers_0.safetensors", "model_layers_1.safetensors", "model_layers_2.safetensors",
@@ -94,7 +94,7 @@ static void test_reference_round_trip(void) {
                                   "tokenizer_config.json", "generation_config.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char a[700], b[700];
-        snprintf(a, sizeof a, "%s/%s", DFRT_MODEL_DIR, files[i]);
+        snprintf(a, sizeof a, "%s/%s", test_model_dir(), files[i]);
         snprintf(b, sizeof b, "%s/%s", df11, files[i]);
         test_current = files[i];
         CHECK(file_equal(a, b));
@@ -122,7 +122,7 @@ static void test_reference_round_trip(void) {
         dfrt_checkpoint_close(cp);
     }
     dfrt_verify_summary sum;
-    CHECK_OK(dfrt_verify_dir(DFRT_MODEL_DIR, bf16, NULL, &sum));
+    CHECK_OK(dfrt_verify_dir(test_model_dir(), bf16, NULL, &sum));
     CHECK(sum.n_units == 10 && sum.n_units_failed == 0 && sum.n_tensors_compared == 33 && sum.n_tensors_failed == 0);
     /* decompressing the re-compressed model gives identical BF16 files */
     char bf16b[600];
@@ -302,22 +302,22 @@ static void test_broken_df11_dirs(void) {
     snprintf(d, sizeof d, "%s", test_path("broken"));
     dfrt_checkpoint *cp;
     /* pattern_dict that no longer covers lm_head */
-    sh("cp -r '%s' '%s' && sed -i 's/\"lm_head\": \\[\\],//' '%s/config.json'", DFRT_MODEL_DIR, d, d);
+    sh("cp -r '%s' '%s' && sed -i 's/\"lm_head\": \\[\\],//' '%s/config.json'", test_model_dir(), d, d);
     CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "lm_head.safetensors: DF11 unit lm_head matches no pattern");
     /* config.json shapes that disagree with the units */
     sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"intermediate_size\": 768/\"intermediate_size\": 700/' '%s/config.json'",
-       d, DFRT_MODEL_DIR, d, d);
+       d, test_model_dir(), d, d);
     CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "weight model.layers.0.mlp.gate_proj.weight has 196608 elements",
                 "config.json makes it [700, 256]");
     /* no dfloat11_config, DF11 tensors */
     sh("rm -rf '%s' && mkdir -p '%s' && cp '%s'/*.safetensors '%s/' && echo '{\"architectures\": [\"Qwen3ForCausalLM\"]}' > '%s/config.json'",
-       d, d, DFRT_MODEL_DIR, d, d);
+       d, d, test_model_dir(), d, d);
     CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "holds DF11 tensors (lm_head.*) but config.json has no dfloat11_config");
     /* a unit missing one of its six tensors (model_layers_3.safetensors rewritten without gaps) */
-    sh("rm -rf '%s' && cp -r '%s' '%s'", d, DFRT_MODEL_DIR, d);
+    sh("rm -rf '%s' && cp -r '%s' '%s'", d, test_model_dir(), d);
     {
         char path[700];
-        snprintf(path, sizeof path, "%s/model_layers_3.safetensors", DFRT_MODEL_DIR);
+        snprintf(path, sizeof path, "%s/model_layers_3.safetensors", test_model_dir());
         dfrt_st_file *f;
         CHECK_OK(dfrt_st_file_open(path, &f));
         snprintf(path, sizeof path, "%s/model_layers_3.safetensors", d);

@@ -26,7 +26,7 @@ static void test_schemas(void) {
         dfrt_config_free(c);
     }
     /* 5.x: rope_parameters and dtype; the shipped model uses it. */
-    CHECK_OK(dfrt_config_load(DFRT_MODEL_DIR, &c));
+    CHECK_OK(dfrt_config_load(test_model_dir(), &c));
     if (c) {
         CHECK(strcmp(c->architecture, "Qwen3ForCausalLM") == 0 && strcmp(c->dtype, "bfloat16") == 0);
         CHECK(c->rope_theta == 10000.0 && c->rope_type == DFRT_ROPE_DEFAULT && c->head_dim == 64);

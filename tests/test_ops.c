@@ -98,7 +98,7 @@ static void decode_unit_cases(const char *name, const dfrt_df11_unit *u) {
 
 static void decode_cases(synth_case *cases, int n_cases) {
     dfrt_checkpoint *cp;
-    if (dfrt_checkpoint_open(DFRT_MODEL_DIR, &cp) != DFRT_OK) {
+    if (dfrt_checkpoint_open(test_model_dir(), &cp) != DFRT_OK) {
         fprintf(stderr, "cannot open the shipped model: %s\n", dfrt_last_error());
         exit(2);
     }

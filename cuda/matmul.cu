@@ -1,0 +1,308 @@
+// Y[M,N] = X[M,K] . W[N,K]^T (+ bias) on CUDA. X, Y fp32; W BF16 row-major; fp32 accumulation.
+//
+// M <= 8: GEMV kernels that stream W once at memory bandwidth (16-byte loads, X staged in
+//         shared memory a K-tile at a time, fp32 FMAs).
+// M > 8:  X is converted to BF16, then a tensor-core GEMM (mma.sync m16n8k16, BF16 in, fp32
+//         accumulate) with 128x128x32 block tiles, a 3-stage cp.async pipeline and ldmatrix.
+// Every load and store is bounds-checked, so any M, N, K works.
+#include "kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+namespace {
+
+__device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
+__device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v & 0xFFFF0000u); }
+
+// ---- GEMV -------------------------------------------------------------------------------------
+
+constexpr int kGemvThreads = 256;
+constexpr int kGemvRowsPerWarp = 4;
+constexpr int kGemvRowsPerBlock = kGemvThreads / 32 * kGemvRowsPerWarp;
+constexpr int kGemvXTileBytes = 48 * 1024;
+
+// Rows of W start on 16-byte boundaries (K % 8 == 0, W aligned): 8 weights per load.
+template <int M>
+__global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict__ x, const uint16_t *__restrict__ w,
+                                                        const float *__restrict__ bias, float *__restrict__ y, int n,
+                                                        int k, int k_tile) {
+    extern __shared__ __align__(16) float s_x[]; // M x k_tile
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int row0 = blockIdx.x * kGemvRowsPerBlock + warp * kGemvRowsPerWarp;
+    float acc[kGemvRowsPerWarp][M];
+#pragma unroll
+    for (int r = 0; r < kGemvRowsPerWarp; r++)
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[r][m] = 0.f;
+    const uint4 *w4 = reinterpret_cast<const uint4 *>(w);
+    const size_t row_vecs = (size_t)k / 8;
+    for (int k0 = 0; k0 < k; k0 += k_tile) {
+        const int kt = min(k_tile, k - k0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < M * kt; i += kGemvThreads) {
+            int m = i / kt, j = i - m * kt;
+            s_x[m * k_tile + j] = x[(size_t)m * k + k0 + j];
+        }
+        __syncthreads();
+        for (int j = lane; j < kt / 8; j += 32) {
+            uint4 q[kGemvRowsPerWarp];
+#pragma unroll
+            for (int r = 0; r < kGemvRowsPerWarp; r++)
+                q[r] = row0 + r < n ? __ldg(w4 + (size_t)(row0 + r) * row_vecs + (k0 / 8) + j) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+            for (int m = 0; m < M; m++) {
+                const float4 a = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j];
+                const float4 b = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j + 1];
+#pragma unroll
+                for (int r = 0; r < kGemvRowsPerWarp; r++) {
+                    float s = acc[r][m];
+                    s = fmaf(a.x, bf16_lo(q[r].x), s);
+                    s = fmaf(a.y, bf16_hi(q[r].x), s);
+                    s = fmaf(a.z, bf16_lo(q[r].y), s);
+                    s = fmaf(a.w, bf16_hi(q[r].y), s);
+                    s = fmaf(b.x, bf16_lo(q[r].z), s);
+                    s = fmaf(b.y, bf16_hi(q[r].z), s);
+                    s = fmaf(b.z, bf16_lo(q[r].w), s);
+                    s = fmaf(b.w, bf16_hi(q[r].w), s);
+                    acc[r][m] = s;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < kGemvRowsPerWarp; r++)
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            float v = acc[r][m];
+#pragma unroll
+            for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, d);
+            acc[r][m] = v;
+        }
+    if (lane == 0)
+#pragma unroll
+        for (int r = 0; r < kGemvRowsPerWarp; r++)
+            if (row0 + r < n)
+#pragma unroll
+                for (int m = 0; m < M; m++) y[(size_t)m * n + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
+}
+
+// Any K and alignment: one weight at a time, a warp per row.
+__global__ void __launch_bounds__(kGemvThreads) gemv_any(const float *__restrict__ x, const uint16_t *__restrict__ w,
+                                                        const float *__restrict__ bias, float *__restrict__ y, int m,
+                                                        int n, int k) {
+    const int lane = threadIdx.x & 31;
+    const int row = blockIdx.x * (kGemvThreads / 32) + (threadIdx.x >> 5);
+    if (row >= n) return;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const uint16_t *wr = w + (size_t)row * k;
+    for (int j = lane; j < k; j += 32) {
+        float wv = __uint_as_float((uint32_t)__ldg(wr + j) << 16);
+        for (int i = 0; i < m; i++) acc[i] = fmaf(x[(size_t)i * k + j], wv, acc[i]);
+    }
+    for (int i = 0; i < m; i++) {
+        float v = acc[i];
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, d);
+        if (lane == 0) y[(size_t)i * n + row] = v + (bias ? bias[row] : 0.f);
+    }
+}
+
+// ---- X to BF16 --------------------------------------------------------------------------------
+
+// xb[M, kp] = bf16(x[M, k]), zero-padded to kp (a multiple of 8) columns.
+__global__ void to_bf16(const float *__restrict__ x, uint16_t *__restrict__ xb, int m, int k, int kp) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t total = (size_t)m * kp;
+    for (; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / kp, c = i - r * kp;
+        float v = c < (size_t)k ? x[r * k + c] : 0.f;
+        __nv_bfloat16 b = __float2bfloat16_rn(v);
+        xb[i] = *reinterpret_cast<uint16_t *>(&b);
+    }
+}
+
+// ---- tensor-core GEMM -------------------------------------------------------------------------
+
+constexpr int BM = 128, BN = 128, BK = 32, kStages = 3;
+constexpr int kGemmThreads = 256;            // 8 warps: 2 along M x 4 along N, 64x32 each
+constexpr int kPitch = BK + 8;               // padded row (80 bytes): conflict-free ldmatrix
+constexpr int kTileElems = BM * kPitch;      // one A or B tile of one stage
+constexpr int kGemmShared = 2 * kStages * kTileElems * 2;
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3, const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void mma_bf16(float *d, const uint32_t *a, const uint32_t *b) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Loads one stage: A rows [m0, m0+BM) of xb (row pitch kp), B rows [n0, n0+BN) of w (row pitch
+// k), columns [k0, k0+BK). Out-of-range pieces are zero-filled. W_ALIGNED: rows of W start on
+// 16-byte boundaries, so B goes through cp.async too.
+template <bool W_ALIGNED>
+__device__ __forceinline__ void load_stage(uint16_t *sa, uint16_t *sb, const uint16_t *xb, const uint16_t *w, int m,
+                                           int n, int k, int kp, int m0, int n0, int k0) {
+#pragma unroll
+    for (int it = 0; it < 2; it++) { // 128 rows x 4 pieces of 8 = 512 pieces, 2 per thread
+        int piece = threadIdx.x + it * kGemmThreads;
+        int r = piece >> 2, c = (piece & 3) * 8;
+        int gm = m0 + r, gk = k0 + c;
+        const uint16_t *src = xb + (size_t)(gm < m ? gm : 0) * kp + (gk < kp ? gk : 0);
+        cp_async16(sa + r * kPitch + c, src, (gm < m && gk < kp) ? 16 : 0);
+        int gn = n0 + r;
+        if (W_ALIGNED) {
+            const uint16_t *wsrc = w + (size_t)(gn < n ? gn : 0) * k + (gk < k ? gk : 0);
+            cp_async16(sb + r * kPitch + c, wsrc, (gn < n && gk < k) ? 16 : 0);
+        } else {
+            uint16_t v[8];
+#pragma unroll
+            for (int j = 0; j < 8; j++) v[j] = (gn < n && gk + j < k) ? __ldg(w + (size_t)gn * k + gk + j) : 0;
+            uint4 packed = make_uint4(v[0] | (uint32_t)v[1] << 16, v[2] | (uint32_t)v[3] << 16, v[4] | (uint32_t)v[5] << 16,
+                                      v[6] | (uint32_t)v[7] << 16);
+            *reinterpret_cast<uint4 *>(sb + r * kPitch + c) = packed;
+        }
+    }
+}
+
+template <bool W_ALIGNED>
+__global__ void __launch_bounds__(kGemmThreads) gemm_bf16(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
+                                                         const float *__restrict__ bias, float *__restrict__ y, int m,
+                                                         int n, int k, int kp) {
+    extern __shared__ __align__(16) uint16_t gsm[];
+    uint16_t *sa = gsm, *sb = gsm + kStages * kTileElems;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32; // warp tile origin in the block tile
+    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    const int k_tiles = (kp + BK - 1) / BK;
+
+    float acc[4][4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+
+#pragma unroll
+    for (int s = 0; s < kStages - 1; s++) {
+        if (s < k_tiles)
+            load_stage<W_ALIGNED>(sa + s * kTileElems, sb + s * kTileElems, xb, w, m, n, k, kp, m0, n0, s * BK);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < k_tiles; kt++) {
+        cp_async_wait<kStages - 2>();
+        __syncthreads();
+        int next = kt + kStages - 1;
+        if (next < k_tiles)
+            load_stage<W_ALIGNED>(sa + (next % kStages) * kTileElems, sb + (next % kStages) * kTileElems, xb, w, m, n, k,
+                                  kp, m0, n0, next * BK);
+        cp_async_commit();
+        const uint16_t *a_tile = sa + (kt % kStages) * kTileElems;
+        const uint16_t *b_tile = sb + (kt % kStages) * kTileElems;
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += 16) {
+            uint32_t a[4][4], b[4][2];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const uint16_t *p = a_tile + (wm + i * 16 + (lane & 15)) * kPitch + kk + (lane >> 4) * 8;
+                ldmatrix_x4(a[i][0], a[i][1], a[i][2], a[i][3], p);
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j += 2) {
+                const uint16_t *p =
+                    b_tile + (wn + j * 8 + (lane & 7) + ((lane >> 4) << 3)) * kPitch + kk + ((lane >> 3) & 1) * 8;
+                ldmatrix_x4(b[j][0], b[j][1], b[j + 1][0], b[j + 1][1], p);
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) mma_bf16(acc[i][j], a[i], b[j]);
+        }
+    }
+    cp_async_wait<0>();
+
+    // Fragment (i, j): rows wm + 16i + lane/4 (+8), columns wn + 8j + 2(lane%4) (+1).
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int r = m0 + wm + i * 16 + (lane >> 2) + (e >> 1) * 8;
+                int c = n0 + wn + j * 8 + (lane & 3) * 2 + (e & 1);
+                if (r < m && c < n) y[(size_t)r * n + c] = acc[i][j][e] + (bias ? bias[c] : 0.f);
+            }
+}
+
+template <int M>
+cudaError_t launch_gemv_vec(const dfrt_cuda_matmul *p, cudaStream_t stream) {
+    int k_tile = kGemvXTileBytes / (4 * M) / 8 * 8;
+    if (k_tile > p->k) k_tile = p->k;
+    size_t shared = (size_t)M * k_tile * 4;
+    cudaError_t e = cudaFuncSetAttribute(gemv_vec<M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
+    if (e != cudaSuccess) return e;
+    int blocks = (p->n + kGemvRowsPerBlock - 1) / kGemvRowsPerBlock;
+    gemv_vec<M><<<blocks, kGemvThreads, shared, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k, k_tile);
+    return cudaGetLastError();
+}
+
+} // namespace
+
+extern "C" size_t dfrt_cuda_matmul_scratch_bytes(int m, int k) {
+    return m <= 8 ? 0 : (size_t)m * (size_t)((k + 7) / 8 * 8) * 2;
+}
+
+extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStream_t stream) {
+    const bool w_aligned = p->k % 8 == 0 && (reinterpret_cast<uintptr_t>(p->w) & 15) == 0;
+    if (p->m <= 8) {
+        if (!w_aligned) {
+            int blocks = (p->n + kGemvThreads / 32 - 1) / (kGemvThreads / 32);
+            gemv_any<<<blocks, kGemvThreads, 0, stream>>>(p->x, p->w, p->bias, p->y, p->m, p->n, p->k);
+            return cudaGetLastError();
+        }
+        switch (p->m) {
+        case 1: return launch_gemv_vec<1>(p, stream);
+        case 2: return launch_gemv_vec<2>(p, stream);
+        case 3: return launch_gemv_vec<3>(p, stream);
+        case 4: return launch_gemv_vec<4>(p, stream);
+        case 5: return launch_gemv_vec<5>(p, stream);
+        case 6: return launch_gemv_vec<6>(p, stream);
+        case 7: return launch_gemv_vec<7>(p, stream);
+        default: return launch_gemv_vec<8>(p, stream);
+        }
+    }
+    const int kp = (p->k + 7) / 8 * 8;
+    uint16_t *xb = static_cast<uint16_t *>(p->scratch);
+    size_t total = (size_t)p->m * kp;
+    int blocks = (int)((total + 255) / 256 < 65536 ? (total + 255) / 256 : 65536);
+    to_bf16<<<blocks, 256, 0, stream>>>(p->x, xb, p->m, p->k, kp);
+    dim3 grid((p->n + BN - 1) / BN, (p->m + BM - 1) / BM);
+    cudaError_t e;
+    if (w_aligned) {
+        e = cudaFuncSetAttribute(gemm_bf16<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemmShared);
+        if (e != cudaSuccess) return e;
+        gemm_bf16<true><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
+    } else {
+        e = cudaFuncSetAttribute(gemm_bf16<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemmShared);
+        if (e != cudaSuccess) return e;
+        gemm_bf16<false><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
+    }
+    return cudaGetLastError();
+}
