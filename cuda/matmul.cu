@@ -45,11 +45,18 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict
             s_x[m * k_tile + j] = x[(size_t)m * k + k0 + j];
         }
         __syncthreads();
-        for (int j = lane; j < kt / 8; j += 32) {
-            uint4 q[kGemvRowsPerWarp];
+        // Software-pipelined: the next vectors of W are in flight while these are used.
+        const int kv = kt / 8;
+        const uint4 *wk = w4 + k0 / 8;
+        uint4 q[kGemvRowsPerWarp], qn[kGemvRowsPerWarp];
+#pragma unroll
+        for (int r = 0; r < kGemvRowsPerWarp; r++)
+            q[r] = (lane < kv && row0 + r < n) ? __ldg(wk + (size_t)(row0 + r) * row_vecs + lane) : make_uint4(0, 0, 0, 0);
+        for (int j = lane; j < kv; j += 32) {
 #pragma unroll
             for (int r = 0; r < kGemvRowsPerWarp; r++)
-                q[r] = row0 + r < n ? __ldg(w4 + (size_t)(row0 + r) * row_vecs + (k0 / 8) + j) : make_uint4(0, 0, 0, 0);
+                qn[r] = (j + 32 < kv && row0 + r < n) ? __ldg(wk + (size_t)(row0 + r) * row_vecs + j + 32)
+                                                      : make_uint4(0, 0, 0, 0);
 #pragma unroll
             for (int m = 0; m < M; m++) {
                 const float4 a = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j];
@@ -68,6 +75,8 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict
                     acc[r][m] = s;
                 }
             }
+#pragma unroll
+            for (int r = 0; r < kGemvRowsPerWarp; r++) q[r] = qn[r];
         }
     }
 #pragma unroll
@@ -124,11 +133,11 @@ __global__ void to_bf16(const float *__restrict__ x, uint16_t *__restrict__ xb, 
 
 // ---- tensor-core GEMM -------------------------------------------------------------------------
 
-constexpr int BM = 128, BN = 128, BK = 32, kStages = 3;
-constexpr int kGemmThreads = 256;            // 8 warps: 2 along M x 4 along N, 64x32 each
+constexpr int BM = 128, BN = 256, BK = 32, kStages = 4;
+constexpr int kGemmThreads = 256;            // 8 warps: 2 along M x 4 along N, 64x64 each
 constexpr int kPitch = BK + 8;               // padded row (80 bytes): conflict-free ldmatrix
-constexpr int kTileElems = BM * kPitch;      // one A or B tile of one stage
-constexpr int kGemmShared = 2 * kStages * kTileElems * 2;
+constexpr int kATile = BM * kPitch, kBTile = BN * kPitch; // elements per stage
+constexpr int kGemmShared = kStages * (kATile + kBTile) * 2;
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) {
     return (uint32_t)__cvta_generic_to_shared(p);
@@ -153,79 +162,80 @@ __device__ __forceinline__ void mma_bf16(float *d, const uint32_t *a, const uint
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// Loads one stage: A rows [m0, m0+BM) of xb (row pitch kp), B rows [n0, n0+BN) of w (row pitch
-// k), columns [k0, k0+BK). Out-of-range pieces are zero-filled. W_ALIGNED: rows of W start on
-// 16-byte boundaries, so B goes through cp.async too.
-template <bool W_ALIGNED>
-__device__ __forceinline__ void load_stage(uint16_t *sa, uint16_t *sb, const uint16_t *xb, const uint16_t *w, int m,
-                                           int n, int k, int kp, int m0, int n0, int k0) {
+// Loads `rows` rows x BK columns starting at (r0, k0) of a row-major BF16 matrix with `pitch`
+// elements per row and `cols` valid columns into a shared tile. Out-of-range pieces are
+// zero-filled. ALIGNED: rows start on 16-byte boundaries, so cp.async moves 8 elements at once.
+template <int ROWS, bool ALIGNED>
+__device__ __forceinline__ void load_tile(uint16_t *tile, const uint16_t *src, int n_rows, int cols, size_t pitch,
+                                          int r0, int k0) {
+    constexpr int kPieces = ROWS * BK / 8;
 #pragma unroll
-    for (int it = 0; it < 2; it++) { // 128 rows x 4 pieces of 8 = 512 pieces, 2 per thread
+    for (int it = 0; it < kPieces / kGemmThreads; it++) {
         int piece = threadIdx.x + it * kGemmThreads;
-        int r = piece >> 2, c = (piece & 3) * 8;
-        int gm = m0 + r, gk = k0 + c;
-        const uint16_t *src = xb + (size_t)(gm < m ? gm : 0) * kp + (gk < kp ? gk : 0);
-        cp_async16(sa + r * kPitch + c, src, (gm < m && gk < kp) ? 16 : 0);
-        int gn = n0 + r;
-        if (W_ALIGNED) {
-            const uint16_t *wsrc = w + (size_t)(gn < n ? gn : 0) * k + (gk < k ? gk : 0);
-            cp_async16(sb + r * kPitch + c, wsrc, (gn < n && gk < k) ? 16 : 0);
+        int r = piece / (BK / 8), c = (piece % (BK / 8)) * 8;
+        int gr = r0 + r, gk = k0 + c;
+        uint16_t *dst = tile + r * kPitch + c;
+        if (ALIGNED) {
+            bool in = gr < n_rows && gk < cols;
+            cp_async16(dst, src + (in ? (size_t)gr * pitch + gk : 0), in ? 16 : 0);
         } else {
             uint16_t v[8];
 #pragma unroll
-            for (int j = 0; j < 8; j++) v[j] = (gn < n && gk + j < k) ? __ldg(w + (size_t)gn * k + gk + j) : 0;
-            uint4 packed = make_uint4(v[0] | (uint32_t)v[1] << 16, v[2] | (uint32_t)v[3] << 16, v[4] | (uint32_t)v[5] << 16,
-                                      v[6] | (uint32_t)v[7] << 16);
-            *reinterpret_cast<uint4 *>(sb + r * kPitch + c) = packed;
+            for (int j = 0; j < 8; j++) v[j] = (gr < n_rows && gk + j < cols) ? __ldg(src + (size_t)gr * pitch + gk + j) : 0;
+            *reinterpret_cast<uint4 *>(dst) = make_uint4(v[0] | (uint32_t)v[1] << 16, v[2] | (uint32_t)v[3] << 16,
+                                                         v[4] | (uint32_t)v[5] << 16, v[6] | (uint32_t)v[7] << 16);
         }
     }
 }
 
 template <bool W_ALIGNED>
-__global__ void __launch_bounds__(kGemmThreads) gemm_bf16(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
-                                                         const float *__restrict__ bias, float *__restrict__ y, int m,
-                                                         int n, int k, int kp) {
+__global__ void __launch_bounds__(kGemmThreads, 1) gemm_bf16(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
+                                                            const float *__restrict__ bias, float *__restrict__ y, int m,
+                                                            int n, int k, int kp) {
     extern __shared__ __align__(16) uint16_t gsm[];
-    uint16_t *sa = gsm, *sb = gsm + kStages * kTileElems;
+    uint16_t *sa = gsm, *sb = gsm + kStages * kATile;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int wm = (warp >> 2) * 64, wn = (warp & 3) * 32; // warp tile origin in the block tile
+    const int wm = (warp >> 2) * 64, wn = (warp & 3) * 64; // warp tile origin in the block tile
     const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
     const int k_tiles = (kp + BK - 1) / BK;
 
-    float acc[4][4][4];
+    float acc[4][8][4];
 #pragma unroll
     for (int i = 0; i < 4; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < 8; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
 
 #pragma unroll
     for (int s = 0; s < kStages - 1; s++) {
-        if (s < k_tiles)
-            load_stage<W_ALIGNED>(sa + s * kTileElems, sb + s * kTileElems, xb, w, m, n, k, kp, m0, n0, s * BK);
+        if (s < k_tiles) {
+            load_tile<BM, true>(sa + s * kATile, xb, m, kp, kp, m0, s * BK);
+            load_tile<BN, W_ALIGNED>(sb + s * kBTile, w, n, k, k, n0, s * BK);
+        }
         cp_async_commit();
     }
     for (int kt = 0; kt < k_tiles; kt++) {
         cp_async_wait<kStages - 2>();
         __syncthreads();
         int next = kt + kStages - 1;
-        if (next < k_tiles)
-            load_stage<W_ALIGNED>(sa + (next % kStages) * kTileElems, sb + (next % kStages) * kTileElems, xb, w, m, n, k,
-                                  kp, m0, n0, next * BK);
+        if (next < k_tiles) {
+            load_tile<BM, true>(sa + (next % kStages) * kATile, xb, m, kp, kp, m0, next * BK);
+            load_tile<BN, W_ALIGNED>(sb + (next % kStages) * kBTile, w, n, k, k, n0, next * BK);
+        }
         cp_async_commit();
-        const uint16_t *a_tile = sa + (kt % kStages) * kTileElems;
-        const uint16_t *b_tile = sb + (kt % kStages) * kTileElems;
+        const uint16_t *a_tile = sa + (kt % kStages) * kATile;
+        const uint16_t *b_tile = sb + (kt % kStages) * kBTile;
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 16) {
-            uint32_t a[4][4], b[4][2];
+            uint32_t a[4][4], b[8][2];
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 const uint16_t *p = a_tile + (wm + i * 16 + (lane & 15)) * kPitch + kk + (lane >> 4) * 8;
                 ldmatrix_x4(a[i][0], a[i][1], a[i][2], a[i][3], p);
             }
 #pragma unroll
-            for (int j = 0; j < 4; j += 2) {
+            for (int j = 0; j < 8; j += 2) {
                 const uint16_t *p =
                     b_tile + (wn + j * 8 + (lane & 7) + ((lane >> 4) << 3)) * kPitch + kk + ((lane >> 3) & 1) * 8;
                 ldmatrix_x4(b[j][0], b[j][1], b[j + 1][0], b[j + 1][1], p);
@@ -233,7 +243,7 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_bf16(const uint16_t *__rest
 #pragma unroll
             for (int i = 0; i < 4; i++)
 #pragma unroll
-                for (int j = 0; j < 4; j++) mma_bf16(acc[i][j], a[i], b[j]);
+                for (int j = 0; j < 8; j++) mma_bf16(acc[i][j], a[i], b[j]);
         }
     }
     cp_async_wait<0>();
@@ -242,12 +252,23 @@ __global__ void __launch_bounds__(kGemmThreads) gemm_bf16(const uint16_t *__rest
 #pragma unroll
     for (int i = 0; i < 4; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < 8; j++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                int r = m0 + wm + i * 16 + (lane >> 2) + (e >> 1) * 8;
-                int c = n0 + wn + j * 8 + (lane & 3) * 2 + (e & 1);
-                if (r < m && c < n) y[(size_t)r * n + c] = acc[i][j][e] + (bias ? bias[c] : 0.f);
+            for (int half = 0; half < 2; half++) {
+                int r = m0 + wm + i * 16 + (lane >> 2) + half * 8;
+                int c = n0 + wn + j * 8 + (lane & 3) * 2;
+                if (r >= m) continue;
+                float v0 = acc[i][j][2 * half], v1 = acc[i][j][2 * half + 1];
+                if (bias) {
+                    if (c < n) v0 += bias[c];
+                    if (c + 1 < n) v1 += bias[c + 1];
+                }
+                float *dst = y + (size_t)r * n + c;
+                if (c + 1 < n && (reinterpret_cast<uintptr_t>(dst) & 7) == 0) *reinterpret_cast<float2 *>(dst) = make_float2(v0, v1);
+                else {
+                    if (c < n) dst[0] = v0;
+                    if (c + 1 < n) dst[1] = v1;
+                }
             }
 }
 

@@ -343,8 +343,53 @@ static void bad_input_cases(dfrt_backend *cpu) {
     end_case();
 }
 
+/* ---- buffers: write, fill, copy (aligned and not, larger than one binding), read ------------ */
+
+static void buffer_cases(void) {
+    begin_case();
+    const size_t size = (3u << 20) + 13; /* over 3 MiB: more than one 1 MiB binding */
+    uint8_t *model = malloc(size), *got = malloc(size);
+    test_rng r = {31};
+    for (size_t i = 0; i < size; i++) model[i] = (uint8_t)test_rand(&r);
+    dfrt_buffer *a = NULL, *b = NULL;
+    EXPECT_OK(dfrt_buffer_alloc(cur->b, size, &a), "alloc");
+    EXPECT_OK(dfrt_buffer_alloc(cur->b, size, &b), "alloc");
+    if (!case_failed) {
+        EXPECT_OK(dfrt_buffer_write(a, 0, model, size), "write");
+        EXPECT_OK(dfrt_buffer_fill(b, 0, size, 0x5A), "fill");
+        uint8_t *bm = malloc(size);
+        memset(bm, 0x5A, size);
+        struct { size_t dst, src, n; } copies[] = {
+            {16, 32, (2u << 20) + 4096}, /* aligned: the copy shader, split on small bindings */
+            {3, 1001, 70001},            /* unaligned */
+            {size - 100, 0, 100},        /* to the very end */
+        };
+        for (size_t i = 0; i < sizeof copies / sizeof *copies; i++) {
+            EXPECT_OK(dfrt_buffer_copy(b, copies[i].dst, a, copies[i].src, copies[i].n), "copy");
+            memcpy(bm + copies[i].dst, model + copies[i].src, copies[i].n);
+        }
+        EXPECT_OK(dfrt_buffer_fill(b, 5, 7, 0xC3), "unaligned fill");
+        memset(bm + 5, 0xC3, 7);
+        uint32_t small[3] = {1, 2, 3}; /* a small write goes inline with the work */
+        EXPECT_OK(dfrt_buffer_write(b, 4096, small, sizeof small), "small write");
+        memcpy(bm + 4096, small, sizeof small);
+        EXPECT_OK(dfrt_buffer_read(b, 0, got, size), "read");
+        EXPECT(memcmp(got, bm, size) == 0, "buffer contents after writes, fills and copies differ from the model");
+        EXPECT_OK(dfrt_buffer_read(a, 7, got, 1000), "read at an offset");
+        EXPECT(memcmp(got, model + 7, 1000) == 0, "read at an offset differs");
+        expect_error(dfrt_buffer_copy(b, 0, b, 8, 16), DFRT_INVALID_ARGUMENT, "overlap", "overlapping copy");
+        free(bm);
+    }
+    dfrt_buffer_free(a);
+    dfrt_buffer_free(b);
+    free(model);
+    free(got);
+    end_case();
+}
+
 static void run_target(target *t, dfrt_backend *cpu, synth_case *cases, int n_cases) {
     cur = t;
+    buffer_cases();
     decode_cases(cases, n_cases);
     mutated_decode_cases();
     matmul_cases();

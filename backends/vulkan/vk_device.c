@@ -181,6 +181,10 @@ static void describe(VkPhysicalDevice pd, int index, dfrt_device_info *info) {
     } else if (family == UINT32_MAX) {
         info->available = false;
         snprintf(info->unavailable_reason, sizeof info->unavailable_reason, "no compute queue");
+    } else if (!info->subgroup_arithmetic) {
+        info->available = false;
+        snprintf(info->unavailable_reason, sizeof info->unavailable_reason,
+                 "no subgroup arithmetic in compute shaders");
     } else if (!info->storage_16bit) {
         info->available = false;
         snprintf(info->unavailable_reason, sizeof info->unavailable_reason,

@@ -37,6 +37,7 @@ typedef enum vk_pipeline_id {
     VK_PIPE_GEMV,
     VK_PIPE_GEMV_VEC,
     VK_PIPE_GEMM,
+    VK_PIPE_COPY,
     VK_PIPE_COUNT
 } vk_pipeline_id;
 
@@ -47,6 +48,9 @@ typedef struct vk_decode_push {
 typedef struct vk_matmul_push {
     uint32_t m, n, k, x0, w0, y0, y_stride, bias0, has_bias, groups_x;
 } vk_matmul_push;
+typedef struct vk_copy_push {
+    uint32_t n, groups_x;
+} vk_copy_push;
 _Static_assert(sizeof(vk_decode_push) == 32, "decode push constants");
 _Static_assert(sizeof(vk_matmul_push) == 40, "matmul push constants");
 
@@ -133,6 +137,9 @@ dfrt_status vk_pipelines_init(vk_backend *vk);
 void vk_pipelines_destroy(vk_backend *vk);
 
 /* ops */
+/* Copies with the copy shader when offsets and size are multiples of 16; false otherwise. */
+dfrt_status vk_shader_copy(vk_backend *vk, const vk_buffer *dst, size_t dst_offset, const vk_buffer *src,
+                           size_t src_offset, size_t size, bool *out_done);
 dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a);
 dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a);
 

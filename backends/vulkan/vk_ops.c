@@ -124,3 +124,26 @@ dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
     }
     return DFRT_OK;
 }
+
+dfrt_status vk_shader_copy(vk_backend *vk, const vk_buffer *dst, size_t dst_offset, const vk_buffer *src,
+                           size_t src_offset, size_t size, bool *out_done) {
+    *out_done = false;
+    if (dst_offset % 16 || src_offset % 16 || size % 16 || vk->min_align > 16) return DFRT_OK;
+    /* pieces within the binding limit and the grid limit (1024 vectors per workgroup) */
+    uint64_t piece = DFRT_MIN((vk->max_range - 16) / 16 * 16, (uint64_t)1024 * 16 * vk->max_groups * 64);
+    for (size_t done = 0; done < size;) {
+        size_t step = (size_t)DFRT_MIN((uint64_t)(size - done), piece);
+        size_t ds, dd;
+        vk_binding bindings[2] = {
+            bind(src, src_offset + done, step, vk->min_align, &ds),
+            bind(dst, dst_offset + done, step, vk->min_align, &dd),
+        };
+        uint32_t vectors = (uint32_t)(step / 16), groups = (vectors + 1023) / 1024, gx, gy;
+        grid(groups, vk->max_groups, &gx, &gy);
+        vk_copy_push push = {vectors, gx};
+        DFRT_TRY(vk_dispatch(vk, VK_PIPE_COPY, bindings, &push, gx, gy));
+        done += step;
+    }
+    *out_done = true;
+    return DFRT_OK;
+}

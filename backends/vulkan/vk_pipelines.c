@@ -1,14 +1,15 @@
 /* Vulkan compute pipelines, created once from the SPIR-V embedded at build time. */
 #include "vk_internal.h"
 
+#include "copy.spv.h"
 #include "df11_decode.spv.h"
 #include "matmul_gemm.spv.h"
 #include "matmul_gemv.spv.h"
 #include "matmul_gemv_vec.spv.h"
 
 /* The decode shader's shared memory besides its staging area: the chunk (1026 words), the
- * tables (64 x 18 words) and the scan (512 words). */
-#define DECODE_FIXED_SHARED ((1026 + 64 * 18 + 512) * 4)
+ * tables (64 x 18 words), the fused first table (256), the scan (512) and a flag. */
+#define DECODE_FIXED_SHARED ((1026 + 64 * 18 + 256 + 512 + 1) * 4)
 
 static dfrt_status create(vk_backend *vk, vk_pipeline *p, const uint32_t *code, size_t code_size, uint32_t n_bindings,
                           uint32_t push_size, const uint32_t *spec, uint32_t n_spec) {
@@ -79,6 +80,7 @@ dfrt_status vk_pipelines_init(vk_backend *vk) {
                     sizeof(vk_matmul_push), gemv_spec, 2));
     DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMM], matmul_gemm_spv, sizeof matmul_gemm_spv, 4, sizeof(vk_matmul_push), NULL,
                     0));
+    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_COPY], copy_spv, sizeof copy_spv, 2, sizeof(vk_copy_push), NULL, 0));
     return DFRT_OK;
 }
 
