@@ -272,6 +272,126 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_bf16(const uint16_t *__r
             }
 }
 
+// ---- Hopper: wgmma -------------------------------------------------------------------------
+//
+// sm_90a only. Block tile 128 x 256 x 64: two warpgroups, each computing 64 rows x 256 columns
+// with wgmma.m64n256k16 from shared memory. Tiles are loaded with cp.async into the 128-byte
+// swizzled layout that the descriptors name (row r at r * 128 bytes, 16-byte chunk c stored at
+// chunk c ^ (r % 8); tiles 1024-byte aligned), in a 4-stage pipeline. X must be BF16 with rows
+// padded to 8 elements (the scratch copy), W rows 16-byte aligned (K % 8 == 0).
+
+constexpr int HBM = 128, HBN = 256, HBK = 64, kHStages = 4;
+constexpr int kHThreads = 256;
+constexpr int kHATile = HBM * HBK, kHBTile = HBN * HBK; // elements per stage
+constexpr int kHShared = kHStages * (kHATile + kHBTile) * 2 + 1024; // + alignment slack
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define DFRT_HAVE_WGMMA 1
+
+__device__ __forceinline__ uint64_t wgmma_desc(const void *p) {
+    uint64_t addr = smem_addr(p);
+    return ((addr & 0x3FFFF) >> 4) | ((uint64_t)(16 >> 4) << 16) | ((uint64_t)(1024 >> 4) << 32) | (1ull << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+__device__ __forceinline__ void wgmma_m64n256k16(float *d, uint64_t desc_a, uint64_t desc_b) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+                 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, %128, %129, 1, 1, 1, 0, 0;\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+                 : "l"(desc_a), "l"(desc_b));
+}
+
+// rows x 64 columns from (r0, k0) of a row-major BF16 matrix (pitch elements per row, cols
+// valid) into a swizzled tile; out-of-range pieces are zero-filled.
+template <int ROWS>
+__device__ __forceinline__ void load_swizzled(uint16_t *tile, const uint16_t *src, int n_rows, int cols, size_t pitch,
+                                              int r0, int k0) {
+#pragma unroll
+    for (int it = 0; it < ROWS * 8 / kHThreads; it++) {
+        int piece = threadIdx.x + it * kHThreads;
+        int r = piece >> 3, c = piece & 7;
+        int gr = r0 + r, gk = k0 + c * 8;
+        bool in = gr < n_rows && gk < cols;
+        cp_async16(reinterpret_cast<uint8_t *>(tile) + r * 128 + ((c ^ (r & 7)) << 4),
+                   src + (in ? (size_t)gr * pitch + gk : 0), in ? 16 : 0);
+    }
+}
+#endif
+
+__global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
+                                                          const float *__restrict__ bias, float *__restrict__ y, int m,
+                                                          int n, int k, int kp) {
+#ifdef DFRT_HAVE_WGMMA
+    extern __shared__ uint8_t hsm_raw[];
+    uint16_t *hsm = reinterpret_cast<uint16_t *>((reinterpret_cast<uintptr_t>(hsm_raw) + 1023) & ~(uintptr_t)1023);
+    uint16_t *sa = hsm, *sb = hsm + kHStages * kHATile;
+    const int wg = threadIdx.x >> 7, lane = threadIdx.x & 31, warp_in_wg = (threadIdx.x >> 5) & 3;
+    const int m0 = blockIdx.y * HBM, n0 = blockIdx.x * HBN;
+    const int k_tiles = (kp + HBK - 1) / HBK;
+
+    float d[128];
+#pragma unroll
+    for (int i = 0; i < 128; i++) d[i] = 0.f;
+
+#pragma unroll
+    for (int s = 0; s < kHStages - 1; s++) {
+        if (s < k_tiles) {
+            load_swizzled<HBM>(sa + s * kHATile, xb, m, kp, kp, m0, s * HBK);
+            load_swizzled<HBN>(sb + s * kHBTile, w, n, k, k, n0, s * HBK);
+        }
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < k_tiles; kt++) {
+        cp_async_wait<kHStages - 2>();
+        fence_proxy_async(); // this thread's cp.async data, visible to the tensor cores
+        __syncthreads();
+        const uint16_t *a = sa + (kt % kHStages) * kHATile + wg * 64 * HBK;
+        const uint16_t *b = sb + (kt % kHStages) * kHBTile;
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < HBK; kk += 16) wgmma_m64n256k16(d, wgmma_desc(a + kk), wgmma_desc(b + kk));
+        wgmma_commit();
+        wgmma_wait<0>();
+        __syncthreads(); // both warpgroups are done with the stage the next load overwrites
+        int next = kt + kHStages - 1;
+        if (next < k_tiles) {
+            load_swizzled<HBM>(sa + (next % kHStages) * kHATile, xb, m, kp, kp, m0, next * HBK);
+            load_swizzled<HBN>(sb + (next % kHStages) * kHBTile, w, n, k, k, n0, next * HBK);
+        }
+        cp_async_commit();
+    }
+    cp_async_wait<0>();
+
+    // Accumulator j (0..31) of this thread: rows m0 + 64 wg + 16 warp + lane/4 (+8), columns
+    // n0 + 8 (j / 4) ... laid out as four per n8 block: (r, c), (r, c+1), (r+8, c), (r+8, c+1).
+    const int row = m0 + wg * 64 + warp_in_wg * 16 + (lane >> 2);
+#pragma unroll
+    for (int j = 0; j < 32; j++)
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            int r = row + half * 8, c = n0 + j * 8 + (lane & 3) * 2;
+            if (r >= m) continue;
+            float v0 = d[4 * j + 2 * half], v1 = d[4 * j + 2 * half + 1];
+            if (bias) {
+                if (c < n) v0 += bias[c];
+                if (c + 1 < n) v1 += bias[c + 1];
+            }
+            float *dst = y + (size_t)r * n + c;
+            if (c + 1 < n && (reinterpret_cast<uintptr_t>(dst) & 7) == 0) *reinterpret_cast<float2 *>(dst) = make_float2(v0, v1);
+            else {
+                if (c < n) dst[0] = v0;
+                if (c + 1 < n) dst[1] = v1;
+            }
+        }
+#endif
+}
+
 template <int M>
 cudaError_t launch_gemv_vec(const dfrt_cuda_matmul *p, cudaStream_t stream) {
     int k_tile = kGemvXTileBytes / (4 * M) / 8 * 8;
@@ -282,6 +402,15 @@ cudaError_t launch_gemv_vec(const dfrt_cuda_matmul *p, cudaStream_t stream) {
     int blocks = (p->n + kGemvRowsPerBlock - 1) / kGemvRowsPerBlock;
     gemv_vec<M><<<blocks, kGemvThreads, shared, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k, k_tile);
     return cudaGetLastError();
+}
+
+// Hopper (compute capability 9.0) runs the sm_90a wgmma kernel; other GPUs mma.sync.
+bool device_is_sm90() {
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+        return false;
+    return major == 9 && minor == 0;
 }
 
 } // namespace
@@ -314,8 +443,15 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
     size_t total = (size_t)p->m * kp;
     int blocks = (int)((total + 255) / 256 < 65536 ? (total + 255) / 256 : 65536);
     to_bf16<<<blocks, 256, 0, stream>>>(p->x, xb, p->m, p->k, kp);
-    dim3 grid((p->n + BN - 1) / BN, (p->m + BM - 1) / BM);
     cudaError_t e;
+    if (w_aligned && device_is_sm90()) {
+        e = cudaFuncSetAttribute(gemm_wgmma, cudaFuncAttributeMaxDynamicSharedMemorySize, kHShared);
+        if (e != cudaSuccess) return e;
+        dim3 hgrid((p->n + HBN - 1) / HBN, (p->m + HBM - 1) / HBM);
+        gemm_wgmma<<<hgrid, kHThreads, kHShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
+        return cudaGetLastError();
+    }
+    dim3 grid((p->n + BN - 1) / BN, (p->m + BM - 1) / BM);
     if (w_aligned) {
         e = cudaFuncSetAttribute(gemm_bf16<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemmShared);
         if (e != cudaSuccess) return e;

@@ -309,11 +309,36 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
         .storageBuffer16BitAccess = VK_TRUE,
     };
     VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+    /* DFRT_VULKAN_PIPELINE_STATS=1: report each pipeline's compiled statistics (registers...)
+     * where the driver offers VK_KHR_pipeline_executable_properties. */
+    const char *extensions[1];
+    uint32_t n_extensions = 0;
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec_feature = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE,
+    };
+    const char *stats = getenv("DFRT_VULKAN_PIPELINE_STATS");
+    if (stats && *stats && strcmp(stats, "0") != 0) {
+        uint32_t n_ext = 0;
+        vkEnumerateDeviceExtensionProperties(vk->physical, NULL, &n_ext, NULL);
+        VkExtensionProperties *ext = dfrt_calloc(n_ext, sizeof *ext, "extension list");
+        if (ext && vkEnumerateDeviceExtensionProperties(vk->physical, NULL, &n_ext, ext) == VK_SUCCESS)
+            for (uint32_t i = 0; i < n_ext; i++)
+                if (strcmp(ext[i].extensionName, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME) == 0) {
+                    extensions[n_extensions++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+                    f11.pNext = &exec_feature;
+                    vk->pipeline_stats = true;
+                }
+        free(ext);
+        if (!vk->pipeline_stats) fprintf(stderr, "dfrt vulkan: the driver has no pipeline statistics\n");
+    }
     VkDeviceCreateInfo di = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .pNext = &feats,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &qi,
+        .enabledExtensionCount = n_extensions,
+        .ppEnabledExtensionNames = extensions,
     };
     VK_TRY(vkCreateDevice(vk->physical, &di, NULL, &vk->device));
     volkLoadDevice(vk->device);

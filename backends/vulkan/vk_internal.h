@@ -100,6 +100,8 @@ typedef struct vk_backend {
     uint64_t min_align;    /* minStorageBufferOffsetAlignment */
     uint32_t max_groups;   /* maxComputeWorkGroupCount[0] and [1] */
 
+    bool pipeline_stats; /* DFRT_VULKAN_PIPELINE_STATS: print compiled pipeline statistics */
+
     /* Validation messages (DFRT_VULKAN_VALIDATION=1): any message fails the next call. */
     int validation_messages;
     char validation_first[768];

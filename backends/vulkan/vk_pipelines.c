@@ -11,8 +11,39 @@
  * tables (64 x 18 words), the fused first table (256), the scan (512) and a flag. */
 #define DECODE_FIXED_SHARED ((1026 + 64 * 18 + 256 + 512 + 1) * 4)
 
-static dfrt_status create(vk_backend *vk, vk_pipeline *p, const uint32_t *code, size_t code_size, uint32_t n_bindings,
-                          uint32_t push_size, const uint32_t *spec, uint32_t n_spec) {
+static void print_statistics(vk_backend *vk, VkPipeline pipeline, const char *name) {
+    VkPipelineInfoKHR pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = pipeline};
+    uint32_t n = 0;
+    if (vkGetPipelineExecutablePropertiesKHR(vk->device, &pi, &n, NULL) != VK_SUCCESS) return;
+    for (uint32_t e = 0; e < n; e++) {
+        VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR, .pipeline = pipeline,
+                                          .executableIndex = e};
+        uint32_t ns = 0;
+        if (vkGetPipelineExecutableStatisticsKHR(vk->device, &ei, &ns, NULL) != VK_SUCCESS || ns == 0) continue;
+        VkPipelineExecutableStatisticKHR *st = dfrt_calloc(ns, sizeof *st, "statistics");
+        if (!st) return;
+        for (uint32_t i = 0; i < ns; i++) st[i].sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR;
+        if (vkGetPipelineExecutableStatisticsKHR(vk->device, &ei, &ns, st) == VK_SUCCESS) {
+            fprintf(stderr, "dfrt vulkan pipeline %s:", name);
+            for (uint32_t i = 0; i < ns; i++) {
+                fprintf(stderr, " %s=", st[i].name);
+                switch (st[i].format) {
+                case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: fprintf(stderr, "%u", st[i].value.b32); break;
+                case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: fprintf(stderr, "%lld", (long long)st[i].value.i64); break;
+                case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR:
+                    fprintf(stderr, "%llu", (unsigned long long)st[i].value.u64);
+                    break;
+                default: fprintf(stderr, "%g", st[i].value.f64); break;
+                }
+            }
+            fprintf(stderr, "\n");
+        }
+        free(st);
+    }
+}
+
+static dfrt_status create(vk_backend *vk, vk_pipeline *p, const char *name, const uint32_t *code, size_t code_size,
+                          uint32_t n_bindings, uint32_t push_size, const uint32_t *spec, uint32_t n_spec) {
     p->n_bindings = n_bindings;
     p->push_size = push_size;
     VkDescriptorSetLayoutBinding bindings[VK_MAX_BINDINGS];
@@ -50,6 +81,7 @@ static dfrt_status create(vk_backend *vk, vk_pipeline *p, const uint32_t *code, 
     VkSpecializationInfo si = {.mapEntryCount = n_spec, .pMapEntries = entries, .dataSize = 4 * n_spec, .pData = spec};
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .flags = vk->pipeline_stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0,
         .stage =
             {
                 .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -63,6 +95,7 @@ static dfrt_status create(vk_backend *vk, vk_pipeline *p, const uint32_t *code, 
     VkResult r = vkCreateComputePipelines(vk->device, VK_NULL_HANDLE, 1, &ci, NULL, &p->pipeline);
     vkDestroyShaderModule(vk->device, module, NULL);
     VK_TRY(r);
+    if (vk->pipeline_stats) print_statistics(vk, p->pipeline, name);
     return DFRT_OK;
 }
 
@@ -71,16 +104,16 @@ dfrt_status vk_pipelines_init(vk_backend *vk) {
     uint32_t stage = shared > DECODE_FIXED_SHARED + 64 ? (shared - DECODE_FIXED_SHARED - 64) / 4 : 1;
     vk->stage_words = DFRT_MIN(stage, 16384u);
     uint32_t decode_spec[1] = {vk->stage_words};
-    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_DF11_DECODE], df11_decode_spv, sizeof df11_decode_spv, 6,
+    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_DF11_DECODE], "df11_decode", df11_decode_spv, sizeof df11_decode_spv, 6,
                     sizeof(vk_decode_push), decode_spec, 1));
     uint32_t gemv_spec[2] = {VK_GEMV_WORKGROUP, VK_GEMV_THREADS_PER_ROW};
-    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMV], matmul_gemv_spv, sizeof matmul_gemv_spv, 4, sizeof(vk_matmul_push),
+    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMV], "gemv", matmul_gemv_spv, sizeof matmul_gemv_spv, 4, sizeof(vk_matmul_push),
                     gemv_spec, 2));
-    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMV_VEC], matmul_gemv_vec_spv, sizeof matmul_gemv_vec_spv, 4,
+    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMV_VEC], "gemv_vec", matmul_gemv_vec_spv, sizeof matmul_gemv_vec_spv, 4,
                     sizeof(vk_matmul_push), gemv_spec, 2));
-    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMM], matmul_gemm_spv, sizeof matmul_gemm_spv, 4, sizeof(vk_matmul_push), NULL,
+    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMM], "gemm", matmul_gemm_spv, sizeof matmul_gemm_spv, 4, sizeof(vk_matmul_push), NULL,
                     0));
-    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_COPY], copy_spv, sizeof copy_spv, 2, sizeof(vk_copy_push), NULL, 0));
+    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_COPY], "copy", copy_spv, sizeof copy_spv, 2, sizeof(vk_copy_push), NULL, 0));
     return DFRT_OK;
 }
 
