@@ -133,6 +133,18 @@ __global__ void to_bf16(const float *__restrict__ x, uint16_t *__restrict__ xb, 
 
 // ---- tensor-core GEMM -------------------------------------------------------------------------
 
+// Blocks walk the output in groups of kGroupM tile rows, so that the tiles of W a group needs
+// stay in L2 while its rows are computed (the row-major grid order would stream all of W from
+// memory once per tile row).
+constexpr int kGroupM = 8;
+__device__ __forceinline__ void tile_of_block(int bid, int m_tiles, int n_tiles, int &m_tile, int &n_tile) {
+    int per_group = kGroupM * n_tiles;
+    int first_m = bid / per_group * kGroupM;
+    int size = min(m_tiles - first_m, kGroupM);
+    m_tile = first_m + (bid % per_group) % size;
+    n_tile = (bid % per_group) / size;
+}
+
 constexpr int BM = 128, BN = 256, BK = 32, kStages = 4;
 constexpr int kGemmThreads = 256;            // 8 warps: 2 along M x 4 along N, 64x64 each
 constexpr int kPitch = BK + 8;               // padded row (80 bytes): conflict-free ldmatrix
@@ -196,7 +208,9 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_bf16(const uint16_t *__r
     uint16_t *sa = gsm, *sb = gsm + kStages * kATile;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int wm = (warp >> 2) * 64, wn = (warp & 3) * 64; // warp tile origin in the block tile
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    int m_tile, n_tile;
+    tile_of_block(blockIdx.x, (m + BM - 1) / BM, (n + BN - 1) / BN, m_tile, n_tile);
+    const int m0 = m_tile * BM, n0 = n_tile * BN;
     const int k_tiles = (kp + BK - 1) / BK;
 
     float acc[4][8][4];
@@ -332,7 +346,9 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
     uint16_t *hsm = reinterpret_cast<uint16_t *>((reinterpret_cast<uintptr_t>(hsm_raw) + 1023) & ~(uintptr_t)1023);
     uint16_t *sa = hsm, *sb = hsm + kHStages * kHATile;
     const int wg = threadIdx.x >> 7, lane = threadIdx.x & 31, warp_in_wg = (threadIdx.x >> 5) & 3;
-    const int m0 = blockIdx.y * HBM, n0 = blockIdx.x * HBN;
+    int m_tile, n_tile;
+    tile_of_block(blockIdx.x, (m + HBM - 1) / HBM, (n + HBN - 1) / HBN, m_tile, n_tile);
+    const int m0 = m_tile * HBM, n0 = n_tile * HBN;
     const int k_tiles = (kp + HBK - 1) / HBK;
 
     float d[128];
@@ -357,8 +373,8 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
 #pragma unroll
         for (int kk = 0; kk < HBK; kk += 16) wgmma_m64n256k16(d, wgmma_desc(a + kk), wgmma_desc(b + kk));
         wgmma_commit();
-        wgmma_wait<0>();
-        __syncthreads(); // both warpgroups are done with the stage the next load overwrites
+        wgmma_wait<1>(); // this tile's products run on while the previous tile's are done
+        __syncthreads(); // both warpgroups are done with the previous tile's stage, which the next load overwrites
         int next = kt + kHStages - 1;
         if (next < k_tiles) {
             load_swizzled<HBM>(sa + (next % kHStages) * kHATile, xb, m, kp, kp, m0, next * HBK);
@@ -366,6 +382,7 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
         }
         cp_async_commit();
     }
+    wgmma_wait<0>();
     cp_async_wait<0>();
 
     // Accumulator j (0..31) of this thread: rows m0 + 64 wg + 16 warp + lane/4 (+8), columns
@@ -447,11 +464,11 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
     if (w_aligned && device_is_sm90()) {
         e = cudaFuncSetAttribute(gemm_wgmma, cudaFuncAttributeMaxDynamicSharedMemorySize, kHShared);
         if (e != cudaSuccess) return e;
-        dim3 hgrid((p->n + HBN - 1) / HBN, (p->m + HBM - 1) / HBM);
-        gemm_wgmma<<<hgrid, kHThreads, kHShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
+        int blocks = ((p->n + HBN - 1) / HBN) * ((p->m + HBM - 1) / HBM);
+        gemm_wgmma<<<blocks, kHThreads, kHShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
         return cudaGetLastError();
     }
-    dim3 grid((p->n + BN - 1) / BN, (p->m + BM - 1) / BM);
+    int grid = ((p->n + BN - 1) / BN) * ((p->m + BM - 1) / BM);
     if (w_aligned) {
         e = cudaFuncSetAttribute(gemm_bf16<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemmShared);
         if (e != cudaSuccess) return e;

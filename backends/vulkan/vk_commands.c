@@ -93,9 +93,8 @@ void vk_barrier(vk_backend *vk) {
     vkCmdPipelineBarrier(vk->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-dfrt_status vk_dispatch(vk_backend *vk, vk_pipeline_id id, const vk_binding *bindings, const void *push,
+dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *p, const vk_binding *bindings, const void *push,
                         uint32_t groups_x, uint32_t groups_y) {
-    const vk_pipeline *p = &vk->pipes[id];
     if (vk->sets_used == VK_MAX_SETS_PER_SUBMIT) DFRT_TRY(vk_submit_and_wait(vk));
     DFRT_TRY(vk_begin(vk));
     VkDescriptorSetAllocateInfo ai = {

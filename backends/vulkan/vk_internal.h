@@ -33,7 +33,6 @@ typedef struct vk_pipeline {
 } vk_pipeline;
 
 typedef enum vk_pipeline_id {
-    VK_PIPE_DF11_DECODE,
     VK_PIPE_GEMV,
     VK_PIPE_GEMV_VEC,
     VK_PIPE_GEMM,
@@ -66,6 +65,7 @@ typedef struct vk_binding {
 } vk_binding;
 
 #define VK_MAX_SETS_PER_SUBMIT 4096
+#define VK_DECODE_VARIANTS 6
 #define VK_MAX_BINDINGS 8
 
 typedef struct vk_backend {
@@ -89,7 +89,12 @@ typedef struct vk_backend {
     vk_buffer staging;     /* host-visible bounce buffer for transfers */
     vk_buffer dummy;       /* bound where an op has no tensor (no bias) */
     vk_pipeline pipes[VK_PIPE_COUNT];
-    uint32_t stage_words;  /* the decode shader's shared staging capacity */
+    /* DF11 decode, one pipeline per size of its shared staging area (in words of four
+     * exponents): a unit takes the smallest that holds its largest chunk, so that workgroups
+     * reserve no more shared memory than they use. */
+    vk_pipeline decode[VK_DECODE_VARIANTS];
+    uint32_t decode_stage_words[VK_DECODE_VARIANTS];
+    int n_decode;
 
     VkQueryPool queries;
     double timestamp_period_ns;
@@ -128,7 +133,7 @@ void vk_commands_destroy(vk_backend *vk);
 dfrt_status vk_begin(vk_backend *vk);  /* starts recording if not already */
 dfrt_status vk_submit_and_wait(vk_backend *vk);
 void vk_barrier(vk_backend *vk);       /* every earlier write is visible to every later access */
-dfrt_status vk_dispatch(vk_backend *vk, vk_pipeline_id pipe, const vk_binding *bindings, const void *push,
+dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *pipe, const vk_binding *bindings, const void *push,
                         uint32_t groups_x, uint32_t groups_y);
 dfrt_status vk_synchronize(dfrt_backend *b);
 dfrt_status vk_timer_begin(dfrt_backend *b);

@@ -24,6 +24,10 @@ dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
     uint64_t max_chunks = (uint64_t)vk->max_groups * vk->max_groups;
     vk_buffer *stream = u->stream->impl, *sm = u->sign_mantissa->impl, *out = a->out->impl;
     uint32_t end = a->first_chunk + a->n_chunks;
+    /* the smallest staging area that holds the unit's largest chunk, else the largest */
+    const vk_pipeline *pipe = &vk->decode[vk->n_decode - 1];
+    for (int i = vk->n_decode - 1; i >= 0; i--)
+        if (4ull * vk->decode_stage_words[i] >= u->max_chunk_weights) pipe = &vk->decode[i];
     for (uint32_t c = a->first_chunk; c < end;) {
         /* The largest group of chunks whose stream, sign/mantissa and output ranges all fit
          * one binding: stream 4096 bytes a chunk (+8 look-ahead), outputs 2 bytes a weight. */
@@ -58,7 +62,7 @@ dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
         };
         uint32_t gx, gy;
         grid(n, vk->max_groups, &gx, &gy);
-        DFRT_TRY(vk_dispatch(vk, VK_PIPE_DF11_DECODE, bindings, &push, gx, gy));
+        DFRT_TRY(vk_dispatch(vk, pipe, bindings, &push, gx, gy));
         c = (uint32_t)g;
     }
     return DFRT_OK;
@@ -113,12 +117,12 @@ dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
                 uint32_t groups = (uint32_t)((np + rows_per_group - 1) / rows_per_group), gx, gy;
                 grid(groups, vk->max_groups, &gx, &gy);
                 push.groups_x = gx;
-                DFRT_TRY(vk_dispatch(vk, vec ? VK_PIPE_GEMV_VEC : VK_PIPE_GEMV, bindings, &push, gx, gy));
+                DFRT_TRY(vk_dispatch(vk, &vk->pipes[vec ? VK_PIPE_GEMV_VEC : VK_PIPE_GEMV], bindings, &push, gx, gy));
             } else {
                 uint32_t gx = (uint32_t)((np + VK_GEMM_TILE - 1) / VK_GEMM_TILE);
                 uint32_t gy = (uint32_t)((mp + VK_GEMM_TILE - 1) / VK_GEMM_TILE);
                 push.groups_x = gx;
-                DFRT_TRY(vk_dispatch(vk, VK_PIPE_GEMM, bindings, &push, gx, gy));
+                DFRT_TRY(vk_dispatch(vk, &vk->pipes[VK_PIPE_GEMM], bindings, &push, gx, gy));
             }
         }
     }
@@ -141,7 +145,7 @@ dfrt_status vk_shader_copy(vk_backend *vk, const vk_buffer *dst, size_t dst_offs
         uint32_t vectors = (uint32_t)(step / 16), groups = (vectors + 1023) / 1024, gx, gy;
         grid(groups, vk->max_groups, &gx, &gy);
         vk_copy_push push = {vectors, gx};
-        DFRT_TRY(vk_dispatch(vk, VK_PIPE_COPY, bindings, &push, gx, gy));
+        DFRT_TRY(vk_dispatch(vk, &vk->pipes[VK_PIPE_COPY], bindings, &push, gx, gy));
         done += step;
     }
     *out_done = true;

@@ -101,11 +101,18 @@ static dfrt_status create(vk_backend *vk, vk_pipeline *p, const char *name, cons
 
 dfrt_status vk_pipelines_init(vk_backend *vk) {
     uint32_t shared = vk->limits.maxComputeSharedMemorySize;
-    uint32_t stage = shared > DECODE_FIXED_SHARED + 64 ? (shared - DECODE_FIXED_SHARED - 64) / 4 : 1;
-    vk->stage_words = DFRT_MIN(stage, 16384u);
-    uint32_t decode_spec[1] = {vk->stage_words};
-    DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_DF11_DECODE], "df11_decode", df11_decode_spv, sizeof df11_decode_spv, 6,
-                    sizeof(vk_decode_push), decode_spec, 1));
+    uint32_t stage_max = shared > DECODE_FIXED_SHARED + 64 ? (shared - DECODE_FIXED_SHARED - 64) / 4 : 1;
+    stage_max = DFRT_MIN(stage_max, 8192u); /* 32768 weights: a chunk never holds more */
+    static const uint32_t sizes[] = {1024, 2048, 3072, 4096, 6144};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes && sizes[i] < stage_max; i++)
+        vk->decode_stage_words[vk->n_decode++] = sizes[i];
+    vk->decode_stage_words[vk->n_decode++] = stage_max;
+    for (int i = 0; i < vk->n_decode; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "df11_decode_%u", vk->decode_stage_words[i]);
+        DFRT_TRY(create(vk, &vk->decode[i], name, df11_decode_spv, sizeof df11_decode_spv, 6, sizeof(vk_decode_push),
+                        &vk->decode_stage_words[i], 1));
+    }
     uint32_t gemv_spec[2] = {VK_GEMV_WORKGROUP, VK_GEMV_THREADS_PER_ROW};
     DFRT_TRY(create(vk, &vk->pipes[VK_PIPE_GEMV], "gemv", matmul_gemv_spv, sizeof matmul_gemv_spv, 4, sizeof(vk_matmul_push),
                     gemv_spec, 2));
@@ -117,12 +124,15 @@ dfrt_status vk_pipelines_init(vk_backend *vk) {
     return DFRT_OK;
 }
 
+static void destroy(vk_backend *vk, vk_pipeline *p) {
+    if (p->pipeline) vkDestroyPipeline(vk->device, p->pipeline, NULL);
+    if (p->layout) vkDestroyPipelineLayout(vk->device, p->layout, NULL);
+    if (p->set_layout) vkDestroyDescriptorSetLayout(vk->device, p->set_layout, NULL);
+    memset(p, 0, sizeof *p);
+}
+
 void vk_pipelines_destroy(vk_backend *vk) {
-    for (int i = 0; i < VK_PIPE_COUNT; i++) {
-        vk_pipeline *p = &vk->pipes[i];
-        if (p->pipeline) vkDestroyPipeline(vk->device, p->pipeline, NULL);
-        if (p->layout) vkDestroyPipelineLayout(vk->device, p->layout, NULL);
-        if (p->set_layout) vkDestroyDescriptorSetLayout(vk->device, p->set_layout, NULL);
-        memset(p, 0, sizeof *p);
-    }
+    for (int i = 0; i < VK_PIPE_COUNT; i++) destroy(vk, &vk->pipes[i]);
+    for (int i = 0; i < vk->n_decode; i++) destroy(vk, &vk->decode[i]);
+    vk->n_decode = 0;
 }
