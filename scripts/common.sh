@@ -4,10 +4,14 @@ set -euo pipefail
 
 DFRT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian 12 packages: compiler and build tools, then the libraries dfrt links.
+# Debian 12 packages: compiler and build tools, the libraries dfrt links, and for the Vulkan
+# backend the headers, volk, the shader compiler, and (for the tests) Mesa's software Vulkan
+# (lavapipe) with the Khronos validation layer. The CUDA backend is built when nvcc is found
+# (e.g. /usr/local/cuda); CUDA does not come from Debian's main archive.
 DFRT_PACKAGES=(
     gcc libc6-dev meson ninja-build pkg-config
     libcjson-dev libpcre2-dev
+    libvulkan-dev libvulkan-volk-dev glslang-tools libvulkan1 mesa-vulkan-drivers vulkan-validationlayers
 )
 
 dfrt_install_packages() {

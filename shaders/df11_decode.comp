@@ -1,19 +1,20 @@
 #version 450
 // DF11 decode: one workgroup per 4096-byte chunk of the exponent stream, one invocation per
-// 64-bit window (512 windows per chunk). Each invocation keeps its window's 96 bits in
-// registers; pass 1 counts the codes that start in the window, a workgroup prefix sum turns
-// counts into output indices, pass 2 decodes again. When the chunk's exponents fit in shared
-// memory they are staged there and joined with the sign/mantissa bytes in a coalesced last
-// loop; otherwise pass 2 writes BF16 values directly. Only indices inside the chunk's
-// [positions[c], positions[c+1]) are written, so no input can write outside the output
-// range; reads are clamped to the bound ranges.
+// 64-bit window (512 windows per chunk). Each invocation reads its window's 96 bits (64 plus
+// 32 of look-ahead) into registers; pass 1 counts the codes that start in the window, a
+// workgroup prefix sum turns counts into output indices, pass 2 decodes again. When the
+// pipeline has a staging area (STAGE_WORDS > 1) and the chunk's exponents fit, they are staged
+// in shared memory and joined with the sign/mantissa bytes in a coalesced last loop;
+// otherwise pass 2 writes BF16 values directly. Shared memory is kept small on purpose: some
+// drivers run fewer workgroups per multiprocessor the more a workgroup reserves. Only indices
+// inside the chunk's [positions[c], positions[c+1]) are written, so no input can write outside
+// the output range; reads are clamped to the bound ranges.
 #extension GL_EXT_shader_16bit_storage : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 
 layout(local_size_x = 512) in;
-// Shared words for staging exponents (four per word); chunks with more weights than
-// 4 * STAGE_WORDS write straight to the output instead.
+// Shared words for staging exponents (four per word); 1 means no staging.
 layout(constant_id = 0) const uint STAGE_WORDS = 1;
 
 layout(std430, set = 0, binding = 0) readonly buffer Luts { uint luts[]; };
@@ -34,10 +35,8 @@ layout(push_constant) uniform Push {
     uint n_group_chunks; // chunks in this dispatch (the grid may have a few more workgroups)
 } pc;
 
-shared uint s_stream[1024 + 2]; // the chunk's 4096 bytes (+8 look-ahead), big-endian words
-shared uint s_luts[64 * 18];    // up to 17 tables and the length row, 4 bytes per word
-shared uint s_fast[256];        // table 0 fused with lengths: symbol | length << 8, or 0xFFFF
-shared uint s_scan[512];        // subgroup totals, or every count in the fallback scan
+shared uint s_fast[256]; // table 0 fused with lengths: symbol | length << 8, or 0xFFFF
+shared uint s_scan[512]; // subgroup totals, or every count in the fallback scan
 shared uint s_flag;
 shared uint s_exp[STAGE_WORDS];
 
@@ -45,16 +44,15 @@ uint bswap(uint x) {
     return (x << 24) | ((x & 0xFF00u) << 8) | ((x >> 8) & 0xFF00u) | (x >> 24);
 }
 
-uint lut(uint table, uint index) {
+uint lut(uint table, uint index) { // from the (small, cached) tables in global memory
     uint i = table * 256u + index;
-    return (s_luts[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu;
+    return (luts[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu;
 }
 
-// The 32 bits at offset o (< 64) of the window w0:w1:w2, MSB first.
+// The 32 bits at offset o (< 64) of the window w0:w1:w2, MSB first, without branches.
 uint peek(uint w0, uint w1, uint w2, uint o) {
-    if (o < 32u) return o == 0u ? w0 : (w0 << o) | (w1 >> (32u - o));
-    uint s = o - 32u;
-    return s == 0u ? w1 : (w1 << s) | (w2 >> (32u - s));
+    uint a = o < 32u ? w0 : w1, b = o < 32u ? w1 : w2, s = o & 31u;
+    return (a << s) | ((b >> 1) >> (31u - s)); // s = 0 gives a
 }
 
 // symbol | length << 8 of the code at the top of bits. A code that needs a fifth lookup (no
@@ -81,10 +79,13 @@ uint gap(uint window) { // 5-bit field, MSB first; the gaps binding holds the wh
     return (((b0 << 8) | b1) >> (11u - (bit & 7u))) & 31u;
 }
 
-uint sign_mantissa(uint rel) { // rel: weight index relative to positions[first_chunk]
-    uint byte_i = pc.sm_byte0 + rel;
-    if (byte_i >= pc.sm_bytes) return 0u;
-    return (sm_words[byte_i >> 2] >> ((byte_i & 3u) * 8u)) & 0xFFu;
+uint stream_word(uint local_chunk, uint i) { // word i of the chunk, big-endian; 0 past the end
+    uint w = pc.stream_word0 + local_chunk * 1024u + i;
+    return w < pc.stream_words ? bswap(stream_words[w]) : 0u;
+}
+
+uint sm_word(uint w) {
+    return w < pc.sm_bytes / 4u ? sm_words[w] : 0u;
 }
 
 uint bf16(uint sm, uint exponent) {
@@ -99,28 +100,22 @@ void main() {
     uint begin = positions[c], end = positions[c + 1u];
     uint base = positions[pc.first_chunk];
     uint n = end - begin;
-    bool staged = n <= 4u * STAGE_WORDS && STAGE_WORDS > 1u;
+    bool staged = STAGE_WORDS > 1u && n <= 4u * STAGE_WORDS;
 
-    // The chunk (and 8 bytes of look-ahead) and the tables, into shared memory.
-    for (uint i = t; i < 1026u; i += 512u) {
-        uint w = pc.stream_word0 + local_chunk * 1024u + i;
-        s_stream[i] = w < pc.stream_words ? bswap(stream_words[w]) : 0u;
-    }
-    for (uint i = t; i < 64u * (pc.n_tables + 1u); i += 512u) s_luts[i] = luts[i];
-    if (staged)
-        for (uint i = t; i < (n + 3u) / 4u; i += 512u) s_exp[i] = 0u;
-    if (t == 0u) s_flag = 0u;
-    barrier();
+    uint w0 = stream_word(local_chunk, 2u * t), w1 = stream_word(local_chunk, 2u * t + 1u);
+    uint w2 = stream_word(local_chunk, 2u * t + 2u);
+    uint start = gap(c * 512u + t);
     if (t < 256u) {
         uint v = lut(0u, t);
         s_fast[t] = v >= 240u ? 0xFFFFu : v | (max(lut(pc.n_tables, v), 1u) << 8);
     }
+    if (staged)
+        for (uint i = t; i < (n + 3u) / 4u; i += 512u) s_exp[i] = 0u;
+    if (t == 0u) s_flag = 0u;
+    barrier();
     // The subgroup scan below needs subgroups made of consecutive invocations.
     if (gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID != t) s_flag = 1u;
     barrier();
-
-    uint w0 = s_stream[2u * t], w1 = s_stream[2u * t + 1u], w2 = s_stream[2u * t + 2u];
-    uint start = gap(c * 512u + t);
 
     // Pass 1: count the codes that start in this window.
     uint count = 0u;
@@ -156,18 +151,42 @@ void main() {
     uint index = begin + before;
 
     // Pass 2: decode again; keep the weights that belong to this chunk.
+    uint sm_w = ~0u, sm = 0u;
     for (uint o = start; o < 64u && index < end; index++) {
         uint d = decode(peek(w0, w1, w2, o));
         o += d >> 8;
         uint e = index - begin;
-        if (staged) atomicOr(s_exp[e >> 2], (d & 0xFFu) << (8u * (e & 3u)));
-        else out16[pc.out_elem0 + index - base] = uint16_t(bf16(sign_mantissa(index - base), d & 0xFFu));
+        if (staged) {
+            atomicOr(s_exp[e >> 2], (d & 0xFFu) << (8u * (e & 3u)));
+        } else {
+            uint byte_i = pc.sm_byte0 + index - base; // one load serves four weights
+            if (byte_i >> 2 != sm_w) {
+                sm_w = byte_i >> 2;
+                sm = sm_word(sm_w);
+            }
+            out16[pc.out_elem0 + index - base] = uint16_t(bf16((sm >> (8u * (byte_i & 3u))) & 0xFFu, d & 0xFFu));
+        }
     }
     if (staged) {
+        // Join: one 32-bit load of sign/mantissa bytes gives four weights; two loads in flight.
         barrier();
-        for (uint e = t; e < n; e += 512u) {
-            uint exponent = (s_exp[e >> 2] >> (8u * (e & 3u))) & 0xFFu;
-            out16[pc.out_elem0 + begin - base + e] = uint16_t(bf16(sign_mantissa(begin - base + e), exponent));
+        uint first_byte = pc.sm_byte0 + begin - base;
+        uint w_first = first_byte >> 2, w_end = (first_byte + n + 3u) >> 2;
+        for (uint w = w_first + t; w < w_end; w += 1024u) {
+            uint w2b = w + 512u;
+            uint sm0 = sm_word(w), sm1 = w2b < w_end ? sm_word(w2b) : 0u;
+            for (uint j = 0u; j < 4u; j++) {
+                uint e = 4u * w + j - first_byte; // below the chunk this wraps: out of range
+                if (e < n) {
+                    uint exponent = (s_exp[e >> 2] >> (8u * (e & 3u))) & 0xFFu;
+                    out16[pc.out_elem0 + begin - base + e] = uint16_t(bf16((sm0 >> (8u * j)) & 0xFFu, exponent));
+                }
+                uint e2 = 4u * w2b + j - first_byte;
+                if (w2b < w_end && e2 < n) {
+                    uint exponent = (s_exp[e2 >> 2] >> (8u * (e2 & 3u))) & 0xFFu;
+                    out16[pc.out_elem0 + begin - base + e2] = uint16_t(bf16((sm1 >> (8u * j)) & 0xFFu, exponent));
+                }
+            }
         }
     }
 }

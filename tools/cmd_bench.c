@@ -8,7 +8,7 @@
 
 static const char help[] =
     "usage: dfrt bench codec [--weights N] [--std S] [--threads LIST] [--min-time SECONDS]\n"
-    "       dfrt bench ops [--backend LIST] [--min-time SECONDS]\n"
+    "       dfrt bench ops [--backend LIST] [--ops copy,decode,matmul] [--min-time SECONDS]\n"
     "\n"
     "ops: per backend (default: every available GPU backend, else the CPU), with device\n"
     "timestamps: the device's copy bandwidth; DF11 decode of a synthetic unit shaped like a\n"
@@ -307,7 +307,8 @@ static void print_row(const char *what, const stats *s, const char *unit, double
            per_ms_to_unit / s->max, per_ms_to_unit / s->min);
 }
 
-static int bench_ops_backend(dfrt_backend *b, const dfrt_df11_unit *unit, const uint16_t *weights, double min_time) {
+static int bench_ops_backend(dfrt_backend *b, const dfrt_df11_unit *unit, const uint16_t *weights, double min_time,
+                             const char *ops) {
     const dfrt_device_info *info = dfrt_backend_info(b);
     printf("\n%s: %s (%s, %s)\n", dfrt_backend_name(b), info->name, info->api_version, info->driver_version);
     ops_ctx c = {.b = b};
@@ -315,21 +316,23 @@ static int bench_ops_backend(dfrt_backend *b, const dfrt_df11_unit *unit, const 
     int ok = 1;
     /* copy bandwidth: 1 GiB (256 MiB on small devices), read + write */
     c.copy_bytes = info->memory_bytes >= (16ull << 30) ? (1ull << 30) : (256ull << 20);
-    if (dfrt_buffer_alloc(b, c.copy_bytes, &c.copy_src) != DFRT_OK || dfrt_buffer_alloc(b, c.copy_bytes, &c.copy_dst) != DFRT_OK ||
+    if (!strstr(ops, "copy")) ok = 0;
+    else if (dfrt_buffer_alloc(b, c.copy_bytes, &c.copy_src) != DFRT_OK || dfrt_buffer_alloc(b, c.copy_bytes, &c.copy_dst) != DFRT_OK ||
         dfrt_buffer_fill(c.copy_src, 0, c.copy_bytes, 1) != DFRT_OK)
         ok = 0;
     double copy_gbs = 0;
     if (ok && time_op(b, op_copy, &c, min_time, &st)) {
         copy_gbs = 2.0 * (double)c.copy_bytes / 1e6 / st.median;
         print_row("copy (read + write)", &st, "GB/s", 2.0 * (double)c.copy_bytes / 1e6);
-    } else {
+    } else if (strstr(ops, "copy")) {
         printf("  copy: %s\n", dfrt_last_error());
     }
     dfrt_buffer_free(c.copy_src);
     dfrt_buffer_free(c.copy_dst);
     c.copy_src = c.copy_dst = NULL;
     /* DF11 decode of the layer */
-    if (dfrt_df11_upload(b, unit, &c.unit) == DFRT_OK && dfrt_buffer_alloc(b, unit->n * 2, &c.decoded) == DFRT_OK &&
+    if (!strstr(ops, "decode")) {
+    } else if (dfrt_df11_upload(b, unit, &c.unit) == DFRT_OK && dfrt_buffer_alloc(b, unit->n * 2, &c.decoded) == DFRT_OK &&
         time_op(b, op_decode, &c, min_time, &st)) {
         print_row("DF11 decode, Llama-3.1-8B layer", &st, "G w/s", (double)unit->n / 1e6);
         double bytes = 2.0 * (double)unit->n + (double)dfrt_device_df11_bytes(c.unit);
@@ -348,7 +351,8 @@ static int bench_ops_backend(dfrt_backend *b, const dfrt_df11_unit *unit, const 
     c.n = 14336;
     c.k = 4096;
     static const int64_t ms[] = {1, 8, 64, 512, 4096};
-    if (dfrt_buffer_alloc(b, (size_t)(c.n * c.k * 2), &c.w) != DFRT_OK ||
+    if (!strstr(ops, "matmul")) {
+    } else if (dfrt_buffer_alloc(b, (size_t)(c.n * c.k * 2), &c.w) != DFRT_OK ||
         dfrt_buffer_write(c.w, 0, weights, (size_t)(c.n * c.k * 2)) != DFRT_OK ||
         dfrt_buffer_alloc(b, (size_t)(4096 * c.k * 4), &c.x) != DFRT_OK ||
         dfrt_buffer_fill(c.x, 0, (size_t)(4096 * c.k * 4), 0x3c) != DFRT_OK ||
@@ -378,7 +382,7 @@ static int bench_ops_backend(dfrt_backend *b, const dfrt_df11_unit *unit, const 
 static int bench_ops(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench ops"};
     double min_time = 1.0;
-    const char *list = NULL, *arg, *inline_value;
+    const char *list = NULL, *ops = "copy,decode,matmul", *arg, *inline_value;
     int is_option;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
         if (!is_option) return cli_usage_error("bench ops", "unexpected argument \"%s\"", arg);
@@ -389,6 +393,7 @@ static int bench_ops(int argc, char **argv) {
         const char *v = cli_value(&a, arg, inline_value);
         if (!v) return CLI_USAGE;
         if (strcmp(arg, "--backend") == 0) list = v;
+        else if (strcmp(arg, "--ops") == 0) ops = v;
         else if (strcmp(arg, "--min-time") == 0) {
             char *end;
             min_time = strtod(v, &end);
@@ -439,7 +444,7 @@ static int bench_ops(int argc, char **argv) {
             rc = CLI_FAIL;
             continue;
         }
-        bench_ops_backend(b, &unit, weights, min_time);
+        bench_ops_backend(b, &unit, weights, min_time, ops);
         dfrt_backend_close(b);
     }
     dfrt_df11_unit_release(&unit);

@@ -26,7 +26,7 @@ dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
     uint32_t end = a->first_chunk + a->n_chunks;
     /* the smallest staging area that holds the unit's largest chunk, else the largest */
     const vk_pipeline *pipe = &vk->decode[vk->n_decode - 1];
-    for (int i = vk->n_decode - 1; i >= 0; i--)
+    for (int i = vk->n_decode - 1; i >= 1; i--)
         if (4ull * vk->decode_stage_words[i] >= u->max_chunk_weights) pipe = &vk->decode[i];
     for (uint32_t c = a->first_chunk; c < end;) {
         /* The largest group of chunks whose stream, sign/mantissa and output ranges all fit

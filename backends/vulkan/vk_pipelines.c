@@ -7,9 +7,9 @@
 #include "matmul_gemv.spv.h"
 #include "matmul_gemv_vec.spv.h"
 
-/* The decode shader's shared memory besides its staging area: the chunk (1026 words), the
- * tables (64 x 18 words), the fused first table (256), the scan (512) and a flag. */
-#define DECODE_FIXED_SHARED ((1026 + 64 * 18 + 256 + 512 + 1) * 4)
+/* The decode shader's shared memory besides its staging area: the fused first table (256
+ * words), the scan (512) and a flag. */
+#define DECODE_FIXED_SHARED ((256 + 512 + 1) * 4)
 
 static void print_statistics(vk_backend *vk, VkPipeline pipeline, const char *name) {
     VkPipelineInfoKHR pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR, .pipeline = pipeline};
@@ -103,10 +103,14 @@ dfrt_status vk_pipelines_init(vk_backend *vk) {
     uint32_t shared = vk->limits.maxComputeSharedMemorySize;
     uint32_t stage_max = shared > DECODE_FIXED_SHARED + 64 ? (shared - DECODE_FIXED_SHARED - 64) / 4 : 1;
     stage_max = DFRT_MIN(stage_max, 8192u); /* 32768 weights: a chunk never holds more */
-    static const uint32_t sizes[] = {1024, 2048, 3072, 4096, 6144};
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes && sizes[i] < stage_max; i++)
+    /* Variants: no staging (1 word), and staging areas for chunks of up to 8K, 12K, 16K, ...
+     * weights. DFRT_VULKAN_DECODE_STAGING=0 keeps only the first (for measurements). */
+    const char *staging = getenv("DFRT_VULKAN_DECODE_STAGING");
+    vk->decode_stage_words[vk->n_decode++] = 1;
+    static const uint32_t sizes[] = {2048, 3072, 4096, 6144};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes && sizes[i] < stage_max && !(staging && *staging == '0'); i++)
         vk->decode_stage_words[vk->n_decode++] = sizes[i];
-    vk->decode_stage_words[vk->n_decode++] = stage_max;
+    if (!(staging && *staging == '0') && stage_max > 1) vk->decode_stage_words[vk->n_decode++] = stage_max;
     for (int i = 0; i < vk->n_decode; i++) {
         char name[32];
         snprintf(name, sizeof name, "df11_decode_%u", vk->decode_stage_words[i]);
