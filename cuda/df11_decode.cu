@@ -129,10 +129,16 @@ __global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode 
 } // namespace
 
 extern "C" cudaError_t dfrt_cuda_df11_decode(const dfrt_cuda_decode *p, cudaStream_t stream) {
-    size_t shared = kStreamWords * 4 + 256 * 2 + (kThreads / 32) * 4 + 18 * 256 + p->max_chunk_weights;
-    shared = (shared + 15) / 16 * 16;
-    cudaError_t e = cudaFuncSetAttribute(df11_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
-    if (e != cudaSuccess) return e;
+    const size_t fixed = kStreamWords * 4 + 256 * 2 + (kThreads / 32) * 4 + 18 * 256;
+    size_t shared = (fixed + p->max_chunk_weights + 15) / 16 * 16;
+    // Once per process (a harmless race): room for the largest chunk any unit can have.
+    static bool attribute_set = false;
+    if (!attribute_set) {
+        cudaError_t e = cudaFuncSetAttribute(df11_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)((fixed + 32768 + 15) / 16 * 16));
+        if (e != cudaSuccess) return e;
+        attribute_set = true;
+    }
     // A unit has at most 2^32 weights of at least one bit: fewer than 2^17 chunks, one block each.
     df11_decode_kernel<<<p->n_chunks, kThreads, shared, stream>>>(*p);
     return cudaGetLastError();

@@ -409,25 +409,40 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
 #endif
 }
 
+// Raises a kernel's dynamic shared memory limit once per process (a harmless race).
+template <typename Kernel> cudaError_t allow_shared(Kernel kernel, int bytes, bool &done) {
+    if (done) return cudaSuccess;
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e == cudaSuccess) done = true;
+    return e;
+}
+
 template <int M>
 cudaError_t launch_gemv_vec(const dfrt_cuda_matmul *p, cudaStream_t stream) {
     int k_tile = kGemvXTileBytes / (4 * M) / 8 * 8;
     if (k_tile > p->k) k_tile = p->k;
     size_t shared = (size_t)M * k_tile * 4;
-    cudaError_t e = cudaFuncSetAttribute(gemv_vec<M>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared);
+    static bool allowed = false;
+    cudaError_t e = allow_shared(gemv_vec<M>, kGemvXTileBytes, allowed);
     if (e != cudaSuccess) return e;
     int blocks = (p->n + kGemvRowsPerBlock - 1) / kGemvRowsPerBlock;
     gemv_vec<M><<<blocks, kGemvThreads, shared, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k, k_tile);
     return cudaGetLastError();
 }
 
-// Hopper (compute capability 9.0) runs the sm_90a wgmma kernel; other GPUs mma.sync.
+// Hopper (compute capability 9.0) runs the sm_90a wgmma kernel; other GPUs mma.sync. The
+// answer is cached per device (a harmless race).
 bool device_is_sm90() {
-    int dev = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
-        return false;
-    return major == 9 && minor == 0;
+    static signed char known[64]; // 0 unknown, 1 yes, -1 no
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (dev >= 0 && dev < 64 && known[dev]) return known[dev] > 0;
+    int major = 0, minor = 0;
+    bool yes = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+               cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && major == 9 &&
+               minor == 0;
+    if (dev >= 0 && dev < 64) known[dev] = yes ? 1 : -1;
+    return yes;
 }
 
 } // namespace
@@ -462,7 +477,8 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
     to_bf16<<<blocks, 256, 0, stream>>>(p->x, xb, p->m, p->k, kp);
     cudaError_t e;
     if (w_aligned && device_is_sm90()) {
-        e = cudaFuncSetAttribute(gemm_wgmma, cudaFuncAttributeMaxDynamicSharedMemorySize, kHShared);
+        static bool allowed = false;
+        e = allow_shared(gemm_wgmma, kHShared, allowed);
         if (e != cudaSuccess) return e;
         int blocks = ((p->n + HBN - 1) / HBN) * ((p->m + HBM - 1) / HBM);
         gemm_wgmma<<<blocks, kHThreads, kHShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
@@ -470,11 +486,13 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
     }
     int grid = ((p->n + BN - 1) / BN) * ((p->m + BM - 1) / BM);
     if (w_aligned) {
-        e = cudaFuncSetAttribute(gemm_bf16<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemmShared);
+        static bool allowed = false;
+        e = allow_shared(gemm_bf16<true>, kGemmShared, allowed);
         if (e != cudaSuccess) return e;
         gemm_bf16<true><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
     } else {
-        e = cudaFuncSetAttribute(gemm_bf16<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, kGemmShared);
+        static bool allowed = false;
+        e = allow_shared(gemm_bf16<false>, kGemmShared, allowed);
         if (e != cudaSuccess) return e;
         gemm_bf16<false><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
     }
