@@ -131,13 +131,17 @@ __global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode 
 extern "C" cudaError_t dfrt_cuda_df11_decode(const dfrt_cuda_decode *p, cudaStream_t stream) {
     const size_t fixed = kStreamWords * 4 + 256 * 2 + (kThreads / 32) * 4 + 18 * 256;
     size_t shared = (fixed + p->max_chunk_weights + 15) / 16 * 16;
-    // Once per process (a harmless race): room for the largest chunk any unit can have.
-    static bool attribute_set = false;
-    if (!attribute_set) {
-        cudaError_t e = cudaFuncSetAttribute(df11_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)((fixed + 32768 + 15) / 16 * 16));
+    // Once per device (a harmless race): room for the largest chunk any unit can have.
+    static unsigned long long attribute_set = 0; // a bit per device
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    unsigned long long bit = dev < 64 ? 1ull << dev : 0;
+    if (!(attribute_set & bit)) {
+        e = cudaFuncSetAttribute(df11_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 (int)((fixed + 32768 + 15) / 16 * 16));
         if (e != cudaSuccess) return e;
-        attribute_set = true;
+        attribute_set |= bit;
     }
     // A unit has at most 2^32 weights of at least one bit: fewer than 2^17 chunks, one block each.
     df11_decode_kernel<<<p->n_chunks, kThreads, shared, stream>>>(*p);

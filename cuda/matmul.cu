@@ -409,11 +409,16 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
 #endif
 }
 
-// Raises a kernel's dynamic shared memory limit once per process (a harmless race).
-template <typename Kernel> cudaError_t allow_shared(Kernel kernel, int bytes, bool &done) {
-    if (done) return cudaSuccess;
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    if (e == cudaSuccess) done = true;
+// Raises a kernel's dynamic shared memory limit once per device (a harmless race); `done` has
+// a bit per device.
+template <typename Kernel> cudaError_t allow_shared(Kernel kernel, int bytes, unsigned long long &done) {
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    unsigned long long bit = dev < 64 ? 1ull << dev : 0;
+    if (done & bit) return cudaSuccess;
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e == cudaSuccess) done |= bit;
     return e;
 }
 
@@ -422,7 +427,7 @@ cudaError_t launch_gemv_vec(const dfrt_cuda_matmul *p, cudaStream_t stream) {
     int k_tile = kGemvXTileBytes / (4 * M) / 8 * 8;
     if (k_tile > p->k) k_tile = p->k;
     size_t shared = (size_t)M * k_tile * 4;
-    static bool allowed = false;
+    static unsigned long long allowed = 0;
     cudaError_t e = allow_shared(gemv_vec<M>, kGemvXTileBytes, allowed);
     if (e != cudaSuccess) return e;
     int blocks = (p->n + kGemvRowsPerBlock - 1) / kGemvRowsPerBlock;
@@ -477,7 +482,7 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
     to_bf16<<<blocks, 256, 0, stream>>>(p->x, xb, p->m, p->k, kp);
     cudaError_t e;
     if (w_aligned && device_is_sm90()) {
-        static bool allowed = false;
+        static unsigned long long allowed = 0;
         e = allow_shared(gemm_wgmma, kHShared, allowed);
         if (e != cudaSuccess) return e;
         int blocks = ((p->n + HBN - 1) / HBN) * ((p->m + HBM - 1) / HBM);
@@ -486,12 +491,12 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
     }
     int grid = ((p->n + BN - 1) / BN) * ((p->m + BM - 1) / BM);
     if (w_aligned) {
-        static bool allowed = false;
+        static unsigned long long allowed = 0;
         e = allow_shared(gemm_bf16<true>, kGemmShared, allowed);
         if (e != cudaSuccess) return e;
         gemm_bf16<true><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
     } else {
-        static bool allowed = false;
+        static unsigned long long allowed = 0;
         e = allow_shared(gemm_bf16<false>, kGemmShared, allowed);
         if (e != cudaSuccess) return e;
         gemm_bf16<false><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
