@@ -447,6 +447,37 @@ DFRT_API dfrt_status dfrt_verify_dir(const char *df11_dir, const char *bf16_dir,
 
 
 /* ------------------------------------------------------------------------------------------ */
+/* Tokenizer: Hugging Face tokenizer.json, byte-level BPE                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dfrt_tokenizer dfrt_tokenizer;
+
+/* Loads a tokenizer.json (path to the file, or a model directory holding one). Supports the
+ * byte-level BPE tokenizers of Qwen2/Qwen3, Llama 3 and the DeepSeek distills: added tokens,
+ * normalizer NFC or none, pre-tokenizer Split(regex, Isolated) + ByteLevel (or ByteLevel with
+ * its own regex), BPE merges with ignore_merges, byte-level decoder. Anything else is
+ * DFRT_UNSUPPORTED naming the component. */
+DFRT_API dfrt_status dfrt_tokenizer_load(const char *path, dfrt_tokenizer **out_tokenizer);
+DFRT_API void dfrt_tokenizer_free(dfrt_tokenizer *t);
+/* Number of ids (largest id + 1, added tokens included). */
+DFRT_API int32_t dfrt_tokenizer_vocab_size(const dfrt_tokenizer *t);
+/* Encodes UTF-8 text as Hugging Face tokenizers' encode(text, add_special_tokens=False) does:
+ * added and special tokens in the text are recognised, nothing is prepended or appended.
+ * Invalid UTF-8 is DFRT_INVALID_ARGUMENT naming the byte offset. *out_ids is malloc'ed (free()). */
+DFRT_API dfrt_status dfrt_tokenizer_encode(const dfrt_tokenizer *t, const char *text, size_t len, int32_t **out_ids,
+                                           size_t *out_count);
+/* Decodes ids to UTF-8 text (special tokens included as their text). *out_text is malloc'ed
+ * and NUL-terminated. Ids out of range are DFRT_INVALID_ARGUMENT. */
+DFRT_API dfrt_status dfrt_tokenizer_decode(const dfrt_tokenizer *t, const int32_t *ids, size_t n, char **out_text,
+                                           size_t *out_len);
+/* The bytes one token stands for after byte-level decoding (possibly part of a UTF-8
+ * sequence; concatenating the tokens of a text gives its bytes back). Owned by the tokenizer. */
+DFRT_API dfrt_status dfrt_tokenizer_token_bytes(const dfrt_tokenizer *t, int32_t id, const char **out_bytes,
+                                                size_t *out_len);
+/* The id of a token given as its tokenizer.json string ("<|im_end|>", "Ġthe"), or -1. */
+DFRT_API int32_t dfrt_tokenizer_find(const dfrt_tokenizer *t, const char *token);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Backends, devices and buffers                                                               */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -55,5 +55,8 @@ int cmd_verify(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+/* dfrt bench tokenizer: encoding throughput (in cmd_tokenize.c). */
+int bench_tokenizer(int argc, char **argv);
 
 #endif

@@ -460,5 +460,6 @@ int cmd_bench(int argc, char **argv) {
     }
     if (strcmp(argv[1], "codec") == 0) return bench_codec(argc, argv);
     if (strcmp(argv[1], "ops") == 0) return bench_ops(argc, argv);
-    return cli_usage_error("bench", "unknown benchmark \"%s\" (available: codec, ops)", argv[1]);
+    if (strcmp(argv[1], "tokenizer") == 0) return bench_tokenizer(argc - 1, argv + 1);
+    return cli_usage_error("bench", "unknown benchmark \"%s\" (available: codec, ops, tokenizer)", argv[1]);
 }
