@@ -1,0 +1,2 @@
+/* Placeholder: BPE merges (issue 4). */
+#include "internal.h"
