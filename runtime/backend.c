@@ -394,3 +394,206 @@ dfrt_status dfrt_op_matmul(dfrt_backend *b, const dfrt_buffer *x, size_t x_offse
     dfrt_matmul_args a = {x, x_offset, w, w_offset, bias, bias_offset, y, y_offset, m, n, k};
     return b->vt->matmul(b, &a);
 }
+
+/* ---- transformer ops ----------------------------------------------------------------------- */
+
+/* Elements spanned by `rows` rows of `width` values, `stride` apart. */
+static dfrt_status extent(const char *op, const char *name, uint64_t rows, uint64_t stride, uint64_t width,
+                          uint64_t *out) {
+    uint64_t span;
+    if (rows == 0 || width == 0) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: %s is empty", op, name);
+    if (width > stride && rows > 1)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: %s rows of %llu values do not fit a stride of %llu", op, name,
+                         (unsigned long long)width, (unsigned long long)stride);
+    if (dfrt_mul_overflow_u64(rows - 1, stride, &span) || dfrt_add_overflow_u64(span, width, out))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: %s is too large", op, name);
+    return DFRT_OK;
+}
+
+/* Checks a tensor argument: owned by b, `elems` elements of `elem` bytes inside the buffer. */
+static dfrt_status check_tensor(const char *op, const char *name, const dfrt_backend *b, const dfrt_buffer *buf,
+                                size_t offset, uint64_t elems, size_t elem) {
+    DFRT_TRY(check_owner(op, b, buf, name));
+    return check_region(op, name, buf, offset, elems, elem);
+}
+
+/* A backend that does not implement an op says so instead of crashing. */
+#define CHECK_IMPLEMENTED(b, fn, op) \
+    do { \
+        if (!(b)->vt->fn) return dfrt_fail(DFRT_UNSUPPORTED, "%s: the %s backend does not implement it", op, (b)->vt->name); \
+    } while (0)
+
+static dfrt_status check_dims(const char *op, const char *what, uint64_t v) {
+    if (v == 0) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: %s is 0", op, what);
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_op_embedding(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, const dfrt_buffer *table,
+                              size_t table_offset, uint64_t table_elems, const dfrt_buffer *offsets,
+                              size_t offsets_offset, uint32_t rows, uint32_t dim) {
+    const char *op = "embedding";
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(b, embedding, op);
+    DFRT_TRY(check_dims(op, "rows", rows));
+    DFRT_TRY(check_dims(op, "dim", dim));
+    DFRT_TRY(check_tensor(op, "out (fp32 rows x dim)", b, out, out_offset, (uint64_t)rows * dim, 4));
+    DFRT_TRY(check_tensor(op, "table (bf16)", b, table, table_offset, table_elems, 2));
+    DFRT_TRY(check_tensor(op, "offsets (uint32 rows)", b, offsets, offsets_offset, rows, 4));
+    if (overlaps(out, out_offset, (uint64_t)rows * dim * 4, offsets, offsets_offset, (uint64_t)rows * 4))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: out overlaps offsets", op);
+    dfrt_embedding_args a = {{out, out_offset}, {table, table_offset}, {offsets, offsets_offset}, table_elems, rows, dim};
+    return b->vt->embedding(b, &a);
+}
+
+dfrt_status dfrt_op_rmsnorm(dfrt_backend *b, dfrt_buffer *y, size_t y_offset, const dfrt_buffer *x, size_t x_offset,
+                            const dfrt_buffer *w, size_t w_offset, uint32_t rows, uint32_t heads, uint32_t dim,
+                            uint32_t row_stride, float eps) {
+    const char *op = "rmsnorm";
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(b, rmsnorm, op);
+    DFRT_TRY(check_dims(op, "heads", heads));
+    DFRT_TRY(check_dims(op, "dim", dim));
+    if (!(eps >= 0.0f) || eps > 1.0f) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: eps %g", op, (double)eps);
+    uint64_t n = 0;
+    DFRT_TRY(extent(op, "x", rows, row_stride, (uint64_t)heads * dim, &n));
+    DFRT_TRY(check_tensor(op, "x (fp32)", b, x, x_offset, n, 4));
+    DFRT_TRY(check_tensor(op, "y (fp32)", b, y, y_offset, n, 4));
+    DFRT_TRY(check_tensor(op, "w (fp32 dim)", b, w, w_offset, dim, 4));
+    if (overlaps(y, y_offset, n * 4, x, x_offset, n * 4) && !(y == x && y_offset == x_offset))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: y partly overlaps x", op);
+    dfrt_rmsnorm_args a = {{y, y_offset}, {x, x_offset}, {w, w_offset}, rows, heads, dim, row_stride, eps};
+    return b->vt->rmsnorm(b, &a);
+}
+
+dfrt_status dfrt_op_rope(dfrt_backend *b, dfrt_buffer *x, size_t x_offset, const dfrt_buffer *positions,
+                         size_t positions_offset, const dfrt_buffer *inv_freq, size_t inv_freq_offset, uint32_t rows,
+                         uint32_t heads, uint32_t dim, uint32_t row_stride) {
+    const char *op = "rope";
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(b, rope, op);
+    DFRT_TRY(check_dims(op, "heads", heads));
+    if (dim == 0 || dim % 2) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: dim %u must be even and positive", op, dim);
+    uint64_t n = 0;
+    DFRT_TRY(extent(op, "x", rows, row_stride, (uint64_t)heads * dim, &n));
+    DFRT_TRY(check_tensor(op, "x (fp32)", b, x, x_offset, n, 4));
+    DFRT_TRY(check_tensor(op, "positions (int32 rows)", b, positions, positions_offset, rows, 4));
+    DFRT_TRY(check_tensor(op, "inv_freq (fp32 dim/2)", b, inv_freq, inv_freq_offset, dim / 2, 4));
+    if (overlaps(x, x_offset, n * 4, positions, positions_offset, (uint64_t)rows * 4) ||
+        overlaps(x, x_offset, n * 4, inv_freq, inv_freq_offset, (uint64_t)dim * 2))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: x overlaps positions or inv_freq", op);
+    dfrt_rope_args a = {{x, x_offset}, {positions, positions_offset}, {inv_freq, inv_freq_offset}, rows, heads, dim, row_stride};
+    return b->vt->rope(b, &a);
+}
+
+dfrt_status dfrt_op_kv_store(dfrt_backend *b, dfrt_buffer *k_cache, size_t k_offset, dfrt_buffer *v_cache,
+                             size_t v_offset, const dfrt_buffer *src, size_t src_offset, uint32_t src_stride,
+                             uint32_t k_col, uint32_t v_col, const dfrt_buffer *slots, size_t slots_offset,
+                             const dfrt_buffer *positions, size_t positions_offset, uint32_t rows, uint32_t width,
+                             uint32_t n_slots, uint32_t max_ctx) {
+    const char *op = "kv_store";
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(b, kv_store, op);
+    DFRT_TRY(check_dims(op, "n_slots", n_slots));
+    DFRT_TRY(check_dims(op, "max_ctx", max_ctx));
+    if ((uint64_t)k_col + width > src_stride || (uint64_t)v_col + width > src_stride)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: K or V columns run past the source row of %u", op, src_stride);
+    uint64_t n_src = 0, cache = (uint64_t)n_slots * max_ctx * width;
+    DFRT_TRY(extent(op, "src", rows, src_stride, src_stride, &n_src));
+    DFRT_TRY(check_tensor(op, "src (fp32)", b, src, src_offset, n_src, 4));
+    DFRT_TRY(check_tensor(op, "k_cache (fp32 n_slots x max_ctx x width)", b, k_cache, k_offset, cache, 4));
+    DFRT_TRY(check_tensor(op, "v_cache (fp32 n_slots x max_ctx x width)", b, v_cache, v_offset, cache, 4));
+    DFRT_TRY(check_tensor(op, "slots (int32 rows)", b, slots, slots_offset, rows, 4));
+    DFRT_TRY(check_tensor(op, "positions (int32 rows)", b, positions, positions_offset, rows, 4));
+    if (overlaps(k_cache, k_offset, cache * 4, v_cache, v_offset, cache * 4) ||
+        overlaps(k_cache, k_offset, cache * 4, src, src_offset, n_src * 4) ||
+        overlaps(v_cache, v_offset, cache * 4, src, src_offset, n_src * 4))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: the caches overlap each other or the source", op);
+    dfrt_kv_store_args a = {{k_cache, k_offset}, {v_cache, v_offset}, {src, src_offset}, {slots, slots_offset},
+                            {positions, positions_offset}, rows, width, src_stride, k_col, v_col, n_slots, max_ctx};
+    return b->vt->kv_store(b, &a);
+}
+
+dfrt_status dfrt_op_attention(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, uint32_t out_stride,
+                              const dfrt_buffer *q, size_t q_offset, uint32_t q_stride, const dfrt_buffer *k_cache,
+                              size_t k_offset, const dfrt_buffer *v_cache, size_t v_offset, const dfrt_buffer *slots,
+                              size_t slots_offset, const dfrt_buffer *positions, size_t positions_offset, uint32_t rows,
+                              uint32_t n_heads, uint32_t n_kv, uint32_t dim, uint32_t n_slots, uint32_t max_ctx,
+                              float scale) {
+    const char *op = "attention";
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(b, attention, op);
+    DFRT_TRY(check_dims(op, "n_heads", n_heads));
+    DFRT_TRY(check_dims(op, "n_kv", n_kv));
+    DFRT_TRY(check_dims(op, "dim", dim));
+    DFRT_TRY(check_dims(op, "n_slots", n_slots));
+    DFRT_TRY(check_dims(op, "max_ctx", max_ctx));
+    if (n_heads % n_kv) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: %u heads do not divide into %u KV heads", op, n_heads, n_kv);
+    if (dim > 1024) return dfrt_fail(DFRT_UNSUPPORTED, "%s: head_dim %u (at most 1024)", op, dim);
+    if (!(scale > 0.0f) || scale > 1e6f) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: scale %g", op, (double)scale);
+    uint64_t n_out = 0, n_q = 0, cache = (uint64_t)n_slots * max_ctx * n_kv * dim;
+    DFRT_TRY(extent(op, "out", rows, out_stride, (uint64_t)n_heads * dim, &n_out));
+    DFRT_TRY(extent(op, "q", rows, q_stride, (uint64_t)n_heads * dim, &n_q));
+    DFRT_TRY(check_tensor(op, "out (fp32)", b, out, out_offset, n_out, 4));
+    DFRT_TRY(check_tensor(op, "q (fp32)", b, q, q_offset, n_q, 4));
+    DFRT_TRY(check_tensor(op, "k_cache (fp32)", b, k_cache, k_offset, cache, 4));
+    DFRT_TRY(check_tensor(op, "v_cache (fp32)", b, v_cache, v_offset, cache, 4));
+    DFRT_TRY(check_tensor(op, "slots (int32 rows)", b, slots, slots_offset, rows, 4));
+    DFRT_TRY(check_tensor(op, "positions (int32 rows)", b, positions, positions_offset, rows, 4));
+    if (overlaps(out, out_offset, n_out * 4, q, q_offset, n_q * 4) ||
+        overlaps(out, out_offset, n_out * 4, k_cache, k_offset, cache * 4) ||
+        overlaps(out, out_offset, n_out * 4, v_cache, v_offset, cache * 4))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: out overlaps an input", op);
+    dfrt_attention_args a = {{out, out_offset}, {q, q_offset}, {k_cache, k_offset}, {v_cache, v_offset},
+                             {slots, slots_offset}, {positions, positions_offset}, rows, n_heads, n_kv, dim, q_stride,
+                             out_stride, n_slots, max_ctx, scale};
+    return b->vt->attention(b, &a);
+}
+
+dfrt_status dfrt_op_silu_mul(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, const dfrt_buffer *in,
+                             size_t in_offset, uint32_t rows, uint32_t width, uint32_t in_stride, uint32_t up_col) {
+    const char *op = "silu_mul";
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(b, silu_mul, op);
+    if (up_col < width || (uint64_t)up_col + width > in_stride)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: gate [0, %u) and up [%u, %u) must be disjoint within rows of %u", op,
+                         width, up_col, up_col + width, in_stride);
+    uint64_t n_in = 0;
+    DFRT_TRY(extent(op, "in", rows, in_stride, in_stride, &n_in));
+    DFRT_TRY(check_tensor(op, "out (fp32 rows x width)", b, out, out_offset, (uint64_t)rows * width, 4));
+    DFRT_TRY(check_tensor(op, "in (fp32)", b, in, in_offset, n_in, 4));
+    if (overlaps(out, out_offset, (uint64_t)rows * width * 4, in, in_offset, n_in * 4))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: out overlaps in", op);
+    dfrt_silu_mul_args a = {{out, out_offset}, {in, in_offset}, rows, width, in_stride, up_col};
+    return b->vt->silu_mul(b, &a);
+}
+
+dfrt_status dfrt_op_add(dfrt_backend *bk, dfrt_buffer *y, size_t y_offset, const dfrt_buffer *a, size_t a_offset,
+                        const dfrt_buffer *b, size_t b_offset, uint64_t n) {
+    const char *op = "add";
+    if (!bk) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(bk, add, op);
+    DFRT_TRY(check_dims(op, "n", n));
+    DFRT_TRY(check_tensor(op, "y (fp32 n)", bk, y, y_offset, n, 4));
+    DFRT_TRY(check_tensor(op, "a (fp32 n)", bk, a, a_offset, n, 4));
+    DFRT_TRY(check_tensor(op, "b (fp32 n)", bk, b, b_offset, n, 4));
+    if ((overlaps(y, y_offset, n * 4, a, a_offset, n * 4) && !(y == a && y_offset == a_offset)) ||
+        (overlaps(y, y_offset, n * 4, b, b_offset, n * 4) && !(y == b && y_offset == b_offset)))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: y partly overlaps an input", op);
+    dfrt_add_args args = {{y, y_offset}, {a, a_offset}, {b, b_offset}, n};
+    return bk->vt->add(bk, &args);
+}
+
+dfrt_status dfrt_op_argmax(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, const dfrt_buffer *x, size_t x_offset,
+                           uint32_t rows, uint32_t n, uint32_t stride) {
+    const char *op = "argmax";
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend is NULL", op);
+    CHECK_IMPLEMENTED(b, argmax, op);
+    uint64_t n_x = 0;
+    DFRT_TRY(extent(op, "x", rows, stride, n, &n_x));
+    DFRT_TRY(check_tensor(op, "out (int32 rows)", b, out, out_offset, rows, 4));
+    DFRT_TRY(check_tensor(op, "x (fp32)", b, x, x_offset, n_x, 4));
+    if (overlaps(out, out_offset, (uint64_t)rows * 4, x, x_offset, n_x * 4))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: out overlaps x", op);
+    dfrt_argmax_args a = {{out, out_offset}, {x, x_offset}, rows, n, stride};
+    return b->vt->argmax(b, &a);
+}

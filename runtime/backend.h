@@ -52,6 +52,68 @@ typedef struct dfrt_matmul_args {
     int64_t m, n, k;
 } dfrt_matmul_args;
 
+/* The transformer ops. Element offsets and strides are in elements of the tensor's type;
+ * buffers are given with a byte offset. All validated by the wrappers. */
+typedef struct dfrt_tensor_arg {
+    const dfrt_buffer *buf;
+    size_t offset; /* bytes */
+} dfrt_tensor_arg;
+
+typedef struct dfrt_embedding_args {
+    dfrt_tensor_arg out;     /* fp32 (rows, dim) */
+    dfrt_tensor_arg table;   /* BF16, table_elems elements */
+    dfrt_tensor_arg offsets; /* uint32 (rows): element index of each row's first value */
+    uint64_t table_elems;
+    uint32_t rows, dim;
+} dfrt_embedding_args;
+
+typedef struct dfrt_rmsnorm_args {
+    dfrt_tensor_arg y, x; /* fp32, same layout; may be the same */
+    dfrt_tensor_arg w;    /* fp32 (dim) */
+    uint32_t rows, heads, dim, row_stride;
+    float eps;
+} dfrt_rmsnorm_args;
+
+typedef struct dfrt_rope_args {
+    dfrt_tensor_arg x;         /* fp32, in place */
+    dfrt_tensor_arg positions; /* int32 (rows) */
+    dfrt_tensor_arg inv_freq;  /* fp32 (dim / 2) */
+    uint32_t rows, heads, dim, row_stride;
+} dfrt_rope_args;
+
+typedef struct dfrt_kv_store_args {
+    dfrt_tensor_arg k_cache, v_cache; /* fp32 (n_slots, max_ctx, width) each */
+    dfrt_tensor_arg src;              /* fp32 rows of src_stride; K at column k_col, V at v_col */
+    dfrt_tensor_arg slots, positions; /* int32 (rows) */
+    uint32_t rows, width, src_stride, k_col, v_col, n_slots, max_ctx;
+} dfrt_kv_store_args;
+
+typedef struct dfrt_attention_args {
+    dfrt_tensor_arg out;              /* fp32 rows of out_stride, head h at column h * dim */
+    dfrt_tensor_arg q;                /* fp32 rows of q_stride, head h at column h * dim */
+    dfrt_tensor_arg k_cache, v_cache; /* fp32 (n_slots, max_ctx, n_kv * dim) */
+    dfrt_tensor_arg slots, positions; /* int32 (rows): row r attends to keys 0..positions[r] */
+    uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
+    float scale;
+} dfrt_attention_args;
+
+typedef struct dfrt_silu_mul_args {
+    dfrt_tensor_arg out; /* fp32 (rows, width) */
+    dfrt_tensor_arg in;  /* fp32 rows of in_stride: gate at column 0, up at column up_col */
+    uint32_t rows, width, in_stride, up_col;
+} dfrt_silu_mul_args;
+
+typedef struct dfrt_add_args {
+    dfrt_tensor_arg y, a, b; /* fp32 (n); y may be a or b */
+    uint64_t n;
+} dfrt_add_args;
+
+typedef struct dfrt_argmax_args {
+    dfrt_tensor_arg out; /* int32 (rows) */
+    dfrt_tensor_arg x;   /* fp32 rows of stride, n values each */
+    uint32_t rows, n, stride;
+} dfrt_argmax_args;
+
 struct dfrt_backend_vtable {
     const char *name;
     void (*destroy)(dfrt_backend *b);
@@ -67,6 +129,14 @@ struct dfrt_backend_vtable {
 
     dfrt_status (*df11_decode)(dfrt_backend *b, const dfrt_df11_decode_args *a);
     dfrt_status (*matmul)(dfrt_backend *b, const dfrt_matmul_args *a);
+    dfrt_status (*embedding)(dfrt_backend *b, const dfrt_embedding_args *a);
+    dfrt_status (*rmsnorm)(dfrt_backend *b, const dfrt_rmsnorm_args *a);
+    dfrt_status (*rope)(dfrt_backend *b, const dfrt_rope_args *a);
+    dfrt_status (*kv_store)(dfrt_backend *b, const dfrt_kv_store_args *a);
+    dfrt_status (*attention)(dfrt_backend *b, const dfrt_attention_args *a);
+    dfrt_status (*silu_mul)(dfrt_backend *b, const dfrt_silu_mul_args *a);
+    dfrt_status (*add)(dfrt_backend *b, const dfrt_add_args *a);
+    dfrt_status (*argmax)(dfrt_backend *b, const dfrt_argmax_args *a);
 
     dfrt_status (*synchronize)(dfrt_backend *b);
     /* Device timestamps around the work enqueued between begin and end; end waits. */

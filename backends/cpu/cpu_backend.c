@@ -1,6 +1,6 @@
 /* The CPU backend: the reference every other backend is tested against. Buffers are host
  * memory; ops run when enqueued, multi-threaded where it is cheap. */
-#include "backend.h"
+#include "cpu_internal.h"
 #include "df11_internal.h"
 
 #include <time.h>
@@ -10,6 +10,8 @@ typedef struct cpu_backend {
     int threads;
     double timer_start;
 } cpu_backend;
+
+int cpu_threads(const dfrt_backend *b) { return ((const cpu_backend *)b->impl)->threads; }
 
 static double now_ms(void) {
     struct timespec ts;
@@ -171,6 +173,14 @@ static const dfrt_backend_vtable cpu_vtable = {
     .buffer_fill = cpu_buffer_fill,
     .df11_decode = cpu_df11_decode,
     .matmul = cpu_matmul,
+    .embedding = cpu_embedding,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .silu_mul = cpu_silu_mul,
+    .add = cpu_add,
+    .argmax = cpu_argmax,
     .synchronize = cpu_synchronize,
     .timer_begin = cpu_timer_begin,
     .timer_end = cpu_timer_end,
