@@ -1,0 +1,2 @@
+/* Placeholder: the transformer ops of the Vulkan backend (issue 4). */
+#include "vk_internal.h"

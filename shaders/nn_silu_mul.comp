@@ -1,0 +1,4 @@
+#version 450
+// Placeholder for the silu_mul op (issue 4).
+layout(local_size_x = 64) in;
+void main() {}
