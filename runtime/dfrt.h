@@ -621,6 +621,86 @@ DFRT_API dfrt_status dfrt_op_add(dfrt_backend *bk, dfrt_buffer *y, size_t y_offs
 DFRT_API dfrt_status dfrt_op_argmax(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, const dfrt_buffer *x,
                                     size_t x_offset, uint32_t rows, uint32_t n, uint32_t stride);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Models: load once onto a backend, run forward passes, generate                              */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct dfrt_model dfrt_model;
+
+typedef struct dfrt_model_options {
+    int max_context;  /* tokens per sequence (0: min(max_position_embeddings, 4096)) */
+    int max_batch;    /* sequences held at once (0: 1) */
+    int max_rows;     /* token rows per forward pass; longer prefills go in pieces (0: 512) */
+} dfrt_model_options;
+
+/* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM
+ * (including rope_type llama3), MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM. DF11
+ * units stay compressed on the device and are decoded into one scratch buffer right before
+ * use. Checks every tensor's presence, dtype and shape, and that the model fits the device's
+ * memory (DFRT_OUT_OF_MEMORY with the sizes otherwise). The backend must outlive the model.
+ * Loads tokenizer.json when the directory has one. */
+DFRT_API dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options,
+                                     dfrt_model **out_model);
+DFRT_API void dfrt_model_free(dfrt_model *m);
+DFRT_API const dfrt_config *dfrt_model_config(const dfrt_model *m);
+/* NULL when the directory has no tokenizer.json. */
+DFRT_API const dfrt_tokenizer *dfrt_model_tokenizer(const dfrt_model *m);
+DFRT_API int dfrt_model_max_context(const dfrt_model *m);
+DFRT_API int dfrt_model_max_batch(const dfrt_model *m);
+/* Bytes the model holds on its backend (weights, scratch, KV cache, activations). */
+DFRT_API uint64_t dfrt_model_device_bytes(const dfrt_model *m);
+/* The end-of-sequence ids (config.json and generation_config.json). */
+DFRT_API int dfrt_model_eos(const dfrt_model *m, const int32_t **out_ids);
+
+/* One forward pass over `rows` tokens: row r is token tokens[r] of sequence slots[r] at
+ * position positions[r] (a sequence's rows in increasing positions; positions below them
+ * must have been run before). For the rows listed in logit_rows, writes vocab_size logits
+ * each to out_logits (may be NULL) and the index of the largest to out_argmax (may be NULL). */
+DFRT_API dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32_t *slots,
+                                        const int32_t *positions, uint32_t rows, const uint32_t *logit_rows,
+                                        uint32_t n_logit_rows, float *out_logits, int32_t *out_argmax);
+
+typedef struct dfrt_sampling {
+    float temperature; /* 0: greedy */
+    int top_k;         /* 0: off */
+    float top_p;       /* 1 (or 0): off */
+    uint64_t seed;
+} dfrt_sampling;
+
+/* Called for every generated token; return false to stop that sequence. */
+typedef bool (*dfrt_token_fn)(void *user, int sequence, int32_t token);
+
+typedef struct dfrt_generate_options {
+    dfrt_sampling sampling;
+    int max_new_tokens;  /* per sequence */
+    int n_sequences;     /* independent sequences of the same prompt (<= the model's max_batch) */
+    bool ignore_eos;     /* do not stop at end-of-sequence tokens */
+    dfrt_token_fn on_token;
+    void *user;
+    float *last_logits;  /* if not NULL: vocab_size logits of the last prompt position */
+} dfrt_generate_options;
+
+typedef struct dfrt_generate_stats {
+    int prompt_tokens;    /* per sequence */
+    int generated_tokens; /* over all sequences */
+    double prefill_seconds, decode_seconds;
+} dfrt_generate_stats;
+
+/* Runs the prompt (prefill, all positions of all sequences together) and generates up to
+ * max_new_tokens per sequence, sampling as asked. Token ids outside the vocabulary and
+ * prompts that do not fit the context are DFRT_INVALID_ARGUMENT. */
+DFRT_API dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t n_prompt,
+                                   const dfrt_generate_options *options, dfrt_generate_stats *out_stats);
+
+/* Wraps a user message in the model family's chat format (ChatML for Qwen, Llama 3's header
+ * format, DeepSeek-R1's), chosen from the tokenizer's special tokens; malloc'ed text. */
+DFRT_API dfrt_status dfrt_chat_format(const dfrt_model *m, const char *user_message, char **out_text);
+/* Tokenizes a prompt as transformers does for generation: in the chat format when `chat`;
+ * otherwise with the BOS token first for Llama and Mistral models (whose tokenizers add it).
+ * *out_ids is malloc'ed. */
+DFRT_API dfrt_status dfrt_prompt_encode(const dfrt_model *m, const char *text, bool chat, int32_t **out_ids,
+                                        size_t *out_count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,6 +49,7 @@ double cli_now(void);
 void cli_format_count(char *buf, size_t size, double value);
 void cli_format_bytes(char *buf, size_t size, double bytes);
 
+int cmd_run(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

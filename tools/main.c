@@ -8,6 +8,7 @@ static const struct command {
     int (*fn)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"run", cmd_run, "generate text with a DF11 or BF16 model (CUDA, Vulkan or CPU)"},
     {"compress", cmd_compress, "compress a BF16 Hugging Face model directory to DF11"},
     {"decompress", cmd_decompress, "decompress a DF11 model directory back to BF16"},
     {"verify", cmd_verify, "check every DF11 unit decodes (and matches a BF16 original)"},
