@@ -28,7 +28,7 @@ expect 0 "dfrt 0." -- "$DFRT" --version
 expect 0 "commands:" -- "$DFRT" --help
 expect 2 "unknown command \"frobnicate\"" -- "$DFRT" frobnicate
 expect 2 "usage: dfrt COMMAND" -- "$DFRT"
-for cmd in compress decompress verify inspect bench; do
+for cmd in run tokenize compress decompress verify inspect devices bench; do
     expect 0 "usage: dfrt $cmd" -- "$DFRT" $cmd --help
 done
 expect 2 "unknown option --frob" -- "$DFRT" compress a b --frob
@@ -92,6 +92,26 @@ fi
 mkdir -p "$T/old" && touch "$T/old/layer_0.pkl" && echo '{}' > "$T/old/config.json"
 expect 1 "old pickle format" -- "$DFRT" inspect "$T/old"
 expect 1 "old pickle format" -- "$DFRT" verify "$T/old"
+
+# --- dfrt run on the shipped model (CPU) ----------------------------------------------------------
+golden_ids="261 591 271 261 1182 14 270 261 1182 1882 1050 323 340 14 270 337 2071 1996 281 299 261 818 338 347 292 340 382 1015 261 2208 28 444 261 396 271 390 422 347 290 340 281 499 261 1673 271 390 338 321"
+out=$("$DFRT" run "$MODEL" --tokens 1150,261,2087,390,3344 -n 48 --ignore-eos --ids --backend cpu --logits-out "$T/l.f32" 2>"$T/run.err")
+[[ $out == "$golden_ids" ]] && ok || bad "run --ids: $out (stderr: $(cat "$T/run.err"))"
+[[ $(stat -c %s "$T/l.f32" 2>/dev/null) == 16384 ]] && ok || bad "--logits-out wrote $(stat -c %s "$T/l.f32" 2>/dev/null) bytes"
+grep -q "^backend: cpu device 0" "$T/run.err" && grep -q "^decode: 48 tokens" "$T/run.err" && grep -q "^peak device memory" "$T/run.err" \
+    && ok || bad "run stderr: $(cat "$T/run.err")"
+expect 0 " the things of the world, and the world giveth light unto them" -- \
+    "$DFRT" run --prompt 'In the beginning God created' -n 14 --backend cpu
+out=$("$DFRT" run "$MODEL" --tokens 1150,261,2087 -n 5 --batch 3 --ids --backend cpu 2>/dev/null)
+[[ $(echo "$out" | wc -l) == 3 && $(echo "$out" | sed -n 1p) == $(echo "$out" | sed -n 3p) ]] && ok || bad "run --batch 3: $out"
+expect 0 "[sequence 1]" -- "$DFRT" run --prompt 'Blessed are the' -n 8 --batch 2 --temperature 0.8 --top-k 40 --seed 7 --backend cpu
+expect 0 "<|im_start|>" -- "$DFRT" tokenize "$MODEL" --decode 1,2
+expect 2 "give exactly one of --prompt TEXT and --tokens LIST" -- "$DFRT" run --prompt a --tokens 1
+expect 2 "--tokens expects non-negative integers" -- "$DFRT" run --tokens 1,x
+expect 1 "prompt token 0 is 4096, outside the vocabulary (0 .. 4095)" -- "$DFRT" run --tokens 4096 --backend cpu -n 1
+expect 1 "the prompt has 5 tokens, more than the context of 4" -- "$DFRT" run --tokens 1,2,3,4,5 --context 4 --backend cpu
+expect 1 "unknown backend \"tpu\"" -- "$DFRT" run --tokens 1 --backend tpu
+expect 1 "$T/nope: cannot open model directory" -- "$DFRT" run "$T/nope" --tokens 1 --backend cpu
 
 # --- Ctrl-C during compress: exit 130, no output, no temporaries --------------------------------
 "$MKMODEL" "$T/big" --layers 8 --hidden 512 --inter 2048 --heads 8 --kv-heads 8 --vocab 32000 || bad "mkmodel"

@@ -1,0 +1,264 @@
+/* The executor against transformers' goldens for the shipped model, on the CPU and on every
+ * available backend; DF11 against its decompressed BF16 twin (bit-identical logits); the
+ * same greedy tokens on every backend; bad input, each with its message. Prints
+ * "backend NAME: N passed, N failed, N skipped" per backend. */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+
+#define N_PROMPTS 5
+#define N_GREEDY 48
+
+typedef struct golden {
+    int32_t ids[N_PROMPTS][64];
+    int n_ids[N_PROMPTS];
+    int32_t greedy[N_PROMPTS][N_GREEDY];
+    float *logits[N_PROMPTS]; /* fp32 last-position logits */
+} golden;
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "command failed: %s\n", cmd);
+        exit(2);
+    }
+}
+
+static void load_golden(golden *g) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/kjv-qwen3-golden/golden.json", test_data_dir());
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    static char text[1 << 20];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    cJSON *root = cJSON_Parse(text);
+    const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(root, "prompts");
+    if (cJSON_GetArraySize(prompts) != N_PROMPTS) exit(2);
+    for (int p = 0; p < N_PROMPTS; p++) {
+        const cJSON *pr = cJSON_GetArrayItem(prompts, p), *e;
+        g->n_ids[p] = 0;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(pr, "ids")) g->ids[p][g->n_ids[p]++] = (int32_t)e->valuedouble;
+        int k = 0;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(pr, "greedy_fp32")) g->greedy[p][k++] = (int32_t)e->valuedouble;
+        snprintf(path, sizeof path, "%s/kjv-qwen3-golden/last_logits_fp32_%d.f32", test_data_dir(), p);
+        g->logits[p] = malloc(4096 * sizeof(float));
+        f = fopen(path, "rb");
+        if (!f || fread(g->logits[p], sizeof(float), 4096, f) != 4096) exit(2);
+        fclose(f);
+    }
+    cJSON_Delete(root);
+}
+
+typedef struct result {
+    int32_t tokens[N_PROMPTS][N_GREEDY];
+    float *logits[N_PROMPTS];
+} result;
+
+static bool collect(void *user, int seq, int32_t token) {
+    (void)seq;
+    int32_t **at = user;
+    *(*at)++ = token;
+    return true;
+}
+
+static dfrt_status run_prompts(dfrt_model *m, const golden *g, result *r) {
+    for (int p = 0; p < N_PROMPTS; p++) {
+        int32_t *at = r->tokens[p];
+        r->logits[p] = malloc(4096 * sizeof(float));
+        dfrt_generate_options o = {.max_new_tokens = N_GREEDY, .n_sequences = 1, .ignore_eos = true, .on_token = collect,
+                                   .user = &at, .last_logits = r->logits[p]};
+        dfrt_status st = dfrt_generate(m, g->ids[p], (size_t)g->n_ids[p], &o, NULL);
+        if (st != DFRT_OK) return st;
+    }
+    return DFRT_OK;
+}
+
+static void free_result(result *r) {
+    for (int p = 0; p < N_PROMPTS; p++) free(r->logits[p]);
+}
+
+typedef struct target {
+    char label[128];
+    int passed, failed, skipped;
+} target;
+
+static target *cur;
+
+#define EXPECT(cond, ...) \
+    do { \
+        if (cond) cur->passed++; \
+        else { \
+            cur->failed++; \
+            fprintf(stderr, "FAIL [%s] ", cur->label); \
+            fprintf(stderr, __VA_ARGS__); \
+            fprintf(stderr, "\n"); \
+        } \
+    } while (0)
+
+/* Goldens: logits within tol x max|logit|, and the first n_tokens greedy tokens equal. */
+static void check_golden(const golden *g, const result *r, double tol, int n_tokens) {
+    for (int p = 0; p < N_PROMPTS; p++) {
+        double max = 0, err = 0;
+        for (int i = 0; i < 4096; i++) {
+            max = fmax(max, fabs(g->logits[p][i]));
+            err = fmax(err, isfinite(r->logits[p][i]) ? fabs((double)g->logits[p][i] - r->logits[p][i]) : INFINITY);
+        }
+        EXPECT(err <= tol * max, "prompt %d: last-position logits differ from the golden by %.3g x max|logit| (limit %g)",
+               p, err / max, tol);
+        int same = 0;
+        while (same < N_GREEDY && r->tokens[p][same] == g->greedy[p][same]) same++;
+        EXPECT(same >= n_tokens, "prompt %d: greedy tokens agree with the golden for %d tokens, expected %d", p, same,
+               n_tokens);
+    }
+}
+
+static void run_backend(const char *backend, int device, const char *df11_dir, const char *bf16_dir, const golden *g,
+                        result *cpu_result) {
+    target t = {0};
+    snprintf(t.label, sizeof t.label, "%s", backend);
+    cur = &t;
+    dfrt_backend *b = NULL;
+    dfrt_model *m = NULL, *twin = NULL;
+    result r = {0}, rt = {0};
+    dfrt_status s = dfrt_backend_open(backend, device, &b);
+    if (s != DFRT_OK) {
+        printf("backend %s: 0 passed, 0 failed, 1 skipped (%s)\n", backend, dfrt_last_error());
+        return;
+    }
+    snprintf(t.label, sizeof t.label, "%.15s (%.100s)", backend, dfrt_backend_info(b)->name);
+    bool is_cpu = strcmp(backend, "cpu") == 0;
+    s = dfrt_model_load(b, df11_dir, NULL, &m);
+    if (s == DFRT_OK) s = run_prompts(m, g, &r);
+    if (s == DFRT_UNSUPPORTED) { /* an op this backend does not have yet */
+        printf("backend %s: 0 passed, 0 failed, 1 skipped (%s)\n", t.label, dfrt_last_error());
+        goto done;
+    }
+    EXPECT(s == DFRT_OK, "DF11 model: %s", dfrt_last_error());
+    if (s != DFRT_OK) goto report;
+    /* the CPU must match the fp32 golden closely and for all 48 tokens; GPUs within 2e-2 and 16 */
+    check_golden(g, &r, is_cpu ? 1e-3 : 2e-2, is_cpu ? N_GREEDY : 16);
+    if (is_cpu) *cpu_result = r, memset(&r, 0, sizeof r);
+    else
+        for (int p = 0; p < N_PROMPTS; p++)
+            EXPECT(memcmp(r.tokens[p], cpu_result->tokens[p], sizeof r.tokens[p]) == 0,
+                   "prompt %d: greedy tokens differ from the CPU backend's", p);
+    /* the decompressed BF16 twin gives bit-identical logits on the same backend */
+    s = dfrt_model_load(b, bf16_dir, NULL, &twin);
+    if (s == DFRT_OK) s = run_prompts(twin, g, &rt);
+    EXPECT(s == DFRT_OK, "BF16 twin: %s", dfrt_last_error());
+    if (s == DFRT_OK) {
+        const result *df = is_cpu ? cpu_result : &r;
+        for (int p = 0; p < N_PROMPTS; p++) {
+            EXPECT(memcmp(df->logits[p], rt.logits[p], 4096 * sizeof(float)) == 0,
+                   "prompt %d: DF11 and BF16 logits are not bit-identical", p);
+            EXPECT(memcmp(df->tokens[p], rt.tokens[p], sizeof rt.tokens[p]) == 0, "prompt %d: DF11 and BF16 tokens differ", p);
+        }
+    }
+report:
+    printf("backend %s: %d passed, %d failed, %d skipped\n", t.label, t.passed, t.failed, t.skipped);
+done:
+    free_result(&r);
+    free_result(&rt);
+    dfrt_model_free(twin);
+    dfrt_model_free(m);
+    dfrt_backend_close(b);
+    test_failed += t.failed;
+    test_passed += t.passed;
+}
+
+/* Bad input on the CPU, each with its message. */
+static void bad_input(const char *df11_dir, const char *bf16_dir) {
+    test_current = "bad input";
+    dfrt_backend *b;
+    if (dfrt_backend_open("cpu", 0, &b) != DFRT_OK) exit(2);
+    dfrt_model *m = NULL;
+    char d[600];
+    snprintf(d, sizeof d, "%s", test_path("bad-model"));
+
+    sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/Qwen3ForCausalLM/GPT2LMHeadModel/' '%s/config.json'", d, bf16_dir, d, d);
+    CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_UNSUPPORTED, "architecture \"GPT2LMHeadModel\" is not supported",
+                "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM");
+    sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"intermediate_size\": 768/\"intermediate_size\": 700/' '%s/config.json'",
+       d, bf16_dir, d, d);
+    CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tensor model.layers.0.mlp.gate_proj.weight",
+                "[768, 256], expected [700, 256]");
+    /* a missing tensor: model.norm.weight is the only tensor of the BF16 twin's first shard */
+    sh("rm -rf '%s' && cp -r '%s' '%s' && rm '%s/model.safetensors.index.json' '%s/model-00002-of-00011.safetensors'", d,
+       bf16_dir, d, d, d);
+    CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tensor model.norm.weight is missing");
+    sh("rm -rf '%s' && cp -r '%s' '%s' && echo '{' > '%s/tokenizer.json'", d, df11_dir, d, d);
+    CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tokenizer.json");
+    dfrt_model_options huge = {.max_context = 2048, .max_batch = 4096};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &huge, &m), DFRT_OUT_OF_MEMORY, "the model needs", "KV cache",
+                "(4096 sequences x 2048 tokens)");
+    dfrt_model_options small = {.max_context = 4};
+    CHECK_OK(dfrt_model_load(b, df11_dir, &small, &m));
+    if (m) {
+        int32_t prompt[5] = {1150, 261, 2087, 390, 3344};
+        dfrt_generate_options o = {.max_new_tokens = 4, .n_sequences = 1};
+        CHECK_ERROR(dfrt_generate(m, prompt, 5, &o, NULL), DFRT_INVALID_ARGUMENT,
+                    "the prompt has 5 tokens, more than the context of 4");
+        prompt[1] = 4096;
+        CHECK_ERROR(dfrt_generate(m, prompt, 3, &o, NULL), DFRT_INVALID_ARGUMENT,
+                    "prompt token 1 is 4096, outside the vocabulary (0 .. 4095)");
+        o.n_sequences = 2;
+        CHECK_ERROR(dfrt_generate(m, prompt, 1, &o, NULL), DFRT_INVALID_ARGUMENT, "2 sequences",
+                    "loaded for at most 1");
+        /* the context fills: generation stops there, without an error */
+        prompt[1] = 261;
+        o.n_sequences = 1;
+        o.max_new_tokens = 100;
+        o.ignore_eos = true;
+        dfrt_generate_stats st;
+        CHECK_OK(dfrt_generate(m, prompt, 2, &o, &st));
+        CHECK(st.generated_tokens == 3); /* positions 2 and 3, plus the token after the last */
+        dfrt_model_free(m);
+        m = NULL;
+    }
+    CHECK_ERROR(dfrt_model_load(b, test_path("no-such-model"), NULL, &m), DFRT_IO_ERROR, "cannot open model directory");
+    dfrt_backend_close(b);
+}
+
+int main(int argc, char **argv) {
+    const char *only = argc > 1 ? argv[1] : NULL;
+    golden g;
+    load_golden(&g);
+    const char *df11 = test_model_dir();
+    char bf16[600];
+    snprintf(bf16, sizeof bf16, "%s", test_path("kjv-bf16"));
+    if (dfrt_decompress_dir(df11, bf16, NULL) != DFRT_OK) {
+        fprintf(stderr, "decompress: %s\n", dfrt_last_error());
+        return 2;
+    }
+    result cpu = {0};
+    run_backend("cpu", 0, df11, bf16, &g, &cpu); /* the reference for the others */
+    dfrt_device_info *devs;
+    size_t n;
+    if (dfrt_device_list(&devs, &n) != DFRT_OK) return 2;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(devs[i].backend, "cpu") == 0 || (only && strcmp(only, devs[i].backend) != 0)) continue;
+        if (!devs[i].available) {
+            printf("backend %s %d: 0 passed, 0 failed, 1 skipped (unavailable: %s)\n", devs[i].backend, devs[i].index,
+                   devs[i].unavailable_reason);
+            continue;
+        }
+        run_backend(devs[i].backend, devs[i].index, df11, bf16, &g, &cpu);
+    }
+    free(devs);
+    free_result(&cpu);
+    bad_input(df11, bf16);
+    for (int p = 0; p < N_PROMPTS; p++) free(g.logits[p]);
+    return test_finish();
+}
