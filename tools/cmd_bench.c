@@ -9,6 +9,7 @@
 static const char help[] =
     "usage: dfrt bench codec [--weights N] [--std S] [--threads LIST] [--min-time SECONDS]\n"
     "       dfrt bench ops [--backend LIST] [--ops copy,decode,matmul] [--min-time SECONDS]\n"
+    "       dfrt bench tokenizer (MODEL_DIR | tokenizer.json) [--text FILE] [--min-time SECONDS]\n"
     "\n"
     "ops: per backend (default: every available GPU backend, else the CPU), with device\n"
     "timestamps: the device's copy bandwidth; DF11 decode of a synthetic unit shaped like a\n"
@@ -418,7 +419,7 @@ static int bench_ops(int argc, char **argv) {
         for (size_t i = 0; i < nd && n_names < 8; i++) {
             if (!devs[i].available || devs[i].type == DFRT_DEVICE_CPU) continue;
             int seen = 0;
-            for (int j = 0; j < n_names; j++) seen |= strcmp(names[j], devs[i].backend) == 0;
+            for (int j = 0; j < n_names; j++) seen |= strncmp(names[j], devs[i].backend, sizeof names[j]) == 0;
             if (!seen) snprintf(names[n_names++], sizeof names[0], "%s", devs[i].backend);
         }
         free(devs);
