@@ -211,6 +211,162 @@ static dfrt_status cuda_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
     return DFRT_OK;
 }
 
+/* ---- transformer ops ------------------------------------------------------------------------- */
+
+#define DEV_F32(arg) ((float *)((uint8_t *)(arg).buf->impl + (arg).offset))
+#define DEV_CF32(arg) ((const float *)((const uint8_t *)(arg).buf->impl + (arg).offset))
+#define DEV_CI32(arg) ((const int32_t *)((const uint8_t *)(arg).buf->impl + (arg).offset))
+
+static dfrt_status cuda_embedding(dfrt_backend *b, const dfrt_embedding_args *a) {
+    dfrt_cuda_embedding p = {
+        .out = DEV_F32(a->out),
+        .table = (const uint16_t *)((const uint8_t *)a->table.buf->impl + a->table.offset),
+        .offsets = (const uint32_t *)((const uint8_t *)a->offsets.buf->impl + a->offsets.offset),
+        .table_elems = a->table_elems,
+        .rows = a->rows,
+        .dim = a->dim,
+    };
+    CUDA_TRY(dfrt_cuda_embedding_run(&p, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a) {
+    dfrt_cuda_rmsnorm p = {
+        .y = DEV_F32(a->y),
+        .x = DEV_CF32(a->x),
+        .w = DEV_CF32(a->w),
+        .rows = a->rows,
+        .heads = a->heads,
+        .dim = a->dim,
+        .row_stride = a->row_stride,
+        .eps = a->eps,
+    };
+    CUDA_TRY(dfrt_cuda_rmsnorm_run(&p, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_rope(dfrt_backend *b, const dfrt_rope_args *a) {
+    dfrt_cuda_rope p = {
+        .x = DEV_F32(a->x),
+        .positions = DEV_CI32(a->positions),
+        .inv_freq = DEV_CF32(a->inv_freq),
+        .rows = a->rows,
+        .heads = a->heads,
+        .dim = a->dim,
+        .row_stride = a->row_stride,
+    };
+    CUDA_TRY(dfrt_cuda_rope_run(&p, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_kv_store(dfrt_backend *b, const dfrt_kv_store_args *a) {
+    dfrt_cuda_kv_store p = {
+        .k_cache = DEV_F32(a->k_cache),
+        .v_cache = DEV_F32(a->v_cache),
+        .src = DEV_CF32(a->src),
+        .slots = DEV_CI32(a->slots),
+        .positions = DEV_CI32(a->positions),
+        .rows = a->rows,
+        .width = a->width,
+        .src_stride = a->src_stride,
+        .k_col = a->k_col,
+        .v_col = a->v_col,
+        .n_slots = a->n_slots,
+        .max_ctx = a->max_ctx,
+    };
+    CUDA_TRY(dfrt_cuda_kv_store_run(&p, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
+/* Grows the backend's scratch (shared with matmul; both use it only from work on the stream) to
+ * at least `need` bytes. */
+static dfrt_status cuda_reserve_scratch(cuda_backend *c, size_t need, const char *what) {
+    if (need <= c->scratch_size) return DFRT_OK;
+    if (c->scratch) {
+        CUDA_TRY(cudaStreamSynchronize(c->stream));
+        cudaFree(c->scratch);
+        c->scratch = NULL;
+        c->scratch_size = 0;
+    }
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, need);
+    if (e == cudaErrorMemoryAllocation) {
+        cudaGetLastError();
+        return dfrt_fail(DFRT_OUT_OF_MEMORY, "cuda %s: out of device memory for %zu bytes of scratch", what, need);
+    }
+    CUDA_TRY(e);
+    c->scratch = p;
+    c->scratch_size = need;
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_attention(dfrt_backend *b, const dfrt_attention_args *a) {
+    cuda_backend *c = cu_of(b);
+    dfrt_cuda_attention p = {
+        .out = DEV_F32(a->out),
+        .q = DEV_CF32(a->q),
+        .k_cache = DEV_CF32(a->k_cache),
+        .v_cache = DEV_CF32(a->v_cache),
+        .slots = DEV_CI32(a->slots),
+        .positions = DEV_CI32(a->positions),
+        .rows = a->rows,
+        .n_heads = a->n_heads,
+        .n_kv = a->n_kv,
+        .dim = a->dim,
+        .q_stride = a->q_stride,
+        .out_stride = a->out_stride,
+        .n_slots = a->n_slots,
+        .max_ctx = a->max_ctx,
+        .scale = a->scale,
+    };
+    /* Scratch for the partial results of split keys; without it the kernel does not split. */
+    size_t need = dfrt_cuda_attention_scratch_bytes(&p);
+    if (need) {
+        dfrt_status s = cuda_reserve_scratch(c, need, "attention");
+        if (s != DFRT_OK && s != DFRT_OUT_OF_MEMORY) return s;
+        p.scratch = c->scratch;
+        p.scratch_bytes = c->scratch_size;
+    }
+    CUDA_TRY(dfrt_cuda_attention_run(&p, c->stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a) {
+    dfrt_cuda_silu_mul p = {
+        .out = DEV_F32(a->out),
+        .in = DEV_CF32(a->in),
+        .rows = a->rows,
+        .width = a->width,
+        .in_stride = a->in_stride,
+        .up_col = a->up_col,
+    };
+    CUDA_TRY(dfrt_cuda_silu_mul_run(&p, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_add(dfrt_backend *b, const dfrt_add_args *a) {
+    dfrt_cuda_add p = {
+        .y = DEV_F32(a->y),
+        .a = DEV_CF32(a->a),
+        .b = DEV_CF32(a->b),
+        .n = a->n,
+    };
+    CUDA_TRY(dfrt_cuda_add_run(&p, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_argmax(dfrt_backend *b, const dfrt_argmax_args *a) {
+    dfrt_cuda_argmax p = {
+        .out = (int32_t *)((uint8_t *)a->out.buf->impl + a->out.offset),
+        .x = DEV_CF32(a->x),
+        .rows = a->rows,
+        .n = a->n,
+        .stride = a->stride,
+    };
+    CUDA_TRY(dfrt_cuda_argmax_run(&p, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
 static dfrt_status cuda_synchronize(dfrt_backend *b) {
     CUDA_TRY(cudaStreamSynchronize(cu_of(b)->stream));
     return DFRT_OK;
@@ -243,6 +399,14 @@ static const dfrt_backend_vtable cuda_vtable = {
     .buffer_fill = cuda_buffer_fill,
     .df11_decode = cuda_df11_decode,
     .matmul = cuda_matmul,
+    .embedding = cuda_embedding,
+    .rmsnorm = cuda_rmsnorm,
+    .rope = cuda_rope,
+    .kv_store = cuda_kv_store,
+    .attention = cuda_attention,
+    .silu_mul = cuda_silu_mul,
+    .add = cuda_add,
+    .argmax = cuda_argmax,
     .synchronize = cuda_synchronize,
     .timer_begin = cuda_timer_begin,
     .timer_end = cuda_timer_end,
