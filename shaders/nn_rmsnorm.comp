@@ -1,4 +1,51 @@
 #version 450
-// Placeholder for the rmsnorm op (issue 4).
-layout(local_size_x = 64) in;
-void main() {}
+// RMSNorm of each (row, head) vector v = x[r * row_stride + h * dim + 0..dim):
+// y = v / sqrt(mean(v^2) + eps) * w, fp32 throughout (y may be x: each value is read and then
+// written by the same invocation). One workgroup per vector (the grid is rows x heads,
+// flattened): invocations stride over the vector (coalesced, four loads in flight), the sum
+// of squares meets by subgroupAdd and one shared word per subgroup. Shared memory: WG floats
+// (sized for subgroups of one). The host splits the rows into dispatches whose x and y ranges
+// fit one binding each.
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_EXT_control_flow_attributes : require
+layout(local_size_x_id = 0) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) readonly buffer W { float w[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform Push {
+    uint rows, heads, dim, row_stride;
+    uint x0, y0, w0; // element of each binding holding row 0's (or w's) first value
+    float eps;
+    uint groups_x;   // workgroups per row of the dispatch grid
+} pc;
+
+shared float s_sum[gl_WorkGroupSize.x]; // one per subgroup (sized for subgroups of one)
+
+void main() {
+    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    if (group >= pc.rows * pc.heads) return; // uniform across the workgroup
+    uint t = gl_LocalInvocationID.x;
+    uint r = group / pc.heads, h = group % pc.heads;
+    uint at = r * pc.row_stride + h * pc.dim;
+    uint wg = gl_WorkGroupSize.x;
+    float ss = 0.0;
+    for (uint i0 = t; i0 < pc.dim; i0 += 4u * wg) {
+        float v[4];
+        [[unroll]] for (uint u = 0u; u < 4u; u++) v[u] = i0 + u * wg < pc.dim ? x[pc.x0 + at + i0 + u * wg] : 0.0;
+        ss += (v[0] * v[0] + v[1] * v[1]) + (v[2] * v[2] + v[3] * v[3]);
+    }
+    ss = subgroupAdd(ss);
+    if (subgroupElect()) s_sum[gl_SubgroupID] = ss;
+    barrier();
+    float total = 0.0;
+    for (uint i = 0u; i < gl_NumSubgroups; i++) total += s_sum[i];
+    float inv = 1.0 / sqrt(total / float(pc.dim) + pc.eps);
+    for (uint i0 = t; i0 < pc.dim; i0 += 4u * wg)
+        [[unroll]] for (uint u = 0u; u < 4u; u++) {
+            uint i = i0 + u * wg;
+            if (i < pc.dim) y[pc.y0 + at + i] = x[pc.x0 + at + i] * inv * w[pc.w0 + i];
+        }
+}

@@ -246,6 +246,7 @@ static void vk_destroy(dfrt_backend *b) {
             vk_commands_destroy(vk);
             vk_buffer_destroy(vk, &vk->staging);
             vk_buffer_destroy(vk, &vk->dummy);
+            vk_buffer_destroy(vk, &vk->attention_partial);
             vkDestroyDevice(vk->device, NULL);
         }
         destroy_instance(vk);
@@ -265,6 +266,14 @@ static const dfrt_backend_vtable vk_vtable = {
     .buffer_fill = vk_buffer_fill,
     .df11_decode = vk_df11_decode,
     .matmul = vk_matmul,
+    .embedding = vk_embedding,
+    .rmsnorm = vk_rmsnorm,
+    .rope = vk_rope,
+    .kv_store = vk_kv_store,
+    .attention = vk_attention,
+    .silu_mul = vk_silu_mul,
+    .add = vk_add,
+    .argmax = vk_argmax,
     .synchronize = vk_synchronize,
     .timer_begin = vk_timer_begin,
     .timer_end = vk_timer_end,

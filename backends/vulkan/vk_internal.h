@@ -37,6 +37,17 @@ typedef enum vk_pipeline_id {
     VK_PIPE_GEMV_VEC,
     VK_PIPE_GEMM,
     VK_PIPE_COPY,
+    VK_PIPE_EMBEDDING,
+    VK_PIPE_RMSNORM,
+    VK_PIPE_ROPE,
+    VK_PIPE_KV_STORE,
+    VK_PIPE_ATTENTION,      /* head_dim <= 128 */
+    VK_PIPE_ATTENTION_MID,  /* head_dim <= 256 */
+    VK_PIPE_ATTENTION_WIDE, /* head_dim <= 1024 */
+    VK_PIPE_ATTENTION_COMBINE,
+    VK_PIPE_SILU_MUL,
+    VK_PIPE_ADD,
+    VK_PIPE_ARGMAX,
     VK_PIPE_COUNT
 } vk_pipeline_id;
 
@@ -50,19 +61,76 @@ typedef struct vk_matmul_push {
 typedef struct vk_copy_push {
     uint32_t n, groups_x;
 } vk_copy_push;
+/* The transformer ops (shaders/nn_*.comp): element offsets are within each binding. */
+typedef struct vk_embedding_push {
+    uint32_t rows, dim, offsets0, out0, table0, w_lo, w_last, max_first, flags, groups_per_row, groups_x;
+} vk_embedding_push;
+typedef struct vk_rmsnorm_push {
+    uint32_t rows, heads, dim, row_stride, x0, y0, w0;
+    float eps;
+    uint32_t groups_x;
+} vk_rmsnorm_push;
+typedef struct vk_rope_push {
+    uint32_t rows, heads, half_dim, row_stride, x0, pos0, inv0, groups_per_row, groups_x;
+} vk_rope_push;
+typedef struct vk_kv_store_push {
+    uint32_t rows, width, src_stride, k_col, v_col, src0, slots0, pos0, k0, v0;
+    uint32_t slot_lo, slot_end, key_lo, key_end, max_ctx, groups_per_row, groups_x;
+} vk_kv_store_push;
+typedef struct vk_attention_push {
+    uint32_t rows, n_heads, group, dim, q_stride, out_stride, width, n_slots, max_ctx;
+    uint32_t q0, out0, k0, v0, slots0, pos0, part0;
+    uint32_t slot_lo, slot_end, key_lo, key_end, kps, n_splits, split_count, flags;
+    float scale;
+    uint32_t groups_x;
+} vk_attention_push;
+typedef struct vk_silu_mul_push {
+    uint32_t rows, width, in_stride, up_col, in0, out0, groups_per_row, groups_x;
+} vk_silu_mul_push;
+typedef struct vk_add_push {
+    uint32_t n, a0, b0, y0, groups_x;
+} vk_add_push;
+typedef struct vk_argmax_push {
+    uint32_t rows, n, stride, x0, out0, groups_x;
+} vk_argmax_push;
 _Static_assert(sizeof(vk_decode_push) == 32, "decode push constants");
 _Static_assert(sizeof(vk_matmul_push) == 40, "matmul push constants");
+_Static_assert(sizeof(vk_embedding_push) == 44, "embedding push constants");
+_Static_assert(sizeof(vk_rmsnorm_push) == 36, "rmsnorm push constants");
+_Static_assert(sizeof(vk_rope_push) == 36, "rope push constants");
+_Static_assert(sizeof(vk_kv_store_push) == 68, "kv_store push constants");
+_Static_assert(sizeof(vk_attention_push) == 104, "attention push constants");
+_Static_assert(sizeof(vk_silu_mul_push) == 32, "silu_mul push constants");
+_Static_assert(sizeof(vk_add_push) == 20, "add push constants");
+_Static_assert(sizeof(vk_argmax_push) == 24, "argmax push constants");
 
 #define VK_GEMV_WORKGROUP 256
 #define VK_GEMV_THREADS_PER_ROW 32
 #define VK_GEMV_MAX_M 8
 #define VK_GEMM_TILE 64
+#define VK_NN_WORKGROUP 256        /* the transformer ops but attention and argmax */
+#define VK_ARGMAX_WORKGROUP 512    /* the backend requires 512-invocation workgroups */
+#define VK_ATTENTION_WORKGROUP 128 /* attention (at least one subgroup) */
+#define VK_ATTENTION_COMBINE_WORKGROUP 256
+/* The attention pipelines: the head_dim each takes, and the query heads (of one KV head) that
+ * a workgroup serves with each load of a key or value row. */
+#define VK_ATTENTION_DIM 128
+#define VK_ATTENTION_QH 4
+#define VK_ATTENTION_MID_DIM 256
+#define VK_ATTENTION_MID_QH 2
+#define VK_ATTENTION_WIDE_DIM 1024
+#define VK_ATTENTION_WIDE_QH 1
 
 /* One descriptor: a range of a buffer. */
 typedef struct vk_binding {
     VkBuffer buffer;
     VkDeviceSize offset, range;
 } vk_binding;
+
+/* Binds [offset, offset + size) of a buffer: from the offset aligned down to `align`, up to a
+ * whole number of 32-bit words (shaders read words; buffers are padded to 16 bytes).
+ * *out_delta is the offset of the range within the binding. */
+vk_binding vk_bind(const vk_buffer *buf, size_t offset, size_t size, uint64_t align, size_t *out_delta);
 
 #define VK_MAX_SETS_PER_SUBMIT 4096
 #define VK_DECODE_VARIANTS 6
@@ -88,6 +156,7 @@ typedef struct vk_backend {
 
     vk_buffer staging;     /* host-visible bounce buffer for transfers */
     vk_buffer dummy;       /* bound where an op has no tensor (no bias) */
+    vk_buffer attention_partial; /* attention's per-split partial results, grown on demand */
     vk_pipeline pipes[VK_PIPE_COUNT];
     /* DF11 decode, one pipeline per size of its shared staging area (in words of four
      * exponents): a unit takes the smallest that holds its largest chunk, so that workgroups
@@ -149,5 +218,15 @@ dfrt_status vk_shader_copy(vk_backend *vk, const vk_buffer *dst, size_t dst_offs
                            size_t src_offset, size_t size, bool *out_done);
 dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a);
 dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a);
+
+/* the transformer ops (vk_nn.c) */
+dfrt_status vk_embedding(dfrt_backend *b, const dfrt_embedding_args *a);
+dfrt_status vk_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a);
+dfrt_status vk_rope(dfrt_backend *b, const dfrt_rope_args *a);
+dfrt_status vk_kv_store(dfrt_backend *b, const dfrt_kv_store_args *a);
+dfrt_status vk_attention(dfrt_backend *b, const dfrt_attention_args *a);
+dfrt_status vk_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a);
+dfrt_status vk_add(dfrt_backend *b, const dfrt_add_args *a);
+dfrt_status vk_argmax(dfrt_backend *b, const dfrt_argmax_args *a);
 
 #endif

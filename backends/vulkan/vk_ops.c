@@ -2,15 +2,6 @@
  * and every grid within maxComputeWorkGroupCount. */
 #include "vk_internal.h"
 
-/* Binds [offset, offset + size) of a buffer: from the aligned-down offset, and up to a whole
- * number of 32-bit words (shaders read words; buffers are padded to 16 bytes). */
-static vk_binding bind(const vk_buffer *buf, size_t offset, size_t size, uint64_t align, size_t *out_delta) {
-    dfrt_bound_range r = dfrt_bind_range(offset, size, align);
-    size_t end = DFRT_MIN((r.bind_offset + r.bind_size + 3) / 4 * 4, (buf->size + 15) / 16 * 16);
-    *out_delta = r.delta;
-    return (vk_binding){buf->buffer, r.bind_offset, end - r.bind_offset};
-}
-
 static void grid(uint32_t groups, uint32_t max_groups, uint32_t *gx, uint32_t *gy) {
     *gx = DFRT_MIN(groups, max_groups);
     *gy = (groups + *gx - 1) / *gx;
@@ -43,11 +34,11 @@ dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
         size_t ds, dm, dout;
         vk_binding bindings[6] = {
             {((vk_buffer *)u->luts->impl)->buffer, 0, VK_WHOLE_SIZE},
-            bind(stream, (size_t)c * DFRT_DF11_CHUNK_BYTES, (size_t)n * DFRT_DF11_CHUNK_BYTES + 8, vk->min_align, &ds),
-            bind(sm, pos[c], pos[g] - pos[c], vk->min_align, &dm),
+            vk_bind(stream, (size_t)c * DFRT_DF11_CHUNK_BYTES, (size_t)n * DFRT_DF11_CHUNK_BYTES + 8, vk->min_align, &ds),
+            vk_bind(sm, pos[c], pos[g] - pos[c], vk->min_align, &dm),
             {((vk_buffer *)u->positions_buf->impl)->buffer, 0, VK_WHOLE_SIZE},
             {((vk_buffer *)u->gaps->impl)->buffer, 0, VK_WHOLE_SIZE},
-            bind(out, a->out_offset + 2 * (size_t)(pos[c] - pos[a->first_chunk]), 2 * (size_t)(pos[g] - pos[c]),
+            vk_bind(out, a->out_offset + 2 * (size_t)(pos[c] - pos[a->first_chunk]), 2 * (size_t)(pos[g] - pos[c]),
                  vk->min_align, &dout),
         };
         vk_decode_push push = {
@@ -95,11 +86,11 @@ dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
             uint64_t np = DFRT_MIN(nb, N - n0);
             size_t dx, dw, dy, dbias = 0;
             vk_binding bindings[4] = {
-                bind(x, a->x_offset + m0 * K * 4, mp * K * 4, vk->min_align, &dx),
-                bind(w, a->w_offset + n0 * K * 2, np * K * 2, vk->min_align, &dw),
-                a->bias ? bind(a->bias->impl, a->bias_offset + n0 * 4, np * 4, vk->min_align, &dbias)
+                vk_bind(x, a->x_offset + m0 * K * 4, mp * K * 4, vk->min_align, &dx),
+                vk_bind(w, a->w_offset + n0 * K * 2, np * K * 2, vk->min_align, &dw),
+                a->bias ? vk_bind(a->bias->impl, a->bias_offset + n0 * 4, np * 4, vk->min_align, &dbias)
                         : (vk_binding){vk->dummy.buffer, 0, VK_WHOLE_SIZE},
-                bind(y, a->y_offset + (m0 * N + n0) * 4, ((mp - 1) * N + np) * 4, vk->min_align, &dy),
+                vk_bind(y, a->y_offset + (m0 * N + n0) * 4, ((mp - 1) * N + np) * 4, vk->min_align, &dy),
             };
             vk_matmul_push push = {
                 .m = (uint32_t)mp,
@@ -139,8 +130,8 @@ dfrt_status vk_shader_copy(vk_backend *vk, const vk_buffer *dst, size_t dst_offs
         size_t step = (size_t)DFRT_MIN((uint64_t)(size - done), piece);
         size_t ds, dd;
         vk_binding bindings[2] = {
-            bind(src, src_offset + done, step, vk->min_align, &ds),
-            bind(dst, dst_offset + done, step, vk->min_align, &dd),
+            vk_bind(src, src_offset + done, step, vk->min_align, &ds),
+            vk_bind(dst, dst_offset + done, step, vk->min_align, &dd),
         };
         uint32_t vectors = (uint32_t)(step / 16), groups = (vectors + 1023) / 1024, gx, gy;
         grid(groups, vk->max_groups, &gx, &gy);
