@@ -6,6 +6,7 @@
 //         accumulate) with 128x128x32 block tiles, a 3-stage cp.async pipeline and ldmatrix.
 // Every load and store is bounds-checked, so any M, N, K works.
 #include "kernels.h"
+#include "launch.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -407,19 +408,6 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
             }
         }
 #endif
-}
-
-// Raises a kernel's dynamic shared memory limit once per device (a harmless race); `done` has
-// a bit per device.
-template <typename Kernel> cudaError_t allow_shared(Kernel kernel, int bytes, unsigned long long &done) {
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) return e;
-    unsigned long long bit = dev < 64 ? 1ull << dev : 0;
-    if (done & bit) return cudaSuccess;
-    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    if (e == cudaSuccess) done |= bit;
-    return e;
 }
 
 template <int M>

@@ -8,6 +8,7 @@
 // 64-bit. Values read from device memory (offsets, slots, positions) are range-checked before
 // they address anything.
 #include "kernels.h"
+#include "launch.cuh"
 
 #include <cuda_runtime.h>
 
@@ -51,19 +52,6 @@ int sm_count() {
     }
     if (dev >= 0 && dev < 64) known[dev] = n;
     return n;
-}
-
-// Raises a kernel's dynamic shared memory limit once per device (a harmless race); `done` has
-// a bit per device.
-template <typename Kernel> cudaError_t allow_shared(Kernel kernel, int bytes, unsigned long long &done) {
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) return e;
-    unsigned long long bit = dev < 64 ? 1ull << dev : 0;
-    if (done & bit) return cudaSuccess;
-    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    if (e == cudaSuccess) done |= bit;
-    return e;
 }
 
 // ---- embedding --------------------------------------------------------------------------------

@@ -6,18 +6,6 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "command failed: %s\n", cmd);
-        exit(2);
-    }
-}
 
 static int file_equal(const char *a, const char *b) {
     char cmd[2048];
@@ -204,12 +192,12 @@ static void test_synthetic_models(void) {
                                                                         .progress_user = (void *)&cancel, .cancel = &cancel}),
                 DFRT_CANCELLED, "cancelled");
     CHECK(!exists(out) && no_temporaries(test_tmpdir()));
-    sh("mkdir -p '%s' && touch '%s/keep'", out, out);
+    test_sh("mkdir -p '%s' && touch '%s/keep'", out, out);
     CHECK_ERROR(dfrt_compress_dir(src, out, NULL), DFRT_INVALID_ARGUMENT, "output directory exists and is not empty");
     snprintf(p, sizeof p, "%s/keep/sub", out);
     CHECK_ERROR(dfrt_compress_dir(src, p, NULL), DFRT_IO_ERROR, "cannot create output directory");
-    sh("rm -rf '%s'", out);
-    sh("mkdir -p '%s'", out); /* an existing empty directory is fine */
+    test_sh("rm -rf '%s'", out);
+    test_sh("mkdir -p '%s'", out); /* an existing empty directory is fine */
     CHECK_OK(dfrt_compress_dir(src, out, NULL));
     CHECK_ERROR(dfrt_compress_dir(out, test_path("again"), NULL), DFRT_INVALID_ARGUMENT, "already a DF11 model");
     CHECK_ERROR(dfrt_decompress_dir(src, test_path("again"), NULL), DFRT_INVALID_ARGUMENT, "not a DF11 model");
@@ -245,7 +233,7 @@ static void test_synthetic_models(void) {
     snprintf(src, sizeof src, "%s", test_path("sharded"));
     o = (synth_model_opts){.shards = 2};
     CHECK(synth_model(src, &o) == 0);
-    sh("rm '%s/model-00002-of-00002.safetensors'", src);
+    test_sh("rm '%s/model-00002-of-00002.safetensors'", src);
     CHECK_ERROR(dfrt_compress_dir(src, test_path("sharded-out"), NULL), DFRT_FORMAT_ERROR,
                 "shard model-00002-of-00002.safetensors is missing");
 }
@@ -262,7 +250,7 @@ static void test_edge_cases_through_directories(void) {
         snprintf(src, sizeof src, "%s", test_path("edge"));
         snprintf(df11, sizeof df11, "%s", test_path("edge-df11"));
         snprintf(back, sizeof back, "%s", test_path("edge-back"));
-        sh("rm -rf '%s' '%s' '%s' && mkdir -p '%s'", src, df11, back, src);
+        test_sh("rm -rf '%s' '%s' '%s' && mkdir -p '%s'", src, df11, back, src);
         snprintf(path, sizeof path, "%s/config.json", src);
         const char *config = "{\"architectures\": [\"EdgeCaseModel\"]}\n";
         test_write_file(path, config, strlen(config));
@@ -302,19 +290,19 @@ static void test_broken_df11_dirs(void) {
     snprintf(d, sizeof d, "%s", test_path("broken"));
     dfrt_checkpoint *cp;
     /* pattern_dict that no longer covers lm_head */
-    sh("cp -r '%s' '%s' && sed -i 's/\"lm_head\": \\[\\],//' '%s/config.json'", test_model_dir(), d, d);
+    test_sh("cp -r '%s' '%s' && sed -i 's/\"lm_head\": \\[\\],//' '%s/config.json'", test_model_dir(), d, d);
     CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "lm_head.safetensors: DF11 unit lm_head matches no pattern");
     /* config.json shapes that disagree with the units */
-    sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"intermediate_size\": 768/\"intermediate_size\": 700/' '%s/config.json'",
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"intermediate_size\": 768/\"intermediate_size\": 700/' '%s/config.json'",
        d, test_model_dir(), d, d);
     CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "weight model.layers.0.mlp.gate_proj.weight has 196608 elements",
                 "config.json makes it [700, 256]");
     /* no dfloat11_config, DF11 tensors */
-    sh("rm -rf '%s' && mkdir -p '%s' && cp '%s'/*.safetensors '%s/' && echo '{\"architectures\": [\"Qwen3ForCausalLM\"]}' > '%s/config.json'",
+    test_sh("rm -rf '%s' && mkdir -p '%s' && cp '%s'/*.safetensors '%s/' && echo '{\"architectures\": [\"Qwen3ForCausalLM\"]}' > '%s/config.json'",
        d, d, test_model_dir(), d, d);
     CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_FORMAT_ERROR, "holds DF11 tensors (lm_head.*) but config.json has no dfloat11_config");
     /* a unit missing one of its six tensors (model_layers_3.safetensors rewritten without gaps) */
-    sh("rm -rf '%s' && cp -r '%s' '%s'", d, test_model_dir(), d);
+    test_sh("rm -rf '%s' && cp -r '%s' '%s'", d, test_model_dir(), d);
     {
         char path[700];
         snprintf(path, sizeof path, "%s/model_layers_3.safetensors", test_model_dir());
@@ -338,7 +326,7 @@ static void test_broken_df11_dirs(void) {
     failed_units = sum.n_units_failed;
     CHECK(failed_units == 1 && sum.n_units == 10);
     /* old pickle format */
-    sh("rm -rf '%s' && mkdir -p '%s' && touch '%s/layer_0.pkl' && echo '{}' > '%s/config.json'", d, d, d, d);
+    test_sh("rm -rf '%s' && mkdir -p '%s' && touch '%s/layer_0.pkl' && echo '{}' > '%s/config.json'", d, d, d, d);
     CHECK_ERROR(dfrt_checkpoint_open(d, &cp), DFRT_UNSUPPORTED, "layer_0.pkl", "old pickle format");
     CHECK_ERROR(dfrt_checkpoint_open(test_path("nothing-here"), &cp), DFRT_IO_ERROR, "cannot open model directory");
 }

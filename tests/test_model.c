@@ -18,18 +18,6 @@ typedef struct golden {
     float *logits[N_PROMPTS]; /* fp32 last-position logits */
 } golden;
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "command failed: %s\n", cmd);
-        exit(2);
-    }
-}
 
 static void load_golden(golden *g) {
     char path[1024];
@@ -187,18 +175,18 @@ static void bad_input(const char *df11_dir, const char *bf16_dir) {
     char d[600];
     snprintf(d, sizeof d, "%s", test_path("bad-model"));
 
-    sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/Qwen3ForCausalLM/GPT2LMHeadModel/' '%s/config.json'", d, bf16_dir, d, d);
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/Qwen3ForCausalLM/GPT2LMHeadModel/' '%s/config.json'", d, bf16_dir, d, d);
     CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_UNSUPPORTED, "architecture \"GPT2LMHeadModel\" is not supported",
                 "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM");
-    sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"intermediate_size\": 768/\"intermediate_size\": 700/' '%s/config.json'",
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"intermediate_size\": 768/\"intermediate_size\": 700/' '%s/config.json'",
        d, bf16_dir, d, d);
     CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tensor model.layers.0.mlp.gate_proj.weight",
                 "[768, 256], expected [700, 256]");
     /* a missing tensor: model.norm.weight is the only tensor of the BF16 twin's first shard */
-    sh("rm -rf '%s' && cp -r '%s' '%s' && rm '%s/model.safetensors.index.json' '%s/model-00002-of-00011.safetensors'", d,
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && rm '%s/model.safetensors.index.json' '%s/model-00002-of-00011.safetensors'", d,
        bf16_dir, d, d, d);
     CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tensor model.norm.weight is missing");
-    sh("rm -rf '%s' && cp -r '%s' '%s' && echo '{' > '%s/tokenizer.json'", d, df11_dir, d, d);
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && echo '{' > '%s/tokenizer.json'", d, df11_dir, d, d);
     CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tokenizer.json");
     dfrt_model_options huge = {.max_context = 2048, .max_batch = 4096};
     CHECK_ERROR(dfrt_model_load(b, df11_dir, &huge, &m), DFRT_OUT_OF_MEMORY, "the model needs", "KV cache",

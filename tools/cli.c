@@ -1,7 +1,9 @@
 /* Shared pieces of the dfrt command. */
 #include "cli.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,4 +138,38 @@ void cli_progress_cb(void *user, uint64_t done, uint64_t total) {
 void cli_progress_finish(cli_progress *p) {
     if (p->drawn) fputc('\n', stderr);
     p->drawn = 0;
+}
+
+int cli_parse_ids(const char *text, int32_t **out, size_t *count) {
+    size_t cap = 0, n = 0;
+    int32_t *ids = NULL;
+    const char *p = text;
+    *out = NULL;
+    *count = 0;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < INT32_MIN || v > INT32_MAX ||
+            (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
+            free(ids);
+            return 0;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            int32_t *grown = realloc(ids, cap * sizeof *ids);
+            if (!grown) {
+                free(ids);
+                return 0;
+            }
+            ids = grown;
+        }
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids;
+    *count = n;
+    return 1;
 }

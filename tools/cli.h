@@ -25,6 +25,10 @@ const char *cli_value(cli_args *a, const char *option, const char *inline_value)
 /* Parses a positive integer option value; false after printing a usage error. */
 int cli_parse_int(const char *command, const char *option, const char *text, int min, int max, int *out);
 
+/* Parses token ids: "1,2,3", "1 2 3" or a mix. Sets *out (malloc'd, free it; may be NULL
+ * when there are none) and *count; false when the text is not such a list. */
+int cli_parse_ids(const char *text, int32_t **out, size_t *count);
+
 int cli_usage_error(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "dfrt COMMAND: <message>" for a failed library call and returns the exit code. */
 int cli_fail(const char *command, dfrt_status status);

@@ -45,41 +45,6 @@ static const char *default_model(void) {
     return NULL;
 }
 
-static int parse_ids(const char *text, int32_t **out, size_t *count) {
-    size_t cap = 16, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids) return 0;
-    const char *p = text;
-    while (*p) {
-        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 0 || v > 2147483647L || (*end && *end != ',' && *end != ' ' && *end != '\t' && *end != '\n')) {
-            free(ids);
-            return 0;
-        }
-        if (n == cap) {
-            int32_t *grown = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!grown) {
-                free(ids);
-                return 0;
-            }
-            ids = grown;
-        }
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    if (!n) {
-        free(ids);
-        return 0;
-    }
-    *out = ids;
-    *count = n;
-    return 1;
-}
-
 typedef struct run_ctx {
     const dfrt_tokenizer *tok;
     int ids_only, batch;
@@ -164,8 +129,14 @@ int cmd_run(int argc, char **argv) {
     if (chat && !prompt) return cli_usage_error("run", "--chat needs --prompt");
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (tokens_text && !parse_ids(tokens_text, &ids, &n_ids))
-        return cli_usage_error("run", "--tokens expects non-negative integers separated by commas or spaces");
+    if (tokens_text) {
+        int ok = cli_parse_ids(tokens_text, &ids, &n_ids) && n_ids > 0;
+        for (size_t i = 0; ok && i < n_ids; i++) ok = ids[i] >= 0;
+        if (!ok) {
+            free(ids);
+            return cli_usage_error("run", "--tokens expects non-negative integers separated by commas or spaces");
+        }
+    }
     if (!model_dir && !(model_dir = default_model())) {
         free(ids);
         fprintf(stderr, "dfrt run: no MODEL_DIR given and the shipped model is not at %s or %s (set DFRT_MODEL)\n",

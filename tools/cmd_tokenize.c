@@ -31,39 +31,6 @@ static const char bench_help[] =
     "example:\n"
     "  dfrt bench tokenizer models/kjv-qwen3-df11 --text book.txt\n";
 
-/* Parses "1,2,3" or "1 2 3" (or a mix); false on anything else. */
-static int parse_ids(const char *text, int32_t **out, size_t *out_n) {
-    size_t cap = 16, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
-    const char *p = text;
-    if (!ids) return 0;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
-        if (!*p) break;
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < INT32_MIN || v > INT32_MAX ||
-            (*end && *end != ' ' && *end != ',' && *end != '\t' && *end != '\n')) {
-            free(ids);
-            return 0;
-        }
-        if (n == cap) {
-            int32_t *grown = realloc(ids, (cap *= 2) * sizeof *ids);
-            if (!grown) {
-                free(ids);
-                return 0;
-            }
-            ids = grown;
-        }
-        ids[n++] = (int32_t)v;
-        p = end;
-    }
-    *out = ids;
-    *out_n = n;
-    return 1;
-}
-
 int cmd_tokenize(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "tokenize"};
     const char *path = NULL, *arg, *inline_value;
@@ -99,7 +66,7 @@ int cmd_tokenize(int argc, char **argv) {
     int rc = CLI_OK;
     if (!lists || !counts) rc = CLI_FAIL;
     for (int i = 0; rc == CLI_OK && decode && i < n_texts; i++)
-        if (!parse_ids(texts[i], &lists[i], &counts[i]))
+        if (!cli_parse_ids(texts[i], &lists[i], &counts[i]))
             rc = cli_usage_error("tokenize", "--decode expects lists of ids such as \"1,2,3\", got \"%s\"", texts[i]);
     dfrt_tokenizer *t = NULL;
     dfrt_status s;
