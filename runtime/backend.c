@@ -174,6 +174,7 @@ const char *dfrt_backend_name(const dfrt_backend *b) { return b->vt->name; }
 const char *dfrt_backend_selection(const dfrt_backend *b) { return b->selection; }
 uint64_t dfrt_backend_allocated(const dfrt_backend *b) { return b->allocated; }
 uint64_t dfrt_backend_peak_allocated(const dfrt_backend *b) { return b->peak_allocated; }
+void dfrt_backend_reset_peak(dfrt_backend *b) { b->peak_allocated = b->allocated; }
 
 dfrt_status dfrt_backend_synchronize(dfrt_backend *b) {
     if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "backend is NULL");

@@ -406,6 +406,43 @@ typedef struct dfrt_decompress_options {
 DFRT_API dfrt_status dfrt_decompress_dir(const char *df11_dir, const char *out_dir,
                                          const dfrt_decompress_options *options);
 
+/* Synthetic models: the shapes and config.json of real releases with random weights (matrices
+ * normal with std 0.02 rounded to BF16, RMSNorm weights 1), for benchmarks and tests where
+ * the real weights are not at hand. The bytes depend only on the model's name. */
+typedef struct dfrt_synthetic_info {
+    const char *name;         /* "llama-3.1-8b", "qwen3-8b", "qwen3-4b", "tiny" */
+    const char *architecture; /* "LlamaForCausalLM", "Qwen3ForCausalLM" */
+    uint64_t parameters;      /* weights in all tensors */
+} dfrt_synthetic_info;
+
+/* The synthetic models dfrt can build (a static array); returns the count. */
+DFRT_API size_t dfrt_synthetic_list(const dfrt_synthetic_info **out);
+
+typedef struct dfrt_synthetic_options {
+    int n_threads; /* <= 0: one per core */
+    /* Weights done out of 2 x parameters: generating the BF16 weights is the first half,
+     * compressing them the second. Not called when nothing needs building. */
+    dfrt_progress_fn progress;
+    void *progress_user;
+    const volatile int *cancel; /* polled; non-zero makes the call return DFRT_CANCELLED */
+} dfrt_synthetic_options;
+
+/* Makes sure CACHE_DIR/NAME-v1/bf16 (a BF16 Hugging Face directory: config.json,
+ * generation_config.json, and model.safetensors or, past 2 GiB, shards of at most 2 GiB with
+ * model.safetensors.index.json; no tokenizer) and CACHE_DIR/NAME-v1/df11 (it compressed by
+ * dfrt_compress_dir with the default pattern_dict) exist, building what is missing; cache_dir
+ * is created if needed. Each directory is built beside its place and renamed into it, so one
+ * that exists is complete; on failure or cancellation nothing partial is left (a BF16
+ * directory finished before compression failed stays). Checks the free disk space first
+ * (DFRT_IO_ERROR with the GB needed and free). An unknown name is DFRT_INVALID_ARGUMENT
+ * listing the known ones. *out_bf16_dir and *out_df11_dir are malloc'ed paths (free them);
+ * *out_built says whether anything was built. Any out pointer may be NULL. */
+DFRT_API dfrt_status dfrt_synthetic_model(const char *name, const char *cache_dir,
+                                          const dfrt_synthetic_options *options, char **out_bf16_dir,
+                                          char **out_df11_dir, bool *out_built);
+/* The config.json of a synthetic model, parsed (without building anything). */
+DFRT_API dfrt_status dfrt_synthetic_config(const char *name, dfrt_config **out_config);
+
 /* Result of verifying one unit. */
 typedef struct dfrt_verify_unit {
     const char *name;
@@ -533,6 +570,8 @@ DFRT_API dfrt_status dfrt_backend_synchronize(dfrt_backend *b);
 /* Bytes in live buffers now, and at most so far. */
 DFRT_API uint64_t dfrt_backend_allocated(const dfrt_backend *b);
 DFRT_API uint64_t dfrt_backend_peak_allocated(const dfrt_backend *b);
+/* Restarts the peak at the bytes allocated now. */
+DFRT_API void dfrt_backend_reset_peak(dfrt_backend *b);
 /* Device-timestamped interval around the work enqueued between the two calls (CUDA events,
  * Vulkan timestamp queries, the wall clock on the CPU). timer_end waits for the work. */
 DFRT_API dfrt_status dfrt_backend_timer_begin(dfrt_backend *b);

@@ -120,6 +120,12 @@ dfrt_status dfrt_staging_begin(const char *out_dir, dfrt_staging *out);
 dfrt_status dfrt_staging_commit(dfrt_staging *s);
 void dfrt_staging_abort(dfrt_staging *s);
 
+/* mkdir -p: creates path and its missing parents; fine if it is a directory already. */
+dfrt_status dfrt_make_dirs(const char *path);
+/* DFRT_IO_ERROR naming dir, the GB needed and the GB free unless dir's file system has
+ * `needed` bytes available; `purpose` says what for ("building the synthetic model x"). */
+dfrt_status dfrt_require_free_space(const char *dir, uint64_t needed, const char *purpose);
+
 /* Number of online CPUs (at least 1). */
 int dfrt_cpu_count(void);
 /* Resolves a thread-count request: <= 0 means one per core. */

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 void *dfrt_malloc(size_t size, const char *what) {
@@ -335,6 +336,40 @@ void dfrt_staging_abort(dfrt_staging *s) {
     free(s->final_path);
     free(s->tmp_path);
     memset(s, 0, sizeof *s);
+}
+
+dfrt_status dfrt_make_dirs(const char *path) {
+    if (!path || !*path) return dfrt_fail(DFRT_INVALID_ARGUMENT, "directory path is empty");
+    char *p = dfrt_strdup(path);
+    if (!p) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    for (char *at = p + 1;; at++) {
+        if (*at != '/' && *at != '\0') continue;
+        if (at[-1] != '/') { /* each prefix that ends a component, "a", "a/b", ... */
+            char c = *at;
+            *at = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST)
+                s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create directory: %s", p, strerror(errno));
+            *at = c;
+        }
+        if (!*at || s != DFRT_OK) break;
+    }
+    struct stat st;
+    if (s == DFRT_OK && (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)))
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: exists and is not a directory", path);
+    free(p);
+    return s;
+}
+
+dfrt_status dfrt_require_free_space(const char *dir, uint64_t needed, const char *purpose) {
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) != 0)
+        return dfrt_fail(DFRT_IO_ERROR, "%s: cannot read the free disk space: %s", dir, strerror(errno));
+    uint64_t available = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    if (available < needed)
+        return dfrt_fail(DFRT_IO_ERROR, "%s: %s needs %.1f GB of disk space, but only %.1f GB is free", dir, purpose,
+                         (double)needed / 1e9, (double)available / 1e9);
+    return DFRT_OK;
 }
 
 int dfrt_cpu_count(void) {

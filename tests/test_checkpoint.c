@@ -1,8 +1,10 @@
 /* Model directories: the shipped reference-written model (conformance), compress /
  * decompress / verify through the library, and directory-level errors. */
+#include "internal.h"
 #include "synth.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -238,6 +240,215 @@ static void test_synthetic_models(void) {
                 "shard model-00002-of-00002.safetensors is missing");
 }
 
+/* Total bytes of a directory's safetensors files. */
+static uint64_t safetensors_bytes(const char *dir) {
+    DIR *d = opendir(dir);
+    uint64_t total = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char p[1024];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (strstr(e->d_name, ".safetensors") && !strstr(e->d_name, ".json") && stat(p, &st) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    if (d) closedir(d);
+    return total;
+}
+
+/* st_mtim of dir/file, in ns; 0 if missing. */
+static int64_t mtime_ns(const char *dir, const char *file) {
+    char p[1024];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return stat(p, &st) == 0 ? (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec : 0;
+}
+
+typedef struct cancel_at {
+    volatile int flag;
+    uint64_t after; /* raise the flag once progress passes this */
+    uint64_t last_total;
+} cancel_at;
+
+static void cancel_after(void *user, uint64_t done, uint64_t total) {
+    cancel_at *c = user;
+    c->last_total = total;
+    if (done > c->after) c->flag = 1;
+}
+
+/* Logits of a few tokens on the CPU backend. */
+static int cpu_logits(dfrt_backend *b, const char *dir, float *logits, int32_t *argmax) {
+    dfrt_model *m = NULL;
+    dfrt_model_options mo = {.max_context = 16, .max_batch = 5};
+    const int32_t tokens[5] = {0, 17, 4095, 1234, 7}, slots[5] = {0}, positions[5] = {0, 1, 2, 3, 4};
+    const uint32_t rows[5] = {0, 1, 2, 3, 4};
+    dfrt_status s = dfrt_model_load(b, dir, &mo, &m);
+    if (s == DFRT_OK) s = dfrt_model_forward(m, tokens, slots, positions, 5, rows, 5, logits, argmax);
+    CHECK_OK(s);
+    dfrt_model_free(m);
+    return s == DFRT_OK;
+}
+
+/* Synthetic models: built once into a cache, then reused; deterministic; cancellable. */
+static void test_synthetic_cache(void) {
+    const dfrt_synthetic_info *info;
+    size_t n = dfrt_synthetic_list(&info);
+    static const struct {
+        const char *name, *arch;
+        uint64_t parameters;
+    } expected[] = {
+        {"llama-3.1-8b", "LlamaForCausalLM", 8030261248ull},
+        {"qwen3-8b", "Qwen3ForCausalLM", 8190735360ull},
+        {"qwen3-4b", "Qwen3ForCausalLM", 4022468096ull},
+        {"tiny", "Qwen3ForCausalLM", 5245440},
+    };
+    CHECK(n == 4);
+    for (size_t i = 0; i < n && i < 4; i++)
+        CHECK(strcmp(info[i].name, expected[i].name) == 0 && strcmp(info[i].architecture, expected[i].arch) == 0 &&
+              info[i].parameters == expected[i].parameters);
+
+    /* First call builds (creating the cache's parents), the second finds it and writes nothing. */
+    char cache[600], want[700];
+    snprintf(cache, sizeof cache, "%s", test_path("synthetic/cache"));
+    char *bf16 = NULL, *df11 = NULL, *bf16_again = NULL, *df11_again = NULL;
+    bool built = false;
+    cancel_at progress = {.after = UINT64_MAX};
+    dfrt_synthetic_options o4 = {.n_threads = 4, .progress = cancel_after, .progress_user = &progress};
+    CHECK_OK(dfrt_synthetic_model("tiny", cache, &o4, &bf16, &df11, &built));
+    if (!bf16 || !df11) return;
+    CHECK(built && progress.last_total == 2 * 5245440ull);
+    snprintf(want, sizeof want, "%s/tiny-v1/bf16", cache);
+    CHECK(strcmp(bf16, want) == 0);
+    snprintf(want, sizeof want, "%s/tiny-v1/df11", cache);
+    CHECK(strcmp(df11, want) == 0);
+    int64_t t_bf16 = mtime_ns(bf16, "model.safetensors"), t_df11 = mtime_ns(df11, "model_layers_0.safetensors");
+    int64_t t_config = mtime_ns(df11, "config.json");
+    CHECK(t_bf16 && t_df11 && t_config);
+    CHECK_OK(dfrt_synthetic_model("tiny", cache, &o4, &bf16_again, &df11_again, &built));
+    CHECK(!built && bf16_again && df11_again && strcmp(bf16, bf16_again) == 0 && strcmp(df11, df11_again) == 0);
+    CHECK(t_bf16 == mtime_ns(bf16, "model.safetensors") && t_df11 == mtime_ns(df11, "model_layers_0.safetensors") &&
+          t_config == mtime_ns(df11, "config.json"));
+    free(bf16_again);
+    free(df11_again);
+    CHECK_OK(dfrt_synthetic_model("tiny", cache, NULL, NULL, NULL, NULL)); /* every out pointer optional */
+
+    /* The BF16 directory: the config asked for, one model.safetensors, norms of ones. */
+    dfrt_config *c;
+    CHECK_OK(dfrt_config_load(bf16, &c));
+    if (c) {
+        CHECK(strcmp(c->architecture, "Qwen3ForCausalLM") == 0 && strcmp(c->dtype, "bfloat16") == 0);
+        CHECK(c->hidden_size == 256 && c->intermediate_size == 768 && c->n_layers == 4 && c->n_heads == 8 &&
+              c->n_kv_heads == 4 && c->head_dim == 32 && c->vocab_size == 4096 && !c->tie_word_embeddings);
+        CHECK(c->max_position_embeddings == 4096 && c->rms_norm_eps == 1e-6 && c->rope_theta == 1e6);
+        CHECK(c->bos_token_id == 0 && c->n_eos == 1 && c->eos_token_ids[0] == 1);
+        dfrt_config_free(c);
+    }
+    snprintf(want, sizeof want, "%s/model.safetensors.index.json", bf16);
+    CHECK(!exists(want));
+    snprintf(want, sizeof want, "%s/generation_config.json", bf16);
+    CHECK(exists(want));
+    dfrt_tensor_set *ts;
+    CHECK_OK(dfrt_tensor_set_open(bf16, &ts));
+    if (ts) {
+        CHECK(dfrt_tensor_set_count(ts) == 3 + 4 * 11);
+        const dfrt_tensor *t = dfrt_tensor_set_find(ts, "model.layers.3.self_attn.k_proj.weight");
+        CHECK(t && t->dtype == DFRT_DTYPE_BF16 && t->n_dims == 2 && t->shape[0] == 128 && t->shape[1] == 256);
+        t = dfrt_tensor_set_find(ts, "model.layers.0.mlp.down_proj.weight");
+        CHECK(t && t->shape[0] == 256 && t->shape[1] == 768);
+        t = dfrt_tensor_set_find(ts, "lm_head.weight");
+        CHECK(t && t->shape[0] == 4096 && t->shape[1] == 256);
+        t = dfrt_tensor_set_find(ts, "model.layers.2.self_attn.k_norm.weight");
+        CHECK(t && t->n_dims == 1 && t->shape[0] == 32);
+        int ones = t != NULL;
+        for (uint64_t i = 0; t && i < t->n_elements; i++) ones &= ((const uint16_t *)t->data)[i] == 0x3F80;
+        CHECK(ones);
+        t = dfrt_tensor_set_find(ts, "model.embed_tokens.weight");
+        double sum = 0, sum2 = 0;
+        for (uint64_t i = 0; t && i < t->n_elements; i++) {
+            double x = test_float(((const uint16_t *)t->data)[i]);
+            sum += x;
+            sum2 += x * x;
+        }
+        double std = t ? sqrt(sum2 / (double)t->n_elements) : 0;
+        CHECK(t && fabs(sum / (double)t->n_elements) < 1e-4 && std > 0.0199 && std < 0.0201);
+        dfrt_tensor_set_close(ts);
+    }
+
+    /* The DF11 directory: 6 units, about two thirds of the BF16 size. */
+    dfrt_checkpoint *cp;
+    CHECK_OK(dfrt_checkpoint_open(df11, &cp));
+    if (cp) {
+        CHECK(dfrt_checkpoint_unit_count(cp) == 6);
+        dfrt_checkpoint_close(cp);
+    }
+    double ratio = (double)safetensors_bytes(df11) / (double)safetensors_bytes(bf16);
+    CHECK(ratio > 0.60 && ratio < 0.75);
+
+    /* Both run on the CPU with bit-identical logits. */
+    dfrt_backend *b;
+    CHECK_OK(dfrt_backend_open("cpu", 0, &b));
+    float *la = malloc(5 * 4096 * sizeof *la), *lb = malloc(5 * 4096 * sizeof *lb);
+    int32_t aa[5], ab[5];
+    if (b && cpu_logits(b, df11, la, aa) && cpu_logits(b, bf16, lb, ab)) {
+        CHECK(memcmp(la, lb, 5 * 4096 * sizeof *la) == 0 && memcmp(aa, ab, sizeof aa) == 0);
+        int finite = 1;
+        for (int i = 0; i < 5 * 4096; i++) finite &= isfinite(la[i]);
+        CHECK(finite && la[0] != la[1]);
+    }
+    free(la);
+    free(lb);
+    dfrt_backend_close(b);
+
+    /* One thread writes the same bytes as four. */
+    char cache1[600], a[800], b1[900];
+    snprintf(cache1, sizeof cache1, "%s", test_path("synthetic-1"));
+    CHECK_OK(dfrt_synthetic_model("tiny", cache1, &(dfrt_synthetic_options){.n_threads = 1}, NULL, NULL, &built));
+    CHECK(built);
+    snprintf(a, sizeof a, "%s/model.safetensors", bf16);
+    snprintf(b1, sizeof b1, "%s/tiny-v1/bf16/model.safetensors", cache1);
+    CHECK(file_equal(a, b1));
+    snprintf(a, sizeof a, "%s/model_layers_3.safetensors", df11);
+    snprintf(b1, sizeof b1, "%s/tiny-v1/df11/model_layers_3.safetensors", cache1);
+    CHECK(file_equal(a, b1));
+
+    /* Cancelled while compressing: the BF16 directory stays (complete), the DF11 one is not
+     * made; the next call only compresses. */
+    test_sh("rm -rf '%s'", df11);
+    progress = (cancel_at){.after = 5245440ull + 1};
+    o4.cancel = &progress.flag;
+    CHECK_ERROR(dfrt_synthetic_model("tiny", cache, &o4, NULL, NULL, &built), DFRT_CANCELLED, "cancelled");
+    snprintf(a, sizeof a, "%s/tiny-v1", cache);
+    CHECK(!built && exists(bf16) && !exists(df11) && no_temporaries(a));
+    progress = (cancel_at){.after = UINT64_MAX};
+    CHECK_OK(dfrt_synthetic_model("tiny", cache, &o4, NULL, NULL, &built));
+    CHECK(built && exists(df11) && t_bf16 == mtime_ns(bf16, "model.safetensors"));
+
+    /* Cancelled while generating, or before the call: nothing left behind. */
+    snprintf(a, sizeof a, "%s", test_path("synthetic-cancel"));
+    progress = (cancel_at){.after = 0};
+    CHECK_ERROR(dfrt_synthetic_model("tiny", a, &o4, NULL, NULL, &built), DFRT_CANCELLED, "cancelled");
+    snprintf(b1, sizeof b1, "%s/tiny-v1", a);
+    CHECK(!exists(b1) && no_temporaries(a));
+    progress.flag = 1;
+    snprintf(a, sizeof a, "%s", test_path("synthetic-cancel-early"));
+    char *p1 = (char *)"x", *p2 = (char *)"x";
+    CHECK_ERROR(dfrt_synthetic_model("tiny", a, &o4, &p1, &p2, &built), DFRT_CANCELLED, "cancelled");
+    CHECK(!exists(a) && !p1 && !p2 && !built);
+
+    /* Errors, each named. */
+    CHECK_ERROR(dfrt_synthetic_model("llama-3-8b", cache, NULL, NULL, NULL, NULL), DFRT_INVALID_ARGUMENT,
+                "unknown synthetic model");
+    CHECK(strcmp(dfrt_last_error(), "unknown synthetic model \"llama-3-8b\" (known: llama-3.1-8b, qwen3-8b, "
+                                    "qwen3-4b, tiny)") == 0);
+    snprintf(a, sizeof a, "%s/tiny-v1/bf16/config.json/below", cache);
+    CHECK_ERROR(dfrt_synthetic_model("tiny", a, NULL, NULL, NULL, NULL), DFRT_IO_ERROR, "config.json",
+                "cannot create directory");
+    CHECK_ERROR(dfrt_require_free_space(cache, (uint64_t)1 << 62, "building the synthetic model x"), DFRT_IO_ERROR,
+                cache, ": building the synthetic model x needs 4611686018.4 GB of disk space, but only ", " GB is free");
+    free(bf16);
+    free(df11);
+}
+
 /* Every edge case of the format through the directory pipeline: compress -> verify ->
  * decompress, with a pattern_dict naming the parts. */
 static void test_edge_cases_through_directories(void) {
@@ -335,6 +546,7 @@ int main(void) {
     RUN(test_shipped_model);
     RUN(test_reference_round_trip);
     RUN(test_synthetic_models);
+    RUN(test_synthetic_cache);
     RUN(test_edge_cases_through_directories);
     RUN(test_broken_df11_dirs);
     return test_finish();
