@@ -135,3 +135,20 @@ const char *test_data_dir(void) {
     const char *e = getenv("DFRT_TEST_DATA");
     return e && *e ? e : DFRT_TEST_DATA;
 }
+
+char *test_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *p = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)n + 1)) && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) {
+        p[n] = '\0';
+        if (len) *len = (size_t)n;
+    }
+    return p;
+}

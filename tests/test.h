@@ -40,6 +40,8 @@ void test_cleanup(void);
 /* "tmpdir/name", in a static rotating buffer. */
 const char *test_path(const char *name);
 void test_write_file(const char *path, const void *data, size_t len);
+/* A whole file, NUL-terminated (malloc'ed; *len may be NULL); NULL when unreadable. */
+char *test_read_file(const char *path, size_t *len);
 /* Runs a shell command (printf-style); a failure ends the test program (exit 2). */
 void test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

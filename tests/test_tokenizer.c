@@ -8,22 +8,6 @@
 #include <sys/stat.h>
 #include <utf8proc.h>
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    fclose(f);
-    if (s) s[n] = '\0';
-    return s;
-}
-
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -93,7 +77,7 @@ static void check_golden(const char *name, const char *path, const cJSON *cases,
 static cJSON *golden(void) {
     char path[1024];
     snprintf(path, sizeof path, "%s/tokenizer-golden.json", test_data_dir());
-    char *text = read_text(path);
+    char *text = test_read_file(path, NULL);
     cJSON *g = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!g) {

@@ -92,6 +92,64 @@ double cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void text_append(cli_text *t, const char *s, size_t n) {
+    if (t->failed) return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1) cap *= 2;
+        char *p = realloc(t->p, cap);
+        if (!p) {
+            t->failed = 1;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+void cli_text_puts(cli_text *t, const char *s) { text_append(t, s, strlen(s)); }
+
+void cli_text_printf(cli_text *t, const char *fmt, ...) {
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        t->failed = 1;
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        text_append(t, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        t->failed = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    text_append(t, big, (size_t)n);
+    free(big);
+}
+
+void cli_text_xml(cli_text *t, const char *s) {
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': cli_text_puts(t, "&lt;"); break;
+        case '>': cli_text_puts(t, "&gt;"); break;
+        case '&': cli_text_puts(t, "&amp;"); break;
+        case '"': cli_text_puts(t, "&quot;"); break;
+        default: text_append(t, s, 1);
+        }
+    }
+}
+
 void cli_format_count(char *buf, size_t size, double v) {
     if (v >= 1e9) snprintf(buf, size, "%.2f G", v / 1e9);
     else if (v >= 1e6) snprintf(buf, size, "%.2f M", v / 1e6);
@@ -114,8 +172,20 @@ void cli_progress_init(cli_progress *p, const char *label) {
 
 void cli_progress_cb(void *user, uint64_t done, uint64_t total) {
     cli_progress *p = user;
-    if (!isatty(STDERR_FILENO)) return;
     double now = cli_now();
+    if (!isatty(STDERR_FILENO)) {
+        /* Logs and pipes: a plain line every 10 seconds, when asked for. */
+        if (!p->log_lines || (done < total && now - p->last_draw < 10.0) || (done >= total && p->logged_end)) return;
+        if (p->last_draw == 0 && done < total) {
+            p->last_draw = now;
+            return;
+        }
+        p->last_draw = now;
+        p->logged_end = done >= total;
+        fprintf(stderr, "%s: %.0f%% after %.0f s\n", p->label, total ? 100.0 * (double)done / (double)total : 100.0,
+                now - p->start);
+        return;
+    }
     if (done < total && now - p->last_draw < 0.1) return;
     p->last_draw = now;
     double frac = total ? (double)done / (double)total : 1.0;

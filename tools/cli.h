@@ -38,15 +38,27 @@ int cli_fail(const char *command, dfrt_status status);
 extern volatile int cli_cancel_flag;
 void cli_install_interrupt_handler(void);
 
-/* A progress bar on stderr, drawn only when stderr is a terminal. */
+/* A progress bar on stderr when stderr is a terminal; otherwise, with log_lines set, a line
+ * every 10 seconds. */
 typedef struct cli_progress {
     const char *label;
     double start, last_draw;
-    int drawn;
+    int drawn, log_lines, logged_end;
 } cli_progress;
 void cli_progress_init(cli_progress *p, const char *label);
 void cli_progress_cb(void *user, uint64_t done, uint64_t total);
 void cli_progress_finish(cli_progress *p);
+
+/* A growable string; `failed` records an allocation failure (later appends do nothing). */
+typedef struct cli_text {
+    char *p;
+    size_t len, cap;
+    int failed;
+} cli_text;
+void cli_text_puts(cli_text *t, const char *s);
+void cli_text_printf(cli_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s with XML's special characters escaped. */
+void cli_text_xml(cli_text *t, const char *s);
 
 double cli_now(void);
 /* "1.23 G", "456 M", "12.3 k" */

@@ -1,0 +1,237 @@
+/* dfrt bench model and bench ops end to end on the CPU (and Vulkan where a device exists): the
+ * tiny synthetic model built into a fresh cache, then every expected field of the JSON checked
+ * for presence and sanity (positive, finite, min <= median <= max), DF11 and BF16 runs giving
+ * the same tokens, the CSV and SVG forms, and the cache reused by a second run. No timing
+ * thresholds.
+ * usage: test_bench DFRT */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+
+static const char *dfrt_exe;
+static char backends[64] = "cpu";
+static int n_backends = 1;
+
+static cJSON *load_json(const char *path) {
+    char *text = test_read_file(path, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(j != NULL);
+    return j;
+}
+
+static const cJSON *get(const cJSON *o, const char *key) { return cJSON_GetObjectItemCaseSensitive(o, key); }
+
+static int is_text(const cJSON *o, const char *key) {
+    const cJSON *v = get(o, key);
+    return cJSON_IsString(v) && v->valuestring[0];
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = get(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* A metric: {median, min, max, unit, runs}, positive and finite, min <= median <= max. */
+static int metric_ok(const cJSON *fig, const char *name, const char *unit) {
+    const cJSON *m = get(fig, name);
+    double med = num(m, "median"), lo = num(m, "min"), hi = num(m, "max"), runs = num(m, "runs");
+    const cJSON *u = get(m, "unit");
+    int ok = cJSON_IsObject(m) && isfinite(med) && isfinite(lo) && isfinite(hi) && lo > 0 && lo <= med && med <= hi &&
+             runs >= 1 && cJSON_IsString(u) && strcmp(u->valuestring, unit) == 0;
+    if (!ok) {
+        char *t = cJSON_PrintUnformatted(fig);
+        fprintf(stderr, "  bad metric %s in %s\n", name, t);
+        free(t);
+    }
+    return ok;
+}
+
+static void check_header(const cJSON *j, const char *benchmark) {
+    CHECK(strcmp(cJSON_GetStringValue(get(j, "benchmark")), benchmark) == 0);
+    CHECK(cJSON_IsArray(get(j, "command")) && cJSON_GetArraySize(get(j, "command")) > 3);
+    const cJSON *d = get(j, "dfrt");
+    CHECK(is_text(d, "version") && strcmp(cJSON_GetStringValue(get(d, "version")), dfrt_version()) == 0);
+    CHECK(is_text(d, "commit") && is_text(d, "build"));
+    const cJSON *h = get(j, "host");
+    CHECK(is_text(h, "cpu") && num(h, "cores") >= 1 && is_text(h, "os"));
+    const cJSON *bs = get(j, "backends");
+    CHECK(cJSON_GetArraySize(bs) == n_backends);
+    const cJSON *b;
+    cJSON_ArrayForEach(b, bs) {
+        CHECK(is_text(b, "name") && is_text(b, "device") && is_text(b, "api_version") && is_text(b, "driver_version"));
+        CHECK(num(b, "memory_bytes") > 0);
+    }
+}
+
+static int count_figures(const cJSON *j, const char *backend, const char *figure) {
+    int n = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, get(j, "figures")) {
+        n += strcmp(cJSON_GetStringValue(get(f, "backend")), backend) == 0 &&
+             strcmp(cJSON_GetStringValue(get(f, "figure")), figure) == 0;
+    }
+    return n;
+}
+
+/* Counts occurrences of needle in text. */
+static int occurrences(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+static void test_model_bench(void) {
+    const char *cache = test_path("cache");
+    char json[512], csv[512], svg[512], log[512];
+    snprintf(json, sizeof json, "%s", test_path("model.json"));
+    snprintf(csv, sizeof csv, "%s", test_path("model.csv"));
+    snprintf(svg, sizeof svg, "%s", test_path("model.svg"));
+    snprintf(log, sizeof log, "%s", test_path("model.log"));
+    test_sh("'%s' bench model --synthetic tiny --cache '%s' --backend %s --batch 1,3 --prompt-len 12 --gen 5 "
+            "--min-time 0 --json '%s' --csv '%s' --plot '%s' > '%s.out' 2> '%s'",
+            dfrt_exe, cache, backends, json, csv, svg, log, log);
+    char *err = test_read_file(log, NULL);
+    CHECK(err && strstr(err, "built "));
+    free(err);
+    cJSON *j = load_json(json);
+    if (!j) return;
+    check_header(j, "model");
+    const cJSON *m = get(j, "model");
+    CHECK(strcmp(cJSON_GetStringValue(get(m, "name")), "tiny") == 0);
+    CHECK(strcmp(cJSON_GetStringValue(get(m, "source")), "synthetic") == 0);
+    CHECK(strcmp(cJSON_GetStringValue(get(m, "architecture")), "Qwen3ForCausalLM") == 0);
+    double params = num(m, "parameters"), ratio = num(m, "df11_weight_bytes") / num(m, "bf16_weight_bytes");
+    CHECK(params > 1e6 && params < 1e8);
+    CHECK(ratio > 0.6 && ratio < 0.8);
+    CHECK(num(m, "prompt_len") == 12 && num(m, "gen") == 5);
+    CHECK(is_text(m, "df11_dir") && is_text(m, "bf16_dir"));
+    const cJSON *f;
+    int figures = 0;
+    cJSON_ArrayForEach(f, get(j, "figures")) {
+        figures++;
+        CHECK(strcmp(cJSON_GetStringValue(get(f, "figure")), "model") == 0);
+        const char *format = cJSON_GetStringValue(get(f, "format"));
+        CHECK(format && (strcmp(format, "df11") == 0 || strcmp(format, "bf16") == 0));
+        CHECK(num(f, "batch") == 1 || num(f, "batch") == 3);
+        CHECK(num(f, "prompt_len") == 12 && num(f, "gen") == 5);
+        CHECK(metric_ok(f, "prefill_tokens_per_s", "tokens/s"));
+        CHECK(metric_ok(f, "decode_tokens_per_s", "tokens/s"));
+        CHECK(metric_ok(f, "ttft_ms", "ms"));
+        CHECK(num(get(f, "decode_tokens_per_s"), "runs") >= 2);
+        double weights = num(m, strcmp(format, "df11") == 0 ? "df11_weight_bytes" : "bf16_weight_bytes");
+        CHECK(num(f, "peak_device_bytes") >= weights && num(f, "peak_device_bytes") >= num(f, "model_device_bytes"));
+        CHECK(num(f, "load_seconds") >= 0 && num(f, "runs") >= 2);
+        const cJSON *tokens = get(f, "tokens"), *t;
+        CHECK(cJSON_GetArraySize(tokens) == 5);
+        cJSON_ArrayForEach(t, tokens) CHECK(cJSON_IsNumber(t) && t->valuedouble >= 0 && t->valuedouble < 4096);
+        if (strcmp(format, "df11") == 0) CHECK(cJSON_IsTrue(get(f, "tokens_match_bf16")));
+    }
+    CHECK(figures == n_backends * 2 * 2);
+    for (int i = 0; i < n_backends; i++) {
+        const cJSON *b = cJSON_GetArrayItem(get(j, "backends"), i);
+        CHECK(count_figures(j, cJSON_GetStringValue(get(b, "name")), "model") == 4);
+    }
+    /* CSV: a header and three metrics per figure */
+    static const char header[] =
+        "benchmark,backend,figure,shape,format,m,n,k,batch,prompt_len,gen,metric,unit,median,min,max,runs\n";
+    char *text = test_read_file(csv, NULL);
+    CHECK(text && strncmp(text, header, sizeof header - 1) == 0);
+    CHECK(text && occurrences(text, "\n") == 1 + 3 * figures);
+    CHECK(text && occurrences(text, ",decode_tokens_per_s,tokens/s,") == figures);
+    free(text);
+    /* SVG: two panels, a line per backend and format in each */
+    text = test_read_file(svg, NULL);
+    CHECK(text && strncmp(text, "<svg ", 5) == 0 && strstr(text, "</svg>"));
+    CHECK(text && occurrences(text, "<polyline") == 2 * 2 * n_backends);
+    CHECK(text && strstr(text, "decode tokens/s") && strstr(text, "prefill tokens/s"));
+    free(text);
+    cJSON_Delete(j);
+
+    /* A second run uses the cache. */
+    test_sh("'%s' bench model --synthetic tiny --cache '%s' --backend cpu --batch 2 --prompt-len 4 --gen 3 "
+            "--min-time 0 --formats df11 --json '%s' > /dev/null 2> '%s'",
+            dfrt_exe, cache, json, log);
+    err = test_read_file(log, NULL);
+    CHECK(err && strstr(err, "using cached") && !strstr(err, "built "));
+    free(err);
+    j = load_json(json);
+    CHECK(j && cJSON_GetArraySize(get(j, "figures")) == 1);
+    cJSON_Delete(j);
+}
+
+static void test_ops_bench(void) {
+    char json[512], csv[512];
+    snprintf(json, sizeof json, "%s", test_path("ops.json"));
+    snprintf(csv, sizeof csv, "%s", test_path("ops.csv"));
+    test_sh("'%s' bench ops --shapes tiny --backend %s --m 1,8 --min-time 0 --json '%s' --csv '%s' > '%s.out' 2>&1",
+            dfrt_exe, backends, json, csv, json);
+    cJSON *j = load_json(json);
+    if (!j) return;
+    check_header(j, "ops");
+    const cJSON *s = get(j, "shapes");
+    CHECK(strcmp(cJSON_GetStringValue(get(s, "name")), "tiny") == 0 && num(s, "hidden_size") == 256);
+    CHECK(num(s, "layer_weights") == 256.0 * 256 * 2 + 128.0 * 256 * 2 + 768.0 * 256 * 3);
+    const cJSON *f;
+    int figures = 0;
+    cJSON_ArrayForEach(f, get(j, "figures")) {
+        figures++;
+        const char *what = cJSON_GetStringValue(get(f, "figure"));
+        CHECK(metric_ok(f, "time_us", "us"));
+        if (strcmp(what, "copy") == 0) {
+            CHECK(metric_ok(f, "gb_per_s", "GB/s") && num(f, "bytes") > 0);
+        } else if (strcmp(what, "df11_decode") == 0) {
+            CHECK(metric_ok(f, "g_weights_per_s", "G weights/s") && metric_ok(f, "gb_per_s", "GB/s"));
+            CHECK(cJSON_IsTrue(get(f, "bit_exact")) && num(f, "percent_of_copy") > 0);
+            CHECK(num(f, "compressed_bytes") < 0.8 * 2 * num(f, "weights"));
+        } else if (strcmp(what, "matmul") == 0) {
+            CHECK(metric_ok(f, "gb_per_s", "GB/s") && metric_ok(f, "tflop_per_s", "TFLOP/s"));
+            CHECK(num(f, "m") == 1 || num(f, "m") == 8);
+            CHECK(num(f, "n") > 0 && num(f, "k") > 0 && num(f, "percent_of_copy") > 0);
+            CHECK(is_text(f, "shape"));
+        } else if (strcmp(what, "layer") == 0) {
+            CHECK(metric_ok(f, "g_weights_per_s", "G weights/s"));
+            const char *format = cJSON_GetStringValue(get(f, "format"));
+            CHECK(format && (strcmp(format, "df11") == 0 || strcmp(format, "bf16") == 0));
+            if (format && strcmp(format, "df11") == 0) CHECK(num(f, "df11_over_bf16_time") > 0);
+        } else {
+            CHECK(!"unexpected figure");
+        }
+    }
+    /* per backend: copy, decode, 5 shapes x 2 M, 2 formats x 2 M */
+    CHECK(figures == n_backends * (1 + 1 + 10 + 4));
+    for (int i = 0; i < n_backends; i++) {
+        const char *b = cJSON_GetStringValue(get(cJSON_GetArrayItem(get(j, "backends"), i), "name"));
+        CHECK(count_figures(j, b, "matmul") == 10 && count_figures(j, b, "layer") == 4);
+        CHECK(count_figures(j, b, "copy") == 1 && count_figures(j, b, "df11_decode") == 1);
+    }
+    char *text = test_read_file(csv, NULL);
+    CHECK(text && occurrences(text, ",tflop_per_s,TFLOP/s,") == 10 * n_backends);
+    free(text);
+    cJSON_Delete(j);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_bench DFRT\n");
+        return 2;
+    }
+    dfrt_exe = argv[1];
+    dfrt_device_info *devs;
+    size_t nd;
+    if (dfrt_device_list(&devs, &nd) == DFRT_OK) {
+        for (size_t i = 0; i < nd; i++)
+            if (strcmp(devs[i].backend, "vulkan") == 0 && devs[i].available) {
+                snprintf(backends, sizeof backends, "cpu,vulkan");
+                n_backends = 2;
+                break;
+            }
+        free(devs);
+    }
+    printf("backends: %s\n", backends);
+    RUN(test_model_bench);
+    RUN(test_ops_bench);
+    test_cleanup();
+    return test_finish();
+}

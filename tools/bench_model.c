@@ -1,0 +1,484 @@
+/* dfrt bench model: whole-model prefill and decode speed, time to first token and peak device
+ * memory, for a DF11 model and its BF16 twin, per backend and batch size. */
+#include "bench.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char help[] =
+    "usage: dfrt bench model [MODEL_DIR | --synthetic NAME] [--backend LIST] [--batch LIST]\n"
+    "                        [--prompt-len P] [--gen G] [--formats df11,bf16] [--min-time SECONDS]\n"
+    "                        [--cache DIR] [--threads N] [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
+    "\n"
+    "Runs the model on each backend (default: every available GPU backend, else the CPU) for\n"
+    "each batch size of --batch (default 1,8,64): B sequences of a P-token prompt of random ids\n"
+    "(default 128), then G greedy tokens each (default 64, end-of-sequence ignored). Reports\n"
+    "prefill tokens/s (B x P / prefill time), decode tokens/s (tokens after the first / their\n"
+    "time), time to first token and peak device memory (the model loaded for that batch size:\n"
+    "weights, scratch, KV cache for P + G positions, activations); wall clock. A warm-up run,\n"
+    "then runs until at least --min-time seconds (default 1) and at least 2; medians with min\n"
+    "and max.\n"
+    "\n"
+    "The DF11 model and its BF16 twin both run (--formats to choose): with --synthetic, models\n"
+    "with the shapes of llama-3.1-8b, qwen3-8b, qwen3-4b or tiny and random normal weights\n"
+    "(std 0.02), built by dfrt and cached under --cache (default $DFRT_CACHE_DIR, else\n"
+    "$XDG_CACHE_HOME/dfrt, else ~/.cache/dfrt); with MODEL_DIR, the twin is made by\n"
+    "decompressing (or compressing) it into the cache. Greedy tokens of the DF11 and BF16 runs\n"
+    "are compared.\n"
+    "\n"
+    "--json and --csv write every figure; --plot draws tokens/s against batch size as SVG.\n"
+    "\n"
+    "example:\n"
+    "  dfrt bench model --synthetic llama-3.1-8b --backend cuda,vulkan --batch 1,8,64 --plot sweep.svg\n";
+
+#define MAX_BATCHES 16
+
+typedef struct model_plan {
+    const char *dirs[2]; /* df11, bf16 (NULL: not run) */
+    int batches[MAX_BATCHES], n_batches;
+    int prompt_len, gen;
+    double min_time;
+} model_plan;
+
+static const char *const format_names[2] = {"df11", "bf16"};
+
+/* ---- the cache and the models --------------------------------------------------------------- */
+
+static char *default_cache_dir(void) {
+    const char *env = getenv("DFRT_CACHE_DIR");
+    if (env && *env) return strdup(env);
+    char buf[4096];
+    env = getenv("XDG_CACHE_HOME");
+    if (env && *env) {
+        snprintf(buf, sizeof buf, "%s/dfrt", env);
+        return strdup(buf);
+    }
+    env = getenv("HOME");
+    if (env && *env) {
+        snprintf(buf, sizeof buf, "%s/.cache/dfrt", env);
+        return strdup(buf);
+    }
+    return NULL;
+}
+
+static int dir_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int mkdir_p(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return 0;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return 0;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) == 0 || errno == EEXIST;
+}
+
+/* The twin of a user's model directory: <cache>/twins/<name>-<hash of path, config size and
+ * mtime>/<format>, made by decompressing (DF11 -> BF16) or compressing (BF16 -> DF11). */
+static char *make_twin(const char *dir, int dir_is_df11, const char *cache, int threads) {
+    char *real = realpath(dir, NULL);
+    char cfg_path[4096];
+    struct stat st = {0};
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    stat(cfg_path, &st);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = real ? real : dir; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    h = (h ^ (uint64_t)st.st_size) * 0x100000001b3ull;
+    h = (h ^ (uint64_t)st.st_mtime) * 0x100000001b3ull;
+    const char *base = strrchr(real ? real : dir, '/');
+    base = base ? base + 1 : (real ? real : dir);
+    char parent[4096], out[4200];
+    snprintf(parent, sizeof parent, "%s/twins/%.100s-%016llx", cache, base, (unsigned long long)h);
+    snprintf(out, sizeof out, "%s/%s", parent, dir_is_df11 ? "bf16" : "df11");
+    free(real);
+    if (dir_exists(out)) return strdup(out);
+    if (!mkdir_p(parent)) {
+        fprintf(stderr, "dfrt bench model: cannot create %s: %s\n", parent, strerror(errno));
+        return NULL;
+    }
+    cli_progress prog;
+    char label[64];
+    snprintf(label, sizeof label, "%s the %s twin", dir_is_df11 ? "decompressing" : "compressing",
+             dir_is_df11 ? "BF16" : "DF11");
+    cli_progress_init(&prog, label);
+    prog.log_lines = 1;
+    fprintf(stderr, "dfrt bench model: %s of %s into %s\n", label, dir, out);
+    dfrt_status s;
+    if (dir_is_df11) {
+        dfrt_decompress_options o = {.n_threads = threads, .progress = cli_progress_cb, .progress_user = &prog,
+                                     .cancel = &cli_cancel_flag};
+        s = dfrt_decompress_dir(dir, out, &o);
+    } else {
+        dfrt_compress_options o = {.n_threads = threads, .progress = cli_progress_cb, .progress_user = &prog,
+                                   .cancel = &cli_cancel_flag};
+        s = dfrt_compress_dir(dir, out, &o);
+    }
+    cli_progress_finish(&prog);
+    if (s != DFRT_OK) {
+        cli_fail("bench model", s);
+        return NULL;
+    }
+    return strdup(out);
+}
+
+/* ---- one run -------------------------------------------------------------------------------- */
+
+typedef struct run_state {
+    double start, first_token;
+    int32_t *tokens; /* sequence 0's tokens, when recording */
+    int n_tokens, cap;
+} run_state;
+
+static bool on_token(void *user, int sequence, int32_t token) {
+    run_state *s = user;
+    if (s->first_token == 0) s->first_token = cli_now();
+    if (sequence == 0 && s->tokens && s->n_tokens < s->cap) s->tokens[s->n_tokens++] = token;
+    return !cli_cancel_flag;
+}
+
+#define MAX_RUNS 64
+
+/* Loads the model for `batch` sequences, runs it and records a figure. */
+static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int format, int batch,
+                     const int32_t *prompt) {
+    const char *bn = dfrt_backend_name(b);
+    dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch};
+    dfrt_model *m;
+    fprintf(stderr, "dfrt bench model: %s %s batch %d: loading...\n", bn, format_names[format], batch);
+    dfrt_backend_reset_peak(b);
+    double t0 = cli_now();
+    if (dfrt_model_load(b, p->dirs[format], &mo, &m) != DFRT_OK) {
+        fprintf(stderr, "dfrt bench model: %s %s batch %d: %s\n", bn, format_names[format], batch, dfrt_last_error());
+        return 0;
+    }
+    double load_s = cli_now() - t0;
+    int32_t *tokens = malloc((size_t)p->gen * sizeof *tokens);
+    run_state rs = {.tokens = tokens, .cap = tokens ? p->gen : 0};
+    dfrt_generate_options go = {.sampling = {.temperature = 0}, .n_sequences = batch, .ignore_eos = true,
+                                .on_token = on_token, .user = &rs};
+    dfrt_generate_stats gs;
+    double prefill[MAX_RUNS], decode[MAX_RUNS], ttft[MAX_RUNS];
+    int runs = 0, ok = 1;
+    /* warm-up: the prompt and two steps */
+    go.max_new_tokens = p->gen < 3 ? p->gen : 3;
+    rs.tokens = NULL;
+    if (dfrt_generate(m, prompt, (size_t)p->prompt_len, &go, &gs) != DFRT_OK) ok = 0;
+    rs.tokens = tokens;
+    go.max_new_tokens = p->gen;
+    double start = cli_now();
+    while (ok && !cli_cancel_flag && runs < MAX_RUNS && (runs < 2 || cli_now() - start < p->min_time)) {
+        rs.first_token = 0;
+        rs.start = cli_now();
+        if (dfrt_generate(m, prompt, (size_t)p->prompt_len, &go, &gs) != DFRT_OK) {
+            ok = 0;
+            break;
+        }
+        if (gs.generated_tokens != batch * p->gen || gs.prefill_seconds <= 0 || gs.decode_seconds <= 0) {
+            fprintf(stderr, "dfrt bench model: %s %s batch %d: %d tokens generated, expected %d\n", bn,
+                    format_names[format], batch, gs.generated_tokens, batch * p->gen);
+            ok = 0;
+            break;
+        }
+        prefill[runs] = (double)batch * p->prompt_len / gs.prefill_seconds;
+        decode[runs] = (double)(gs.generated_tokens - batch) / gs.decode_seconds;
+        ttft[runs] = 1e3 * (rs.first_token - rs.start);
+        runs++;
+        rs.tokens = NULL; /* sequence 0's tokens of the first run */
+    }
+    if (!ok && !cli_cancel_flag)
+        fprintf(stderr, "dfrt bench model: %s %s batch %d: %s\n", bn, format_names[format], batch, dfrt_last_error());
+    if (ok && runs && !cli_cancel_flag) {
+        cJSON *f = bench_figure(r, bn, "model");
+        cJSON_AddStringToObject(f, "format", format_names[format]);
+        cJSON_AddNumberToObject(f, "batch", batch);
+        cJSON_AddNumberToObject(f, "prompt_len", p->prompt_len);
+        cJSON_AddNumberToObject(f, "gen", p->gen);
+        bench_stats s = bench_summarize(prefill, runs);
+        bench_metric(f, "prefill_tokens_per_s", s.median, s.min, s.max, "tokens/s", runs);
+        s = bench_summarize(decode, runs);
+        bench_metric(f, "decode_tokens_per_s", s.median, s.min, s.max, "tokens/s", runs);
+        s = bench_summarize(ttft, runs);
+        bench_metric(f, "ttft_ms", s.median, s.min, s.max, "ms", runs);
+        cJSON_AddNumberToObject(f, "peak_device_bytes", (double)dfrt_backend_peak_allocated(b));
+        cJSON_AddNumberToObject(f, "model_device_bytes", (double)dfrt_model_device_bytes(m));
+        cJSON_AddNumberToObject(f, "load_seconds", load_s);
+        cJSON_AddNumberToObject(f, "runs", runs);
+        cJSON *t = cJSON_AddArrayToObject(f, "tokens");
+        for (int i = 0; t && i < rs.n_tokens; i++) cJSON_AddItemToArray(t, cJSON_CreateNumber(tokens[i]));
+        fprintf(stderr, "dfrt bench model: %s %s batch %d: prefill %.1f tokens/s, decode %.1f tokens/s, TTFT %.1f ms\n", bn,
+                format_names[format], batch, bench_median(f, "prefill_tokens_per_s"), bench_median(f, "decode_tokens_per_s"),
+                bench_median(f, "ttft_ms"));
+    }
+    free(tokens);
+    dfrt_model_free(m);
+    return ok && !cli_cancel_flag;
+}
+
+/* DF11 and BF16 runs of the same backend and batch: the same greedy tokens? */
+static void compare_tokens(bench_report *r, char names[][16], int n, const model_plan *p) {
+    for (int i = 0; i < n; i++)
+        for (int bi = 0; bi < p->n_batches; bi++) {
+            cJSON *d = (cJSON *)bench_find(r, names[i], "model", NULL, "df11", NAN, p->batches[bi]);
+            const cJSON *f = bench_find(r, names[i], "model", NULL, "bf16", NAN, p->batches[bi]);
+            if (!d || !f) continue;
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "tokens"), *c = cJSON_GetObjectItemCaseSensitive(f, "tokens");
+            int same = cJSON_GetArraySize(a) == cJSON_GetArraySize(c) && cJSON_GetArraySize(a) > 0;
+            for (int k = 0; same && k < cJSON_GetArraySize(a); k++)
+                same = cJSON_GetArrayItem(a, k)->valuedouble == cJSON_GetArrayItem(c, k)->valuedouble;
+            cJSON_AddBoolToObject(d, "tokens_match_bf16", same);
+            if (!same)
+                fprintf(stderr, "dfrt bench model: %s batch %d: DF11 and BF16 runs generated different tokens\n", names[i],
+                        p->batches[bi]);
+        }
+}
+
+/* ---- the table ------------------------------------------------------------------------------ */
+
+static void print_cells(const cJSON *f) {
+    if (!f) {
+        printf("  %-38s", "-");
+        return;
+    }
+    const cJSON *peak = cJSON_GetObjectItemCaseSensitive(f, "peak_device_bytes");
+    printf("  %9.1f %9.1f %8.1f %8.3f ", bench_median(f, "prefill_tokens_per_s"), bench_median(f, "decode_tokens_per_s"),
+           bench_median(f, "ttft_ms"), cJSON_IsNumber(peak) ? peak->valuedouble / 1e9 : NAN);
+}
+
+static void print_ratio_cells(const cJSON *a, const cJSON *b) {
+    if (!a || !b) {
+        printf("  %-38s", "");
+        return;
+    }
+    const cJSON *pa = cJSON_GetObjectItemCaseSensitive(a, "peak_device_bytes"), *pb = cJSON_GetObjectItemCaseSensitive(b, "peak_device_bytes");
+    printf("  %9.2f %9.2f %8.2f %8.2f ", bench_median(a, "prefill_tokens_per_s") / bench_median(b, "prefill_tokens_per_s"),
+           bench_median(a, "decode_tokens_per_s") / bench_median(b, "decode_tokens_per_s"),
+           bench_median(a, "ttft_ms") / bench_median(b, "ttft_ms"), pa->valuedouble / pb->valuedouble);
+}
+
+static void print_table(const bench_report *r, char names[][16], int n, const model_plan *p, const char *model_name) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->root, "model");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(model, "parameters");
+    const cJSON *db = cJSON_GetObjectItemCaseSensitive(model, "df11_weight_bytes");
+    const cJSON *bb = cJSON_GetObjectItemCaseSensitive(model, "bf16_weight_bytes");
+    printf("\ndfrt bench model: %s", model_name);
+    if (cJSON_IsNumber(params)) printf(", %.2f G parameters", params->valuedouble / 1e9);
+    if (cJSON_IsNumber(db) && cJSON_IsNumber(bb))
+        printf(", DF11 %.2f GB = %.1f%% of BF16 %.2f GB", db->valuedouble / 1e9, 100 * db->valuedouble / bb->valuedouble,
+               bb->valuedouble / 1e9);
+    printf("\nprompt %d tokens, %d generated per sequence; medians; prefill and decode in tokens/s (all sequences),\n"
+           "TTFT = time to first token in ms, peak = peak device memory in GB; ratios are of these values\n\n",
+           p->prompt_len, p->gen);
+    printf("%-17s", "");
+    for (int i = 0; i < n; i++) {
+        char h[39];
+        bench_backend_label(r, i, names[i], h, sizeof h);
+        printf("  %-38s", h);
+    }
+    for (int i = 1; i < n; i++) {
+        char h[40];
+        snprintf(h, sizeof h, "%.15s / %.15s", names[i], names[0]);
+        printf("  %-38s", h);
+    }
+    printf("\n%-17s", "batch  format");
+    for (int i = 0; i < 2 * n - 1; i++) printf("  %9s %9s %8s %8s ", "prefill", "decode", "TTFT", "peak");
+    printf("\n");
+    for (int bi = 0; bi < p->n_batches; bi++) {
+        double batch = p->batches[bi];
+        for (int fmt = 0; fmt < 2; fmt++) {
+            if (!p->dirs[fmt]) continue;
+            printf("%-6d %-10s", p->batches[bi], fmt ? "BF16" : "DF11");
+            for (int i = 0; i < n; i++) print_cells(bench_find(r, names[i], "model", NULL, format_names[fmt], NAN, batch));
+            for (int i = 1; i < n; i++)
+                print_ratio_cells(bench_find(r, names[i], "model", NULL, format_names[fmt], NAN, batch),
+                                  bench_find(r, names[0], "model", NULL, format_names[fmt], NAN, batch));
+            printf("\n");
+        }
+        if (p->dirs[0] && p->dirs[1]) {
+            printf("%-6s %-10s", "", "DF11/BF16");
+            for (int i = 0; i < n; i++)
+                print_ratio_cells(bench_find(r, names[i], "model", NULL, "df11", NAN, batch),
+                                  bench_find(r, names[i], "model", NULL, "bf16", NAN, batch));
+            printf("\n");
+        }
+    }
+}
+
+/* Bytes of the safetensors files of a directory (the weights as stored). */
+static double weight_bytes(const char *dir) {
+    dfrt_tensor_set *ts;
+    if (!dir || dfrt_tensor_set_open(dir, &ts) != DFRT_OK) return NAN;
+    double total = 0;
+    for (size_t i = 0; i < dfrt_tensor_set_count(ts); i++) total += (double)dfrt_tensor_set_get(ts, i)->n_bytes;
+    dfrt_tensor_set_close(ts);
+    return total;
+}
+
+int bench_model(int argc, char **argv) {
+    cli_args a = {argc, argv, 2, "bench model"};
+    model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
+    const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
+    const char *formats = "df11,bf16", *arg, *inline_value;
+    int is_option, threads = 0;
+    while ((arg = cli_next(&a, &is_option, &inline_value))) {
+        if (!is_option) {
+            if (dir) return cli_usage_error("bench model", "unexpected argument \"%s\" (one MODEL_DIR at most)", arg);
+            dir = arg;
+            continue;
+        }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(help, stdout);
+            return CLI_OK;
+        }
+        const char *v = cli_value(&a, arg, inline_value);
+        if (!v) return CLI_USAGE;
+        if (strcmp(arg, "--backend") == 0) list = v;
+        else if (strcmp(arg, "--synthetic") == 0) synthetic = v;
+        else if (strcmp(arg, "--batch") == 0) {
+            if ((p.n_batches = bench_int_list("bench model", arg, v, 1, 4096, p.batches, MAX_BATCHES)) < 0) return CLI_USAGE;
+        } else if (strcmp(arg, "--prompt-len") == 0) {
+            if (!cli_parse_int("bench model", arg, v, 1, 1 << 20, &p.prompt_len)) return CLI_USAGE;
+        } else if (strcmp(arg, "--gen") == 0) {
+            if (!cli_parse_int("bench model", arg, v, 2, 1 << 20, &p.gen)) return CLI_USAGE;
+        } else if (strcmp(arg, "--formats") == 0) {
+            if (strcmp(v, "df11,bf16") && strcmp(v, "bf16,df11") && strcmp(v, "df11") && strcmp(v, "bf16"))
+                return cli_usage_error("bench model", "--formats expects df11, bf16 or df11,bf16; got \"%s\"", v);
+            formats = v;
+        } else if (strcmp(arg, "--min-time") == 0) {
+            if (!bench_parse_seconds("bench model", arg, v, &p.min_time)) return CLI_USAGE;
+        } else if (strcmp(arg, "--cache") == 0) cache_arg = v;
+        else if (strcmp(arg, "--threads") == 0) {
+            if (!cli_parse_int("bench model", arg, v, 1, 4096, &threads)) return CLI_USAGE;
+        } else if (strcmp(arg, "--json") == 0) json = v;
+        else if (strcmp(arg, "--csv") == 0) csv = v;
+        else if (strcmp(arg, "--plot") == 0) plot = v;
+        else
+            return cli_usage_error("bench model", "unknown option %s", arg);
+    }
+    if (!!dir == !!synthetic) return cli_usage_error("bench model", "give a MODEL_DIR or --synthetic NAME (one of them)");
+    char names[BENCH_MAX_BACKENDS][16];
+    int n_names = bench_backend_list("bench model", list, names);
+    if (n_names < 0) return CLI_USAGE;
+    int want[2] = {strstr(formats, "df11") != NULL, strstr(formats, "bf16") != NULL};
+
+    cli_install_interrupt_handler();
+    char *cache = cache_arg ? strdup(cache_arg) : default_cache_dir();
+    char *paths[2] = {NULL, NULL};
+    const char *model_name = synthetic ? synthetic : dir;
+    dfrt_config *cfg = NULL;
+    bench_report r = {0};
+    int rc = CLI_FAIL;
+    if (!cache) {
+        fprintf(stderr, "dfrt bench model: no cache directory: give --cache DIR or set DFRT_CACHE_DIR or HOME\n");
+        goto done;
+    }
+    if (synthetic) {
+        cli_progress prog;
+        char label[96];
+        snprintf(label, sizeof label, "building synthetic %.40s (BF16, then DF11)", synthetic);
+        cli_progress_init(&prog, label);
+        prog.log_lines = 1;
+        dfrt_synthetic_options so = {.n_threads = threads, .progress = cli_progress_cb, .progress_user = &prog,
+                                     .cancel = &cli_cancel_flag};
+        bool built = false;
+        double t0 = cli_now();
+        dfrt_status s = dfrt_synthetic_model(synthetic, cache, &so, &paths[1], &paths[0], &built);
+        cli_progress_finish(&prog);
+        if (s != DFRT_OK) {
+            rc = s == DFRT_CANCELLED ? CLI_INTERRUPTED : cli_fail("bench model", s);
+            goto done;
+        }
+        if (built) fprintf(stderr, "dfrt bench model: built %s and %s in %.1f s\n", paths[1], paths[0], cli_now() - t0);
+        else fprintf(stderr, "dfrt bench model: using cached %s and %s (delete them to rebuild)\n", paths[1], paths[0]);
+    } else {
+        if (dfrt_config_load(dir, &cfg) != DFRT_OK) {
+            rc = cli_fail("bench model", DFRT_FORMAT_ERROR);
+            goto done;
+        }
+        int is_df11 = cfg->is_df11;
+        paths[is_df11 ? 0 : 1] = strdup(dir);
+        if (want[is_df11 ? 1 : 0] && !(paths[is_df11 ? 1 : 0] = make_twin(dir, is_df11, cache, threads))) {
+            rc = cli_cancel_flag ? CLI_INTERRUPTED : CLI_FAIL;
+            goto done;
+        }
+        dfrt_config_free(cfg);
+        cfg = NULL;
+    }
+    for (int f = 0; f < 2; f++) p.dirs[f] = want[f] ? paths[f] : NULL;
+    if (dfrt_config_load(paths[0] ? paths[0] : paths[1], &cfg) != DFRT_OK) {
+        rc = cli_fail("bench model", DFRT_FORMAT_ERROR);
+        goto done;
+    }
+    if (!bench_report_init(&r, "model", argc, argv)) {
+        fprintf(stderr, "dfrt bench model: out of memory\n");
+        goto done;
+    }
+    cJSON *mj = cJSON_AddObjectToObject(r.root, "model");
+    cJSON_AddStringToObject(mj, "name", model_name);
+    cJSON_AddStringToObject(mj, "source", synthetic ? "synthetic" : "directory");
+    cJSON_AddStringToObject(mj, "architecture", cfg->architecture);
+    for (int f = 0; f < 2; f++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_dir", format_names[f]);
+        if (p.dirs[f]) cJSON_AddStringToObject(mj, key, p.dirs[f]);
+        double bytes = weight_bytes(p.dirs[f]);
+        snprintf(key, sizeof key, "%s_weight_bytes", format_names[f]);
+        if (!isnan(bytes)) cJSON_AddNumberToObject(mj, key, bytes);
+        if (f == 1 && !isnan(bytes)) cJSON_AddNumberToObject(mj, "parameters", bytes / 2);
+    }
+    cJSON_AddNumberToObject(mj, "prompt_len", p.prompt_len);
+    cJSON_AddNumberToObject(mj, "gen", p.gen);
+
+    /* The prompt: random ids (fixed seed) below the vocabulary size. */
+    int32_t *prompt = malloc((size_t)p.prompt_len * sizeof *prompt);
+    if (!prompt) {
+        fprintf(stderr, "dfrt bench model: out of memory\n");
+        goto done;
+    }
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < p.prompt_len; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        prompt[i] = (int32_t)(x % (uint64_t)cfg->vocab_size);
+    }
+    rc = CLI_OK;
+    int measured = 0;
+    for (int i = 0; i < n_names && !cli_cancel_flag; i++) {
+        dfrt_backend *b;
+        if (dfrt_backend_open(names[i], -1, &b) != DFRT_OK) {
+            fprintf(stderr, "dfrt bench model: %s: %s\n", names[i], dfrt_last_error());
+            rc = CLI_FAIL;
+            continue;
+        }
+        bench_report_backend(&r, b);
+        for (int f = 0; f < 2; f++)
+            for (int bi = 0; bi < p.n_batches && p.dirs[f] && !cli_cancel_flag; bi++)
+                if (!bench_one(&r, b, &p, f, p.batches[bi], prompt)) rc = CLI_FAIL;
+        snprintf(names[measured++], sizeof names[0], "%s", dfrt_backend_name(b));
+        dfrt_backend_close(b);
+    }
+    free(prompt);
+    if (cli_cancel_flag) {
+        fprintf(stderr, "dfrt bench model: interrupted\n");
+        rc = CLI_INTERRUPTED;
+        goto done;
+    }
+    compare_tokens(&r, names, measured, &p);
+    if (measured) print_table(&r, names, measured, &p, model_name);
+    if (json && !bench_write_json(&r, json)) rc = CLI_FAIL;
+    if (csv && !bench_write_csv(&r, csv)) rc = CLI_FAIL;
+    if (plot && !bench_write_svg(&r, plot)) rc = CLI_FAIL;
+done:
+    bench_report_free(&r);
+    dfrt_config_free(cfg);
+    free(paths[0]);
+    free(paths[1]);
+    free(cache);
+    return rc;
+}
