@@ -181,6 +181,7 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
             ok = 0;
             break;
         }
+        if (cli_cancel_flag) break;
         if (gs.generated_tokens != batch * p->gen || gs.prefill_seconds <= 0 || gs.decode_seconds <= 0) {
             fprintf(stderr, "dfrt bench model: %s %s batch %d: %d tokens generated, expected %d\n", bn,
                     format_names[format], batch, gs.generated_tokens, batch * p->gen);
