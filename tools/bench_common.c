@@ -360,10 +360,11 @@ int bench_write_csv(const bench_report *r, const char *path) {
 #define SVG_PANEL_W 460
 #define SVG_PANEL_H 320
 #define SVG_MARGIN_L 70
-#define SVG_MARGIN_T 50
+#define SVG_MARGIN_T 60
 
 typedef struct svg_series {
     char backend[16], format[8];
+    int color; /* one per backend; BF16 dashed */
     int n;
     double batch[32], value[2][32];
 } svg_series;
@@ -405,7 +406,7 @@ static void svg_panel(cli_text *t, double x0, const char *title, int which, cons
     cli_text_printf(t, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" text-anchor=\"middle\">batch (sequences)</text>\n",
                     px + w / 2, py + h + 35);
     for (int i = 0; i < n_series; i++) {
-        const char *color = svg_colors[i % 8];
+        const char *color = svg_colors[s[i].color % 8];
         int dashed = strcmp(s[i].format, "bf16") == 0;
         cli_text_printf(t, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", color,
                         dashed ? " stroke-dasharray=\"6 4\"" : "");
@@ -440,6 +441,9 @@ int bench_write_svg(const bench_report *r, const char *path) {
             memset(&s[i], 0, sizeof s[i]);
             snprintf(s[i].backend, sizeof s[i].backend, "%s", backend->valuestring);
             snprintf(s[i].format, sizeof s[i].format, "%s", format->valuestring);
+            s[i].color = n_series;
+            for (int j = 0; j < n_series; j++)
+                if (strcmp(s[j].backend, s[i].backend) == 0) s[i].color = s[j].color;
             n_series++;
         }
         if (s[i].n == 32) continue;
@@ -455,7 +459,7 @@ int bench_write_svg(const bench_report *r, const char *path) {
         return 0;
     }
     cli_text t = {0};
-    int width = 2 * SVG_PANEL_W + 20, height = SVG_PANEL_H + 30 + 20 * ((n_series + 1) / 2);
+    int width = 2 * SVG_PANEL_W + 20, height = SVG_PANEL_H + 70 + 20 * ((n_series + 3) / 4);
     cli_text_printf(&t,
                     "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                     "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
@@ -466,15 +470,24 @@ int bench_write_svg(const bench_report *r, const char *path) {
     const cJSON *dev = b0 ? cJSON_GetObjectItemCaseSensitive(b0, "device") : NULL;
     cli_text_puts(&t, "<text x=\"10\" y=\"20\" font-size=\"14\">dfrt bench model: ");
     cli_text_xml(&t, cJSON_IsString(name) ? name->valuestring : "model");
-    cli_text_puts(&t, " on ");
-    cli_text_xml(&t, cJSON_IsString(dev) ? dev->valuestring : "?");
+    /* the device, when every backend ran on the same one */
+    int same = cJSON_IsString(dev);
+    const cJSON *b;
+    cJSON_ArrayForEach(b, r->backends) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(b, "device");
+        same &= cJSON_IsString(d) && strcmp(d->valuestring, dev->valuestring) == 0;
+    }
+    if (same) {
+        cli_text_puts(&t, " on ");
+        cli_text_xml(&t, dev->valuestring);
+    }
     cli_text_puts(&t, " (tokens/s, log scales)</text>\n");
     svg_panel(&t, 0, "decode tokens/s", 0, s, n_series, bmin, bmax);
     svg_panel(&t, SVG_PANEL_W + 20, "prefill tokens/s", 1, s, n_series, bmin, bmax);
     for (int i = 0; i < n_series; i++) {
-        double x = 80 + (i % 2) * 420, y = SVG_PANEL_H + 20 + 20 * (i / 2);
+        double x = 80 + (i % 4) * 200, y = SVG_PANEL_H + 62 + 20 * (i / 4);
         cli_text_printf(&t, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n", x,
-                        x + 30, y - 4, y - 4, svg_colors[i % 8], strcmp(s[i].format, "bf16") == 0 ? " stroke-dasharray=\"6 4\"" : "");
+                        x + 30, y - 4, y - 4, svg_colors[s[i].color % 8], strcmp(s[i].format, "bf16") == 0 ? " stroke-dasharray=\"6 4\"" : "");
         cli_text_printf(&t, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">", x + 38, y);
         cli_text_xml(&t, s[i].backend);
         cli_text_printf(&t, " %s</text>\n", strcmp(s[i].format, "bf16") == 0 ? "BF16" : "DF11");
