@@ -21,6 +21,20 @@ bench_stats bench_summarize(double *t, int n);
  * of memory. Deterministic. */
 uint16_t *bench_normal_bf16(uint64_t n, double std);
 
+/* An encoder's output held in memory as the six tensors of a DF11 unit, validated. The unit
+ * points into the encoder's output and into t: both must outlive it. */
+typedef struct bench_unit {
+    char names[6][64];
+    dfrt_tensor t[6];
+    dfrt_df11_unit unit;
+    int ready;
+} bench_unit;
+/* n_parts: how many arrays the encoder was given. The library's status on failure. */
+dfrt_status bench_unit_init(bench_unit *u, const char *name, const dfrt_df11_encoded *e, int n_parts);
+void bench_unit_release(bench_unit *u);
+/* Bytes of the unit's six tensors. */
+uint64_t bench_unit_bytes(const dfrt_df11_encoded *e, int n_parts);
+
 /* Times op with device timestamps: a warm-up call, then samples of several calls each (about
  * 20 ms per sample) until min_time seconds have passed and at least 5 samples exist. The
  * figures are milliseconds per call. Returns 0 after an op or timer failure (the library's

@@ -47,6 +47,42 @@ uint16_t *bench_normal_bf16(uint64_t n, double std) {
     return w;
 }
 
+dfrt_status bench_unit_init(bench_unit *u, const char *name, const dfrt_df11_encoded *e, int n_parts) {
+    static const char *const suffix[6] = {"luts", "encoded_exponent", "sign_mantissa", "output_positions", "gaps",
+                                          "split_positions"};
+    const int64_t len[6] = {e->n_tables + 1, (int64_t)e->n_bytes, (int64_t)e->n, 4 * (int64_t)e->n_positions,
+                            (int64_t)e->gaps_bytes, n_parts - 1};
+    const void *data[6] = {e->luts, e->stream, e->sign_mantissa, e->output_positions, e->gaps, e->split_positions};
+    memset(u, 0, sizeof *u);
+    for (int i = 0; i < 6; i++) {
+        dfrt_tensor *t = &u->t[i];
+        snprintf(u->names[i], sizeof u->names[i], "%.40s.%s", name, suffix[i]);
+        t->name = u->names[i];
+        t->dtype = i == 5 ? DFRT_DTYPE_I64 : DFRT_DTYPE_U8;
+        t->n_dims = i == 0 ? 2 : 1;
+        t->shape[0] = len[i];
+        t->shape[1] = i == 0 ? 256 : 0;
+        t->data = data[i];
+        t->n_elements = (uint64_t)len[i] * (i == 0 ? 256u : 1u);
+        t->n_bytes = t->n_elements * dfrt_dtype_size(t->dtype);
+        t->file = "(memory)";
+    }
+    dfrt_df11_tensors ts = {&u->t[0], &u->t[1], &u->t[2], &u->t[3], &u->t[4], &u->t[5]};
+    dfrt_status s = dfrt_df11_unit_init(name, &ts, 0, NULL, &u->unit);
+    u->ready = s == DFRT_OK;
+    return s;
+}
+
+void bench_unit_release(bench_unit *u) {
+    if (u->ready) dfrt_df11_unit_release(&u->unit);
+    u->ready = 0;
+}
+
+uint64_t bench_unit_bytes(const dfrt_df11_encoded *e, int n_parts) {
+    return e->n_bytes + e->n + e->gaps_bytes + 4ull * e->n_positions + 256ull * (e->n_tables + 1) +
+           8ull * (uint64_t)(n_parts - 1);
+}
+
 #define MAX_SAMPLES 4000
 
 int bench_time_op(dfrt_backend *b, bench_op_fn op, void *ctx, double min_time, bench_stats *out) {

@@ -85,11 +85,9 @@ static dfrt_status op_layer(void *p) {
 /* The model's layer as one DF11 unit: q, k, v, o, gate, up, down (the reference's order). */
 typedef struct layer_unit {
     dfrt_df11_encoded e;
-    dfrt_tensor t[6];
-    dfrt_df11_unit unit;
+    bench_unit u;
     uint16_t *weights;
     uint64_t n;
-    int ready;
 } layer_unit;
 
 static int make_layer_unit(const dfrt_config *cfg, layer_unit *L) {
@@ -113,33 +111,14 @@ static int make_layer_unit(const dfrt_config *cfg, layer_unit *L) {
     }
     dfrt_df11_encoded *e = &L->e;
     if (dfrt_df11_encode("layer", 7, parts, counts, NULL, NULL, e) != DFRT_OK) return cli_fail("bench ops", DFRT_FORMAT_ERROR), 0;
-    dfrt_tensor *t = L->t;
-    t[0] = (dfrt_tensor){.name = "layer.luts", .dtype = DFRT_DTYPE_U8, .n_dims = 2, .shape = {e->n_tables + 1, 256}, .data = e->luts};
-    t[1] = (dfrt_tensor){.name = "layer.encoded_exponent", .dtype = DFRT_DTYPE_U8, .n_dims = 1, .shape = {(int64_t)e->n_bytes}, .data = e->stream};
-    t[2] = (dfrt_tensor){.name = "layer.sign_mantissa", .dtype = DFRT_DTYPE_U8, .n_dims = 1, .shape = {(int64_t)e->n}, .data = e->sign_mantissa};
-    t[3] = (dfrt_tensor){.name = "layer.output_positions", .dtype = DFRT_DTYPE_U8, .n_dims = 1,
-                         .shape = {4 * (int64_t)e->n_positions}, .data = e->output_positions};
-    t[4] = (dfrt_tensor){.name = "layer.gaps", .dtype = DFRT_DTYPE_U8, .n_dims = 1, .shape = {(int64_t)e->gaps_bytes}, .data = e->gaps};
-    t[5] = (dfrt_tensor){.name = "layer.split_positions", .dtype = DFRT_DTYPE_I64, .n_dims = 1, .shape = {6}, .data = e->split_positions};
-    for (int i = 0; i < 6; i++) {
-        t[i].n_elements = (uint64_t)t[i].shape[0] * (t[i].n_dims == 2 ? (uint64_t)t[i].shape[1] : 1);
-        t[i].n_bytes = t[i].n_elements * dfrt_dtype_size(t[i].dtype);
-        t[i].file = "(memory)";
-    }
-    dfrt_df11_tensors ts = {&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]};
-    if (dfrt_df11_unit_init("layer", &ts, 0, NULL, &L->unit) != DFRT_OK) return cli_fail("bench ops", DFRT_FORMAT_ERROR), 0;
-    L->ready = 1;
+    if (bench_unit_init(&L->u, "layer", e, 7) != DFRT_OK) return cli_fail("bench ops", DFRT_FORMAT_ERROR), 0;
     return 1;
 }
 
 static void layer_unit_free(layer_unit *L) {
-    if (L->ready) dfrt_df11_unit_release(&L->unit);
+    bench_unit_release(&L->u);
     dfrt_df11_encoded_free(&L->e);
     free(L->weights);
-}
-
-static uint64_t unit_bytes(const dfrt_df11_encoded *e) {
-    return e->n_bytes + e->n + e->gaps_bytes + 4ull * e->n_positions + 256ull * (e->n_tables + 1) + 48;
 }
 
 typedef struct ops_plan {
@@ -204,7 +183,7 @@ static int bench_backend(bench_report *r, dfrt_backend *b, const ops_plan *p, co
         return 0;
     }
     int need_unit = wants(p, "decode") || wants(p, "layer");
-    if (need_unit && dfrt_df11_upload(b, &L->unit, &c.unit) != DFRT_OK) {
+    if (need_unit && dfrt_df11_upload(b, &L->u.unit, &c.unit) != DFRT_OK) {
         note_failure(bn, "DF11 upload");
         dfrt_buffer_free(c.layer);
         return 0;
@@ -215,7 +194,7 @@ static int bench_backend(bench_report *r, dfrt_backend *b, const ops_plan *p, co
             double traffic = 2.0 * (double)L->n + (double)dfrt_device_df11_bytes(c.unit);
             cJSON_AddStringToObject(f, "shape", "layer");
             cJSON_AddNumberToObject(f, "weights", (double)L->n);
-            cJSON_AddNumberToObject(f, "compressed_bytes", (double)unit_bytes(&L->e));
+            cJSON_AddNumberToObject(f, "compressed_bytes", (double)bench_unit_bytes(&L->e, 7));
             bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
             bench_rate(f, "g_weights_per_s", (double)L->n / 1e6, &st, "G weights/s");
             bench_rate(f, "gb_per_s", traffic / 1e6, &st, "GB/s");
@@ -475,7 +454,7 @@ int bench_ops(int argc, char **argv) {
         goto done;
     }
     cJSON_AddNumberToObject(sj, "layer_weights", (double)L.n);
-    cJSON_AddNumberToObject(sj, "layer_df11_bytes", (double)unit_bytes(&L.e));
+    cJSON_AddNumberToObject(sj, "layer_df11_bytes", (double)bench_unit_bytes(&L.e, 7));
     int measured = 0;
     for (int i = 0; i < n_names && !cli_cancel_flag; i++) {
         dfrt_backend *b;
@@ -495,7 +474,7 @@ int bench_ops(int argc, char **argv) {
     }
     if (measured) {
         printf("DF11 layer unit: %llu weights, %.2f%% of BF16\n", (unsigned long long)L.n,
-               100.0 * (double)unit_bytes(&L.e) / (2.0 * (double)L.n));
+               100.0 * (double)bench_unit_bytes(&L.e, 7) / (2.0 * (double)L.n));
         print_table(&r, names, measured, &p);
     }
     if (json && !bench_write_json(&r, json)) rc = CLI_FAIL;

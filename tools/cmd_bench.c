@@ -131,31 +131,14 @@ static int bench_codec(int argc, char **argv) {
     }
     printf("DF11 codec on the CPU: %llu weights, normal std %g: %.4f bits per exponent, %.2f%% of BF16, %u tables\n",
            (unsigned long long)c.n, std, 8.0 * (double)e.n_bytes / (double)c.n,
-           100.0 * (double)(e.n_bytes + e.n + e.gaps_bytes + 4ull * e.n_positions + 256ull * (e.n_tables + 1)) /
-               (2.0 * (double)c.n),
+           100.0 * (double)bench_unit_bytes(&e, 1) / (2.0 * (double)c.n),
            e.n_tables);
-    /* The unit's six tensors, in memory. */
-    dfrt_tensor t[6] = {
-        {.name = "bench.luts", .dtype = DFRT_DTYPE_U8, .n_dims = 2, .shape = {e.n_tables + 1, 256}, .data = e.luts},
-        {.name = "bench.encoded_exponent", .dtype = DFRT_DTYPE_U8, .n_dims = 1, .shape = {(int64_t)e.n_bytes}, .data = e.stream},
-        {.name = "bench.sign_mantissa", .dtype = DFRT_DTYPE_U8, .n_dims = 1, .shape = {(int64_t)e.n}, .data = e.sign_mantissa},
-        {.name = "bench.output_positions", .dtype = DFRT_DTYPE_U8, .n_dims = 1, .shape = {4 * (int64_t)e.n_positions},
-         .data = e.output_positions},
-        {.name = "bench.gaps", .dtype = DFRT_DTYPE_U8, .n_dims = 1, .shape = {(int64_t)e.gaps_bytes}, .data = e.gaps},
-        {.name = "bench.split_positions", .dtype = DFRT_DTYPE_I64, .n_dims = 1, .shape = {0}, .data = e.split_positions},
-    };
-    for (int i = 0; i < 6; i++) {
-        t[i].n_elements = (uint64_t)t[i].shape[0] * (t[i].n_dims == 2 ? (uint64_t)t[i].shape[1] : 1);
-        t[i].n_bytes = t[i].n_elements * dfrt_dtype_size(t[i].dtype);
-        t[i].file = "(memory)";
-    }
-    dfrt_df11_tensors ts = {&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]};
-    dfrt_df11_unit unit;
-    if (dfrt_df11_unit_init("bench", &ts, 0, NULL, &unit) != DFRT_OK) {
+    bench_unit bu;
+    if (bench_unit_init(&bu, "bench", &e, 1) != DFRT_OK) {
         rc = cli_fail("bench codec", DFRT_FORMAT_ERROR);
         goto done;
     }
-    c.unit = &unit;
+    c.unit = &bu.unit;
     printf("\n  %-22s %3s  %9s  %9s  %9s  %9s  %5s\n", "M weights/s", "thr", "median", "min", "max", "per core", "runs");
     if (!measure(&c, OP_ENCODE, 1, min_time, &st)) goto fail_unit;
     report("compress", 1, c.n, &st);
@@ -167,11 +150,11 @@ static int bench_codec(int argc, char **argv) {
     report("decode (sequential)", 1, c.n, &st);
     rc = memcmp(c.out, w, c.n * 2) == 0 ? CLI_OK : CLI_FAIL;
     if (rc != CLI_OK) fprintf(stderr, "dfrt bench codec: decoded weights differ from the input\n");
-    dfrt_df11_unit_release(&unit);
+    bench_unit_release(&bu);
     goto done;
 fail_unit:
     rc = cli_fail("bench codec", DFRT_FORMAT_ERROR);
-    dfrt_df11_unit_release(&unit);
+    bench_unit_release(&bu);
 done:
     dfrt_df11_encoded_free(&e);
     free(w);
