@@ -409,11 +409,10 @@ int bench_model(int argc, char **argv) {
             rc = cli_cancel_flag ? CLI_INTERRUPTED : CLI_FAIL;
             goto done;
         }
-        dfrt_config_free(cfg);
-        cfg = NULL;
     }
     for (int f = 0; f < 2; f++) p.dirs[f] = want[f] ? paths[f] : NULL;
-    if (dfrt_config_load(paths[0] ? paths[0] : paths[1], &cfg) != DFRT_OK) {
+    /* the user's directory's config is already read; a synthetic model's is read here */
+    if (!cfg && dfrt_config_load(paths[0], &cfg) != DFRT_OK) {
         rc = cli_fail("bench model", DFRT_FORMAT_ERROR);
         goto done;
     }
