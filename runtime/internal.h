@@ -91,6 +91,11 @@ void dfrt_remove_tree(const char *path);
 dfrt_status dfrt_list_dir(const char *dir, char ***out_names, size_t *out_count);
 void dfrt_free_strings(char **strings, size_t count);
 
+/* A safetensors file held in memory (data stays the caller's and must outlive the file);
+ * validated exactly as dfrt_st_file_open validates a file. name stands for the path in
+ * messages. */
+dfrt_status dfrt_st_file_parse(const char *name, const void *data, size_t size, dfrt_st_file **out_file);
+
 /* Top-level key edits of a JSON object that keep the rest of the text as it is. */
 dfrt_status dfrt_json_remove_key(const char *text, size_t len, const char *key, const char *source, char **out,
                                  size_t *out_len);

@@ -58,4 +58,8 @@ struct dfrt_model {
     uint32_t *host_offsets;
 };
 
+/* Whether the executor can run a model with this config (architecture, dimensions in range,
+ * heads divisible, RoPE settings); dir names the model in messages. */
+dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir);
+
 #endif

@@ -13,7 +13,7 @@ static const char *const projections[7] = {"self_attn.q_proj", "self_attn.k_proj
                                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
                                            "mlp.down_proj"};
 
-static dfrt_status check_config(const dfrt_config *c, const char *dir) {
+dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
     bool known = false;
     for (size_t i = 0; i < sizeof supported / sizeof *supported; i++) known |= strcmp(c->architecture, supported[i]) == 0;
     if (!known)
@@ -385,7 +385,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     dfrt_status s = dfrt_checkpoint_open(dir, &cp);
     if (s != DFRT_OK) goto fail;
     if ((s = dfrt_config_load(dir, &m->config)) != DFRT_OK) goto fail;
-    if ((s = check_config(m->config, dir)) != DFRT_OK) goto fail;
+    if ((s = dfrt_model_check_config(m->config, dir)) != DFRT_OK) goto fail;
     const dfrt_config *c = m->config;
     m->hidden = (uint32_t)c->hidden_size;
     m->n_layers = (uint32_t)c->n_layers;

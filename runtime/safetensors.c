@@ -46,6 +46,7 @@ struct dfrt_st_file {
     char *path;
     void *map;
     size_t map_size;
+    bool owns_map; /* mapped by dfrt_st_file_open (not a caller's buffer) */
     size_t count;
     dfrt_tensor *tensors; /* by data offset */
     size_t *by_name;      /* indices sorted by name */
@@ -229,6 +230,19 @@ done:
     return s;
 }
 
+/* The header length prefix, then the header, of f->map (at least 8 bytes). */
+static dfrt_status parse_file(dfrt_st_file *f) {
+    uint64_t header_len;
+    memcpy(&header_len, f->map, 8);
+    if (header_len > MAX_HEADER_BYTES)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: header length %llu exceeds the limit of %llu bytes", f->path,
+                         (unsigned long long)header_len, (unsigned long long)MAX_HEADER_BYTES);
+    if (header_len > f->map_size - 8)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: header length %llu runs past the end of the file (%zu bytes)",
+                         f->path, (unsigned long long)header_len, f->map_size);
+    return parse_header(f, (const char *)f->map + 8, (size_t)header_len);
+}
+
 dfrt_status dfrt_st_file_open(const char *path, dfrt_st_file **out_file) {
     *out_file = NULL;
     if (!path) return dfrt_fail(DFRT_INVALID_ARGUMENT, "safetensors path is NULL");
@@ -264,19 +278,8 @@ dfrt_status dfrt_st_file_open(const char *path, dfrt_st_file **out_file) {
         s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot map: %s", path, strerror(errno));
         goto fail;
     }
-    uint64_t header_len;
-    memcpy(&header_len, f->map, 8);
-    if (header_len > MAX_HEADER_BYTES) {
-        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: header length %llu exceeds the limit of %llu bytes", path,
-                      (unsigned long long)header_len, (unsigned long long)MAX_HEADER_BYTES);
-        goto fail;
-    }
-    if (header_len > f->map_size - 8) {
-        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: header length %llu runs past the end of the file (%zu bytes)",
-                      path, (unsigned long long)header_len, f->map_size);
-        goto fail;
-    }
-    if ((s = parse_header(f, (const char *)f->map + 8, (size_t)header_len)) != DFRT_OK) goto fail;
+    f->owns_map = true;
+    if ((s = parse_file(f)) != DFRT_OK) goto fail;
     *out_file = f;
     return DFRT_OK;
 fail:
@@ -284,9 +287,26 @@ fail:
     return s;
 }
 
+dfrt_status dfrt_st_file_parse(const char *name, const void *data, size_t size, dfrt_st_file **out_file) {
+    *out_file = NULL;
+    if (size < 8)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: truncated: %zu bytes, a safetensors file has at least 8", name, size);
+    dfrt_st_file *f = dfrt_calloc(1, sizeof *f, "a safetensors file");
+    if (!f) return DFRT_OUT_OF_MEMORY;
+    f->map = (void *)data;
+    f->map_size = size;
+    dfrt_status s = (f->path = dfrt_strdup(name)) ? parse_file(f) : DFRT_OUT_OF_MEMORY;
+    if (s != DFRT_OK) {
+        dfrt_st_file_close(f);
+        return s;
+    }
+    *out_file = f;
+    return DFRT_OK;
+}
+
 void dfrt_st_file_close(dfrt_st_file *f) {
     if (!f) return;
-    if (f->map) munmap(f->map, f->map_size);
+    if (f->map && f->owns_map) munmap(f->map, f->map_size);
     for (size_t i = 0; i < f->count; i++) free((char *)f->tensors[i].name);
     free(f->tensors);
     free(f->by_name);

@@ -842,25 +842,26 @@ dfrt_status dfrt_tokenizer_load(const char *path, dfrt_tokenizer **out_tokenizer
     char *text = NULL;
     size_t len = 0;
     dfrt_status s = dfrt_read_file(file, MAX_TOKENIZER_BYTES, &text, &len);
-    if (s != DFRT_OK) {
-        free(file);
-        return s;
-    }
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (s == DFRT_OK) s = dfrt_tokenizer_parse(text, len, file, out_tokenizer);
     free(text);
+    free(file);
+    return s;
+}
+
+dfrt_status dfrt_tokenizer_parse(const char *json, size_t len, const char *source, dfrt_tokenizer **out_tokenizer) {
+    *out_tokenizer = NULL;
+    cJSON *root = cJSON_ParseWithLength(json, len);
     dfrt_tokenizer *t = calloc(1, sizeof *t);
-    loader l = {t, file, {0}};
-    if (!root) s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: not valid JSON", file);
-    else if (!t) s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory reading %s", file);
+    loader l = {t, source, {0}};
+    dfrt_status s;
+    if (!root) s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: not valid JSON", source);
+    else if (!t || !(t->source = dfrt_strdup(source))) s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory reading %s", source);
     else {
-        t->source = file;
-        file = NULL;
         l.src = t->source;
         s = parse_root(&l, root);
     }
     cJSON_Delete(root);
     free(l.tmp.p);
-    free(file);
     if (s != DFRT_OK) {
         dfrt_tokenizer_free(t);
         return s;

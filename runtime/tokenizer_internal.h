@@ -168,4 +168,7 @@ void tok_work_free(tok_work *w);
 /* BPE of one pre-token (raw bytes; the byte-level mapping is implied), ids appended to out. */
 dfrt_status tok_bpe_piece(const dfrt_tokenizer *t, tok_work *w, const uint8_t *piece, size_t len, tok_ids *out);
 
+/* Loads a tokenizer from tokenizer.json text held in memory; source names it in messages. */
+dfrt_status dfrt_tokenizer_parse(const char *json, size_t len, const char *source, dfrt_tokenizer **out_tokenizer);
+
 #endif
