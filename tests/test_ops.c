@@ -134,41 +134,89 @@ static void decode_cases(synth_case *cases, int n_cases) {
     }
 }
 
-/* A unit whose validated tensors were corrupted: any decoder must stay inside its output. */
+/* Decodes chunks [first, first + count) of a corrupted unit (count 0: all) into a guarded
+ * buffer. GPU decoders cannot tell (no error); the CPU one checks the index as it goes (format
+ * error): both are fine. Writing outside the output is not; neither is reading outside the
+ * unit, which compute-sanitizer checks on CUDA. */
+static void mutant_decode(const dfrt_df11_unit *u, const dfrt_device_df11 *du, uint32_t first, uint32_t count,
+                          const char *what) {
+    uint32_t last = count ? first + count : u->n_chunks;
+    size_t payload = (size_t)(dfrt_df11_chunk_start(u, last) - dfrt_df11_chunk_start(u, first)) * 2;
+    dfrt_buffer *out = NULL;
+    EXPECT_OK(dfrt_buffer_alloc(cur->b, payload + 2 * GUARD, &out), what);
+    if (!case_failed) {
+        EXPECT_OK(dfrt_buffer_fill(out, 0, payload + 2 * GUARD, GUARD_BYTE), what);
+        dfrt_status s = dfrt_op_df11_decode(cur->b, du, first, count, out, GUARD);
+        EXPECT(s == DFRT_OK || s == DFRT_FORMAT_ERROR, "%s: %s", what, dfrt_last_error());
+        free(guarded_readback(out, payload, what));
+    }
+    dfrt_buffer_free(out);
+}
+
+/* A change validation cannot see, so that corrupted tables and positions reach the decoders too:
+ * a table entry that decodes to another exponent that has a code, or an output position moved
+ * between its neighbours. Stream and gap bytes are changed at random (validation cannot see
+ * those either). */
+static void plausible_change(dfrt_df11_encoded *e, int which, test_rng *r) {
+    if (which == 2) {
+        const uint8_t *lengths = e->luts + 256 * (size_t)e->n_tables;
+        unsigned v;
+        do v = (unsigned)(test_rand(r) % 240); while (!lengths[v]);
+        e->luts[256 * (test_rand(r) % e->n_tables) + test_rand(r) % 256] = (uint8_t)v;
+    } else if (which == 3 && e->n_positions > 2) {
+        uint32_t c = 1 + (uint32_t)(test_rand(r) % (e->n_positions - 2)), lo, hi;
+        memcpy(&lo, e->output_positions + 4 * (c - 1), 4);
+        memcpy(&hi, e->output_positions + 4 * (c + 1), 4);
+        uint32_t v = lo + (uint32_t)(test_rand(r) % ((uint64_t)hi - lo + 1));
+        if (v - lo <= 32768 && hi - v <= 32768) memcpy(e->output_positions + 4 * c, &v, 4);
+    } else {
+        uint8_t *b = which == 0 ? e->stream : e->gaps;
+        b[test_rand(r) % (which == 0 ? e->n_bytes : e->gaps_bytes)] = (uint8_t)test_rand(r);
+    }
+}
+
+/* Units whose tensors were corrupted after encoding: 1 to 8 changes to one of encoded_exponent,
+ * gaps, luts and output_positions, half of the trials random bit flips or byte changes, half
+ * plausible_change. Every mutant that still passes validation is uploaded and decoded whole
+ * and in a random chunk range. Each tensor's mutants must reach the decoders. */
 static void mutated_decode_cases(void) {
+    enum { TRIALS_PER_TENSOR = 60, N = 60000 };
+    static const char *const tensor_names[4] = {"encoded_exponent", "gaps", "luts", "output_positions"};
     test_rng r = {2024};
-    int valid = 0;
-    uint16_t *w = synth_normal(&r, 60000, 0.02);
+    int valid[4] = {0};
+    uint16_t *w = synth_normal(&r, N, 0.02);
     const uint16_t *parts[1] = {w};
-    uint64_t count = 60000;
-    for (int trial = 0; trial < 40; trial++) {
+    uint64_t count = N;
+    for (int trial = 0; trial < 4 * TRIALS_PER_TENSOR; trial++) {
         dfrt_df11_encoded e;
         if (dfrt_df11_encode("mutant", 1, parts, &count, NULL, NULL, &e) != DFRT_OK) exit(2);
-        /* flip a few random bits in one of the tensors */
-        uint8_t *target_bytes[4] = {e.stream, e.gaps, e.luts, e.output_positions};
+        uint8_t *bytes[4] = {e.stream, e.gaps, e.luts, e.output_positions};
         size_t sizes[4] = {e.n_bytes, e.gaps_bytes, 256 * ((size_t)e.n_tables + 1), 4 * (size_t)e.n_positions};
-        int which = trial % 4;
-        for (int f = 0; f < 3; f++) target_bytes[which][test_rand(&r) % sizes[which]] ^= (uint8_t)(1u << (test_rand(&r) % 8));
+        int which = trial % 4, changes = 1 + (int)(test_rand(&r) % 8);
+        for (int f = 0; f < changes; f++) {
+            if (trial % 8 >= 4) {
+                plausible_change(&e, which, &r);
+                continue;
+            }
+            size_t at = test_rand(&r) % sizes[which];
+            if (test_rand(&r) % 2) bytes[which][at] ^= (uint8_t)(1u << (test_rand(&r) % 8));
+            else bytes[which][at] = (uint8_t)test_rand(&r);
+        }
         mem_unit m;
         mem_unit_wrap(&m, "mutant", &e);
         dfrt_df11_unit u;
         if (dfrt_df11_unit_init("mutant", &m.ts, 0, NULL, &u) == DFRT_OK) {
-            valid++;
+            valid[which]++;
             begin_case();
+            char what[160];
             dfrt_device_df11 *du = NULL;
-            dfrt_buffer *out = NULL;
-            size_t payload = u.n * 2;
-            EXPECT_OK(dfrt_df11_upload(cur->b, &u, &du), "upload mutant");
-            EXPECT_OK(dfrt_buffer_alloc(cur->b, payload + 2 * GUARD, &out), "alloc");
+            snprintf(what, sizeof what, "mutant %d (%d changes in %s)", trial, changes, tensor_names[which]);
+            EXPECT_OK(dfrt_df11_upload(cur->b, &u, &du), what);
             if (!case_failed) {
-                EXPECT_OK(dfrt_buffer_fill(out, 0, payload + 2 * GUARD, GUARD_BYTE), "fill");
-                /* GPU decoders cannot tell (no error), the CPU one checks the index as it goes
-                 * (format error): both are fine; writing outside the output is not. */
-                dfrt_status s = dfrt_op_df11_decode(cur->b, du, 0, 0, out, GUARD);
-                EXPECT(s == DFRT_OK || s == DFRT_FORMAT_ERROR, "decode mutant: %s", dfrt_last_error());
-                free(guarded_readback(out, payload, "mutated unit"));
+                mutant_decode(&u, du, 0, 0, what);
+                uint32_t first = (uint32_t)(test_rand(&r) % u.n_chunks);
+                mutant_decode(&u, du, first, 1 + (uint32_t)(test_rand(&r) % (u.n_chunks - first)), what);
             }
-            dfrt_buffer_free(out);
             dfrt_device_df11_free(du);
             end_case();
             dfrt_df11_unit_release(&u);
@@ -176,7 +224,13 @@ static void mutated_decode_cases(void) {
         dfrt_df11_encoded_free(&e);
     }
     free(w);
-    if (!valid) cur->skipped++;
+    begin_case();
+    for (int i = 0; i < 4; i++)
+        EXPECT(valid[i] >= TRIALS_PER_TENSOR / 4, "only %d of %d %s mutants passed validation: too few to test the decoders",
+               valid[i], TRIALS_PER_TENSOR, tensor_names[i]);
+    end_case();
+    printf("  mutated units that passed validation and were decoded: %d encoded_exponent, %d gaps, %d luts, %d "
+           "output_positions (of %d each)\n", valid[0], valid[1], valid[2], valid[3], TRIALS_PER_TENSOR);
 }
 
 /* ---- matmul ----------------------------------------------------------------------------------- */
@@ -727,21 +781,43 @@ static void transformer_cases(void) {
     silu_add_argmax_cases(&r);
 }
 
+/* Case groups; the second argument of test_ops, a comma-separated list, runs only those (e.g.
+ * under compute-sanitizer). */
+static const char *only_groups;
+static bool group(const char *name) {
+    if (!only_groups) return true;
+    size_t n = strlen(name);
+    for (const char *p = only_groups; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == only_groups || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) return true;
+    return false;
+}
+
 static void run_target(target *t, dfrt_backend *cpu, synth_case *cases, int n_cases) {
     cur = t;
-    buffer_cases();
-    transformer_cases();
-    decode_cases(cases, n_cases);
-    mutated_decode_cases();
-    matmul_cases();
-    bad_input_cases(cpu);
+    if (group("buffers")) buffer_cases();
+    if (group("transformer")) transformer_cases();
+    if (group("decode")) decode_cases(cases, n_cases);
+    if (group("mutated")) mutated_decode_cases();
+    if (group("matmul")) matmul_cases();
+    if (group("errors")) bad_input_cases(cpu);
     printf("backend %s: %d passed, %d failed, %d skipped\n", t->label, t->passed, t->failed, t->skipped);
     fflush(stdout);
 }
 
+/* usage: test_ops [BACKEND [GROUPS]]: only that backend (cpu, cuda, vulkan), only those groups
+ * of cases (a comma-separated list of buffers, transformer, decode, mutated, matmul, errors). */
 int main(int argc, char **argv) {
-    /* optional filter: only backends whose name is given */
     const char *only = argc > 1 ? argv[1] : NULL;
+    only_groups = argc > 2 ? argv[2] : NULL;
+    static const char *const groups[] = {"buffers", "transformer", "decode", "mutated", "matmul", "errors"};
+    int known = 0, listed = 1;
+    for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) known += group(groups[i]);
+    for (const char *p = only_groups; p && *p; p++) listed += *p == ',';
+    if (only_groups && known != listed) {
+        fprintf(stderr, "test_ops: unknown case group in \"%s\" (groups: buffers, transformer, decode, mutated, "
+                        "matmul, errors)\n", only_groups);
+        return 2;
+    }
     synth_case *cases;
     int n_cases = synth_cases(&cases);
     dfrt_backend *cpu;
