@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of the dfrt command: usage, the shipped model, synthetic models through
 # compress -> verify -> decompress, bad input with the exact messages, and Ctrl-C.
-# usage: cli_test.sh DFRT MKMODEL MODEL_DIR
+# usage: cli_test.sh DFRT MKMODEL MODEL_DIR FAULT_INJECT_SO
 set -u
-DFRT=$1 MKMODEL=$2 MODEL=$3
+DFRT=$1 MKMODEL=$2 MODEL=$3 FAULT=$4
 T=$(mktemp -d "${TMPDIR:-/tmp}/dfrt-cli-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 passed=0 failed=0
@@ -93,17 +93,54 @@ mkdir -p "$T/empty" && echo '{}' > "$T/empty/config.json"
 expect 1 "$T/empty: no *.safetensors files" -- "$DFRT" inspect "$T/empty"
 mkdir -p "$T/noconfig"
 expect 1 "$T/noconfig/config.json: cannot open" -- "$DFRT" inspect "$T/noconfig"
-# an unreadable directory (root reads everything, so only as another user)
-if [[ $(id -u) -ne 0 ]]; then
-    mkdir -p "$T/locked" && chmod 000 "$T/locked"
-    expect 1 "$T/locked: cannot read directory: Permission denied" -- "$DFRT" inspect "$T/locked"
-    chmod 700 "$T/locked"
-else
-    echo "skipped: unreadable-directory case (running as root)"
-fi
+# an unreadable directory (root reads everything, so as nobody)
+as_other_user() {
+    if [[ $(id -u) -eq 0 ]]; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi
+}
+chmod 755 "$T"
+mkdir -p "$T/locked" && chmod 000 "$T/locked"
+expect 1 "$T/locked: cannot read directory: Permission denied" -- as_other_user "$DFRT" inspect "$T/locked"
+chmod 700 "$T/locked"
 mkdir -p "$T/old" && touch "$T/old/layer_0.pkl" && echo '{}' > "$T/old/config.json"
 expect 1 "old pickle format" -- "$DFRT" inspect "$T/old"
 expect 1 "old pickle format" -- "$DFRT" verify "$T/old"
+
+# --- faults ---------------------------------------------------------------------------------
+# Nothing named like the output may be left: no directory, no temporary.
+nothing_left() {
+    if compgen -G "$1*" >/dev/null; then bad "left behind: $(ls -d "$1"*)"; else ok; fi
+}
+# Runs a command with fault_inject.so, which fails or interrupts writes to files under $T.
+faulty() {
+    env LD_PRELOAD="$FAULT" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" DFRT_FAULT_DIR="$T" "$@"
+}
+# the disk is full from the start, or fills up part-way through a file
+for space in 0 100000; do
+    expect 1 "write failed: No space left on device" -- faulty DFRT_FAULT_SPACE=$space "$DFRT" compress "$T/llama" "$T/full"
+    nothing_left "$T/full"
+    expect 1 "write failed: No space left on device" -- faulty DFRT_FAULT_SPACE=$space "$DFRT" decompress "$T/llama-df11" "$T/full"
+    nothing_left "$T/full"
+done
+# Ctrl-C in the middle of writing a file
+expect 130 "interrupted; nothing was written" -- faulty DFRT_FAULT_SIGINT_AT=100000 "$DFRT" compress "$T/llama" "$T/int"
+nothing_left "$T/int"
+expect 130 "interrupted; nothing was written" -- faulty DFRT_FAULT_SIGINT_AT=100000 "$DFRT" decompress "$T/llama-df11" "$T/int"
+nothing_left "$T/int"
+# an output directory the user cannot write to (as nobody when root)
+mkdir -p "$T/ro" && chmod 555 "$T/ro"
+expect 1 "dfrt compress: I/O error: $T/ro/out: cannot create output directory: Permission denied" -- \
+    as_other_user "$DFRT" compress "$T/llama" "$T/ro/out"
+nothing_left "$T/ro/out"
+# a model directory with a shard missing
+"$MKMODEL" "$T/sharded" --layers 2 --shards 2 || bad "mkmodel"
+rm "$T/sharded/model-00002-of-00002.safetensors"
+missing="$T/sharded: shard model-00002-of-00002.safetensors is missing"
+expect 1 "$missing" -- "$DFRT" compress "$T/sharded" "$T/out"
+expect 1 "$missing" -- "$DFRT" run "$T/sharded" --tokens 1 --backend cpu
+expect 1 "$missing" -- "$DFRT" inspect "$T/sharded"
+# more memory than the device has (a KV cache of 4096 sequences of 4096 tokens: 275 GB)
+"$MKMODEL" "$T/wide" --layers 2 --hidden 1024 --heads 8 --kv-heads 8 --inter 64 --vocab 64 || bad "mkmodel"
+expect 1 "out of memory: the model needs 275.02 GB on" -- "$DFRT" run "$T/wide" --tokens 1 --context 4096 --batch 4096 --backend cpu -n 1
 
 # --- dfrt run on the shipped model (CPU) ----------------------------------------------------------
 golden_ids="261 591 271 261 1182 14 270 261 1182 1882 1050 323 340 14 270 337 2071 1996 281 299 261 818 338 347 292 340 382 1015 261 2208 28 444 261 396 271 390 422 347 290 340 281 499 261 1673 271 390 338 321"
