@@ -855,7 +855,8 @@ dfrt_status dfrt_tokenizer_parse(const char *json, size_t len, const char *sourc
     loader l = {t, source, {0}};
     dfrt_status s;
     if (!root) s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: not valid JSON", source);
-    else if (!t || !(t->source = dfrt_strdup(source))) s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory reading %s", source);
+    else if (!t || !(t->source = dfrt_strdup(source)))
+        s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory reading %s", source);
     else {
         l.src = t->source;
         s = parse_root(&l, root);
