@@ -163,7 +163,8 @@ static void plausible_change(dfrt_df11_encoded *e, int which, test_rng *r) {
         unsigned v;
         do v = (unsigned)(test_rand(r) % 240); while (!lengths[v]);
         e->luts[256 * (test_rand(r) % e->n_tables) + test_rand(r) % 256] = (uint8_t)v;
-    } else if (which == 3 && e->n_positions > 2) {
+    } else if (which == 3) {
+        if (e->n_positions <= 2) return;
         uint32_t c = 1 + (uint32_t)(test_rand(r) % (e->n_positions - 2)), lo, hi;
         memcpy(&lo, e->output_positions + 4 * (c - 1), 4);
         memcpy(&hi, e->output_positions + 4 * (c + 1), 4);
