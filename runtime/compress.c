@@ -367,7 +367,7 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
     }
     s = dfrt_staging_commit(&staging);
 done:
-    if (staging.tmp_path) dfrt_staging_abort(&staging);
+    if (staging.tmp_path) s = dfrt_staging_abort(&staging, s);
     dfrt_progress_free(job.progress);
     free(job.owner);
     free(job.order);

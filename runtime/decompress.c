@@ -171,7 +171,7 @@ dfrt_status dfrt_decompress_dir(const char *df11_dir, const char *out_dir, const
     if (s == DFRT_OK && dfrt_cancelled(o->cancel)) s = dfrt_fail(DFRT_CANCELLED, "cancelled");
     if (s == DFRT_OK) s = dfrt_staging_commit(&staging);
 done:
-    if (staging.tmp_path) dfrt_staging_abort(&staging);
+    if (staging.tmp_path) s = dfrt_staging_abort(&staging, s);
     dfrt_progress_free(progress);
     if (shards)
         for (size_t i = 0; i < n_shards; i++) free(shards[i].name);

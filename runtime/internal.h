@@ -123,7 +123,10 @@ typedef struct dfrt_staging {
 } dfrt_staging;
 dfrt_status dfrt_staging_begin(const char *out_dir, dfrt_staging *out);
 dfrt_status dfrt_staging_commit(dfrt_staging *s);
-void dfrt_staging_abort(dfrt_staging *s);
+/* Removes an unfinished output's temporary directory; status is the failure that stopped it.
+ * An I/O error's message gets "<output>: not written: " in front, so that it names the output
+ * asked for and not only a temporary file. Returns status. */
+dfrt_status dfrt_staging_abort(dfrt_staging *s, dfrt_status status);
 
 /* mkdir -p: creates path and its missing parents; fine if it is a directory already. */
 dfrt_status dfrt_make_dirs(const char *path);

@@ -427,7 +427,7 @@ static dfrt_status build_bf16(const synth_plan *p, const char *out_dir, const df
     if (s == DFRT_OK) s = write_configs(p->spec, staging.tmp_path);
     if (s == DFRT_OK && dfrt_cancelled(o->cancel)) s = dfrt_fail(DFRT_CANCELLED, "cancelled");
     if (s == DFRT_OK) s = dfrt_staging_commit(&staging);
-    if (staging.tmp_path) dfrt_staging_abort(&staging);
+    if (staging.tmp_path) s = dfrt_staging_abort(&staging, s);
     dfrt_free_large(job.shard, p->max_shard_bytes);
     free(tasks);
     return s;

@@ -331,11 +331,13 @@ dfrt_status dfrt_staging_commit(dfrt_staging *s) {
     return st;
 }
 
-void dfrt_staging_abort(dfrt_staging *s) {
+dfrt_status dfrt_staging_abort(dfrt_staging *s, dfrt_status status) {
+    if (status == DFRT_IO_ERROR && s->final_path) dfrt_fail_prefix(status, "%s: not written", s->final_path);
     if (s->tmp_path) dfrt_remove_tree(s->tmp_path);
     free(s->final_path);
     free(s->tmp_path);
     memset(s, 0, sizeof *s);
+    return status;
 }
 
 dfrt_status dfrt_make_dirs(const char *path) {

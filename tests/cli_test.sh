@@ -11,15 +11,23 @@ passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 
-# expect CODE FRAGMENT -- command...: runs it, checks exit code and that stdout+stderr contains FRAGMENT
+# expect CODE FRAGMENT... -- command...: runs it, checks exit code and that stdout+stderr
+# contains each FRAGMENT
 expect() {
-    local code=$1 frag=$2
-    shift 3
-    local out rc
+    local code=$1 frags=()
+    shift
+    while [[ $1 != -- ]]; do
+        frags+=("$1")
+        shift
+    done
+    shift
+    local out rc frag
     out=$("$@" 2>&1)
     rc=$?
     if [[ $rc -ne $code ]]; then bad "exit $rc, expected $code: $*"$'\n'"$out"; return; fi
-    if [[ -n $frag && $out != *"$frag"* ]]; then bad "missing \"$frag\" in output of: $*"$'\n'"$out"; return; fi
+    for frag in "${frags[@]}"; do
+        if [[ -n $frag && $out != *"$frag"* ]]; then bad "missing \"$frag\" in output of: $*"$'\n'"$out"; return; fi
+    done
     ok
 }
 
@@ -116,10 +124,11 @@ faulty() {
 }
 # the disk is full from the start, or fills up part-way through a file
 for space in 0 100000; do
-    expect 1 "write failed: No space left on device" -- faulty DFRT_FAULT_SPACE=$space "$DFRT" compress "$T/llama" "$T/full"
-    nothing_left "$T/full"
-    expect 1 "write failed: No space left on device" -- faulty DFRT_FAULT_SPACE=$space "$DFRT" decompress "$T/llama-df11" "$T/full"
-    nothing_left "$T/full"
+    for cmd in "compress $T/llama" "decompress $T/llama-df11"; do
+        expect 1 "dfrt ${cmd%% *}: I/O error: $T/full: not written: $T/full.dfrt-tmp-" \
+            ".safetensors: write failed: No space left on device" -- faulty DFRT_FAULT_SPACE=$space "$DFRT" $cmd "$T/full"
+        nothing_left "$T/full"
+    done
 done
 # Ctrl-C in the middle of writing a file
 expect 130 "interrupted; nothing was written" -- faulty DFRT_FAULT_SIGINT_AT=100000 "$DFRT" compress "$T/llama" "$T/int"
