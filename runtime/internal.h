@@ -64,6 +64,25 @@ static inline uint32_t dfrt_load_u32le(const uint8_t *p) {
     return v;
 }
 
+/* Pseudo-random numbers: splitmix64 (to seed) and xoshiro256** (Blackman and Vigna). */
+static inline uint64_t dfrt_splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t dfrt_rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t dfrt_xoshiro_next(uint64_t s[4]) {
+    uint64_t result = dfrt_rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = dfrt_rotl64(s[3], 45);
+    return result;
+}
+
 /* base with the process umask applied (the umask is read once, thread-safely). */
 #include <sys/types.h>
 mode_t dfrt_file_mode(mode_t base);

@@ -155,27 +155,6 @@ size_t dfrt_synthetic_list(const dfrt_synthetic_info **out) {
 
 /* ---- random weights ------------------------------------------------------------------------ */
 
-static inline uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-/* xoshiro256** (Blackman and Vigna) */
-static inline uint64_t xoshiro_next(uint64_t s[4]) {
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
 /* The weights are plain float arithmetic, with no libm (whose results vary with its version
  * and the CPU) and no fused multiply-adds, so they come out the same on every machine. */
 #if defined(__clang__)
@@ -211,9 +190,9 @@ static inline uint16_t to_bf16(float f) { /* round to nearest even; no NaN here 
 /* n normal weights (Box-Muller, two from each 64-bit draw) with std WEIGHT_STD. */
 NO_FMA static void fill_normal(uint16_t *out, uint64_t n, uint64_t seed) {
     uint64_t sm = seed, s[4];
-    for (int i = 0; i < 4; i++) s[i] = splitmix64(&sm);
+    for (int i = 0; i < 4; i++) s[i] = dfrt_splitmix64(&sm);
     for (uint64_t i = 0; i < n; i += 2) {
-        uint64_t r = xoshiro_next(s);
+        uint64_t r = dfrt_xoshiro_next(s);
         /* radius from u1 = (hi + 1) / 2^32 in (0, 1] */
         float u1 = (float)((r >> 32) + 1) * 0x1p-32f;
         float radius = sqrtf(-2.0f * log_unit(u1)) * WEIGHT_STD;
@@ -249,8 +228,8 @@ static uint64_t name_seed(const char *name) { /* FNV-1a */
  * get unrelated streams. */
 static uint64_t chunk_seed(uint64_t model_seed, uint32_t tensor, uint64_t chunk) {
     uint64_t k = ((uint64_t)tensor << 40) ^ chunk;
-    uint64_t key = splitmix64(&k), m = model_seed ^ key;
-    return splitmix64(&m);
+    uint64_t key = dfrt_splitmix64(&k), m = model_seed ^ key;
+    return dfrt_splitmix64(&m);
 }
 
 typedef struct gen_task {
