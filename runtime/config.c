@@ -171,7 +171,7 @@ dfrt_status dfrt_pattern_dict_parse(const char *json, const char *source, int *o
                                     dfrt_df11_pattern **out_patterns) {
     *out_n_patterns = 0;
     *out_patterns = NULL;
-    cJSON *root = cJSON_Parse(json);
+    cJSON *root = dfrt_json_parse(json, strlen(json));
     if (!root) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: not valid JSON", source);
     dfrt_status s = patterns_from_json(root, source, out_n_patterns, out_patterns);
     cJSON_Delete(root);
@@ -204,7 +204,7 @@ static dfrt_status parse_df11(const cJSON *df, const char *src, dfrt_config *c) 
 
 dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, dfrt_config **out_config) {
     *out_config = NULL;
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = dfrt_json_parse(json, len);
     if (!root) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: not valid JSON", source);
     dfrt_config *c = dfrt_calloc(1, sizeof *c, "a model config");
     dfrt_status s = DFRT_OK;

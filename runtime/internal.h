@@ -115,6 +115,11 @@ void dfrt_free_strings(char **strings, size_t count);
  * messages. */
 dfrt_status dfrt_st_file_parse(const char *name, const void *data, size_t size, dfrt_st_file **out_file);
 
+/* Parses a JSON document of len bytes (cJSON's tree; free with cJSON_Delete). NULL unless the
+ * whole text is one JSON value: trailing bytes other than whitespace make it invalid, as they
+ * do for Python's json and serde_json. */
+struct cJSON *dfrt_json_parse(const char *text, size_t len);
+
 /* Top-level key edits of a JSON object that keep the rest of the text as it is. */
 dfrt_status dfrt_json_remove_key(const char *text, size_t len, const char *key, const char *source, char **out,
                                  size_t *out_len);

@@ -2,6 +2,8 @@
  * through compress and decompress (decompress(compress(x)) gives x back byte for byte). */
 #include "internal.h"
 
+#include <cjson/cJSON.h>
+
 typedef struct scanner {
     const char *s;
     size_t len, pos;
@@ -154,3 +156,15 @@ dfrt_status dfrt_json_add_key(const char *text, size_t len, const char *key, con
     return DFRT_OK;
 }
 
+
+cJSON *dfrt_json_parse(const char *text, size_t len) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!root) return NULL;
+    for (const char *p = end; p < text + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(root);
+            return NULL;
+        }
+    return root;
+}

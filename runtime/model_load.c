@@ -319,7 +319,7 @@ static void load_eos(dfrt_model *m, const char *dir) {
     char *path = dfrt_path_join(dir, "generation_config.json"), *text = NULL;
     size_t len;
     if (path && dfrt_read_file(path, 1 << 20, &text, &len) == DFRT_OK) {
-        cJSON *root = cJSON_ParseWithLength(text, len);
+        cJSON *root = dfrt_json_parse(text, len);
         const cJSON *eos = root ? cJSON_GetObjectItemCaseSensitive(root, "eos_token_id") : NULL;
         const cJSON *e;
         if (cJSON_IsArray(eos)) {

@@ -361,7 +361,7 @@ static dfrt_status check_index(dfrt_tensor_set *set, const char *dir, const char
     char *text;
     size_t len;
     DFRT_TRY(dfrt_read_file(index_path, (size_t)256 << 20, &text, &len));
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    cJSON *root = dfrt_json_parse(text, len);
     free(text);
     dfrt_status s = DFRT_OK;
     const cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;

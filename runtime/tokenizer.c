@@ -553,6 +553,7 @@ static dfrt_status parse_vocab(loader *l, const cJSON *vocab, size_t n_added) {
     if (!cJSON_IsObject(vocab))
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: model.vocab must be an object of token -> id", l->src);
     size_t n = (size_t)cJSON_GetArraySize(vocab);
+    if (n == 0) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: model.vocab is empty", l->src);
     /* Ids may leave holes, within bounds that keep the per-id tables small. */
     uint64_t limit = 2 * ((uint64_t)n + n_added) + 1024;
     if (limit > INT32_MAX / 2) return dfrt_fail(DFRT_UNSUPPORTED, "%s: model.vocab has %zu entries", l->src, n);
@@ -850,7 +851,7 @@ dfrt_status dfrt_tokenizer_load(const char *path, dfrt_tokenizer **out_tokenizer
 
 dfrt_status dfrt_tokenizer_parse(const char *json, size_t len, const char *source, dfrt_tokenizer **out_tokenizer) {
     *out_tokenizer = NULL;
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = dfrt_json_parse(json, len);
     dfrt_tokenizer *t = calloc(1, sizeof *t);
     loader l = {t, source, {0}};
     dfrt_status s;

@@ -48,6 +48,7 @@ static void test_schemas(void) {
     CHECK_ERROR(parse("{\"architectures\": 3}", &c), DFRT_FORMAT_ERROR, "architectures");
     CHECK_ERROR(parse("{\"rms_norm_eps\": -1}", &c), DFRT_FORMAT_ERROR, "rms_norm_eps");
     CHECK_ERROR(parse("{", &c), DFRT_FORMAT_ERROR, "config.json: not valid JSON");
+    CHECK_ERROR(parse("{}\n}", &c), DFRT_FORMAT_ERROR, "config.json: not valid JSON"); /* trailing bytes */
     CHECK_ERROR(parse("[]", &c), DFRT_FORMAT_ERROR, "not a JSON object");
     CHECK_ERROR(dfrt_config_load("/nonexistent-dir", &c), DFRT_IO_ERROR, "/nonexistent-dir/config.json: cannot open");
 }
@@ -133,6 +134,8 @@ static void test_patterns(void) {
     CHECK_ERROR(dfrt_pattern_dict_parse("{\"a\": 1}", "--pattern-dict", &n, &p), DFRT_INVALID_ARGUMENT,
                 "--pattern-dict: pattern_dict[\"a\"] must be a list");
     CHECK_ERROR(dfrt_pattern_dict_parse("nope", "--pattern-dict", &n, &p), DFRT_INVALID_ARGUMENT, "not valid JSON");
+    CHECK_ERROR(dfrt_pattern_dict_parse("{\"a\": []} x", "--pattern-dict", &n, &p), DFRT_INVALID_ARGUMENT,
+                "--pattern-dict: not valid JSON");
 }
 
 static void test_default_patterns(void) {

@@ -504,6 +504,7 @@ static void test_hostile_files(void) {
     CHECK_ERROR(load_text(""), F, "hostile.json: not valid JSON");
     CHECK_ERROR(load_text("{\"model\": {\"type\": \"BPE\", "), F, "not valid JSON");
     CHECK_ERROR(load_text("[1, 2]"), F, "not a JSON object");
+    CHECK_ERROR(load_text("{} }"), F, "hostile.json: not valid JSON"); /* trailing bytes */
     CHECK_ERROR(load_text("{}"), U, "pre_tokenizer is null");
 
     /* model */
@@ -519,6 +520,7 @@ static void test_hostile_files(void) {
     CHECK_ERROR(load_json(set(mini(), "model", "ignore_merges", cJSON_CreateString("yes"))), F,
                 "model.ignore_merges must be true or false");
     CHECK_ERROR(load_json(set(mini(), "model", "vocab", cJSON_CreateArray())), F, "model.vocab must be an object");
+    CHECK_ERROR(load_json(set(mini(), "model", "vocab", cJSON_CreateObject())), F, ".json: model.vocab is empty");
     CHECK_ERROR(load_json(set(mini(), "model.vocab", "zz", cJSON_CreateString("7"))), F,
                 "model.vocab[\"zz\"] must be an integer id");
     CHECK_ERROR(load_json(set(mini(), "model.vocab", "zz", cJSON_CreateNumber(-1))), F, "model.vocab[\"zz\"]");
