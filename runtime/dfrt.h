@@ -52,6 +52,22 @@ DFRT_API const char *dfrt_last_error(void);
 /* The library version, "MAJOR.MINOR.PATCH". */
 DFRT_API const char *dfrt_version(void);
 
+/* Warnings: something a user should know that does not stop the operation (a file skipped, a
+ * tensor left unused, a model that will be slow on this backend). By default each is printed to
+ * stderr as "dfrt: warning: MESSAGE"; a handler replaces that (NULL restores it). Messages are
+ * escaped as dfrt_escape escapes. The handler may be called from any thread that runs a dfrt
+ * call; set it before starting work. */
+typedef void (*dfrt_warning_fn)(void *user, const char *message);
+DFRT_API void dfrt_set_warning_handler(dfrt_warning_fn fn, void *user);
+
+/* Text from files (tensor names, config strings, paths) made safe to print on a terminal:
+ * control characters (C0, DEL, C1), bytes that are not valid UTF-8 and the Unicode
+ * direction overrides become \xNN (or \u{NNNN}); everything else is copied. Writes at most
+ * `size` bytes to out, always NUL-terminated when size > 0, and returns the length the whole
+ * escaped text needs (without the NUL), as snprintf does. Error messages from
+ * dfrt_last_error() are already escaped. */
+DFRT_API size_t dfrt_escape(char *out, size_t size, const char *s);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors and safetensors files                                                               */
 /* ------------------------------------------------------------------------------------------ */

@@ -22,6 +22,8 @@
 dfrt_status dfrt_fail(dfrt_status status, const char *fmt, ...) DFRT_PRINTF(2, 3);
 /* Prepends "prefix: " to the calling thread's current message; returns status. */
 dfrt_status dfrt_fail_prefix(dfrt_status status, const char *fmt, ...) DFRT_PRINTF(2, 3);
+/* Reports a warning through the handler set with dfrt_set_warning_handler (escaped). */
+void dfrt_warn(const char *fmt, ...) DFRT_PRINTF(1, 2);
 /* Clears the calling thread's message. */
 void dfrt_clear_error(void);
 /* Replaces the calling thread's message (used to move errors between threads). */
