@@ -100,28 +100,37 @@ static dfrt_status refuse_pickles(const char *dir) {
     return s;
 }
 
-/* Collects the distinct unit prefixes: names that carry at least one of the six fields. */
+static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Collects the distinct unit prefixes: names that carry at least one of the six fields.
+ * Sorted and deduplicated, so that a shard of many unit-like names costs n log n. */
 static dfrt_status collect_unit_names(const dfrt_tensor_set *ts, char ***out, size_t *out_n) {
     size_t count = dfrt_tensor_set_count(ts), n = 0;
-    char **names = dfrt_calloc(count, sizeof *names, "unit names");
+    char **names = dfrt_calloc(count ? count : 1, sizeof *names, "unit names");
     if (!names) return DFRT_OUT_OF_MEMORY;
     for (size_t i = 0; i < count; i++) {
         size_t plen;
         int field;
         const char *tn = dfrt_tensor_set_get(ts, i)->name;
         if (!has_suffix_field(tn, &plen, &field)) continue;
-        bool seen = false;
-        for (size_t j = 0; j < n && !seen; j++) seen = strlen(names[j]) == plen && strncmp(names[j], tn, plen) == 0;
-        if (seen) continue;
         if (!(names[n] = dfrt_strndup(tn, plen))) {
             dfrt_free_strings(names, n);
             return DFRT_OUT_OF_MEMORY;
         }
         n++;
     }
-    qsort(names, n, sizeof *names, compare_strings_natural);
+    qsort(names, n, sizeof *names, compare_strings);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept && strcmp(names[kept - 1], names[i]) == 0) {
+            free(names[i]);
+            continue;
+        }
+        names[kept++] = names[i];
+    }
+    qsort(names, kept, sizeof *names, compare_strings_natural);
     *out = names;
-    *out_n = n;
+    *out_n = kept;
     return DFRT_OK;
 }
 
@@ -176,6 +185,35 @@ static dfrt_status init_unit(dfrt_checkpoint *cp, const dfrt_matcher *matcher, c
         p->shape[0] = shape[0];
         p->shape[1] = shape[1];
     }
+    return DFRT_OK;
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(((const struct checkpoint_name *)a)->name, ((const struct checkpoint_name *)b)->name);
+}
+
+/* The lookup tables of a checkpoint whose units are final. A weight named by two units is
+ * refused here, where the table makes it cheap to see. */
+static dfrt_status build_indexes(dfrt_checkpoint *cp) {
+    cp->units_by_name = dfrt_calloc(cp->n_units ? cp->n_units : 1, sizeof *cp->units_by_name, "unit index");
+    if (!cp->units_by_name) return DFRT_OUT_OF_MEMORY;
+    size_t n_weights = 0;
+    for (size_t i = 0; i < cp->n_units; i++) {
+        cp->units_by_name[i] = (struct checkpoint_name){cp->units[i].unit.name, i, -1};
+        n_weights += (size_t)cp->units[i].unit.n_parts;
+    }
+    cp->weights = dfrt_calloc(n_weights ? n_weights : 1, sizeof *cp->weights, "weight index");
+    if (!cp->weights) return DFRT_OUT_OF_MEMORY;
+    for (size_t i = 0; i < cp->n_units; i++)
+        for (int j = 0; j < cp->units[i].unit.n_parts; j++)
+            cp->weights[cp->n_weights++] = (struct checkpoint_name){cp->units[i].unit.parts[j].name, i, j};
+    qsort(cp->units_by_name, cp->n_units, sizeof *cp->units_by_name, compare_names);
+    qsort(cp->weights, cp->n_weights, sizeof *cp->weights, compare_names);
+    for (size_t i = 1; i < cp->n_weights; i++)
+        if (strcmp(cp->weights[i - 1].name, cp->weights[i].name) == 0)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: weight %s is part of two DF11 units, %s and %s", cp->dir,
+                             cp->weights[i].name, cp->units[cp->weights[i - 1].unit].unit.name,
+                             cp->units[cp->weights[i].unit].unit.name);
     return DFRT_OK;
 }
 
@@ -234,6 +272,7 @@ dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, df
             cp->n_units++;
         }
         qsort(cp->units, cp->n_units, sizeof *cp->units, compare_units);
+        if ((s = build_indexes(cp)) != DFRT_OK) goto fail;
         /* A weight may not be both a plain tensor and part of a unit. */
         for (size_t i = 0; i < cp->n_units; i++)
             for (int j = 0; j < cp->units[i].unit.n_parts; j++) {
@@ -268,6 +307,8 @@ void dfrt_checkpoint_close(dfrt_checkpoint *cp) {
         free(cp->units[i].message);
     }
     free(cp->units);
+    free(cp->units_by_name);
+    free(cp->weights);
     dfrt_tensor_set_close(cp->tensors);
     dfrt_config_free(cp->config);
     free(cp->dir);
@@ -283,13 +324,26 @@ const dfrt_df11_unit *dfrt_checkpoint_unit(const dfrt_checkpoint *cp, size_t ind
     return index < cp->n_units ? &cp->units[index].unit : NULL;
 }
 
+/* The unit named by the first len bytes of name, or NULL. */
+static const checkpoint_unit *find_unit(const dfrt_checkpoint *cp, const char *name, size_t len) {
+    if (!cp->units_by_name) return NULL;
+    size_t lo = 0, hi = cp->n_units;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *un = cp->units_by_name[mid].name;
+        int c = strncmp(un, name, len);
+        if (c == 0 && un[len] != '\0') c = 1;
+        if (c == 0) return &cp->units[cp->units_by_name[mid].unit];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
 bool dfrt_checkpoint_is_unit_tensor(const dfrt_checkpoint *cp, const char *name) {
     size_t plen;
     int field;
-    if (!has_suffix_field(name, &plen, &field)) return false;
-    for (size_t i = 0; i < cp->n_units; i++)
-        if (strlen(cp->units[i].unit.name) == plen && strncmp(cp->units[i].unit.name, name, plen) == 0) return true;
-    return false;
+    return has_suffix_field(name, &plen, &field) && find_unit(cp, name, plen) != NULL;
 }
 
 dfrt_status dfrt_checkpoint_find_weight(const dfrt_checkpoint *cp, const char *name, const dfrt_tensor **out_tensor,
@@ -297,13 +351,18 @@ dfrt_status dfrt_checkpoint_find_weight(const dfrt_checkpoint *cp, const char *n
     if (out_tensor) *out_tensor = NULL;
     if (out_unit) *out_unit = NULL;
     if (out_part) *out_part = -1;
-    for (size_t i = 0; i < cp->n_units; i++)
-        for (int j = 0; j < cp->units[i].unit.n_parts; j++)
-            if (strcmp(cp->units[i].unit.parts[j].name, name) == 0) {
-                if (out_unit) *out_unit = &cp->units[i].unit;
-                if (out_part) *out_part = j;
-                return DFRT_OK;
-            }
+    size_t lo = 0, hi = cp->n_weights;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(cp->weights[mid].name, name);
+        if (c == 0) {
+            if (out_unit) *out_unit = &cp->units[cp->weights[mid].unit].unit;
+            if (out_part) *out_part = cp->weights[mid].part;
+            return DFRT_OK;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     const dfrt_tensor *t = dfrt_tensor_set_find(cp->tensors, name);
     if (t && !dfrt_checkpoint_is_unit_tensor(cp, name)) {
         if (out_tensor) *out_tensor = t;

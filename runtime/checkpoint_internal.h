@@ -18,6 +18,14 @@ struct dfrt_checkpoint {
     dfrt_tensor_set *tensors;
     size_t n_units;
     checkpoint_unit *units; /* in natural name order */
+    /* Lookups that stay O(log n) for directories of many tensors, sorted by strcmp of the
+     * name: the units (part -1), and every weight of a unit. */
+    struct checkpoint_name {
+        const char *name;
+        size_t unit;
+        int part;
+    } *units_by_name, *weights;
+    size_t n_weights;
 };
 
 /* keep_invalid_units: a unit that fails validation is kept with its status and message
@@ -29,5 +37,28 @@ bool dfrt_weight_shape(const dfrt_config *c, const char *name, int64_t shape[2])
 
 /* Copies the files of a model directory that are neither safetensors nor config.json. */
 dfrt_status dfrt_copy_side_files(const char *src_dir, const char *dst_dir);
+
+/* Whether dfrt knows an architecture's weight set (Llama, Mistral, Qwen2, Qwen3). */
+bool dfrt_architecture_known(const char *architecture);
+
+/* The weight set check (weight_set.c): every weight the architecture and config.json require
+ * is present (a missing one is DFRT_FORMAT_ERROR naming them, whole layers as one item), and
+ * the tensors nothing would use are classified: layers beyond num_hidden_layers, q_norm/k_norm
+ * under an architecture without them, lm_head.weight under tie_word_embeddings and biases
+ * dfrt does not apply make a different model run (errors for RUN and VERIFY, warnings for
+ * CONVERT); *.rotary_emb.inv_freq is ignored; anything else is a warning (RUN, VERIFY) naming
+ * them. For an architecture dfrt does not know, only the layer numbering is checked (every
+ * model.layers.N below num_hidden_layers has weights) and a warning says so (an error for
+ * RUN). Units that failed validation (verify) count as holding their weights. */
+typedef enum dfrt_weight_set_mode {
+    DFRT_WEIGHTS_RUN,
+    DFRT_WEIGHTS_VERIFY,
+    DFRT_WEIGHTS_CONVERT,
+} dfrt_weight_set_mode;
+dfrt_status dfrt_weight_set_check(const dfrt_checkpoint *cp, dfrt_weight_set_mode mode);
+
+/* Runs dfrt_model_check on a model directory and, when dfrt run would refuse the model, warns
+ * "DIR: dfrt run will refuse this model: REASON" (model_load.c; compress's closing check). */
+void dfrt_model_check_warn(const char *dir);
 
 #endif

@@ -4,7 +4,8 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
-#define MAX_CONFIG_BYTES ((size_t)16 << 20)
+/* pattern_dict entries: published releases have 1 to 3, each a regex matched against every module. */
+#define DFRT_MAX_PATTERNS 64
 
 static dfrt_status get_string(const cJSON *obj, const char *key, const char *src, char **out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -70,13 +71,24 @@ static dfrt_status parse_rope(const cJSON *rope, const char *key, const char *sr
     return DFRT_OK;
 }
 
+/* Token ids must name a row of the vocabulary (when config.json gives its size): an id past
+ * it would never match, and one past 2^31 used to wrap onto an ordinary token. */
+static dfrt_status check_token_id(const dfrt_config *c, const char *src, const char *key, int64_t id) {
+    if (id < 0 || id > INT32_MAX || (c->vocab_size > 0 && id >= c->vocab_size))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s\" %lld is outside the vocabulary (0 .. %lld)", src, key,
+                         (long long)id, (long long)(c->vocab_size > 0 ? c->vocab_size - 1 : INT32_MAX));
+    return DFRT_OK;
+}
+
 static dfrt_status parse_token_ids(const cJSON *root, const char *src, dfrt_config *c) {
     DFRT_TRY(get_int(root, "bos_token_id", src, 0, &c->bos_token_id));
+    if (c->bos_token_id >= 0) DFRT_TRY(check_token_id(c, src, "bos_token_id", c->bos_token_id));
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
     if (!eos || cJSON_IsNull(eos)) return DFRT_OK;
     if (cJSON_IsNumber(eos)) {
         c->n_eos = 1;
-        return get_int(root, "eos_token_id", src, 0, &c->eos_token_ids[0]);
+        DFRT_TRY(get_int(root, "eos_token_id", src, 0, &c->eos_token_ids[0]));
+        return check_token_id(c, src, "eos_token_id", c->eos_token_ids[0]);
     }
     if (!cJSON_IsArray(eos))
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"eos_token_id\" must be an integer or a list", src);
@@ -88,6 +100,7 @@ static dfrt_status parse_token_ids(const cJSON *root, const char *src, dfrt_conf
         if (c->n_eos == DFRT_MAX_EOS)
             return dfrt_fail(DFRT_UNSUPPORTED, "%s: more than %d eos_token_id values", src, DFRT_MAX_EOS);
         c->eos_token_ids[c->n_eos++] = (int64_t)e->valuedouble;
+        DFRT_TRY(check_token_id(c, src, "eos_token_id", c->eos_token_ids[c->n_eos - 1]));
     }
     return DFRT_OK;
 }
@@ -109,6 +122,9 @@ static dfrt_status patterns_from_json(const cJSON *dict, const char *src, int *o
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict must be an object of regex -> attribute list", src);
     int n = cJSON_GetArraySize(dict);
     if (n == 0) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict is empty", src);
+    if (n > DFRT_MAX_PATTERNS)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: pattern_dict has %d patterns; at most %d are supported (published DF11 "
+                         "models have 1 to 3)", src, n, DFRT_MAX_PATTERNS);
     dfrt_df11_pattern *p = dfrt_calloc((size_t)n, sizeof *p, "pattern_dict");
     if (!p) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = DFRT_OK;
@@ -171,9 +187,10 @@ dfrt_status dfrt_pattern_dict_parse(const char *json, const char *source, int *o
                                     dfrt_df11_pattern **out_patterns) {
     *out_n_patterns = 0;
     *out_patterns = NULL;
-    cJSON *root = dfrt_json_parse(json, strlen(json));
-    if (!root) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: not valid JSON", source);
-    dfrt_status s = patterns_from_json(root, source, out_n_patterns, out_patterns);
+    cJSON *root;
+    dfrt_status s = dfrt_json_parse(json, strlen(json), source, &root);
+    if (s != DFRT_OK) return s == DFRT_FORMAT_ERROR ? DFRT_INVALID_ARGUMENT : s;
+    s = patterns_from_json(root, source, out_n_patterns, out_patterns);
     cJSON_Delete(root);
     return s == DFRT_FORMAT_ERROR ? DFRT_INVALID_ARGUMENT : s;
 }
@@ -204,8 +221,8 @@ static dfrt_status parse_df11(const cJSON *df, const char *src, dfrt_config *c) 
 
 dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, dfrt_config **out_config) {
     *out_config = NULL;
-    cJSON *root = dfrt_json_parse(json, len);
-    if (!root) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: not valid JSON", source);
+    cJSON *root;
+    DFRT_TRY(dfrt_json_parse(json, len, source, &root));
     dfrt_config *c = dfrt_calloc(1, sizeof *c, "a model config");
     dfrt_status s = DFRT_OK;
     if (!c) {
@@ -285,7 +302,7 @@ dfrt_status dfrt_config_load(const char *dir_or_file, dfrt_config **out_config) 
     if (!path) return DFRT_OUT_OF_MEMORY;
     char *text;
     size_t len;
-    dfrt_status s = dfrt_read_file(path, MAX_CONFIG_BYTES, &text, &len);
+    dfrt_status s = dfrt_read_file(path, DFRT_MAX_CONFIG_BYTES, &text, &len);
     if (s == DFRT_OK) {
         s = dfrt_config_parse(text, len, path, out_config);
         free(text);

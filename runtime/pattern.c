@@ -8,6 +8,11 @@
 #define MATCH_LIMIT 1000000u
 #define DEPTH_LIMIT 10000u
 #define HEAP_LIMIT_KIB 65536u
+/* All matches of one matcher together: counted in PCRE2 callouts (one per pattern item
+ * reached, with PCRE2_AUTO_CALLOUT), so that many slow patterns times many module names stay
+ * bounded too. A real pattern_dict (1 to 3 patterns, a few hundred modules) uses well under
+ * 100,000. */
+#define TOTAL_STEPS 20000000u
 
 struct dfrt_matcher {
     int n;
@@ -15,7 +20,14 @@ struct dfrt_matcher {
     pcre2_code **codes;
     pcre2_match_context *mctx;
     char *where;
+    uint64_t *steps; /* callouts so far, over every match */
 };
+
+static int count_step(pcre2_callout_block *block, void *data) {
+    DFRT_UNUSED(block);
+    uint64_t *steps = data;
+    return ++*steps > TOTAL_STEPS ? PCRE2_ERROR_CALLOUT : 0;
+}
 
 void dfrt_matcher_free(dfrt_matcher *m) {
     if (!m) return;
@@ -27,6 +39,7 @@ void dfrt_matcher_free(dfrt_matcher *m) {
     free(m->sources);
     pcre2_match_context_free(m->mctx);
     free(m->where);
+    free(m->steps);
     free(m);
 }
 
@@ -40,19 +53,21 @@ dfrt_status dfrt_matcher_create(int n_patterns, const dfrt_df11_pattern *pattern
     m->sources = dfrt_calloc((size_t)n_patterns, sizeof *m->sources, "patterns");
     m->mctx = pcre2_match_context_create(NULL);
     m->where = dfrt_strdup(source ? source : "pattern_dict");
-    if (!m->codes || !m->sources || !m->mctx || !m->where) {
+    m->steps = dfrt_calloc(1, sizeof *m->steps, "a pattern matcher");
+    if (!m->codes || !m->sources || !m->mctx || !m->where || !m->steps) {
         s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory compiling pattern_dict");
         goto fail;
     }
     pcre2_set_match_limit(m->mctx, MATCH_LIMIT);
     pcre2_set_depth_limit(m->mctx, DEPTH_LIMIT);
     pcre2_set_heap_limit(m->mctx, HEAP_LIMIT_KIB);
+    pcre2_set_callout(m->mctx, count_step, m->steps);
     for (int i = 0; i < n_patterns; i++) {
         int err;
         PCRE2_SIZE off;
         /* fullmatch: anchored at the start and required to end at the end of the subject. */
         pcre2_code *code = pcre2_compile((PCRE2_SPTR)patterns[i].regex, PCRE2_ZERO_TERMINATED,
-                                         PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF, &err, &off, NULL);
+                                         PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF | PCRE2_AUTO_CALLOUT, &err, &off, NULL);
         if (!code) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(err, msg, sizeof msg);
@@ -87,6 +102,11 @@ dfrt_status dfrt_matcher_match(const dfrt_matcher *m, const char *name, int *out
             return DFRT_OK;
         }
         if (rc == PCRE2_ERROR_NOMATCH) continue;
+        if (rc == PCRE2_ERROR_CALLOUT)
+            return dfrt_fail(DFRT_FORMAT_ERROR,
+                             "%s: matching the pattern_dict against the module names needs more than %u steps in all "
+                             "(stopped at pattern \"%s\" on \"%s\"); its patterns are too slow",
+                             m->where, TOTAL_STEPS, m->sources[i], name);
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(rc, msg, sizeof msg);
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern \"%s\" failed on \"%s\": %s", m->where, m->sources[i], name,

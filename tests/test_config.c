@@ -53,6 +53,20 @@ static void test_schemas(void) {
     CHECK_ERROR(dfrt_config_load("/nonexistent-dir", &c), DFRT_IO_ERROR, "/nonexistent-dir/config.json: cannot open");
 }
 
+/* Token ids past the vocabulary are refused, including ones past 2^32 that used to wrap. */
+static void test_token_ids(void) {
+    dfrt_config *c = NULL;
+    CHECK_ERROR(parse("{\"vocab_size\": 151936, \"eos_token_id\": 4294967310}", &c), DFRT_FORMAT_ERROR,
+                "config.json: \"eos_token_id\" 4294967310 is outside the vocabulary (0 .. 151935)");
+    CHECK_ERROR(parse("{\"vocab_size\": 100, \"eos_token_id\": [1, 100]}", &c), DFRT_FORMAT_ERROR,
+                "\"eos_token_id\" 100 is outside the vocabulary (0 .. 99)");
+    CHECK_ERROR(parse("{\"vocab_size\": 100, \"bos_token_id\": 4294967296}", &c), DFRT_FORMAT_ERROR,
+                "\"bos_token_id\" 4294967296 is outside the vocabulary");
+    CHECK_OK(parse("{\"vocab_size\": 100, \"bos_token_id\": 0, \"eos_token_id\": [98, 99]}", &c));
+    CHECK(c && c->n_eos == 2 && c->eos_token_ids[1] == 99 && c->bos_token_id == 0);
+    dfrt_config_free(c);
+}
+
 static void test_df11_config(void) {
     dfrt_config *c;
     const char *ok = "{\"dfloat11_config\":{\"version\":\"0.3.1\",\"threads_per_block\":[512],\"bytes_per_thread\":8,"
@@ -159,10 +173,103 @@ static void test_default_patterns(void) {
     dfrt_config_free(c);
 }
 
+/* Many slow patterns against many module names: each match stays under the per-match limit,
+ * but the matcher's total budget stops the whole, so no pattern_dict costs minutes. */
+static void test_pattern_budget(void) {
+    enum { N = 64 };
+    dfrt_df11_pattern slow[N];
+    char regex[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(regex[i], sizeof regex[i], ".*.*.*q%d|.*.*.*q", i);
+        slow[i] = (dfrt_df11_pattern){.regex = regex[i]};
+    }
+    dfrt_matcher *m;
+    CHECK_OK(dfrt_matcher_create(N, slow, "config.json: dfloat11_config", &m));
+    if (m) {
+        dfrt_status s = DFRT_OK;
+        int idx, names = 0;
+        char name[64];
+        for (; names < 100000 && s == DFRT_OK; names++) {
+            snprintf(name, sizeof name, "model.layers.%d.self_attn.o_proj", names);
+            s = dfrt_matcher_match(m, name, &idx);
+        }
+        CHECK_ERROR(s, DFRT_FORMAT_ERROR, "config.json: dfloat11_config: matching the pattern_dict", "too slow");
+        dfrt_matcher_free(m);
+    }
+    /* A published dict over a 126-layer model's units stays far inside the budget. */
+    dfrt_df11_pattern real[2] = {{.regex = "lm_head"}, {.regex = "model\\.layers\\.\\d+"}};
+    CHECK_OK(dfrt_matcher_create(2, real, "x", &m));
+    if (m) {
+        for (int rep = 0; rep < 20; rep++)
+            for (int l = 0; l < 128; l++) {
+                char name[64];
+                int idx = -1;
+                snprintf(name, sizeof name, "model.layers.%d", l);
+                CHECK_OK(dfrt_matcher_match(m, name, &idx));
+                CHECK(idx == 1);
+            }
+        dfrt_matcher_free(m);
+    }
+    /* More patterns than any release uses are refused when the dict is read. */
+    char dict[2048];
+    size_t len = 0;
+    for (int i = 0; i < 65; i++) len += (size_t)snprintf(dict + len, sizeof dict - len, "%s\"p%d\": []", i ? ", " : "{", i);
+    snprintf(dict + len, sizeof dict - len, "}");
+    int n;
+    dfrt_df11_pattern *p;
+    CHECK_ERROR(dfrt_pattern_dict_parse(dict, "--pattern-dict", &n, &p), DFRT_UNSUPPORTED,
+                "--pattern-dict: pattern_dict has 65 patterns; at most 64 are supported");
+}
+
+/* Issue 11: a key given twice (transformers would read the last, cJSON the first), a file too
+ * large for the cap, a FIFO where config.json should be. */
+static void test_hostile_config_files(void) {
+    dfrt_config *c = NULL;
+    CHECK_ERROR(parse("{\"hidden_size\": 256, \"hidden_size\": 512}", &c), DFRT_FORMAT_ERROR,
+                "config.json: duplicate key \"hidden_size\"");
+    CHECK_ERROR(parse("{\"rope_scaling\": {\"factor\": 8.0, \"factor\": 4.0}}", &c), DFRT_FORMAT_ERROR,
+                "config.json: duplicate key \"factor\" in rope_scaling");
+    CHECK_ERROR(parse("{\"a\": [{\"x\": 1}, {\"x\": 1, \"y\": 2, \"x\": 3}]}", &c), DFRT_FORMAT_ERROR,
+                "duplicate key \"x\" in a[1]");
+    CHECK_ERROR(parse("{}}", &c), DFRT_FORMAT_ERROR, "config.json: not valid JSON: more after the value (line 1, column 3)");
+    CHECK_ERROR(parse("{\n  \"a\": tru\n}", &c), DFRT_FORMAT_ERROR, "config.json: not valid JSON (near line 2");
+    int n;
+    dfrt_df11_pattern *p;
+    CHECK_ERROR(dfrt_pattern_dict_parse("{\"lm_head\": [], \"lm_head\": [\"x\"]}", "--pattern-dict", &n, &p),
+                DFRT_INVALID_ARGUMENT, "--pattern-dict: duplicate key \"lm_head\"");
+    /* 200,000 keys in one object: sorted, not compared pairwise */
+    size_t cap = 200000 * 16 + 64, len = 0;
+    char *big = malloc(cap);
+    len += (size_t)snprintf(big + len, cap - len, "{\"hidden_size\": 8");
+    for (int i = 0; i < 200000; i++) len += (size_t)snprintf(big + len, cap - len, ", \"k%d\": 0", i);
+    snprintf(big + len, cap - len, ", \"k77\": 1}");
+    CHECK_ERROR(parse(big, &c), DFRT_FORMAT_ERROR, "duplicate key \"k77\"");
+    free(big);
+    /* the file itself */
+    test_sh("mkdir -p %s", test_path("hostile"));
+    char *filler = calloc(1, ((size_t)1 << 20) + 2);
+    memset(filler, ' ', ((size_t)1 << 20) + 1);
+    filler[0] = '{';
+    filler[(size_t)1 << 20] = '}';
+    test_write_file(test_path("hostile/config.json"), filler, ((size_t)1 << 20) + 1);
+    free(filler);
+    CHECK_ERROR(dfrt_config_load(test_path("hostile"), &c), DFRT_FORMAT_ERROR,
+                "hostile/config.json: too large: 1048577 bytes, more than the 1 MiB dfrt reads for this file");
+    test_sh("rm %s && mkfifo %s", test_path("hostile/config.json"), test_path("hostile/config.json"));
+    CHECK_ERROR(dfrt_config_load(test_path("hostile"), &c), DFRT_IO_ERROR,
+                "hostile/config.json: is a FIFO, not a regular file");
+    test_sh("rm %s && mkdir %s", test_path("hostile/config.json"), test_path("hostile/config.json"));
+    CHECK_ERROR(dfrt_config_load(test_path("hostile"), &c), DFRT_IO_ERROR,
+                "hostile/config.json: is a directory, not a regular file");
+}
+
 int main(void) {
     RUN(test_schemas);
     RUN(test_df11_config);
+    RUN(test_token_ids);
     RUN(test_patterns);
+    RUN(test_pattern_budget);
     RUN(test_default_patterns);
+    RUN(test_hostile_config_files);
     return test_finish();
 }
