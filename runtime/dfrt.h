@@ -519,6 +519,13 @@ DFRT_API int32_t dfrt_tokenizer_vocab_size(const dfrt_tokenizer *t);
  * Invalid UTF-8 is DFRT_INVALID_ARGUMENT naming the byte offset. *out_ids is malloc'ed (free()). */
 DFRT_API dfrt_status dfrt_tokenizer_encode(const dfrt_tokenizer *t, const char *text, size_t len, int32_t **out_ids,
                                            size_t *out_count);
+/* Encodes untrusted text (a user's message): as dfrt_tokenizer_encode, but no added token is
+ * recognised, so "<|im_end|>" in the text becomes the ids of its characters, never the control
+ * token. For special tokens this is Hugging Face's encode(text, add_special_tokens=False,
+ * split_special_tokens=True); dfrt splits the non-special added tokens too (DeepSeek-R1's
+ * "<｜User｜>" is one), so that no text can produce a marker of a chat format. */
+DFRT_API dfrt_status dfrt_tokenizer_encode_plain(const dfrt_tokenizer *t, const char *text, size_t len,
+                                                 int32_t **out_ids, size_t *out_count);
 /* Decodes ids to UTF-8 text (special tokens included as their text). *out_text is malloc'ed
  * and NUL-terminated. Ids out of range are DFRT_INVALID_ARGUMENT. */
 DFRT_API dfrt_status dfrt_tokenizer_decode(const dfrt_tokenizer *t, const int32_t *ids, size_t n, char **out_text,
@@ -581,6 +588,9 @@ DFRT_API const dfrt_device_info *dfrt_backend_info(const dfrt_backend *b);
 DFRT_API const char *dfrt_backend_name(const dfrt_backend *b);
 /* Which device was chosen and why ("auto: CUDA device 0, NVIDIA H100 80GB HBM3"). */
 DFRT_API const char *dfrt_backend_selection(const dfrt_backend *b);
+/* The CPU backend's worker threads (0: one per CPU of the process's affinity mask, the
+ * default). Other backends are DFRT_UNSUPPORTED. Not while work is running. */
+DFRT_API dfrt_status dfrt_backend_set_threads(dfrt_backend *b, int n_threads);
 /* Waits for all enqueued work. */
 DFRT_API dfrt_status dfrt_backend_synchronize(dfrt_backend *b);
 /* Bytes in live buffers now, and at most so far. */
@@ -715,11 +725,20 @@ DFRT_API dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, co
                                         const int32_t *positions, uint32_t rows, const uint32_t *logit_rows,
                                         uint32_t n_logit_rows, float *out_logits, int32_t *out_argmax);
 
+/* Sampling, in the order transformers applies it: the repetition penalty on the raw logits,
+ * then temperature, top-k, top-p and min-p. Zero-initialised fields mean "off". */
 typedef struct dfrt_sampling {
-    float temperature; /* 0: greedy */
-    int top_k;         /* 0: off */
-    float top_p;       /* 1 (or 0): off */
-    uint64_t seed;
+    float temperature;    /* 0: greedy (the largest logit, after the repetition penalty) */
+    int top_k;            /* 0: off */
+    float top_p;          /* 1 (or 0): off */
+    uint64_t seed;        /* the random stream of sequence i is seeded from seed and i */
+    float min_p;          /* 0: off; drops tokens whose probability is below min_p times the
+                             most likely token's (transformers' MinPLogitsWarper) */
+    float repeat_penalty; /* 1 (or 0): off; the logit of every token already in the sequence
+                             (prompt or generated) is divided by it when positive and multiplied
+                             when negative (transformers' RepetitionPenaltyLogitsProcessor,
+                             llama.cpp's repeat_penalty over the whole sequence); applies to
+                             greedy decoding too */
 } dfrt_sampling;
 
 /* Called for every generated token; return false to stop that sequence. */
@@ -733,12 +752,19 @@ typedef struct dfrt_generate_options {
     dfrt_token_fn on_token;
     void *user;
     float *last_logits;  /* if not NULL: vocab_size logits of the last prompt position */
+    /* If not NULL, polled between forward passes and between layers (a signal handler may set
+     * it): once nonzero, dfrt_generate stops within one layer's work and returns
+     * DFRT_CANCELLED, with the tokens generated so far already reported. */
+    const volatile int *cancel;
 } dfrt_generate_options;
 
 typedef struct dfrt_generate_stats {
     int prompt_tokens;    /* per sequence */
     int generated_tokens; /* over all sequences */
     double prefill_seconds, decode_seconds;
+    /* Sequences that stopped because the KV cache was full (the model's max_context), not at
+     * an end-of-sequence token, max_new_tokens or on_token's request. */
+    int context_full;
 } dfrt_generate_stats;
 
 /* Runs the prompt (prefill, all positions of all sequences together) and generates up to
@@ -747,12 +773,20 @@ typedef struct dfrt_generate_stats {
 DFRT_API dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t n_prompt,
                                    const dfrt_generate_options *options, dfrt_generate_stats *out_stats);
 
-/* Wraps a user message in the model family's chat format (ChatML for Qwen, Llama 3's header
- * format, DeepSeek-R1's), chosen from the tokenizer's special tokens; malloc'ed text. */
+/* Encodes a conversation's first turn in the chat format of the tokenizer's model family
+ * (ChatML for Qwen, Llama 3's headers, DeepSeek-R1's, Mistral's [INST]), chosen from its
+ * special tokens, ending where the assistant's answer begins. system (NULL or "": none) and
+ * user are encoded with dfrt_tokenizer_encode_plain: text that spells a special token stays
+ * text, and only the format's own markers are control tokens. *out_ids is malloc'ed. */
+DFRT_API dfrt_status dfrt_chat_encode(const dfrt_tokenizer *t, const char *system, const char *user,
+                                      int32_t **out_ids, size_t *out_count);
+/* The text of that chat format with the user message in place (no system message), for
+ * display: encoding this text with dfrt_tokenizer_encode would turn special-token text in the
+ * message into control tokens; use dfrt_chat_encode. malloc'ed text. */
 DFRT_API dfrt_status dfrt_chat_format(const dfrt_model *m, const char *user_message, char **out_text);
-/* Tokenizes a prompt as transformers does for generation: in the chat format when `chat`;
- * otherwise with the BOS token first for Llama and Mistral models (whose tokenizers add it).
- * *out_ids is malloc'ed. */
+/* Tokenizes a prompt as transformers does for generation: in the chat format when `chat`
+ * (dfrt_chat_encode without a system message); otherwise with the BOS token first for Llama
+ * and Mistral models (whose tokenizers add it). *out_ids is malloc'ed. */
 DFRT_API dfrt_status dfrt_prompt_encode(const dfrt_model *m, const char *text, bool chat, int32_t **out_ids,
                                         size_t *out_count);
 

@@ -122,7 +122,11 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
     DFRT_TRY(dfrt_buffer_write(m->slots, 0, slots, rows * sizeof *slots));
     DFRT_TRY(dfrt_buffer_write(m->positions, 0, positions, rows * sizeof *positions));
     DFRT_TRY(embed(m, tokens, rows));
-    for (uint32_t l = 0; l < m->n_layers; l++) DFRT_TRY(layer(m, l, rows));
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        /* a long prefill pass takes seconds on the CPU: Ctrl-C is seen between layers */
+        if (m->cancel && *m->cancel) return dfrt_fail(DFRT_CANCELLED, "interrupted");
+        DFRT_TRY(layer(m, l, rows));
+    }
     if (!n_logit_rows) return DFRT_OK;
 
     /* final norm of the rows that want logits, gathered into xn, then lm_head */

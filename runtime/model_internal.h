@@ -56,6 +56,10 @@ struct dfrt_model {
 
     /* host scratch for the per-row tables of a forward pass */
     uint32_t *host_offsets;
+
+    /* Set by dfrt_generate for its duration: dfrt_model_forward stops between layers (with
+     * DFRT_CANCELLED) once it is nonzero. */
+    const volatile int *cancel;
 };
 
 /* Whether the executor can run a model with this config (architecture, dimensions in range,

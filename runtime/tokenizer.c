@@ -51,6 +51,7 @@ typedef struct enc {
     pcre2_jit_stack *jit_stack; /* made when the default 32 KiB runs out */
     uint64_t regex_calls;
     double budget, deadline; /* seconds for the regexes, and when they run out */
+    bool plain; /* no added tokens: every byte of the text is text */
 } enc;
 
 typedef dfrt_status (*piece_fn)(enc *e, const char *s, size_t n);
@@ -61,7 +62,7 @@ static dfrt_status oom_encoding(void) { return dfrt_fail(DFRT_OUT_OF_MEMORY, "ou
  * between them goes to next. */
 static dfrt_status split_added(enc *e, const tok_trie *tr, const char *s, size_t n, piece_fn next) {
     if (n == 0) return DFRT_OK;
-    if (!tr->n_tokens) return next(e, s, n);
+    if (!tr->n_tokens || e->plain) return next(e, s, n);
     size_t search = 0, start_offset = 0, ms, me;
     int32_t k;
     while (tok_trie_find(tr, s, n, search, &ms, &me, &k)) {
@@ -233,8 +234,8 @@ static dfrt_status stage_normalize(enc *e, const char *s, size_t n) {
     return split_added(e, &t->norm_trie, e->normalized.p, e->normalized.len, stage_pretokenize);
 }
 
-dfrt_status dfrt_tokenizer_encode(const dfrt_tokenizer *t, const char *text, size_t len, int32_t **out_ids,
-                                  size_t *out_count) {
+static dfrt_status encode(const dfrt_tokenizer *t, const char *text, size_t len, bool plain, int32_t **out_ids,
+                          size_t *out_count) {
     if (out_ids) *out_ids = NULL;
     if (out_count) *out_count = 0;
     if (!t || !out_ids || !out_count)
@@ -246,7 +247,7 @@ dfrt_status dfrt_tokenizer_encode(const dfrt_tokenizer *t, const char *text, siz
     size_t bad = tok_utf8_invalid_at(text, len);
     if (bad < len)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "text: invalid UTF-8 at byte %zu (0x%02X)", bad, (uint8_t)text[bad]);
-    enc e = {.t = t};
+    enc e = {.t = t, .plain = plain};
     dfrt_status s = DFRT_OK;
     e.work = tok_work_create();
     e.md = pcre2_match_data_create(1, NULL);
@@ -277,6 +278,16 @@ done:
     *out_ids = e.ids.v;
     *out_count = e.ids.n;
     return DFRT_OK;
+}
+
+dfrt_status dfrt_tokenizer_encode(const dfrt_tokenizer *t, const char *text, size_t len, int32_t **out_ids,
+                                  size_t *out_count) {
+    return encode(t, text, len, false, out_ids, out_count);
+}
+
+dfrt_status dfrt_tokenizer_encode_plain(const dfrt_tokenizer *t, const char *text, size_t len, int32_t **out_ids,
+                                        size_t *out_count) {
+    return encode(t, text, len, true, out_ids, out_count);
 }
 
 /* ---------------------------------------------------------------------------------------- */

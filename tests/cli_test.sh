@@ -164,10 +164,10 @@ out=$("$DFRT" run "$MODEL" --tokens 1150,261,2087 -n 5 --batch 3 --ids --backend
 [[ $(echo "$out" | wc -l) == 3 && $(echo "$out" | sed -n 1p) == $(echo "$out" | sed -n 3p) ]] && ok || bad "run --batch 3: $out"
 expect 0 "[sequence 1]" -- "$DFRT" run --prompt 'Blessed are the' -n 8 --batch 2 --temperature 0.8 --top-k 40 --seed 7 --backend cpu
 expect 0 "<|im_start|>" -- "$DFRT" tokenize "$MODEL" --decode 1,2
-expect 2 "give exactly one of --prompt TEXT and --tokens LIST" -- "$DFRT" run --prompt a --tokens 1
+expect 2 "give exactly one of --prompt TEXT, --prompt-file FILE and --tokens LIST" -- "$DFRT" run --prompt a --tokens 1
 expect 2 "--tokens expects non-negative integers" -- "$DFRT" run --tokens 1,x
-expect 1 "prompt token 0 is 4096, outside the vocabulary (0 .. 4095)" -- "$DFRT" run --tokens 4096 --backend cpu -n 1
-expect 1 "the prompt has 5 tokens, more than the context of 4" -- "$DFRT" run --tokens 1,2,3,4,5 --context 4 --backend cpu
+expect 2 "--tokens: id 4096 is outside the vocabulary (0 to 4095)" -- "$DFRT" run --tokens 4096 --backend cpu -n 1
+expect 2 "--tokens: 5 tokens do not fit the context of 4" -- "$DFRT" run --tokens 1,2,3,4,5 --context 4 --backend cpu
 expect 1 "unknown backend \"tpu\"" -- "$DFRT" run --tokens 1 --backend tpu
 expect 1 "$T/nope: cannot open model directory" -- "$DFRT" run "$T/nope" --tokens 1 --backend cpu
 

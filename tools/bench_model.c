@@ -323,7 +323,9 @@ static double weight_bytes(const char *dir) {
 }
 
 int bench_model(int argc, char **argv) {
-    cli_args a = {argc, argv, 2, "bench model"};
+    cli_args a = {argc, argv, 2, "bench model",
+                  "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
+                  "--json= --csv= --plot= --help -h"};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;

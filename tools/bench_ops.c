@@ -385,7 +385,7 @@ static int load_shapes(const char *spec, dfrt_config **out) {
 }
 
 int bench_ops(int argc, char **argv) {
-    cli_args a = {argc, argv, 2, "bench ops"};
+    cli_args a = {argc, argv, 2, "bench ops", "--backend= --ops= --shapes= --m= --min-time= --json= --csv= --help -h"};
     ops_plan p = {.shapes_name = "llama-3.1-8b", .ops = "copy,decode,matmul,layer", .min_time = 1.0,
                   .ms = {1, 8, 64, 512, 4096}, .n_m = 5};
     const char *list = NULL, *json = NULL, *csv = NULL, *arg, *inline_value;

@@ -10,27 +10,65 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Whether `name` is in the space-separated list `options`; *takes_value when it is written
+ * there with '=' after it. */
+static int known_option(const char *options, const char *name, int *takes_value) {
+    size_t n = strlen(name);
+    for (const char *p = options; *p;) {
+        while (*p == ' ') p++;
+        size_t len = strcspn(p, " ");
+        if (len == 0) break;
+        int value = p[len - 1] == '=';
+        if (len - (size_t)value == n && memcmp(p, name, n) == 0) {
+            *takes_value = value;
+            return 1;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+static void usage_exit(cli_args *a, const char *fmt, const char *name) {
+    cli_usage_error(a->command, fmt, name);
+    exit(CLI_USAGE);
+}
+
 const char *cli_next(cli_args *a, int *is_option, const char **inline_value) {
     *inline_value = NULL;
+    *is_option = 0;
+    if (a->unread_value_of) usage_exit(a, "%s takes no value", a->unread_value_of);
     if (a->index >= a->argc) return NULL;
     const char *arg = a->argv[a->index++];
-    *is_option = arg[0] == '-' && arg[1] != '\0';
-    if (*is_option && arg[1] == '-') {
-        const char *eq = strchr(arg, '=');
-        if (eq) {
-            static char name[128];
-            size_t n = (size_t)(eq - arg);
-            if (n >= sizeof name) n = sizeof name - 1;
-            memcpy(name, arg, n);
-            name[n] = '\0';
-            *inline_value = eq + 1;
-            return name;
-        }
+    if (a->positional_only) return arg;
+    if (strcmp(arg, "--") == 0) {
+        a->positional_only = 1;
+        return cli_next(a, is_option, inline_value);
     }
-    return arg;
+    *is_option = arg[0] == '-' && arg[1] != '\0';
+    if (!*is_option) return arg;
+    const char *name = arg;
+    static char split[128];
+    const char *eq = arg[1] == '-' ? strchr(arg, '=') : NULL;
+    if (eq) {
+        size_t n = (size_t)(eq - arg);
+        if (n >= sizeof split) n = sizeof split - 1;
+        memcpy(split, arg, n);
+        split[n] = '\0';
+        *inline_value = eq + 1;
+        name = split;
+    }
+    if (a->options) {
+        int takes_value = 0;
+        if (!known_option(a->options, name, &takes_value)) usage_exit(a, "unknown option %s", name);
+        if (!takes_value && eq) usage_exit(a, "%s takes no value", name);
+        if (takes_value && !eq && a->index >= a->argc) usage_exit(a, "option %s needs a value", name);
+    }
+    if (eq) a->unread_value_of = name;
+    return name;
 }
 
 const char *cli_value(cli_args *a, const char *option, const char *inline_value) {
+    a->unread_value_of = NULL;
     if (inline_value) return inline_value;
     if (a->index >= a->argc) {
         cli_usage_error(a->command, "option %s needs a value", option);
@@ -92,7 +130,7 @@ double cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void text_append(cli_text *t, const char *s, size_t n) {
+void cli_text_append(cli_text *t, const char *s, size_t n) {
     if (t->failed) return;
     if (t->len + n + 1 > t->cap) {
         size_t cap = t->cap ? t->cap : 4096;
@@ -110,7 +148,7 @@ static void text_append(cli_text *t, const char *s, size_t n) {
     t->p[t->len] = '\0';
 }
 
-void cli_text_puts(cli_text *t, const char *s) { text_append(t, s, strlen(s)); }
+void cli_text_puts(cli_text *t, const char *s) { cli_text_append(t, s, strlen(s)); }
 
 void cli_text_printf(cli_text *t, const char *fmt, ...) {
     char small[512];
@@ -123,7 +161,7 @@ void cli_text_printf(cli_text *t, const char *fmt, ...) {
         return;
     }
     if ((size_t)n < sizeof small) {
-        text_append(t, small, (size_t)n);
+        cli_text_append(t, small, (size_t)n);
         return;
     }
     char *big = malloc((size_t)n + 1);
@@ -134,7 +172,7 @@ void cli_text_printf(cli_text *t, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    text_append(t, big, (size_t)n);
+    cli_text_append(t, big, (size_t)n);
     free(big);
 }
 
@@ -145,7 +183,7 @@ void cli_text_xml(cli_text *t, const char *s) {
         case '>': cli_text_puts(t, "&gt;"); break;
         case '&': cli_text_puts(t, "&amp;"); break;
         case '"': cli_text_puts(t, "&quot;"); break;
-        default: text_append(t, s, 1);
+        default: cli_text_append(t, s, 1);
         }
     }
 }

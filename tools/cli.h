@@ -9,12 +9,24 @@
 /* Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
-/* Walks argv: options ("--name value", "--name=value", flags) and positionals. */
+/* Walks argv: options ("--name value", "--name=value", flags) and positionals; "--" ends the
+ * options (what follows is positional even when it starts with '-').
+ *
+ * With `options` set (the command's options, space-separated, each value-taking one followed
+ * by '=': "--prompt= --chat -n= --help -h"), cli_next checks each option before anything
+ * else is read: an unknown one is "unknown option --chta", a flag given "=value" is "--chat
+ * takes no value" and a value-taking option at the end is "option --prompt needs a value".
+ * Without it, a flag given "=value" (one whose inline value cli_value never took) is still an
+ * error. Like git's parse-options, these usage errors end the process with status 2. */
 typedef struct cli_args {
     int argc;
     char **argv;
     int index;
     const char *command; /* for messages */
+    const char *options; /* the known options, or NULL */
+    /* private */
+    int positional_only;
+    const char *unread_value_of; /* an option whose inline value cli_value has not taken */
 } cli_args;
 
 /* The next argument; sets *is_option, and for "--name=value" splits off *inline_value. */
@@ -56,6 +68,7 @@ typedef struct cli_text {
     int failed;
 } cli_text;
 void cli_text_puts(cli_text *t, const char *s);
+void cli_text_append(cli_text *t, const char *s, size_t n);
 void cli_text_printf(cli_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s with XML's special characters escaped. */
 void cli_text_xml(cli_text *t, const char *s);

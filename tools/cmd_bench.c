@@ -68,7 +68,7 @@ static void report(const char *what, int threads, uint64_t n, const bench_stats 
 }
 
 static int bench_codec(int argc, char **argv) {
-    cli_args a = {argc, argv, 2, "bench codec"};
+    cli_args a = {argc, argv, 2, "bench codec", "--weights= --std= --min-time= --threads= --help -h"};
     double weights = 218103808.0, std = 0.02, min_time = 1.0;
     int thread_list[16], n_threads = 0, is_option;
     const char *arg, *inline_value;

@@ -24,14 +24,16 @@ static const char *type_name(dfrt_device_type t) {
 }
 
 int cmd_devices(int argc, char **argv) {
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    cli_args a = {argc, argv, 1, "devices", "--json --help -h"};
+    const char *arg, *inline_value;
+    int json = 0, is_option;
+    while ((arg = cli_next(&a, &is_option, &inline_value))) {
+        if (!is_option) return cli_usage_error("devices", "unexpected argument \"%s\"", arg);
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(help, stdout);
             return CLI_OK;
         }
-        if (strcmp(argv[i], "--json") == 0) json = 1;
-        else return cli_usage_error("devices", "unknown argument %s", argv[i]);
+        json = 1; /* --json */
     }
     dfrt_device_info *devs;
     size_t n;
@@ -56,6 +58,10 @@ int cmd_devices(int argc, char **argv) {
                    d->storage_16bit ? "true" : "false", d->int64 ? "true" : "false",
                    d->subgroup_arithmetic ? "true" : "false", d->timestamps ? "true" : "false", d->compute_capability,
                    d->multiprocessors, i + 1 < n ? "," : "");
+            continue;
+        }
+        if (d->index < 0 || strcmp(d->name, "(none)") == 0) { /* a backend without devices: why */
+            printf("%-7s    unavailable: %s\n", d->backend, d->unavailable_reason);
             continue;
         }
         printf("%-7s %d  %s (%s)\n", d->backend, d->index, d->name, type_name(d->type));

@@ -7,13 +7,16 @@
 #include <string.h>
 
 static const char help[] =
-    "usage: dfrt tokenize (MODEL_DIR | tokenizer.json) TEXT... [--json] [--decode]\n"
+    "usage: dfrt tokenize (MODEL_DIR | tokenizer.json) TEXT... [--json] [--decode | --plain | --chat [--system S]]\n"
     "\n"
     "Encodes each TEXT with the model's tokenizer.json as Hugging Face tokenizers'\n"
     "encode(text, add_special_tokens=False) does (special tokens written in the text are\n"
     "recognised) and prints one line of space-separated ids per TEXT. --json prints one JSON\n"
     "array holding an array of ids per TEXT. With --decode, each TEXT is a list of ids\n"
     "(\"1,2,3\" or \"1 2 3\") and the decoded text is printed (--json: an array of strings).\n"
+    "--plain recognises no special or added token in the text (\"<|im_end|>\" stays text).\n"
+    "--chat prints the ids of each TEXT as a user message in the model family's chat format,\n"
+    "with --system S as the system message: the prompt 'dfrt run --chat' runs.\n"
     "Use -- before a TEXT that starts with '-'.\n"
     "\n"
     "example:\n"
@@ -32,17 +35,15 @@ static const char bench_help[] =
     "  dfrt bench tokenizer models/kjv-qwen3-df11 --text book.txt\n";
 
 int cmd_tokenize(int argc, char **argv) {
-    cli_args a = {argc, argv, 1, "tokenize"};
-    const char *path = NULL, *arg, *inline_value;
+    cli_args a = {argc, argv, 1, "tokenize", "--json --decode --plain --chat --system= --help -h"};
+    const char *path = NULL, *system = NULL, *arg, *inline_value;
     const char **texts = calloc((size_t)argc, sizeof *texts);
-    int n_texts = 0, is_option, json = 0, decode = 0, only_positional = 0;
+    int n_texts = 0, is_option, json = 0, decode = 0, plain = 0, chat = 0;
     if (!texts) return CLI_FAIL;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
-        if (only_positional || !is_option) {
+        if (!is_option) {
             if (!path) path = arg;
             else texts[n_texts++] = arg;
-        } else if (strcmp(arg, "--") == 0) {
-            only_positional = 1;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(help, stdout);
             free(texts);
@@ -51,14 +52,22 @@ int cmd_tokenize(int argc, char **argv) {
             json = 1;
         } else if (strcmp(arg, "--decode") == 0) {
             decode = 1;
-        } else {
+        } else if (strcmp(arg, "--plain") == 0) {
+            plain = 1;
+        } else if (strcmp(arg, "--chat") == 0) {
+            chat = 1;
+        } else if (!(system = cli_value(&a, arg, inline_value))) { /* --system */
             free(texts);
-            return cli_usage_error("tokenize", "unknown option %s", arg);
+            return CLI_USAGE;
         }
     }
-    if (!path || !n_texts) {
+    const char *problem = !path || !n_texts                   ? "expected MODEL_DIR (or tokenizer.json) and at least one TEXT"
+                          : decode + plain + chat > 1         ? "give at most one of --decode, --plain and --chat"
+                          : system && !chat                   ? "--system is the chat format's system message: add --chat"
+                                                              : NULL;
+    if (problem) {
         free(texts);
-        return cli_usage_error("tokenize", "expected MODEL_DIR (or tokenizer.json) and at least one TEXT");
+        return cli_usage_error("tokenize", "%s", problem);
     }
     /* Id lists are checked before anything is loaded. */
     int32_t **lists = calloc((size_t)n_texts, sizeof *lists);
@@ -90,7 +99,10 @@ int cmd_tokenize(int argc, char **argv) {
         }
         int32_t *ids;
         size_t n;
-        if ((s = dfrt_tokenizer_encode(t, texts[i], strlen(texts[i]), &ids, &n)) != DFRT_OK) {
+        s = chat    ? dfrt_chat_encode(t, system, texts[i], &ids, &n)
+            : plain ? dfrt_tokenizer_encode_plain(t, texts[i], strlen(texts[i]), &ids, &n)
+                    : dfrt_tokenizer_encode(t, texts[i], strlen(texts[i]), &ids, &n);
+        if (s != DFRT_OK) {
             rc = cli_fail("tokenize", s);
             break;
         }
@@ -230,7 +242,7 @@ static int bench_print(const char *label, double bytes, double *times, int n) {
 }
 
 int bench_tokenizer(int argc, char **argv) {
-    cli_args a = {argc, argv, 1, "bench tokenizer"};
+    cli_args a = {argc, argv, 1, "bench tokenizer", "--text= --min-time= --help -h"};
     const char *path = NULL, *text_path = NULL, *arg, *inline_value;
     double min_time = 2.0;
     int is_option;

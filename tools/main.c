@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             dfrt_version());
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'dfrt COMMAND --help' describes a command. 'dfrt --version' prints the version.\n");
+    fprintf(f, "\n'dfrt help COMMAND' (or 'dfrt COMMAND --help') describes a command. 'dfrt --version' prints the version.\n");
 }
 
 int main(int argc, char **argv) {
@@ -33,6 +33,20 @@ int main(int argc, char **argv) {
         return CLI_USAGE;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 && argc > 2) { /* dfrt help COMMAND [SUBCOMMAND]: that command's --help */
+        if (argc > 4) {
+            fprintf(stderr, "dfrt help: expected a COMMAND (and a bench SUBCOMMAND) at most\n");
+            return CLI_USAGE;
+        }
+        for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                char *args[4] = {argv[2], argc > 3 ? argv[3] : "--help", argc > 3 ? "--help" : NULL, NULL};
+                return commands[i].fn(argc > 3 ? 3 : 2, args);
+            }
+        fprintf(stderr, "dfrt help: unknown command \"%s\"\n\n", argv[2]);
+        usage(stderr);
+        return CLI_USAGE;
+    }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CLI_OK;

@@ -249,3 +249,16 @@ const dfrt_backend_driver dfrt_cpu_driver = {
     .probe = cpu_probe,
     .open = cpu_open,
 };
+
+dfrt_status dfrt_backend_set_threads(dfrt_backend *b, int n_threads) {
+    if (!b) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_backend_set_threads: NULL backend");
+    if (b->vt != &cpu_vtable)
+        return dfrt_fail(DFRT_UNSUPPORTED, "the %s backend has no thread count (only the CPU backend has one)",
+                         b->vt->name);
+    if (n_threads < 0 || n_threads > 4096)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%d threads (0 for the default, at most 4096)", n_threads);
+    cpu_backend *impl = b->impl;
+    impl->threads = n_threads ? n_threads : dfrt_cpu_count();
+    snprintf(b->info.api_version, sizeof b->info.api_version, "C11, %d threads", impl->threads);
+    return DFRT_OK;
+}

@@ -62,6 +62,27 @@ static void describe(int index, const struct cudaDeviceProp *p, dfrt_device_info
     }
 }
 
+/* Why the CUDA runtime found no device: no driver at all (cudaErrorInsufficientDriver with
+ * driver version 0, which is what a machine without libcuda.so.1 gives), a driver older than
+ * the runtime dfrt was built with, or a driver without GPUs. */
+static void no_device_reason(cudaError_t e, char *buf, size_t size) {
+    int driver = 0, runtime = 0;
+    if (e == cudaErrorInsufficientDriver && (cudaDriverGetVersion(&driver) != cudaSuccess || driver == 0)) {
+        snprintf(buf, size, "no NVIDIA driver found (libcuda.so.1 is not installed)");
+    } else if (e == cudaErrorInsufficientDriver) {
+        cudaRuntimeGetVersion(&runtime);
+        snprintf(buf, size,
+                 "the NVIDIA driver supports CUDA %d.%d, older than the CUDA runtime %d.%d dfrt was built with: "
+                 "update the driver",
+                 driver / 1000, (driver % 1000) / 10, runtime / 1000, (runtime % 1000) / 10);
+    } else if (e == cudaSuccess || e == cudaErrorNoDevice) {
+        snprintf(buf, size, "no NVIDIA GPU found (the driver is installed)");
+    } else {
+        snprintf(buf, size, "%s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    }
+    cudaGetLastError();
+}
+
 static dfrt_status cuda_probe(dfrt_device_info **out, size_t *out_count) {
     *out = NULL;
     *out_count = 0;
@@ -73,8 +94,9 @@ static dfrt_status cuda_probe(dfrt_device_info **out, size_t *out_count) {
         if (!info) return DFRT_OUT_OF_MEMORY;
         snprintf(info->backend, sizeof info->backend, "cuda");
         snprintf(info->name, sizeof info->name, "(none)");
-        snprintf(info->unavailable_reason, sizeof info->unavailable_reason, "%s",
-                 e == cudaSuccess ? "no CUDA devices" : cudaGetErrorString(e));
+        info->index = -1; /* no device: the entry only says why */
+        info->type = DFRT_DEVICE_OTHER;
+        no_device_reason(e, info->unavailable_reason, sizeof info->unavailable_reason);
         *out = info;
         *out_count = 1;
         return DFRT_OK;
@@ -430,9 +452,10 @@ static dfrt_status cuda_open(int index, dfrt_backend **out) {
     *out = NULL;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) {
-        cudaGetLastError();
-        return dfrt_fail(DFRT_UNAVAILABLE, "cuda: %s", cudaGetErrorString(e));
+    if (e != cudaSuccess || n == 0) {
+        char why[256];
+        no_device_reason(e, why, sizeof why);
+        return dfrt_fail(DFRT_UNAVAILABLE, "cuda: %s", why);
     }
     if (index < 0 || index >= n) return dfrt_fail(DFRT_INVALID_ARGUMENT, "cuda device %d does not exist (%d devices)", index, n);
     dfrt_backend *b = dfrt_calloc(1, sizeof *b, "a backend");
