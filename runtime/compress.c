@@ -2,6 +2,10 @@
  * reference compressor lays it out. */
 #include "checkpoint_internal.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
 typedef struct compress_unit {
     char *name; /* module name */
     int n_parts;
@@ -137,6 +141,37 @@ static dfrt_status module_names(const dfrt_tensor_set *ts, char ***out, size_t *
     return DFRT_OK;
 }
 
+/* The unit (of units, sorted by name) whose name followed by '.' begins name[0, len), or
+ * SIZE_MAX. */
+static size_t find_unit_prefix(const compress_unit *units, size_t n_units, const char *name, size_t len) {
+    for (size_t k = 0; k < len; k++) {
+        if (name[k] != '.') continue;
+        size_t lo = 0, hi = n_units;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strncmp(units[mid].name, name, k);
+            if (c == 0 && units[mid].name[k] != '\0') c = 1;
+            if (c == 0) return mid;
+            if (c < 0) lo = mid + 1;
+            else hi = mid;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* The index of t in the tensor set (sorted by name). */
+static size_t tensor_index(const dfrt_tensor_set *ts, const dfrt_tensor *t) {
+    size_t lo = 0, hi = dfrt_tensor_set_count(ts);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(dfrt_tensor_set_get(ts, mid)->name, t->name);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return SIZE_MAX;
+}
+
 /* Finds the units: modules that match a pattern, with their weights. */
 static dfrt_status find_units(const char *dir, const dfrt_tensor_set *ts, int n_patterns,
                               const dfrt_df11_pattern *patterns, compress_unit **out_units, size_t *out_n) {
@@ -197,14 +232,14 @@ static dfrt_status find_units(const char *dir, const dfrt_tensor_set *ts, int n_
         if (!pattern_hits[i])
             s = dfrt_fail(DFRT_INVALID_ARGUMENT, "pattern_dict: pattern \"%s\" matches no module of %s",
                           patterns[i].regex, dir);
-    /* Nested units would claim the same tensors. */
-    for (size_t i = 0; i < n_units && s == DFRT_OK; i++)
-        for (size_t j = 0; j < n_units && s == DFRT_OK; j++) {
-            size_t li = strlen(units[i].name);
-            if (i != j && strncmp(units[j].name, units[i].name, li) == 0 && units[j].name[li] == '.')
-                s = dfrt_fail(DFRT_INVALID_ARGUMENT, "pattern_dict: units %s and %s are nested", units[i].name,
-                              units[j].name);
-        }
+    /* Nested units would claim the same tensors. The units come in name order (from the sorted
+     * module names), so each unit's dotted prefixes are looked up by binary search. */
+    for (size_t j = 0; j < n_units && s == DFRT_OK; j++) {
+        size_t outer = find_unit_prefix(units, n_units, units[j].name, strlen(units[j].name));
+        if (outer != SIZE_MAX)
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "pattern_dict: units %s and %s are nested", units[outer].name,
+                          units[j].name);
+    }
     dfrt_free_strings(mods, n_mods);
     free(pattern_hits);
     dfrt_matcher_free(m);
@@ -240,23 +275,72 @@ static char *df11_config_json(int n_patterns, const dfrt_df11_pattern *patterns)
     return b.p;
 }
 
-/* Copies the directory's other files (tokenizer, generation config, ...). */
+/* path lies inside dir (both resolved). */
+static bool path_under(const char *path, const char *dir) {
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || (n == 1 && dir[0] == '/'));
+}
+
+/* The Hugging Face cache keeps a snapshot's files as links into the repository's blobs:
+ * REPO/snapshots/REV/FILE -> ../../blobs/HASH. For a snapshot directory, REPO/blobs resolved;
+ * else NULL. */
+static char *hf_blobs_dir(const char *root_real) {
+    char *parent = dfrt_strndup(root_real, (size_t)(dfrt_basename(root_real) - root_real));
+    if (!parent) return NULL;
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = '\0';
+    char *blobs = NULL;
+    if (strcmp(dfrt_basename(parent), "snapshots") == 0) {
+        char *joined = dfrt_path_join(parent, "../blobs");
+        blobs = joined ? realpath(joined, NULL) : NULL;
+        free(joined);
+    }
+    free(parent);
+    return blobs;
+}
+
+/* Copies the directory's other files (tokenizer, generation config, ...). A symbolic link is
+ * copied only when it leads to a regular file inside the directory (or, for a snapshot of the
+ * Hugging Face cache, to one of the repository's blobs); any other link, and anything that is
+ * not a regular file, is skipped with a warning. Copies keep their source's permission bits. */
 dfrt_status dfrt_copy_side_files(const char *src_dir, const char *dst_dir) {
-    char **names;
+    dfrt_dir_entry *entries;
     size_t n;
-    DFRT_TRY(dfrt_list_dir(src_dir, &names, &n));
-    dfrt_status s = DFRT_OK;
+    DFRT_TRY(dfrt_list_dir_entries(src_dir, &entries, &n));
+    char *root_real = realpath(src_dir, NULL);
+    char *blobs_real = root_real ? hf_blobs_dir(root_real) : NULL;
+    dfrt_status s = root_real ? DFRT_OK : dfrt_fail(DFRT_IO_ERROR, "%s: cannot resolve: %s", src_dir, strerror(errno));
     for (size_t i = 0; i < n && s == DFRT_OK; i++) {
-        const char *f = names[i];
+        const dfrt_dir_entry *e = &entries[i];
+        const char *f = e->name;
         if (dfrt_str_ends_with(f, ".safetensors") || strcmp(f, "model.safetensors.index.json") == 0 ||
             strcmp(f, "config.json") == 0 || strstr(f, ".dfrt-tmp-"))
             continue;
-        char *src = dfrt_path_join(src_dir, f), *dst = dfrt_path_join(dst_dir, f);
-        s = (src && dst) ? dfrt_copy_file(src, dst) : DFRT_OUT_OF_MEMORY;
+        char *src = dfrt_path_join(src_dir, f), *dst = dfrt_path_join(dst_dir, f), *target = NULL;
+        if (!src || !dst) s = DFRT_OUT_OF_MEMORY;
+        else if (S_ISLNK(e->lmode)) {
+            target = realpath(src, NULL);
+            if (target && S_ISREG(e->mode) &&
+                (path_under(target, root_real) || (blobs_real && path_under(target, blobs_real))))
+                s = dfrt_copy_file(target, dst, true);
+            else if (!target || !e->mode)
+                dfrt_warn("%s: a symbolic link that leads nowhere, not copied", src);
+            else if (!S_ISREG(e->mode))
+                dfrt_warn("%s: a symbolic link to %s, not copied", src, dfrt_file_kind(e->mode));
+            else
+                dfrt_warn("%s: a symbolic link to a file outside %s, not copied", src, src_dir);
+        } else if (S_ISREG(e->lmode)) {
+            s = dfrt_copy_file(src, dst, true);
+        } else if (!(S_ISDIR(e->lmode) && f[0] == '.')) { /* hidden directories (.git, .cache) are tools' own */
+            dfrt_warn("%s: %s, not copied", src, dfrt_file_kind(e->lmode));
+        }
+        free(target);
         free(src);
         free(dst);
     }
-    dfrt_free_strings(names, n);
+    free(root_real);
+    free(blobs_real);
+    dfrt_free_dir_entries(entries, n);
     return s;
 }
 
@@ -266,9 +350,9 @@ static dfrt_status write_config(const char *bf16_dir, const char *out_dir, int n
     char *text = NULL, *edited = NULL, *block = df11_config_json(n_patterns, patterns);
     size_t len, edited_len;
     dfrt_status s = (src && dst && block) ? DFRT_OK : DFRT_OUT_OF_MEMORY;
-    if (s == DFRT_OK) s = dfrt_read_file(src, (size_t)16 << 20, &text, &len);
+    if (s == DFRT_OK) s = dfrt_read_file(src, DFRT_MAX_CONFIG_BYTES, &text, &len);
     if (s == DFRT_OK) s = dfrt_json_add_key(text, len, "dfloat11_config", block, src, &edited, &edited_len);
-    if (s == DFRT_OK) s = dfrt_write_file_atomic(dst, edited, edited_len);
+    if (s == DFRT_OK) s = dfrt_write_file_atomic_mode(dst, edited, edited_len, dfrt_source_mode(src));
     free(src);
     free(dst);
     free(text);
@@ -287,6 +371,8 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
     dfrt_compress_options defaults = {0};
     const dfrt_compress_options *o = options ? options : &defaults;
     if (!bf16_dir || !out_dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "compress: input or output directory is NULL");
+    /* What needs no model is checked before anything is read. */
+    DFRT_TRY(dfrt_check_output_dir(bf16_dir, out_dir));
     dfrt_checkpoint *cp = NULL;
     dfrt_df11_pattern *patterns = NULL;
     int n_patterns = 0;
@@ -294,15 +380,17 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
     size_t n_units = 0;
     compress_job job = {0};
     dfrt_staging staging = {0};
-    dfrt_status s = dfrt_checkpoint_open(bf16_dir, &cp);
-    if (s != DFRT_OK) goto done;
+    dfrt_status s = DFRT_OK;
+    if (o->pattern_dict_json &&
+        (s = dfrt_pattern_dict_parse(o->pattern_dict_json, "--pattern-dict", &n_patterns, &patterns)) != DFRT_OK)
+        goto done;
+    if ((s = dfrt_checkpoint_open(bf16_dir, &cp)) != DFRT_OK) goto done;
     if (cp->config->is_df11) {
         s = dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: already a DF11 model (config.json has dfloat11_config)", bf16_dir);
         goto done;
     }
-    s = o->pattern_dict_json ? dfrt_pattern_dict_parse(o->pattern_dict_json, "--pattern-dict", &n_patterns, &patterns)
-                             : dfrt_default_patterns(cp->config, &n_patterns, &patterns);
-    if (s != DFRT_OK) goto done;
+    if (!o->pattern_dict_json && (s = dfrt_default_patterns(cp->config, &n_patterns, &patterns)) != DFRT_OK)
+        goto done;
     if ((s = find_units(bf16_dir, cp->tensors, n_patterns, patterns, &units, &n_units)) != DFRT_OK) goto done;
 
     size_t count = dfrt_tensor_set_count(cp->tensors);
@@ -317,17 +405,18 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
         goto done;
     }
     bool any_rest = false;
-    for (size_t t = 0; t < count; t++) {
-        const dfrt_tensor *x = dfrt_tensor_set_get(cp->tensors, t);
-        job.owner[t] = -1;
-        for (size_t u = 0; u < n_units && job.owner[t] == -1; u++) {
-            for (int p = 0; p < units[u].n_parts; p++)
-                if (units[u].parts[p] == x) job.owner[t] = -2;
-            size_t ln = strlen(units[u].name);
-            if (job.owner[t] == -1 && strncmp(x->name, units[u].name, ln) == 0 && x->name[ln] == '.')
-                job.owner[t] = (int)u;
+    for (size_t t = 0; t < count; t++) job.owner[t] = -1;
+    for (size_t u = 0; u < n_units; u++)
+        for (int p = 0; p < units[u].n_parts; p++) {
+            size_t t = tensor_index(cp->tensors, units[u].parts[p]);
+            if (t != SIZE_MAX) job.owner[t] = -2;
         }
-        if (job.owner[t] == -1) any_rest = true;
+    for (size_t t = 0; t < count; t++) {
+        if (job.owner[t] == -2) continue;
+        const char *name = dfrt_tensor_set_get(cp->tensors, t)->name;
+        size_t u = find_unit_prefix(units, n_units, name, strlen(name));
+        if (u != SIZE_MAX) job.owner[t] = (int)u;
+        else any_rest = true;
     }
     uint64_t total = 0;
     for (size_t u = 0; u < n_units; u++) {

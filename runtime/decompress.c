@@ -109,9 +109,9 @@ static dfrt_status write_plain_config(const char *df11_dir, const char *out_dir)
     char *src = dfrt_path_join(df11_dir, "config.json"), *dst = dfrt_path_join(out_dir, "config.json");
     char *text = NULL, *edited = NULL;
     size_t len, edited_len;
-    dfrt_status s = (src && dst) ? dfrt_read_file(src, (size_t)16 << 20, &text, &len) : DFRT_OUT_OF_MEMORY;
+    dfrt_status s = (src && dst) ? dfrt_read_file(src, DFRT_MAX_CONFIG_BYTES, &text, &len) : DFRT_OUT_OF_MEMORY;
     if (s == DFRT_OK) s = dfrt_json_remove_key(text, len, "dfloat11_config", src, &edited, &edited_len);
-    if (s == DFRT_OK) s = dfrt_write_file_atomic(dst, edited, edited_len);
+    if (s == DFRT_OK) s = dfrt_write_file_atomic_mode(dst, edited, edited_len, dfrt_source_mode(src));
     free(src);
     free(dst);
     free(text);
@@ -123,6 +123,7 @@ dfrt_status dfrt_decompress_dir(const char *df11_dir, const char *out_dir, const
     dfrt_decompress_options defaults = {0};
     const dfrt_decompress_options *o = options ? options : &defaults;
     if (!df11_dir || !out_dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "decompress: input or output directory is NULL");
+    DFRT_TRY(dfrt_check_output_dir(df11_dir, out_dir)); /* before anything is read */
     dfrt_checkpoint *cp = NULL;
     dfrt_staging staging = {0};
     shard *shards = NULL;

@@ -88,10 +88,19 @@ static inline uint64_t dfrt_xoshiro_next(uint64_t s[4]) {
 /* base with the process umask applied (the umask is read once, thread-safely). */
 #include <sys/types.h>
 mode_t dfrt_file_mode(mode_t base);
-/* Reads a whole (small) file into a NUL-terminated buffer. max_size bounds it. */
+/* Opens path read-only after checking, before anything can block, that it is a regular file
+ * (following symbolic links unless no_follow): a FIFO, device, directory or socket is refused
+ * as "PATH: is a FIFO, not a regular file". out_st (optional) receives its fstat. */
+struct stat;
+dfrt_status dfrt_open_regular(const char *path, bool no_follow, int *out_fd, struct stat *out_st);
+/* What a file mode is, in words: "a FIFO", "a directory", "a symbolic link"... */
+const char *dfrt_file_kind(mode_t mode);
+/* Reads a whole (small) regular file into a NUL-terminated buffer; a larger file than max_size
+ * is refused as "PATH: too large". */
 dfrt_status dfrt_read_file(const char *path, size_t max_size, char **out_data, size_t *out_len);
-/* Copies a file, through a temporary name and rename. */
-dfrt_status dfrt_copy_file(const char *src, const char *dst);
+/* Copies a regular file (a symbolic link refused when no_follow), through a temporary name and
+ * rename; the copy gets the source's permission bits (less the umask), never wider ones. */
+dfrt_status dfrt_copy_file(const char *src, const char *dst, bool no_follow);
 /* A file written under a temporary name beside its path and renamed into place by commit
  * (after fsync), so that an interrupted write never leaves a file that looks complete.
  * commit and abort both release it; on failure commit removes the temporary. */
@@ -99,17 +108,34 @@ typedef struct dfrt_atomic_file {
     int fd;
     char *tmp;
     const char *path;
+    mode_t mode; /* given at commit, less the umask; dfrt_atomic_open sets 0666 */
 } dfrt_atomic_file;
 dfrt_status dfrt_atomic_open(const char *path, dfrt_atomic_file *f);
 dfrt_status dfrt_atomic_write(dfrt_atomic_file *f, const void *data, uint64_t len);
 dfrt_status dfrt_atomic_commit(dfrt_atomic_file *f);
 void dfrt_atomic_abort(dfrt_atomic_file *f);
-/* Writes data to path through a temporary name and rename. */
+/* Writes data to path through a temporary name and rename (mode 0666, or mode, less the umask). */
 dfrt_status dfrt_write_file_atomic(const char *path, const void *data, size_t len);
+dfrt_status dfrt_write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode);
+/* The read/write permission bits of path (0666 when it cannot be read), for a derived file
+ * that must not be more readable than its source. */
+mode_t dfrt_source_mode(const char *path);
 /* Removes a directory tree (best effort, for cleaning up our own temporaries). */
 void dfrt_remove_tree(const char *path);
-/* Lists the regular-file names of a directory, sorted. */
+/* Lists the regular-file names of a directory (links to regular files included), sorted. */
 dfrt_status dfrt_list_dir(const char *dir, char ***out_names, size_t *out_count);
+/* Every entry of a directory but . and .., sorted by name, with what it is. */
+typedef struct dfrt_dir_entry {
+    char *name;
+    mode_t lmode; /* the entry itself (S_ISLNK for a link) */
+    mode_t mode;  /* what it leads to; 0 for a dangling link */
+} dfrt_dir_entry;
+dfrt_status dfrt_list_dir_entries(const char *dir, dfrt_dir_entry **out_entries, size_t *out_count);
+void dfrt_free_dir_entries(dfrt_dir_entry *entries, size_t count);
+/* The checks of an output directory that need no model, made before any work: not empty, not
+ * ".", "..", a symbolic link, a non-empty directory, the input directory (when in_dir is given)
+ * or inside it; its parent exists and is writable. */
+dfrt_status dfrt_check_output_dir(const char *in_dir, const char *out_dir);
 void dfrt_free_strings(char **strings, size_t count);
 
 /* A safetensors file held in memory (data stays the caller's and must outlive the file);
@@ -117,10 +143,23 @@ void dfrt_free_strings(char **strings, size_t count);
  * messages. */
 dfrt_status dfrt_st_file_parse(const char *name, const void *data, size_t size, dfrt_st_file **out_file);
 
-/* Parses a JSON document of len bytes (cJSON's tree; free with cJSON_Delete). NULL unless the
- * whole text is one JSON value: trailing bytes other than whitespace make it invalid, as they
- * do for Python's json and serde_json. */
-struct cJSON *dfrt_json_parse(const char *text, size_t len);
+/* Parses a JSON document of len bytes into *out (cJSON's tree; free with cJSON_Delete). The
+ * whole text must be one JSON value (trailing bytes other than whitespace make it invalid, as
+ * they do for Python's json and serde_json) and no object may have the same key twice (Python
+ * keeps the last, cJSON the first). Errors name source: "SOURCE: not valid JSON (near line L,
+ * column C)", "SOURCE: duplicate key \"k\" in a.b[2]", and DFRT_OUT_OF_MEMORY "SOURCE: out of
+ * memory while parsing JSON (N MB)" when an allocation failed. */
+struct cJSON;
+dfrt_status dfrt_json_parse(const char *text, size_t len, const char *source, struct cJSON **out);
+/* dfrt_json_parse without the duplicate-key check, and that check alone. */
+dfrt_status dfrt_json_parse_unchecked(const char *text, size_t len, const char *source, struct cJSON **out);
+dfrt_status dfrt_json_check_duplicates(const struct cJSON *root, const char *source);
+
+/* Caps on what dfrt reads into memory (cJSON takes ~40x the text): the largest real files are a
+ * few KB (config.json), a few hundred KB (an index), ~33 MB (Gemma 3's tokenizer.json). */
+#define DFRT_MAX_CONFIG_BYTES ((size_t)1 << 20)
+#define DFRT_MAX_INDEX_BYTES ((size_t)16 << 20)
+#define DFRT_MAX_TOKENIZER_BYTES ((size_t)64 << 20)
 
 /* Top-level key edits of a JSON object that keep the rest of the text as it is. */
 dfrt_status dfrt_json_remove_key(const char *text, size_t len, const char *key, const char *source, char **out,

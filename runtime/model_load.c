@@ -318,8 +318,9 @@ static void load_eos(dfrt_model *m, const char *dir) {
     for (int i = 0; i < m->config->n_eos && m->n_eos < MODEL_MAX_EOS; i++) m->eos[m->n_eos++] = (int32_t)m->config->eos_token_ids[i];
     char *path = dfrt_path_join(dir, "generation_config.json"), *text = NULL;
     size_t len;
-    if (path && dfrt_read_file(path, 1 << 20, &text, &len) == DFRT_OK) {
-        cJSON *root = dfrt_json_parse(text, len);
+    cJSON *root = NULL;
+    if (path && dfrt_read_file(path, DFRT_MAX_CONFIG_BYTES, &text, &len) == DFRT_OK &&
+        dfrt_json_parse(text, len, path, &root) == DFRT_OK) {
         const cJSON *eos = root ? cJSON_GetObjectItemCaseSensitive(root, "eos_token_id") : NULL;
         const cJSON *e;
         if (cJSON_IsArray(eos)) {

@@ -151,26 +151,51 @@ static dfrt_status parse_metadata(dfrt_st_file *f, const cJSON *item) {
     return DFRT_OK;
 }
 
-static dfrt_status parse_header(dfrt_st_file *f, const char *json, size_t json_len) {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(json, json_len, &end, false);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = (at && at >= json && at <= json + json_len) ? (size_t)(at - json) : 0;
-        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: header is not valid JSON (near byte %zu of the header)",
-                         f->path, off);
-    }
+static int compare_key_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The top-level keys are tensor names: a name given twice is named as such. */
+static dfrt_status check_tensor_names(const dfrt_st_file *f, const cJSON *root, size_t n) {
+    const char **names = dfrt_calloc(n, sizeof *names, "safetensors names");
+    if (!names) return DFRT_OUT_OF_MEMORY;
+    size_t k = 0;
+    for (const cJSON *c = root->child; c; c = c->next) names[k++] = c->string ? c->string : "";
+    qsort(names, k, sizeof *names, compare_key_names);
     dfrt_status s = DFRT_OK;
-    for (const char *p = end; p && p < json + json_len; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '\0') {
-            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: header has trailing bytes after the JSON object", f->path);
-            goto done;
-        }
+    for (size_t i = 1; i < k && s == DFRT_OK; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            s = strcmp(names[i], "__metadata__") == 0
+                    ? dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"__metadata__\" appears twice", f->path)
+                    : dfrt_fail(DFRT_FORMAT_ERROR, "%s: duplicate tensor name %s in the header", f->path, names[i]);
+    free(names);
+    return s;
+}
+
+static dfrt_status parse_header(dfrt_st_file *f, const char *json, size_t json_len) {
+    /* The header may be padded with spaces (the writers' alignment) or NUL bytes. */
+    size_t text_len = json_len;
+    while (text_len && (json[text_len - 1] == '\0' || json[text_len - 1] == ' ' || json[text_len - 1] == '\n' ||
+                        json[text_len - 1] == '\r' || json[text_len - 1] == '\t'))
+        text_len--;
+    if (text_len == 0 || json[0] != '{')
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: not a safetensors file: the header does not start with '{'", f->path);
+    char *source = dfrt_asprintf("%s: header", f->path);
+    if (!source) return DFRT_OUT_OF_MEMORY;
+    cJSON *root = NULL;
+    dfrt_status s = dfrt_json_parse_unchecked(json, text_len, source, &root);
+    if (s != DFRT_OK) {
+        free(source);
+        return s;
+    }
     if (!cJSON_IsObject(root)) {
         s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: header is not a JSON object", f->path);
         goto done;
     }
-    size_t n = (size_t)cJSON_GetArraySize(root);
+    size_t n = 0;
+    for (const cJSON *c = root->child; c; c = c->next) n++;
+    if ((s = check_tensor_names(f, root, n)) != DFRT_OK) goto done;
+    if ((s = dfrt_json_check_duplicates(root, source)) != DFRT_OK) goto done;
     f->tensors = dfrt_calloc(n, sizeof *f->tensors, "safetensors tensors");
     if (!f->tensors) {
         s = DFRT_OUT_OF_MEMORY;
@@ -221,12 +246,13 @@ static dfrt_status parse_header(dfrt_st_file *f, const char *json, size_t json_l
     qsort_r(f->by_name, f->count, sizeof *f->by_name, compare_names_r, f);
     for (size_t i = 1; i < f->count; i++)
         if (strcmp(f->tensors[f->by_name[i - 1]].name, f->tensors[f->by_name[i]].name) == 0) {
-            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s appears twice in the header", f->path,
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: duplicate tensor name %s in the header", f->path,
                           f->tensors[f->by_name[i]].name);
             goto done;
         }
 done:
     cJSON_Delete(root);
+    free(source);
     return s;
 }
 
@@ -234,12 +260,17 @@ done:
 static dfrt_status parse_file(dfrt_st_file *f) {
     uint64_t header_len;
     memcpy(&header_len, f->map, 8);
-    if (header_len > MAX_HEADER_BYTES)
-        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: header length %llu exceeds the limit of %llu bytes", f->path,
-                         (unsigned long long)header_len, (unsigned long long)MAX_HEADER_BYTES);
+    /* The length field is not printed: in a file that is not safetensors, it is the file's
+     * first 8 bytes (say, "root:x:0"). */
     if (header_len > f->map_size - 8)
-        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: header length %llu runs past the end of the file (%zu bytes)",
-                         f->path, (unsigned long long)header_len, f->map_size);
+        return dfrt_fail(DFRT_FORMAT_ERROR,
+                         "%s: not a safetensors file: the 8-byte header length is larger than the file (%zu bytes)",
+                         f->path, f->map_size);
+    if (header_len > MAX_HEADER_BYTES)
+        return dfrt_fail(DFRT_FORMAT_ERROR,
+                         "%s: not a safetensors file, or one whose header is over the %llu MB limit (as in the "
+                         "safetensors library)",
+                         f->path, (unsigned long long)(MAX_HEADER_BYTES / 1000000));
     return parse_header(f, (const char *)f->map + 8, (size_t)header_len);
 }
 
@@ -253,17 +284,9 @@ dfrt_status dfrt_st_file_open(const char *path, dfrt_st_file **out_file) {
         s = DFRT_OUT_OF_MEMORY;
         goto fail;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        s = dfrt_fail(DFRT_IO_ERROR, "%s: not a regular file", path);
-        goto fail;
-    }
+    if ((s = dfrt_open_regular(path, false, &fd, &st)) != DFRT_OK) goto fail;
     if (st.st_size < 8) {
         close(fd);
         s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: truncated: %lld bytes, a safetensors file has at least 8", path,
@@ -357,83 +380,150 @@ static int compare_tensor_ptr_names(const void *a, const void *b) {
     return strcmp((*(const dfrt_tensor *const *)a)->name, (*(const dfrt_tensor *const *)b)->name);
 }
 
-static dfrt_status check_index(dfrt_tensor_set *set, const char *dir, const char *index_path) {
+#define INDEX_NAME "model.safetensors.index.json"
+
+/* model.safetensors.index.json: which shard holds each tensor. */
+typedef struct shard_index {
+    cJSON *root;
+    const cJSON *map;   /* weight_map */
+    char **shards;      /* the distinct file names, sorted */
+    const char **first; /* per shard: a tensor the index puts in it (for messages) */
+    size_t n_shards;
+} shard_index;
+
+static void shard_index_free(shard_index *x) {
+    cJSON_Delete(x->root);
+    free(x->shards); /* the names belong to the cJSON tree */
+    free(x->first);
+    memset(x, 0, sizeof *x);
+}
+
+static int compare_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static dfrt_status read_index(const char *index_path, shard_index *x) {
+    memset(x, 0, sizeof *x);
     char *text;
     size_t len;
-    DFRT_TRY(dfrt_read_file(index_path, (size_t)256 << 20, &text, &len));
-    cJSON *root = dfrt_json_parse(text, len);
+    DFRT_TRY(dfrt_read_file(index_path, DFRT_MAX_INDEX_BYTES, &text, &len));
+    dfrt_status s = dfrt_json_parse(text, len, index_path, &x->root);
     free(text);
-    dfrt_status s = DFRT_OK;
-    const cJSON *map = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
-    if (!cJSON_IsObject(map)) {
-        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: not valid JSON with a \"weight_map\" object", index_path);
-        goto done;
+    DFRT_TRY(s);
+    x->map = cJSON_IsObject(x->root) ? cJSON_GetObjectItemCaseSensitive(x->root, "weight_map") : NULL;
+    if (!cJSON_IsObject(x->map)) {
+        shard_index_free(x);
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: has no \"weight_map\" object", index_path);
     }
-    const cJSON *e;
-    cJSON_ArrayForEach(e, map) {
-        if (!cJSON_IsString(e)) {
-            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: weight_map entry \"%s\" is not a file name", index_path,
-                          e->string);
-            goto done;
+    size_t n = 0;
+    for (const cJSON *e = x->map->child; e; e = e->next) n++;
+    x->shards = dfrt_calloc(n, sizeof *x->shards, "index shards");
+    x->first = dfrt_calloc(n, sizeof *x->first, "index shards");
+    if (!x->shards || !x->first) {
+        shard_index_free(x);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    for (const cJSON *e = x->map->child; e; e = e->next) {
+        const char *file = cJSON_IsString(e) ? e->valuestring : NULL;
+        if (!file || !*file || strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0) {
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: weight_map entry \"%s\" is not the name of a file in the directory",
+                          index_path, e->string ? e->string : "");
+            shard_index_free(x);
+            return s;
         }
+        x->shards[x->n_shards++] = e->valuestring;
+    }
+    if (x->n_shards == 0) {
+        shard_index_free(x);
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: weight_map is empty", index_path);
+    }
+    qsort(x->shards, x->n_shards, sizeof *x->shards, compare_cstr);
+    size_t unique = 0;
+    for (size_t i = 0; i < x->n_shards; i++)
+        if (!unique || strcmp(x->shards[unique - 1], x->shards[i]) != 0) x->shards[unique++] = x->shards[i];
+    x->n_shards = unique;
+    for (const cJSON *e = x->map->child; e; e = e->next) {
+        char **at = bsearch(&e->valuestring, x->shards, x->n_shards, sizeof *x->shards, compare_cstr);
+        if (at && !x->first[at - x->shards]) x->first[at - x->shards] = e->string;
+    }
+    return DFRT_OK;
+}
+
+static bool index_lists(const shard_index *x, const char *name) {
+    return bsearch(&name, x->shards, x->n_shards, sizeof *x->shards, compare_cstr) != NULL;
+}
+
+/* Every tensor the index names is in the shard it names. */
+static dfrt_status check_index(dfrt_tensor_set *set, const shard_index *x, const char *index_path) {
+    for (const cJSON *e = x->map->child; e; e = e->next) {
         const dfrt_tensor *t = dfrt_tensor_set_find(set, e->string);
-        if (!t) {
-            char *shard = dfrt_path_join(dir, e->valuestring);
-            bool exists = shard && access(shard, F_OK) == 0;
-            free(shard);
-            if (!exists)
-                s = dfrt_fail(DFRT_FORMAT_ERROR,
-                              "%s: shard %s is missing (model.safetensors.index.json puts tensor %s in it)",
-                              dir, e->valuestring, e->string);
-            else
-                s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is listed in the index but not in %s",
-                              index_path, e->string, e->valuestring);
-            goto done;
-        }
-        if (strcmp(dfrt_basename(t->file), e->valuestring) != 0) {
-            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is listed in %s but found in %s", index_path,
-                          e->string, e->valuestring, dfrt_basename(t->file));
-            goto done;
-        }
+        if (!t)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is listed in the index but not in %s", index_path,
+                             e->string, e->valuestring);
+        if (strcmp(dfrt_basename(t->file), e->valuestring) != 0)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is listed in %s but found in %s", index_path,
+                             e->string, e->valuestring, dfrt_basename(t->file));
     }
-done:
-    cJSON_Delete(root);
+    return DFRT_OK;
+}
+
+static dfrt_status open_shard(dfrt_tensor_set *set, const char *dir, const char *name) {
+    char *path = dfrt_path_join(dir, name);
+    if (!path) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = dfrt_st_file_open(path, &set->files[set->n_files]);
+    free(path);
+    if (s == DFRT_OK) set->n_files++;
     return s;
 }
 
 dfrt_status dfrt_tensor_set_open(const char *dir, dfrt_tensor_set **out_set) {
     *out_set = NULL;
-    char **names;
-    size_t n_names;
-    DFRT_TRY(dfrt_list_dir(dir, &names, &n_names));
+    dfrt_dir_entry *entries;
+    size_t n_entries;
+    DFRT_TRY(dfrt_list_dir_entries(dir, &entries, &n_entries));
+    shard_index index = {0};
+    char *index_path = NULL;
+    bool has_index = false;
     dfrt_tensor_set *set = dfrt_calloc(1, sizeof *set, "a tensor set");
-    dfrt_status s = DFRT_OK;
-    if (!set) {
-        dfrt_free_strings(names, n_names);
-        return DFRT_OUT_OF_MEMORY;
-    }
-    if (!(set->files = dfrt_calloc(n_names, sizeof *set->files, "file list"))) {
+    dfrt_status s = set ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK && !(index_path = dfrt_path_join(dir, INDEX_NAME))) s = DFRT_OUT_OF_MEMORY;
+    for (size_t i = 0; i < n_entries && s == DFRT_OK; i++)
+        if (strcmp(entries[i].name, INDEX_NAME) == 0) has_index = true;
+    if (s == DFRT_OK && has_index) s = read_index(index_path, &index);
+    if (s != DFRT_OK) goto fail;
+    size_t max_files = has_index ? index.n_shards : n_entries;
+    if (!(set->files = dfrt_calloc(max_files, sizeof *set->files, "file list"))) {
         s = DFRT_OUT_OF_MEMORY;
         goto fail;
     }
-    size_t total = 0;
-    for (size_t i = 0; i < n_names; i++) {
-        if (!dfrt_str_ends_with(names[i], ".safetensors")) continue;
-        char *path = dfrt_path_join(dir, names[i]);
-        if (!path) {
-            s = DFRT_OUT_OF_MEMORY;
-            goto fail;
+    if (has_index) {
+        /* Only the shards the index lists are weights: a consolidated.safetensors beside it (as
+         * Mistral repositories ship) holds the same weights again. */
+        for (size_t i = 0; i < n_entries; i++)
+            if (dfrt_str_ends_with(entries[i].name, ".safetensors") && !index_lists(&index, entries[i].name))
+                dfrt_warn("%s/%s: not listed in %s; not read as weights", dir, entries[i].name, INDEX_NAME);
+        for (size_t i = 0; i < index.n_shards && s == DFRT_OK; i++) {
+            char *path = dfrt_path_join(dir, index.shards[i]);
+            struct stat st;
+            bool exists = path && lstat(path, &st) == 0;
+            free(path);
+            if (!exists)
+                s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: shard %s is missing (%s puts tensor %s in it)", dir,
+                              index.shards[i], INDEX_NAME, index.first[i]);
+            else
+                s = open_shard(set, dir, index.shards[i]);
         }
-        s = dfrt_st_file_open(path, &set->files[set->n_files]);
-        free(path);
-        if (s != DFRT_OK) goto fail;
-        total += dfrt_st_file_count(set->files[set->n_files]);
-        set->n_files++;
+    } else {
+        /* Every *.safetensors entry is a shard: one that is a directory, FIFO or device is an
+         * error (dfrt_st_file_open names it), not something to skip. */
+        for (size_t i = 0; i < n_entries && s == DFRT_OK; i++)
+            if (dfrt_str_ends_with(entries[i].name, ".safetensors")) s = open_shard(set, dir, entries[i].name);
     }
+    if (s != DFRT_OK) goto fail;
     if (set->n_files == 0) {
         s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: no *.safetensors files in the directory", dir);
         goto fail;
     }
+    size_t total = 0;
+    for (size_t i = 0; i < set->n_files; i++) total += dfrt_st_file_count(set->files[i]);
     if (!(set->tensors = dfrt_calloc(total, sizeof *set->tensors, "tensor list"))) {
         s = DFRT_OUT_OF_MEMORY;
         goto fail;
@@ -444,23 +534,21 @@ dfrt_status dfrt_tensor_set_open(const char *dir, dfrt_tensor_set **out_set) {
     qsort(set->tensors, set->count, sizeof *set->tensors, compare_tensor_ptr_names);
     for (size_t i = 1; i < set->count; i++)
         if (strcmp(set->tensors[i - 1]->name, set->tensors[i]->name) == 0) {
-            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is in both %s and %s", dir, set->tensors[i]->name,
-                          dfrt_basename(set->tensors[i - 1]->file), dfrt_basename(set->tensors[i]->file));
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: duplicate tensor name %s: in both %s and %s", dir,
+                          set->tensors[i]->name, dfrt_basename(set->tensors[i - 1]->file),
+                          dfrt_basename(set->tensors[i]->file));
             goto fail;
         }
-    char *index_path = dfrt_path_join(dir, "model.safetensors.index.json");
-    if (!index_path) {
-        s = DFRT_OUT_OF_MEMORY;
-        goto fail;
-    }
-    if (access(index_path, F_OK) == 0) s = check_index(set, dir, index_path);
+    if (has_index && (s = check_index(set, &index, index_path)) != DFRT_OK) goto fail;
+    shard_index_free(&index);
     free(index_path);
-    if (s != DFRT_OK) goto fail;
-    dfrt_free_strings(names, n_names);
+    dfrt_free_dir_entries(entries, n_entries);
     *out_set = set;
     return DFRT_OK;
 fail:
-    dfrt_free_strings(names, n_names);
+    shard_index_free(&index);
+    free(index_path);
+    dfrt_free_dir_entries(entries, n_entries);
     dfrt_tensor_set_close(set);
     return s;
 }

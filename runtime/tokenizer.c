@@ -18,7 +18,6 @@
 #include <time.h>
 #include <utf8proc.h>
 
-#define MAX_TOKENIZER_BYTES ((size_t)512 << 20)
 /* PCRE2's limits, which it applies at each start position: enough for any text with the
  * published patterns (whose cost is linear in the subject), small enough that an exponential
  * pattern fails at once. */
@@ -853,7 +852,7 @@ dfrt_status dfrt_tokenizer_load(const char *path, dfrt_tokenizer **out_tokenizer
     } else if (!(file = dfrt_strdup(path))) return DFRT_OUT_OF_MEMORY;
     char *text = NULL;
     size_t len = 0;
-    dfrt_status s = dfrt_read_file(file, MAX_TOKENIZER_BYTES, &text, &len);
+    dfrt_status s = dfrt_read_file(file, DFRT_MAX_TOKENIZER_BYTES, &text, &len);
     if (s == DFRT_OK) s = dfrt_tokenizer_parse(text, len, file, out_tokenizer);
     free(text);
     free(file);
@@ -862,14 +861,13 @@ dfrt_status dfrt_tokenizer_load(const char *path, dfrt_tokenizer **out_tokenizer
 
 dfrt_status dfrt_tokenizer_parse(const char *json, size_t len, const char *source, dfrt_tokenizer **out_tokenizer) {
     *out_tokenizer = NULL;
-    cJSON *root = dfrt_json_parse(json, len);
+    cJSON *root = NULL;
     dfrt_tokenizer *t = calloc(1, sizeof *t);
     loader l = {t, source, {0}};
-    dfrt_status s;
-    if (!root) s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: not valid JSON", source);
-    else if (!t || !(t->source = dfrt_strdup(source)))
+    dfrt_status s = dfrt_json_parse(json, len, source, &root);
+    if (s == DFRT_OK && (!t || !(t->source = dfrt_strdup(source))))
         s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory reading %s", source);
-    else {
+    else if (s == DFRT_OK) {
         l.src = t->source;
         s = parse_root(&l, root);
     }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -72,34 +73,101 @@ bool dfrt_str_starts_with(const char *s, const char *prefix) {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+const char *dfrt_file_kind(mode_t mode) {
+    if (S_ISREG(mode)) return "a regular file";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    return "not a regular file";
+}
+
+static dfrt_status refuse_kind(const char *path, mode_t mode) {
+    const char *kind = dfrt_file_kind(mode);
+    if (strcmp(kind, "not a regular file") == 0) return dfrt_fail(DFRT_IO_ERROR, "%s: not a regular file", path);
+    return dfrt_fail(DFRT_IO_ERROR, "%s: is %s, not a regular file", path, kind);
+}
+
+dfrt_status dfrt_open_regular(const char *path, bool no_follow, int *out_fd, struct stat *out_st) {
+    *out_fd = -1;
+    struct stat st;
+    /* First without opening: opening a device can have effects of its own, and a FIFO blocks. */
+    if ((no_follow ? lstat(path, &st) : stat(path, &st)) != 0)
+        return dfrt_fail(DFRT_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return refuse_kind(path, st.st_mode);
+    /* Then open without blocking, in case it was replaced in between, and check what was opened. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (no_follow ? O_NOFOLLOW : 0));
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP && no_follow) return dfrt_fail(DFRT_IO_ERROR, "%s: is a symbolic link, not a regular file", path);
+        return dfrt_fail(DFRT_IO_ERROR, "%s: cannot open: %s", path, strerror(e));
+    }
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return dfrt_fail(DFRT_IO_ERROR, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return refuse_kind(path, st.st_mode);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return dfrt_fail(DFRT_IO_ERROR, "%s: cannot open: %s", path, strerror(e));
+    }
+    *out_fd = fd;
+    if (out_st) *out_st = st;
+    return DFRT_OK;
+}
+
+/* "16 MiB" for whole mebibytes, else bytes. */
+static void format_cap(char *out, size_t size, size_t cap) {
+    if (cap >= ((size_t)1 << 20) && cap % ((size_t)1 << 20) == 0) snprintf(out, size, "%zu MiB", cap >> 20);
+    else snprintf(out, size, "%zu bytes", cap);
+}
+
+static dfrt_status read_exact(int fd, void *data, size_t len, const char *path) {
+    uint8_t *p = data;
+    while (len > 0) {
+        ssize_t r = read(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return dfrt_fail(DFRT_IO_ERROR, "%s: read failed: %s", path, strerror(errno));
+        if (r == 0) return dfrt_fail(DFRT_IO_ERROR, "%s: read failed: the file became shorter while it was read", path);
+        p += r;
+        len -= (size_t)r;
+    }
+    return DFRT_OK;
+}
+
 dfrt_status dfrt_read_file(const char *path, size_t max_size, char **out_data, size_t *out_len) {
     *out_data = NULL;
     if (out_len) *out_len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return dfrt_fail(DFRT_IO_ERROR, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return dfrt_fail(DFRT_IO_ERROR, "%s: not a regular file", path);
-    }
+    DFRT_TRY(dfrt_open_regular(path, false, &fd, &st));
     if ((uint64_t)st.st_size > max_size) {
-        fclose(f);
-        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %lld bytes, more than the %zu allowed", path,
-                         (long long)st.st_size, max_size);
+        close(fd);
+        char cap[32];
+        format_cap(cap, sizeof cap, max_size);
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: too large: %lld bytes, more than the %s dfrt reads for this file",
+                         path, (long long)st.st_size, cap);
     }
     size_t len = (size_t)st.st_size;
     char *data = dfrt_malloc(len + 1, path);
     if (!data) {
-        fclose(f);
+        close(fd);
         return DFRT_OUT_OF_MEMORY;
     }
-    if (len && fread(data, 1, len, f) != len) {
-        int e = errno;
-        fclose(f);
+    dfrt_status s = read_exact(fd, data, len, path);
+    close(fd);
+    if (s != DFRT_OK) {
         free(data);
-        return dfrt_fail(DFRT_IO_ERROR, "%s: read failed: %s", path, e ? strerror(e) : "short read");
+        return s;
     }
-    fclose(f);
     data[len] = '\0';
     *out_data = data;
     if (out_len) *out_len = len;
@@ -136,6 +204,7 @@ static dfrt_status write_all(int fd, const void *data, uint64_t len, const char 
 dfrt_status dfrt_atomic_open(const char *path, dfrt_atomic_file *f) {
     f->fd = -1;
     f->path = path;
+    f->mode = 0666;
     if (!(f->tmp = dfrt_asprintf("%s.dfrt-tmp-XXXXXX", path))) return DFRT_OUT_OF_MEMORY;
     f->fd = mkstemp(f->tmp);
     if (f->fd < 0) {
@@ -161,7 +230,7 @@ void dfrt_atomic_abort(dfrt_atomic_file *f) {
 
 dfrt_status dfrt_atomic_commit(dfrt_atomic_file *f) {
     dfrt_status s = DFRT_OK;
-    if (fchmod(f->fd, dfrt_file_mode(0666)) != 0)
+    if (fchmod(f->fd, dfrt_file_mode(f->mode)) != 0)
         s = dfrt_fail(DFRT_IO_ERROR, "%s: chmod failed: %s", f->path, strerror(errno));
     else if (fsync(f->fd) != 0)
         s = dfrt_fail(DFRT_IO_ERROR, "%s: fsync failed: %s", f->path, strerror(errno));
@@ -179,22 +248,50 @@ dfrt_status dfrt_atomic_commit(dfrt_atomic_file *f) {
     return s;
 }
 
+mode_t dfrt_source_mode(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (st.st_mode & 0666) : 0666;
+}
+
 dfrt_status dfrt_write_file_atomic(const char *path, const void *data, size_t len) {
+    return dfrt_write_file_atomic_mode(path, data, len, 0666);
+}
+
+dfrt_status dfrt_write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode) {
     dfrt_atomic_file f;
     DFRT_TRY(dfrt_atomic_open(path, &f));
+    f.mode = mode;
     dfrt_status s = dfrt_atomic_write(&f, data, len);
     if (s == DFRT_OK) return dfrt_atomic_commit(&f);
     dfrt_atomic_abort(&f);
     return s;
 }
 
-dfrt_status dfrt_copy_file(const char *src, const char *dst) {
-    char *data;
-    size_t len;
-    /* Tokenizer and config files are small; 1 GiB bounds a hostile one. */
-    DFRT_TRY(dfrt_read_file(src, (size_t)1 << 30, &data, &len));
-    dfrt_status s = dfrt_write_file_atomic(dst, data, len);
-    free(data);
+dfrt_status dfrt_copy_file(const char *src, const char *dst, bool no_follow) {
+    int in;
+    struct stat st;
+    DFRT_TRY(dfrt_open_regular(src, no_follow, &in, &st));
+    dfrt_atomic_file f;
+    dfrt_status s = dfrt_atomic_open(dst, &f);
+    if (s != DFRT_OK) {
+        close(in);
+        return s;
+    }
+    f.mode = st.st_mode & 0777; /* never wider than the source (and the umask) */
+    size_t cap = (size_t)1 << 20;
+    char *buf = dfrt_malloc(cap, "a file copy");
+    if (!buf) s = DFRT_OUT_OF_MEMORY;
+    while (s == DFRT_OK) {
+        ssize_t r = read(in, buf, cap);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) s = dfrt_fail(DFRT_IO_ERROR, "%s: read failed: %s", src, strerror(errno));
+        if (r <= 0) break;
+        s = dfrt_atomic_write(&f, buf, (uint64_t)r);
+    }
+    free(buf);
+    close(in);
+    if (s == DFRT_OK) return dfrt_atomic_commit(&f);
+    dfrt_atomic_abort(&f);
     return s;
 }
 
@@ -219,48 +316,55 @@ void dfrt_remove_tree(const char *path) {
     }
 }
 
-static int compare_strings(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 void dfrt_free_strings(char **strings, size_t count) {
     if (!strings) return;
     for (size_t i = 0; i < count; i++) free(strings[i]);
     free(strings);
 }
 
-dfrt_status dfrt_list_dir(const char *dir, char ***out_names, size_t *out_count) {
-    *out_names = NULL;
+static int compare_entries(const void *a, const void *b) {
+    return strcmp(((const dfrt_dir_entry *)a)->name, ((const dfrt_dir_entry *)b)->name);
+}
+
+void dfrt_free_dir_entries(dfrt_dir_entry *entries, size_t count) {
+    if (!entries) return;
+    for (size_t i = 0; i < count; i++) free(entries[i].name);
+    free(entries);
+}
+
+dfrt_status dfrt_list_dir_entries(const char *dir, dfrt_dir_entry **out_entries, size_t *out_count) {
+    *out_entries = NULL;
     *out_count = 0;
     DIR *d = opendir(dir);
     if (!d) return dfrt_fail(DFRT_IO_ERROR, "%s: cannot read directory: %s", dir, strerror(errno));
-    char **names = NULL;
+    int dfd = dirfd(d);
+    dfrt_dir_entry *entries = NULL;
     size_t count = 0, cap = 0;
     struct dirent *e;
     dfrt_status s = DFRT_OK;
-    errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
-            continue;
-        char *full = dfrt_path_join(dir, e->d_name);
-        if (!full) {
-            s = DFRT_OUT_OF_MEMORY;
+    for (;;) {
+        errno = 0;
+        if ((e = readdir(d)) == NULL) {
+            if (errno) s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot read directory: %s", dir, strerror(errno));
             break;
         }
-        struct stat st;
-        bool regular = stat(full, &st) == 0 && S_ISREG(st.st_mode);
-        free(full);
-        if (!regular) continue;
+        if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
+            continue;
+        struct stat lst, st;
+        if (fstatat(dfd, e->d_name, &lst, AT_SYMLINK_NOFOLLOW) != 0) continue; /* removed meanwhile */
         if (count == cap) {
             cap = cap ? cap * 2 : 16;
-            char **grown = realloc(names, cap * sizeof *names);
+            dfrt_dir_entry *grown = realloc(entries, cap * sizeof *entries);
             if (!grown) {
                 s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory listing %s", dir);
                 break;
             }
-            names = grown;
+            entries = grown;
         }
-        if (!(names[count] = dfrt_strdup(e->d_name))) {
+        dfrt_dir_entry *de = &entries[count];
+        de->lmode = lst.st_mode;
+        de->mode = S_ISLNK(lst.st_mode) ? (fstatat(dfd, e->d_name, &st, 0) == 0 ? st.st_mode : 0) : lst.st_mode;
+        if (!(de->name = dfrt_strdup(e->d_name))) {
             s = DFRT_OUT_OF_MEMORY;
             break;
         }
@@ -268,34 +372,127 @@ dfrt_status dfrt_list_dir(const char *dir, char ***out_names, size_t *out_count)
     }
     closedir(d);
     if (s != DFRT_OK) {
-        dfrt_free_strings(names, count);
+        dfrt_free_dir_entries(entries, count);
         return s;
     }
-    if (count) qsort(names, count, sizeof *names, compare_strings);
+    if (count) qsort(entries, count, sizeof *entries, compare_entries);
+    *out_entries = entries;
+    *out_count = count;
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_list_dir(const char *dir, char ***out_names, size_t *out_count) {
+    *out_names = NULL;
+    *out_count = 0;
+    dfrt_dir_entry *entries;
+    size_t n;
+    DFRT_TRY(dfrt_list_dir_entries(dir, &entries, &n));
+    char **names = dfrt_calloc(n, sizeof *names, "a directory listing");
+    size_t count = 0;
+    if (names)
+        for (size_t i = 0; i < n; i++)
+            if (S_ISREG(entries[i].mode)) {
+                names[count++] = entries[i].name; /* sorted already */
+                entries[i].name = NULL;
+            }
+    dfrt_free_dir_entries(entries, n);
+    if (!names) return DFRT_OUT_OF_MEMORY;
     *out_names = names;
     *out_count = count;
     return DFRT_OK;
 }
 
-dfrt_status dfrt_staging_begin(const char *out_dir, dfrt_staging *out) {
-    memset(out, 0, sizeof *out);
-    dfrt_file_mode(0); /* read the umask now, before any worker thread creates files */
+/* realpath, or NULL (no error set) */
+static char *real_path(const char *path) { return realpath(path, NULL); }
+
+dfrt_status dfrt_check_output_dir(const char *in_dir, const char *out_dir) {
+    if (in_dir && !*in_dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "the input directory is an empty string");
+    if (!out_dir || !*out_dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "the output directory is an empty string");
+    size_t n = strlen(out_dir);
+    while (n > 1 && out_dir[n - 1] == '/') n--;
+    char *out = dfrt_strndup(out_dir, n);
+    if (!out) return DFRT_OUT_OF_MEMORY;
+    const char *slash = strrchr(out, '/');
+    const char *base = slash ? slash + 1 : out;
+    char *parent = slash ? dfrt_strndup(out, slash == out ? 1 : (size_t)(slash - out)) : dfrt_strdup(".");
+    char *in_real = NULL, *parent_real = NULL, *out_real = NULL;
+    dfrt_status s = DFRT_OK;
     struct stat st;
-    if (stat(out_dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode))
-            return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: exists and is not a directory", out_dir);
-        DIR *d = opendir(out_dir);
-        if (!d) return dfrt_fail(DFRT_IO_ERROR, "%s: cannot read directory: %s", out_dir, strerror(errno));
+    if (!parent) {
+        s = DFRT_OUT_OF_MEMORY;
+        goto done;
+    }
+    if (strcmp(out, "/") == 0 || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: not usable as the output directory; give the path of a new directory",
+                      out_dir);
+        goto done;
+    }
+    /* Not the input directory, nor inside it (where compress would read its own output). */
+    if (in_dir && (in_real = real_path(in_dir)) && (parent_real = real_path(parent)) &&
+        (out_real = dfrt_path_join(parent_real, base))) {
+        size_t il = strlen(in_real);
+        if (strcmp(out_real, in_real) == 0)
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: is the input directory; give a new directory as the output",
+                          out_dir);
+        else if (strncmp(out_real, in_real, il) == 0 && (out_real[il] == '/' || (il == 1 && in_real[0] == '/')))
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: is inside the input directory %s; write the output elsewhere",
+                          out_dir, in_dir);
+    }
+    if (s != DFRT_OK) goto done;
+    if (lstat(out, &st) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT,
+                          "%s: is a symbolic link; give the path of a new directory as the output", out_dir);
+            goto done;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: exists and is not a directory", out_dir);
+            goto done;
+        }
+        DIR *d = opendir(out);
+        if (!d) {
+            s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot read directory: %s", out_dir, strerror(errno));
+            goto done;
+        }
         struct dirent *e;
         bool empty = true;
         while ((e = readdir(d)) != NULL)
             if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = false;
         closedir(d);
-        if (!empty)
-            return dfrt_fail(DFRT_INVALID_ARGUMENT,
-                             "%s: output directory exists and is not empty; remove it or choose another",
-                             out_dir);
+        if (!empty) {
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT,
+                          "%s: output directory exists and is not empty; remove it or choose another", out_dir);
+            goto done;
+        }
+    } else if (errno != ENOENT) {
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create output directory: %s", out_dir, strerror(errno));
+        goto done;
     }
+    if (stat(parent, &st) != 0) {
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create output directory: %s: %s", out_dir, parent, strerror(errno));
+        goto done;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create output directory: %s is not a directory", out_dir, parent);
+        goto done;
+    }
+    if (access(parent, W_OK | X_OK) != 0) {
+        s = dfrt_fail(DFRT_IO_ERROR, "%s: cannot create output directory: %s", out_dir, strerror(errno));
+        goto done;
+    }
+done:
+    free(out);
+    free(parent);
+    free(in_real);
+    free(parent_real);
+    free(out_real);
+    return s;
+}
+
+dfrt_status dfrt_staging_begin(const char *out_dir, dfrt_staging *out) {
+    memset(out, 0, sizeof *out);
+    dfrt_file_mode(0); /* read the umask now, before any worker thread creates files */
+    DFRT_TRY(dfrt_check_output_dir(NULL, out_dir));
     /* Strip trailing slashes so the temporary directory is a sibling. */
     size_t n = strlen(out_dir);
     while (n > 1 && out_dir[n - 1] == '/') n--;
@@ -374,8 +571,12 @@ dfrt_status dfrt_require_free_space(const char *dir, uint64_t needed, const char
     return DFRT_OK;
 }
 
+/* The CPUs this process may run on (its affinity mask: taskset, cgroup cpusets, Slurm), else
+ * the online ones. */
 int dfrt_cpu_count(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+    if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
 }
 

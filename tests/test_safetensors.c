@@ -2,6 +2,9 @@
  * layout and round trip, directories. */
 #include "test.h"
 
+#include <sys/stat.h>
+#include <time.h>
+
 /* Writes an 8-byte length, the header text, then data_len bytes of data. */
 static const char *write_st(const char *name, const char *header, size_t data_len) {
     size_t hl = strlen(header);
@@ -62,16 +65,19 @@ static void test_reader_errors(void) {
     memcpy(buf + 8, "{}", 2);
     test_write_file(test_path("past.safetensors"), buf, 10);
     CHECK_ERROR(open_close(test_path("past.safetensors")), DFRT_FORMAT_ERROR,
-                "header length 1000 runs past the end of the file (10 bytes)");
+                "past.safetensors: not a safetensors file: the 8-byte header length is larger than the file (10 bytes)");
     len = (uint64_t)1 << 40;
     memcpy(buf, &len, 8);
     test_write_file(test_path("huge.safetensors"), buf, 10);
-    CHECK_ERROR(open_close(test_path("huge.safetensors")), DFRT_FORMAT_ERROR, "exceeds the limit of 100000000 bytes");
+    CHECK_ERROR(open_close(test_path("huge.safetensors")), DFRT_FORMAT_ERROR,
+                "huge.safetensors: not a safetensors file: the 8-byte header length is larger than the file");
     /* malformed JSON */
     CHECK_ERROR(open_close(write_st("bad.safetensors", "{\"a\": {\"dtype\": \"U8\",", 0)), DFRT_FORMAT_ERROR,
-                "bad.safetensors: header is not valid JSON");
-    CHECK_ERROR(open_close(write_st("arr.safetensors", "[1,2]", 0)), DFRT_FORMAT_ERROR, "header is not a JSON object");
-    CHECK_ERROR(open_close(write_st("trail.safetensors", "{} x", 0)), DFRT_FORMAT_ERROR, "trailing bytes");
+                "bad.safetensors: header: not valid JSON (near line 1, column 21)");
+    CHECK_ERROR(open_close(write_st("arr.safetensors", "[1,2]", 0)), DFRT_FORMAT_ERROR,
+                "arr.safetensors: not a safetensors file: the header does not start with '{'");
+    CHECK_ERROR(open_close(write_st("trail.safetensors", "{} x", 0)), DFRT_FORMAT_ERROR,
+                "trail.safetensors: header: not valid JSON: more after the value (line 1, column 4)");
     /* entries */
     CHECK_ERROR(open_close(write_st("dtype.safetensors", "{\"w\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1)),
                 DFRT_UNSUPPORTED, "tensor w: unknown dtype \"Q4\"");
@@ -106,7 +112,7 @@ static void test_reader_errors(void) {
                                     "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
                                     "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
                                     2)),
-                DFRT_FORMAT_ERROR, "tensor a appears twice");
+                DFRT_FORMAT_ERROR, "dup.safetensors: duplicate tensor name a in the header");
     CHECK_ERROR(open_close(write_st("meta.safetensors", "{\"__metadata__\":{\"x\":1}}", 0)), DFRT_FORMAT_ERROR,
                 "__metadata__ entry \"x\" is not a string");
     CHECK_ERROR(open_close(write_st("bigshape.safetensors",
@@ -186,18 +192,113 @@ static void test_directories(void) {
     test_write_file(test_path("d1/model.safetensors.index.json"), index, strlen(index));
     CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "shard c.safetensors is missing",
                 "puts tensor w in it");
-    index = "{\"weight_map\": {\"x\": \"b.safetensors\"}}";
+    index = "{\"weight_map\": {\"x\": \"b.safetensors\", \"y\": \"a.safetensors\"}}";
     test_write_file(test_path("d1/model.safetensors.index.json"), index, strlen(index));
     CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "tensor x is listed in b.safetensors but found in a.safetensors");
+    index = "{\"weight_map\": {\"x\": \"b.safetensors\"}}";
+    test_write_file(test_path("d1/model.safetensors.index.json"), index, strlen(index));
+    CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "tensor x is listed in the index but not in b.safetensors");
     test_write_file(test_path("d1/model.safetensors.index.json"), "[]", 2);
     CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "weight_map");
     remove(test_path("d1/model.safetensors.index.json"));
     /* the same tensor in two files */
     write_st("d1/c.safetensors", hdr1, 2);
-    CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "tensor x is in both a.safetensors and c.safetensors");
+    CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "d1: duplicate tensor name x: in both a.safetensors and c.safetensors");
     /* a bad file names itself */
     write_st("d1/c.safetensors", "{", 0);
-    CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "c.safetensors: header is not valid JSON");
+    CHECK_ERROR(dfrt_tensor_set_open(dir, &ts), DFRT_FORMAT_ERROR, "c.safetensors: header: not valid JSON");
+}
+
+/* Issue 11: files that are not regular, a stray shard beside an index, duplicate keys, many
+ * tensors. */
+static int warnings;
+static char last_warning[1024];
+static void count_warning(void *user, const char *message) {
+    (void)user;
+    warnings++;
+    snprintf(last_warning, sizeof last_warning, "%s", message);
+}
+
+static void test_hostile_files(void) {
+    /* a FIFO is refused without opening it for a blocking read; a directory is named */
+    const char *fifo = test_path("fifo.safetensors");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK_ERROR(open_close(fifo), DFRT_IO_ERROR, "fifo.safetensors: is a FIFO, not a regular file");
+    const char *hdr = "{\"x\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}";
+    test_sh("mkdir -p %s %s/sub.safetensors", test_path("h1"), test_path("h1"));
+    write_st("h1/a.safetensors", hdr, 2);
+    dfrt_tensor_set *ts = NULL;
+    CHECK_ERROR(dfrt_tensor_set_open(test_path("h1"), &ts), DFRT_IO_ERROR,
+                "h1/sub.safetensors: is a directory, not a regular file");
+    test_sh("rmdir %s/sub.safetensors && mkfifo %s/sub.safetensors", test_path("h1"), test_path("h1"));
+    CHECK_ERROR(dfrt_tensor_set_open(test_path("h1"), &ts), DFRT_IO_ERROR,
+                "h1/sub.safetensors: is a FIFO, not a regular file");
+    test_sh("rm %s/sub.safetensors", test_path("h1"));
+    /* with an index, only its shards are weights: another file (consolidated.safetensors) is
+     * not read, and a warning names it */
+    write_st("h1/consolidated.safetensors", "{\"y\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
+    const char *index = "{\"weight_map\": {\"x\": \"a.safetensors\"}}";
+    test_write_file(test_path("h1/model.safetensors.index.json"), index, strlen(index));
+    dfrt_set_warning_handler(count_warning, NULL);
+    warnings = 0;
+    CHECK_OK(dfrt_tensor_set_open(test_path("h1"), &ts));
+    dfrt_set_warning_handler(NULL, NULL);
+    CHECK(warnings == 1 && strstr(last_warning, "consolidated.safetensors: not listed in model.safetensors.index.json"));
+    if (ts) {
+        CHECK(dfrt_tensor_set_file_count(ts) == 1 && dfrt_tensor_set_find(ts, "x") && !dfrt_tensor_set_find(ts, "y"));
+        dfrt_tensor_set_close(ts);
+    }
+    /* an index that is a FIFO, or names a path outside the directory */
+    test_sh("rm %s/model.safetensors.index.json && mkfifo %s/model.safetensors.index.json", test_path("h1"),
+            test_path("h1"));
+    CHECK_ERROR(dfrt_tensor_set_open(test_path("h1"), &ts), DFRT_IO_ERROR,
+                "model.safetensors.index.json: is a FIFO, not a regular file");
+    test_sh("rm %s/model.safetensors.index.json", test_path("h1"));
+    index = "{\"weight_map\": {\"x\": \"../a.safetensors\"}}";
+    test_write_file(test_path("h1/model.safetensors.index.json"), index, strlen(index));
+    CHECK_ERROR(dfrt_tensor_set_open(test_path("h1"), &ts), DFRT_FORMAT_ERROR,
+                "weight_map entry \"x\" is not the name of a file in the directory");
+    index = "{\"weight_map\": {\"x\": \"a.safetensors\", \"x\": \"consolidated.safetensors\"}}";
+    test_write_file(test_path("h1/model.safetensors.index.json"), index, strlen(index));
+    CHECK_ERROR(dfrt_tensor_set_open(test_path("h1"), &ts), DFRT_FORMAT_ERROR,
+                "model.safetensors.index.json: duplicate key \"x\" in weight_map");
+    /* a key twice inside a tensor entry */
+    CHECK_ERROR(open_close(write_st("dupfield.safetensors",
+                                    "{\"w\":{\"dtype\":\"U8\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1)),
+                DFRT_FORMAT_ERROR, "dupfield.safetensors: header: duplicate key \"dtype\" in w");
+    /* an overlap of two names given twice is a duplicate name, not an overlap */
+    CHECK_ERROR(open_close(write_st("dupsame.safetensors",
+                                    "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                                    "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1)),
+                DFRT_FORMAT_ERROR, "duplicate tensor name a");
+}
+
+/* 200,000 empty tensors (a 14 MB header): parsed and indexed in well under a second (the
+ * bound here is generous, for sanitizer builds). */
+static void test_many_tensors(void) {
+    enum { N = 200000 };
+    size_t cap = (size_t)N * 96 + 16, len = 0;
+    char *h = malloc(cap);
+    h[len++] = '{';
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(h + len, cap - len,
+                                "%s\"model.layers.%d.encoded_exponent\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}",
+                                i ? "," : "", i);
+    h[len++] = '}';
+    h[len] = '\0';
+    const char *p = write_st("many.safetensors", h, 0);
+    free(h);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    dfrt_st_file *f = NULL;
+    CHECK_OK(dfrt_st_file_open(p, &f));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    CHECK(seconds < 10);
+    if (f) {
+        CHECK(dfrt_st_file_count(f) == N && dfrt_st_file_find(f, "model.layers.199999.encoded_exponent"));
+        dfrt_st_file_close(f);
+    }
 }
 
 int main(void) {
@@ -205,5 +306,7 @@ int main(void) {
     RUN(test_reader_errors);
     RUN(test_writer);
     RUN(test_directories);
+    RUN(test_hostile_files);
+    RUN(test_many_tensors);
     return test_finish();
 }

@@ -529,7 +529,7 @@ static void test_hostile_files(void) {
     CHECK_ERROR(load_json(set(mini(), "model.vocab", "zz", cJSON_CreateNumber(5))), F, "both have id 5");
     cJSON *dup = mini(); /* the same key twice (cJSON keeps both) */
     cJSON_AddItemToObject(at(dup, "model.vocab"), "a", cJSON_CreateNumber(300));
-    CHECK_ERROR(load_json(dup), F, "model.vocab: \"a\" appears twice");
+    CHECK_ERROR(load_json(dup), F, "duplicate key \"a\" in model.vocab");
     CHECK_ERROR(load_json(with_merge(pair("zz", "a"))), F, "model.merges[15]: \"zz\" is not in the vocabulary");
     CHECK_ERROR(load_json(with_merge(pair("a", "b"))), F, "model.merges[15]: \"ab\" is not in the vocabulary");
     CHECK_ERROR(load_json(with_merge(cJSON_CreateNumber(7))), F, "model.merges[15] must be \"a b\" or [\"a\", \"b\"]");
