@@ -455,6 +455,7 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
         goto done;
     }
     s = dfrt_staging_commit(&staging);
+    if (s == DFRT_OK) dfrt_model_check_warn(out_dir); /* a pattern_dict or config dfrt run refuses */
 done:
     if (staging.tmp_path) s = dfrt_staging_abort(&staging, s);
     dfrt_progress_free(job.progress);

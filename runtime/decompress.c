@@ -135,6 +135,7 @@ dfrt_status dfrt_decompress_dir(const char *df11_dir, const char *out_dir, const
         s = dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: not a DF11 model (config.json has no dfloat11_config)", df11_dir);
         goto done;
     }
+    if ((s = dfrt_weight_set_check(cp, DFRT_WEIGHTS_CONVERT)) != DFRT_OK) goto done; /* no weight missing */
     size_t n_files = dfrt_tensor_set_file_count(cp->tensors);
     if (!(shards = dfrt_calloc(n_files, sizeof *shards, "shards"))) {
         s = DFRT_OUT_OF_MEMORY;

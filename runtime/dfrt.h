@@ -706,6 +706,16 @@ typedef struct dfrt_model_options {
  * Loads tokenizer.json when the directory has one. */
 DFRT_API dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options,
                                      dfrt_model **out_model);
+/* Whether dfrt_model_load would load a checkpoint's model, short of the device: the same checks
+ * (one function does them for both) but the device memory. The architecture and config; every
+ * weight the config requires (a missing one is named), with its dtype and shape; no tensor
+ * that a config disagreeing with the weights would leave unused (layers beyond
+ * num_hidden_layers, q_norm/k_norm under an architecture without them, lm_head.weight under
+ * tie_word_embeddings: errors; other unused tensors are warnings, *.rotary_emb.inv_freq is
+ * ignored); DF11 units laid out as the executor runs them; BOS/EOS ids inside the vocabulary;
+ * tokenizer.json, when present, loadable, knowing those ids and covering at least half of
+ * vocab_size (fewer tokens than vocab_size is normal: padded embedding rows). */
+DFRT_API dfrt_status dfrt_model_check(const dfrt_checkpoint *cp);
 DFRT_API void dfrt_model_free(dfrt_model *m);
 DFRT_API const dfrt_config *dfrt_model_config(const dfrt_model *m);
 /* NULL when the directory has no tokenizer.json. */

@@ -5,18 +5,15 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <sys/stat.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
-static const char *const supported[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                        "Qwen3ForCausalLM"};
 static const char *const projections[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
                                            "mlp.down_proj"};
 
 dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
-    bool known = false;
-    for (size_t i = 0; i < sizeof supported / sizeof *supported; i++) known |= strcmp(c->architecture, supported[i]) == 0;
-    if (!known)
+    if (!dfrt_architecture_known(c->architecture))
         return dfrt_fail(DFRT_UNSUPPORTED,
                          "%s: architecture \"%s\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
                          "Qwen2ForCausalLM, Qwen3ForCausalLM)",
@@ -106,18 +103,26 @@ static dfrt_status find_matrix(const dfrt_checkpoint *cp, const char *name, uint
     return DFRT_OK;
 }
 
-/* A 1-D fp32 copy of a (BF16, F16 or F32) vector tensor. */
+/* A 1-D fp32 copy of a (BF16, F16 or F32) vector tensor; with out NULL, only the checks. */
 static dfrt_status load_vector(const dfrt_checkpoint *cp, const char *name, uint64_t n, float **out) {
-    *out = NULL;
-    const dfrt_tensor *t = dfrt_tensor_set_find(cp->tensors, name);
-    if (!t || dfrt_checkpoint_is_unit_tensor(cp, name))
+    if (out) *out = NULL;
+    const dfrt_df11_unit *unit = NULL;
+    const dfrt_tensor *t = NULL;
+    if (dfrt_checkpoint_find_weight(cp, name, &t, &unit, NULL) != DFRT_OK)
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is missing", cp->dir, name);
+    if (unit)
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s: %s is compressed in DF11 unit %s; dfrt runs models whose norms and biases are stored "
+                         "uncompressed (the pattern_dict of the published models compresses only the embeddings, "
+                         "lm_head and the seven projections of each layer)",
+                         cp->dir, name, unit->name);
     if (t->n_dims != 1 || t->n_elements != n)
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s has %llu elements in %d dimensions, expected [%llu]",
                          dfrt_basename(t->file), name, (unsigned long long)t->n_elements, t->n_dims, (unsigned long long)n);
     if (t->dtype != DFRT_DTYPE_BF16 && t->dtype != DFRT_DTYPE_F32 && t->dtype != DFRT_DTYPE_F16)
         return dfrt_fail(DFRT_UNSUPPORTED, "%s: tensor %s is %s (expected BF16, F16 or F32)", dfrt_basename(t->file), name,
                          dfrt_dtype_name(t->dtype));
+    if (!out) return DFRT_OK;
     float *v = dfrt_malloc(n * sizeof *v, name);
     if (!v) return DFRT_OUT_OF_MEMORY;
     const uint8_t *p = t->data;
@@ -223,6 +228,12 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
     else pl->lm_head = pl->embed;
     const matrix_ref *tables[2] = {&pl->embed, &pl->lm_head};
     for (int i = 0; i < (pl->tied ? 1 : 2); i++) {
+        if (tables[i]->unit && tables[i]->unit->n_parts != 1) /* the executor decodes the whole unit as the table */
+            return dfrt_fail(DFRT_UNSUPPORTED,
+                             "%s: %s is one of %d weights of DF11 unit %s; dfrt runs embedding and lm_head units that "
+                             "hold that one weight (pattern_dict of the published models)",
+                             cp->dir, tables[i]->unit->parts[tables[i]->part].name, tables[i]->unit->n_parts,
+                             tables[i]->unit->name);
         if (tables[i]->unit) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, tables[i]->unit->n);
         else pl->weight_bytes += 2ull * m->vocab * m->hidden;
     }
@@ -313,30 +324,169 @@ static dfrt_status load_table(dfrt_model *m, const dfrt_checkpoint *cp, const ma
     return dfrt_buffer_write(out->resident, 0, ref->tensor->data, ref->tensor->n_bytes);
 }
 
-/* End-of-sequence ids: config.json's, and generation_config.json's when present. */
-static void load_eos(dfrt_model *m, const char *dir) {
-    for (int i = 0; i < m->config->n_eos && m->n_eos < MODEL_MAX_EOS; i++) m->eos[m->n_eos++] = (int32_t)m->config->eos_token_ids[i];
-    char *path = dfrt_path_join(dir, "generation_config.json"), *text = NULL;
+/* What the model needs besides its weights: the tokenizer and the end-of-sequence ids. */
+typedef struct model_extras {
+    dfrt_tokenizer *tokenizer;
+    int n_eos;
+    int32_t eos[MODEL_MAX_EOS];
+} model_extras;
+
+static dfrt_status add_eos(model_extras *x, const dfrt_config *c, const char *source, double id) {
+    if (!(id >= 0 && id < (double)c->vocab_size && id == floor(id)))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: eos_token_id %.17g is not an id of the vocabulary (vocab_size %lld)",
+                         source, id, (long long)c->vocab_size);
+    for (int i = 0; i < x->n_eos; i++)
+        if (x->eos[i] == (int32_t)id) return DFRT_OK;
+    if (x->n_eos == MODEL_MAX_EOS)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: more than %d distinct end-of-sequence ids", source, MODEL_MAX_EOS);
+    x->eos[x->n_eos++] = (int32_t)id;
+    return DFRT_OK;
+}
+
+/* End-of-sequence ids: config.json's, and generation_config.json's when present, each an id of
+ * the vocabulary; bos_token_id too. */
+static dfrt_status read_eos(const dfrt_checkpoint *cp, model_extras *x) {
+    const dfrt_config *c = cp->config;
+    char *config_path = dfrt_path_join(cp->dir, "config.json");
+    if (!config_path) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    if (c->bos_token_id != -1 && !(c->bos_token_id >= 0 && c->bos_token_id < c->vocab_size))
+        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: bos_token_id %lld is not an id of the vocabulary (vocab_size %lld)",
+                      config_path, (long long)c->bos_token_id, (long long)c->vocab_size);
+    for (int i = 0; i < c->n_eos && s == DFRT_OK; i++) s = add_eos(x, c, config_path, (double)c->eos_token_ids[i]);
+    free(config_path);
+    DFRT_TRY(s);
+    char *path = dfrt_path_join(cp->dir, "generation_config.json"), *text = NULL;
+    if (!path) return DFRT_OUT_OF_MEMORY;
     size_t len;
     cJSON *root = NULL;
-    if (path && dfrt_read_file(path, DFRT_MAX_CONFIG_BYTES, &text, &len) == DFRT_OK &&
-        dfrt_json_parse(text, len, path, &root) == DFRT_OK) {
-        const cJSON *eos = root ? cJSON_GetObjectItemCaseSensitive(root, "eos_token_id") : NULL;
-        const cJSON *e;
-        if (cJSON_IsArray(eos)) {
+    if (access(path, F_OK) == 0) { /* optional, but a broken one is an error */
+        s = dfrt_read_file(path, DFRT_MAX_CONFIG_BYTES, &text, &len);
+        if (s == DFRT_OK) s = dfrt_json_parse(text, len, path, &root);
+        const cJSON *eos = root ? cJSON_GetObjectItemCaseSensitive(root, "eos_token_id") : NULL, *e;
+        if (s == DFRT_OK && eos && !cJSON_IsNull(eos) && !cJSON_IsNumber(eos) && !cJSON_IsArray(eos))
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: eos_token_id must be an integer or a list of integers", path);
+        if (s == DFRT_OK && cJSON_IsNumber(eos)) s = add_eos(x, c, path, eos->valuedouble);
+        if (s == DFRT_OK && cJSON_IsArray(eos)) {
             cJSON_ArrayForEach(e, eos) {
-                if (cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble < 2147483647.0 && m->n_eos < MODEL_MAX_EOS)
-                    m->eos[m->n_eos++] = (int32_t)e->valuedouble;
+                if (s == DFRT_OK && !cJSON_IsNumber(e))
+                    s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: eos_token_id must be an integer or a list of integers", path);
+                if (s == DFRT_OK) s = add_eos(x, c, path, e->valuedouble);
             }
-        } else if (cJSON_IsNumber(eos) && eos->valuedouble >= 0 && eos->valuedouble < 2147483647.0 &&
-                   m->n_eos < MODEL_MAX_EOS) {
-            m->eos[m->n_eos++] = (int32_t)eos->valuedouble;
         }
-        cJSON_Delete(root);
     }
-    dfrt_clear_error();
+    cJSON_Delete(root);
     free(text);
     free(path);
+    return s;
+}
+
+/* tokenizer.json, when the directory has one: it must know the ids the model uses as BOS and
+ * EOS, and cover most of the vocabulary. A tokenizer smaller than vocab_size is normal (the
+ * embedding rows are padded: Qwen3's 151669 tokens in 151936 rows), so the generated ids
+ * beyond it are the caller's to report; one covering less than half of it is another model's. */
+static dfrt_status load_tokenizer(const dfrt_checkpoint *cp, model_extras *x) {
+    const dfrt_config *c = cp->config;
+    char *path = dfrt_path_join(cp->dir, "tokenizer.json");
+    if (!path) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    if (access(path, F_OK) == 0) s = dfrt_tokenizer_load(path, &x->tokenizer);
+    if (s != DFRT_OK || !x->tokenizer) {
+        free(path);
+        return s;
+    }
+    int64_t n = dfrt_tokenizer_vocab_size(x->tokenizer), v = c->vocab_size;
+    if (2 * n < v)
+        s = dfrt_fail(DFRT_FORMAT_ERROR,
+                      "%s has %lld ids, fewer than half of the model's vocab_size %lld (config.json): a tokenizer of "
+                      "another model?",
+                      path, (long long)n, (long long)v);
+    if (s == DFRT_OK && c->bos_token_id >= n)
+        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s has %lld ids, but config.json's bos_token_id is %lld (vocab_size %lld)",
+                      path, (long long)n, (long long)c->bos_token_id, (long long)v);
+    for (int i = 0; i < x->n_eos && s == DFRT_OK; i++)
+        if (x->eos[i] >= n)
+            s = dfrt_fail(DFRT_FORMAT_ERROR,
+                          "%s has %lld ids, but the end-of-sequence id %d (config.json, generation_config.json) is "
+                          "beyond them (vocab_size %lld)",
+                          path, (long long)n, (int)x->eos[i], (long long)v);
+    if (s == DFRT_OK && n > v)
+        dfrt_warn("%s has %lld ids, more than the model's vocab_size %lld: prompts holding ids from %lld on will be "
+                  "refused",
+                  path, (long long)n, (long long)v, (long long)v);
+    free(path);
+    return s;
+}
+
+static void set_dims(dfrt_model *m, const dfrt_config *c) {
+    m->config = (dfrt_config *)c;
+    m->hidden = (uint32_t)c->hidden_size;
+    m->n_layers = (uint32_t)c->n_layers;
+    m->n_heads = (uint32_t)c->n_heads;
+    m->n_kv = (uint32_t)c->n_kv_heads;
+    m->head_dim = (uint32_t)c->head_dim;
+    m->inter = (uint32_t)c->intermediate_size;
+    m->vocab = (uint32_t)c->vocab_size;
+    m->qkv_width = (m->n_heads + 2 * m->n_kv) * m->head_dim;
+}
+
+/* Everything dfrt_model_load checks but the device: config, the whole weight set and nothing
+ * unused, every weight's dtype and shape, the unit layout the executor runs, the BOS/EOS ids and
+ * the tokenizer. With x, hands over the tokenizer and EOS ids (the caller frees x->tokenizer). */
+static dfrt_status check_model(const dfrt_checkpoint *cp, model_extras *x) {
+    const dfrt_config *c = cp->config;
+    model_extras local = {0};
+    if (!x) x = &local;
+    DFRT_TRY(dfrt_model_check_config(c, cp->dir));
+    DFRT_TRY(dfrt_weight_set_check(cp, DFRT_WEIGHTS_RUN));
+    dfrt_model dims = {0};
+    set_dims(&dims, c);
+    plan pl = {0};
+    dfrt_status s = make_plan(&dims, cp, &pl);
+    free(pl.proj);
+    char name[256];
+    bool qk_norm = strcmp(c->architecture, "Qwen3ForCausalLM") == 0;
+    for (uint32_t l = 0; l < dims.n_layers && s == DFRT_OK; l++) {
+        snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
+        s = load_vector(cp, name, dims.hidden, NULL);
+        snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);
+        if (s == DFRT_OK) s = load_vector(cp, name, dims.hidden, NULL);
+        snprintf(name, sizeof name, "model.layers.%u.self_attn.q_norm.weight", l);
+        if (s == DFRT_OK && qk_norm) s = load_vector(cp, name, dims.head_dim, NULL);
+        snprintf(name, sizeof name, "model.layers.%u.self_attn.k_norm.weight", l);
+        if (s == DFRT_OK && qk_norm) s = load_vector(cp, name, dims.head_dim, NULL);
+        for (int p = 0; p < 3 && c->attention_bias && s == DFRT_OK; p++) {
+            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, projections[p]);
+            s = load_vector(cp, name, proj_rows(&dims, p), NULL);
+        }
+    }
+    if (s == DFRT_OK) s = load_vector(cp, "model.norm.weight", dims.hidden, NULL);
+    if (s == DFRT_OK) s = read_eos(cp, x);
+    if (s == DFRT_OK) s = load_tokenizer(cp, x);
+    if (s != DFRT_OK || x == &local) { /* the caller gets a tokenizer only when it asked and all holds */
+        dfrt_tokenizer_free(x->tokenizer);
+        x->tokenizer = NULL;
+    }
+    return s;
+}
+
+dfrt_status dfrt_model_check(const dfrt_checkpoint *cp) {
+    if (!cp) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_check: checkpoint is NULL");
+    return check_model(cp, NULL);
+}
+
+void dfrt_model_check_warn(const char *dir) {
+    dfrt_checkpoint *cp;
+    dfrt_status s = dfrt_checkpoint_open(dir, &cp);
+    if (s == DFRT_OK) s = check_model(cp, NULL);
+    dfrt_checkpoint_close(cp);
+    if (s != DFRT_OK) {
+        const char *why = dfrt_last_error();
+        size_t n = strlen(dir);
+        if (strncmp(why, dir, n) == 0 && why[n] == ':' && why[n + 1] == ' ') why += n + 2; /* named once */
+        dfrt_warn("%s: dfrt run will refuse this model: %s", dir, why);
+        dfrt_clear_error();
+    }
 }
 
 static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
@@ -373,6 +523,15 @@ static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
     return m->host_offsets ? DFRT_OK : DFRT_OUT_OF_MEMORY;
 }
 
+/* DF11 on the CPU backend decodes each unit's weights for every token. */
+static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
+    static atomic_int warned;
+    if (cp->n_units == 0 || strcmp(dfrt_backend_info(b)->backend, "cpu") != 0 || atomic_exchange(&warned, 1)) return;
+    dfrt_warn("%s: DF11 on the CPU backend decodes every weight again for each token, about 11x slower than BF16; "
+              "dfrt decompress makes a BF16 copy of the model that runs faster",
+              cp->dir);
+}
+
 dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options, dfrt_model **out) {
     *out = NULL;
     if (!b || !dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_load: backend or directory is NULL");
@@ -383,19 +542,16 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     m->b = b;
     dfrt_checkpoint *cp = NULL;
     plan pl = {0};
+    model_extras extras = {0};
     dfrt_status s = dfrt_checkpoint_open(dir, &cp);
     if (s != DFRT_OK) goto fail;
-    if ((s = dfrt_config_load(dir, &m->config)) != DFRT_OK) goto fail;
-    if ((s = dfrt_model_check_config(m->config, dir)) != DFRT_OK) goto fail;
+    /* the same checks as dfrt_model_check (dfrt inspect, dfrt compress), then the device */
+    if ((s = check_model(cp, &extras)) != DFRT_OK) goto fail;
+    m->tokenizer = extras.tokenizer;
+    m->n_eos = extras.n_eos;
+    memcpy(m->eos, extras.eos, sizeof m->eos);
+    set_dims(m, cp->config); /* the model takes the config over from the checkpoint below */
     const dfrt_config *c = m->config;
-    m->hidden = (uint32_t)c->hidden_size;
-    m->n_layers = (uint32_t)c->n_layers;
-    m->n_heads = (uint32_t)c->n_heads;
-    m->n_kv = (uint32_t)c->n_kv_heads;
-    m->head_dim = (uint32_t)c->head_dim;
-    m->inter = (uint32_t)c->intermediate_size;
-    m->vocab = (uint32_t)c->vocab_size;
-    m->qkv_width = (m->n_heads + 2 * m->n_kv) * m->head_dim;
     m->eps = (float)c->rms_norm_eps;
     m->attn_scale = (float)(1.0 / sqrt((double)m->head_dim));
     int mpe = c->max_position_embeddings > 0 ? (int)DFRT_MIN(c->max_position_embeddings, 1 << 22) : 4096;
@@ -424,6 +580,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
         m->row_slot_elems = (uint64_t)m->hidden + 2ull * pl.embed.unit->max_chunk_weights + 16;
     if ((s = check_fits(m, &pl, pl.embed.unit ? 2 * m->row_slot_elems * (uint64_t)m->embed_row_slots : 0)) != DFRT_OK)
         goto fail;
+    warn_cpu_df11(b, cp);
 
     for (uint32_t l = 0; l < m->n_layers && s == DFRT_OK; l++) s = load_layer(m, cp, &pl, l);
     if (s == DFRT_OK) s = load_table(m, cp, &pl.embed, &m->embed);
@@ -442,21 +599,15 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     if (s == DFRT_OK) s = allocate_runtime(m, &pl);
     if (s == DFRT_OK) s = dfrt_backend_synchronize(b);
     if (s != DFRT_OK) goto fail;
-
-    /* tokenizer.json: optional, but a broken one is an error */
-    char *tok_path = dfrt_path_join(dir, "tokenizer.json");
-    struct stat st;
-    if (tok_path && stat(tok_path, &st) == 0) s = dfrt_tokenizer_load(tok_path, &m->tokenizer);
-    free(tok_path);
-    if (s != DFRT_OK) goto fail;
-    load_eos(m, dir);
     m->device_bytes = dfrt_backend_allocated(b);
     free(pl.proj);
+    cp->config = NULL; /* now the model's */
     dfrt_checkpoint_close(cp);
     *out = m;
     return DFRT_OK;
 fail:
     free(pl.proj);
+    if (cp && m->config == cp->config) m->config = NULL; /* still the checkpoint's */
     dfrt_checkpoint_close(cp);
     dfrt_model_free(m);
     return s;

@@ -125,6 +125,15 @@ dfrt_status dfrt_verify_dir(const char *df11_dir, const char *bf16_dir, const df
         dfrt_checkpoint_close(cp);
         return s;
     }
+    /* The whole weight set: nothing missing, nothing a disagreeing config.json would leave out.
+     * Reported after the units, which are checked whatever it says. */
+    char *weights_problem = NULL;
+    dfrt_status weights = dfrt_weight_set_check(cp, DFRT_WEIGHTS_VERIFY);
+    if (weights != DFRT_OK && !(weights_problem = dfrt_strdup(dfrt_last_error()))) {
+        dfrt_tensor_set_close(bf16);
+        dfrt_checkpoint_close(cp);
+        return DFRT_OUT_OF_MEMORY;
+    }
     for (size_t i = 0; i < cp->n_units; i++) {
         const checkpoint_unit *cu = &cp->units[i];
         double t0 = now_seconds();
@@ -141,8 +150,13 @@ dfrt_status dfrt_verify_dir(const char *df11_dir, const char *bf16_dir, const df
     dfrt_tensor_set_close(bf16);
     dfrt_checkpoint_close(cp);
     if (out_summary) *out_summary = sum;
-    if (sum.n_units_failed || sum.n_tensors_failed)
-        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %d of %d units and %d of %d plain tensors failed verification", df11_dir,
-                         sum.n_units_failed, sum.n_units, sum.n_tensors_failed, sum.n_tensors_compared);
-    return DFRT_OK;
+    if (sum.n_units_failed || sum.n_tensors_failed) {
+        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: %d of %d units and %d of %d plain tensors failed verification%s%s", df11_dir,
+                      sum.n_units_failed, sum.n_units, sum.n_tensors_failed, sum.n_tensors_compared,
+                      weights_problem ? "; and " : "", weights_problem ? weights_problem : "");
+    } else if (weights_problem) {
+        s = dfrt_fail(weights, "%s", weights_problem);
+    }
+    free(weights_problem);
+    return s;
 }

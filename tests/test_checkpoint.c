@@ -3,6 +3,8 @@
 #include "internal.h"
 #include "synth.h"
 
+#include <unistd.h>
+
 #include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
@@ -542,6 +544,86 @@ static void test_broken_df11_dirs(void) {
     CHECK_ERROR(dfrt_checkpoint_open(test_path("nothing-here"), &cp), DFRT_IO_ERROR, "cannot open model directory");
 }
 
+/* Warnings the library gives, collected. */
+static int n_warnings;
+static char last_warning[2048];
+static void collect_warning(void *user, const char *message) {
+    (void)user;
+    n_warnings++;
+    snprintf(last_warning, sizeof last_warning, "%s", message);
+}
+
+/* verify and decompress check the whole weight set: a missing layer file is named, not
+ * "verified"; an architecture dfrt does not know gets what can be checked (the layer numbering,
+ * the index) and a warning saying so. */
+static void test_weight_set(void) {
+    char d[600], out[600], path[700];
+    snprintf(d, sizeof d, "%s", test_path("ws"));
+    snprintf(out, sizeof out, "%s", test_path("ws-out"));
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && rm '%s/model_layers_3.safetensors'", d, test_model_dir(), d, d);
+    const char *missing = "11 of the weights Qwen3ForCausalLM with num_hidden_layers 8 needs are missing: model.layers.3 "
+                          "(all 11 of its weights)";
+    dfrt_verify_summary sum;
+    CHECK_ERROR(dfrt_verify_dir(d, NULL, NULL, &sum), DFRT_FORMAT_ERROR, missing);
+    CHECK(sum.n_units == 9 && sum.n_units_failed == 0);
+    CHECK_ERROR(dfrt_decompress_dir(d, out, NULL), DFRT_FORMAT_ERROR, missing);
+    CHECK(access(out, F_OK) != 0);
+    /* a disagreeing config.json: verify fails, decompress carries it over and warns */
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"num_hidden_layers\": 8/\"num_hidden_layers\": 6/' '%s/config.json'",
+            d, test_model_dir(), d, d);
+    const char *beyond = "config.json says num_hidden_layers is 6, but the weights go up to model.layers.7";
+    CHECK_ERROR(dfrt_verify_dir(d, NULL, NULL, &sum), DFRT_FORMAT_ERROR, beyond);
+    dfrt_set_warning_handler(collect_warning, NULL);
+    n_warnings = 0;
+    CHECK_OK(dfrt_decompress_dir(d, out, NULL));
+    CHECK(n_warnings == 1 && strstr(last_warning, beyond));
+    test_sh("rm -rf '%s'", out);
+
+    /* an architecture dfrt does not know, compressed with a pattern_dict */
+    char src[600];
+    snprintf(src, sizeof src, "%s", test_path("ws-foo"));
+    test_sh("rm -rf '%s' '%s' '%s'", src, d, out);
+    synth_model_opts o = {.arch = "FooForCausalLM", .layers = 3};
+    CHECK(synth_model(src, &o) == 0);
+    n_warnings = 0;
+    CHECK_OK(dfrt_compress_dir(src, d, &(dfrt_compress_options){.pattern_dict_json = "{\"model\\\\.layers\\\\.\\\\d+\": [\"mlp.up_proj\"]}"}));
+    CHECK(n_warnings == 1 && strstr(last_warning, "dfrt run will refuse this model") &&
+          strstr(last_warning, "architecture \"FooForCausalLM\" is not supported"));
+    n_warnings = 0;
+    CHECK_OK(dfrt_verify_dir(d, NULL, NULL, &sum));
+    CHECK(n_warnings == 1 &&
+          strstr(last_warning, "dfrt does not know architecture \"FooForCausalLM\", so it cannot tell whether a weight is "
+                               "missing: it checked that each of the 3 layers (num_hidden_layers) has weights"));
+    /* with an index listing every tensor, that is checked too */
+    dfrt_tensor_set *ts = NULL;
+    CHECK_OK(dfrt_tensor_set_open(d, &ts));
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", d);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"metadata\": {}, \"weight_map\": {");
+    for (size_t i = 0; ts && i < dfrt_tensor_set_count(ts); i++) {
+        const dfrt_tensor *t = dfrt_tensor_set_get(ts, i);
+        const char *base = strrchr(t->file, '/') ? strrchr(t->file, '/') + 1 : t->file;
+        fprintf(f, "%s\"%s\": \"%s\"", i ? ", " : "", t->name, base);
+    }
+    fprintf(f, "}}\n");
+    fclose(f);
+    dfrt_tensor_set_close(ts);
+    n_warnings = 0;
+    CHECK_OK(dfrt_verify_dir(d, NULL, NULL, &sum));
+    CHECK(n_warnings == 1 && strstr(last_warning, "has weights and that every weight model.safetensors.index.json lists is "
+                                                  "present"));
+    test_sh("rm '%s/model_layers_1.safetensors'", d);
+    CHECK_ERROR(dfrt_verify_dir(d, NULL, NULL, &sum), DFRT_FORMAT_ERROR, "shard model_layers_1.safetensors is missing");
+    CHECK_ERROR(dfrt_decompress_dir(d, out, NULL), DFRT_FORMAT_ERROR, "shard model_layers_1.safetensors is missing");
+    /* without the index, the layer numbering still tells */
+    test_sh("rm '%s/model.safetensors.index.json'", d);
+    CHECK_ERROR(dfrt_verify_dir(d, NULL, NULL, &sum), DFRT_FORMAT_ERROR,
+                "config.json says num_hidden_layers is 3, but 1 layer has no weights: model.layers.1");
+    CHECK_ERROR(dfrt_decompress_dir(d, out, NULL), DFRT_FORMAT_ERROR, "1 layer has no weights: model.layers.1");
+    CHECK(access(out, F_OK) != 0);
+    dfrt_set_warning_handler(NULL, NULL);
+}
+
 int main(void) {
     RUN(test_shipped_model);
     RUN(test_reference_round_trip);
@@ -549,5 +631,6 @@ int main(void) {
     RUN(test_synthetic_cache);
     RUN(test_edge_cases_through_directories);
     RUN(test_broken_df11_dirs);
+    RUN(test_weight_set);
     return test_finish();
 }

@@ -185,7 +185,8 @@ static void bad_input(const char *df11_dir, const char *bf16_dir) {
     /* a missing tensor: model.norm.weight is the only tensor of the BF16 twin's first shard */
     test_sh("rm -rf '%s' && cp -r '%s' '%s' && rm '%s/model.safetensors.index.json' '%s/model-00002-of-00011.safetensors'", d,
        bf16_dir, d, d, d);
-    CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tensor model.norm.weight is missing");
+    CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR,
+                "1 of the weights Qwen3ForCausalLM with num_hidden_layers 8 needs is missing: model.norm.weight");
     test_sh("rm -rf '%s' && cp -r '%s' '%s' && echo '{' > '%s/tokenizer.json'", d, df11_dir, d, d);
     CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, "tokenizer.json");
     /* a KV cache no machine holds (36 PB), whatever memory this one has */
@@ -223,6 +224,92 @@ static void bad_input(const char *df11_dir, const char *bf16_dir) {
     dfrt_backend_close(b);
 }
 
+/* Warnings the library gives, collected. */
+typedef struct warnings {
+    int n;
+    char text[8][1024];
+} warnings;
+
+static void collect_warning(void *user, const char *message) {
+    warnings *w = user;
+    if (w->n < 8) snprintf(w->text[w->n], sizeof w->text[0], "%s", message);
+    w->n++;
+}
+
+static bool warned(const warnings *w, const char *fragment) {
+    for (int i = 0; i < w->n && i < 8; i++)
+        if (strstr(w->text[i], fragment)) return true;
+    return false;
+}
+
+/* dfrt_model_check and dfrt_model_load agree (one function does both): a model whose
+ * config.json disagrees with its weights is refused by both, naming what would be dropped. */
+static void check_agrees_with_load(const char *bf16_dir) {
+    test_current = "model check";
+    dfrt_backend *b;
+    if (dfrt_backend_open("cpu", 0, &b) != DFRT_OK) exit(2);
+    char d[600];
+    snprintf(d, sizeof d, "%s", test_path("check-model"));
+    const struct {
+        const char *sed, *fragment;
+    } cases[] = {
+        {"s/\"num_hidden_layers\": 8/\"num_hidden_layers\": 7/",
+         "config.json says num_hidden_layers is 7, but the weights go up to model.layers.7: a model of 7 layers would "
+         "run and 11 tensors would be left unused"},
+        {"s/Qwen3ForCausalLM/MistralForCausalLM/", "config.json says MistralForCausalLM, which has no q_norm/k_norm"},
+        {"s/\"tie_word_embeddings\": false/\"tie_word_embeddings\": true/",
+         "config.json sets tie_word_embeddings, which makes model.embed_tokens.weight the output layer, but the weights "
+         "hold their own lm_head.weight"},
+        {"s/\"num_hidden_layers\": 8/\"num_hidden_layers\": 9/",
+         "11 of the weights Qwen3ForCausalLM with num_hidden_layers 9 needs are missing: model.layers.8 (all 11 of its "
+         "weights) (the weights stop at model.layers.7: is num_hidden_layers right?)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        test_sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i '%s' '%s/config.json'", d, bf16_dir, d, cases[i].sed, d);
+        dfrt_model *m = NULL;
+        dfrt_checkpoint *cp = NULL;
+        CHECK_ERROR(dfrt_model_load(b, d, NULL, &m), DFRT_FORMAT_ERROR, cases[i].fragment);
+        CHECK(m == NULL);
+        CHECK_OK(dfrt_checkpoint_open(d, &cp));
+        if (cp) CHECK_ERROR(dfrt_model_check(cp), DFRT_FORMAT_ERROR, cases[i].fragment);
+        dfrt_checkpoint_close(cp);
+    }
+    /* an unused tensor that is not a config mismatch: a warning naming it, and the model loads;
+     * RoPE's stored inverse frequencies: nothing at all */
+    warnings w = {0};
+    dfrt_set_warning_handler(collect_warning, &w);
+    const char *extra[2] = {"model.layers.0.self_attn.rotary_emb.inv_freq", "model.mtp.weight"};
+    for (int i = 0; i < 2; i++) {
+        test_sh("rm -rf '%s' && cp -r '%s' '%s'", d, bf16_dir, d);
+        char path[700];
+        snprintf(path, sizeof path, "%s/extra.safetensors", d);
+        dfrt_st_writer *sw;
+        float one = 1;
+        CHECK_OK(dfrt_st_writer_create(path, &sw));
+        CHECK_OK(dfrt_st_writer_add(sw, extra[i], DFRT_DTYPE_F32, 1, (int64_t[]){1}, &one));
+        CHECK_OK(dfrt_st_writer_finish(sw));
+        /* the twin has an index: list the new file there too */
+        test_sh("sed -i 's/\"weight_map\": {/\"weight_map\": {\"%s\": \"extra.safetensors\", /' '%s/model.safetensors.index.json'",
+                extra[i], d);
+        dfrt_model *m = NULL;
+        w.n = 0;
+        CHECK_OK(dfrt_model_load(b, d, NULL, &m));
+        dfrt_model_free(m);
+        if (i == 0) CHECK(w.n == 0);
+        else CHECK(w.n == 1 && warned(&w, "dfrt run leaves 1 tensor unused: model.mtp.weight"));
+    }
+    /* DF11 on the CPU backend: said once per process, whatever the loads */
+    dfrt_model *m = NULL;
+    w.n = 0;
+    CHECK_OK(dfrt_model_load(b, test_model_dir(), NULL, &m));
+    dfrt_model_free(m);
+    CHECK_OK(dfrt_model_load(b, test_model_dir(), NULL, &m));
+    dfrt_model_free(m);
+    CHECK(w.n == 0); /* run_backend("cpu") loaded it before: said then */
+    dfrt_set_warning_handler(NULL, NULL);
+    dfrt_backend_close(b);
+}
+
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL;
     golden g;
@@ -251,6 +338,7 @@ int main(int argc, char **argv) {
     free(devs);
     free_result(&cpu);
     bad_input(df11, bf16);
+    check_agrees_with_load(bf16);
     for (int p = 0; p < N_PROMPTS; p++) free(g.logits[p]);
     return test_finish();
 }

@@ -10,8 +10,9 @@ static const char help[] =
     "\n"
     "Describes a model directory (DF11 or BF16): architecture and shape from config.json,\n"
     "each DF11 unit with its weights, sizes, compression ratio, bits per exponent, longest\n"
-    "code and decode-table count, and the tensors stored uncompressed. --json prints the\n"
-    "same as one JSON object.\n"
+    "code and decode-table count, and the tensors stored uncompressed; last, whether dfrt run\n"
+    "can run the model (the checks of loading it, but the device memory) and if not, why.\n"
+    "--json prints the same as one JSON object (\"run\": can_run, reason, warnings).\n"
     "\n"
     "example:\n"
     "  dfrt inspect models/kjv-qwen3-df11\n";
@@ -109,16 +110,23 @@ static cJSON *build_report(const dfrt_checkpoint *cp) {
 
 static double num(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k)->valuedouble; }
 
+/* A string of the report, escaped for the terminal (names and strings come from the files). */
+static const char *str(const cJSON *o, const char *k, char *buf, size_t size) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    dfrt_escape(buf, size, cJSON_IsString(v) ? v->valuestring : "");
+    return buf;
+}
+
 static void print_text(const cJSON *r) {
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(r, "config");
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(r, "totals");
     const cJSON *units = cJSON_GetObjectItemCaseSensitive(r, "units");
     const cJSON *plain = cJSON_GetObjectItemCaseSensitive(r, "uncompressed");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(r, "df11_version");
-    printf("%s\n", cJSON_GetObjectItemCaseSensitive(r, "dir")->valuestring);
-    printf("  architecture  %s (%s)\n", cJSON_GetObjectItemCaseSensitive(r, "architecture")->valuestring,
-           cJSON_GetObjectItemCaseSensitive(r, "model_type")->valuestring);
-    printf("  format        %s%s%s\n", ver ? "DF11 " : "safetensors (no DF11 units)", ver ? ver->valuestring : "", "");
+    char e1[1024], e2[1024];
+    printf("%s\n", str(r, "dir", e1, sizeof e1));
+    printf("  architecture  %s (%s)\n", str(r, "architecture", e1, sizeof e1), str(r, "model_type", e2, sizeof e2));
+    printf("  format        %s%s\n", ver ? "DF11 " : "safetensors (no DF11 units)", ver ? str(r, "df11_version", e1, sizeof e1) : "");
     printf("  shape         %g layers, hidden %g, %g heads / %g kv heads x %g, intermediate %g, vocab %g%s\n",
            num(cfg, "n_layers"), num(cfg, "hidden_size"), num(cfg, "n_heads"), num(cfg, "n_kv_heads"),
            num(cfg, "head_dim"), num(cfg, "intermediate_size"), num(cfg, "vocab_size"),
@@ -137,7 +145,7 @@ static void print_text(const cJSON *r) {
             cli_format_count(a, sizeof a, num(u, "weights"));
             cli_format_bytes(b, sizeof b, num(u, "bf16_bytes"));
             cli_format_bytes(c, sizeof c, num(u, "df11_bytes"));
-            printf("  %-28s %10s %10s %10s %6.2f%% %9.3f %8g %7g\n", cJSON_GetObjectItemCaseSensitive(u, "name")->valuestring,
+            printf("  %-28s %10s %10s %10s %6.2f%% %9.3f %8g %7g\n", str(u, "name", e1, sizeof e1),
                    a, b, c, 100 * num(u, "ratio"), num(u, "bits_per_exponent"), num(u, "longest_code_bits"),
                    num(u, "tables"));
         }
@@ -153,12 +161,69 @@ static void print_text(const cJSON *r) {
             len += (size_t)snprintf(shape + len, len < sizeof shape ? sizeof shape - len : 0, "%s%g", len > 1 ? ", " : "",
                                     d->valuedouble);
         if (len < sizeof shape) snprintf(shape + len, sizeof shape - len, "]");
-        printf("    %-44s %-5s %s\n", cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring,
-               cJSON_GetObjectItemCaseSensitive(t, "dtype")->valuestring, shape);
+        printf("    %-44s %-5s %s\n", str(t, "name", e1, sizeof e1), str(t, "dtype", e2, sizeof e2), shape);
     }
     cli_format_bytes(b, sizeof b, num(tot, "model_bytes"));
     cli_format_bytes(c, sizeof c, num(tot, "model_bf16_bytes"));
     printf("\n  total         %s (%s as BF16)\n", b, c);
+    /* messages from the library are escaped already */
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(r, "run"), *w;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "can_run")))
+        printf("  dfrt run      can run it (given the device memory)\n");
+    else
+        printf("  dfrt run      cannot run it: %s\n", str(run, "reason", e1, sizeof e1));
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(run, "warnings")) printf("                warning: %s\n", w->valuestring);
+}
+
+/* Whether dfrt run can run the model (dfrt_model_check), with the warnings it gives. */
+static void collect_warning(void *user, const char *message) {
+    cJSON_AddItemToArray((cJSON *)user, cJSON_CreateString(message));
+}
+
+static void add_run_check(cJSON *report, const dfrt_checkpoint *cp) {
+    cJSON *run = cJSON_AddObjectToObject(report, "run");
+    cJSON *warnings = cJSON_CreateArray();
+    dfrt_set_warning_handler(collect_warning, warnings);
+    dfrt_status s = dfrt_model_check(cp);
+    dfrt_set_warning_handler(NULL, NULL);
+    cJSON_AddBoolToObject(run, "can_run", s == DFRT_OK);
+    if (s == DFRT_OK) cJSON_AddNullToObject(run, "reason");
+    else cJSON_AddStringToObject(run, "reason", dfrt_last_error());
+    cJSON_AddItemToObject(run, "warnings", warnings);
+}
+
+/* cJSON escapes C0 controls inside strings as \u00XX; DEL, C1 controls (0x9B is a terminal's
+ * CSI) and bidirectional overrides are escaped here too, and bytes outside UTF-8 (which JSON
+ * cannot hold) become U+FFFD. */
+static void print_json_safe(const char *text) {
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        unsigned c = p[0], n = 1;
+        uint32_t cp = c, min = 0;
+        if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07, min = 0x10000;
+        else if (c >= 0x80) n = 0;
+        for (unsigned i = 1; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80) {
+                n = 0;
+                break;
+            }
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if (n > 1 && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))) n = 0;
+        if (n == 0) {
+            fputs("\\ufffd", stdout);
+            p++;
+        } else if (cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) ||
+                   (cp >= 0x2066 && cp <= 0x2069)) {
+            printf("\\u%04x", (unsigned)cp);
+            p += n;
+        } else {
+            fwrite(p, 1, n, stdout);
+            p += n;
+        }
+    }
 }
 
 int cmd_inspect(int argc, char **argv) {
@@ -183,10 +248,17 @@ int cmd_inspect(int argc, char **argv) {
     dfrt_status s = dfrt_checkpoint_open(dir, &cp);
     if (s != DFRT_OK) return cli_fail("inspect", s);
     cJSON *report = build_report(cp);
+    add_run_check(report, cp);
     dfrt_checkpoint_close(cp);
     if (json) {
         char *text = cJSON_Print(report);
-        printf("%s\n", text);
+        if (!text) {
+            cJSON_Delete(report);
+            fprintf(stderr, "dfrt inspect: out of memory\n");
+            return CLI_FAIL;
+        }
+        print_json_safe(text);
+        printf("\n");
         free(text);
     } else {
         print_text(report);
