@@ -87,7 +87,10 @@ static dfrt_status open_driver(const dfrt_backend_driver *drv, int index, bool g
     int chosen = -1;
     if (index >= 0) {
         if ((size_t)index >= count || !infos[index].available) {
-            if ((size_t)index < count)
+            if (count == 1 && infos[0].index < 0) /* no devices: the entry only says why */
+                s = dfrt_fail(DFRT_UNAVAILABLE, "%s backend is unavailable: %s", drv->name,
+                              infos[0].unavailable_reason);
+            else if ((size_t)index < count)
                 s = dfrt_fail(DFRT_UNAVAILABLE, "%s device %d (%s) is unavailable: %s", drv->name, index,
                               infos[index].name, infos[index].unavailable_reason);
             else if (count == 1 && !infos[0].available)

@@ -172,6 +172,40 @@ static size_t tensor_index(const dfrt_tensor_set *ts, const dfrt_tensor *t) {
     return SIZE_MAX;
 }
 
+static int compare_file_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Each unit gets a file of its own: a name that cannot leave the output directory, is not the
+ * file of the uncompressed tensors, and is no other unit's ("model.layers_0" and
+ * "model_layers.0" would both be model_layers_0.safetensors). */
+static dfrt_status check_unit_files(const compress_unit *units, size_t n) {
+    char **files = dfrt_calloc(n ? n : 1, sizeof *files, "unit file names");
+    if (!files) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    size_t made = 0;
+    for (; made < n && s == DFRT_OK; made++) {
+        if (strchr(units[made].name, '/'))
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "pattern_dict: unit %s: a name with '/' cannot be a file name",
+                          units[made].name);
+        else if (!(files[made] = unit_file_name(units[made].name)))
+            s = DFRT_OUT_OF_MEMORY;
+        else if (strcmp(files[made], "model.safetensors") == 0)
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT,
+                          "pattern_dict: unit %s would be written to model.safetensors, the file of the uncompressed "
+                          "tensors",
+                          units[made].name);
+    }
+    if (s == DFRT_OK) {
+        qsort(files, n, sizeof *files, compare_file_names);
+        for (size_t i = 1; i < n && s == DFRT_OK; i++)
+            if (strcmp(files[i - 1], files[i]) == 0)
+                s = dfrt_fail(DFRT_INVALID_ARGUMENT, "pattern_dict: two units would both be written to %s", files[i]);
+    }
+    dfrt_free_strings(files, made);
+    return s;
+}
+
 /* Finds the units: modules that match a pattern, with their weights. */
 static dfrt_status find_units(const char *dir, const dfrt_tensor_set *ts, int n_patterns,
                               const dfrt_df11_pattern *patterns, compress_unit **out_units, size_t *out_n) {
@@ -240,6 +274,7 @@ static dfrt_status find_units(const char *dir, const dfrt_tensor_set *ts, int n_
             s = dfrt_fail(DFRT_INVALID_ARGUMENT, "pattern_dict: units %s and %s are nested", units[outer].name,
                           units[j].name);
     }
+    if (s == DFRT_OK) s = check_unit_files(units, n_units);
     dfrt_free_strings(mods, n_mods);
     free(pattern_hits);
     dfrt_matcher_free(m);

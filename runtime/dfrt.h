@@ -556,7 +556,7 @@ typedef enum dfrt_device_type {
 /* A device of a compiled-in backend. Unavailable backends are listed too, with the reason. */
 typedef struct dfrt_device_info {
     char backend[16]; /* "cuda", "vulkan", "cpu" */
-    int index;        /* within its backend */
+    int index;        /* within its backend; -1 for the one entry of a backend without devices, which says why */
     char name[256];
     dfrt_device_type type;
     bool available;

@@ -203,5 +203,10 @@ refute "config.json" -- "$DFRT" compress "$T/broken" "$T/no/such/out"
 expect 1 "--pattern-dict: not valid JSON" -- "$DFRT" compress "$T/broken" "$T/out" --pattern-dict '{x'
 nothing_left "$T/out"
 
+# A unit's file may not be the uncompressed tensors' model.safetensors, nor leave the directory.
+expect 1 "pattern_dict: unit model would be written to model.safetensors" -- \
+    "$DFRT" compress "$T/base" "$T/out" --pattern-dict '{"model": ["embed_tokens"]}'
+nothing_left "$T/out"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -239,6 +239,12 @@ devices=$("$DFRT" devices 2>&1)
 [[ $devices != *"(none)"* ]] && ok || bad "dfrt devices lists a device named (none): $devices"
 if grep -q '^cuda' <<<"$devices" && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then
     [[ $devices == *"cuda"*"unavailable: no NVIDIA driver found"* ]] && ok || bad "dfrt devices without a driver: $devices"
+    # asking for device 0 by number says the same, not "cuda device 0 ((none))"
+    expect 1 "cuda backend is unavailable: no NVIDIA driver found" -- \
+        "$DFRT" run "$MODEL" --backend cuda --device 0 --tokens 1,2 -n 1
+    json=$("$DFRT" devices --json 2>&1)
+    [[ $json == *'"backend":"cuda","index":-1'*'"unavailable_reason":"no NVIDIA driver found'* ]] && ok ||
+        bad "dfrt devices --json without a driver: $json"
 fi
 
 echo "$passed passed, $failed failed"

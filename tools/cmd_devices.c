@@ -1,6 +1,8 @@
 /* dfrt devices */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,20 +46,37 @@ int cmd_devices(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) {
         const dfrt_device_info *d = &devs[i];
         cli_format_bytes(mem, sizeof mem, (double)d->memory_bytes);
-        if (json) {
-            printf("  {\"backend\": \"%s\", \"index\": %d, \"name\": \"%s\", \"type\": \"%s\", \"available\": %s, "
-                   "\"unavailable_reason\": \"%s\", \"memory_bytes\": %llu, \"api_version\": \"%s\", "
-                   "\"driver_version\": \"%s\", \"subgroup_size\": %u, \"shared_memory_bytes\": %u, "
-                   "\"max_storage_buffer_range\": %llu, \"max_allocation_bytes\": %llu, \"storage_8bit\": %s, "
-                   "\"storage_16bit\": %s, \"int64\": %s, \"subgroup_arithmetic\": %s, \"timestamps\": %s, "
-                   "\"compute_capability\": %d, \"multiprocessors\": %d}%s\n",
-                   d->backend, d->index, d->name, type_name(d->type), d->available ? "true" : "false",
-                   d->unavailable_reason, (unsigned long long)d->memory_bytes, d->api_version, d->driver_version,
-                   d->subgroup_size, d->shared_memory_bytes, (unsigned long long)d->max_storage_buffer_range,
-                   (unsigned long long)d->max_allocation_bytes, d->storage_8bit ? "true" : "false",
-                   d->storage_16bit ? "true" : "false", d->int64 ? "true" : "false",
-                   d->subgroup_arithmetic ? "true" : "false", d->timestamps ? "true" : "false", d->compute_capability,
-                   d->multiprocessors, i + 1 < n ? "," : "");
+        if (json) { /* through cJSON, which escapes what drivers put in names and versions */
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "backend", d->backend);
+            cJSON_AddNumberToObject(o, "index", d->index);
+            cJSON_AddStringToObject(o, "name", d->name);
+            cJSON_AddStringToObject(o, "type", type_name(d->type));
+            cJSON_AddBoolToObject(o, "available", d->available);
+            cJSON_AddStringToObject(o, "unavailable_reason", d->unavailable_reason);
+            cJSON_AddNumberToObject(o, "memory_bytes", (double)d->memory_bytes);
+            cJSON_AddStringToObject(o, "api_version", d->api_version);
+            cJSON_AddStringToObject(o, "driver_version", d->driver_version);
+            cJSON_AddNumberToObject(o, "subgroup_size", d->subgroup_size);
+            cJSON_AddNumberToObject(o, "shared_memory_bytes", d->shared_memory_bytes);
+            cJSON_AddNumberToObject(o, "max_storage_buffer_range", (double)d->max_storage_buffer_range);
+            cJSON_AddNumberToObject(o, "max_allocation_bytes", (double)d->max_allocation_bytes);
+            cJSON_AddBoolToObject(o, "storage_8bit", d->storage_8bit);
+            cJSON_AddBoolToObject(o, "storage_16bit", d->storage_16bit);
+            cJSON_AddBoolToObject(o, "int64", d->int64);
+            cJSON_AddBoolToObject(o, "subgroup_arithmetic", d->subgroup_arithmetic);
+            cJSON_AddBoolToObject(o, "timestamps", d->timestamps);
+            cJSON_AddNumberToObject(o, "compute_capability", d->compute_capability);
+            cJSON_AddNumberToObject(o, "multiprocessors", d->multiprocessors);
+            char *text = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (!text) {
+                free(devs);
+                fprintf(stderr, "dfrt devices: out of memory\n");
+                return CLI_FAIL;
+            }
+            printf("  %s%s\n", text, i + 1 < n ? "," : "");
+            cJSON_free(text);
             continue;
         }
         if (d->index < 0 || strcmp(d->name, "(none)") == 0) { /* a backend without devices: why */

@@ -217,6 +217,7 @@ static dfrt_status vk_probe(dfrt_device_info **out, size_t *out_count) {
         if (!infos) return DFRT_OUT_OF_MEMORY;
         snprintf(infos->backend, sizeof infos->backend, "vulkan");
         snprintf(infos->name, sizeof infos->name, "(none)");
+        infos->index = -1; /* no device: the entry only says why */
         snprintf(infos->unavailable_reason, sizeof infos->unavailable_reason, "%s", dfrt_last_error());
         *out = infos;
         *out_count = 1;
