@@ -7,33 +7,8 @@
 # usage: cli_hostile_files.sh DFRT MKMODEL MODEL_DIR
 set -u
 DFRT=$(realpath "$1") MKMODEL=$(realpath "$2") MODEL=$3
-T=$(mktemp -d "${TMPDIR:-/tmp}/dfrt-hostile-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE FRAGMENT... -- command...: runs it (at most 20 s), checks the exit code and that
-# stdout+stderr contains each FRAGMENT
-expect() {
-    local code=$1 frags=()
-    shift
-    while [[ $1 != -- ]]; do
-        frags+=("$1")
-        shift
-    done
-    shift
-    local out rc frag
-    out=$(timeout 20 "$@" 2>&1)
-    rc=$?
-    if [[ $rc -eq 124 ]]; then bad "timed out (a hang): $*"$'\n'"$out"; return; fi
-    if [[ $rc -ne $code ]]; then bad "exit $rc, expected $code: $*"$'\n'"$out"; return; fi
-    for frag in "${frags[@]}"; do
-        if [[ -n $frag && $out != *"$frag"* ]]; then bad "missing \"$frag\" in output of: $*"$'\n'"$out"; return; fi
-    done
-    ok
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" hostile
+EXPECT_TIMEOUT=20 # every command: a generous bound that catches a hang
 # refute FRAGMENT -- command...: the output must not contain FRAGMENT (exit status not checked)
 refute() {
     local frag=$1 out
@@ -208,5 +183,4 @@ expect 1 "pattern_dict: unit model would be written to model.safetensors" -- \
     "$DFRT" compress "$T/base" "$T/out" --pattern-dict '{"model": ["embed_tokens"]}'
 nothing_left "$T/out"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

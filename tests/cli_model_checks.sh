@@ -6,33 +6,7 @@
 # usage: cli_model_checks.sh DFRT MKMODEL MODEL_DIR
 set -u
 DFRT=$1 MKMODEL=$2 MODEL=$3
-T=$(mktemp -d "${TMPDIR:-/tmp}/dfrt-cli-model-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE FRAGMENT... -- command...: runs it, checks exit code and that stdout+stderr
-# contains each FRAGMENT; the output is left in $out
-out=
-expect() {
-    local code=$1 frags=()
-    shift
-    while [[ $1 != -- ]]; do
-        frags+=("$1")
-        shift
-    done
-    shift
-    local rc frag
-    out=$("$@" 2>&1)
-    rc=$?
-    if [[ $rc -ne $code ]]; then bad "exit $rc, expected $code: $*"$'\n'"$out"; return; fi
-    for frag in "${frags[@]}"; do
-        if [[ -n $frag && $out != *"$frag"* ]]; then bad "missing \"$frag\" in output of: $*"$'\n'"$out"; return; fi
-    done
-    ok
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" cli-model
 # refute FRAGMENT: the last expect's output does not contain FRAGMENT
 refute() {
     if [[ $out == *"$1"* ]]; then bad "unexpected \"$1\" in:"$'\n'"$out"; else ok; fi
@@ -230,5 +204,4 @@ expect 0 "dfrt: warning: $MODEL: DF11 on the CPU backend decodes every weight ag
 expect 0 "" -- "$DFRT" "${RUN[@]}" "$T/bf16"
 refute "11x slower"
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

@@ -6,33 +6,7 @@
 # usage: cli_run.sh DFRT MKMODEL MODEL_DIR
 set -u
 DFRT=$1 MODEL=$3
-T=$(mktemp -d "${TMPDIR:-/tmp}/dfrt-run-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE FRAGMENT... -- command...: runs it, checks exit code and that stdout+stderr
-# contains each FRAGMENT
-expect() {
-    local code=$1 frags=()
-    shift
-    while [[ $1 != -- ]]; do
-        frags+=("$1")
-        shift
-    done
-    shift
-    local out rc frag
-    out=$("$@" 2>&1)
-    rc=$?
-    last_out=$out
-    if [[ $rc -ne $code ]]; then bad "exit $rc, expected $code: $*"$'\n'"$out"; return; fi
-    for frag in "${frags[@]}"; do
-        if [[ -n $frag && $out != *"$frag"* ]]; then bad "missing \"$frag\" in output of: $*"$'\n'"$out"; return; fi
-    done
-    ok
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" run
 
 # early CODE FRAGMENT -- command...: as expect, and nothing was loaded (no backend opened)
 early() {
@@ -247,5 +221,4 @@ if grep -q '^cuda' <<<"$devices" && ! ldconfig -p 2>/dev/null | grep -q 'libcuda
         bad "dfrt devices --json without a driver: $json"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish

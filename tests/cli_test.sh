@@ -4,32 +4,7 @@
 # usage: cli_test.sh DFRT MKMODEL MODEL_DIR FAULT_INJECT_SO
 set -u
 DFRT=$1 MKMODEL=$2 MODEL=$3 FAULT=$4
-T=$(mktemp -d "${TMPDIR:-/tmp}/dfrt-cli-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0 failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# expect CODE FRAGMENT... -- command...: runs it, checks exit code and that stdout+stderr
-# contains each FRAGMENT
-expect() {
-    local code=$1 frags=()
-    shift
-    while [[ $1 != -- ]]; do
-        frags+=("$1")
-        shift
-    done
-    shift
-    local out rc frag
-    out=$("$@" 2>&1)
-    rc=$?
-    if [[ $rc -ne $code ]]; then bad "exit $rc, expected $code: $*"$'\n'"$out"; return; fi
-    for frag in "${frags[@]}"; do
-        if [[ -n $frag && $out != *"$frag"* ]]; then bad "missing \"$frag\" in output of: $*"$'\n'"$out"; return; fi
-    done
-    ok
-}
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" cli
 
 # --- usage --------------------------------------------------------------------------------
 expect 0 "dfrt 0." -- "$DFRT" --version
@@ -191,5 +166,4 @@ else
     bad "interrupted compress exited $rc: $(cat "$T/int.log")"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+finish
