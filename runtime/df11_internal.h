@@ -26,4 +26,11 @@ dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *p
                         const char *const *part_names, const volatile int *cancel, dfrt_progress *progress,
                         dfrt_df11_encoded *out);
 
+/* The smallest chunk range [*out_first, *out_first + *out_count) whose weights cover
+ * [begin, end) of n weights, where start(ctx, c) is chunk c's first weight (n for c = n_chunks).
+ * Shared by host units (dfrt_df11_chunks_covering) and device units (the executor). */
+typedef uint64_t (*dfrt_chunk_start_fn)(const void *ctx, uint32_t chunk);
+void dfrt_chunks_covering(uint32_t n_chunks, uint64_t n, dfrt_chunk_start_fn start, const void *ctx, uint64_t begin,
+                          uint64_t end, uint32_t *out_first, uint32_t *out_count);
+
 #endif

@@ -201,30 +201,37 @@ uint64_t dfrt_df11_chunk_start(const dfrt_df11_unit *u, uint32_t chunk) {
     return chunk >= u->n_chunks ? u->n : df11_position(u, chunk);
 }
 
-void dfrt_df11_chunks_covering(const dfrt_df11_unit *u, uint64_t begin, uint64_t end, uint32_t *out_first,
-                               uint32_t *out_count) {
-    if (end > u->n) end = u->n;
+void dfrt_chunks_covering(uint32_t n_chunks, uint64_t n, dfrt_chunk_start_fn start, const void *ctx, uint64_t begin,
+                          uint64_t end, uint32_t *out_first, uint32_t *out_count) {
+    if (end > n) end = n;
     if (begin >= end) {
         *out_first = 0;
         *out_count = 0;
         return;
     }
     /* first: the last chunk starting at or before begin. */
-    uint32_t lo = 0, hi = u->n_chunks; /* invariant: start(lo) <= begin */
+    uint32_t lo = 0, hi = n_chunks; /* invariant: start(lo) <= begin */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (dfrt_df11_chunk_start(u, mid) <= begin) lo = mid;
+        if (start(ctx, mid) <= begin) lo = mid;
         else hi = mid;
     }
     uint32_t first = lo;
     /* last: the first chunk boundary at or after end. */
     lo = first;
-    hi = u->n_chunks; /* start(n_chunks) = n >= end */
+    hi = n_chunks; /* start(n_chunks) = n >= end */
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (dfrt_df11_chunk_start(u, mid) >= end) hi = mid;
+        if (start(ctx, mid) >= end) hi = mid;
         else lo = mid;
     }
     *out_first = first;
     *out_count = hi - first;
+}
+
+static uint64_t unit_chunk_start(const void *unit, uint32_t chunk) { return dfrt_df11_chunk_start(unit, chunk); }
+
+void dfrt_df11_chunks_covering(const dfrt_df11_unit *u, uint64_t begin, uint64_t end, uint32_t *out_first,
+                               uint32_t *out_count) {
+    dfrt_chunks_covering(u->n_chunks, u->n, unit_chunk_start, u, begin, end, out_first, out_count);
 }

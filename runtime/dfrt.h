@@ -624,67 +624,8 @@ DFRT_API dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *uni
 DFRT_API void dfrt_device_df11_free(dfrt_device_df11 *u);
 DFRT_API uint64_t dfrt_device_df11_bytes(const dfrt_device_df11 *u);
 
-/* Enqueues the decode of chunks [first_chunk, first_chunk + n_chunks) of a device unit into
- * out (BF16): weight dfrt_df11_chunk_start(first_chunk) lands at byte out_offset. n_chunks = 0
- * means to the last chunk. Bit-exact on every backend. */
-DFRT_API dfrt_status dfrt_op_df11_decode(dfrt_backend *b, const dfrt_device_df11 *unit, uint32_t first_chunk,
-                                         uint32_t n_chunks, dfrt_buffer *out, size_t out_offset);
-
-/* Enqueues Y[M,N] = X[M,K] . W[N,K]^T (+ bias[N]): X, Y, bias fp32, W BF16 row-major (as
- * checkpoints store it), fp32 accumulation. Offsets in bytes; bias may be NULL. */
-DFRT_API dfrt_status dfrt_op_matmul(dfrt_backend *b, const dfrt_buffer *x, size_t x_offset, const dfrt_buffer *w,
-                                    size_t w_offset, const dfrt_buffer *bias, size_t bias_offset, dfrt_buffer *y,
-                                    size_t y_offset, int64_t m, int64_t n, int64_t k);
-
-/* The transformer ops (fp32 activations). Buffers come with byte offsets; element strides are
- * in elements. Rows of int32 `positions`/`slots` and uint32 `offsets` live in device buffers:
- * out-of-range values there never make a kernel read or write outside its buffers (the row is
- * skipped or zero-filled). */
-
-/* out[r, 0..dim) = fp32(table[offsets[r] .. offsets[r] + dim)) for r < rows; table is BF16 with
- * table_elems elements (a row beyond it gives zeros). */
-DFRT_API dfrt_status dfrt_op_embedding(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, const dfrt_buffer *table,
-                                       size_t table_offset, uint64_t table_elems, const dfrt_buffer *offsets,
-                                       size_t offsets_offset, uint32_t rows, uint32_t dim);
-/* RMSNorm of each (row, head) vector v = x[r * row_stride + h * dim + 0..dim):
- * y = v / sqrt(mean(v^2) + eps) * w, w fp32 (dim). y may be x. */
-DFRT_API dfrt_status dfrt_op_rmsnorm(dfrt_backend *b, dfrt_buffer *y, size_t y_offset, const dfrt_buffer *x,
-                                     size_t x_offset, const dfrt_buffer *w, size_t w_offset, uint32_t rows,
-                                     uint32_t heads, uint32_t dim, uint32_t row_stride, float eps);
-/* Rotary embedding in place, rotate-half convention (as transformers' Llama and Qwen models):
- * for each (row, head) vector v and i < dim/2, a = positions[r] * inv_freq[i] (fp32):
- * (v[i], v[i+dim/2]) <- (v[i] cos a - v[i+dim/2] sin a, v[i+dim/2] cos a + v[i] sin a). */
-DFRT_API dfrt_status dfrt_op_rope(dfrt_backend *b, dfrt_buffer *x, size_t x_offset, const dfrt_buffer *positions,
-                                  size_t positions_offset, const dfrt_buffer *inv_freq, size_t inv_freq_offset,
-                                  uint32_t rows, uint32_t heads, uint32_t dim, uint32_t row_stride);
-/* Stores K and V rows into caches of (n_slots, max_ctx, width) fp32: row r goes to
- * (slots[r], positions[r]); K is src[r * src_stride + k_col ..], V src[r * src_stride + v_col ..]. */
-DFRT_API dfrt_status dfrt_op_kv_store(dfrt_backend *b, dfrt_buffer *k_cache, size_t k_offset, dfrt_buffer *v_cache,
-                                      size_t v_offset, const dfrt_buffer *src, size_t src_offset, uint32_t src_stride,
-                                      uint32_t k_col, uint32_t v_col, const dfrt_buffer *slots, size_t slots_offset,
-                                      const dfrt_buffer *positions, size_t positions_offset, uint32_t rows,
-                                      uint32_t width, uint32_t n_slots, uint32_t max_ctx);
-/* Causal attention with grouped-query heads: query row r, head h (q[r * q_stride + h * dim ..])
- * attends to keys 0..positions[r] of sequence slots[r] in KV head h / (n_heads / n_kv), with
- * softmax(q.k * scale) in fp32; the result goes to out[r * out_stride + h * dim ..]. */
-DFRT_API dfrt_status dfrt_op_attention(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, uint32_t out_stride,
-                                       const dfrt_buffer *q, size_t q_offset, uint32_t q_stride,
-                                       const dfrt_buffer *k_cache, size_t k_offset, const dfrt_buffer *v_cache,
-                                       size_t v_offset, const dfrt_buffer *slots, size_t slots_offset,
-                                       const dfrt_buffer *positions, size_t positions_offset, uint32_t rows,
-                                       uint32_t n_heads, uint32_t n_kv, uint32_t dim, uint32_t n_slots,
-                                       uint32_t max_ctx, float scale);
-/* out[r, i] = silu(in[r * in_stride + i]) * in[r * in_stride + up_col + i] for i < width;
- * silu(x) = x / (1 + e^-x). out is (rows, width). */
-DFRT_API dfrt_status dfrt_op_silu_mul(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, const dfrt_buffer *in,
-                                      size_t in_offset, uint32_t rows, uint32_t width, uint32_t in_stride,
-                                      uint32_t up_col);
-/* y = a + b over n fp32 values; y may be a or b. */
-DFRT_API dfrt_status dfrt_op_add(dfrt_backend *bk, dfrt_buffer *y, size_t y_offset, const dfrt_buffer *a,
-                                 size_t a_offset, const dfrt_buffer *b, size_t b_offset, uint64_t n);
-/* out[r] (int32) = the first index of the largest of x[r * stride + 0..n) (NaN never wins). */
-DFRT_API dfrt_status dfrt_op_argmax(dfrt_backend *b, dfrt_buffer *out, size_t out_offset, const dfrt_buffer *x,
-                                    size_t x_offset, uint32_t rows, uint32_t n, uint32_t stride);
+/* The ops themselves, each with its args struct, are declared in ops.h. */
+#include "ops.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Models: load once onto a backend, run forward passes, generate                              */

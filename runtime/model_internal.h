@@ -3,7 +3,7 @@
 #define DFRT_MODEL_INTERNAL_H
 
 #include "backend.h"
-#include "internal.h"
+#include "df11_internal.h"
 
 #define MODEL_MAX_EOS 16
 

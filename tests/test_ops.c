@@ -79,7 +79,7 @@ static void decode_case(const char *name, const dfrt_df11_unit *u, const uint16_
     EXPECT_OK(dfrt_buffer_alloc(cur->b, payload + 2 * GUARD, &out), what);
     if (!case_failed) {
         EXPECT_OK(dfrt_buffer_fill(out, 0, payload + 2 * GUARD, GUARD_BYTE), what);
-        EXPECT_OK(dfrt_op_df11_decode(cur->b, du, first, count, out, GUARD), what);
+        EXPECT_OK(dfrt_op_df11_decode(cur->b, &(dfrt_df11_decode_args){.unit = du, .first_chunk = first, .n_chunks = count, .out = {out, GUARD}}), what);
         uint8_t *host = guarded_readback(out, payload, what);
         if (memcmp(host + GUARD, want + start, payload) != 0) {
             uint64_t i = 0;
@@ -146,7 +146,7 @@ static void mutant_decode(const dfrt_df11_unit *u, const dfrt_device_df11 *du, u
     EXPECT_OK(dfrt_buffer_alloc(cur->b, payload + 2 * GUARD, &out), what);
     if (!case_failed) {
         EXPECT_OK(dfrt_buffer_fill(out, 0, payload + 2 * GUARD, GUARD_BYTE), what);
-        dfrt_status s = dfrt_op_df11_decode(cur->b, du, first, count, out, GUARD);
+        dfrt_status s = dfrt_op_df11_decode(cur->b, &(dfrt_df11_decode_args){.unit = du, .first_chunk = first, .n_chunks = count, .out = {out, GUARD}});
         EXPECT(s == DFRT_OK || s == DFRT_FORMAT_ERROR, "%s: %s", what, dfrt_last_error());
         free(guarded_readback(out, payload, what));
     }
@@ -269,7 +269,7 @@ static void matmul_case(const mm_case *c, test_rng *r) {
         EXPECT_OK(dfrt_buffer_write(bw, c->w_off, w, wn * 2), what);
         EXPECT_OK(dfrt_buffer_write(bb, 0, bias, (size_t)c->n * 4), what);
         EXPECT_OK(dfrt_buffer_fill(by, 0, yn * 4 + 2 * GUARD, GUARD_BYTE), what);
-        EXPECT_OK(dfrt_op_matmul(cur->b, bx, c->x_off, bw, c->w_off, c->bias ? bb : NULL, 0, by, GUARD, c->m, c->n, c->k),
+        EXPECT_OK(dfrt_op_matmul(cur->b, &(dfrt_matmul_args){.y = {by, GUARD}, .x = {bx, c->x_off}, .w = {bw, c->w_off}, .bias = {c->bias ? bb : NULL, 0}, .m = c->m, .n = c->n, .k = c->k}),
                   what);
         uint8_t *host = guarded_readback(by, yn * 4, what);
         const float *y = (const float *)(host + GUARD);
@@ -349,23 +349,23 @@ static void bad_input_cases(dfrt_backend *cpu) {
                      "write past the end");
         expect_error(dfrt_buffer_read(small, (size_t)-4, (char[8]){0}, 8), DFRT_INVALID_ARGUMENT, "outside",
                      "read with a wrapping offset");
-        expect_error(dfrt_op_matmul(b, x, 8, w, 0, NULL, 0, y, 0, 1, 16, 64), DFRT_INVALID_ARGUMENT,
+        expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {y, 0}, .x = {x, 8}, .w = {w, 0}, .bias = {NULL, 0}, .m = 1, .n = 16, .k = 64}), DFRT_INVALID_ARGUMENT,
                      "X (fp32 M x K) needs 256 bytes at offset 8", "matmul X offset out of range");
-        expect_error(dfrt_op_matmul(b, x, 0, w, 0, NULL, 0, y, 0, 1, 17, 64), DFRT_INVALID_ARGUMENT,
+        expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {y, 0}, .x = {x, 0}, .w = {w, 0}, .bias = {NULL, 0}, .m = 1, .n = 17, .k = 64}), DFRT_INVALID_ARGUMENT,
                      "W (bf16 N x K) needs 2176 bytes", "matmul W too small for N x K");
-        expect_error(dfrt_op_matmul(b, x, 0, w, 0, NULL, 0, y, 0, 2, 16, 64), DFRT_INVALID_ARGUMENT, "X (fp32 M x K)",
+        expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {y, 0}, .x = {x, 0}, .w = {w, 0}, .bias = {NULL, 0}, .m = 2, .n = 16, .k = 64}), DFRT_INVALID_ARGUMENT, "X (fp32 M x K)",
                      "matmul M too large for X");
-        expect_error(dfrt_op_matmul(b, x, 2, w, 0, NULL, 0, y, 0, 1, 16, 32), DFRT_INVALID_ARGUMENT,
+        expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {y, 0}, .x = {x, 2}, .w = {w, 0}, .bias = {NULL, 0}, .m = 1, .n = 16, .k = 32}), DFRT_INVALID_ARGUMENT,
                      "offset 2 is not a multiple of 4", "matmul misaligned X");
-        expect_error(dfrt_op_matmul(b, x, 0, w, 0, NULL, 0, y, 0, 0, 16, 64), DFRT_INVALID_ARGUMENT, "M=0",
+        expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {y, 0}, .x = {x, 0}, .w = {w, 0}, .bias = {NULL, 0}, .m = 0, .n = 16, .k = 64}), DFRT_INVALID_ARGUMENT, "M=0",
                      "matmul empty shape");
-        expect_error(dfrt_op_matmul(b, x, 0, w, 0, small, 0, y, 0, 1, 16, 64), DFRT_INVALID_ARGUMENT, "bias (fp32 N)",
+        expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {y, 0}, .x = {x, 0}, .w = {w, 0}, .bias = {small, 0}, .m = 1, .n = 16, .k = 64}), DFRT_INVALID_ARGUMENT, "bias (fp32 N)",
                      "matmul bias too small");
-        expect_error(dfrt_op_matmul(b, x, 0, w, 0, NULL, 0, x, 0, 1, 16, 16), DFRT_INVALID_ARGUMENT,
-                     "Y overlaps an input", "matmul Y aliasing X");
+        expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {x, 0}, .x = {x, 0}, .w = {w, 0}, .bias = {NULL, 0}, .m = 1, .n = 16, .k = 16}), DFRT_INVALID_ARGUMENT,
+                     "matmul: Y (fp32 M x N) overlaps X (fp32 M x K)", "matmul Y aliasing X");
         if (cpu != b) {
             EXPECT_OK(dfrt_buffer_alloc(cpu, 4 * 16, &other), "alloc on the CPU");
-            expect_error(dfrt_op_matmul(b, x, 0, w, 0, NULL, 0, other, 0, 1, 16, 64), DFRT_INVALID_ARGUMENT,
+            expect_error(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {other, 0}, .x = {x, 0}, .w = {w, 0}, .bias = {NULL, 0}, .m = 1, .n = 16, .k = 64}), DFRT_INVALID_ARGUMENT,
                          "belongs to backend cpu", "matmul with a buffer of another backend");
         }
         /* decode: chunk range and output size */
@@ -382,13 +382,13 @@ static void bad_input_cases(dfrt_backend *cpu) {
             if (dfrt_df11_unit_init("bad", &m.ts, 0, NULL, &u) == DFRT_OK) {
                 EXPECT_OK(dfrt_df11_upload(b, &u, &du), "upload");
                 if (du) {
-                    expect_error(dfrt_op_df11_decode(b, du, u.n_chunks, 1, y, 0), DFRT_INVALID_ARGUMENT,
+                    expect_error(dfrt_op_df11_decode(b, &(dfrt_df11_decode_args){.unit = du, .first_chunk = u.n_chunks, .n_chunks = 1, .out = {y, 0}}), DFRT_INVALID_ARGUMENT,
                                  "first chunk", "decode past the last chunk");
-                    expect_error(dfrt_op_df11_decode(b, du, 0, u.n_chunks + 1, y, 0), DFRT_INVALID_ARGUMENT,
+                    expect_error(dfrt_op_df11_decode(b, &(dfrt_df11_decode_args){.unit = du, .first_chunk = 0, .n_chunks = u.n_chunks + 1, .out = {y, 0}}), DFRT_INVALID_ARGUMENT,
                                  "run past its", "decode too many chunks");
-                    expect_error(dfrt_op_df11_decode(b, du, 0, 0, y, 0), DFRT_INVALID_ARGUMENT, "output needs 100000 bytes",
+                    expect_error(dfrt_op_df11_decode(b, &(dfrt_df11_decode_args){.unit = du, .first_chunk = 0, .n_chunks = 0, .out = {y, 0}}), DFRT_INVALID_ARGUMENT, "output needs 100000 bytes",
                                  "decode into a small buffer");
-                    expect_error(dfrt_op_df11_decode(b, du, 0, 1, y, 1), DFRT_INVALID_ARGUMENT, "not a multiple of 2",
+                    expect_error(dfrt_op_df11_decode(b, &(dfrt_df11_decode_args){.unit = du, .first_chunk = 0, .n_chunks = 1, .out = {y, 1}}), DFRT_INVALID_ARGUMENT, "not a multiple of 2",
                                  "decode at an odd offset");
                 }
                 dfrt_device_df11_free(du);
@@ -398,7 +398,7 @@ static void bad_input_cases(dfrt_backend *cpu) {
         }
         free(wt);
         /* the device still works */
-        EXPECT_OK(dfrt_op_matmul(b, x, 0, w, 0, NULL, 0, y, 0, 1, 16, 64), "matmul after errors");
+        EXPECT_OK(dfrt_op_matmul(b, &(dfrt_matmul_args){.y = {y, 0}, .x = {x, 0}, .w = {w, 0}, .bias = {NULL, 0}, .m = 1, .n = 16, .k = 64}), "matmul after errors");
         float out[16];
         EXPECT_OK(dfrt_buffer_read(y, 0, out, sizeof out), "read after errors");
         EXPECT(out[0] == 0.0f && out[15] == 0.0f, "matmul after errors gave %g", out[0]);
@@ -508,7 +508,7 @@ static void embedding_case(uint32_t rows, uint32_t dim, test_rng *r) {
     char what[64];
     snprintf(what, sizeof what, "embedding rows=%u dim=%u", rows, dim);
     if (!case_failed) {
-        OP_OR_SKIP(dfrt_op_embedding(cur->b, out, GUARD, bt, 0, elems, bo, 0, rows, dim), what);
+        OP_OR_SKIP(dfrt_op_embedding(cur->b, &(dfrt_embedding_args){.out = {out, GUARD}, .table = {bt, 0}, .offsets = {bo, 0}, .table_elems = elems, .rows = rows, .dim = dim}), what);
         uint8_t *host = guarded_readback(out, (size_t)rows * dim * 4, what);
         const float *y = (const float *)(host + GUARD);
         for (uint32_t i = 0; i < rows && !case_failed; i++)
@@ -550,7 +550,7 @@ static void rmsnorm_case(uint32_t rows, uint32_t heads, uint32_t dim, uint32_t s
              in_place ? " in place" : "");
     dfrt_buffer *bx = guarded(n * 4, x), *bw = upload(w, dim * 4), *by = in_place ? bx : guarded(n * 4, x);
     if (!case_failed) {
-        OP_OR_SKIP(dfrt_op_rmsnorm(cur->b, by, GUARD, bx, GUARD, bw, 0, rows, heads, dim, stride, 1e-6f), what);
+        OP_OR_SKIP(dfrt_op_rmsnorm(cur->b, &(dfrt_rmsnorm_args){.y = {by, GUARD}, .x = {bx, GUARD}, .w = {bw, 0}, .rows = rows, .heads = heads, .dim = dim, .row_stride = stride, .eps = 1e-6f}), what);
         uint8_t *host = guarded_readback(by, n * 4, what);
         compare_f32(what, (const float *)(host + GUARD), want, n, 2e-5, 1e-3);
         free(host);
@@ -588,7 +588,7 @@ static void rope_case(uint32_t rows, uint32_t heads, uint32_t dim, uint32_t stri
     snprintf(what, sizeof what, "rope rows=%u heads=%u dim=%u stride=%u", rows, heads, dim, stride);
     dfrt_buffer *bx = guarded(n * 4, x), *bp = upload(pos, rows * 4), *bi = upload(inv, dim / 2 * 4);
     if (!case_failed) {
-        OP_OR_SKIP(dfrt_op_rope(cur->b, bx, GUARD, bp, 0, bi, 0, rows, heads, dim, stride), what);
+        OP_OR_SKIP(dfrt_op_rope(cur->b, &(dfrt_rope_args){.x = {bx, GUARD}, .positions = {bp, 0}, .inv_freq = {bi, 0}, .rows = rows, .heads = heads, .dim = dim, .row_stride = stride}), what);
         uint8_t *host = guarded_readback(bx, n * 4, what);
         compare_f32(what, (const float *)(host + GUARD), want, n, 1e-5, 1.0);
         free(host);
@@ -664,11 +664,9 @@ static void kv_attention_case(uint32_t rows, uint32_t n_heads, uint32_t n_kv, ui
     dfrt_buffer *bk = guarded(cache * 4, kc), *bv = guarded(cache * 4, vc), *bs = upload(src, (size_t)rows * q_stride * 4),
                 *bsl = upload(slots, rows * 4), *bp = upload(pos, rows * 4), *bo = guarded(n_out * 4, NULL);
     if (!case_failed) {
-        OP_OR_SKIP(dfrt_op_kv_store(cur->b, bk, GUARD, bv, GUARD, bs, 0, q_stride, k_col, v_col, bsl, 0, bp, 0, rows, width,
-                                   n_slots, max_ctx),
+        OP_OR_SKIP(dfrt_op_kv_store(cur->b, &(dfrt_kv_store_args){.k_cache = {bk, GUARD}, .v_cache = {bv, GUARD}, .src = {bs, 0}, .slots = {bsl, 0}, .positions = {bp, 0}, .rows = rows, .width = width, .src_stride = q_stride, .k_col = k_col, .v_col = v_col, .n_slots = n_slots, .max_ctx = max_ctx}),
                   what);
-        OP_OR_SKIP(dfrt_op_attention(cur->b, bo, GUARD, out_stride, bs, 0, q_stride, bk, GUARD, bv, GUARD, bsl, 0, bp, 0,
-                                    rows, n_heads, n_kv, dim, n_slots, max_ctx, scale),
+        OP_OR_SKIP(dfrt_op_attention(cur->b, &(dfrt_attention_args){.out = {bo, GUARD}, .q = {bs, 0}, .k_cache = {bk, GUARD}, .v_cache = {bv, GUARD}, .slots = {bsl, 0}, .positions = {bp, 0}, .rows = rows, .n_heads = n_heads, .n_kv = n_kv, .dim = dim, .q_stride = q_stride, .out_stride = out_stride, .n_slots = n_slots, .max_ctx = max_ctx, .scale = scale}),
                   what);
         uint8_t *hk = guarded_readback(bk, cache * 4, what), *hv = guarded_readback(bv, cache * 4, what);
         EXPECT(memcmp(hk + GUARD, kw, cache * 4) == 0 && memcmp(hv + GUARD, vw, cache * 4) == 0,
@@ -705,7 +703,7 @@ static void silu_add_argmax_cases(test_rng *r) {
         }
     dfrt_buffer *bi = upload(in, (size_t)rows * stride * 4), *bo = guarded((size_t)rows * width * 4, NULL);
     if (!case_failed) {
-        OP_OR_SKIP(dfrt_op_silu_mul(cur->b, bo, GUARD, bi, 0, rows, width, stride, up), "silu_mul");
+        OP_OR_SKIP(dfrt_op_silu_mul(cur->b, &(dfrt_silu_mul_args){.out = {bo, GUARD}, .in = {bi, 0}, .rows = rows, .width = width, .in_stride = stride, .up_col = up}), "silu_mul");
         uint8_t *h = guarded_readback(bo, (size_t)rows * width * 4, "silu_mul");
         compare_f32("silu_mul", (const float *)(h + GUARD), want, (size_t)rows * width, 1e-5, 1e-3);
         free(h);
@@ -726,7 +724,7 @@ static void silu_add_argmax_cases(test_rng *r) {
     for (uint64_t i = 0; i < n; i++) sum[i] = (double)(a[i] + b[i]);
     dfrt_buffer *ba = guarded(n * 4, a), *bb = upload(b, n * 4);
     if (!case_failed) {
-        OP_OR_SKIP(dfrt_op_add(cur->b, ba, GUARD, ba, GUARD, bb, 0, n), "add");
+        OP_OR_SKIP(dfrt_op_add(cur->b, &(dfrt_add_args){.y = {ba, GUARD}, .a = {ba, GUARD}, .b = {bb, 0}, .n = n}), "add");
         uint8_t *h = guarded_readback(ba, n * 4, "add");
         compare_f32("add", (const float *)(h + GUARD), sum, n, 0, 0);
         free(h);
@@ -748,7 +746,7 @@ static void silu_add_argmax_cases(test_rng *r) {
     x[(size_t)2 * astride + an] = 1000.0f; /* padding past n is not looked at */
     dfrt_buffer *bx = upload(x, (size_t)arows * astride * 4), *bo2 = guarded(arows * 4, NULL);
     if (!case_failed) {
-        OP_OR_SKIP(dfrt_op_argmax(cur->b, bo2, GUARD, bx, 0, arows, an, astride), "argmax");
+        OP_OR_SKIP(dfrt_op_argmax(cur->b, &(dfrt_argmax_args){.out = {bo2, GUARD}, .x = {bx, 0}, .rows = arows, .n = an, .stride = astride}), "argmax");
         uint8_t *h = guarded_readback(bo2, arows * 4, "argmax");
         int32_t got[4];
         memcpy(got, h + GUARD, sizeof got);

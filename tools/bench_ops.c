@@ -57,12 +57,14 @@ static dfrt_status op_copy(void *p) {
 
 static dfrt_status op_decode(void *p) {
     ops_ctx *c = p;
-    return dfrt_op_df11_decode(c->b, c->unit, 0, 0, c->layer, 0);
+    return dfrt_op_df11_decode(c->b, &(dfrt_df11_decode_args){.unit = c->unit, .out = {c->layer, 0}});
 }
 
 /* A layer's matmul, on the weights of the layer block. */
 static dfrt_status run_matmul(ops_ctx *c, const mm_shape *s) {
-    return dfrt_op_matmul(c->b, c->x, 0, c->layer, 2 * (size_t)s->offset, NULL, 0, c->y, 0, c->m, s->n, s->k);
+    return dfrt_op_matmul(c->b, &(dfrt_matmul_args){.y = {c->y, 0}, .x = {c->x, 0},
+                                                    .w = {c->layer, 2 * (size_t)s->offset}, .m = c->m, .n = s->n,
+                                                    .k = s->k});
 }
 
 /* One matmul figure: each call takes the next copy of W in the rotation set, so that the
@@ -72,7 +74,8 @@ static dfrt_status op_matmul(void *p) {
     uint64_t stride = (2 * (uint64_t)c->cur->n * (uint64_t)c->cur->k + 255) & ~(uint64_t)255;
     uint64_t copies = c->wset_bytes / stride ? c->wset_bytes / stride : 1;
     uint64_t off = (c->next++ % copies) * stride;
-    return dfrt_op_matmul(c->b, c->x, 0, c->wset, off, NULL, 0, c->y, 0, c->m, c->cur->n, c->cur->k);
+    return dfrt_op_matmul(c->b, &(dfrt_matmul_args){.y = {c->y, 0}, .x = {c->x, 0}, .w = {c->wset, off}, .m = c->m,
+                                                    .n = c->cur->n, .k = c->cur->k});
 }
 
 static dfrt_status op_layer(void *p) {

@@ -77,7 +77,7 @@ static dfrt_status cpu_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args 
         .n_chunks = d->n_chunks,
         .max_chunk_weights = d->max_chunk_weights,
     };
-    uint16_t *out = (uint16_t *)((uint8_t *)a->out->impl + a->out_offset);
+    uint16_t *out = (uint16_t *)((uint8_t *)a->out.buf->impl + a->out.offset);
     return df11_decode_parallel(&view, a->first_chunk, a->n_chunks, out, ((cpu_backend *)b->impl)->threads);
 }
 
@@ -135,10 +135,10 @@ static dfrt_status matmul_task(void *ctx, size_t index) {
 
 static dfrt_status cpu_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
     matmul_job j = {
-        .x = (const float *)((const uint8_t *)a->x->impl + a->x_offset),
-        .w = (const uint8_t *)a->w->impl + a->w_offset,
-        .bias = a->bias ? (const float *)((const uint8_t *)a->bias->impl + a->bias_offset) : NULL,
-        .y = (float *)((uint8_t *)a->y->impl + a->y_offset),
+        .x = (const float *)((const uint8_t *)a->x.buf->impl + a->x.offset),
+        .w = (const uint8_t *)a->w.buf->impl + a->w.offset,
+        .bias = a->bias.buf ? (const float *)((const uint8_t *)a->bias.buf->impl + a->bias.offset) : NULL,
+        .y = (float *)((uint8_t *)a->y.buf->impl + a->y.offset),
         .m = a->m,
         .n = a->n,
         .k = a->k,

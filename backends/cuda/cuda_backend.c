@@ -190,7 +190,7 @@ static dfrt_status cuda_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args
         .sign_mantissa = u->sign_mantissa->impl,
         .positions = u->positions_buf->impl,
         .gaps = u->gaps->impl,
-        .out = (uint16_t *)((uint8_t *)a->out->impl + a->out_offset),
+        .out = (uint16_t *)((uint8_t *)a->out.buf->impl + a->out.offset),
         .n_bytes = u->n_bytes,
         .first_chunk = a->first_chunk,
         .n_chunks = a->n_chunks,
@@ -220,10 +220,10 @@ static dfrt_status cuda_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
         c->scratch_size = need;
     }
     dfrt_cuda_matmul p = {
-        .x = (const float *)((const uint8_t *)a->x->impl + a->x_offset),
-        .w = (const uint16_t *)((const uint8_t *)a->w->impl + a->w_offset),
-        .bias = a->bias ? (const float *)((const uint8_t *)a->bias->impl + a->bias_offset) : NULL,
-        .y = (float *)((uint8_t *)a->y->impl + a->y_offset),
+        .x = (const float *)((const uint8_t *)a->x.buf->impl + a->x.offset),
+        .w = (const uint16_t *)((const uint8_t *)a->w.buf->impl + a->w.offset),
+        .bias = a->bias.buf ? (const float *)((const uint8_t *)a->bias.buf->impl + a->bias.offset) : NULL,
+        .y = (float *)((uint8_t *)a->y.buf->impl + a->y.offset),
         .m = (int)a->m,
         .n = (int)a->n,
         .k = (int)a->k,

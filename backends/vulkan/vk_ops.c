@@ -13,7 +13,7 @@ dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
     const uint32_t *pos = u->positions;
     uint64_t limit = vk->max_range - vk->min_align - 16;
     uint64_t max_chunks = (uint64_t)vk->max_groups * vk->max_groups;
-    vk_buffer *stream = u->stream->impl, *sm = u->sign_mantissa->impl, *out = a->out->impl;
+    vk_buffer *stream = u->stream->impl, *sm = u->sign_mantissa->impl, *out = a->out.buf->impl;
     uint32_t end = a->first_chunk + a->n_chunks;
     /* the smallest staging area that holds the unit's largest chunk, else the largest */
     const vk_pipeline *pipe = &vk->decode[vk->n_decode - 1];
@@ -38,7 +38,7 @@ dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
             vk_bind(sm, pos[c], pos[g] - pos[c], vk->min_align, &dm),
             {((vk_buffer *)u->positions_buf->impl)->buffer, 0, VK_WHOLE_SIZE},
             {((vk_buffer *)u->gaps->impl)->buffer, 0, VK_WHOLE_SIZE},
-            vk_bind(out, a->out_offset + 2 * (size_t)(pos[c] - pos[a->first_chunk]), 2 * (size_t)(pos[g] - pos[c]),
+            vk_bind(out, a->out.offset + 2 * (size_t)(pos[c] - pos[a->first_chunk]), 2 * (size_t)(pos[g] - pos[c]),
                  vk->min_align, &dout),
         };
         vk_decode_push push = {
@@ -64,7 +64,7 @@ dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
     uint64_t M = (uint64_t)a->m, N = (uint64_t)a->n, K = (uint64_t)a->k;
     uint64_t limit = vk->max_range - vk->min_align - 16;
     bool gemv = M <= VK_GEMV_MAX_M;
-    bool vec = gemv && K % 8 == 0 && a->w_offset % 16 == 0 && a->x_offset % 16 == 0;
+    bool vec = gemv && K % 8 == 0 && a->w.offset % 16 == 0 && a->x.offset % 16 == 0;
     /* Pieces of Y: mb rows of X and Y, nb rows of W, each binding within the limit. */
     uint64_t nb = DFRT_MIN(N, limit / (2 * K)), mb = DFRT_MIN(M, limit / (4 * K));
     uint64_t tile_limit = (uint64_t)VK_GEMM_TILE * vk->max_groups;
@@ -79,18 +79,18 @@ dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
     if (!nb || !mb)
         return dfrt_fail(DFRT_UNSUPPORTED, "vulkan matmul: K=%llu is too long for the device's %llu-byte binding limit",
                          (unsigned long long)K, (unsigned long long)vk->max_range);
-    const vk_buffer *x = a->x->impl, *w = a->w->impl, *y = a->y->impl;
+    const vk_buffer *x = a->x.buf->impl, *w = a->w.buf->impl, *y = a->y.buf->impl;
     for (uint64_t m0 = 0; m0 < M; m0 += mb) {
         uint64_t mp = DFRT_MIN(mb, M - m0);
         for (uint64_t n0 = 0; n0 < N; n0 += nb) {
             uint64_t np = DFRT_MIN(nb, N - n0);
             size_t dx, dw, dy, dbias = 0;
             vk_binding bindings[4] = {
-                vk_bind(x, a->x_offset + m0 * K * 4, mp * K * 4, vk->min_align, &dx),
-                vk_bind(w, a->w_offset + n0 * K * 2, np * K * 2, vk->min_align, &dw),
-                a->bias ? vk_bind(a->bias->impl, a->bias_offset + n0 * 4, np * 4, vk->min_align, &dbias)
+                vk_bind(x, a->x.offset + m0 * K * 4, mp * K * 4, vk->min_align, &dx),
+                vk_bind(w, a->w.offset + n0 * K * 2, np * K * 2, vk->min_align, &dw),
+                a->bias.buf ? vk_bind(a->bias.buf->impl, a->bias.offset + n0 * 4, np * 4, vk->min_align, &dbias)
                         : (vk_binding){vk->dummy.buffer, 0, VK_WHOLE_SIZE},
-                vk_bind(y, a->y_offset + (m0 * N + n0) * 4, ((mp - 1) * N + np) * 4, vk->min_align, &dy),
+                vk_bind(y, a->y.offset + (m0 * N + n0) * 4, ((mp - 1) * N + np) * 4, vk->min_align, &dy),
             };
             vk_matmul_push push = {
                 .m = (uint32_t)mp,
@@ -101,7 +101,7 @@ dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
                 .y0 = (uint32_t)(dy / 4),
                 .y_stride = (uint32_t)N,
                 .bias0 = (uint32_t)(dbias / 4),
-                .has_bias = a->bias != NULL,
+                .has_bias = a->bias.buf != NULL,
             };
             if (gemv) {
                 uint32_t rows_per_group = VK_GEMV_WORKGROUP / VK_GEMV_THREADS_PER_ROW;

@@ -1,0 +1,159 @@
+/*
+ * dfrt ops: each op declared once. Its dfrt_<op>_args struct goes unchanged from the caller
+ * (the executor, a test, the bench) through the validating wrapper dfrt_op_<op>() to the
+ * backend, whose launcher resolves the device pointers itself. Included by dfrt.h.
+ *
+ * Tensor arguments are {buffer, byte offset}; the comment on each says its dtype and shape.
+ * Element strides and offsets inside a tensor are in elements of its type. Rows of int32
+ * `positions`/`slots` and uint32 `offsets` live in device buffers: out-of-range values there
+ * never make a kernel read or write outside its buffers (the row is skipped or zero-filled).
+ *
+ * The wrappers check what generic code can check from the op's descriptor (runtime/ops.c):
+ * every buffer belongs to the backend, every tensor lies inside its buffer and is aligned to
+ * its element, outputs do not overlap inputs (except where an op allows exactly in place),
+ * and the op's own rules (dimensions, eps, n_heads % n_kv...). Bad arguments are
+ * DFRT_INVALID_ARGUMENT naming the op and the tensor; a backend that cannot run a case is
+ * DFRT_UNSUPPORTED with its reason (dfrt_backend_supports asks first).
+ */
+#ifndef DFRT_OPS_H
+#define DFRT_OPS_H
+
+#ifndef DFRT_H
+#error "include dfrt.h, which includes ops.h"
+#endif
+
+typedef struct dfrt_tensor_arg {
+    const dfrt_buffer *buf; /* NULL only for an optional tensor that is absent */
+    size_t offset;          /* bytes */
+} dfrt_tensor_arg;
+
+typedef enum dfrt_op {
+    DFRT_OP_DF11_DECODE,
+    DFRT_OP_MATMUL,
+    DFRT_OP_EMBEDDING,
+    DFRT_OP_RMSNORM,
+    DFRT_OP_ROPE,
+    DFRT_OP_KV_STORE,
+    DFRT_OP_ATTENTION,
+    DFRT_OP_SILU_MUL,
+    DFRT_OP_ADD,
+    DFRT_OP_ARGMAX,
+    DFRT_OP_COUNT
+} dfrt_op;
+
+/* "df11_decode", "matmul", ... */
+DFRT_API const char *dfrt_op_name(dfrt_op op);
+
+/* Decodes chunks [first_chunk, first_chunk + n_chunks) of a device unit into out: weight
+ * dfrt_df11_chunk_start(first_chunk) lands at out.offset. n_chunks = 0 means to the last
+ * chunk. Bit-exact on every backend. */
+typedef struct dfrt_df11_decode_args {
+    const dfrt_device_df11 *unit;
+    uint32_t first_chunk, n_chunks;
+    dfrt_tensor_arg out; /* bf16 (positions[first_chunk + n_chunks] - positions[first_chunk]) */
+} dfrt_df11_decode_args;
+
+/* y = x . w^T (+ bias), fp32 accumulation; w as checkpoints store it. */
+typedef struct dfrt_matmul_args {
+    dfrt_tensor_arg y;    /* fp32 (m, n); overlaps no input */
+    dfrt_tensor_arg x;    /* fp32 (m, k) */
+    dfrt_tensor_arg w;    /* bf16 (n, k), row-major */
+    dfrt_tensor_arg bias; /* fp32 (n), optional (buf NULL) */
+    int64_t m, n, k;      /* each 1 .. 2^31 - 1 */
+} dfrt_matmul_args;
+
+/* out[r, 0..dim) = fp32(table[offsets[r] .. offsets[r] + dim)); a row beyond the table gives
+ * zeros. */
+typedef struct dfrt_embedding_args {
+    dfrt_tensor_arg out;     /* fp32 (rows, dim) */
+    dfrt_tensor_arg table;   /* bf16 (table_elems) */
+    dfrt_tensor_arg offsets; /* uint32 (rows): element index of each row's first value */
+    uint64_t table_elems;
+    uint32_t rows, dim;
+} dfrt_embedding_args;
+
+/* For each (row, head) vector v = x[r * row_stride + h * dim + 0..dim):
+ * y = v / sqrt(mean(v^2) + eps) * w. y may be x exactly. */
+typedef struct dfrt_rmsnorm_args {
+    dfrt_tensor_arg y; /* fp32, rows of row_stride, heads * dim used */
+    dfrt_tensor_arg x; /* fp32, the same layout */
+    dfrt_tensor_arg w; /* fp32 (dim) */
+    uint32_t rows, heads, dim, row_stride;
+    float eps; /* 0 .. 1 */
+} dfrt_rmsnorm_args;
+
+/* Rotary embedding in place, rotate-half convention (transformers' Llama and Qwen): for each
+ * (row, head) vector v and i < dim/2, a = positions[r] * inv_freq[i] (fp32):
+ * (v[i], v[i+dim/2]) <- (v[i] cos a - v[i+dim/2] sin a, v[i+dim/2] cos a + v[i] sin a). */
+typedef struct dfrt_rope_args {
+    dfrt_tensor_arg x;         /* fp32, rows of row_stride, heads * dim used */
+    dfrt_tensor_arg positions; /* int32 (rows) */
+    dfrt_tensor_arg inv_freq;  /* fp32 (dim / 2) */
+    uint32_t rows, heads, dim, row_stride; /* dim even */
+} dfrt_rope_args;
+
+/* Row r's K (src[r * src_stride + k_col ..]) and V (src[r * src_stride + v_col ..]) go to
+ * cache position (slots[r], positions[r]). */
+typedef struct dfrt_kv_store_args {
+    dfrt_tensor_arg k_cache;   /* fp32 (n_slots, max_ctx, width) */
+    dfrt_tensor_arg v_cache;   /* fp32 (n_slots, max_ctx, width) */
+    dfrt_tensor_arg src;       /* fp32 (rows, src_stride) */
+    dfrt_tensor_arg slots;     /* int32 (rows) */
+    dfrt_tensor_arg positions; /* int32 (rows) */
+    uint32_t rows, width, src_stride, k_col, v_col, n_slots, max_ctx;
+} dfrt_kv_store_args;
+
+/* Causal attention with grouped-query heads: query row r, head h (q[r * q_stride + h * dim ..])
+ * attends to keys 0..positions[r] of sequence slots[r] in KV head h / (n_heads / n_kv), with
+ * softmax(q.k * scale) in fp32; the result goes to out[r * out_stride + h * dim ..]. */
+typedef struct dfrt_attention_args {
+    dfrt_tensor_arg out;       /* fp32 (rows, out_stride), n_heads * dim used */
+    dfrt_tensor_arg q;         /* fp32 (rows, q_stride), n_heads * dim used */
+    dfrt_tensor_arg k_cache;   /* fp32 (n_slots, max_ctx, n_kv * dim) */
+    dfrt_tensor_arg v_cache;   /* fp32 (n_slots, max_ctx, n_kv * dim) */
+    dfrt_tensor_arg slots;     /* int32 (rows) */
+    dfrt_tensor_arg positions; /* int32 (rows) */
+    uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
+    float scale;
+} dfrt_attention_args;
+
+/* out[r, i] = silu(in[r * in_stride + i]) * in[r * in_stride + up_col + i] for i < width;
+ * silu(x) = x / (1 + e^-x). */
+typedef struct dfrt_silu_mul_args {
+    dfrt_tensor_arg out; /* fp32 (rows, width) */
+    dfrt_tensor_arg in;  /* fp32 (rows, in_stride): gate at column 0, up at column up_col */
+    uint32_t rows, width, in_stride, up_col;
+} dfrt_silu_mul_args;
+
+/* y = a + b; y may be a or b exactly. */
+typedef struct dfrt_add_args {
+    dfrt_tensor_arg y, a, b; /* fp32 (n) each */
+    uint64_t n;
+} dfrt_add_args;
+
+/* out[r] = the first index of the largest of x[r * stride + 0..n) (NaN never wins). */
+typedef struct dfrt_argmax_args {
+    dfrt_tensor_arg out; /* int32 (rows) */
+    dfrt_tensor_arg x;   /* fp32 (rows, stride), n used */
+    uint32_t rows, n, stride;
+} dfrt_argmax_args;
+
+/* Enqueue an op on b's stream or command buffer after validating its arguments. */
+DFRT_API dfrt_status dfrt_op_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a);
+DFRT_API dfrt_status dfrt_op_matmul(dfrt_backend *b, const dfrt_matmul_args *a);
+DFRT_API dfrt_status dfrt_op_embedding(dfrt_backend *b, const dfrt_embedding_args *a);
+DFRT_API dfrt_status dfrt_op_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a);
+DFRT_API dfrt_status dfrt_op_rope(dfrt_backend *b, const dfrt_rope_args *a);
+DFRT_API dfrt_status dfrt_op_kv_store(dfrt_backend *b, const dfrt_kv_store_args *a);
+DFRT_API dfrt_status dfrt_op_attention(dfrt_backend *b, const dfrt_attention_args *a);
+DFRT_API dfrt_status dfrt_op_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a);
+DFRT_API dfrt_status dfrt_op_add(dfrt_backend *b, const dfrt_add_args *a);
+DFRT_API dfrt_status dfrt_op_argmax(dfrt_backend *b, const dfrt_argmax_args *a);
+
+/* Whether b can run this op with these arguments (args: the op's dfrt_<op>_args). false with
+ * the reason in dfrt_last_error() when the arguments are invalid (DFRT_INVALID_ARGUMENT) or
+ * the backend declines the case (DFRT_UNSUPPORTED: an op it lacks, a head_dim or binding size
+ * beyond its limits); *out_status says which. */
+DFRT_API bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_status *out_status);
+
+#endif /* DFRT_OPS_H */
