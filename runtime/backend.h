@@ -55,17 +55,11 @@ struct dfrt_backend_vtable {
      * DFRT_UNSUPPORTED with the reason (a head_dim or a binding size beyond its limits). */
     dfrt_status (*supports)(dfrt_backend *b, dfrt_op op, const void *args);
 
-    /* the ops (ops.h), each optional: enqueue on the backend's stream or command buffer. */
-    dfrt_status (*df11_decode)(dfrt_backend *b, const dfrt_df11_decode_args *a);
-    dfrt_status (*matmul)(dfrt_backend *b, const dfrt_matmul_args *a);
-    dfrt_status (*embedding)(dfrt_backend *b, const dfrt_embedding_args *a);
-    dfrt_status (*rmsnorm)(dfrt_backend *b, const dfrt_rmsnorm_args *a);
-    dfrt_status (*rope)(dfrt_backend *b, const dfrt_rope_args *a);
-    dfrt_status (*kv_store)(dfrt_backend *b, const dfrt_kv_store_args *a);
-    dfrt_status (*attention)(dfrt_backend *b, const dfrt_attention_args *a);
-    dfrt_status (*silu_mul)(dfrt_backend *b, const dfrt_silu_mul_args *a);
-    dfrt_status (*add)(dfrt_backend *b, const dfrt_add_args *a);
-    dfrt_status (*argmax)(dfrt_backend *b, const dfrt_argmax_args *a);
+    /* the ops (ops.h), each optional: enqueue on the backend's stream or command buffer.
+     * dfrt_status (*rmsnorm)(dfrt_backend *b, const dfrt_rmsnorm_args *a), and so on. */
+#define DFRT_OP_MEMBER(fn, OP) dfrt_status (*fn)(dfrt_backend * b, const dfrt_##fn##_args *a);
+    DFRT_FOR_EACH_OP(DFRT_OP_MEMBER)
+#undef DFRT_OP_MEMBER
 
     dfrt_status (*synchronize)(dfrt_backend *b); /* required: waits for all enqueued work */
     /* required: device timestamps around the work enqueued between begin and end; end waits. */

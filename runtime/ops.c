@@ -306,24 +306,11 @@ static dfrt_status validate(dfrt_backend *b, dfrt_op op, void *args, bool *empty
     return DFRT_OK;
 }
 
-/* Every op: its function name and enum value. */
-#define FOR_EACH_OP(X)                                                                                     \
-    X(df11_decode, DFRT_OP_DF11_DECODE)                                                                    \
-    X(matmul, DFRT_OP_MATMUL)                                                                              \
-    X(embedding, DFRT_OP_EMBEDDING)                                                                        \
-    X(rmsnorm, DFRT_OP_RMSNORM)                                                                            \
-    X(rope, DFRT_OP_ROPE)                                                                                  \
-    X(kv_store, DFRT_OP_KV_STORE)                                                                          \
-    X(attention, DFRT_OP_ATTENTION)                                                                        \
-    X(silu_mul, DFRT_OP_SILU_MUL)                                                                          \
-    X(add, DFRT_OP_ADD)                                                                                    \
-    X(argmax, DFRT_OP_ARGMAX)
-
 static bool implemented(const dfrt_backend_vtable *vt, dfrt_op op) {
     switch (op) {
 #define CASE(fn, OP) \
     case OP: return vt->fn != NULL;
-        FOR_EACH_OP(CASE)
+        DFRT_FOR_EACH_OP(CASE)
 #undef CASE
     default: return false;
     }
@@ -368,4 +355,4 @@ bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_s
         return empty ? DFRT_OK : b->vt->fn(b, &a);                                                         \
     }
 
-FOR_EACH_OP(DEFINE_OP)
+DFRT_FOR_EACH_OP(DEFINE_OP)

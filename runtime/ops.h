@@ -138,6 +138,21 @@ typedef struct dfrt_argmax_args {
     uint32_t rows, n, stride;
 } dfrt_argmax_args;
 
+/* Every op as X(name, ENUM): the vtable (backend.h) and the wrappers (ops.c) are generated
+ * from this list, so a new op is a line here, its args struct and prototype above and below,
+ * its descriptor in ops.c, and its implementations in the backends. */
+#define DFRT_FOR_EACH_OP(X)                                                                            \
+    X(df11_decode, DFRT_OP_DF11_DECODE)                                                                \
+    X(matmul, DFRT_OP_MATMUL)                                                                          \
+    X(embedding, DFRT_OP_EMBEDDING)                                                                    \
+    X(rmsnorm, DFRT_OP_RMSNORM)                                                                        \
+    X(rope, DFRT_OP_ROPE)                                                                              \
+    X(kv_store, DFRT_OP_KV_STORE)                                                                      \
+    X(attention, DFRT_OP_ATTENTION)                                                                    \
+    X(silu_mul, DFRT_OP_SILU_MUL)                                                                      \
+    X(add, DFRT_OP_ADD)                                                                                \
+    X(argmax, DFRT_OP_ARGMAX)
+
 /* Enqueue an op on b's stream or command buffer after validating its arguments. */
 DFRT_API dfrt_status dfrt_op_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a);
 DFRT_API dfrt_status dfrt_op_matmul(dfrt_backend *b, const dfrt_matmul_args *a);
