@@ -329,8 +329,12 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(devs[i].backend, "cpu") == 0 || (only && strcmp(only, devs[i].backend) != 0)) continue;
         if (!devs[i].available) {
-            printf("backend %s %d: 0 passed, 0 failed, 1 skipped (unavailable: %s)\n", devs[i].backend, devs[i].index,
-                   devs[i].unavailable_reason);
+            if (devs[i].index < 0) /* the backend has no devices */
+                printf("backend %s: 0 passed, 0 failed, 1 skipped (unavailable: %s)\n", devs[i].backend,
+                       devs[i].unavailable_reason);
+            else
+                printf("backend %s %d: 0 passed, 0 failed, 1 skipped (unavailable: %s)\n", devs[i].backend,
+                       devs[i].index, devs[i].unavailable_reason);
             continue;
         }
         run_backend(devs[i].backend, devs[i].index, df11, bf16, &g, &cpu);
