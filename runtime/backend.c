@@ -2,7 +2,7 @@
  * backend sees it. */
 #include "backend.h"
 
-#include "internal.h"
+#include "base/internal.h"
 
 static const dfrt_backend_driver *const drivers[] = {
 #ifdef DFRT_HAVE_CUDA

@@ -4,7 +4,7 @@
  * gives each tensor's element count. From that, one piece of code checks ownership, alignment,
  * bounds and overlap for every op. */
 #include "backend.h"
-#include "internal.h"
+#include "base/internal.h"
 
 #include <stddef.h>
 

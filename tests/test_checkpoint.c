@@ -1,6 +1,6 @@
 /* Model directories: the shipped reference-written model (conformance), compress /
  * decompress / verify through the library, and directory-level errors. */
-#include "internal.h"
+#include "base/internal.h"
 #include "synth.h"
 
 #include <unistd.h>

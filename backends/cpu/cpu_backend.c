@@ -1,7 +1,7 @@
 /* The CPU backend: the reference every other backend is tested against. Buffers are host
  * memory; ops run when enqueued, multi-threaded where it is cheap. */
 #include "cpu_internal.h"
-#include "df11_internal.h"
+#include "format/df11_internal.h"
 
 #include <time.h>
 #include <unistd.h>

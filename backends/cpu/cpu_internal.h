@@ -3,7 +3,7 @@
 #define DFRT_CPU_INTERNAL_H
 
 #include "backend.h"
-#include "internal.h"
+#include "base/internal.h"
 
 int cpu_threads(const dfrt_backend *b);
 

@@ -1,7 +1,7 @@
 /* The CUDA backend's host side, in C through the CUDA runtime API (linked statically, so the
  * binary starts where no driver is installed; the backend then reports itself unavailable). */
 #include "backend.h"
-#include "internal.h"
+#include "base/internal.h"
 
 #include "kernels.h"
 

@@ -5,7 +5,7 @@
 #define DFRT_VK_INTERNAL_H
 
 #include "backend.h"
-#include "internal.h"
+#include "base/internal.h"
 
 #include <volk.h>
 

@@ -6,7 +6,7 @@
 #ifndef DFRT_FUZZ_H
 #define DFRT_FUZZ_H
 
-#include "internal.h"
+#include "base/internal.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /* config.json, its dfloat11_config and pattern_dict (compiled and matched against module
  * names: no pattern may hang or crash the loader), the executor's config checks, and the same
  * input as a --pattern-dict argument. */
-#include "checkpoint_internal.h"
+#include "format/checkpoint_internal.h"
 #include "fuzz.h"
-#include "model_internal.h"
+#include "model/model_internal.h"
 
 static const char *const names[] = {
     "lm_head", "model.embed_tokens", "model.layers.0", "model.layers.31", "model.layers.0.self_attn.q_proj",

@@ -2,7 +2,7 @@
  * byte it is at; valid text encodes to ids that decode back to the text (after NFC, which the
  * tokenizer applies). */
 #include "fuzz.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer_internal.h"
 
 #include <utf8proc.h>
 

@@ -1,7 +1,7 @@
 /* tokenizer.json loading; a tokenizer that loads then encodes and decodes a few texts (hostile
  * Split regexes and added tokens included: encoding must end, with ids or an error). */
 #include "fuzz.h"
-#include "tokenizer_internal.h"
+#include "text/tokenizer_internal.h"
 
 static const char *const texts[] = {
     "And the LORD said unto Moses,",

@@ -1,0 +1,355 @@
+/* config.json: the model hyper-parameters dfrt uses and the dfloat11_config block. */
+#include "base/internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+
+/* pattern_dict entries: published releases have 1 to 3, each a regex matched against every module. */
+#define DFRT_MAX_PATTERNS 64
+
+static dfrt_status get_string(const cJSON *obj, const char *key, const char *src, char **out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = dfrt_strdup("");
+        return *out ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+    }
+    if (!cJSON_IsString(v)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s\" must be a string", src, key);
+    *out = dfrt_strdup(v->valuestring);
+    return *out ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+}
+
+/* An integer field in [min, 2^40]; absent or null leaves *out unchanged. */
+static dfrt_status get_int(const cJSON *obj, const char *key, const char *src, int64_t min, int64_t *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return DFRT_OK;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!(d >= (double)min && d <= 1099511627776.0) || d != floor(d))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s\" must be an integer >= %lld", src, key, (long long)min);
+    *out = (int64_t)d;
+    return DFRT_OK;
+}
+
+static dfrt_status get_double(const cJSON *obj, const char *key, const char *src, double *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return DFRT_OK;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s\" must be a non-negative number", src, key);
+    *out = v->valuedouble;
+    return DFRT_OK;
+}
+
+static dfrt_status get_bool(const cJSON *obj, const char *key, const char *src, bool *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v)) return DFRT_OK;
+    if (!cJSON_IsBool(v)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s\" must be true or false", src, key);
+    *out = cJSON_IsTrue(v);
+    return DFRT_OK;
+}
+
+/* rope_scaling (4.x) and rope_parameters (5.x) share their field names. */
+static dfrt_status parse_rope(const cJSON *rope, const char *key, const char *src, dfrt_config *c) {
+    if (!rope || cJSON_IsNull(rope)) return DFRT_OK;
+    if (!cJSON_IsObject(rope)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s\" must be an object", src, key);
+    DFRT_TRY(get_double(rope, "rope_theta", src, &c->rope_theta));
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(rope, "rope_type");
+    if (!type) type = cJSON_GetObjectItemCaseSensitive(rope, "type");
+    if (type && !cJSON_IsNull(type)) {
+        if (!cJSON_IsString(type))
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s.rope_type\" must be a string", src, key);
+        const char *t = type->valuestring;
+        if (strcmp(t, "default") == 0) c->rope_type = DFRT_ROPE_DEFAULT;
+        else if (strcmp(t, "llama3") == 0) c->rope_type = DFRT_ROPE_LLAMA3;
+        else if (strcmp(t, "linear") == 0) c->rope_type = DFRT_ROPE_LINEAR;
+        else c->rope_type = DFRT_ROPE_OTHER; /* the executor refuses it; compression does not care */
+        free(c->rope_type_name);
+        if (!(c->rope_type_name = dfrt_strdup(t))) return DFRT_OUT_OF_MEMORY;
+    }
+    DFRT_TRY(get_double(rope, "factor", src, &c->rope_factor));
+    DFRT_TRY(get_double(rope, "low_freq_factor", src, &c->rope_low_freq_factor));
+    DFRT_TRY(get_double(rope, "high_freq_factor", src, &c->rope_high_freq_factor));
+    DFRT_TRY(get_int(rope, "original_max_position_embeddings", src, 1, &c->rope_original_max_position));
+    return DFRT_OK;
+}
+
+/* Token ids must name a row of the vocabulary (when config.json gives its size): an id past
+ * it would never match, and one past 2^31 used to wrap onto an ordinary token. */
+static dfrt_status check_token_id(const dfrt_config *c, const char *src, const char *key, int64_t id) {
+    if (id < 0 || id > INT32_MAX || (c->vocab_size > 0 && id >= c->vocab_size))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s\" %lld is outside the vocabulary (0 .. %lld)", src, key,
+                         (long long)id, (long long)(c->vocab_size > 0 ? c->vocab_size - 1 : INT32_MAX));
+    return DFRT_OK;
+}
+
+static dfrt_status parse_token_ids(const cJSON *root, const char *src, dfrt_config *c) {
+    DFRT_TRY(get_int(root, "bos_token_id", src, 0, &c->bos_token_id));
+    if (c->bos_token_id >= 0) DFRT_TRY(check_token_id(c, src, "bos_token_id", c->bos_token_id));
+    const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
+    if (!eos || cJSON_IsNull(eos)) return DFRT_OK;
+    if (cJSON_IsNumber(eos)) {
+        c->n_eos = 1;
+        DFRT_TRY(get_int(root, "eos_token_id", src, 0, &c->eos_token_ids[0]));
+        return check_token_id(c, src, "eos_token_id", c->eos_token_ids[0]);
+    }
+    if (!cJSON_IsArray(eos))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"eos_token_id\" must be an integer or a list", src);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, eos) {
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble != floor(e->valuedouble) ||
+            e->valuedouble > 2147483647.0)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"eos_token_id\" entries must be non-negative integers", src);
+        if (c->n_eos == DFRT_MAX_EOS)
+            return dfrt_fail(DFRT_UNSUPPORTED, "%s: more than %d eos_token_id values", src, DFRT_MAX_EOS);
+        c->eos_token_ids[c->n_eos++] = (int64_t)e->valuedouble;
+        DFRT_TRY(check_token_id(c, src, "eos_token_id", c->eos_token_ids[c->n_eos - 1]));
+    }
+    return DFRT_OK;
+}
+
+void dfrt_patterns_free(int n_patterns, dfrt_df11_pattern *patterns) {
+    if (!patterns) return;
+    for (int i = 0; i < n_patterns; i++) {
+        free(patterns[i].regex);
+        for (int j = 0; j < patterns[i].n_attrs; j++) free(patterns[i].attrs[j]);
+        free(patterns[i].attrs);
+    }
+    free(patterns);
+}
+
+static dfrt_status patterns_from_json(const cJSON *dict, const char *src, int *out_n, dfrt_df11_pattern **out) {
+    *out_n = 0;
+    *out = NULL;
+    if (!cJSON_IsObject(dict))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict must be an object of regex -> attribute list", src);
+    int n = cJSON_GetArraySize(dict);
+    if (n == 0) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict is empty", src);
+    if (n > DFRT_MAX_PATTERNS)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: pattern_dict has %d patterns; at most %d are supported (published DF11 "
+                         "models have 1 to 3)", src, n, DFRT_MAX_PATTERNS);
+    dfrt_df11_pattern *p = dfrt_calloc((size_t)n, sizeof *p, "pattern_dict");
+    if (!p) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, dict) {
+        if (!e->string || !*e->string) {
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict has an empty pattern", src);
+            break;
+        }
+        if (!cJSON_IsArray(e)) {
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict[\"%s\"] must be a list of attribute names", src,
+                          e->string);
+            break;
+        }
+        if (!(p[i].regex = dfrt_strdup(e->string))) {
+            s = DFRT_OUT_OF_MEMORY;
+            break;
+        }
+        int m = cJSON_GetArraySize(e);
+        p[i].attrs = dfrt_calloc((size_t)m, sizeof *p[i].attrs, "pattern attributes");
+        if (!p[i].attrs) {
+            s = DFRT_OUT_OF_MEMORY;
+            i++;
+            break;
+        }
+        const cJSON *a;
+        cJSON_ArrayForEach(a, e) {
+            if (!cJSON_IsString(a) || !*a->valuestring) {
+                s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict[\"%s\"] has an entry that is not a name", src,
+                              e->string);
+                break;
+            }
+            for (int k = 0; k < p[i].n_attrs; k++)
+                if (strcmp(p[i].attrs[k], a->valuestring) == 0) {
+                    s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: pattern_dict[\"%s\"] lists \"%s\" twice", src, e->string,
+                                  a->valuestring);
+                    break;
+                }
+            if (s != DFRT_OK) break;
+            if (!(p[i].attrs[p[i].n_attrs] = dfrt_strdup(a->valuestring))) {
+                s = DFRT_OUT_OF_MEMORY;
+                break;
+            }
+            p[i].n_attrs++;
+        }
+        i++;
+        if (s != DFRT_OK) break;
+    }
+    if (s != DFRT_OK) {
+        dfrt_patterns_free(i, p);
+        return s;
+    }
+    *out_n = n;
+    *out = p;
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_pattern_dict_parse(const char *json, const char *source, int *out_n_patterns,
+                                    dfrt_df11_pattern **out_patterns) {
+    *out_n_patterns = 0;
+    *out_patterns = NULL;
+    cJSON *root;
+    dfrt_status s = dfrt_json_parse(json, strlen(json), source, &root);
+    if (s != DFRT_OK) return s == DFRT_FORMAT_ERROR ? DFRT_INVALID_ARGUMENT : s;
+    s = patterns_from_json(root, source, out_n_patterns, out_patterns);
+    cJSON_Delete(root);
+    return s == DFRT_FORMAT_ERROR ? DFRT_INVALID_ARGUMENT : s;
+}
+
+static dfrt_status parse_df11(const cJSON *df, const char *src, dfrt_config *c) {
+    if (!cJSON_IsObject(df)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"dfloat11_config\" must be an object", src);
+    c->is_df11 = true;
+    DFRT_TRY(get_string(df, "version", src, &c->df11_version));
+    if (dfrt_str_starts_with(c->df11_version, "0.1."))
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s: DFloat11 format version %s stores weights in Python pickles, which dfrt does not "
+                         "read; compress the BF16 model again with dfrt compress",
+                         src, c->df11_version);
+    const cJSON *tpb = cJSON_GetObjectItemCaseSensitive(df, "threads_per_block");
+    if (!cJSON_IsArray(tpb) || cJSON_GetArraySize(tpb) != 1 || !cJSON_IsNumber(cJSON_GetArrayItem(tpb, 0)) ||
+        cJSON_GetArrayItem(tpb, 0)->valuedouble != 512.0)
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s: dfloat11_config.threads_per_block must be [512] (the only layout published models use)",
+                         src);
+    const cJSON *bpt = cJSON_GetObjectItemCaseSensitive(df, "bytes_per_thread");
+    if (!cJSON_IsNumber(bpt) || bpt->valuedouble != 8.0)
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s: dfloat11_config.bytes_per_thread must be 8 (the only layout published models use)", src);
+    const cJSON *pd = cJSON_GetObjectItemCaseSensitive(df, "pattern_dict");
+    if (!pd) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: dfloat11_config has no pattern_dict", src);
+    return patterns_from_json(pd, src, &c->n_patterns, &c->patterns);
+}
+
+dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, dfrt_config **out_config) {
+    *out_config = NULL;
+    cJSON *root;
+    DFRT_TRY(dfrt_json_parse(json, len, source, &root));
+    dfrt_config *c = dfrt_calloc(1, sizeof *c, "a model config");
+    dfrt_status s = DFRT_OK;
+    if (!c) {
+        cJSON_Delete(root);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    c->bos_token_id = -1;
+    c->rope_theta = 10000.0;
+    c->rms_norm_eps = 1e-6;
+    if (!cJSON_IsObject(root)) {
+        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: not a JSON object", source);
+        goto done;
+    }
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    if (archs && !cJSON_IsNull(archs)) {
+        const cJSON *a0 = cJSON_GetArrayItem(archs, 0);
+        if (!cJSON_IsArray(archs) || (a0 && !cJSON_IsString(a0))) {
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"architectures\" must be a list of names", source);
+            goto done;
+        }
+        c->architecture = dfrt_strdup(a0 ? a0->valuestring : "");
+    } else {
+        c->architecture = dfrt_strdup("");
+    }
+    if (!c->architecture) {
+        s = DFRT_OUT_OF_MEMORY;
+        goto done;
+    }
+    if ((s = get_string(root, "model_type", source, &c->model_type)) != DFRT_OK) goto done;
+    const char *dtype_key = cJSON_GetObjectItemCaseSensitive(root, "dtype") ? "dtype" : "torch_dtype";
+    if ((s = get_string(root, dtype_key, source, &c->dtype)) != DFRT_OK) goto done;
+    struct {
+        const char *key;
+        int64_t *field;
+        int64_t min;
+    } ints[] = {
+        {"vocab_size", &c->vocab_size, 1},
+        {"hidden_size", &c->hidden_size, 1},
+        {"intermediate_size", &c->intermediate_size, 1},
+        {"num_hidden_layers", &c->n_layers, 0},
+        {"num_attention_heads", &c->n_heads, 1},
+        {"num_key_value_heads", &c->n_kv_heads, 1},
+        {"head_dim", &c->head_dim, 1},
+        {"max_position_embeddings", &c->max_position_embeddings, 1},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if ((s = get_int(root, ints[i].key, source, ints[i].min, ints[i].field)) != DFRT_OK) goto done;
+    if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
+    if (c->head_dim == 0 && c->n_heads > 0) c->head_dim = c->hidden_size / c->n_heads;
+    if ((s = get_bool(root, "tie_word_embeddings", source, &c->tie_word_embeddings)) != DFRT_OK) goto done;
+    if ((s = get_bool(root, "attention_bias", source, &c->attention_bias)) != DFRT_OK) goto done;
+    if (strcmp(c->architecture, "Qwen2ForCausalLM") == 0) c->attention_bias = true;
+    if ((s = get_double(root, "rms_norm_eps", source, &c->rms_norm_eps)) != DFRT_OK) goto done;
+    if ((s = get_double(root, "rope_theta", source, &c->rope_theta)) != DFRT_OK) goto done;
+    if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_scaling"), "rope_scaling", source, c)) != DFRT_OK)
+        goto done;
+    if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_parameters"), "rope_parameters", source, c)) !=
+        DFRT_OK)
+        goto done;
+    if ((s = parse_token_ids(root, source, c)) != DFRT_OK) goto done;
+    const cJSON *df = cJSON_GetObjectItemCaseSensitive(root, "dfloat11_config");
+    if (df && (s = parse_df11(df, source, c)) != DFRT_OK) goto done;
+done:
+    cJSON_Delete(root);
+    if (s != DFRT_OK) {
+        dfrt_config_free(c);
+        return s;
+    }
+    *out_config = c;
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_config_load(const char *dir_or_file, dfrt_config **out_config) {
+    *out_config = NULL;
+    char *path = dfrt_str_ends_with(dir_or_file, ".json") ? dfrt_strdup(dir_or_file)
+                                                          : dfrt_path_join(dir_or_file, "config.json");
+    if (!path) return DFRT_OUT_OF_MEMORY;
+    char *text;
+    size_t len;
+    dfrt_status s = dfrt_read_file(path, DFRT_MAX_CONFIG_BYTES, &text, &len);
+    if (s == DFRT_OK) {
+        s = dfrt_config_parse(text, len, path, out_config);
+        free(text);
+    }
+    free(path);
+    return s;
+}
+
+void dfrt_config_free(dfrt_config *c) {
+    if (!c) return;
+    free(c->architecture);
+    free(c->model_type);
+    free(c->dtype);
+    free(c->df11_version);
+    free(c->rope_type_name);
+    dfrt_patterns_free(c->n_patterns, c->patterns);
+    free(c);
+}
+
+static const char *const supported_architectures[] = {
+    "LlamaForCausalLM",
+    "MistralForCausalLM",
+    "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM",
+};
+
+dfrt_status dfrt_default_patterns(const dfrt_config *config, int *out_n, dfrt_df11_pattern **out) {
+    *out_n = 0;
+    *out = NULL;
+    bool known = false;
+    for (size_t i = 0; i < sizeof supported_architectures / sizeof *supported_architectures; i++)
+        if (strcmp(config->architecture, supported_architectures[i]) == 0) known = true;
+    if (!known)
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "architecture \"%s\" has no default pattern_dict (known: LlamaForCausalLM, "
+                         "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM); pass --pattern-dict",
+                         config->architecture);
+    /* The published releases: lm_head, the embeddings and the 7 projections of each layer; with
+     * tied embeddings the layers only (as the Qwen3-4B release). */
+    static const char *layer_json =
+        "\"model\\\\.layers\\\\.\\\\d+\": [\"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\", "
+        "\"self_attn.o_proj\", \"mlp.gate_proj\", \"mlp.up_proj\", \"mlp.down_proj\"]";
+    char *json = config->tie_word_embeddings
+                     ? dfrt_asprintf("{%s}", layer_json)
+                     : dfrt_asprintf("{\"lm_head\": [], \"model\\\\.embed_tokens\": [], %s}", layer_json);
+    if (!json) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = dfrt_pattern_dict_parse(json, "default pattern_dict", out_n, out);
+    free(json);
+    return s;
+}

@@ -1,0 +1,185 @@
+/* CPU reference decoders for DF11 units: indexed (parallel over chunks) and sequential. */
+#include "format/df11_internal.h"
+
+/* The stream's 64 bits starting at bit p, MSB first; bytes past the end read as zero. At least
+ * 57 leading bits are exact, which covers any code (32 bits) and the 4 table lookups. */
+static inline uint64_t peek64(const uint8_t *stream, uint64_t n_bytes, uint64_t p) {
+    uint64_t b = p >> 3, w;
+    if (b + 8 <= n_bytes) {
+        memcpy(&w, stream + b, 8);
+        w = __builtin_bswap64(w);
+    } else {
+        w = 0;
+        for (unsigned i = 0; i < 8; i++) w = (w << 8) | (b + i < n_bytes ? stream[b + i] : 0);
+    }
+    return w << (p & 7);
+}
+
+/* Per-decode lookup state: table 0 fused with code lengths for the common one-lookup case. */
+typedef struct decoder {
+    const uint8_t *luts;
+    const uint8_t *lengths;
+    const uint8_t *stream;
+    const uint8_t *sm;
+    uint64_t n_bytes;
+    uint16_t fast[256]; /* symbol | length << 8 when table 0 resolves it, else 0xFFFF */
+} decoder;
+
+static void decoder_init(decoder *d, const dfrt_df11_unit *u) {
+    d->luts = u->luts;
+    d->lengths = u->luts + 256 * (size_t)u->n_tables;
+    d->stream = u->stream;
+    d->sm = u->sign_mantissa;
+    d->n_bytes = u->n_bytes;
+    for (unsigned k = 0; k < 256; k++) {
+        unsigned v = d->luts[k];
+        d->fast[k] = v >= DFRT_DF11_FIRST_POINTER ? 0xFFFF : (uint16_t)(v | d->lengths[v] << 8);
+    }
+}
+
+/* Follows table pointers for the code at the top of w. Returns the symbol and its length, or
+ * 0 when the code needs a fifth lookup (no valid code does). */
+static inline unsigned slow_lookup(const decoder *d, uint64_t w, unsigned *len) {
+    unsigned v = d->luts[w >> 56];
+    for (unsigned level = 1; v >= DFRT_DF11_FIRST_POINTER; level++) {
+        if (level == 4) return 0;
+        v = d->luts[256 * (size_t)(256 - v) + ((w >> (56 - 8 * level)) & 0xFF)];
+    }
+    *len = d->lengths[v];
+    return 1 | v << 1;
+}
+
+static inline uint16_t combine(uint8_t sm, unsigned exponent) {
+    return (uint16_t)(((unsigned)(sm & 0x80) << 8) | exponent << 7 | (sm & 0x7F));
+}
+
+static dfrt_status invalid_code(const dfrt_df11_unit *u, uint64_t p) {
+    return dfrt_fail(DFRT_FORMAT_ERROR, "DF11 unit %s: invalid code at bit %llu of the stream (more than 4 table "
+                     "lookups)", u->name, (unsigned long long)p);
+}
+
+/* Decodes chunk c into out (which receives weights from chunk_start(c) on), checking that
+ * every window's first code starts where its gap says and that the chunk ends where the next
+ * one begins. */
+static dfrt_status decode_chunk(const dfrt_df11_unit *u, const decoder *d, uint32_t c, uint16_t *out) {
+    uint64_t i = df11_position(u, c), end = df11_position(u, c + 1);
+    uint64_t first_window = (uint64_t)c * DFRT_DF11_WINDOWS_PER_CHUNK;
+    uint64_t next_chunk_window = first_window + DFRT_DF11_WINDOWS_PER_CHUNK;
+    uint64_t p = first_window * DFRT_DF11_WINDOW_BITS + df11_gap(u->gaps, first_window);
+    uint64_t window = first_window;
+    for (; i < end; i++) {
+        uint64_t w_idx = p >> 6;
+        if (w_idx != window) {
+            if (w_idx >= next_chunk_window)
+                return dfrt_fail(DFRT_FORMAT_ERROR,
+                                 "DF11 unit %s: chunk %u: output_positions say %llu codes start in it, but code %llu "
+                                 "starts at bit %llu, past the chunk", u->name, c,
+                                 (unsigned long long)(end - df11_position(u, c)), (unsigned long long)i,
+                                 (unsigned long long)p);
+            if (df11_gap(u->gaps, w_idx) != (p & 63))
+                return dfrt_fail(DFRT_FORMAT_ERROR,
+                                 "DF11 unit %s: chunk %u window %llu: gap is %u but its first code starts at offset %u",
+                                 u->name, c, (unsigned long long)w_idx, df11_gap(u->gaps, w_idx), (unsigned)(p & 63));
+            window = w_idx;
+        }
+        uint64_t w = peek64(d->stream, d->n_bytes, p);
+        unsigned f = d->fast[w >> 56], sym, len;
+        if (f != 0xFFFF) {
+            sym = f & 0xFF;
+            len = f >> 8;
+        } else {
+            unsigned r = slow_lookup(d, w, &len);
+            if (!r) return invalid_code(u, p);
+            sym = r >> 1;
+        }
+        *out++ = combine(d->sm[i], sym);
+        p += len;
+    }
+    if (end < u->n) {
+        /* The next code must open chunk c + 1 exactly where its first gap says. */
+        uint64_t expect = next_chunk_window * DFRT_DF11_WINDOW_BITS + df11_gap(u->gaps, next_chunk_window);
+        if (p != expect)
+            return dfrt_fail(DFRT_FORMAT_ERROR,
+                             "DF11 unit %s: chunk %u ends at bit %llu, but chunk %u starts at bit %llu (gaps or "
+                             "output_positions disagree with the stream)", u->name, c, (unsigned long long)p, c + 1,
+                             (unsigned long long)expect);
+    } else if (p > u->n_bytes * 8) {
+        return dfrt_fail(DFRT_FORMAT_ERROR, "DF11 unit %s: the last code ends at bit %llu, past the %llu-bit stream",
+                         u->name, (unsigned long long)p, (unsigned long long)(u->n_bytes * 8));
+    }
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_df11_decode_chunks(const dfrt_df11_unit *u, uint32_t first, uint32_t count, uint16_t *out) {
+    if (!u || (!out && count)) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_df11_decode_chunks: NULL argument");
+    if (first > u->n_chunks || count > u->n_chunks - first)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "DF11 unit %s: chunks [%u, %u) are outside its %u chunks", u->name,
+                         first, first + count, u->n_chunks);
+    decoder d;
+    decoder_init(&d, u);
+    uint64_t base = dfrt_df11_chunk_start(u, first);
+    for (uint32_t c = first; c < first + count; c++)
+        DFRT_TRY(decode_chunk(u, &d, c, out + (dfrt_df11_chunk_start(u, c) - base)));
+    return DFRT_OK;
+}
+
+typedef struct decode_job {
+    const dfrt_df11_unit *u;
+    decoder d;
+    uint16_t *out; /* receives weights from chunk_start(first) on */
+    uint32_t first, end, chunks_per_task;
+} decode_job;
+
+static dfrt_status decode_task(void *ctx, size_t index) {
+    decode_job *job = ctx;
+    uint32_t first = job->first + (uint32_t)index * job->chunks_per_task;
+    uint32_t last = DFRT_MIN(first + job->chunks_per_task, job->end);
+    uint64_t base = dfrt_df11_chunk_start(job->u, job->first);
+    for (uint32_t c = first; c < last; c++)
+        DFRT_TRY(decode_chunk(job->u, &job->d, c, job->out + (dfrt_df11_chunk_start(job->u, c) - base)));
+    return DFRT_OK;
+}
+
+dfrt_status df11_decode_parallel(const dfrt_df11_unit *u, uint32_t first, uint32_t count, uint16_t *out,
+                                 int n_threads) {
+    decode_job job = {.u = u, .out = out, .first = first, .end = first + count};
+    decoder_init(&job.d, u);
+    int threads = dfrt_thread_count(n_threads);
+    /* A few tasks per thread balance the load; 16 chunks (64 KiB of stream) amortise the
+     * hand-out. */
+    uint32_t per = count / ((uint32_t)threads * 4);
+    job.chunks_per_task = DFRT_MAX(per, 16u);
+    size_t tasks = (count + job.chunks_per_task - 1) / job.chunks_per_task;
+    return dfrt_parallel_for(tasks, threads, decode_task, &job);
+}
+
+dfrt_status dfrt_df11_decode(const dfrt_df11_unit *u, uint16_t *out, int n_threads) {
+    if (!u || !out) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_df11_decode: NULL argument");
+    return df11_decode_parallel(u, 0, u->n_chunks, out, n_threads);
+}
+
+dfrt_status dfrt_df11_decode_sequential(const dfrt_df11_unit *u, uint16_t *out) {
+    if (!u || !out) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_df11_decode_sequential: NULL argument");
+    decoder d;
+    decoder_init(&d, u);
+    uint64_t p = 0;
+    for (uint64_t i = 0; i < u->n; i++) {
+        uint64_t w = peek64(d.stream, d.n_bytes, p);
+        unsigned f = d.fast[w >> 56], sym, len;
+        if (f != 0xFFFF) {
+            sym = f & 0xFF;
+            len = f >> 8;
+        } else {
+            unsigned r = slow_lookup(&d, w, &len);
+            if (!r) return invalid_code(u, p);
+            sym = r >> 1;
+        }
+        out[i] = combine(d.sm[i], sym);
+        p += len;
+    }
+    if (p > u->n_bytes * 8)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "DF11 unit %s: %llu codes need %llu bits, but the stream has %llu",
+                         u->name, (unsigned long long)u->n, (unsigned long long)p,
+                         (unsigned long long)(u->n_bytes * 8));
+    return DFRT_OK;
+}

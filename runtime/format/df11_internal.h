@@ -1,0 +1,36 @@
+/* Pieces shared by the DF11 validator, decoders and encoder. */
+#ifndef DFRT_DF11_INTERNAL_H
+#define DFRT_DF11_INTERNAL_H
+
+#include "base/internal.h"
+
+/* 5-bit gap of window t, packed MSB first. */
+static inline unsigned df11_gap(const uint8_t *gaps, uint64_t t) {
+    uint64_t bit = t * 5;
+    unsigned two = ((unsigned)gaps[bit >> 3] << 8) | ((bit & 7) > 3 ? gaps[(bit >> 3) + 1] : 0);
+    return (two >> (11 - (bit & 7))) & 31;
+}
+
+/* Output position c of the stored list (c < n_positions). */
+static inline uint64_t df11_position(const dfrt_df11_unit *u, uint32_t c) {
+    return c < u->n_positions ? dfrt_load_u32le(u->output_positions + 4 * (size_t)c) : u->n;
+}
+
+/* Decodes chunks [first, first + count) on n_threads threads into out, which receives weights
+ * from chunk_start(first) on. */
+dfrt_status df11_decode_parallel(const dfrt_df11_unit *u, uint32_t first, uint32_t count, uint16_t *out,
+                                 int n_threads);
+
+/* Internal encoder entry point with progress reporting. */
+dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *parts, const uint64_t *counts,
+                        const char *const *part_names, const volatile int *cancel, dfrt_progress *progress,
+                        dfrt_df11_encoded *out);
+
+/* The smallest chunk range [*out_first, *out_first + *out_count) whose weights cover
+ * [begin, end) of n weights, where start(ctx, c) is chunk c's first weight (n for c = n_chunks).
+ * Shared by host units (dfrt_df11_chunks_covering) and device units (the executor). */
+typedef uint64_t (*dfrt_chunk_start_fn)(const void *ctx, uint32_t chunk);
+void dfrt_chunks_covering(uint32_t n_chunks, uint64_t n, dfrt_chunk_start_fn start, const void *ctx, uint64_t begin,
+                          uint64_t end, uint32_t *out_first, uint32_t *out_count);
+
+#endif

@@ -1,0 +1,190 @@
+/* One forward pass of a Llama-family decoder over a set of token rows, enqueued on the model's
+ * backend: embedding, then per layer RMSNorm, fused q|k|v projection (+ bias), q/k norms,
+ * RoPE, KV store, attention, o projection, residual, RMSNorm, fused gate|up projection,
+ * SwiGLU, down projection, residual; final norm and lm_head for the rows that want logits.
+ * DF11 units are decoded into the scratch buffer right before their matmuls. */
+#include "model/model_internal.h"
+
+/* A tensor argument: buffer and byte offset. */
+static inline dfrt_tensor_arg at(const dfrt_buffer *buf, size_t offset) { return (dfrt_tensor_arg){buf, offset}; }
+
+/* Decodes a whole device unit into the scratch buffer: BF16 (unit->n). */
+static dfrt_status decode_all(dfrt_model *m, const dfrt_device_df11 *u) {
+    return dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){.unit = u, .out = at(m->scratch, 0)});
+}
+
+/* The BF16 block holding a layer's projections (decoded into the scratch if compressed). */
+static dfrt_status layer_block(dfrt_model *m, const layer_weights *lw, dfrt_buffer **out) {
+    if (lw->unit) DFRT_TRY(decode_all(m, lw->unit));
+    *out = lw->unit ? m->scratch : lw->resident;
+    return DFRT_OK;
+}
+
+static dfrt_status table_block(dfrt_model *m, const table_weights *t, dfrt_buffer **out) {
+    if (t->unit) DFRT_TRY(decode_all(m, t->unit));
+    *out = t->unit ? m->scratch : t->resident;
+    return DFRT_OK;
+}
+
+static uint64_t device_chunk_start(const void *unit, uint32_t chunk) {
+    return ((const dfrt_device_df11 *)unit)->positions[chunk];
+}
+
+/* x[r] = embedding of tokens[r]. From a compressed table, only the chunks holding each row
+ * are decoded (into row slots), unless there are more rows than slots: then the whole table
+ * is decoded once for the pass. */
+static dfrt_status embed(dfrt_model *m, const int32_t *tokens, uint32_t rows) {
+    const dfrt_device_df11 *u = m->embed.unit;
+    dfrt_buffer *table = m->embed.resident;
+    uint64_t elems = (uint64_t)m->vocab * m->hidden;
+    if (u && rows <= (uint32_t)m->embed_row_slots) {
+        for (uint32_t r = 0; r < rows; r++) {
+            uint64_t begin = (uint64_t)tokens[r] * m->hidden;
+            uint32_t first, count;
+            dfrt_chunks_covering(u->n_chunks, u->n, device_chunk_start, u, begin, begin + m->hidden, &first, &count);
+            uint64_t slot = (uint64_t)r * m->row_slot_elems;
+            DFRT_TRY(dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){.unit = u, .first_chunk = first,
+                                                                        .n_chunks = count,
+                                                                        .out = at(m->embed_rows, 2 * slot)}));
+            m->host_offsets[r] = (uint32_t)(slot + begin - u->positions[first]);
+        }
+        table = m->embed_rows;
+        elems = m->row_slot_elems * (uint64_t)m->embed_row_slots;
+    } else {
+        if (u) DFRT_TRY(table_block(m, &m->embed, &table));
+        for (uint32_t r = 0; r < rows; r++) m->host_offsets[r] = (uint32_t)((uint64_t)tokens[r] * m->hidden);
+    }
+    DFRT_TRY(dfrt_buffer_write(m->offsets, 0, m->host_offsets, rows * sizeof *m->host_offsets));
+    /* x (rows, H) = table[offsets[r] ..] */
+    return dfrt_op_embedding(m->b, &(dfrt_embedding_args){.out = at(m->x, 0), .table = at(table, 0),
+                                                          .offsets = at(m->offsets, 0), .table_elems = elems,
+                                                          .rows = rows, .dim = m->hidden});
+}
+
+/* xn (rows, H) = rmsnorm(x) * w */
+static dfrt_status norm_rows(dfrt_model *m, size_t xn_row, size_t x_row, const dfrt_buffer *w, uint32_t rows) {
+    const uint32_t H = m->hidden;
+    return dfrt_op_rmsnorm(m->b, &(dfrt_rmsnorm_args){.y = at(m->xn, 4 * xn_row * H), .x = at(m->x, 4 * x_row * H),
+                                                      .w = at(w, 0), .rows = rows, .heads = 1, .dim = H,
+                                                      .row_stride = H, .eps = m->eps});
+}
+
+/* y (rows, n) = x (rows, k) . W[off .. off + n k]^T (+ bias), W BF16 */
+static dfrt_status project(dfrt_model *m, dfrt_buffer *y, const dfrt_buffer *x, const dfrt_buffer *w, uint64_t off,
+                           const dfrt_buffer *bias, uint32_t rows, uint32_t n, uint32_t k) {
+    return dfrt_op_matmul(m->b, &(dfrt_matmul_args){.y = at(y, 0), .x = at(x, 0), .w = at(w, 2 * off),
+                                                    .bias = at(bias, 0), .m = rows, .n = n, .k = k});
+}
+
+/* x (rows, H) += t (rows, H) */
+static dfrt_status residual(dfrt_model *m, uint32_t rows) {
+    return dfrt_op_add(m->b, &(dfrt_add_args){.y = at(m->x, 0), .a = at(m->x, 0), .b = at(m->tmp, 0),
+                                              .n = (uint64_t)rows * m->hidden});
+}
+
+/* One decoder layer over `rows` token rows; x (rows, H) is the residual stream. */
+static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
+    const layer_weights *lw = &m->layers[l];
+    dfrt_backend *b = m->b;
+    const uint32_t H = m->hidden, hd = m->head_dim, q_width = m->n_heads * hd, kv_width = m->n_kv * hd;
+    const uint32_t QKV = m->qkv_width, F = m->inter, batch = (uint32_t)m->max_batch, ctx = (uint32_t)m->max_ctx;
+    dfrt_buffer *w;
+    /* xn = rmsnorm(x) * norm_in */
+    DFRT_TRY(norm_rows(m, 0, 0, lw->norm_in, rows));
+    /* qkv (rows, QKV = q | k | v) = xn . W_qkv^T (+ bias) */
+    DFRT_TRY(layer_block(m, lw, &w));
+    DFRT_TRY(project(m, m->qkv, m->xn, w, lw->off_qkv, lw->qkv_bias, rows, QKV, H));
+    if (lw->q_norm) { /* Qwen3: each q head and each k head normalised on its own */
+        DFRT_TRY(dfrt_op_rmsnorm(b, &(dfrt_rmsnorm_args){.y = at(m->qkv, 0), .x = at(m->qkv, 0), .w = at(lw->q_norm, 0),
+                                                         .rows = rows, .heads = m->n_heads, .dim = hd,
+                                                         .row_stride = QKV, .eps = m->eps}));
+        DFRT_TRY(dfrt_op_rmsnorm(b, &(dfrt_rmsnorm_args){.y = at(m->qkv, 4 * (size_t)q_width),
+                                                         .x = at(m->qkv, 4 * (size_t)q_width),
+                                                         .w = at(lw->k_norm, 0), .rows = rows, .heads = m->n_kv,
+                                                         .dim = hd, .row_stride = QKV, .eps = m->eps}));
+    }
+    /* RoPE on q and k: their heads are adjacent in each row, so one rotation covers both */
+    DFRT_TRY(dfrt_op_rope(b, &(dfrt_rope_args){.x = at(m->qkv, 0), .positions = at(m->positions, 0),
+                                               .inv_freq = at(m->inv_freq, 0), .rows = rows,
+                                               .heads = m->n_heads + m->n_kv, .dim = hd, .row_stride = QKV}));
+    /* k_cache, v_cache (batch, ctx, kv_width)[slot, position] = k, v of each row */
+    DFRT_TRY(dfrt_op_kv_store(b, &(dfrt_kv_store_args){.k_cache = at(m->k_cache[l], 0), .v_cache = at(m->v_cache[l], 0),
+                                                       .src = at(m->qkv, 0), .slots = at(m->slots, 0),
+                                                       .positions = at(m->positions, 0), .rows = rows,
+                                                       .width = kv_width, .src_stride = QKV, .k_col = q_width,
+                                                       .v_col = q_width + kv_width, .n_slots = batch,
+                                                       .max_ctx = ctx}));
+    /* attn (rows, q_width) = softmax(q k^T * scale) v over each row's keys 0..position */
+    DFRT_TRY(dfrt_op_attention(b, &(dfrt_attention_args){.out = at(m->attn, 0), .q = at(m->qkv, 0),
+                                                         .k_cache = at(m->k_cache[l], 0),
+                                                         .v_cache = at(m->v_cache[l], 0), .slots = at(m->slots, 0),
+                                                         .positions = at(m->positions, 0), .rows = rows,
+                                                         .n_heads = m->n_heads, .n_kv = m->n_kv, .dim = hd,
+                                                         .q_stride = QKV, .out_stride = q_width, .n_slots = batch,
+                                                         .max_ctx = ctx, .scale = m->attn_scale}));
+    /* x += attn . W_o^T */
+    DFRT_TRY(project(m, m->tmp, m->attn, w, lw->off_o, NULL, rows, H, q_width));
+    DFRT_TRY(residual(m, rows));
+    /* xn = rmsnorm(x) * norm_post; gate_up (rows, 2F = gate | up) = xn . W_gate_up^T */
+    DFRT_TRY(norm_rows(m, 0, 0, lw->norm_post, rows));
+    DFRT_TRY(project(m, m->gate_up, m->xn, w, lw->off_gate_up, NULL, rows, 2 * F, H));
+    /* act (rows, F) = silu(gate) * up */
+    DFRT_TRY(dfrt_op_silu_mul(b, &(dfrt_silu_mul_args){.out = at(m->act, 0), .in = at(m->gate_up, 0), .rows = rows,
+                                                       .width = F, .in_stride = 2 * F, .up_col = F}));
+    /* x += act . W_down^T */
+    DFRT_TRY(project(m, m->tmp, m->act, w, lw->off_down, NULL, rows, H, F));
+    return residual(m, rows);
+}
+
+dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32_t *slots, const int32_t *positions,
+                               uint32_t rows, const uint32_t *logit_rows, uint32_t n_logit_rows, float *out_logits,
+                               int32_t *out_argmax) {
+    if (!m || !tokens || !slots || !positions || (n_logit_rows && !logit_rows))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_forward: NULL argument");
+    if (rows == 0 || rows > (uint32_t)m->max_rows)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_forward: %u rows (1 .. %d per pass)", rows, m->max_rows);
+    if (n_logit_rows > (uint32_t)m->max_batch)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_forward: %u logit rows, at most the batch of %d", n_logit_rows,
+                         m->max_batch);
+    for (uint32_t r = 0; r < rows; r++) {
+        if (tokens[r] < 0 || (uint32_t)tokens[r] >= m->vocab)
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "token id %d is outside the vocabulary (0 .. %u)", tokens[r], m->vocab - 1);
+        if (slots[r] < 0 || slots[r] >= m->max_batch)
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "sequence %d is outside the batch of %d", slots[r], m->max_batch);
+        if (positions[r] < 0 || positions[r] >= m->max_ctx)
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "position %d is outside the context of %d tokens", positions[r],
+                             m->max_ctx);
+    }
+    for (uint32_t i = 0; i < n_logit_rows; i++)
+        if (logit_rows[i] >= rows)
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_forward: logit row %u of %u rows", logit_rows[i], rows);
+    dfrt_backend *b = m->b;
+    DFRT_TRY(dfrt_buffer_write(m->slots, 0, slots, rows * sizeof *slots));
+    DFRT_TRY(dfrt_buffer_write(m->positions, 0, positions, rows * sizeof *positions));
+    DFRT_TRY(embed(m, tokens, rows));
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        /* a long prefill pass takes seconds on the CPU: Ctrl-C is seen between layers */
+        if (m->cancel && *m->cancel) return dfrt_fail(DFRT_CANCELLED, "interrupted");
+        DFRT_TRY(layer(m, l, rows));
+    }
+    if (!n_logit_rows) return DFRT_OK;
+
+    /* xn (n_logit_rows, H) = rmsnorm of the rows that want logits, gathered; logits = xn . lm_head^T */
+    bool leading = true; /* logit rows 0, 1, 2, ...: one call */
+    for (uint32_t i = 0; i < n_logit_rows; i++) leading &= logit_rows[i] == i;
+    if (leading) {
+        DFRT_TRY(norm_rows(m, 0, 0, m->norm_final, n_logit_rows));
+    } else {
+        for (uint32_t i = 0; i < n_logit_rows; i++) DFRT_TRY(norm_rows(m, i, logit_rows[i], m->norm_final, 1));
+    }
+    dfrt_buffer *w;
+    DFRT_TRY(table_block(m, &m->lm_head, &w));
+    DFRT_TRY(project(m, m->logits, m->xn, w, 0, NULL, n_logit_rows, m->vocab, m->hidden));
+    if (out_argmax) { /* argmax (n_logit_rows) of each logits row */
+        DFRT_TRY(dfrt_op_argmax(b, &(dfrt_argmax_args){.out = at(m->argmax, 0), .x = at(m->logits, 0),
+                                                       .rows = n_logit_rows, .n = m->vocab, .stride = m->vocab}));
+        DFRT_TRY(dfrt_buffer_read(m->argmax, 0, out_argmax, n_logit_rows * sizeof *out_argmax));
+    }
+    if (out_logits) DFRT_TRY(dfrt_buffer_read(m->logits, 0, out_logits, (size_t)n_logit_rows * m->vocab * sizeof(float)));
+    return dfrt_backend_synchronize(b);
+}

@@ -1,0 +1,73 @@
+/* The executor's model object, shared by model_load.c, model_forward.c and generate.c. */
+#ifndef DFRT_MODEL_INTERNAL_H
+#define DFRT_MODEL_INTERNAL_H
+
+#include "backend.h"
+#include "format/df11_internal.h"
+
+#define MODEL_MAX_EOS 16
+
+/* A layer's seven projections are one BF16 block in unit order (q, k, v, o, gate, up, down),
+ * either decoded from a DF11 unit into the scratch right before use, or resident. Element
+ * offsets of the fused q|k|v rows, o, gate|up rows and down inside the block. */
+typedef struct layer_weights {
+    const dfrt_device_df11 *unit; /* NULL when resident */
+    dfrt_buffer *resident;        /* BF16 block (when not compressed) */
+    uint64_t off_qkv, off_o, off_gate_up, off_down;
+    dfrt_buffer *norm_in, *norm_post; /* fp32 (hidden) */
+    dfrt_buffer *q_norm, *k_norm;     /* fp32 (head_dim), Qwen3 only */
+    dfrt_buffer *qkv_bias;            /* fp32 (qkv_width), Qwen2 only */
+} layer_weights;
+
+/* A vocabulary-sized BF16 matrix (embeddings, lm_head): a DF11 unit or a resident table. */
+typedef struct table_weights {
+    const dfrt_device_df11 *unit;
+    dfrt_buffer *resident;
+} table_weights;
+
+struct dfrt_model {
+    dfrt_backend *b;
+    dfrt_config *config;
+    dfrt_tokenizer *tokenizer;
+    /* dimensions: hidden, layers, heads, KV heads, head dim, intermediate, vocab */
+    uint32_t hidden, n_layers, n_heads, n_kv, head_dim, inter, vocab;
+    uint32_t qkv_width; /* (n_heads + 2 n_kv) head_dim */
+    float eps, attn_scale;
+    int max_ctx, max_batch, max_rows, embed_row_slots;
+
+    size_t n_units;
+    dfrt_device_df11 **units; /* every unit in use, owned */
+    layer_weights *layers;    /* (n_layers) */
+    table_weights embed, lm_head; /* lm_head == embed when tied */
+    dfrt_buffer *norm_final;  /* fp32 (hidden) */
+    dfrt_buffer *inv_freq;    /* fp32 (head_dim / 2) */
+
+    dfrt_buffer *scratch;      /* BF16 (largest unit): decoded weights */
+    dfrt_buffer *embed_rows;   /* BF16 (embed_row_slots, row_slot_elems): chunks holding embedding rows */
+    uint64_t row_slot_elems;
+    dfrt_buffer *x, *xn, *qkv, *attn, *tmp, *gate_up, *act; /* fp32 activations, max_rows rows */
+    dfrt_buffer *logits;       /* fp32 (max_batch, vocab) */
+    dfrt_buffer *offsets, *slots, *positions, *argmax; /* 32-bit per row */
+    dfrt_buffer **k_cache, **v_cache; /* per layer: fp32 (max_batch, max_ctx, n_kv head_dim) */
+
+    int n_eos;
+    int32_t eos[MODEL_MAX_EOS];
+    uint64_t device_bytes;
+
+    /* host scratch for the per-row tables of a forward pass */
+    uint32_t *host_offsets;
+
+    /* Set by dfrt_generate for its duration: dfrt_model_forward stops between layers (with
+     * DFRT_CANCELLED) once it is nonzero. */
+    const volatile int *cancel;
+};
+
+/* Whether the executor can run a model with this config (architecture, dimensions in range,
+ * heads divisible, RoPE settings); dir names the model in messages. */
+dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir);
+
+/* Runs dfrt_model_check on a model directory and, when dfrt run would refuse the model, warns
+ * "DIR: dfrt run will refuse this model: REASON" (model_load.c; compress's closing check). */
+void dfrt_model_check_warn(const char *dir);
+
+#endif

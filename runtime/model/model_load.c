@@ -1,0 +1,654 @@
+/* Loading a model onto a backend: architecture checks, every tensor resolved and checked,
+ * a device-memory plan checked against the device, then the upload. */
+#include "format/checkpoint_internal.h"
+#include "model/model_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+static const char *const projections[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                           "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                           "mlp.down_proj"};
+
+dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
+    if (!dfrt_architecture_known(c->architecture))
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s: architecture \"%s\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
+                         "Qwen2ForCausalLM, Qwen3ForCausalLM)",
+                         dir, c->architecture);
+    const struct {
+        const char *name;
+        int64_t v, max;
+    } dims[] = {
+        {"hidden_size", c->hidden_size, 1 << 16},           {"num_hidden_layers", c->n_layers, 1024},
+        {"num_attention_heads", c->n_heads, 1024},         {"num_key_value_heads", c->n_kv_heads, 1024},
+        {"head_dim", c->head_dim, 1024},                   {"intermediate_size", c->intermediate_size, 1 << 20},
+        {"vocab_size", c->vocab_size, 1 << 24},
+    };
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
+        if (dims[i].v < 1 || dims[i].v > dims[i].max)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: %s is %lld (expected 1 .. %lld)", dir, dims[i].name,
+                             (long long)dims[i].v, (long long)dims[i].max);
+    if (c->n_heads % c->n_kv_heads)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: %lld attention heads are not a multiple of %lld KV heads", dir,
+                         (long long)c->n_heads, (long long)c->n_kv_heads);
+    if (c->head_dim % 2) return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: head_dim %lld is odd", dir, (long long)c->head_dim);
+    if (c->rope_type == DFRT_ROPE_OTHER)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s/config.json: rope_type \"%s\" is not supported (default, linear, llama3)",
+                         dir, c->rope_type_name);
+    if ((c->rope_type == DFRT_ROPE_LLAMA3 || c->rope_type == DFRT_ROPE_LINEAR) && !(c->rope_factor > 0))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: rope scaling needs a positive factor", dir);
+    if (c->rope_type == DFRT_ROPE_LLAMA3 &&
+        !(c->rope_low_freq_factor > 0 && c->rope_high_freq_factor > c->rope_low_freq_factor &&
+          c->rope_original_max_position > 0))
+        return dfrt_fail(DFRT_FORMAT_ERROR,
+                         "%s/config.json: llama3 rope scaling needs low_freq_factor < high_freq_factor and "
+                         "original_max_position_embeddings",
+                         dir);
+    if (!(c->rope_theta > 1)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: rope_theta %g", dir, c->rope_theta);
+    return DFRT_OK;
+}
+
+/* inv_freq[i] = theta^(-2i/d), then the config's scaling (transformers' rope initialisers). */
+static void inv_freq(const dfrt_config *c, uint32_t dim, float *out) {
+    for (uint32_t i = 0; i < dim / 2; i++) {
+        double f = 1.0 / pow(c->rope_theta, (double)(float)(2.0 * i / dim));
+        if (c->rope_type == DFRT_ROPE_LINEAR) {
+            f /= c->rope_factor;
+        } else if (c->rope_type == DFRT_ROPE_LLAMA3) {
+            double old = (double)c->rope_original_max_position;
+            double low_wavelen = old / c->rope_low_freq_factor, high_wavelen = old / c->rope_high_freq_factor;
+            double wavelen = 2 * M_PI / f;
+            if (wavelen > low_wavelen) {
+                f /= c->rope_factor;
+            } else if (wavelen >= high_wavelen) { /* between: interpolate */
+                double smooth = (old / wavelen - c->rope_low_freq_factor) /
+                                (c->rope_high_freq_factor - c->rope_low_freq_factor);
+                f = (1 - smooth) * f / c->rope_factor + smooth * f;
+            }
+        }
+        out[i] = (float)f;
+    }
+}
+
+/* Where a weight matrix lives in the checkpoint. */
+typedef struct matrix_ref {
+    const dfrt_tensor *tensor; /* plain BF16 tensor, or */
+    const dfrt_df11_unit *unit;
+    int part;
+} matrix_ref;
+
+static dfrt_status find_matrix(const dfrt_checkpoint *cp, const char *name, uint64_t rows, uint64_t cols,
+                               matrix_ref *out) {
+    memset(out, 0, sizeof *out);
+    if (dfrt_checkpoint_find_weight(cp, name, &out->tensor, &out->unit, &out->part) != DFRT_OK)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is missing", cp->dir, name);
+    if (out->tensor) {
+        const dfrt_tensor *t = out->tensor;
+        if (t->dtype != DFRT_DTYPE_BF16)
+            return dfrt_fail(DFRT_UNSUPPORTED, "%s: tensor %s is %s; dfrt runs BF16 weights", dfrt_basename(t->file), name,
+                             dfrt_dtype_name(t->dtype));
+        if (t->n_dims != 2 || (uint64_t)t->shape[0] != rows || (uint64_t)t->shape[1] != cols)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s has %d dimensions [%lld, %lld], expected [%llu, %llu]",
+                             dfrt_basename(t->file), name, t->n_dims, (long long)t->shape[0],
+                             (long long)(t->n_dims > 1 ? t->shape[1] : 0), (unsigned long long)rows,
+                             (unsigned long long)cols);
+    } else if (out->unit->parts[out->part].count != rows * cols) {
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: DF11 unit %s: %s has %llu weights, expected %llu x %llu", cp->dir,
+                         out->unit->name, name, (unsigned long long)out->unit->parts[out->part].count,
+                         (unsigned long long)rows, (unsigned long long)cols);
+    }
+    return DFRT_OK;
+}
+
+/* A 1-D fp32 copy of a (BF16, F16 or F32) vector tensor; with out NULL, only the checks. */
+static dfrt_status load_vector(const dfrt_checkpoint *cp, const char *name, uint64_t n, float **out) {
+    if (out) *out = NULL;
+    const dfrt_df11_unit *unit = NULL;
+    const dfrt_tensor *t = NULL;
+    if (dfrt_checkpoint_find_weight(cp, name, &t, &unit, NULL) != DFRT_OK)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s is missing", cp->dir, name);
+    if (unit)
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s: %s is compressed in DF11 unit %s; dfrt runs models whose norms and biases are stored "
+                         "uncompressed (the pattern_dict of the published models compresses only the embeddings, "
+                         "lm_head and the seven projections of each layer)",
+                         cp->dir, name, unit->name);
+    if (t->n_dims != 1 || t->n_elements != n)
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: tensor %s has %llu elements in %d dimensions, expected [%llu]",
+                         dfrt_basename(t->file), name, (unsigned long long)t->n_elements, t->n_dims, (unsigned long long)n);
+    if (t->dtype != DFRT_DTYPE_BF16 && t->dtype != DFRT_DTYPE_F32 && t->dtype != DFRT_DTYPE_F16)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: tensor %s is %s (expected BF16, F16 or F32)", dfrt_basename(t->file), name,
+                         dfrt_dtype_name(t->dtype));
+    if (!out) return DFRT_OK;
+    float *v = dfrt_malloc(n * sizeof *v, name);
+    if (!v) return DFRT_OUT_OF_MEMORY;
+    const uint8_t *p = t->data;
+    for (uint64_t i = 0; i < n; i++) {
+        if (t->dtype == DFRT_DTYPE_F32) {
+            memcpy(&v[i], p + 4 * i, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            if (t->dtype == DFRT_DTYPE_BF16) {
+                uint32_t u = (uint32_t)h << 16;
+                memcpy(&v[i], &u, 4);
+            } else { /* F16 */
+                uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 1023;
+                float f = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 1024), (int)e - 25);
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                u |= sign;
+                memcpy(&v[i], &u, 4);
+            }
+        }
+    }
+    *out = v;
+    return DFRT_OK;
+}
+
+static dfrt_status upload_f32(dfrt_model *m, const float *data, uint64_t n, dfrt_buffer **out) {
+    DFRT_TRY(dfrt_buffer_alloc(m->b, n * 4, out));
+    return dfrt_buffer_write(*out, 0, data, n * 4);
+}
+
+static dfrt_status upload_vector(dfrt_model *m, const dfrt_checkpoint *cp, const char *name, uint64_t n,
+                                 dfrt_buffer **out) {
+    float *v;
+    DFRT_TRY(load_vector(cp, name, n, &v));
+    dfrt_status s = upload_f32(m, v, n, out);
+    free(v);
+    return s;
+}
+
+/* The device unit for a checkpoint unit, uploading it on first use. */
+static dfrt_status device_unit(dfrt_model *m, const dfrt_checkpoint *cp, const dfrt_df11_unit *u,
+                               const dfrt_device_df11 **out) {
+    for (size_t i = 0; i < cp->n_units; i++)
+        if (&cp->units[i].unit == u) {
+            if (!m->units[i]) DFRT_TRY(dfrt_df11_upload(m->b, u, &m->units[i]));
+            *out = m->units[i];
+            return DFRT_OK;
+        }
+    return dfrt_fail(DFRT_INVALID_ARGUMENT, "internal: unit %s not in the checkpoint", u->name);
+}
+
+typedef struct plan {
+    matrix_ref (*proj)[7]; /* per layer */
+    matrix_ref embed, lm_head;
+    bool tied;
+    uint64_t weight_bytes, scratch_elems, kv_bytes, act_bytes;
+} plan;
+
+static uint64_t proj_rows(const dfrt_model *m, int p) {
+    switch (p) {
+    case 0: return (uint64_t)m->n_heads * m->head_dim;
+    case 1:
+    case 2: return (uint64_t)m->n_kv * m->head_dim;
+    case 3: return m->hidden;
+    case 4:
+    case 5: return m->inter;
+    default: return m->hidden;
+    }
+}
+
+static uint64_t proj_cols(const dfrt_model *m, int p) {
+    return p == 3 ? (uint64_t)m->n_heads * m->head_dim : p == 6 ? m->inter : m->hidden;
+}
+
+/* Resolves every weight and computes what the device must hold. */
+static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl) {
+    pl->proj = dfrt_calloc(m->n_layers, sizeof *pl->proj, "layer plan");
+    if (!pl->proj) return DFRT_OUT_OF_MEMORY;
+    char name[256];
+    uint64_t layer_elems = 0;
+    for (int p = 0; p < 7; p++) layer_elems += proj_rows(m, p) * proj_cols(m, p);
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const dfrt_df11_unit *unit = NULL;
+        for (int p = 0; p < 7; p++) {
+            snprintf(name, sizeof name, "model.layers.%u.%s.weight", l, projections[p]);
+            DFRT_TRY(find_matrix(cp, name, proj_rows(m, p), proj_cols(m, p), &pl->proj[l][p]));
+            const matrix_ref *r = &pl->proj[l][p];
+            if (p == 0) unit = r->unit;
+            /* A compressed layer must hold its seven projections in unit order, back to back. */
+            if (r->unit != unit || (unit && (r->part != p || unit->n_parts != 7)))
+                return dfrt_fail(DFRT_UNSUPPORTED,
+                                 "%s: layer %u: dfrt runs DF11 layers whose unit holds the seven projections in the "
+                                 "order q, k, v, o, gate, up, down (pattern_dict of the published models)",
+                                 cp->dir, l);
+        }
+        if (unit) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, unit->n);
+        else pl->weight_bytes += 2 * layer_elems;
+    }
+    DFRT_TRY(find_matrix(cp, "model.embed_tokens.weight", m->vocab, m->hidden, &pl->embed));
+    pl->tied = m->config->tie_word_embeddings; /* then lm_head is the embedding table, as in transformers */
+    if (!pl->tied) DFRT_TRY(find_matrix(cp, "lm_head.weight", m->vocab, m->hidden, &pl->lm_head));
+    else pl->lm_head = pl->embed;
+    const matrix_ref *tables[2] = {&pl->embed, &pl->lm_head};
+    for (int i = 0; i < (pl->tied ? 1 : 2); i++) {
+        if (tables[i]->unit && tables[i]->unit->n_parts != 1) /* the executor decodes the whole unit as the table */
+            return dfrt_fail(DFRT_UNSUPPORTED,
+                             "%s: %s is one of %d weights of DF11 unit %s; dfrt runs embedding and lm_head units that "
+                             "hold that one weight (pattern_dict of the published models)",
+                             cp->dir, tables[i]->unit->parts[tables[i]->part].name, tables[i]->unit->n_parts,
+                             tables[i]->unit->name);
+        if (tables[i]->unit) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, tables[i]->unit->n);
+        else pl->weight_bytes += 2ull * m->vocab * m->hidden;
+    }
+    for (size_t u = 0; u < cp->n_units; u++) pl->weight_bytes += cp->units[u].compressed_bytes;
+    /* KV cache, activations, logits, per-row tables, norms */
+    pl->kv_bytes = 2ull * m->n_layers * (uint64_t)m->max_batch * (uint64_t)m->max_ctx * m->n_kv * m->head_dim * 4;
+    uint64_t rows = (uint64_t)m->max_rows;
+    pl->act_bytes = 4 * rows * (3ull * m->hidden + m->qkv_width + (uint64_t)m->n_heads * m->head_dim + 3ull * m->inter) +
+                    4ull * m->max_batch * m->vocab + 16 * rows +
+                    4ull * (2 * (uint64_t)m->n_layers + 1) * m->hidden + 4ull * m->n_layers * m->qkv_width;
+    return DFRT_OK;
+}
+
+static void fmt_gb(char *buf, size_t size, uint64_t bytes) { snprintf(buf, size, "%.2f GB", (double)bytes / 1e9); }
+
+static dfrt_status check_fits(const dfrt_model *m, const plan *pl, uint64_t embed_row_bytes) {
+    const dfrt_device_info *info = dfrt_backend_info(m->b);
+    uint64_t total = pl->weight_bytes + 2 * pl->scratch_elems + pl->kv_bytes + pl->act_bytes + embed_row_bytes;
+    if (info->memory_bytes && total > info->memory_bytes) {
+        char t[32], d[32], w[32], s[32], k[32], a[32];
+        fmt_gb(t, sizeof t, total);
+        fmt_gb(d, sizeof d, info->memory_bytes);
+        fmt_gb(w, sizeof w, pl->weight_bytes);
+        fmt_gb(s, sizeof s, 2 * pl->scratch_elems);
+        fmt_gb(k, sizeof k, pl->kv_bytes);
+        fmt_gb(a, sizeof a, pl->act_bytes + embed_row_bytes);
+        return dfrt_fail(DFRT_OUT_OF_MEMORY,
+                         "the model needs %s on %s (%s), which has %s: weights %s, decode scratch %s, KV cache %s "
+                         "(%d sequences x %d tokens), activations %s; lower the context or batch",
+                         t, info->name, info->backend, d, w, s, k, m->max_batch, m->max_ctx, a);
+    }
+    return DFRT_OK;
+}
+
+static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const plan *pl, uint32_t l) {
+    layer_weights *lw = &m->layers[l];
+    const matrix_ref *ref = pl->proj[l];
+    uint64_t offsets[8] = {0};
+    for (int p = 0; p < 7; p++) offsets[p + 1] = offsets[p] + proj_rows(m, p) * proj_cols(m, p);
+    if (ref[0].unit) {
+        DFRT_TRY(device_unit(m, cp, ref[0].unit, &lw->unit));
+        for (int p = 0; p < 7; p++) offsets[p] = ref[0].unit->parts[p].offset;
+    } else { /* a resident block laid out as a decoded unit: the same matmuls, the same bits */
+        DFRT_TRY(dfrt_buffer_alloc(m->b, 2 * offsets[7], &lw->resident));
+        for (int p = 0; p < 7; p++)
+            DFRT_TRY(dfrt_buffer_write(lw->resident, 2 * offsets[p], ref[p].tensor->data, ref[p].tensor->n_bytes));
+    }
+    lw->off_qkv = offsets[0];
+    lw->off_o = offsets[3];
+    lw->off_gate_up = offsets[4];
+    lw->off_down = offsets[6];
+    char name[256];
+    snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
+    DFRT_TRY(upload_vector(m, cp, name, m->hidden, &lw->norm_in));
+    snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);
+    DFRT_TRY(upload_vector(m, cp, name, m->hidden, &lw->norm_post));
+    if (strcmp(m->config->architecture, "Qwen3ForCausalLM") == 0) {
+        snprintf(name, sizeof name, "model.layers.%u.self_attn.q_norm.weight", l);
+        DFRT_TRY(upload_vector(m, cp, name, m->head_dim, &lw->q_norm));
+        snprintf(name, sizeof name, "model.layers.%u.self_attn.k_norm.weight", l);
+        DFRT_TRY(upload_vector(m, cp, name, m->head_dim, &lw->k_norm));
+    }
+    if (m->config->attention_bias) { /* one fused bias: q | k | v */
+        float *bias = dfrt_malloc((size_t)m->qkv_width * sizeof *bias, "qkv bias");
+        if (!bias) return DFRT_OUT_OF_MEMORY;
+        dfrt_status s = DFRT_OK;
+        uint64_t at = 0;
+        for (int p = 0; p < 3 && s == DFRT_OK; p++) {
+            float *v;
+            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, projections[p]);
+            s = load_vector(cp, name, proj_rows(m, p), &v);
+            if (s == DFRT_OK) {
+                memcpy(bias + at, v, proj_rows(m, p) * sizeof *v);
+                at += proj_rows(m, p);
+                free(v);
+            }
+        }
+        if (s == DFRT_OK) s = upload_f32(m, bias, m->qkv_width, &lw->qkv_bias);
+        free(bias);
+        DFRT_TRY(s);
+    }
+    return DFRT_OK;
+}
+
+static dfrt_status load_table(dfrt_model *m, const dfrt_checkpoint *cp, const matrix_ref *ref, table_weights *out) {
+    if (ref->unit) return device_unit(m, cp, ref->unit, &out->unit);
+    DFRT_TRY(dfrt_buffer_alloc(m->b, ref->tensor->n_bytes, &out->resident));
+    return dfrt_buffer_write(out->resident, 0, ref->tensor->data, ref->tensor->n_bytes);
+}
+
+/* What the model needs besides its weights: the tokenizer and the end-of-sequence ids. */
+typedef struct model_extras {
+    dfrt_tokenizer *tokenizer;
+    int n_eos;
+    int32_t eos[MODEL_MAX_EOS];
+} model_extras;
+
+static dfrt_status add_eos(model_extras *x, const dfrt_config *c, const char *source, double id) {
+    if (!(id >= 0 && id < (double)c->vocab_size && id == floor(id)))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: eos_token_id %.17g is not an id of the vocabulary (vocab_size %lld)",
+                         source, id, (long long)c->vocab_size);
+    for (int i = 0; i < x->n_eos; i++)
+        if (x->eos[i] == (int32_t)id) return DFRT_OK;
+    if (x->n_eos == MODEL_MAX_EOS)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: more than %d distinct end-of-sequence ids", source, MODEL_MAX_EOS);
+    x->eos[x->n_eos++] = (int32_t)id;
+    return DFRT_OK;
+}
+
+/* End-of-sequence ids: config.json's, and generation_config.json's when present, each an id of
+ * the vocabulary; bos_token_id too. */
+static dfrt_status read_eos(const dfrt_checkpoint *cp, model_extras *x) {
+    const dfrt_config *c = cp->config;
+    char *config_path = dfrt_path_join(cp->dir, "config.json");
+    if (!config_path) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    if (c->bos_token_id != -1 && !(c->bos_token_id >= 0 && c->bos_token_id < c->vocab_size))
+        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: bos_token_id %lld is not an id of the vocabulary (vocab_size %lld)",
+                      config_path, (long long)c->bos_token_id, (long long)c->vocab_size);
+    for (int i = 0; i < c->n_eos && s == DFRT_OK; i++) s = add_eos(x, c, config_path, (double)c->eos_token_ids[i]);
+    free(config_path);
+    DFRT_TRY(s);
+    char *path = dfrt_path_join(cp->dir, "generation_config.json"), *text = NULL;
+    if (!path) return DFRT_OUT_OF_MEMORY;
+    size_t len;
+    cJSON *root = NULL;
+    if (access(path, F_OK) == 0) { /* optional, but a broken one is an error */
+        s = dfrt_read_file(path, DFRT_MAX_CONFIG_BYTES, &text, &len);
+        if (s == DFRT_OK) s = dfrt_json_parse(text, len, path, &root);
+        const cJSON *eos = root ? cJSON_GetObjectItemCaseSensitive(root, "eos_token_id") : NULL, *e;
+        if (s == DFRT_OK && eos && !cJSON_IsNull(eos) && !cJSON_IsNumber(eos) && !cJSON_IsArray(eos))
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: eos_token_id must be an integer or a list of integers", path);
+        if (s == DFRT_OK && cJSON_IsNumber(eos)) s = add_eos(x, c, path, eos->valuedouble);
+        if (s == DFRT_OK && cJSON_IsArray(eos)) {
+            cJSON_ArrayForEach(e, eos) {
+                if (s == DFRT_OK && !cJSON_IsNumber(e))
+                    s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: eos_token_id must be an integer or a list of integers", path);
+                if (s == DFRT_OK) s = add_eos(x, c, path, e->valuedouble);
+            }
+        }
+    }
+    cJSON_Delete(root);
+    free(text);
+    free(path);
+    return s;
+}
+
+/* tokenizer.json, when the directory has one: it must know the ids the model uses as BOS and
+ * EOS, and cover most of the vocabulary. A tokenizer smaller than vocab_size is normal (the
+ * embedding rows are padded: Qwen3's 151669 tokens in 151936 rows), so the generated ids
+ * beyond it are the caller's to report; one covering less than half of it is another model's. */
+static dfrt_status load_tokenizer(const dfrt_checkpoint *cp, model_extras *x) {
+    const dfrt_config *c = cp->config;
+    char *path = dfrt_path_join(cp->dir, "tokenizer.json");
+    if (!path) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    if (access(path, F_OK) == 0) s = dfrt_tokenizer_load(path, &x->tokenizer);
+    if (s != DFRT_OK || !x->tokenizer) {
+        free(path);
+        return s;
+    }
+    int64_t n = dfrt_tokenizer_vocab_size(x->tokenizer), v = c->vocab_size;
+    if (2 * n < v)
+        s = dfrt_fail(DFRT_FORMAT_ERROR,
+                      "%s has %lld ids, fewer than half of the model's vocab_size %lld (config.json): a tokenizer of "
+                      "another model?",
+                      path, (long long)n, (long long)v);
+    if (s == DFRT_OK && c->bos_token_id >= n)
+        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s has %lld ids, but config.json's bos_token_id is %lld (vocab_size %lld)",
+                      path, (long long)n, (long long)c->bos_token_id, (long long)v);
+    for (int i = 0; i < x->n_eos && s == DFRT_OK; i++)
+        if (x->eos[i] >= n)
+            s = dfrt_fail(DFRT_FORMAT_ERROR,
+                          "%s has %lld ids, but the end-of-sequence id %d (config.json, generation_config.json) is "
+                          "beyond them (vocab_size %lld)",
+                          path, (long long)n, (int)x->eos[i], (long long)v);
+    if (s == DFRT_OK && n > v)
+        dfrt_warn("%s has %lld ids, more than the model's vocab_size %lld: prompts holding ids from %lld on will be "
+                  "refused",
+                  path, (long long)n, (long long)v, (long long)v);
+    free(path);
+    return s;
+}
+
+static void set_dims(dfrt_model *m, const dfrt_config *c) {
+    m->config = (dfrt_config *)c;
+    m->hidden = (uint32_t)c->hidden_size;
+    m->n_layers = (uint32_t)c->n_layers;
+    m->n_heads = (uint32_t)c->n_heads;
+    m->n_kv = (uint32_t)c->n_kv_heads;
+    m->head_dim = (uint32_t)c->head_dim;
+    m->inter = (uint32_t)c->intermediate_size;
+    m->vocab = (uint32_t)c->vocab_size;
+    m->qkv_width = (m->n_heads + 2 * m->n_kv) * m->head_dim;
+}
+
+/* Everything dfrt_model_load checks but the device: config, the whole weight set and nothing
+ * unused, every weight's dtype and shape, the unit layout the executor runs, the BOS/EOS ids and
+ * the tokenizer. With x, hands over the tokenizer and EOS ids (the caller frees x->tokenizer). */
+static dfrt_status check_model(const dfrt_checkpoint *cp, model_extras *x) {
+    const dfrt_config *c = cp->config;
+    model_extras local = {0};
+    if (!x) x = &local;
+    DFRT_TRY(dfrt_model_check_config(c, cp->dir));
+    DFRT_TRY(dfrt_weight_set_check(cp, DFRT_WEIGHTS_RUN));
+    dfrt_model dims = {0};
+    set_dims(&dims, c);
+    plan pl = {0};
+    dfrt_status s = make_plan(&dims, cp, &pl);
+    free(pl.proj);
+    char name[256];
+    bool qk_norm = strcmp(c->architecture, "Qwen3ForCausalLM") == 0;
+    for (uint32_t l = 0; l < dims.n_layers && s == DFRT_OK; l++) {
+        snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
+        s = load_vector(cp, name, dims.hidden, NULL);
+        snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);
+        if (s == DFRT_OK) s = load_vector(cp, name, dims.hidden, NULL);
+        snprintf(name, sizeof name, "model.layers.%u.self_attn.q_norm.weight", l);
+        if (s == DFRT_OK && qk_norm) s = load_vector(cp, name, dims.head_dim, NULL);
+        snprintf(name, sizeof name, "model.layers.%u.self_attn.k_norm.weight", l);
+        if (s == DFRT_OK && qk_norm) s = load_vector(cp, name, dims.head_dim, NULL);
+        for (int p = 0; p < 3 && c->attention_bias && s == DFRT_OK; p++) {
+            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, projections[p]);
+            s = load_vector(cp, name, proj_rows(&dims, p), NULL);
+        }
+    }
+    if (s == DFRT_OK) s = load_vector(cp, "model.norm.weight", dims.hidden, NULL);
+    if (s == DFRT_OK) s = read_eos(cp, x);
+    if (s == DFRT_OK) s = load_tokenizer(cp, x);
+    if (s != DFRT_OK || x == &local) { /* the caller gets a tokenizer only when it asked and all holds */
+        dfrt_tokenizer_free(x->tokenizer);
+        x->tokenizer = NULL;
+    }
+    return s;
+}
+
+dfrt_status dfrt_model_check(const dfrt_checkpoint *cp) {
+    if (!cp) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_check: checkpoint is NULL");
+    return check_model(cp, NULL);
+}
+
+void dfrt_model_check_warn(const char *dir) {
+    dfrt_checkpoint *cp;
+    dfrt_status s = dfrt_checkpoint_open(dir, &cp);
+    if (s == DFRT_OK) s = check_model(cp, NULL);
+    dfrt_checkpoint_close(cp);
+    if (s != DFRT_OK) {
+        const char *why = dfrt_last_error();
+        size_t n = strlen(dir);
+        if (strncmp(why, dir, n) == 0 && why[n] == ':' && why[n + 1] == ' ') why += n + 2; /* named once */
+        dfrt_warn("%s: dfrt run will refuse this model: %s", dir, why);
+        dfrt_clear_error();
+    }
+}
+
+static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
+    uint64_t rows = (uint64_t)m->max_rows;
+    if (pl->scratch_elems) DFRT_TRY(dfrt_buffer_alloc(m->b, 2 * pl->scratch_elems, &m->scratch));
+    if (m->embed.unit) DFRT_TRY(dfrt_buffer_alloc(m->b, 2 * m->row_slot_elems * (uint64_t)m->embed_row_slots, &m->embed_rows));
+    struct {
+        dfrt_buffer **buf;
+        uint64_t elems;
+    } acts[] = {
+        {&m->x, rows * m->hidden},
+        {&m->xn, rows * m->hidden},
+        {&m->tmp, rows * m->hidden},
+        {&m->qkv, rows * m->qkv_width},
+        {&m->attn, rows * m->n_heads * m->head_dim},
+        {&m->gate_up, rows * 2 * m->inter},
+        {&m->act, rows * m->inter},
+        {&m->logits, (uint64_t)m->max_batch * m->vocab},
+        {&m->offsets, rows},
+        {&m->slots, rows},
+        {&m->positions, rows},
+        {&m->argmax, rows},
+    };
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) DFRT_TRY(dfrt_buffer_alloc(m->b, 4 * acts[i].elems, acts[i].buf));
+    m->k_cache = dfrt_calloc(m->n_layers, sizeof *m->k_cache, "KV cache");
+    m->v_cache = dfrt_calloc(m->n_layers, sizeof *m->v_cache, "KV cache");
+    if (!m->k_cache || !m->v_cache) return DFRT_OUT_OF_MEMORY;
+    uint64_t per_layer = (uint64_t)m->max_batch * (uint64_t)m->max_ctx * m->n_kv * m->head_dim * 4;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->k_cache[l]));
+        DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->v_cache[l]));
+    }
+    m->host_offsets = dfrt_malloc(rows * sizeof *m->host_offsets, "row table");
+    return m->host_offsets ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+}
+
+/* DF11 on the CPU backend decodes each unit's weights for every token. */
+static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
+    static atomic_int warned;
+    if (cp->n_units == 0 || strcmp(dfrt_backend_info(b)->backend, "cpu") != 0 || atomic_exchange(&warned, 1)) return;
+    dfrt_warn("%s: DF11 on the CPU backend decodes every weight again for each token, about 11x slower than BF16; "
+              "dfrt decompress makes a BF16 copy of the model that runs faster",
+              cp->dir);
+}
+
+dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options, dfrt_model **out) {
+    *out = NULL;
+    if (!b || !dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_load: backend or directory is NULL");
+    dfrt_model_options defaults = {0};
+    const dfrt_model_options *o = options ? options : &defaults;
+    dfrt_model *m = dfrt_calloc(1, sizeof *m, "a model");
+    if (!m) return DFRT_OUT_OF_MEMORY;
+    m->b = b;
+    dfrt_checkpoint *cp = NULL;
+    plan pl = {0};
+    model_extras extras = {0};
+    dfrt_status s = dfrt_checkpoint_open(dir, &cp);
+    if (s != DFRT_OK) goto fail;
+    /* the same checks as dfrt_model_check (dfrt inspect, dfrt compress), then the device */
+    if ((s = check_model(cp, &extras)) != DFRT_OK) goto fail;
+    m->tokenizer = extras.tokenizer;
+    m->n_eos = extras.n_eos;
+    memcpy(m->eos, extras.eos, sizeof m->eos);
+    set_dims(m, cp->config); /* the model takes the config over from the checkpoint below */
+    const dfrt_config *c = m->config;
+    m->eps = (float)c->rms_norm_eps;
+    m->attn_scale = (float)(1.0 / sqrt((double)m->head_dim));
+    int mpe = c->max_position_embeddings > 0 ? (int)DFRT_MIN(c->max_position_embeddings, 1 << 22) : 4096;
+    m->max_ctx = o->max_context > 0 ? o->max_context : DFRT_MIN(mpe, 4096);
+    m->max_batch = o->max_batch > 0 ? o->max_batch : 1;
+    m->max_rows = o->max_rows > 0 ? o->max_rows : 512;
+    if (m->max_ctx > mpe) {
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "max_context %d exceeds the model's max_position_embeddings %d", m->max_ctx, mpe);
+        goto fail;
+    }
+    if (m->max_batch > 4096 || m->max_rows > (1 << 20)) {
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "max_batch %d or max_rows %d is too large", m->max_batch, m->max_rows);
+        goto fail;
+    }
+    if (m->max_rows < m->max_batch) m->max_rows = m->max_batch;
+    if (!(m->units = dfrt_calloc(cp->n_units ? cp->n_units : 1, sizeof *m->units, "units")) ||
+        !(m->layers = dfrt_calloc(m->n_layers, sizeof *m->layers, "layers"))) {
+        s = DFRT_OUT_OF_MEMORY;
+        goto fail;
+    }
+    m->n_units = cp->n_units;
+    if ((s = make_plan(m, cp, &pl)) != DFRT_OK) goto fail;
+    /* Embedding rows from a compressed table are decoded chunk by chunk into row slots. */
+    m->embed_row_slots = DFRT_MIN(m->max_rows, 64);
+    if (pl.embed.unit)
+        m->row_slot_elems = (uint64_t)m->hidden + 2ull * pl.embed.unit->max_chunk_weights + 16;
+    if ((s = check_fits(m, &pl, pl.embed.unit ? 2 * m->row_slot_elems * (uint64_t)m->embed_row_slots : 0)) != DFRT_OK)
+        goto fail;
+    warn_cpu_df11(b, cp);
+
+    for (uint32_t l = 0; l < m->n_layers && s == DFRT_OK; l++) s = load_layer(m, cp, &pl, l);
+    if (s == DFRT_OK) s = load_table(m, cp, &pl.embed, &m->embed);
+    if (s == DFRT_OK) s = pl.tied ? DFRT_OK : load_table(m, cp, &pl.lm_head, &m->lm_head);
+    if (s == DFRT_OK && pl.tied) m->lm_head = m->embed;
+    if (s == DFRT_OK) s = upload_vector(m, cp, "model.norm.weight", m->hidden, &m->norm_final);
+    if (s == DFRT_OK) {
+        float *freq = dfrt_malloc(m->head_dim / 2 * sizeof *freq, "inv_freq");
+        if (!freq) s = DFRT_OUT_OF_MEMORY;
+        else {
+            inv_freq(c, m->head_dim, freq);
+            s = upload_f32(m, freq, m->head_dim / 2, &m->inv_freq);
+            free(freq);
+        }
+    }
+    if (s == DFRT_OK) s = allocate_runtime(m, &pl);
+    if (s == DFRT_OK) s = dfrt_backend_synchronize(b);
+    if (s != DFRT_OK) goto fail;
+    m->device_bytes = dfrt_backend_allocated(b);
+    free(pl.proj);
+    cp->config = NULL; /* now the model's */
+    dfrt_checkpoint_close(cp);
+    *out = m;
+    return DFRT_OK;
+fail:
+    free(pl.proj);
+    if (cp && m->config == cp->config) m->config = NULL; /* still the checkpoint's */
+    dfrt_checkpoint_close(cp);
+    dfrt_model_free(m);
+    return s;
+}
+
+void dfrt_model_free(dfrt_model *m) {
+    if (!m) return;
+    for (uint32_t l = 0; m->layers && l < m->n_layers; l++) {
+        layer_weights *lw = &m->layers[l];
+        dfrt_buffer_free(lw->resident);
+        dfrt_buffer_free(lw->norm_in);
+        dfrt_buffer_free(lw->norm_post);
+        dfrt_buffer_free(lw->q_norm);
+        dfrt_buffer_free(lw->k_norm);
+        dfrt_buffer_free(lw->qkv_bias);
+    }
+    free(m->layers);
+    for (size_t i = 0; m->units && i < m->n_units; i++) dfrt_device_df11_free(m->units[i]);
+    free(m->units);
+    dfrt_buffer_free(m->embed.resident);
+    if (m->lm_head.resident != m->embed.resident) dfrt_buffer_free(m->lm_head.resident);
+    dfrt_buffer *bufs[] = {m->norm_final, m->inv_freq, m->scratch, m->embed_rows, m->x, m->xn, m->qkv, m->attn,
+                           m->tmp, m->gate_up, m->act, m->logits, m->offsets, m->slots, m->positions, m->argmax};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
+    for (uint32_t l = 0; m->k_cache && l < m->n_layers; l++) dfrt_buffer_free(m->k_cache[l]);
+    for (uint32_t l = 0; m->v_cache && l < m->n_layers; l++) dfrt_buffer_free(m->v_cache[l]);
+    free(m->k_cache);
+    free(m->v_cache);
+    free(m->host_offsets);
+    dfrt_tokenizer_free(m->tokenizer);
+    dfrt_config_free(m->config);
+    free(m);
+}
+
+const dfrt_config *dfrt_model_config(const dfrt_model *m) { return m->config; }
+const dfrt_tokenizer *dfrt_model_tokenizer(const dfrt_model *m) { return m->tokenizer; }
+int dfrt_model_max_context(const dfrt_model *m) { return m->max_ctx; }
+int dfrt_model_max_batch(const dfrt_model *m) { return m->max_batch; }
+uint64_t dfrt_model_device_bytes(const dfrt_model *m) { return m->device_bytes; }
+
+int dfrt_model_eos(const dfrt_model *m, const int32_t **out_ids) {
+    *out_ids = m->eos;
+    return m->n_eos;
+}
