@@ -1,4 +1,5 @@
 /* The safetensors header parser: a whole file as input. */
+#include "format/safetensors.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
