@@ -1,5 +1,7 @@
-/* Shared pieces of the tokenizer (tokenizer.c: loading, added tokens, normalization,
- * pre-tokenization, decoding; tokenizer_bpe.c: hash maps, the BPE merge engine, its cache). */
+/* Shared pieces of the tokenizer: tokenizer.c (loading, lookups), tokenizer_encode.c (added
+ * tokens, normalization, pre-tokenization, decoding), tokenizer_utf8.c (the byte-level
+ * alphabet, UTF-8, character classes, regexes), tokenizer_bpe.c (the added-token trie, hash
+ * maps, the BPE merge engine and its cache). */
 #ifndef DFRT_TOKENIZER_INTERNAL_H
 #define DFRT_TOKENIZER_INTERNAL_H
 
