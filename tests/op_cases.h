@@ -1,0 +1,93 @@
+/* The op cases, shared by the op test (tests/test_ops.c: small shapes, on every backend,
+ * against a host reference and the CPU backend) and `dfrt bench ops` (tools/bench_ops.c: a
+ * model's shapes, timed). A case is one line: an op, its shape and parameters. Each op's kind
+ * (op_cases.c) says once which tensors the op takes for a case (bytes, element type, input or
+ * output) and how the case and its tensors become the op's dfrt_<op>_args.
+ *
+ * Adding an op: its kind here (op_cases.c: its tensors and args), its host data, reference
+ * and tolerance (op_checks.c), and its case lines in test_ops.c's table. */
+#ifndef DFRT_OP_CASES_H
+#define DFRT_OP_CASES_H
+
+#include "dfrt.h"
+
+enum { OP_MAX_TENSORS = 6, OP_MAX_CALLS = 2 };
+
+/* op_case.flags */
+enum {
+    OPC_BIAS = 1,     /* matmul: with a bias */
+    OPC_IN_PLACE = 2, /* rmsnorm, add: the output is the (first) input */
+    OPC_CORRUPT = 4,  /* df11_decode of a corrupted unit: OK or DFRT_FORMAT_ERROR, output not compared */
+};
+
+typedef struct op_case {
+    dfrt_op op;
+    /* The shape, in the order of the op's line in op_cases.c:
+     *   df11_decode  first_chunk, n_chunks (0: to the end)
+     *   matmul       m, n, k
+     *   embedding    rows, dim (a table of 300 rows)
+     *   rmsnorm      rows, heads, dim, row_stride
+     *   rope         rows, heads, dim, row_stride
+     *   attention    rows, n_heads, n_kv, dim, max_ctx (3 slots; kv_store first, as the executor does)
+     *   silu_mul     rows, width, in_stride, up_col
+     *   add          n
+     *   argmax       rows, n, stride */
+    int64_t s[5];
+    unsigned flags;
+    size_t off[2]; /* matmul: byte offsets of X and W inside their buffers (unaligned cases) */
+    const char *name;             /* a label: the unit's for decode, the bench's ("qkv", ...); or NULL */
+    const dfrt_df11_unit *unit;   /* df11_decode: the host unit (uploaded per backend) */
+    const uint16_t *decoded;      /* df11_decode: the unit decoded on the host (the reference) */
+} op_case;
+
+/* op_tensor.type */
+enum { OPT_F32, OPT_BF16, OPT_I32 };
+/* op_tensor.role */
+enum { OPT_ABSENT, OPT_IN, OPT_OUT, OPT_INOUT };
+
+typedef struct op_tensor {
+    const char *name;
+    size_t bytes;
+    size_t offset; /* inputs: byte offset inside the buffer (0 unless the case says) */
+    int type, role;
+    int exact; /* outputs: bit-exact on every backend (else within the op's tolerance) */
+} op_tensor;
+
+/* The op's name for messages ("kv_store + attention" for attention cases). */
+const char *op_case_kind_name(const op_case *c);
+
+/* "matmul M=9 N=40 K=64 +bias offsets 4, 2" */
+void op_case_describe(const op_case *c, char *out, size_t size);
+
+/* The case's tensors in the order of its kind (at most OP_MAX_TENSORS); returns how many. */
+int op_case_tensors(const op_case *c, op_tensor *t);
+
+/* The op calls of a case with tensor i at t[i] (unit: df11_decode's device unit): ops[j] and
+ * args[j] (each a dfrt_<op>_args) for j < the count returned. */
+typedef union op_args {
+    dfrt_df11_decode_args df11_decode;
+    dfrt_matmul_args matmul;
+    dfrt_embedding_args embedding;
+    dfrt_rmsnorm_args rmsnorm;
+    dfrt_rope_args rope;
+    dfrt_kv_store_args kv_store;
+    dfrt_attention_args attention;
+    dfrt_silu_mul_args silu_mul;
+    dfrt_add_args add;
+    dfrt_argmax_args argmax;
+} op_args;
+int op_case_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *unit, dfrt_op *ops,
+                  op_args *args);
+
+/* Enqueues one call through its dfrt_op_<op> wrapper. */
+dfrt_status op_call(dfrt_backend *b, dfrt_op op, const op_args *args);
+
+/* Enqueues every call of the case. */
+dfrt_status op_case_run(dfrt_backend *b, const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *unit);
+
+/* The matmuls the executor runs for a model, at M rows, as cases named qkv, o, gate_up, down
+ * (one layer's, in the order of its weights in a layer block) and lm_head. */
+enum { OP_MODEL_MATMULS = 5 };
+void op_model_matmuls(const dfrt_config *cfg, int64_t m, op_case out[OP_MODEL_MATMULS]);
+
+#endif

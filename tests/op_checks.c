@@ -1,0 +1,219 @@
+/* Each op's host data, reference and tolerance for the op test (op_checks.h). */
+#include "op_checks.h"
+
+#include <math.h>
+
+#define F32_IN(h, i) ((float *)(h)->data[i])
+#define S(h, i) ((h)->c->s[i])
+
+size_t op_tensor_elems(const op_tensor *t) { return t->bytes / (t->type == OPT_BF16 ? 2 : 4); }
+
+static void normal_f32(test_rng *r, float *x, size_t n, double scale) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * test_normal(r));
+}
+
+static void decode_ref(host_case *h) {
+    const op_case *c = h->c;
+    memcpy(h->want[0], c->decoded + dfrt_df11_chunk_start(c->unit, (uint32_t)c->s[0]), h->t[0].bytes);
+}
+
+static void matmul_init(host_case *h, test_rng *r) {
+    for (size_t i = 0; i < op_tensor_elems(&h->t[1]); i++) F32_IN(h, 1)[i] = (float)(2 * test_uniform(r) - 1);
+    for (size_t i = 0; i < op_tensor_elems(&h->t[2]); i++) ((uint16_t *)h->data[2])[i] = test_bf16((float)(0.05 * test_normal(r)));
+    if (h->data[3]) normal_f32(r, F32_IN(h, 3), op_tensor_elems(&h->t[3]), 1.0);
+}
+/* fp64, within tol * sum |x_k w_k| (+ |bias|) */
+static void matmul_ref(host_case *h) {
+    int64_t m = S(h, 0), n = S(h, 1), k = S(h, 2);
+    const float *x = F32_IN(h, 1), *bias = F32_IN(h, 3);
+    const uint16_t *w = (const uint16_t *)h->data[2];
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double ref = bias ? bias[j] : 0, mag = bias ? fabs(bias[j]) : 0;
+            for (int64_t l = 0; l < k; l++) {
+                double p = (double)x[i * k + l] * test_float(w[j * k + l]);
+                ref += p;
+                mag += fabs(p);
+            }
+            h->val[0][i * n + j] = ref;
+            h->mag[0][i * n + j] = mag + 1e-30;
+        }
+}
+/* fp32 accumulation everywhere, except CUDA's tensor-core path for M > 8, which rounds X to
+ * BF16 first (2^-8 relative per product). */
+static double matmul_tolerance(const char *backend, const op_case *c) {
+    return strcmp(backend, "cuda") == 0 && c->s[0] > 8 ? 5e-3 : 1e-4;
+}
+
+/* The last row's offset runs past the table: a row of zeros. */
+static void embedding_init(host_case *h, test_rng *r) {
+    uint32_t rows = (uint32_t)S(h, 0), dim = (uint32_t)S(h, 1), *off = (uint32_t *)h->data[2];
+    size_t n = op_tensor_elems(&h->t[1]);
+    for (size_t i = 0; i < n; i++) ((uint16_t *)h->data[1])[i] = test_bf16((float)test_normal(r));
+    for (uint32_t i = 0; i < rows; i++) off[i] = (uint32_t)(test_rand(r) % (n / dim)) * dim;
+    off[rows - 1] = (uint32_t)(n - dim / 2);
+}
+static void embedding_ref(host_case *h) {
+    uint32_t rows = (uint32_t)S(h, 0), dim = (uint32_t)S(h, 1), *off = (uint32_t *)h->data[2];
+    float *out = (float *)h->want[0];
+    for (uint32_t i = 0; i < rows; i++)
+        for (uint32_t k = 0; k < dim; k++)
+            out[(size_t)i * dim + k] = off[i] + dim <= op_tensor_elems(&h->t[1]) ? test_float(((uint16_t *)h->data[1])[off[i] + k]) : 0.0f;
+}
+
+static void rmsnorm_init(host_case *h, test_rng *r) {
+    normal_f32(r, F32_IN(h, 0), op_tensor_elems(&h->t[0]), 3.0);
+    normal_f32(r, F32_IN(h, 1), op_tensor_elems(&h->t[1]), 1.0);
+    if (h->data[2]) normal_f32(r, F32_IN(h, 2), op_tensor_elems(&h->t[2]), 1.0);
+}
+/* The padding between rows keeps its values. */
+static void rmsnorm_ref(host_case *h) {
+    int y = h->data[2] ? 2 : 0;
+    uint32_t rows = (uint32_t)S(h, 0), heads = (uint32_t)S(h, 1), dim = (uint32_t)S(h, 2), stride = (uint32_t)S(h, 3);
+    const float *x = F32_IN(h, 0), *w = F32_IN(h, 1);
+    for (size_t i = 0; i < op_tensor_elems(&h->t[y]); i++) h->val[y][i] = F32_IN(h, y)[i];
+    for (uint32_t i = 0; i < rows; i++)
+        for (uint32_t hd = 0; hd < heads; hd++) {
+            size_t at = (size_t)i * stride + (size_t)hd * dim;
+            double ss = 0;
+            for (uint32_t k = 0; k < dim; k++) ss += (double)x[at + k] * x[at + k];
+            double inv = 1.0 / sqrt(ss / dim + 1e-6);
+            for (uint32_t k = 0; k < dim; k++) h->val[y][at + k] = x[at + k] * inv * w[k];
+        }
+}
+
+static void rope_init(host_case *h, test_rng *r) {
+    uint32_t rows = (uint32_t)S(h, 0), dim = (uint32_t)S(h, 2);
+    int32_t *pos = (int32_t *)h->data[1];
+    normal_f32(r, F32_IN(h, 0), op_tensor_elems(&h->t[0]), 1.0);
+    for (uint32_t i = 0; i < rows; i++) pos[i] = (int32_t)(test_rand(r) % 4096);
+    pos[0] = 0;
+    for (uint32_t i = 0; i < dim / 2; i++) F32_IN(h, 2)[i] = (float)(1.0 / pow(10000.0, 2.0 * i / dim));
+}
+static void rope_ref(host_case *h) {
+    uint32_t rows = (uint32_t)S(h, 0), heads = (uint32_t)S(h, 1), dim = (uint32_t)S(h, 2), stride = (uint32_t)S(h, 3);
+    const float *x = F32_IN(h, 0), *inv = F32_IN(h, 2);
+    const int32_t *pos = (const int32_t *)h->data[1];
+    double *want = h->val[0];
+    for (size_t i = 0; i < op_tensor_elems(&h->t[0]); i++) want[i] = x[i];
+    for (uint32_t i = 0; i < rows; i++)
+        for (uint32_t k = 0; k < dim / 2; k++) {
+            double a = (double)((float)pos[i] * inv[k]), c = cos(a), s = sin(a);
+            for (uint32_t hd = 0; hd < heads; hd++) {
+                size_t at = (size_t)i * stride + (size_t)hd * dim;
+                want[at + k] = x[at + k] * c - x[at + k + dim / 2] * s;
+                want[at + k + dim / 2] = x[at + k + dim / 2] * c + x[at + k] * s;
+            }
+        }
+}
+
+/* Rows to slots 0, 1, 2, 0, ...; row 1 (of more than 2) to a slot out of range (skipped by
+ * kv_store, zeros from attention); positions from 0 (first row) to max_ctx - 1 (last row). */
+static void attention_init(host_case *h, test_rng *r) {
+    uint32_t rows = (uint32_t)S(h, 0), max_ctx = (uint32_t)S(h, 4);
+    int32_t *slots = (int32_t *)h->data[4], *pos = (int32_t *)h->data[5];
+    for (int i = 1; i <= 3; i++) normal_f32(r, F32_IN(h, i), op_tensor_elems(&h->t[i]), 1.0);
+    for (uint32_t i = 0; i < rows; i++) {
+        slots[i] = (int32_t)(i % 3);
+        pos[i] = (int32_t)(test_rand(r) % max_ctx);
+    }
+    pos[0] = 0;
+    pos[rows - 1] = (int32_t)max_ctx - 1;
+    if (rows > 2) slots[1] = 3;
+}
+/* Store, then attend; the padding of the output rows is not written. */
+static void attention_ref(host_case *h) {
+    uint32_t rows = (uint32_t)S(h, 0), n_heads = (uint32_t)S(h, 1), n_kv = (uint32_t)S(h, 2), dim = (uint32_t)S(h, 3),
+             max_ctx = (uint32_t)S(h, 4), width = n_kv * dim;
+    uint32_t q_stride = (uint32_t)(op_tensor_elems(&h->t[1]) / rows), out_stride = n_heads * dim + 3;
+    const float *src = F32_IN(h, 1);
+    const int32_t *slots = (const int32_t *)h->data[4], *pos = (const int32_t *)h->data[5];
+    float *kw = (float *)h->want[2], *vw = (float *)h->want[3];
+    memcpy(kw, h->data[2], h->t[2].bytes);
+    memcpy(vw, h->data[3], h->t[3].bytes);
+    for (uint32_t i = 0; i < rows; i++) {
+        if (slots[i] >= 3) continue;
+        size_t dst = ((size_t)slots[i] * max_ctx + (size_t)pos[i]) * width;
+        memcpy(kw + dst, src + (size_t)i * q_stride + n_heads * dim, width * 4);
+        memcpy(vw + dst, src + (size_t)i * q_stride + (n_heads + n_kv) * dim, width * 4);
+    }
+    double scale = (float)(1.0 / sqrt((double)dim)), *score = malloc(max_ctx * sizeof *score);
+    for (size_t i = 0; i < op_tensor_elems(&h->t[0]); i++) h->mag[0][i] = i % out_stride < n_heads * dim ? NAN : -1;
+    for (uint32_t i = 0; i < rows; i++)
+        for (uint32_t hd = 0; hd < n_heads && slots[i] < 3; hd++) {
+            double *o = h->val[0] + (size_t)i * out_stride + (size_t)hd * dim;
+            const float *q = src + (size_t)i * q_stride + (size_t)hd * dim;
+            size_t g = hd / (n_heads / n_kv) * dim, base = (size_t)slots[i] * max_ctx * width;
+            double best = -INFINITY, sum = 0;
+            for (int32_t j = 0; j <= pos[i]; j++) {
+                double d = 0;
+                for (uint32_t k = 0; k < dim; k++) d += (double)q[k] * kw[base + (size_t)j * width + g + k];
+                score[j] = d * scale;
+                if (score[j] > best) best = score[j];
+            }
+            for (int32_t j = 0; j <= pos[i]; j++) {
+                double p = exp(score[j] - best);
+                sum += p;
+                for (uint32_t k = 0; k < dim; k++) o[k] += p * vw[base + (size_t)j * width + g + k];
+            }
+            for (uint32_t k = 0; k < dim; k++) o[k] /= sum;
+        }
+    free(score);
+}
+
+static void silu_mul_init(host_case *h, test_rng *r) { normal_f32(r, F32_IN(h, 1), op_tensor_elems(&h->t[1]), 4.0); }
+static void silu_mul_ref(host_case *h) {
+    uint32_t rows = (uint32_t)S(h, 0), width = (uint32_t)S(h, 1), stride = (uint32_t)S(h, 2), up = (uint32_t)S(h, 3);
+    const float *in = F32_IN(h, 1);
+    for (uint32_t i = 0; i < rows; i++)
+        for (uint32_t k = 0; k < width; k++) {
+            double g = in[(size_t)i * stride + k];
+            h->val[0][(size_t)i * width + k] = g / (1 + exp(-g)) * in[(size_t)i * stride + up + k];
+        }
+}
+
+static void add_init(host_case *h, test_rng *r) {
+    normal_f32(r, F32_IN(h, 0), op_tensor_elems(&h->t[0]), 1.0);
+    normal_f32(r, F32_IN(h, 1), op_tensor_elems(&h->t[1]), 1.0);
+}
+static void add_ref(host_case *h) {
+    float *y = (float *)h->want[h->want[0] ? 0 : 2];
+    for (size_t i = 0; i < op_tensor_elems(&h->t[1]); i++) y[i] = F32_IN(h, 0)[i] + F32_IN(h, 1)[i];
+}
+
+/* Ties go to the first index, NaN never wins, the padding past n is not looked at. */
+static void argmax_init(host_case *h, test_rng *r) {
+    uint32_t rows = (uint32_t)S(h, 0), n = (uint32_t)S(h, 1), stride = (uint32_t)S(h, 2);
+    float *x = F32_IN(h, 1);
+    normal_f32(r, x, op_tensor_elems(&h->t[1]), 1.0);
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t at = (uint32_t[]){17, 4000, n - 1, 0}[i % 4] % n;
+        x[(size_t)i * stride + at] = 100.0f + (float)i;
+        if (i % 4 == 1 && at + 1 < n) x[(size_t)i * stride + at + 1] = 100.0f + (float)i; /* a tie after it */
+        if (i % 4 == 2) x[(size_t)i * stride + 5 % n] = NAN;
+        if (i % 4 == 2 && stride > n) x[(size_t)i * stride + n] = 1000.0f;
+    }
+}
+static void argmax_ref(host_case *h) {
+    uint32_t rows = (uint32_t)S(h, 0), n = (uint32_t)S(h, 1), stride = (uint32_t)S(h, 2);
+    const float *x = F32_IN(h, 1);
+    for (uint32_t i = 0; i < rows; i++) {
+        int32_t best = 0;
+        for (uint32_t j = 1; j < n; j++)
+            if (x[(size_t)i * stride + j] > x[(size_t)i * stride + best] || isnan(x[(size_t)i * stride + best])) best = (int32_t)j;
+        ((int32_t *)h->want[0])[i] = best;
+    }
+}
+
+const op_check op_checks[DFRT_OP_COUNT] = {
+    [DFRT_OP_DF11_DECODE] = {NULL, decode_ref},                          /* bit-exact */
+    [DFRT_OP_MATMUL] = {matmul_init, matmul_ref, 1e-4, 0, 5e-4, matmul_tolerance},
+    [DFRT_OP_EMBEDDING] = {embedding_init, embedding_ref},               /* bit-exact */
+    [DFRT_OP_RMSNORM] = {rmsnorm_init, rmsnorm_ref, 2e-5, 1e-3, 1e-7},
+    [DFRT_OP_ROPE] = {rope_init, rope_ref, 1e-5, 1.0, 1e-7},
+    [DFRT_OP_ATTENTION] = {attention_init, attention_ref, 1e-4, 0.05, 1e-7}, /* the caches bit-exact */
+    [DFRT_OP_SILU_MUL] = {silu_mul_init, silu_mul_ref, 1e-5, 1e-3, 1e-7},
+    [DFRT_OP_ADD] = {add_init, add_ref},                                 /* bit-exact */
+    [DFRT_OP_ARGMAX] = {argmax_init, argmax_ref},                        /* exact */
+};
+
