@@ -1,6 +1,9 @@
 /* dfrt bench ops: the device's copy bandwidth, DF11 decode of one decoder layer, the matmuls
  * of a model's shapes, and a layer's decode + matmuls as the executor runs them, per backend,
- * with device timestamps. */
+ * with device timestamps. The decode and matmuls are cases of the op test's table
+ * (tests/op_cases.h), run through the same op kinds: the test runs small shapes, this the
+ * model's. */
+#include "../tests/op_cases.h"
 #include "bench.h"
 
 #include <math.h>
@@ -32,11 +35,6 @@ static const char help[] =
 
 #define MAX_M 8
 
-typedef struct mm_shape {
-    const char *name;
-    int64_t n, k, offset; /* offset: weights into the layer block (-1: lm_head, not in it) */
-} mm_shape;
-
 typedef struct ops_ctx {
     dfrt_backend *b;
     dfrt_device_df11 *unit;
@@ -44,9 +42,9 @@ typedef struct ops_ctx {
     dfrt_buffer *wset; /* weights for the matmul figures: copies to rotate through */
     uint64_t wset_bytes, next;
     size_t copy_bytes;
-    const mm_shape *shapes; /* the layer's four matmuls first */
-    const mm_shape *cur;
-    int64_t m;
+    op_case *shapes; /* the layer's four matmuls first, in the order of their weights in the layer */
+    op_case decode;  /* the whole layer unit */
+    const op_case *cur;
     int with_decode;
 } ops_ctx;
 
@@ -57,31 +55,33 @@ static dfrt_status op_copy(void *p) {
 
 static dfrt_status op_decode(void *p) {
     ops_ctx *c = p;
-    return dfrt_op_df11_decode(c->b, &(dfrt_df11_decode_args){.unit = c->unit, .out = {c->layer, 0}});
+    return op_case_run(c->b, &c->decode, (dfrt_tensor_arg[]){{c->layer, 0}}, c->unit);
 }
 
-/* A layer's matmul, on the weights of the layer block. */
-static dfrt_status run_matmul(ops_ctx *c, const mm_shape *s) {
-    return dfrt_op_matmul(c->b, &(dfrt_matmul_args){.y = {c->y, 0}, .x = {c->x, 0},
-                                                    .w = {c->layer, 2 * (size_t)s->offset}, .m = c->m, .n = s->n,
-                                                    .k = s->k});
+/* A matmul case with its weights at w (Y, X, W, no bias). */
+static dfrt_status run_matmul(ops_ctx *c, const op_case *mm, dfrt_tensor_arg w) {
+    return op_case_run(c->b, mm, (dfrt_tensor_arg[]){{c->y, 0}, {c->x, 0}, w, {NULL, 0}}, NULL);
 }
 
 /* One matmul figure: each call takes the next copy of W in the rotation set, so that the
  * weights come from device memory and not from a cache that holds one copy (H100: 50 MB L2). */
 static dfrt_status op_matmul(void *p) {
     ops_ctx *c = p;
-    uint64_t stride = (2 * (uint64_t)c->cur->n * (uint64_t)c->cur->k + 255) & ~(uint64_t)255;
+    uint64_t stride = (2 * (uint64_t)c->cur->s[1] * (uint64_t)c->cur->s[2] + 255) & ~(uint64_t)255;
     uint64_t copies = c->wset_bytes / stride ? c->wset_bytes / stride : 1;
     uint64_t off = (c->next++ % copies) * stride;
-    return dfrt_op_matmul(c->b, &(dfrt_matmul_args){.y = {c->y, 0}, .x = {c->x, 0}, .w = {c->wset, off}, .m = c->m,
-                                                    .n = c->cur->n, .k = c->cur->k});
+    return run_matmul(c, c->cur, (dfrt_tensor_arg){c->wset, off});
 }
 
+/* A layer's four matmuls on the weights of the layer block, after its decode. */
 static dfrt_status op_layer(void *p) {
     ops_ctx *c = p;
     dfrt_status s = c->with_decode ? op_decode(c) : DFRT_OK;
-    for (int i = 0; i < 4 && s == DFRT_OK; i++) s = run_matmul(c, &c->shapes[i]);
+    size_t at = 0;
+    for (int i = 0; i < 4 && s == DFRT_OK; i++) {
+        s = run_matmul(c, &c->shapes[i], (dfrt_tensor_arg){c->layer, at});
+        at += 2 * (size_t)(c->shapes[i].s[1] * c->shapes[i].s[2]);
+    }
     return s;
 }
 
@@ -127,7 +127,7 @@ static void layer_unit_free(layer_unit *L) {
 typedef struct ops_plan {
     const dfrt_config *cfg;
     const char *shapes_name;
-    mm_shape shapes[5]; /* qkv, o, gate_up, down, lm_head */
+    op_case shapes[OP_MODEL_MATMULS]; /* qkv, o, gate_up, down, lm_head (op_model_matmuls) */
     int ms[MAX_M], n_m;
     const char *ops;
     double min_time;
@@ -148,11 +148,11 @@ static void note_failure(const char *backend, const char *what) {
 }
 
 /* Measures one backend; figures go into the report. Returns 0 when something failed. */
-static int bench_backend(bench_report *r, dfrt_backend *b, const ops_plan *p, const layer_unit *L) {
+static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const layer_unit *L) {
     const char *bn = dfrt_backend_name(b);
     const dfrt_device_info *info = dfrt_backend_info(b);
     cJSON *bj = bench_report_backend(r, b);
-    ops_ctx c = {.b = b, .shapes = p->shapes};
+    ops_ctx c = {.b = b, .shapes = p->shapes, .decode = {DFRT_OP_DF11_DECODE, {0, 0}, .name = "layer", .unit = &L->u.unit}};
     bench_stats st;
     int ok = 1;
     double copy_gbs = NAN;
@@ -223,15 +223,15 @@ static int bench_backend(bench_report *r, dfrt_backend *b, const ops_plan *p, co
     /* matmuls and layers */
     int64_t max_m = 0, max_n = 0, max_k = 0;
     for (int i = 0; i < p->n_m; i++) max_m = p->ms[i] > max_m ? p->ms[i] : max_m;
-    for (int i = 0; i < 5; i++) {
-        max_n = p->shapes[i].n > max_n ? p->shapes[i].n : max_n;
-        max_k = p->shapes[i].k > max_k ? p->shapes[i].k : max_k;
+    for (int i = 0; i < OP_MODEL_MATMULS; i++) {
+        max_n = p->shapes[i].s[1] > max_n ? p->shapes[i].s[1] : max_n;
+        max_k = p->shapes[i].s[2] > max_k ? p->shapes[i].s[2] : max_k;
     }
     if ((wants(p, "matmul") || wants(p, "layer")) && ok) {
         /* The rotation set: at least 1 GiB (256 MiB on small devices) and the largest W
          * (lm_head), filled with the layer's weights repeated (values do not matter for timing). */
-        const mm_shape *head = &p->shapes[4];
-        uint64_t head_bytes = (2 * (uint64_t)head->n * (uint64_t)head->k + 255) & ~(uint64_t)255;
+        const op_case *head = &p->shapes[4];
+        uint64_t head_bytes = (2 * (uint64_t)head->s[1] * (uint64_t)head->s[2] + 255) & ~(uint64_t)255;
         c.wset_bytes = info->memory_bytes >= (16ull << 30) ? (1ull << 30) : (256ull << 20);
         if (head_bytes > c.wset_bytes) c.wset_bytes = head_bytes;
         if (dfrt_buffer_alloc(b, (size_t)(max_m * max_k * 4), &c.x) != DFRT_OK ||
@@ -249,33 +249,34 @@ static int bench_backend(bench_report *r, dfrt_backend *b, const ops_plan *p, co
             }
         }
     }
-    for (int si = 0; si < 5 && ok && wants(p, "matmul"); si++) {
-        c.cur = &p->shapes[si];
+    for (int si = 0; si < OP_MODEL_MATMULS && ok && wants(p, "matmul"); si++) {
+        op_case *mm = &p->shapes[si];
+        c.cur = mm;
         for (int mi = 0; mi < p->n_m && !cli_cancel_flag; mi++) {
-            c.m = p->ms[mi];
+            mm->s[0] = p->ms[mi];
             if (!bench_time_op(b, op_matmul, &c, p->min_time, &st)) {
                 char what[64];
-                snprintf(what, sizeof what, "matmul %s M=%lld", c.cur->name, (long long)c.m);
+                snprintf(what, sizeof what, "matmul %s M=%lld", mm->name, (long long)mm->s[0]);
                 note_failure(bn, what);
                 ok = 0;
                 continue;
             }
             cJSON *f = bench_figure(r, bn, "matmul");
-            cJSON_AddStringToObject(f, "shape", c.cur->name);
-            cJSON_AddNumberToObject(f, "m", (double)c.m);
-            cJSON_AddNumberToObject(f, "n", (double)c.cur->n);
-            cJSON_AddNumberToObject(f, "k", (double)c.cur->k);
-            double flop = 2.0 * (double)c.m * (double)c.cur->n * (double)c.cur->k;
+            cJSON_AddStringToObject(f, "shape", mm->name);
+            cJSON_AddNumberToObject(f, "m", (double)mm->s[0]);
+            cJSON_AddNumberToObject(f, "n", (double)mm->s[1]);
+            cJSON_AddNumberToObject(f, "k", (double)mm->s[2]);
+            double flop = 2.0 * (double)mm->s[0] * (double)mm->s[1] * (double)mm->s[2];
             bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
-            bench_rate(f, "gb_per_s", 2.0 * (double)c.cur->n * (double)c.cur->k / 1e6, &st, "GB/s");
+            bench_rate(f, "gb_per_s", 2.0 * (double)mm->s[1] * (double)mm->s[2] / 1e6, &st, "GB/s");
             bench_rate(f, "tflop_per_s", flop / 1e9, &st, "TFLOP/s");
             if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
         }
     }
     uint64_t layer_weights = 0;
-    for (int i = 0; i < 4; i++) layer_weights += (uint64_t)p->shapes[i].n * (uint64_t)p->shapes[i].k;
+    for (int i = 0; i < 4; i++) layer_weights += (uint64_t)p->shapes[i].s[1] * (uint64_t)p->shapes[i].s[2];
     for (int mi = 0; mi < p->n_m && ok && wants(p, "layer") && !cli_cancel_flag; mi++) {
-        c.m = p->ms[mi];
+        for (int i = 0; i < 4; i++) p->shapes[i].s[0] = p->ms[mi];
         double t[2];
         for (int df11 = 1; df11 >= 0; df11--) {
             c.with_decode = df11;
@@ -286,13 +287,13 @@ static int bench_backend(bench_report *r, dfrt_backend *b, const ops_plan *p, co
             }
             cJSON *f = bench_figure(r, bn, "layer");
             cJSON_AddStringToObject(f, "format", df11 ? "df11" : "bf16");
-            cJSON_AddNumberToObject(f, "m", (double)c.m);
+            cJSON_AddNumberToObject(f, "m", (double)p->ms[mi]);
             cJSON_AddNumberToObject(f, "weights", (double)layer_weights);
             bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
             bench_rate(f, "g_weights_per_s", (double)layer_weights / 1e6, &st, "G weights/s");
             t[df11] = st.median;
             if (!df11) {
-                const cJSON *d = bench_find(r, bn, "layer", NULL, "df11", (double)c.m, NAN);
+                const cJSON *d = bench_find(r, bn, "layer", NULL, "df11", (double)p->ms[mi], NAN);
                 if (d) cJSON_AddNumberToObject((cJSON *)d, "df11_over_bf16_time", t[1] / t[0]);
             }
         }
@@ -356,11 +357,11 @@ static void print_table(const bench_report *r, char names[][16], int n, const op
     print_row("copy (read + write)", r, names, n, "copy", NULL, NULL, NAN, "gb_per_s", "GB/s", 0);
     print_row("DF11 decode, layer", r, names, n, "df11_decode", "layer", NULL, NAN, "g_weights_per_s", "Gw/s", 0);
     print_row("  traffic (in + out)", r, names, n, "df11_decode", "layer", NULL, NAN, "gb_per_s", "GB/s", 0);
-    for (int si = 0; si < 5; si++)
+    for (int si = 0; si < OP_MODEL_MATMULS; si++)
         for (int mi = 0; mi < p->n_m; mi++) {
             char label[64];
-            snprintf(label, sizeof label, "%s %lldx%lld M=%d", p->shapes[si].name, (long long)p->shapes[si].n,
-                     (long long)p->shapes[si].k, p->ms[mi]);
+            snprintf(label, sizeof label, "%s %lldx%lld M=%d", p->shapes[si].name, (long long)p->shapes[si].s[1],
+                     (long long)p->shapes[si].s[2], p->ms[mi]);
             if (bench_find(r, names[0], "matmul", p->shapes[si].name, NULL, p->ms[mi], NAN))
                 print_row(label, r, names, n, "matmul", p->shapes[si].name, NULL, p->ms[mi], "gb_per_s", "GB/s", 1);
         }
@@ -427,13 +428,8 @@ int bench_ops(int argc, char **argv) {
     dfrt_config *cfg = NULL;
     if (!load_shapes(p.shapes_name, &cfg)) return CLI_FAIL;
     p.cfg = cfg;
-    int64_t H = cfg->hidden_size, I = cfg->intermediate_size, q = cfg->n_heads * cfg->head_dim,
-            kv = cfg->n_kv_heads * cfg->head_dim;
-    p.shapes[0] = (mm_shape){"qkv", q + 2 * kv, H, 0};
-    p.shapes[1] = (mm_shape){"o", H, q, q * H + 2 * kv * H};
-    p.shapes[2] = (mm_shape){"gate_up", 2 * I, H, 2 * q * H + 2 * kv * H};
-    p.shapes[3] = (mm_shape){"down", H, I, 2 * q * H + 2 * kv * H + 2 * I * H};
-    p.shapes[4] = (mm_shape){"lm_head", cfg->vocab_size, H, -1};
+    int64_t H = cfg->hidden_size, I = cfg->intermediate_size;
+    op_model_matmuls(cfg, 1, p.shapes);
 
     bench_report r;
     layer_unit L = {0};
