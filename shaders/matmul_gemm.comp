@@ -2,6 +2,8 @@
 // Y[M,N] = X[M,K] . W[N,K]^T (+ bias), tiled: a 64x64 block of Y per workgroup, K in steps of
 // 16 through shared memory (BF16 widened to fp32 on load), 4x4 outputs per invocation. Every
 // load and store is bounds-checked, so any M, N, K works.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 layout(local_size_x = 256) in;
 #define BM 64
 #define BN 64
@@ -40,7 +42,7 @@ void main() {
             if (gn < pc.n && gk < pc.k) {
                 uint idx = pc.w0 + gn * pc.k + gk;
                 uint word = w[idx >> 1];
-                wv = uintBitsToFloat((idx & 1u) != 0u ? (word & 0xFFFF0000u) : (word << 16));
+                wv = bf16_half(word, idx & 1u);
             }
             s_b[c][r] = wv;
         }

@@ -3,6 +3,8 @@
 // TPR invocations owns one row of W and strides over K; partial sums meet in shared memory.
 // BF16 is widened to fp32 by a shift. VEC (compile-time): rows start on 8-element boundaries
 // and X on 4 floats, so W is read 8 values per 16-byte load; otherwise element by element.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TPR = 32;  // invocations per row (a power of two)
 #define MAX_M 8
@@ -28,13 +30,10 @@ layout(push_constant) uniform Push {
 
 shared float s_sum[MAX_M * gl_WorkGroupSize.x];
 
-float lo(uint v) { return uintBitsToFloat(v << 16); }
-float hi(uint v) { return uintBitsToFloat(v & 0xFFFF0000u); }
-
 void main() {
     uint t = gl_LocalInvocationID.x;
     uint rows_per_group = gl_WorkGroupSize.x / TPR;
-    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    uint group = flat_group(pc.groups_x);
     uint row = group * rows_per_group + t / TPR;
     uint lane = t % TPR;
     float acc[MAX_M];
@@ -49,8 +48,8 @@ void main() {
             for (uint i = 0u; i < pc.m; i++) {
                 vec4 a = x4[x4_0 + (i * pc.k) / 4u + 2u * j];
                 vec4 b = x4[x4_0 + (i * pc.k) / 4u + 2u * j + 1u];
-                acc[i] += a.x * lo(q.x) + a.y * hi(q.x) + a.z * lo(q.y) + a.w * hi(q.y) +
-                          b.x * lo(q.z) + b.y * hi(q.z) + b.z * lo(q.w) + b.w * hi(q.w);
+                acc[i] += a.x * bf16_lo(q.x) + a.y * bf16_hi(q.x) + a.z * bf16_lo(q.y) + a.w * bf16_hi(q.y) +
+                          b.x * bf16_lo(q.z) + b.y * bf16_hi(q.z) + b.z * bf16_lo(q.w) + b.w * bf16_hi(q.w);
             }
         }
 #else
@@ -58,7 +57,7 @@ void main() {
         for (uint kk = lane; kk < pc.k; kk += TPR) {
             uint e = e0 + kk;
             uint word = w[e >> 1];
-            float wv = (e & 1u) != 0u ? hi(word) : lo(word);
+            float wv = bf16_half(word, e & 1u);
             for (uint i = 0u; i < pc.m; i++) acc[i] += x[pc.x0 + i * pc.k + kk] * wv;
         }
 #endif

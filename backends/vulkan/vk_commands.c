@@ -93,13 +93,6 @@ void vk_barrier(vk_backend *vk) {
     vkCmdPipelineBarrier(vk->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-vk_binding vk_bind(const vk_buffer *buf, size_t offset, size_t size, uint64_t align, size_t *out_delta) {
-    dfrt_bound_range r = dfrt_bind_range(offset, size, align);
-    size_t end = DFRT_MIN((r.bind_offset + r.bind_size + 3) / 4 * 4, (buf->size + 15) / 16 * 16);
-    *out_delta = r.delta;
-    return (vk_binding){buf->buffer, r.bind_offset, end - r.bind_offset};
-}
-
 dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *p, const vk_binding *bindings, const void *push,
                         uint32_t groups_x, uint32_t groups_y) {
     if (vk->sets_used == VK_MAX_SETS_PER_SUBMIT) DFRT_TRY(vk_submit_and_wait(vk));
@@ -133,6 +126,17 @@ dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *p, const vk_binding *
     vkCmdDispatch(vk->cmd, groups_x, groups_y, 1);
     vk_barrier(vk);
     return DFRT_OK;
+}
+
+dfrt_status vk_launch(vk_backend *vk, const vk_pipeline *pipe, const vk_binding *bindings, void *push,
+                      uint32_t *groups_x, uint64_t groups) {
+    if (groups == 0) return DFRT_OK;
+    if (groups > (uint64_t)vk->max_groups * vk->max_groups)
+        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan: %llu workgroups exceed the device's grid",
+                         (unsigned long long)groups);
+    uint32_t gx = (uint32_t)DFRT_MIN(groups, (uint64_t)vk->max_groups);
+    if (groups_x) *groups_x = gx;
+    return vk_dispatch(vk, pipe, bindings, push, gx, (uint32_t)((groups + gx - 1) / gx));
 }
 
 dfrt_status vk_synchronize(dfrt_backend *b) { return vk_submit_and_wait(vk_of(b)); }

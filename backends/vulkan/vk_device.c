@@ -1,28 +1,10 @@
-/* Vulkan: loader (volk), instance, physical devices and their capabilities, logical device. */
+/* Vulkan: loader (volk), instance, physical devices and their capabilities, logical device;
+ * the vtable and the driver. The top of the backend: it calls every layer below (vk_internal.h
+ * lists them), and none calls it. */
 #define VOLK_IMPLEMENTATION
 #include "vk_internal.h"
 
 #include <stdio.h>
-
-dfrt_status vk_fail(VkResult r, const char *call, const char *file, int line) {
-    dfrt_status s = DFRT_DEVICE_ERROR;
-    const char *what = "error";
-    switch (r) {
-    case VK_ERROR_OUT_OF_HOST_MEMORY: what = "VK_ERROR_OUT_OF_HOST_MEMORY"; s = DFRT_OUT_OF_MEMORY; break;
-    case VK_ERROR_OUT_OF_DEVICE_MEMORY: what = "VK_ERROR_OUT_OF_DEVICE_MEMORY"; s = DFRT_OUT_OF_MEMORY; break;
-    case VK_ERROR_DEVICE_LOST: what = "VK_ERROR_DEVICE_LOST"; break;
-    case VK_ERROR_INITIALIZATION_FAILED: what = "VK_ERROR_INITIALIZATION_FAILED"; break;
-    case VK_ERROR_LAYER_NOT_PRESENT: what = "VK_ERROR_LAYER_NOT_PRESENT"; s = DFRT_UNAVAILABLE; break;
-    case VK_ERROR_EXTENSION_NOT_PRESENT: what = "VK_ERROR_EXTENSION_NOT_PRESENT"; s = DFRT_UNAVAILABLE; break;
-    case VK_ERROR_FEATURE_NOT_PRESENT: what = "VK_ERROR_FEATURE_NOT_PRESENT"; s = DFRT_UNAVAILABLE; break;
-    case VK_ERROR_INCOMPATIBLE_DRIVER: what = "VK_ERROR_INCOMPATIBLE_DRIVER"; s = DFRT_UNAVAILABLE; break;
-    case VK_ERROR_TOO_MANY_OBJECTS: what = "VK_ERROR_TOO_MANY_OBJECTS"; break;
-    case VK_ERROR_MEMORY_MAP_FAILED: what = "VK_ERROR_MEMORY_MAP_FAILED"; break;
-    case VK_TIMEOUT: what = "VK_TIMEOUT"; break;
-    default: break;
-    }
-    return dfrt_fail(s, "vulkan: %s failed: %s (%d) at %s:%d", call, what, (int)r, dfrt_basename(file), line);
-}
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
                                                     VkDebugUtilsMessageTypeFlagsEXT types,
@@ -34,12 +16,6 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityF
         snprintf(vk->validation_first, sizeof vk->validation_first, "%s", data && data->pMessage ? data->pMessage : "?");
     fprintf(stderr, "dfrt vulkan validation: %s\n", data && data->pMessage ? data->pMessage : "?");
     return VK_FALSE;
-}
-
-dfrt_status vk_check_validation(vk_backend *vk) {
-    if (!vk->validation_messages) return DFRT_OK;
-    return dfrt_fail(DFRT_DEVICE_ERROR, "vulkan: %d validation message%s, the first: %s", vk->validation_messages,
-                     vk->validation_messages == 1 ? "" : "s", vk->validation_first);
 }
 
 static bool validation_requested(void) {
@@ -238,47 +214,25 @@ static dfrt_status vk_probe(dfrt_device_info **out, size_t *out_count) {
     return DFRT_OK;
 }
 
-static void vk_destroy(dfrt_backend *b) {
-    vk_backend *vk = vk_of(b);
-    if (vk) {
-        if (vk->device) {
-            vkDeviceWaitIdle(vk->device);
-            vk_pipelines_destroy(vk);
-            vk_commands_destroy(vk);
-            vk_buffer_destroy(vk, &vk->staging);
-            vk_buffer_destroy(vk, &vk->dummy);
-            vk_buffer_destroy(vk, &vk->attention_partial);
-            vkDestroyDevice(vk->device, NULL);
-        }
-        destroy_instance(vk);
-        free(vk);
+static void destroy_impl(vk_backend *vk) {
+    if (!vk) return;
+    if (vk->device) {
+        vkDeviceWaitIdle(vk->device);
+        vk_pipelines_destroy(vk);
+        vk_commands_destroy(vk);
+        vk_buffer_destroy(vk, &vk->staging);
+        vk_buffer_destroy(vk, &vk->dummy);
+        vk_buffer_destroy(vk, &vk->attention_partial);
+        vkDestroyDevice(vk->device, NULL);
     }
-    free(b);
+    destroy_instance(vk);
+    free(vk);
 }
 
-static const dfrt_backend_vtable vk_vtable = {
-    .name = "vulkan",
-    .destroy = vk_destroy,
-    .buffer_alloc = vk_buffer_alloc,
-    .buffer_free = vk_buffer_free,
-    .buffer_write = vk_buffer_write,
-    .buffer_read = vk_buffer_read,
-    .buffer_copy = vk_buffer_copy,
-    .buffer_fill = vk_buffer_fill,
-    .df11_decode = vk_df11_decode,
-    .matmul = vk_matmul,
-    .embedding = vk_embedding,
-    .rmsnorm = vk_rmsnorm,
-    .rope = vk_rope,
-    .kv_store = vk_kv_store,
-    .attention = vk_attention,
-    .silu_mul = vk_silu_mul,
-    .add = vk_add,
-    .argmax = vk_argmax,
-    .synchronize = vk_synchronize,
-    .timer_begin = vk_timer_begin,
-    .timer_end = vk_timer_end,
-};
+static void vk_destroy(dfrt_backend *b) {
+    destroy_impl(vk_of(b));
+    free(b);
+}
 
 static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mem, VkMemoryPropertyFlags want,
                             VkMemoryPropertyFlags avoid) {
@@ -379,9 +333,47 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
     }
     vk->min_align = props.limits.minStorageBufferOffsetAlignment ? props.limits.minStorageBufferOffsetAlignment : 1;
     vk->max_groups = DFRT_MIN(props.limits.maxComputeWorkGroupCount[0], props.limits.maxComputeWorkGroupCount[1]);
+    vk->subgroup_size = DFRT_MAX(info->subgroup_size, 1u);
     info->max_storage_buffer_range = vk->max_range;
     return DFRT_OK;
 }
+
+/* The cases the device's limits refuse (args validated by ops.c); the launchers trust them. */
+static dfrt_status vk_supports(dfrt_backend *b, dfrt_op op, const void *args) {
+    const vk_backend *vk = vk_of(b);
+    switch (op) {
+#define VK_OP_SUPPORTS(fn, OP) \
+    case OP: return vk_##fn##_supports(vk, args);
+        DFRT_FOR_EACH_OP(VK_OP_SUPPORTS)
+#undef VK_OP_SUPPORTS
+    default: return DFRT_OK;
+    }
+}
+
+static const dfrt_backend_vtable vk_vtable = {
+    .name = "vulkan",
+    .destroy = vk_destroy,
+    .buffer_alloc = vk_buffer_alloc,
+    .buffer_free = vk_buffer_free,
+    .buffer_write = vk_buffer_write,
+    .buffer_read = vk_buffer_read,
+    .buffer_copy = vk_buffer_copy,
+    .buffer_fill = vk_buffer_fill,
+    .supports = vk_supports,
+#define VK_OP_MEMBER(fn, OP) .fn = vk_##fn,
+    DFRT_FOR_EACH_OP(VK_OP_MEMBER)
+#undef VK_OP_MEMBER
+    .synchronize = vk_synchronize,
+    .timer_begin = vk_timer_begin,
+    .timer_end = vk_timer_end,
+};
+
+/* Each family's pipelines (vk_copy.c, vk_op_<family>.c). */
+static dfrt_status (*const create_pipelines[])(vk_backend *vk) = {
+    vk_copy_pipelines,      vk_df11_decode_pipelines, vk_matmul_pipelines,      vk_embedding_pipelines,
+    vk_norm_pipelines,      vk_rope_pipelines,        vk_kv_cache_pipelines,    vk_attention_pipelines,
+    vk_elementwise_pipelines, vk_argmax_pipelines,
+};
 
 static dfrt_status vk_open(int index, dfrt_backend **out) {
     *out = NULL;
@@ -390,24 +382,19 @@ static dfrt_status vk_open(int index, dfrt_backend **out) {
     if (!vk) return DFRT_OUT_OF_MEMORY;
     dfrt_device_info info;
     memset(&info, 0, sizeof info);
-    dfrt_backend *b = dfrt_calloc(1, sizeof *b, "a backend");
-    if (!b) {
-        free(vk);
-        return DFRT_OUT_OF_MEMORY;
-    }
-    b->vt = &vk_vtable;
-    b->impl = vk;
     dfrt_status s = create_instance(vk, validation_requested());
     if (s == DFRT_OK) s = create_device(vk, index, &info);
-    b->info = info;
     if (s == DFRT_OK) s = vk_commands_init(vk);
     if (s == DFRT_OK) s = vk_buffer_create(vk, 256, false, &vk->dummy);
-    if (s == DFRT_OK) s = vk_pipelines_init(vk);
+    for (size_t i = 0; s == DFRT_OK && i < sizeof create_pipelines / sizeof *create_pipelines; i++)
+        s = create_pipelines[i](vk);
     if (s == DFRT_OK) s = vk_check_validation(vk);
-    if (s != DFRT_OK) {
-        vk_destroy(b);
-        return s;
+    dfrt_backend *b = s == DFRT_OK ? dfrt_backend_new(&vk_vtable, &info) : NULL;
+    if (!b) {
+        destroy_impl(vk);
+        return s == DFRT_OK ? DFRT_OUT_OF_MEMORY : s;
     }
+    b->impl = vk;
     *out = b;
     return DFRT_OK;
 }

@@ -1,6 +1,13 @@
-/* The Vulkan backend's shared state. Host code splits into device (instance, physical and
- * logical device), memory (buffers, transfers), commands (recording, submission, barriers,
- * descriptors, timestamps), pipelines and ops. */
+/* The Vulkan backend's shared state and its layers, a one-way stack: each file calls only the
+ * files listed above it here (libplacebo's src/vulkan/ is the model).
+ *   vk_status.c     VkResult -> dfrt status, validation messages
+ *   vk_commands.c   recording, submission, barriers, descriptors, dispatch, timestamps
+ *   vk_memory.c     buffers and transfers
+ *   vk_pipelines.c  compute pipelines from embedded SPIR-V
+ *   vk_copy.c       buffer_copy (the copy shader)
+ *   vk_op_<family>.c  one file per op family (shaders/<family>.comp): push constants, pipelines,
+ *                   dispatch planning within the binding and grid limits, supports()
+ *   vk_device.c     instance, devices, the vtable and the driver (the top) */
 #ifndef DFRT_VK_INTERNAL_H
 #define DFRT_VK_INTERNAL_H
 
@@ -33,10 +40,10 @@ typedef struct vk_pipeline {
 } vk_pipeline;
 
 typedef enum vk_pipeline_id {
+    VK_PIPE_COPY,
     VK_PIPE_GEMV,
     VK_PIPE_GEMV_VEC,
     VK_PIPE_GEMM,
-    VK_PIPE_COPY,
     VK_PIPE_EMBEDDING,
     VK_PIPE_RMSNORM,
     VK_PIPE_ROPE,
@@ -51,75 +58,9 @@ typedef enum vk_pipeline_id {
     VK_PIPE_COUNT
 } vk_pipeline_id;
 
-/* Push-constant blocks, mirrored from the shaders (shaders/). */
-typedef struct vk_decode_push {
-    uint32_t first_chunk, n_tables, stream_word0, stream_words, sm_byte0, sm_bytes, out_elem0, n_group_chunks;
-} vk_decode_push;
-typedef struct vk_matmul_push {
-    uint32_t m, n, k, x0, w0, y0, y_stride, bias0, has_bias, groups_x;
-} vk_matmul_push;
-typedef struct vk_copy_push {
-    uint32_t n, groups_x;
-} vk_copy_push;
-/* The transformer ops (shaders/nn_*.comp): element offsets are within each binding. */
-typedef struct vk_embedding_push {
-    uint32_t rows, dim, offsets0, out0, table0, w_lo, w_last, max_first, flags, groups_per_row, groups_x;
-} vk_embedding_push;
-typedef struct vk_rmsnorm_push {
-    uint32_t rows, heads, dim, row_stride, x0, y0, w0;
-    float eps;
-    uint32_t groups_x;
-} vk_rmsnorm_push;
-typedef struct vk_rope_push {
-    uint32_t rows, heads, half_dim, row_stride, x0, pos0, inv0, groups_per_row, groups_x;
-} vk_rope_push;
-typedef struct vk_kv_store_push {
-    uint32_t rows, width, src_stride, k_col, v_col, src0, slots0, pos0, k0, v0;
-    uint32_t slot_lo, slot_end, key_lo, key_end, max_ctx, groups_per_row, groups_x;
-} vk_kv_store_push;
-typedef struct vk_attention_push {
-    uint32_t rows, n_heads, group, dim, q_stride, out_stride, width, n_slots, max_ctx;
-    uint32_t q0, out0, k0, v0, slots0, pos0, part0;
-    uint32_t slot_lo, slot_end, key_lo, key_end, kps, n_splits, split_count, flags;
-    float scale;
-    uint32_t groups_x;
-} vk_attention_push;
-typedef struct vk_silu_mul_push {
-    uint32_t rows, width, in_stride, up_col, in0, out0, groups_per_row, groups_x;
-} vk_silu_mul_push;
-typedef struct vk_add_push {
-    uint32_t n, a0, b0, y0, groups_x;
-} vk_add_push;
-typedef struct vk_argmax_push {
-    uint32_t rows, n, stride, x0, out0, groups_x;
-} vk_argmax_push;
-_Static_assert(sizeof(vk_decode_push) == 32, "decode push constants");
-_Static_assert(sizeof(vk_matmul_push) == 40, "matmul push constants");
-_Static_assert(sizeof(vk_embedding_push) == 44, "embedding push constants");
-_Static_assert(sizeof(vk_rmsnorm_push) == 36, "rmsnorm push constants");
-_Static_assert(sizeof(vk_rope_push) == 36, "rope push constants");
-_Static_assert(sizeof(vk_kv_store_push) == 68, "kv_store push constants");
-_Static_assert(sizeof(vk_attention_push) == 104, "attention push constants");
-_Static_assert(sizeof(vk_silu_mul_push) == 32, "silu_mul push constants");
-_Static_assert(sizeof(vk_add_push) == 20, "add push constants");
-_Static_assert(sizeof(vk_argmax_push) == 24, "argmax push constants");
-
-#define VK_GEMV_WORKGROUP 256
-#define VK_GEMV_THREADS_PER_ROW 32
-#define VK_GEMV_MAX_M 8
-#define VK_GEMM_TILE 64
-#define VK_NN_WORKGROUP 256        /* the transformer ops but attention and argmax */
-#define VK_ARGMAX_WORKGROUP 512    /* the backend requires 512-invocation workgroups */
-#define VK_ATTENTION_WORKGROUP 128 /* attention (at least one subgroup) */
-#define VK_ATTENTION_COMBINE_WORKGROUP 256
-/* The attention pipelines: the head_dim each takes, and the query heads (of one KV head) that
- * a workgroup serves with each load of a key or value row. */
-#define VK_ATTENTION_DIM 128
-#define VK_ATTENTION_QH 4
-#define VK_ATTENTION_MID_DIM 256
-#define VK_ATTENTION_MID_QH 2
-#define VK_ATTENTION_WIDE_DIM 1024
-#define VK_ATTENTION_WIDE_QH 1
+/* Push-constant blocks mirror the shaders and live beside their op (vk_op_<family>.c), each
+ * with a size assertion. */
+#define VK_OP_WORKGROUP 256 /* the row-wise ops: embedding, rmsnorm, rope, kv_store, silu_mul, add */
 
 /* One descriptor: a range of a buffer. */
 typedef struct vk_binding {
@@ -130,7 +71,13 @@ typedef struct vk_binding {
 /* Binds [offset, offset + size) of a buffer: from the offset aligned down to `align`, up to a
  * whole number of 32-bit words (shaders read words; buffers are padded to 16 bytes).
  * *out_delta is the offset of the range within the binding. */
-vk_binding vk_bind(const vk_buffer *buf, size_t offset, size_t size, uint64_t align, size_t *out_delta);
+static inline vk_binding vk_bind(const vk_buffer *buf, size_t offset, size_t size, uint64_t align, size_t *out_delta) {
+    if (align < 1) align = 1;
+    size_t bind_offset = (size_t)(offset / align * align);
+    size_t end = DFRT_MIN((offset + size + 3) / 4 * 4, (buf->size + 15) / 16 * 16);
+    *out_delta = offset - bind_offset;
+    return (vk_binding){buf->buffer, bind_offset, end - bind_offset};
+}
 
 #define VK_MAX_SETS_PER_SUBMIT 4096
 #define VK_DECODE_VARIANTS 6
@@ -173,6 +120,7 @@ typedef struct vk_backend {
     uint64_t max_range;    /* largest range one binding may cover (maybe lowered for tests) */
     uint64_t min_align;    /* minStorageBufferOffsetAlignment */
     uint32_t max_groups;   /* maxComputeWorkGroupCount[0] and [1] */
+    uint32_t subgroup_size; /* at least 1 */
 
     bool pipeline_stats; /* DFRT_VULKAN_PIPELINE_STATS: print compiled pipeline statistics */
 
@@ -183,50 +131,114 @@ typedef struct vk_backend {
 
 static inline vk_backend *vk_of(dfrt_backend *b) { return (vk_backend *)b->impl; }
 
-/* device */
+/* ---- status (vk_status.c) ---------------------------------------------------------------- */
+/* Fails with the first validation message seen since the last check, if any. */
 dfrt_status vk_check_validation(vk_backend *vk);
 
-/* memory */
+/* ---- commands (vk_commands.c) ------------------------------------------------------------- */
+dfrt_status vk_commands_init(vk_backend *vk);
+void vk_commands_destroy(vk_backend *vk);
+dfrt_status vk_begin(vk_backend *vk);  /* starts recording if not already */
+dfrt_status vk_submit_and_wait(vk_backend *vk);
+void vk_barrier(vk_backend *vk);       /* every earlier write is visible to every later access */
+/* Records a dispatch (a descriptor set, push constants, a barrier after it). */
+dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *pipe, const vk_binding *bindings, const void *push,
+                        uint32_t groups_x, uint32_t groups_y);
+/* Records a dispatch of `groups` workgroups as a 2-D grid within maxComputeWorkGroupCount; the
+ * shaders flatten it with groups_x (common.glsl's flat_group), which this stores through
+ * `groups_x` (a field of `push`) unless NULL. Nothing for 0 groups. */
+dfrt_status vk_launch(vk_backend *vk, const vk_pipeline *pipe, const vk_binding *bindings, void *push,
+                      uint32_t *groups_x, uint64_t groups);
+dfrt_status vk_synchronize(dfrt_backend *b);
+dfrt_status vk_timer_begin(dfrt_backend *b);
+dfrt_status vk_timer_end(dfrt_backend *b, double *out_ms);
+
+/* ---- memory (vk_memory.c) ----------------------------------------------------------------- */
 dfrt_status vk_buffer_create(vk_backend *vk, size_t size, bool host_visible, vk_buffer *out);
 void vk_buffer_destroy(vk_backend *vk, vk_buffer *buf);
 dfrt_status vk_buffer_alloc(dfrt_backend *b, size_t size, void **out);
 void vk_buffer_free(dfrt_backend *b, void *impl, size_t size);
 dfrt_status vk_buffer_write(dfrt_backend *b, void *impl, size_t offset, const void *src, size_t size);
 dfrt_status vk_buffer_read(dfrt_backend *b, void *impl, size_t offset, void *dst, size_t size);
-dfrt_status vk_buffer_copy(dfrt_backend *b, void *dst, size_t dst_offset, void *src, size_t src_offset, size_t size);
 dfrt_status vk_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value);
 
-/* commands */
-dfrt_status vk_commands_init(vk_backend *vk);
-void vk_commands_destroy(vk_backend *vk);
-dfrt_status vk_begin(vk_backend *vk);  /* starts recording if not already */
-dfrt_status vk_submit_and_wait(vk_backend *vk);
-void vk_barrier(vk_backend *vk);       /* every earlier write is visible to every later access */
-dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *pipe, const vk_binding *bindings, const void *push,
-                        uint32_t groups_x, uint32_t groups_y);
-dfrt_status vk_synchronize(dfrt_backend *b);
-dfrt_status vk_timer_begin(dfrt_backend *b);
-dfrt_status vk_timer_end(dfrt_backend *b, double *out_ms);
-
-/* pipelines */
-dfrt_status vk_pipelines_init(vk_backend *vk);
+/* ---- pipelines (vk_pipelines.c) ----------------------------------------------------------- */
+/* A compute pipeline of `n_bindings` storage buffers (set 0, in order), `push_size` bytes of
+ * push constants and `n_spec` uint32 specialization constants (ids 0..n_spec-1). */
+dfrt_status vk_pipeline_create(vk_backend *vk, vk_pipeline *p, const char *name, const uint32_t *code,
+                               size_t code_size, uint32_t n_bindings, uint32_t push_size, const uint32_t *spec,
+                               uint32_t n_spec);
 void vk_pipelines_destroy(vk_backend *vk);
 
-/* ops */
-/* Copies with the copy shader when offsets and size are multiples of 16; false otherwise. */
-dfrt_status vk_shader_copy(vk_backend *vk, const vk_buffer *dst, size_t dst_offset, const vk_buffer *src,
-                           size_t src_offset, size_t size, bool *out_done);
-dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a);
-dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a);
+/* ---- what the op files share: planning within the binding limit (header-only) -------------- */
+/* The most bytes one binding may cover with vk_bind()'s alignment and rounding. */
+static inline uint64_t vk_range_limit(const vk_backend *vk) { return vk->max_range - vk->min_align - 16; }
+static inline uint64_t vk_ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+/* Rows of `width` elements of `elem` bytes, `stride` elements apart, that fit `limit` bytes:
+ * 0 when one row does not. */
+static inline uint64_t vk_rows_within(uint64_t limit, uint64_t stride, uint64_t width, uint64_t elem) {
+    uint64_t cap = limit / elem;
+    if (width > cap) return 0;
+    if (stride == 0) return UINT64_MAX;
+    return (cap - width) / stride + 1;
+}
+/* Binds `bytes` of a tensor argument from `first_byte` on. */
+static inline vk_binding vk_bind_arg(const vk_backend *vk, dfrt_tensor_arg t, uint64_t first_byte, uint64_t bytes,
+                                     size_t *out_delta) {
+    return vk_bind(t.buf->impl, t.offset + (size_t)first_byte, (size_t)bytes, vk->min_align, out_delta);
+}
+/* Bound where an op has no tensor (no bias, no partial results). */
+static inline vk_binding vk_unbound(const vk_backend *vk) { return (vk_binding){vk->dummy.buffer, 0, VK_WHOLE_SIZE}; }
+/* supports(): `what` of op does not fit one binding. */
+static inline dfrt_status vk_too_large(const vk_backend *vk, const char *op, const char *what) {
+    return dfrt_fail(DFRT_UNSUPPORTED, "vulkan %s: %s does not fit the device's %llu-byte binding limit", op, what,
+                     (unsigned long long)vk->max_range);
+}
 
-/* the transformer ops (vk_nn.c) */
-dfrt_status vk_embedding(dfrt_backend *b, const dfrt_embedding_args *a);
-dfrt_status vk_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a);
-dfrt_status vk_rope(dfrt_backend *b, const dfrt_rope_args *a);
-dfrt_status vk_kv_store(dfrt_backend *b, const dfrt_kv_store_args *a);
-dfrt_status vk_attention(dfrt_backend *b, const dfrt_attention_args *a);
-dfrt_status vk_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a);
-dfrt_status vk_add(dfrt_backend *b, const dfrt_add_args *a);
-dfrt_status vk_argmax(dfrt_backend *b, const dfrt_argmax_args *a);
+/* ---- buffer_copy (vk_copy.c) -------------------------------------------------------------- */
+dfrt_status vk_copy_pipelines(vk_backend *vk);
+dfrt_status vk_buffer_copy(dfrt_backend *b, void *dst, size_t dst_offset, void *src, size_t src_offset, size_t size);
+
+/* ---- the op families (vk_op_<family>.c) ---------------------------------------------------- */
+/* Each op (ops.h) has, in its family's file, a launcher that trusts its arguments and a
+ * supports function that says which cases the device's limits refuse, and why:
+ *   dfrt_status vk_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a);
+ *   dfrt_status vk_rmsnorm_supports(const vk_backend *vk, const dfrt_rmsnorm_args *a);
+ * Each family creates its pipelines (vk_<family>_pipelines, listed in vk_device.c). */
+#define VK_OP_DECLARE(fn, OP)                                                 \
+    dfrt_status vk_##fn(dfrt_backend *b, const dfrt_##fn##_args *a);          \
+    dfrt_status vk_##fn##_supports(const vk_backend *vk, const dfrt_##fn##_args *a);
+DFRT_FOR_EACH_OP(VK_OP_DECLARE)
+#undef VK_OP_DECLARE
+
+dfrt_status vk_df11_decode_pipelines(vk_backend *vk);
+dfrt_status vk_matmul_pipelines(vk_backend *vk);
+dfrt_status vk_embedding_pipelines(vk_backend *vk);
+dfrt_status vk_norm_pipelines(vk_backend *vk);
+dfrt_status vk_rope_pipelines(vk_backend *vk);
+dfrt_status vk_kv_cache_pipelines(vk_backend *vk);
+dfrt_status vk_attention_pipelines(vk_backend *vk);
+dfrt_status vk_elementwise_pipelines(vk_backend *vk);
+dfrt_status vk_argmax_pipelines(vk_backend *vk);
+
+/* kv_cache: the ranges of a (n_slots, max_ctx, width) cache that one binding holds: slots
+ * [slot_lo, slot_end) whole, or positions [key_lo, key_end) of one slot. Attention binds the
+ * cache the same way. */
+typedef struct vk_cache_range {
+    uint32_t slot_lo, slot_end, key_lo, key_end;
+} vk_cache_range;
+/* `slots` whole slots at a time where a slot fits (keys == max_ctx), else `keys` positions of
+ * one slot at a time; `count` ranges in all. */
+typedef struct vk_cache_plan {
+    uint32_t n_slots, max_ctx;
+    uint64_t slots, keys, count;
+} vk_cache_plan;
+vk_cache_plan vk_plan_cache(uint32_t n_slots, uint32_t max_ctx, uint64_t slots, uint64_t keys);
+vk_cache_range vk_cache_range_at(const vk_cache_plan *p, uint64_t i);
+/* Binds range i of the plan in the K and V caches (rows of `width` values): *out_k and
+ * *out_v, and the elements of those bindings where the range starts, *out_k0 and *out_v0. */
+vk_cache_range vk_bind_cache_range(const vk_backend *vk, const vk_cache_plan *p, uint64_t i, dfrt_tensor_arg k_cache,
+                                   dfrt_tensor_arg v_cache, uint64_t width, vk_binding *out_k, vk_binding *out_v,
+                                   uint32_t *out_k0, uint32_t *out_v0);
 
 #endif

@@ -152,18 +152,6 @@ dfrt_status vk_buffer_read(dfrt_backend *b, void *impl, size_t offset, void *dst
     return DFRT_OK;
 }
 
-dfrt_status vk_buffer_copy(dfrt_backend *b, void *dst, size_t dst_offset, void *src, size_t src_offset, size_t size) {
-    vk_backend *vk = vk_of(b);
-    bool done;
-    DFRT_TRY(vk_shader_copy(vk, dst, dst_offset, src, src_offset, size, &done));
-    if (done) return DFRT_OK;
-    DFRT_TRY(vk_begin(vk));
-    VkBufferCopy region = {.srcOffset = src_offset, .dstOffset = dst_offset, .size = size};
-    vkCmdCopyBuffer(vk->cmd, ((vk_buffer *)src)->buffer, ((vk_buffer *)dst)->buffer, 1, &region);
-    vk_barrier(vk);
-    return DFRT_OK;
-}
-
 dfrt_status vk_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value) {
     vk_backend *vk = vk_of(b);
     vk_buffer *buf = impl;

@@ -7,6 +7,8 @@
 // binding: the host binds, per dispatch, the cache entries of slots [slot_lo, slot_end) and
 // positions [key_lo, key_end) (whole slots, or a range of positions of one slot), and a
 // dispatch stores only the rows that land there, so every index stays inside the bindings.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 layout(local_size_x_id = 0) in;
 
 layout(std430, set = 0, binding = 0) readonly buffer Src { float src[]; };
@@ -25,7 +27,7 @@ layout(push_constant) uniform Push {
 } pc;
 
 void main() {
-    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    uint group = flat_group(pc.groups_x);
     uint r = group / pc.groups_per_row;
     if (r >= pc.rows) return;
     int slot = slots[pc.slots0 + r], pos = positions[pc.pos0 + r];

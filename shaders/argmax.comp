@@ -6,6 +6,8 @@
 // the indices holding the maximum, and one (value, index) per subgroup in shared memory
 // (2 * MAXSG words), reduced by invocation 0. The host splits the rows into dispatches whose
 // x range fits one binding.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
@@ -27,7 +29,7 @@ shared uint s_index[MAXSG];
 const uint NONE = 0xFFFFFFFFu;
 
 void main() {
-    uint r = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    uint r = flat_group(pc.groups_x);
     if (r >= pc.rows) return; // uniform across the workgroup
     const float NEG_INF = uintBitsToFloat(0xFF800000u);
     uint t = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;

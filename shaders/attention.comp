@@ -26,6 +26,8 @@
 // caches either whole slots [slot_lo, slot_end) or keys [key_lo, key_end) of one slot (then
 // key_lo is a multiple of kps and splits never straddle two dispatches); a dispatch attends
 // only for rows whose slot lies in its range, so every index stays inside the bindings.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
@@ -153,7 +155,7 @@ void combine(uint rh, uint r, int pos) {
 }
 
 void main() {
-    uint wid = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    uint wid = flat_group(pc.groups_x);
     if (MODE == 1u) {
         uint rh = wid;
         if (rh >= pc.rows * pc.n_heads) return; // uniform across the workgroup

@@ -11,6 +11,8 @@
 // measured on the host with and without fused multiply-adds: 1.4e-7 to |a| = 1e6, 3e-5 to
 // 2^31 (any int32 position). The host splits the rows into dispatches whose x range fits one
 // binding.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x_id = 0) in;
 
@@ -55,7 +57,7 @@ vec2 cos_sin(float a) {
 }
 
 void main() {
-    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    uint group = flat_group(pc.groups_x);
     uint r = group / pc.groups_per_row;
     if (r >= pc.rows) return;
     uint item = (group % pc.groups_per_row) * gl_WorkGroupSize.x + gl_LocalInvocationID.x;

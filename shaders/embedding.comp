@@ -8,6 +8,8 @@
 // element is in [w_lo, w_last], so every valid row is copied by exactly one dispatch, and
 // only the dispatch flagged WRITE_INVALID writes the zeros of the invalid rows. No index
 // leaves the window: first - w_lo + dim <= the window's length.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 #extension GL_EXT_shader_16bit_storage : require
 layout(local_size_x_id = 0) in;
 
@@ -30,7 +32,7 @@ layout(push_constant) uniform Push {
 } pc;
 
 void main() {
-    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    uint group = flat_group(pc.groups_x);
     uint r = group / pc.groups_per_row;
     if (r >= pc.rows) return;
     uint i = (group % pc.groups_per_row) * 4u * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
@@ -45,5 +47,5 @@ void main() {
     if (first < pc.w_lo || first > pc.w_last) return; // another dispatch's row
     uint src = pc.table0 + (first - pc.w_lo);
     for (uint k = 0u; k < 4u; k++, i += gl_WorkGroupSize.x)
-        if (i < pc.dim) y[dst + i] = uintBitsToFloat(uint(table[src + i]) << 16);
+        if (i < pc.dim) y[dst + i] = bf16_lo(uint(table[src + i]));
 }

@@ -6,6 +6,8 @@
 // of squares meets by subgroupAdd and one shared word per subgroup. Shared memory: WG floats
 // (sized for subgroups of one). The host splits the rows into dispatches whose x and y ranges
 // fit one binding each.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #extension GL_EXT_control_flow_attributes : require
@@ -25,7 +27,7 @@ layout(push_constant) uniform Push {
 shared float s_sum[gl_WorkGroupSize.x]; // one per subgroup (sized for subgroups of one)
 
 void main() {
-    uint group = gl_WorkGroupID.x + gl_WorkGroupID.y * pc.groups_x;
+    uint group = flat_group(pc.groups_x);
     if (group >= pc.rows * pc.heads) return; // uniform across the workgroup
     uint t = gl_LocalInvocationID.x;
     uint r = group / pc.heads, h = group % pc.heads;
