@@ -29,15 +29,6 @@ dfrt_backend *dfrt_backend_new(const dfrt_backend_vtable *vt, const dfrt_device_
     return b;
 }
 
-dfrt_bound_range dfrt_bind_range(size_t offset, size_t size, size_t alignment) {
-    dfrt_bound_range r;
-    if (alignment < 1) alignment = 1;
-    r.bind_offset = offset / alignment * alignment;
-    r.delta = offset - r.bind_offset;
-    r.bind_size = size + r.delta;
-    return r;
-}
-
 dfrt_status dfrt_device_list(dfrt_device_info **out, size_t *out_count) {
     *out = NULL;
     *out_count = 0;

@@ -94,12 +94,4 @@ extern const dfrt_backend_driver dfrt_cuda_driver;
 /* Allocates a dfrt_backend with its vtable and info; the backend fills impl. */
 dfrt_backend *dfrt_backend_new(const dfrt_backend_vtable *vt, const dfrt_device_info *info);
 
-/* A region of a buffer bound by a backend whose bindings are limited in size: the range
- * [offset, offset + size) of the buffer, bound from `bind_offset` (aligned down), with the
- * first element `delta` bytes into the binding. */
-typedef struct dfrt_bound_range {
-    size_t bind_offset, bind_size, delta;
-} dfrt_bound_range;
-dfrt_bound_range dfrt_bind_range(size_t offset, size_t size, size_t alignment);
-
 #endif
