@@ -6,14 +6,27 @@
 // them with the sign/mantissa bytes into BF16. Only indices inside the chunk's
 // [positions[c], positions[c+1]) are stored, so no input can make the kernel write outside
 // its output; reads of the stream stop at the buffer's padded end.
-#include "kernels.h"
-
-#include <cuda_runtime.h>
+#include "common.cuh"
 
 namespace {
 
-constexpr int kThreads = 512;
+constexpr int kDecodeThreads = 512;
 constexpr int kStreamWords = 1024 + 2; // 4096 bytes + 8 of look-ahead
+
+// The kernel's parameters: the unit's device tensors and the chunks to decode. out receives
+// weight positions[first_chunk] at out[0]; max_chunk_weights bounds the shared staging.
+struct DecodeArgs {
+    const uint8_t *luts;       // (n_tables + 1) * 256
+    const uint8_t *stream;     // n_bytes, buffer padded to 16 bytes
+    const uint8_t *sign_mantissa;
+    const uint32_t *positions; // n_chunks + 1
+    const uint8_t *gaps;
+    uint16_t *out;
+    uint64_t n_bytes;
+    uint32_t first_chunk, n_chunks;
+    uint32_t n_tables;
+    uint32_t max_chunk_weights;
+};
 
 __device__ __forceinline__ uint32_t bswap32(uint32_t x) { return __byte_perm(x, 0, 0x0123); }
 
@@ -49,12 +62,12 @@ __device__ __forceinline__ uint32_t gap_of(const uint8_t *gaps, uint64_t window)
     return (two >> (11 - (bit & 7))) & 31u;
 }
 
-__global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode p) {
+__global__ void __launch_bounds__(kDecodeThreads) df11_decode_kernel(DecodeArgs p) {
     extern __shared__ __align__(16) uint8_t smem[];
     uint32_t *s_stream = reinterpret_cast<uint32_t *>(smem);
     uint16_t *s_fast = reinterpret_cast<uint16_t *>(s_stream + kStreamWords);
     uint32_t *s_warp = reinterpret_cast<uint32_t *>(s_fast + 256);
-    uint8_t *s_luts = reinterpret_cast<uint8_t *>(s_warp + kThreads / 32);
+    uint8_t *s_luts = reinterpret_cast<uint8_t *>(s_warp + kDecodeThreads / 32);
     uint8_t *s_exp = s_luts + 18 * 256;
 
     const uint32_t t = threadIdx.x, lane = t & 31, warp = t >> 5;
@@ -66,12 +79,12 @@ __global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode 
     const uint64_t chunk_byte = (uint64_t)c * 4096u;
     const uint64_t padded_words = (p.n_bytes + 15) / 16 * 4;
     const uint32_t *stream_words = reinterpret_cast<const uint32_t *>(p.stream);
-    for (uint32_t i = t; i < kStreamWords; i += kThreads) {
+    for (uint32_t i = t; i < kStreamWords; i += kDecodeThreads) {
         uint64_t w = chunk_byte / 4 + i;
         s_stream[i] = w < padded_words ? bswap32(__ldg(stream_words + w)) : 0u;
     }
     const uint32_t lut_words = (p.n_tables + 1) * 64;
-    for (uint32_t i = t; i < lut_words; i += kThreads)
+    for (uint32_t i = t; i < lut_words; i += kDecodeThreads)
         reinterpret_cast<uint32_t *>(s_luts)[i] = __ldg(reinterpret_cast<const uint32_t *>(p.luts) + i);
     __syncthreads();
     if (t < 256) {
@@ -82,7 +95,7 @@ __global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode 
     Tables tab = {s_luts, s_fast, p.n_tables};
 
     const uint32_t w0 = s_stream[2 * t], w1 = s_stream[2 * t + 1], w2 = s_stream[2 * t + 2];
-    const uint32_t gap = gap_of(p.gaps, (uint64_t)c * kThreads + t);
+    const uint32_t gap = gap_of(p.gaps, (uint64_t)c * kDecodeThreads + t);
 
     // Pass 1: count the codes that start in this window.
     uint32_t count = 0;
@@ -98,13 +111,13 @@ __global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode 
     if (lane == 31) s_warp[warp] = incl;
     __syncthreads();
     if (warp == 0) {
-        uint32_t v = lane < kThreads / 32 ? s_warp[lane] : 0u;
+        uint32_t v = lane < kDecodeThreads / 32 ? s_warp[lane] : 0u;
 #pragma unroll
         for (int d = 1; d < 32; d <<= 1) {
             uint32_t u = __shfl_up_sync(0xFFFFFFFFu, v, d);
             if (lane >= (uint32_t)d) v += u;
         }
-        if (lane < kThreads / 32) s_warp[lane] = v;
+        if (lane < kDecodeThreads / 32) s_warp[lane] = v;
     }
     __syncthreads();
     uint32_t index = begin + incl - count + (warp ? s_warp[warp - 1] : 0u);
@@ -120,7 +133,7 @@ __global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode 
     // Join with sign and mantissa, coalesced.
     const uint8_t *sm = p.sign_mantissa + begin;
     uint16_t *out = p.out + (begin - base);
-    for (uint32_t e = t; e < end - begin; e += kThreads) {
+    for (uint32_t e = t; e < end - begin; e += kDecodeThreads) {
         uint32_t s = __ldg(sm + e);
         out[e] = (uint16_t)(((s & 0x80u) << 8) | ((uint32_t)s_exp[e] << 7) | (s & 0x7Fu));
     }
@@ -128,22 +141,26 @@ __global__ void __launch_bounds__(kThreads) df11_decode_kernel(dfrt_cuda_decode 
 
 } // namespace
 
-extern "C" cudaError_t dfrt_cuda_df11_decode(const dfrt_cuda_decode *p, cudaStream_t stream) {
-    const size_t fixed = kStreamWords * 4 + 256 * 2 + (kThreads / 32) * 4 + 18 * 256;
-    size_t shared = (fixed + p->max_chunk_weights + 15) / 16 * 16;
-    // Once per device (a harmless race): room for the largest chunk any unit can have.
-    static unsigned long long attribute_set = 0; // a bit per device
-    int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) return e;
-    unsigned long long bit = dev < 64 ? 1ull << dev : 0;
-    if (!(attribute_set & bit)) {
-        e = cudaFuncSetAttribute(df11_decode_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int)((fixed + 32768 + 15) / 16 * 16));
-        if (e != cudaSuccess) return e;
-        attribute_set |= bit;
-    }
+extern "C" dfrt_status dfrt_cuda_df11_decode(dfrt_cuda_ctx *ctx, const dfrt_df11_decode_args *a) {
+    const dfrt_device_df11 *u = a->unit;
+    DecodeArgs p;
+    p.luts = static_cast<const uint8_t *>(u->luts->impl);
+    p.stream = static_cast<const uint8_t *>(u->stream->impl);
+    p.sign_mantissa = static_cast<const uint8_t *>(u->sign_mantissa->impl);
+    p.positions = static_cast<const uint32_t *>(u->positions_buf->impl);
+    p.gaps = static_cast<const uint8_t *>(u->gaps->impl);
+    p.out = dev<uint16_t>(a->out);
+    p.n_bytes = u->n_bytes;
+    p.first_chunk = a->first_chunk;
+    p.n_chunks = a->n_chunks;
+    p.n_tables = u->n_tables;
+    p.max_chunk_weights = u->max_chunk_weights;
+    const size_t fixed = kStreamWords * 4 + 256 * 2 + (kDecodeThreads / 32) * 4 + 18 * 256;
+    size_t shared = (fixed + p.max_chunk_weights + 15) / 16 * 16;
+    // Room for the largest chunk any unit can have (32768 weights).
+    static unsigned long long allowed = 0;
+    DFRT_CUDA_TRY(allow_shared(df11_decode_kernel, (int)((fixed + 32768 + 15) / 16 * 16), allowed));
     // A unit has at most 2^32 weights of at least one bit: fewer than 2^17 chunks, one block each.
-    df11_decode_kernel<<<p->n_chunks, kThreads, shared, stream>>>(*p);
-    return cudaGetLastError();
+    df11_decode_kernel<<<p.n_chunks, kDecodeThreads, shared, ctx->stream>>>(p);
+    return DFRT_CUDA_LAUNCHED("df11_decode");
 }

@@ -1,137 +1,59 @@
-/* The CUDA kernels' launchers: plain C, callable from the backend's host code. Each returns a
- * cudaError_t (cudaSuccess when the launch was accepted). Pointers are device pointers. */
+/* The CUDA kernels' launchers: plain C, called by the backend's host code
+ * (backends/cuda/cuda_backend.c). Each op's launcher takes the op's dfrt_<op>_args (ops.h)
+ * as the generic layer validated it and the backend accepted it (supports), resolves the
+ * device pointers itself and enqueues its kernels on ctx->stream; one .cu file per op family. */
 #ifndef DFRT_CUDA_KERNELS_H
 #define DFRT_CUDA_KERNELS_H
 
+#include "dfrt.h"
+
 #include <cuda_runtime_api.h>
-#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* DF11 decode of chunks [first_chunk, first_chunk + n_chunks) of a unit. out receives weight
- * positions[first_chunk] at out[0]. max_chunk_weights bounds the shared staging. */
-typedef struct dfrt_cuda_decode {
-    const uint8_t *luts;       /* (n_tables + 1) * 256 */
-    const uint8_t *stream;     /* n_bytes, buffer padded to 16 bytes */
-    const uint8_t *sign_mantissa;
-    const uint32_t *positions; /* n_chunks + 1 */
-    const uint8_t *gaps;
-    uint16_t *out;
-    uint64_t n_bytes;
-    uint32_t first_chunk, n_chunks;
-    uint32_t n_tables;
-    uint32_t max_chunk_weights;
-} dfrt_cuda_decode;
+#include "backend.h"
 
-cudaError_t dfrt_cuda_df11_decode(const dfrt_cuda_decode *p, cudaStream_t stream);
+/* A CUDA backend's state (its dfrt_backend's impl): what the launchers need of the device. */
+typedef struct dfrt_cuda_ctx {
+    int device;
+    int sm_count;           /* multiprocessors */
+    int compute_capability; /* major * 10 + minor */
+    cudaStream_t stream;    /* every op and copy is enqueued here */
+    cudaEvent_t timer_start, timer_stop;
+    void *scratch; /* device memory for matmul's BF16 copy of X and attention's split keys */
+    size_t scratch_size;
+} dfrt_cuda_ctx;
 
-/* Y[M,N] = X[M,K] . W[N,K]^T (+ bias). x, y, bias fp32; w BF16 (uint16). For M > 8 the
- * tensor-core path converts X to BF16 in `scratch` (at least M * round_up(K, 8) * 2 bytes,
- * see dfrt_cuda_matmul_scratch_bytes). */
-typedef struct dfrt_cuda_matmul {
-    const float *x;
-    const uint16_t *w;
-    const float *bias; /* NULL: none */
-    float *y;
-    int m, n, k;
-    void *scratch;
-} dfrt_cuda_matmul;
+/* Provided by the backend (cuda_backend.c). dfrt_cuda_fail converts a failed CUDA call to a
+ * status (out of memory, unavailable, or a device error) with the call's text, file and line;
+ * dfrt_cuda_scratch grows ctx->scratch to at least `need` bytes (DFRT_OUT_OF_MEMORY naming
+ * `what` when the device has too little). */
+dfrt_status dfrt_cuda_fail(cudaError_t e, const char *call, const char *file, int line);
+dfrt_status dfrt_cuda_scratch(dfrt_cuda_ctx *ctx, size_t need, const char *what);
 
-size_t dfrt_cuda_matmul_scratch_bytes(int m, int k);
-cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStream_t stream);
+#define DFRT_CUDA_TRY(call)                                                                        \
+    do {                                                                                           \
+        cudaError_t dfrt_cuda_try_ = (call);                                                       \
+        if (dfrt_cuda_try_ != cudaSuccess) return dfrt_cuda_fail(dfrt_cuda_try_, #call, __FILE__, __LINE__); \
+    } while (0)
 
-/* ---- transformer ops (nn.cu) ------------------------------------------------------------------
- * fp32 activations, layouts as in dfrt.h; strides and offsets in elements. Row indices read from
- * device memory (offsets, slots, positions) are range-checked in the kernels. Each launcher
- * enqueues one kernel (attention: two when it splits the keys across blocks). */
+/* The attention kernel keeps a head of up to this many values in registers (supports refuses
+ * larger ones). */
+#define DFRT_CUDA_ATTENTION_MAX_DIM 1024
 
-/* out[r, 0..dim) = fp32(table[offsets[r] + 0..dim)); a row past table_elems gives zeros. */
-typedef struct dfrt_cuda_embedding {
-    float *out;              /* (rows, dim) */
-    const uint16_t *table;   /* BF16, table_elems */
-    const uint32_t *offsets; /* (rows) */
-    uint64_t table_elems;
-    uint32_t rows, dim;
-} dfrt_cuda_embedding;
-
-cudaError_t dfrt_cuda_embedding_run(const dfrt_cuda_embedding *p, cudaStream_t stream);
-
-/* RMSNorm of each (row, head) vector x[r * row_stride + h * dim + 0..dim); y may be x. */
-typedef struct dfrt_cuda_rmsnorm {
-    float *y;
-    const float *x;
-    const float *w; /* (dim) */
-    uint32_t rows, heads, dim, row_stride;
-    float eps;
-} dfrt_cuda_rmsnorm;
-
-cudaError_t dfrt_cuda_rmsnorm_run(const dfrt_cuda_rmsnorm *p, cudaStream_t stream);
-
-/* Rotate-half rotary embedding in place; dim even. */
-typedef struct dfrt_cuda_rope {
-    float *x;
-    const int32_t *positions; /* (rows) */
-    const float *inv_freq;    /* (dim / 2) */
-    uint32_t rows, heads, dim, row_stride;
-} dfrt_cuda_rope;
-
-cudaError_t dfrt_cuda_rope_run(const dfrt_cuda_rope *p, cudaStream_t stream);
-
-/* K and V rows of src into caches of (n_slots, max_ctx, width) at (slots[r], positions[r]). */
-typedef struct dfrt_cuda_kv_store {
-    float *k_cache, *v_cache;
-    const float *src; /* rows of src_stride: K at k_col, V at v_col */
-    const int32_t *slots, *positions;
-    uint32_t rows, width, src_stride, k_col, v_col, n_slots, max_ctx;
-} dfrt_cuda_kv_store;
-
-cudaError_t dfrt_cuda_kv_store_run(const dfrt_cuda_kv_store *p, cudaStream_t stream);
-
-/* Causal GQA attention over the KV caches. When there are too few (row, KV head) pairs to fill
- * the GPU the keys are split across blocks, whose partial results go to `scratch` (at least
- * dfrt_cuda_attention_scratch_bytes bytes; with less, or NULL, the keys are not split). */
-typedef struct dfrt_cuda_attention {
-    float *out;                /* rows of out_stride, head h at h * dim */
-    const float *q;            /* rows of q_stride, head h at h * dim */
-    const float *k_cache, *v_cache; /* (n_slots, max_ctx, n_kv * dim) */
-    const int32_t *slots, *positions;
-    void *scratch;
-    size_t scratch_bytes;
-    uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
-    float scale;
-} dfrt_cuda_attention;
-
-size_t dfrt_cuda_attention_scratch_bytes(const dfrt_cuda_attention *p);
-cudaError_t dfrt_cuda_attention_run(const dfrt_cuda_attention *p, cudaStream_t stream);
-
-/* out[r, i] = silu(in[r * in_stride + i]) * in[r * in_stride + up_col + i], out (rows, width). */
-typedef struct dfrt_cuda_silu_mul {
-    float *out;
-    const float *in;
-    uint32_t rows, width, in_stride, up_col;
-} dfrt_cuda_silu_mul;
-
-cudaError_t dfrt_cuda_silu_mul_run(const dfrt_cuda_silu_mul *p, cudaStream_t stream);
-
-/* y = a + b over n values; y may be a or b. */
-typedef struct dfrt_cuda_add {
-    float *y;
-    const float *a, *b;
-    uint64_t n;
-} dfrt_cuda_add;
-
-cudaError_t dfrt_cuda_add_run(const dfrt_cuda_add *p, cudaStream_t stream);
-
-/* out[r] = first index of the largest of x[r * stride + 0..n) (NaN never wins; 0 when none). */
-typedef struct dfrt_cuda_argmax {
-    int32_t *out;
-    const float *x;
-    uint32_t rows, n, stride;
-} dfrt_cuda_argmax;
-
-cudaError_t dfrt_cuda_argmax_run(const dfrt_cuda_argmax *p, cudaStream_t stream);
+/* The ops, one launcher each (in the family's .cu file). */
+dfrt_status dfrt_cuda_df11_decode(dfrt_cuda_ctx *ctx, const dfrt_df11_decode_args *a); /* df11_decode.cu */
+dfrt_status dfrt_cuda_matmul(dfrt_cuda_ctx *ctx, const dfrt_matmul_args *a);           /* matmul.cu */
+dfrt_status dfrt_cuda_embedding(dfrt_cuda_ctx *ctx, const dfrt_embedding_args *a);     /* embedding.cu */
+dfrt_status dfrt_cuda_rmsnorm(dfrt_cuda_ctx *ctx, const dfrt_rmsnorm_args *a);         /* norm.cu */
+dfrt_status dfrt_cuda_rope(dfrt_cuda_ctx *ctx, const dfrt_rope_args *a);               /* rope.cu */
+dfrt_status dfrt_cuda_kv_store(dfrt_cuda_ctx *ctx, const dfrt_kv_store_args *a);       /* kv_cache.cu */
+dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attention_args *a);     /* attention.cu */
+dfrt_status dfrt_cuda_silu_mul(dfrt_cuda_ctx *ctx, const dfrt_silu_mul_args *a);       /* elementwise.cu */
+dfrt_status dfrt_cuda_add(dfrt_cuda_ctx *ctx, const dfrt_add_args *a);                 /* elementwise.cu */
+dfrt_status dfrt_cuda_argmax(dfrt_cuda_ctx *ctx, const dfrt_argmax_args *a);           /* argmax.cu */
 
 #ifdef __cplusplus
 }

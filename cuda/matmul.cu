@@ -5,16 +5,24 @@
 // M > 8:  X is converted to BF16, then a tensor-core GEMM (mma.sync m16n8k16, BF16 in, fp32
 //         accumulate) with 128x128x32 block tiles, a 3-stage cp.async pipeline and ldmatrix.
 // Every load and store is bounds-checked, so any M, N, K works.
-#include "kernels.h"
-#include "launch.cuh"
+#include "common.cuh"
 
 #include <cuda_bf16.h>
-#include <cuda_runtime.h>
 
 namespace {
 
-__device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
-__device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v & 0xFFFF0000u); }
+// The launch's parameters, device pointers resolved. For M > 8 the tensor-core path converts
+// X to BF16 in `scratch` (M * round_up(K, 8) * 2 bytes, scratch_bytes).
+struct MatmulArgs {
+    const float *x;
+    const uint16_t *w;
+    const float *bias; // nullptr: none
+    float *y;
+    int m, n, k;
+    void *scratch;
+};
+
+size_t scratch_bytes(int m, int k) { return m <= 8 ? 0 : (size_t)m * (size_t)((k + 7) / 8 * 8) * 2; }
 
 // ---- GEMV -------------------------------------------------------------------------------------
 
@@ -107,7 +115,7 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_any(const float *__restrict
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     const uint16_t *wr = w + (size_t)row * k;
     for (int j = lane; j < k; j += 32) {
-        float wv = __uint_as_float((uint32_t)__ldg(wr + j) << 16);
+        float wv = bf16_lo(__ldg(wr + j));
         for (int i = 0; i < m; i++) acc[i] = fmaf(x[(size_t)i * k + j], wv, acc[i]);
     }
     for (int i = 0; i < m; i++) {
@@ -152,10 +160,6 @@ constexpr int kPitch = BK + 8;               // padded row (80 bytes): conflict-
 constexpr int kATile = BM * kPitch, kBTile = BN * kPitch; // elements per stage
 constexpr int kGemmShared = kStages * (kATile + kBTile) * 2;
 
-__device__ __forceinline__ uint32_t smem_addr(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
 __device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
 }
@@ -173,6 +177,21 @@ __device__ __forceinline__ void mma_bf16(float *d, const uint32_t *a, const uint
                  "{%8, %9}, {%0, %1, %2, %3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// y[r, c] = v0 and y[r, c + 1] = v1, plus the bias, for the columns below n: one 8-byte store
+// when both are and it is aligned. Both GEMMs' epilogues.
+__device__ __forceinline__ void store_pair(float *y, const float *bias, int n, int r, int c, float v0, float v1) {
+    if (bias) {
+        if (c < n) v0 += bias[c];
+        if (c + 1 < n) v1 += bias[c + 1];
+    }
+    float *dst = y + (size_t)r * n + c;
+    if (c + 1 < n && (reinterpret_cast<uintptr_t>(dst) & 7) == 0) *reinterpret_cast<float2 *>(dst) = make_float2(v0, v1);
+    else {
+        if (c < n) dst[0] = v0;
+        if (c + 1 < n) dst[1] = v1;
+    }
 }
 
 // Loads `rows` rows x BK columns starting at (r0, k0) of a row-major BF16 matrix with `pitch`
@@ -273,17 +292,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_bf16(const uint16_t *__r
                 int r = m0 + wm + i * 16 + (lane >> 2) + half * 8;
                 int c = n0 + wn + j * 8 + (lane & 3) * 2;
                 if (r >= m) continue;
-                float v0 = acc[i][j][2 * half], v1 = acc[i][j][2 * half + 1];
-                if (bias) {
-                    if (c < n) v0 += bias[c];
-                    if (c + 1 < n) v1 += bias[c + 1];
-                }
-                float *dst = y + (size_t)r * n + c;
-                if (c + 1 < n && (reinterpret_cast<uintptr_t>(dst) & 7) == 0) *reinterpret_cast<float2 *>(dst) = make_float2(v0, v1);
-                else {
-                    if (c < n) dst[0] = v0;
-                    if (c + 1 < n) dst[1] = v1;
-                }
+                store_pair(y, bias, n, r, c, acc[i][j][2 * half], acc[i][j][2 * half + 1]);
             }
 }
 
@@ -395,23 +404,13 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
         for (int half = 0; half < 2; half++) {
             int r = row + half * 8, c = n0 + j * 8 + (lane & 3) * 2;
             if (r >= m) continue;
-            float v0 = d[4 * j + 2 * half], v1 = d[4 * j + 2 * half + 1];
-            if (bias) {
-                if (c < n) v0 += bias[c];
-                if (c + 1 < n) v1 += bias[c + 1];
-            }
-            float *dst = y + (size_t)r * n + c;
-            if (c + 1 < n && (reinterpret_cast<uintptr_t>(dst) & 7) == 0) *reinterpret_cast<float2 *>(dst) = make_float2(v0, v1);
-            else {
-                if (c < n) dst[0] = v0;
-                if (c + 1 < n) dst[1] = v1;
-            }
+            store_pair(y, bias, n, r, c, d[4 * j + 2 * half], d[4 * j + 2 * half + 1]);
         }
 #endif
 }
 
 template <int M>
-cudaError_t launch_gemv_vec(const dfrt_cuda_matmul *p, cudaStream_t stream) {
+cudaError_t launch_gemv_vec(const MatmulArgs *p, cudaStream_t stream) {
     int k_tile = kGemvXTileBytes / (4 * M) / 8 * 8;
     if (k_tile > p->k) k_tile = p->k;
     size_t shared = (size_t)M * k_tile * 4;
@@ -423,28 +422,8 @@ cudaError_t launch_gemv_vec(const dfrt_cuda_matmul *p, cudaStream_t stream) {
     return cudaGetLastError();
 }
 
-// Hopper (compute capability 9.0) runs the sm_90a wgmma kernel; other GPUs mma.sync. The
-// answer is cached per device (a harmless race).
-bool device_is_sm90() {
-    static signed char known[64]; // 0 unknown, 1 yes, -1 no
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (dev >= 0 && dev < 64 && known[dev]) return known[dev] > 0;
-    int major = 0, minor = 0;
-    bool yes = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-               cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && major == 9 &&
-               minor == 0;
-    if (dev >= 0 && dev < 64) known[dev] = yes ? 1 : -1;
-    return yes;
-}
-
-} // namespace
-
-extern "C" size_t dfrt_cuda_matmul_scratch_bytes(int m, int k) {
-    return m <= 8 ? 0 : (size_t)m * (size_t)((k + 7) / 8 * 8) * 2;
-}
-
-extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStream_t stream) {
+// Hopper (compute capability 9.0, sm90) runs the sm_90a wgmma kernel; other GPUs mma.sync.
+cudaError_t run_matmul(const MatmulArgs *p, bool sm90, cudaStream_t stream) {
     const bool w_aligned = p->k % 8 == 0 && (reinterpret_cast<uintptr_t>(p->w) & 15) == 0;
     if (p->m <= 8) {
         if (!w_aligned) {
@@ -469,7 +448,7 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
     int blocks = (int)((total + 255) / 256 < 65536 ? (total + 255) / 256 : 65536);
     to_bf16<<<blocks, 256, 0, stream>>>(p->x, xb, p->m, p->k, kp);
     cudaError_t e;
-    if (w_aligned && device_is_sm90()) {
+    if (w_aligned && sm90) {
         static unsigned long long allowed = 0;
         e = allow_shared(gemm_wgmma, kHShared, allowed);
         if (e != cudaSuccess) return e;
@@ -490,4 +469,21 @@ extern "C" cudaError_t dfrt_cuda_matmul_run(const dfrt_cuda_matmul *p, cudaStrea
         gemm_bf16<false><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
     }
     return cudaGetLastError();
+}
+
+} // namespace
+
+extern "C" dfrt_status dfrt_cuda_matmul(dfrt_cuda_ctx *ctx, const dfrt_matmul_args *a) {
+    MatmulArgs p;
+    p.x = dev<const float>(a->x);
+    p.w = dev<const uint16_t>(a->w);
+    p.bias = dev<const float>(a->bias);
+    p.y = dev<float>(a->y);
+    p.m = (int)a->m;
+    p.n = (int)a->n;
+    p.k = (int)a->k;
+    dfrt_status s = dfrt_cuda_scratch(ctx, scratch_bytes(p.m, p.k), "matmul (a BF16 copy of X)");
+    if (s != DFRT_OK) return s;
+    p.scratch = ctx->scratch;
+    return dfrt_cuda_check(run_matmul(&p, ctx->compute_capability == 90, ctx->stream), "matmul", __FILE__, __LINE__);
 }

@@ -1,0 +1,471 @@
+// attention on CUDA: causal grouped-query attention over the fp32 KV caches, softmax in fp32, one
+// kernel (plus a combining one when the keys are split across blocks). Semantics as in ops.h and
+// the CPU reference (backends/cpu/cpu_ops.c); slots and positions read from device memory are
+// range-checked.
+#include "common.cuh"
+
+namespace {
+
+// A block takes one query row r, one KV head g, a chunk of HB of the query heads that share g,
+// and one split of the keys 0..positions[r]; the K and V rows are read once for all those
+// heads. Keys go in tiles of T: cp.async brings tile i+1 into shared memory while tile i is
+// used. Per tile:
+//   scores:  P = THREADS / T threads per key each take every P-th float4 of the key row for all
+//            the heads; shuffles sum them; s = q.k * scale (-inf past the split's end);
+//   softmax: a warp per head updates the running max m and sum l (online softmax) and turns the
+//            scores into p = exp(s - m), with alpha = exp(m_old - m) rescaling what came before;
+//   PV:      warp w takes keys w, w + WARPS, ... and lane l the float4 columns l + 32 j (j < NC)
+//            of all the heads: acc = acc * alpha + sum p v, in registers.
+// The warps' accumulators are summed in shared memory at the end. One split: out = acc / l.
+// Several splits (too few rows x KV heads x head chunks to fill the GPU): (acc, m, l) of each
+// split go to the scratch and attention_combine merges them. Rows whose slot or position is out
+// of range give zeros. NC = ceil(dim / 128) rounded up to a power of two (dim <= 1024, as the
+// backend's supports requires), tiles keep T * NC = 32 keys x float4 columns per lane; HB is
+// the heads per block rounded up to a power of two. Blocks have 8 warps (4 for dim > 512).
+// Every quarter-warp reads consecutive float4s of one shared row, so shared loads are free of
+// bank conflicts; rows are padded to a pitch of 4 mod 8 float4s, which would keep them so with
+// fewer threads per key.
+
+constexpr uint32_t kMinSplitKeys = 128; // keys per split at least
+constexpr uint32_t kMaxSplits = 128;
+constexpr int kCombineThreads = 128;
+
+template <int NC> struct AttnShape {
+    static constexpr int T = 32 / NC;                     // keys per tile
+    static constexpr int THREADS = T >= 8 ? 256 : 128;    // a key's score threads stay in a warp
+    static constexpr int WARPS = THREADS / 32;
+    static constexpr int MIN_BLOCKS = NC == 1 ? 2 : 1;    // dim <= 128: 2 blocks per SM (<= 128 regs)
+    static constexpr int P = THREADS / T;                 // threads per key in the score phase
+    static constexpr int HB_MAX = NC <= 2 ? 8 : 16 / NC;  // query heads per block at most
+    static constexpr uint32_t max_pitch4 = 32 * NC + 4;
+    static_assert(P <= 32 && WARPS * HB_MAX <= 4 * T, "shape");
+};
+
+inline uint32_t attn_pitch4(uint32_t dim4) { return (dim4 + 3) / 8 * 8 + 4; }
+
+inline size_t attn_shared_bytes(int t, int hb, uint32_t pitch4) {
+    return ((size_t)4 * t * pitch4 + (size_t)hb * pitch4) * 16 + ((size_t)hb * t + 3 * (size_t)hb) * 4;
+}
+
+struct AttnArgs {
+    float *out;
+    const float *q, *k, *v;
+    const int32_t *slots, *positions;
+    float *part_acc; // (rows, n_heads, n_splits, dim)
+    float *part_ml;  // (rows, n_heads, n_splits, 2): m, l
+    uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
+    uint32_t group, head_chunks, hb, n_splits, pitch4, tile;
+    int vec; // K and V rows 16-byte aligned: cp.async
+    float scale;
+};
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+__device__ __forceinline__ bool attn_row_valid(const AttnArgs &a, uint32_t r, int32_t &slot, int32_t &pos) {
+    slot = __ldg(a.slots + r);
+    pos = __ldg(a.positions + r);
+    return slot >= 0 && (uint32_t)slot < a.n_slots && pos >= 0 && (uint32_t)pos < a.max_ctx;
+}
+
+// How the len keys of a row are split: at most n_splits pieces of `per` keys (whole tiles, at
+// least kMinSplitKeys unless the row is shorter); split s covers [s per, (s + 1) per) & [0, len).
+// Returns the number of non-empty splits.
+__device__ __forceinline__ uint32_t attn_split(const AttnArgs &a, uint32_t len, uint64_t &per) {
+    const uint32_t n_eff = min(a.n_splits, (len + kMinSplitKeys - 1) / kMinSplitKeys);
+    per = ((uint64_t)len + n_eff - 1) / n_eff;
+    per = (per + a.tile - 1) / a.tile * a.tile;
+    return (uint32_t)((len + per - 1) / per);
+}
+
+// Keys [j0, j0 + n) of K and V (rows `width` apart from kb / vb) into shared tiles.
+template <int NC, int WARPS>
+__device__ __forceinline__ void attn_load_tile(float4 *ks, float4 *vs, const float *kb, const float *vb, uint64_t width,
+                                               uint32_t j0, int n, uint32_t dim, uint32_t dim4, uint32_t pitch4,
+                                               bool vec) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int t = warp; t < n; t += WARPS) {
+        const float *kr = kb + (uint64_t)(j0 + t) * width, *vr = vb + (uint64_t)(j0 + t) * width;
+#pragma unroll
+        for (int j = 0; j < NC; j++) {
+            const uint32_t c = lane + 32 * j;
+            if (c < dim4) {
+                if (vec) {
+                    cp_async16(ks + t * pitch4 + c, kr + 4 * c);
+                    cp_async16(vs + t * pitch4 + c, vr + 4 * c);
+                } else {
+                    float kx[4], vx[4];
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const uint32_t d = 4 * c + e;
+                        kx[e] = d < dim ? kr[d] : 0.f;
+                        vx[e] = d < dim ? vr[d] : 0.f;
+                    }
+                    ks[t * pitch4 + c] = make_float4(kx[0], kx[1], kx[2], kx[3]);
+                    vs[t * pitch4 + c] = make_float4(vx[0], vx[1], vx[2], vx[3]);
+                }
+            }
+        }
+    }
+}
+
+template <int NC, int HB>
+__global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLOCKS) attention_kernel(const AttnArgs a) {
+    using S = AttnShape<NC>;
+    constexpr int T = S::T, P = S::P, THREADS = S::THREADS, WARPS = S::WARPS;
+    extern __shared__ float4 sm[];
+    const uint32_t dim4 = (a.dim + 3) / 4, pitch4 = a.pitch4;
+    float4 *kv_s = sm;                                          // [2 stages][K, V][T][pitch4]
+    float4 *q_s = sm + 4 * T * pitch4;                          // [HB][pitch4]
+    float *s_s = reinterpret_cast<float *>(q_s + HB * pitch4);  // [HB][T] scores, then p
+    float *m_s = s_s + HB * T, *l_s = m_s + HB, *alpha_s = l_s + HB;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const uint64_t width = (uint64_t)a.n_kv * a.dim;
+    const uint64_t n_blocks = (uint64_t)a.rows * a.n_kv * a.head_chunks * a.n_splits;
+    const bool vec = a.vec != 0;
+
+    for (uint64_t bid = blockIdx.x; bid < n_blocks; bid += gridDim.x) {
+        const uint32_t split = (uint32_t)(bid % a.n_splits);
+        uint64_t rest = bid / a.n_splits;
+        const uint32_t chunk = (uint32_t)(rest % a.head_chunks);
+        rest /= a.head_chunks;
+        const uint32_t g = (uint32_t)(rest % a.n_kv), r = (uint32_t)(rest / a.n_kv);
+        const uint32_t h0 = g * a.group + chunk * a.hb;
+        const int hb = (int)min(a.hb, a.group - chunk * a.hb); // <= HB
+        int32_t slot, pos;
+        const bool valid = attn_row_valid(a, r, slot, pos);
+
+        // This split's keys [begin, end).
+        uint32_t begin = 0, end = 0;
+        if (valid) {
+            const uint32_t len = (uint32_t)pos + 1;
+            uint64_t per;
+            attn_split(a, len, per);
+            begin = (uint32_t)min((uint64_t)len, split * per);
+            end = (uint32_t)min((uint64_t)len, begin + per);
+        }
+        const uint64_t pidx0 = ((uint64_t)r * a.n_heads + h0) * a.n_splits + split; // + h * n_splits
+        if (begin >= end) {
+            if (a.n_splits == 1) { // an invalid row: zeros
+                float *o = a.out + (uint64_t)r * a.out_stride + (uint64_t)h0 * a.dim;
+                for (uint32_t i = tid; i < (uint32_t)hb * a.dim; i += THREADS) o[i] = 0.f;
+            } // else: an empty split, which attention_combine does not read
+            continue;
+        }
+
+        // The queries, zero-padded to dim4 float4s, and the softmax state.
+        {
+            const float *qr = a.q + (uint64_t)r * a.q_stride + (uint64_t)h0 * a.dim;
+            float *qf = reinterpret_cast<float *>(q_s);
+            for (uint32_t i = tid; i < (uint32_t)hb * dim4 * 4; i += THREADS) {
+                const uint32_t h = i / (dim4 * 4), d = i % (dim4 * 4);
+                qf[h * pitch4 * 4 + d] = d < a.dim ? qr[(uint64_t)h * a.dim + d] : 0.f;
+            }
+            if (tid < HB) m_s[tid] = -INFINITY, l_s[tid] = 0.f;
+        }
+        const float *kb = a.k + (uint64_t)slot * a.max_ctx * width + (uint64_t)g * a.dim;
+        const float *vb = a.v + (uint64_t)slot * a.max_ctx * width + (uint64_t)g * a.dim;
+
+        float4 acc[NC][HB];
+#pragma unroll
+        for (int j = 0; j < NC; j++)
+#pragma unroll
+            for (int h = 0; h < HB; h++) acc[j][h] = make_float4(0.f, 0.f, 0.f, 0.f);
+
+        const uint32_t n_tiles = (end - begin + T - 1) / T;
+        attn_load_tile<NC, WARPS>(kv_s, kv_s + T * pitch4, kb, vb, width, begin, (int)min((uint32_t)T, end - begin),
+                                  a.dim, dim4, pitch4, vec);
+        cp_async_commit();
+        for (uint32_t it = 0; it < n_tiles; it++) {
+            const uint32_t t0 = begin + it * T;
+            const int nt = (int)min((uint32_t)T, end - t0);
+            cp_async_wait_all();
+            __syncthreads(); // tile `it` is in; every thread is done with tile it - 1's stage
+            if (it + 1 < n_tiles) {
+                float4 *ks = kv_s + ((it + 1) & 1) * 2 * T * pitch4;
+                attn_load_tile<NC, WARPS>(ks, ks + T * pitch4, kb, vb, width, t0 + T,
+                                          (int)min((uint32_t)T, end - t0 - T), a.dim, dim4, pitch4, vec);
+            }
+            cp_async_commit();
+            const float4 *ks = kv_s + (it & 1) * 2 * T * pitch4, *vs = ks + T * pitch4;
+
+            // scores
+            {
+                const int t = tid / P, part = tid % P;
+                float d[HB];
+#pragma unroll
+                for (int h = 0; h < HB; h++) d[h] = 0.f;
+                for (uint32_t c = part; c < dim4; c += P) {
+                    const float4 kk = ks[t * pitch4 + c];
+#pragma unroll
+                    for (int h = 0; h < HB; h++) {
+                        const float4 qq = q_s[h * pitch4 + c];
+                        d[h] = fmaf(qq.x, kk.x, d[h]);
+                        d[h] = fmaf(qq.y, kk.y, d[h]);
+                        d[h] = fmaf(qq.z, kk.z, d[h]);
+                        d[h] = fmaf(qq.w, kk.w, d[h]);
+                    }
+                }
+#pragma unroll
+                for (int h = 0; h < HB; h++)
+#pragma unroll
+                    for (int o = P / 2; o > 0; o >>= 1) d[h] += __shfl_xor_sync(0xFFFFFFFFu, d[h], o);
+                if (part == 0)
+#pragma unroll
+                    for (int h = 0; h < HB; h++)
+                        if (h < hb) s_s[h * T + t] = t < nt ? d[h] * a.scale : -INFINITY;
+            }
+            __syncthreads();
+
+            // online softmax, a warp per head
+            for (int h = warp; h < hb; h += WARPS) {
+                const float s = lane < T ? s_s[h * T + lane] : -INFINITY;
+                const float m_old = m_s[h], l_old = l_s[h];
+                const float m_new = fmaxf(m_old, warp_max(s));
+                const float p = lane < nt ? expf(s - m_new) : 0.f;
+                const float sum = warp_sum(p);
+                __syncwarp();
+                if (lane < T) s_s[h * T + lane] = p;
+                if (lane == 0) {
+                    const float alpha = expf(m_old - m_new);
+                    m_s[h] = m_new;
+                    l_s[h] = l_old * alpha + sum;
+                    alpha_s[h] = alpha;
+                }
+            }
+            __syncthreads();
+
+            // PV (heads hb..HB-1 hold garbage that is never stored)
+            {
+#pragma unroll
+                for (int h = 0; h < HB; h++) {
+                    const float al = alpha_s[h];
+#pragma unroll
+                    for (int j = 0; j < NC; j++) {
+                        acc[j][h].x *= al;
+                        acc[j][h].y *= al;
+                        acc[j][h].z *= al;
+                        acc[j][h].w *= al;
+                    }
+                }
+                for (int t = warp; t < nt; t += WARPS) {
+                    float p[HB];
+#pragma unroll
+                    for (int h = 0; h < HB; h++) p[h] = s_s[h * T + t];
+#pragma unroll
+                    for (int j = 0; j < NC; j++) {
+                        const uint32_t c = lane + 32 * j;
+                        if (c < dim4) {
+                            const float4 vv = vs[t * pitch4 + c];
+#pragma unroll
+                            for (int h = 0; h < HB; h++) {
+                                acc[j][h].x = fmaf(p[h], vv.x, acc[j][h].x);
+                                acc[j][h].y = fmaf(p[h], vv.y, acc[j][h].y);
+                                acc[j][h].z = fmaf(p[h], vv.z, acc[j][h].z);
+                                acc[j][h].w = fmaf(p[h], vv.w, acc[j][h].w);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        cp_async_wait_all();
+        __syncthreads(); // the stages are free: they hold the warps' accumulators now
+
+        float4 *red = kv_s; // [warp][HB][pitch4]; WARPS * HB <= 4 T, so it fits in the stages
+#pragma unroll
+        for (int j = 0; j < NC; j++) {
+            const uint32_t c = lane + 32 * j;
+            if (c < dim4)
+#pragma unroll
+                for (int h = 0; h < HB; h++)
+                    if (h < hb) red[(warp * HB + h) * pitch4 + c] = acc[j][h];
+        }
+        __syncthreads();
+        for (uint32_t i = tid; i < (uint32_t)hb * dim4; i += THREADS) {
+            const uint32_t h = i / dim4, c = i % dim4;
+            float4 s = red[h * pitch4 + c];
+#pragma unroll
+            for (int w = 1; w < WARPS; w++) {
+                const float4 u = red[(w * HB + h) * pitch4 + c];
+                s.x += u.x, s.y += u.y, s.z += u.z, s.w += u.w;
+            }
+            const float sv[4] = {s.x, s.y, s.z, s.w};
+            if (a.n_splits == 1) {
+                const float l = l_s[h];
+                float *o = a.out + (uint64_t)r * a.out_stride + (uint64_t)(h0 + h) * a.dim;
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    if (4 * c + e < a.dim) o[4 * c + e] = sv[e] / l;
+            } else {
+                float *o = a.part_acc + (pidx0 + (uint64_t)h * a.n_splits) * a.dim;
+#pragma unroll
+                for (int e = 0; e < 4; e++)
+                    if (4 * c + e < a.dim) o[4 * c + e] = sv[e];
+            }
+        }
+        if (a.n_splits > 1 && tid < hb) {
+            a.part_ml[2 * (pidx0 + (uint64_t)tid * a.n_splits)] = m_s[tid];
+            a.part_ml[2 * (pidx0 + (uint64_t)tid * a.n_splits) + 1] = l_s[tid];
+        }
+        __syncthreads(); // shared memory is rewritten by the next block's work
+    }
+}
+
+// Merges the non-empty splits of each (row, head): with M = max m_s and w_s = exp(m_s - M),
+// out = sum w_s acc_s / sum w_s l_s. A block per (row, head), threads over the columns. Invalid
+// rows give zeros.
+__global__ void __launch_bounds__(kCombineThreads) attention_combine(const AttnArgs a) {
+    __shared__ float w_s[kMaxSplits];
+    __shared__ float l_total;
+    const int tid = threadIdx.x, lane = tid & 31;
+    const uint64_t n = (uint64_t)a.rows * a.n_heads;
+    for (uint64_t bid = blockIdx.x; bid < n; bid += gridDim.x) {
+        const uint32_t r = (uint32_t)(bid / a.n_heads), h = (uint32_t)(bid % a.n_heads);
+        float *o = a.out + (uint64_t)r * a.out_stride + (uint64_t)h * a.dim;
+        int32_t slot, pos;
+        if (!attn_row_valid(a, r, slot, pos)) {
+            for (uint32_t d = tid; d < a.dim; d += kCombineThreads) o[d] = 0.f;
+            continue;
+        }
+        uint64_t per;
+        const uint32_t ns = attn_split(a, (uint32_t)pos + 1, per); // 1 ..  n_splits, all written
+        const uint64_t p0 = bid * a.n_splits;
+        if (tid < 32) {
+            float m = -INFINITY;
+            for (uint32_t s = lane; s < ns; s += 32) m = fmaxf(m, a.part_ml[2 * (p0 + s)]);
+            m = warp_max(m);
+            float l = 0.f;
+            for (uint32_t s = lane; s < ns; s += 32) {
+                const float w = expf(a.part_ml[2 * (p0 + s)] - m);
+                w_s[s] = w;
+                l = fmaf(a.part_ml[2 * (p0 + s) + 1], w, l);
+            }
+            l = warp_sum(l);
+            if (lane == 0) l_total = l;
+        }
+        __syncthreads();
+        const float l = l_total;
+        const float *acc = a.part_acc + p0 * a.dim;
+        for (uint32_t d = tid; d < a.dim; d += kCombineThreads) {
+            float v = 0.f;
+#pragma unroll 8
+            for (uint32_t s = 0; s < ns; s++) v = fmaf(w_s[s], acc[(uint64_t)s * a.dim + d], v);
+            o[d] = v / l;
+        }
+        __syncthreads(); // w_s and l_total are rewritten by the next (row, head)
+    }
+}
+
+// How an attention launch is cut: heads per block, splits of the keys, shared memory, scratch.
+struct AttnPlan {
+    int nc, hb_t; // template parameters: NC, HB
+    uint32_t group, head_chunks, hb, n_splits, pitch4, tile;
+    size_t shared, scratch;
+};
+
+AttnPlan plan_attention(const dfrt_attention_args *p, int sm_count) {
+    AttnPlan pl;
+    const uint32_t dim4 = (p->dim + 3) / 4;
+    pl.nc = dim4 <= 32 ? 1 : dim4 <= 64 ? 2 : dim4 <= 128 ? 4 : 8;
+    const uint32_t hb_max = pl.nc <= 2 ? 8 : 16 / pl.nc;
+    pl.tile = 32 / pl.nc;
+    pl.group = p->n_heads / p->n_kv;
+    pl.head_chunks = (pl.group + hb_max - 1) / hb_max;
+    pl.hb = (pl.group + pl.head_chunks - 1) / pl.head_chunks; // <= hb_max; the last chunk may be smaller
+    pl.hb_t = 1;
+    while ((uint32_t)pl.hb_t < pl.hb) pl.hb_t *= 2;
+    pl.pitch4 = attn_pitch4(dim4);
+    pl.shared = attn_shared_bytes((int)pl.tile, pl.hb_t, pl.pitch4);
+    // Split the keys when the (row, KV head, head chunk) blocks cannot keep every SM busy.
+    const uint64_t base = (uint64_t)p->rows * p->n_kv * pl.head_chunks, target = 4 * (uint64_t)sm_count;
+    pl.n_splits = 1;
+    if (base < target) {
+        uint64_t s = (target + base - 1) / base;
+        const uint64_t by_ctx = (p->max_ctx + kMinSplitKeys - 1) / kMinSplitKeys;
+        if (s > by_ctx) s = by_ctx;
+        if (s > kMaxSplits) s = kMaxSplits;
+        pl.n_splits = (uint32_t)(s < 1 ? 1 : s);
+    }
+    pl.scratch = pl.n_splits > 1 ? (size_t)p->rows * p->n_heads * pl.n_splits * ((size_t)p->dim + 2) * 4 : 0;
+    return pl;
+}
+
+template <int NC, int HB>
+cudaError_t launch_attention(const AttnArgs &a, const AttnPlan &pl, unsigned blocks, cudaStream_t stream) {
+    using S = AttnShape<NC>;
+    static unsigned long long allowed = 0;
+    cudaError_t e = allow_shared(attention_kernel<NC, HB>, (int)attn_shared_bytes(S::T, HB, S::max_pitch4), allowed);
+    if (e != cudaSuccess) return e;
+    attention_kernel<NC, HB><<<blocks, S::THREADS, pl.shared, stream>>>(a);
+    return cudaGetLastError();
+}
+
+template <int NC>
+cudaError_t launch_attention_hb(const AttnArgs &a, const AttnPlan &pl, unsigned blocks, cudaStream_t stream) {
+    constexpr int M = AttnShape<NC>::HB_MAX;
+    if (pl.hb_t == 1) return launch_attention<NC, 1>(a, pl, blocks, stream);
+    if (pl.hb_t == 2) return launch_attention<NC, 2>(a, pl, blocks, stream);
+    if constexpr (M >= 4)
+        if (pl.hb_t == 4) return launch_attention<NC, 4>(a, pl, blocks, stream);
+    if constexpr (M >= 8)
+        if (pl.hb_t == 8) return launch_attention<NC, 8>(a, pl, blocks, stream);
+    return cudaErrorInvalidValue;
+}
+
+} // namespace
+
+static_assert(DFRT_CUDA_ATTENTION_MAX_DIM == 8 * 128, "NC = 8 float4 columns per lane covers the largest head");
+
+extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attention_args *p) {
+    AttnPlan pl = plan_attention(p, ctx->sm_count);
+    // Scratch for the partial results of split keys; without it the keys are not split.
+    if (pl.scratch) {
+        dfrt_status s = dfrt_cuda_scratch(ctx, pl.scratch, "attention");
+        if (s != DFRT_OK && s != DFRT_OUT_OF_MEMORY) return s;
+    }
+    if (pl.scratch > ctx->scratch_size || !ctx->scratch) { // too little scratch: no splits
+        pl.n_splits = 1;
+        pl.scratch = 0;
+    }
+    AttnArgs a;
+    a.out = dev<float>(p->out);
+    a.q = dev<const float>(p->q);
+    a.k = dev<const float>(p->k_cache);
+    a.v = dev<const float>(p->v_cache);
+    a.slots = dev<const int32_t>(p->slots);
+    a.positions = dev<const int32_t>(p->positions);
+    const size_t parts = (size_t)p->rows * p->n_heads * pl.n_splits;
+    a.part_acc = pl.n_splits > 1 ? static_cast<float *>(ctx->scratch) : nullptr;
+    a.part_ml = pl.n_splits > 1 ? a.part_acc + parts * p->dim : nullptr;
+    a.rows = p->rows;
+    a.n_heads = p->n_heads;
+    a.n_kv = p->n_kv;
+    a.dim = p->dim;
+    a.q_stride = p->q_stride;
+    a.out_stride = p->out_stride;
+    a.n_slots = p->n_slots;
+    a.max_ctx = p->max_ctx;
+    a.group = pl.group;
+    a.head_chunks = pl.head_chunks;
+    a.hb = pl.hb;
+    a.n_splits = pl.n_splits;
+    a.pitch4 = pl.pitch4;
+    a.tile = pl.tile;
+    a.vec = p->dim % 4 == 0 && aligned(a.k, 16) && aligned(a.v, 16);
+    a.scale = p->scale;
+    const unsigned blocks = blocks_for((uint64_t)p->rows * p->n_kv * pl.head_chunks * pl.n_splits);
+    cudaError_t e;
+    switch (pl.nc) {
+    case 1: e = launch_attention_hb<1>(a, pl, blocks, ctx->stream); break;
+    case 2: e = launch_attention_hb<2>(a, pl, blocks, ctx->stream); break;
+    case 4: e = launch_attention_hb<4>(a, pl, blocks, ctx->stream); break;
+    default: e = launch_attention_hb<8>(a, pl, blocks, ctx->stream); break;
+    }
+    if (e != cudaSuccess || pl.n_splits == 1) return dfrt_cuda_check(e, "attention", __FILE__, __LINE__);
+    attention_combine<<<blocks_for((uint64_t)p->rows * p->n_heads), kCombineThreads, 0, ctx->stream>>>(a);
+    return DFRT_CUDA_LAUNCHED("attention (combine)");
+}

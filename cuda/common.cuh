@@ -1,0 +1,72 @@
+// What the CUDA kernel files share: the launchers' plumbing (device pointers from {buffer,
+// offset} arguments, grid sizes, launch status, the shared memory opt-in) and small device
+// helpers (BF16 -> fp32, warp reductions, shared-memory addresses). Included by every .cu.
+#ifndef DFRT_CUDA_COMMON_CUH
+#define DFRT_CUDA_COMMON_CUH
+
+#include "kernels.h"
+
+#include <cuda_runtime.h>
+
+namespace {
+
+// ---- host: launchers --------------------------------------------------------------------------
+
+constexpr int kThreads = 256;             // threads per block of the memory-bound kernels
+constexpr uint64_t kMaxBlocks = 1u << 20; // grid-stride loops take over beyond this
+constexpr int kChunk = kThreads * 4;      // columns per block in the row-chunked kernels
+
+// The device address of a tensor argument (ops.h): the buffer's device pointer plus the byte
+// offset; nullptr for an absent optional tensor.
+template <typename T> inline T *dev(const dfrt_tensor_arg &t) {
+    return t.buf ? reinterpret_cast<T *>(static_cast<char *>(t.buf->impl) + t.offset) : nullptr;
+}
+
+inline unsigned blocks_for(uint64_t items) {
+    return (unsigned)(items == 0 ? 1 : items < kMaxBlocks ? items : kMaxBlocks);
+}
+
+inline bool aligned(const void *p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
+
+// DFRT_OK, or the status and message of a failed launch (`what`: the op).
+#define DFRT_CUDA_LAUNCHED(what) dfrt_cuda_check(cudaGetLastError(), what, __FILE__, __LINE__)
+inline dfrt_status dfrt_cuda_check(cudaError_t e, const char *what, const char *file, int line) {
+    return e == cudaSuccess ? DFRT_OK : dfrt_cuda_fail(e, what, file, line);
+}
+
+// Raises a kernel's dynamic shared memory limit once per device (a harmless race); `done` has
+// a bit per device.
+template <typename Kernel> cudaError_t allow_shared(Kernel kernel, int bytes, unsigned long long &done) {
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess) return e;
+    unsigned long long bit = dev < 64 ? 1ull << dev : 0;
+    if (done & bit) return cudaSuccess;
+    e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (e == cudaSuccess) done |= bit;
+    return e;
+}
+
+// ---- device -----------------------------------------------------------------------------------
+
+// The BF16 values in the low and high halves of a 32-bit word, as fp32 (exact).
+__device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
+__device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v & 0xFFFF0000u); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, d);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, d));
+    return v;
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+} // namespace
+
+#endif
