@@ -1,9 +1,7 @@
 /* The CPU backend: the reference every other backend is tested against. Buffers are host
- * memory; ops run when enqueued, multi-threaded where it is cheap. */
+ * memory; ops run when enqueued, multi-threaded where it is cheap (the ops: cpu_op_*.c). */
 #include "cpu_internal.h"
-#include "format/df11_internal.h"
 
-#include <time.h>
 #include <unistd.h>
 
 typedef struct cpu_backend {
@@ -12,12 +10,6 @@ typedef struct cpu_backend {
 } cpu_backend;
 
 int cpu_threads(const dfrt_backend *b) { return ((const cpu_backend *)b->impl)->threads; }
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
 
 static void cpu_destroy(dfrt_backend *b) {
     free(b->impl);
@@ -60,105 +52,18 @@ static dfrt_status cpu_buffer_fill(dfrt_backend *b, void *impl, size_t offset, s
     return DFRT_OK;
 }
 
-static dfrt_status cpu_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
-    const dfrt_device_df11 *d = a->unit;
-    /* A host view of the unit over the buffers; it was validated before upload. */
-    dfrt_df11_unit view = {
-        .name = d->name,
-        .n = d->n,
-        .n_tables = d->n_tables,
-        .luts = d->luts->impl,
-        .stream = d->stream->impl,
-        .n_bytes = d->n_bytes,
-        .sign_mantissa = d->sign_mantissa->impl,
-        .output_positions = d->positions_buf->impl,
-        .n_positions = d->n_chunks + 1,
-        .gaps = d->gaps->impl,
-        .n_chunks = d->n_chunks,
-        .max_chunk_weights = d->max_chunk_weights,
-    };
-    uint16_t *out = (uint16_t *)((uint8_t *)a->out.buf->impl + a->out.offset);
-    return df11_decode_parallel(&view, a->first_chunk, a->n_chunks, out, ((cpu_backend *)b->impl)->threads);
-}
-
-/* ---- matmul: rows of W converted to fp32 in blocks, dot products with 8 partial sums ------- */
-
-#define ROWS_PER_TASK 16
-
-typedef struct matmul_job {
-    const float *x;
-    const uint8_t *w; /* bf16, maybe only 2-byte aligned */
-    const float *bias;
-    float *y;
-    int64_t m, n, k;
-} matmul_job;
-
-static inline float bf16_to_float(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static float dot(const float *a, const float *b, int64_t k) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < k; i++) s += a[i] * b[i];
-    return s;
-}
-
-static dfrt_status matmul_task(void *ctx, size_t index) {
-    matmul_job *j = ctx;
-    int64_t n0 = (int64_t)index * ROWS_PER_TASK, n1 = DFRT_MIN(n0 + ROWS_PER_TASK, j->n);
-    float *rows = dfrt_malloc((size_t)(n1 - n0) * (size_t)j->k * sizeof(float), "matmul rows");
-    if (!rows) return DFRT_OUT_OF_MEMORY;
-    for (int64_t r = n0; r < n1; r++) {
-        const uint8_t *src = j->w + (size_t)r * (size_t)j->k * 2;
-        float *dst = rows + (size_t)(r - n0) * (size_t)j->k;
-        for (int64_t i = 0; i < j->k; i++) dst[i] = bf16_to_float(src + 2 * i);
-    }
-    for (int64_t mi = 0; mi < j->m; mi++) {
-        const float *xr = j->x + (size_t)mi * (size_t)j->k;
-        for (int64_t r = n0; r < n1; r++) {
-            float v = dot(xr, rows + (size_t)(r - n0) * (size_t)j->k, j->k);
-            j->y[(size_t)mi * (size_t)j->n + (size_t)r] = j->bias ? v + j->bias[r] : v;
-        }
-    }
-    free(rows);
-    return DFRT_OK;
-}
-
-static dfrt_status cpu_matmul(dfrt_backend *b, const dfrt_matmul_args *a) {
-    matmul_job j = {
-        .x = (const float *)((const uint8_t *)a->x.buf->impl + a->x.offset),
-        .w = (const uint8_t *)a->w.buf->impl + a->w.offset,
-        .bias = a->bias.buf ? (const float *)((const uint8_t *)a->bias.buf->impl + a->bias.offset) : NULL,
-        .y = (float *)((uint8_t *)a->y.buf->impl + a->y.offset),
-        .m = a->m,
-        .n = a->n,
-        .k = a->k,
-    };
-    size_t tasks = (size_t)((a->n + ROWS_PER_TASK - 1) / ROWS_PER_TASK);
-    return dfrt_parallel_for(tasks, ((cpu_backend *)b->impl)->threads, matmul_task, &j);
-}
-
 static dfrt_status cpu_synchronize(dfrt_backend *b) {
     (void)b;
     return DFRT_OK;
 }
 
 static dfrt_status cpu_timer_begin(dfrt_backend *b) {
-    ((cpu_backend *)b->impl)->timer_start = now_ms();
+    ((cpu_backend *)b->impl)->timer_start = 1e3 * dfrt_now_seconds();
     return DFRT_OK;
 }
 
 static dfrt_status cpu_timer_end(dfrt_backend *b, double *out_ms) {
-    *out_ms = now_ms() - ((cpu_backend *)b->impl)->timer_start;
+    *out_ms = 1e3 * dfrt_now_seconds() - ((cpu_backend *)b->impl)->timer_start;
     return DFRT_OK;
 }
 

@@ -194,6 +194,9 @@ dfrt_status dfrt_make_dirs(const char *path);
  * `needed` bytes available; `purpose` says what for ("building the synthetic model x"). */
 dfrt_status dfrt_require_free_space(const char *dir, uint64_t needed, const char *purpose);
 
+/* Seconds on the monotonic clock (for durations and deadlines). */
+double dfrt_now_seconds(void);
+
 /* Number of online CPUs (at least 1). */
 int dfrt_cpu_count(void);
 /* Resolves a thread-count request: <= 0 means one per core. */

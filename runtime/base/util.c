@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 void *dfrt_malloc(size_t size, const char *what) {
@@ -573,6 +574,12 @@ dfrt_status dfrt_require_free_space(const char *dir, uint64_t needed, const char
 
 /* The CPUs this process may run on (its affinity mask: taskset, cgroup cpusets, Slurm), else
  * the online ones. */
+double dfrt_now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int dfrt_cpu_count(void) {
     cpu_set_t set;
     long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;

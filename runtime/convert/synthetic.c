@@ -1,5 +1,6 @@
 /* Synthetic models: the shapes and config.json of real releases with random weights, built
  * once into a cache directory as a BF16 Hugging Face directory and its DF11 compression. */
+#include "base/dtype.h"
 #include "base/internal.h"
 
 #include <errno.h>
@@ -181,12 +182,6 @@ NO_FMA static inline float log_unit(float x) {
     return (float)e * 0.693147180559945f + 2.0f * (s + s * p);
 }
 
-static inline uint16_t to_bf16(float f) { /* round to nearest even; no NaN here */
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-
 /* n normal weights (Box-Muller, two from each 64-bit draw) with std WEIGHT_STD. */
 NO_FMA static void fill_normal(uint16_t *out, uint64_t n, uint64_t seed) {
     uint64_t sm = seed, s[4];
@@ -213,8 +208,8 @@ NO_FMA static void fill_normal(uint16_t *out, uint64_t n, uint64_t seed) {
         float x, y;
         memcpy(&x, &x_bits, 4);
         memcpy(&y, &y_bits, 4);
-        out[i] = to_bf16(radius * x);
-        if (i + 1 < n) out[i + 1] = to_bf16(radius * y);
+        out[i] = dfrt_f32_to_bf16(radius * x);
+        if (i + 1 < n) out[i + 1] = dfrt_f32_to_bf16(radius * y);
     }
 }
 

@@ -1,13 +1,6 @@
 /* dfrt_verify_dir: validate and decode every unit, and compare with a BF16 original. */
 #include "format/checkpoint_internal.h"
 
-#include <time.h>
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t first_difference(const uint8_t *a, const uint8_t *b, uint64_t n_bytes) {
     for (uint64_t i = 0; i < n_bytes; i++)
@@ -136,11 +129,11 @@ dfrt_status dfrt_verify_dir(const char *df11_dir, const char *bf16_dir, const df
     }
     for (size_t i = 0; i < cp->n_units; i++) {
         const checkpoint_unit *cu = &cp->units[i];
-        double t0 = now_seconds();
+        double t0 = dfrt_now_seconds();
         dfrt_verify_unit r = {.name = cu->unit.name, .n = cu->unit.n, .compressed_bytes = cu->compressed_bytes};
         r.status = verify_unit(cu, bf16, o->n_threads, &r.n_parts_compared);
         r.message = r.status == DFRT_OK ? "" : dfrt_last_error();
-        r.seconds = now_seconds() - t0;
+        r.seconds = dfrt_now_seconds() - t0;
         sum.n_units++;
         sum.n_weights += cu->unit.n;
         if (r.status != DFRT_OK) sum.n_units_failed++;

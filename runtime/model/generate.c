@@ -4,13 +4,6 @@
 #include "model/model_internal.h"
 
 #include <math.h>
-#include <time.h>
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* xoshiro256** seeded through splitmix64: one independent stream per sequence. */
 typedef struct rng {
@@ -216,7 +209,7 @@ dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t n_prompt,
     stats.prompt_tokens = (int)n_prompt;
 
     /* Prefill: the B copies of the prompt, sequence by sequence, max_rows rows per pass. */
-    double t0 = now_seconds();
+    double t0 = dfrt_now_seconds();
     size_t total = (size_t)B * n_prompt, done_rows = 0;
     int n_first = 0;
     while (done_rows < total) {
@@ -244,12 +237,12 @@ dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t n_prompt,
         n_first += (int)n_logit;
         done_rows += r;
     }
-    stats.prefill_seconds = now_seconds() - t0;
+    stats.prefill_seconds = dfrt_now_seconds() - t0;
     if (o->last_logits) memcpy(o->last_logits, g.logits, (size_t)m->vocab * sizeof(float));
     if (o->max_new_tokens <= 0) goto done;
 
     /* The first token of every sequence, then one step at a time. */
-    t0 = now_seconds();
+    t0 = dfrt_now_seconds();
     for (int b = 0; b < B; b++) which[b] = b;
     int alive = pick(&g, which, B, argmax, &stats.generated_tokens);
     for (int step = 0; alive > 0; step++) {
@@ -277,7 +270,7 @@ dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t n_prompt,
         if (st != DFRT_OK) break;
         alive = pick(&g, which, (int)n, argmax, &stats.generated_tokens);
     }
-    stats.decode_seconds = now_seconds() - t0;
+    stats.decode_seconds = dfrt_now_seconds() - t0;
 done:
     m->cancel = NULL;
     free(g.next), free(g.active), free(g.produced), free(g.rngs), free(g.tokens), free(g.slots), free(g.positions);

@@ -1,5 +1,6 @@
 /* Loading a model onto a backend: architecture checks, every tensor resolved and checked,
  * a device-memory plan checked against the device, then the upload. */
+#include "base/dtype.h"
 #include "format/checkpoint_internal.h"
 #include "model/model_internal.h"
 
@@ -133,8 +134,7 @@ static dfrt_status load_vector(const dfrt_checkpoint *cp, const char *name, uint
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
             if (t->dtype == DFRT_DTYPE_BF16) {
-                uint32_t u = (uint32_t)h << 16;
-                memcpy(&v[i], &u, 4);
+                v[i] = dfrt_bf16_to_f32(h);
             } else { /* F16 */
                 uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 1023;
                 float f = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 1024), (int)e - 25);

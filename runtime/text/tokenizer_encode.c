@@ -13,7 +13,6 @@
  * Encoding keeps no state in the tokenizer: concurrent calls on one tokenizer are safe. */
 #include "text/tokenizer_internal.h"
 
-#include <time.h>
 #include <utf8proc.h>
 
 /* PCRE2's limits, which it applies at each start position: enough for any text with the
@@ -26,12 +25,6 @@
  * at about 100 MB/s), short enough that a hostile one does not hang the caller. */
 #define REGEX_SECONDS_BASE 1.0
 #define REGEX_SECONDS_PER_MB 1.0
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Encoding                                                                                  */
@@ -116,7 +109,7 @@ static int regex_match(enc *e, const tok_regex *re, const char *s, size_t n, siz
         if (rc == PCRE2_ERROR_JIT_STACKLIMIT) /* the interpreter keeps its frames on the heap */
             rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, e->md, e->mctx);
         bool missed = rc == PCRE2_ERROR_NOMATCH && windowed;
-        if ((missed || ++e->regex_calls % 64 == 0) && now_seconds() > e->deadline) return REGEX_ERROR_TOO_SLOW;
+        if ((missed || ++e->regex_calls % 64 == 0) && dfrt_now_seconds() > e->deadline) return REGEX_ERROR_TOO_SLOW;
         if (!missed) return rc;
         start += REGEX_WINDOW + 1;
         while (start < n && ((uint8_t)s[start] & 0xC0) == 0x80) start++;
@@ -258,7 +251,7 @@ static dfrt_status encode(const dfrt_tokenizer *t, const char *text, size_t len,
     pcre2_set_depth_limit(e.mctx, DEPTH_LIMIT);
     pcre2_set_heap_limit(e.mctx, HEAP_LIMIT_KIB);
     e.budget = REGEX_SECONDS_BASE + REGEX_SECONDS_PER_MB * (double)len / 1e6;
-    e.deadline = now_seconds() + e.budget;
+    e.deadline = dfrt_now_seconds() + e.budget;
     s = split_added(&e, &t->raw_trie, text ? text : "", len, stage_normalize);
     if (s == DFRT_OK && e.ids.failed) s = oom_encoding();
 done:
