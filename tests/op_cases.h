@@ -65,16 +65,9 @@ int op_case_tensors(const op_case *c, op_tensor *t);
 /* The op calls of a case with tensor i at t[i] (unit: df11_decode's device unit): ops[j] and
  * args[j] (each a dfrt_<op>_args) for j < the count returned. */
 typedef union op_args {
-    dfrt_df11_decode_args df11_decode;
-    dfrt_matmul_args matmul;
-    dfrt_embedding_args embedding;
-    dfrt_rmsnorm_args rmsnorm;
-    dfrt_rope_args rope;
-    dfrt_kv_store_args kv_store;
-    dfrt_attention_args attention;
-    dfrt_silu_mul_args silu_mul;
-    dfrt_add_args add;
-    dfrt_argmax_args argmax;
+#define OP_ARGS_MEMBER(name, ENUM) dfrt_##name##_args name;
+    DFRT_FOR_EACH_OP(OP_ARGS_MEMBER)
+#undef OP_ARGS_MEMBER
 } op_args;
 int op_case_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *unit, dfrt_op *ops,
                   op_args *args);
