@@ -58,13 +58,13 @@ dfrt_status dfrt_device_list(dfrt_device_info **out, size_t *out_count) {
     return DFRT_OK;
 }
 
-static const char *type_name(dfrt_device_type t) {
+const char *dfrt_device_type_name(dfrt_device_type t) {
     switch (t) {
     case DFRT_DEVICE_DISCRETE_GPU: return "discrete GPU";
     case DFRT_DEVICE_INTEGRATED_GPU: return "integrated GPU";
     case DFRT_DEVICE_VIRTUAL_GPU: return "virtual GPU";
     case DFRT_DEVICE_CPU: return "CPU";
-    default: return "device";
+    default: return "other";
     }
 }
 
@@ -113,7 +113,7 @@ static dfrt_status open_driver(const dfrt_backend_driver *drv, int index, bool g
     }
     if (s == DFRT_OK) {
         snprintf(why, why_size, "%s device %d, %s (%s)", drv->name, chosen, infos[chosen].name,
-                 type_name(infos[chosen].type));
+                 dfrt_device_type_name(infos[chosen].type));
         s = drv->open(chosen, out);
     }
     free(infos);
@@ -259,14 +259,9 @@ dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const dfrt_buf
 
 void dfrt_device_df11_free(dfrt_device_df11 *u) {
     if (!u) return;
-    dfrt_buffer_free(u->luts);
-    dfrt_buffer_free(u->stream);
-    dfrt_buffer_free(u->sign_mantissa);
-    dfrt_buffer_free(u->positions_buf);
-    dfrt_buffer_free(u->gaps);
-    free(u->positions);
-    free(u->name);
-    free(u);
+    dfrt_buffer *bufs[] = {u->luts, u->stream, u->sign_mantissa, u->positions_buf, u->gaps};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
+    DFRT_FREE_ALL(u->positions, u->name, u);
 }
 
 uint64_t dfrt_device_df11_bytes(const dfrt_device_df11 *u) {

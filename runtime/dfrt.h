@@ -553,6 +553,9 @@ typedef enum dfrt_device_type {
     DFRT_DEVICE_OTHER,
 } dfrt_device_type;
 
+/* "discrete GPU", "integrated GPU", "virtual GPU", "CPU" or "other". */
+DFRT_API const char *dfrt_device_type_name(dfrt_device_type type);
+
 /* A device of a compiled-in backend. Unavailable backends are listed too, with the reason. */
 typedef struct dfrt_device_info {
     char backend[16]; /* "cuda", "vulkan", "cpu" */

@@ -15,16 +15,6 @@ static const char help[] =
     "that is compiled in but cannot run here is listed with the reason. Also says which device\n"
     "--backend auto would choose.\n";
 
-static const char *type_name(dfrt_device_type t) {
-    switch (t) {
-    case DFRT_DEVICE_DISCRETE_GPU: return "discrete GPU";
-    case DFRT_DEVICE_INTEGRATED_GPU: return "integrated GPU";
-    case DFRT_DEVICE_VIRTUAL_GPU: return "virtual GPU";
-    case DFRT_DEVICE_CPU: return "CPU";
-    default: return "other";
-    }
-}
-
 int cmd_devices(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "devices", "--json --help -h"};
     const char *arg, *inline_value;
@@ -51,7 +41,7 @@ int cmd_devices(int argc, char **argv) {
             cJSON_AddStringToObject(o, "backend", d->backend);
             cJSON_AddNumberToObject(o, "index", d->index);
             cJSON_AddStringToObject(o, "name", d->name);
-            cJSON_AddStringToObject(o, "type", type_name(d->type));
+            cJSON_AddStringToObject(o, "type", dfrt_device_type_name(d->type));
             cJSON_AddBoolToObject(o, "available", d->available);
             cJSON_AddStringToObject(o, "unavailable_reason", d->unavailable_reason);
             cJSON_AddNumberToObject(o, "memory_bytes", (double)d->memory_bytes);
@@ -83,7 +73,7 @@ int cmd_devices(int argc, char **argv) {
             printf("%-7s    unavailable: %s\n", d->backend, d->unavailable_reason);
             continue;
         }
-        printf("%-7s %d  %s (%s)\n", d->backend, d->index, d->name, type_name(d->type));
+        printf("%-7s %d  %s (%s)\n", d->backend, d->index, d->name, dfrt_device_type_name(d->type));
         if (!d->available) {
             printf("          unavailable: %s\n", d->unavailable_reason);
             continue;

@@ -216,4 +216,11 @@ void dfrt_progress_free(dfrt_progress *p);
 
 static inline bool dfrt_cancelled(const volatile int *cancel) { return cancel && *cancel; }
 
+/* Frees each pointer given, NULL ones included: DFRT_FREE_ALL(t->names, t->ids, t). */
+static inline void dfrt_free_each(void *const *p, size_t n) {
+    for (size_t i = 0; i < n; i++) free(p[i]);
+}
+#define DFRT_FREE_ALL(...)                                                                     \
+    dfrt_free_each((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
 #endif

@@ -306,13 +306,9 @@ void dfrt_checkpoint_close(dfrt_checkpoint *cp) {
         dfrt_df11_unit_release(&cp->units[i].unit);
         free(cp->units[i].message);
     }
-    free(cp->units);
-    free(cp->units_by_name);
-    free(cp->weights);
     dfrt_tensor_set_close(cp->tensors);
     dfrt_config_free(cp->config);
-    free(cp->dir);
-    free(cp);
+    DFRT_FREE_ALL(cp->units, cp->units_by_name, cp->weights, cp->dir, cp);
 }
 
 const char *dfrt_checkpoint_dir(const dfrt_checkpoint *cp) { return cp->dir; }

@@ -313,13 +313,8 @@ dfrt_status dfrt_config_load(const char *dir_or_file, dfrt_config **out_config) 
 
 void dfrt_config_free(dfrt_config *c) {
     if (!c) return;
-    free(c->architecture);
-    free(c->model_type);
-    free(c->dtype);
-    free(c->df11_version);
-    free(c->rope_type_name);
     dfrt_patterns_free(c->n_patterns, c->patterns);
-    free(c);
+    DFRT_FREE_ALL(c->architecture, c->model_type, c->dtype, c->df11_version, c->rope_type_name, c);
 }
 
 static const char *const supported_architectures[] = {

@@ -35,12 +35,8 @@ void dfrt_matcher_free(dfrt_matcher *m) {
         pcre2_code_free(m->codes[i]);
         free(m->sources[i]);
     }
-    free(m->codes);
-    free(m->sources);
     pcre2_match_context_free(m->mctx);
-    free(m->where);
-    free(m->steps);
-    free(m);
+    DFRT_FREE_ALL(m->codes, m->sources, m->where, m->steps, m);
 }
 
 dfrt_status dfrt_matcher_create(int n_patterns, const dfrt_df11_pattern *patterns, const char *source,

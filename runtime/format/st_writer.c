@@ -60,10 +60,7 @@ static void writer_free(dfrt_st_writer *w) {
         free(w->meta_keys[i]);
         free(w->meta_values[i]);
     }
-    free(w->meta_keys);
-    free(w->meta_values);
-    free(w->path);
-    free(w);
+    DFRT_FREE_ALL(w->meta_keys, w->meta_values, w->path, w);
 }
 
 void dfrt_st_writer_abort(dfrt_st_writer *w) { writer_free(w); }

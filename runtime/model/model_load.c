@@ -617,12 +617,8 @@ void dfrt_model_free(dfrt_model *m) {
     if (!m) return;
     for (uint32_t l = 0; m->layers && l < m->n_layers; l++) {
         layer_weights *lw = &m->layers[l];
-        dfrt_buffer_free(lw->resident);
-        dfrt_buffer_free(lw->norm_in);
-        dfrt_buffer_free(lw->norm_post);
-        dfrt_buffer_free(lw->q_norm);
-        dfrt_buffer_free(lw->k_norm);
-        dfrt_buffer_free(lw->qkv_bias);
+        dfrt_buffer *bufs[] = {lw->resident, lw->norm_in, lw->norm_post, lw->q_norm, lw->k_norm, lw->qkv_bias};
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
     }
     free(m->layers);
     for (size_t i = 0; m->units && i < m->n_units; i++) dfrt_device_df11_free(m->units[i]);
@@ -634,12 +630,9 @@ void dfrt_model_free(dfrt_model *m) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
     for (uint32_t l = 0; m->k_cache && l < m->n_layers; l++) dfrt_buffer_free(m->k_cache[l]);
     for (uint32_t l = 0; m->v_cache && l < m->n_layers; l++) dfrt_buffer_free(m->v_cache[l]);
-    free(m->k_cache);
-    free(m->v_cache);
-    free(m->host_offsets);
     dfrt_tokenizer_free(m->tokenizer);
     dfrt_config_free(m->config);
-    free(m);
+    DFRT_FREE_ALL(m->k_cache, m->v_cache, m->host_offsets, m);
 }
 
 const dfrt_config *dfrt_model_config(const dfrt_model *m) { return m->config; }

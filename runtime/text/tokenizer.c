@@ -19,23 +19,14 @@ int32_t dfrt_tokenizer_vocab_size(const dfrt_tokenizer *t) { return t ? t->n_ids
 
 void dfrt_tokenizer_free(dfrt_tokenizer *t) {
     if (!t) return;
-    free(t->source);
-    free(t->flags);
-    free(t->str_off);
-    free(t->str_len);
-    free(t->bytes_off);
-    free(t->bytes_len);
-    free(t->strs.p);
-    free(t->bytes.p);
+    DFRT_FREE_ALL(t->source, t->flags, t->str_off, t->str_len, t->bytes_off, t->bytes_len, t->strs.p, t->bytes.p);
     tok_map_free(&t->by_string);
     tok_map_free(&t->by_bytes);
     for (size_t i = 0; i < t->n_added; i++) {
         free(t->added[i].content);
         free(t->added[i].pattern);
     }
-    free(t->added);
-    free(t->raw_trie.nodes);
-    free(t->norm_trie.nodes);
+    DFRT_FREE_ALL(t->added, t->raw_trie.nodes, t->norm_trie.nodes);
     for (int i = 0; i < TOK_MAX_SPLITS; i++) {
         pcre2_code_free(t->splits[i].code);
         free(t->splits[i].source);

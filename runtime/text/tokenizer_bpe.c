@@ -272,15 +272,7 @@ tok_work *tok_work_create(void) { return calloc(1, sizeof(tok_work)); }
 
 void tok_work_free(tok_work *w) {
     if (!w) return;
-    free(w->sym);
-    free(w->prev);
-    free(w->next);
-    free(w->dead);
-    free(w->heap);
-    free(w->cache);
-    free(w->cache_keys.p);
-    free(w->cache_ids.v);
-    free(w);
+    DFRT_FREE_ALL(w->sym, w->prev, w->next, w->dead, w->heap, w->cache, w->cache_keys.p, w->cache_ids.v, w);
 }
 
 static bool work_reserve(tok_work *w, size_t n) {
