@@ -137,6 +137,9 @@ void dfrt_free_dir_entries(dfrt_dir_entry *entries, size_t count);
  * or inside it; its parent exists and is writable. */
 dfrt_status dfrt_check_output_dir(const char *in_dir, const char *out_dir);
 void dfrt_free_strings(char **strings, size_t count);
+/* Sorts count strings by strcmp and frees the duplicates; returns how many distinct ones are
+ * left at the front. */
+size_t dfrt_sort_unique_strings(char **strings, size_t count);
 
 /* Parses a JSON document of len bytes into *out (cJSON's tree; free with cJSON_Delete). The
  * whole text must be one JSON value (trailing bytes other than whitespace make it invalid, as

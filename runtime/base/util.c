@@ -317,6 +317,21 @@ void dfrt_remove_tree(const char *path) {
     }
 }
 
+static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+size_t dfrt_sort_unique_strings(char **strings, size_t count) {
+    if (count) qsort(strings, count, sizeof *strings, compare_strings);
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (kept && strcmp(strings[kept - 1], strings[i]) == 0) {
+            free(strings[i]);
+            continue;
+        }
+        strings[kept++] = strings[i];
+    }
+    return kept;
+}
+
 void dfrt_free_strings(char **strings, size_t count) {
     if (!strings) return;
     for (size_t i = 0; i < count; i++) free(strings[i]);

@@ -103,8 +103,6 @@ static dfrt_status compress_task(void *ctx, size_t index) {
     return write_unit(job, job->order[index]);
 }
 
-static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* Every dotted prefix of every tensor name ("model", "model.layers", "model.layers.0", ...). */
 static dfrt_status module_names(const dfrt_tensor_set *ts, char ***out, size_t *out_n) {
     size_t count = dfrt_tensor_set_count(ts), n = 0, cap = 0;
@@ -128,17 +126,8 @@ static dfrt_status module_names(const dfrt_tensor_set *ts, char ***out, size_t *
             n++;
         }
     }
-    if (n) qsort(names, n, sizeof *names, compare_names);
-    size_t unique = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (unique && strcmp(names[unique - 1], names[i]) == 0) {
-            free(names[i]);
-            continue;
-        }
-        names[unique++] = names[i];
-    }
     *out = names;
-    *out_n = unique;
+    *out_n = dfrt_sort_unique_strings(names, n);
     return DFRT_OK;
 }
 

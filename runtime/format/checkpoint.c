@@ -100,8 +100,6 @@ static dfrt_status refuse_pickles(const char *dir) {
     return s;
 }
 
-static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 /* Collects the distinct unit prefixes: names that carry at least one of the six fields.
  * Sorted and deduplicated, so that a shard of many unit-like names costs n log n. */
 static dfrt_status collect_unit_names(const dfrt_tensor_set *ts, char ***out, size_t *out_n) {
@@ -119,15 +117,7 @@ static dfrt_status collect_unit_names(const dfrt_tensor_set *ts, char ***out, si
         }
         n++;
     }
-    qsort(names, n, sizeof *names, compare_strings);
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (kept && strcmp(names[kept - 1], names[i]) == 0) {
-            free(names[i]);
-            continue;
-        }
-        names[kept++] = names[i];
-    }
+    size_t kept = dfrt_sort_unique_strings(names, n);
     qsort(names, kept, sizeof *names, compare_strings_natural);
     *out = names;
     *out_n = kept;
