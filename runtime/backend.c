@@ -29,6 +29,20 @@ dfrt_backend *dfrt_backend_new(const dfrt_backend_vtable *vt, const dfrt_device_
     return b;
 }
 
+dfrt_status dfrt_backend_finish_open(dfrt_status status, const dfrt_backend_vtable *vt, const dfrt_device_info *info,
+                                     void *impl, dfrt_backend **out) {
+    *out = NULL;
+    dfrt_backend *b = status == DFRT_OK ? dfrt_backend_new(vt, info) : NULL;
+    if (!b) {
+        dfrt_backend unopened = {.vt = vt, .impl = impl}; /* destroy releases only impl */
+        vt->destroy(&unopened);
+        return status == DFRT_OK ? DFRT_OUT_OF_MEMORY : status;
+    }
+    b->impl = impl;
+    *out = b;
+    return DFRT_OK;
+}
+
 dfrt_status dfrt_device_list(dfrt_device_info **out, size_t *out_count) {
     *out = NULL;
     *out_count = 0;
@@ -159,8 +173,12 @@ dfrt_status dfrt_backend_open(const char *which, int device_index, dfrt_backend 
     return DFRT_OK;
 }
 
+/* The backend releases what it made (impl, the device); the base object is the generic
+ * layer's. */
 void dfrt_backend_close(dfrt_backend *b) {
-    if (b) b->vt->destroy(b);
+    if (!b) return;
+    b->vt->destroy(b);
+    free(b);
 }
 
 const dfrt_device_info *dfrt_backend_info(const dfrt_backend *b) { return &b->info; }

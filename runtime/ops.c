@@ -162,7 +162,6 @@ static dfrt_status attention_rules(const dfrt_backend *b, void *args, uint64_t *
     DFRT_TRY(nonzero(op, "max_ctx", a->max_ctx));
     if (a->n_heads % a->n_kv)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: %u heads do not divide into %u KV heads", op, a->n_heads, a->n_kv);
-    if (a->dim > 1024) return dfrt_fail(DFRT_UNSUPPORTED, "%s: head_dim %u (at most 1024)", op, a->dim);
     if (!(a->scale > 0.0f) || a->scale > 1e6f)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: scale %g", op, (double)a->scale);
     DFRT_TRY(extent(op, "out", a->rows, a->out_stride, (uint64_t)a->n_heads * a->dim, &counts[0]));

@@ -11,10 +11,7 @@ typedef struct cpu_backend {
 
 int cpu_threads(const dfrt_backend *b) { return ((const cpu_backend *)b->impl)->threads; }
 
-static void cpu_destroy(dfrt_backend *b) {
-    free(b->impl);
-    free(b);
-}
+static void cpu_destroy(dfrt_backend *b) { free(b->impl); }
 
 static dfrt_status cpu_buffer_alloc(dfrt_backend *b, size_t size, void **out) {
     (void)b;
@@ -68,14 +65,7 @@ static dfrt_status cpu_timer_end(dfrt_backend *b, double *out_ms) {
 }
 
 static const dfrt_backend_vtable cpu_vtable = {
-    .name = "cpu",
-    .destroy = cpu_destroy,
-    .buffer_alloc = cpu_buffer_alloc,
-    .buffer_free = cpu_buffer_free,
-    .buffer_write = cpu_buffer_write,
-    .buffer_read = cpu_buffer_read,
-    .buffer_copy = cpu_buffer_copy,
-    .buffer_fill = cpu_buffer_fill,
+    DFRT_BACKEND_MEMBERS(cpu, "cpu", NULL),
     .df11_decode = cpu_df11_decode,
     .matmul = cpu_matmul,
     .embedding = cpu_embedding,
@@ -86,9 +76,6 @@ static const dfrt_backend_vtable cpu_vtable = {
     .silu_mul = cpu_silu_mul,
     .add = cpu_add,
     .argmax = cpu_argmax,
-    .synchronize = cpu_synchronize,
-    .timer_begin = cpu_timer_begin,
-    .timer_end = cpu_timer_end,
 };
 
 static void cpu_info(dfrt_device_info *info) {
@@ -136,17 +123,10 @@ static dfrt_status cpu_open(int index, dfrt_backend **out) {
     if (index != 0) return dfrt_fail(DFRT_INVALID_ARGUMENT, "cpu device %d does not exist (1 device)", index);
     dfrt_device_info info;
     cpu_info(&info);
-    dfrt_backend *b = dfrt_backend_new(&cpu_vtable, &info);
     cpu_backend *impl = dfrt_calloc(1, sizeof *impl, "the CPU backend");
-    if (!b || !impl) {
-        free(b);
-        free(impl);
-        return DFRT_OUT_OF_MEMORY;
-    }
+    if (!impl) return DFRT_OUT_OF_MEMORY;
     impl->threads = dfrt_cpu_count();
-    b->impl = impl;
-    *out = b;
-    return DFRT_OK;
+    return dfrt_backend_finish_open(DFRT_OK, &cpu_vtable, &info, impl, out);
 }
 
 const dfrt_backend_driver dfrt_cpu_driver = {

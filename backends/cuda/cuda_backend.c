@@ -144,7 +144,6 @@ static void cuda_release(dfrt_cuda_ctx *c) {
 
 static void cuda_destroy(dfrt_backend *b) {
     cuda_release(cu_of(b));
-    free(b);
 }
 
 static dfrt_status cuda_buffer_alloc(dfrt_backend *b, size_t size, void **out) {
@@ -234,21 +233,10 @@ static dfrt_status cuda_timer_end(dfrt_backend *b, double *out_ms) {
 }
 
 static const dfrt_backend_vtable cuda_vtable = {
-    .name = "cuda",
-    .destroy = cuda_destroy,
-    .buffer_alloc = cuda_buffer_alloc,
-    .buffer_free = cuda_buffer_free,
-    .buffer_write = cuda_buffer_write,
-    .buffer_read = cuda_buffer_read,
-    .buffer_copy = cuda_buffer_copy,
-    .buffer_fill = cuda_buffer_fill,
-    .supports = cuda_supports,
+    DFRT_BACKEND_MEMBERS(cuda, "cuda", cuda_supports),
 #define CUDA_OP_MEMBER(fn, OP) .fn = cuda_##fn,
     DFRT_FOR_EACH_OP(CUDA_OP_MEMBER)
 #undef CUDA_OP_MEMBER
-    .synchronize = cuda_synchronize,
-    .timer_begin = cuda_timer_begin,
-    .timer_end = cuda_timer_end,
 };
 
 static dfrt_status cuda_open_device(int index, dfrt_cuda_ctx *c, dfrt_device_info *info) {
@@ -280,15 +268,7 @@ static dfrt_status cuda_open(int index, dfrt_backend **out) {
     dfrt_cuda_ctx *c = dfrt_calloc(1, sizeof *c, "the CUDA backend");
     if (!c) return DFRT_OUT_OF_MEMORY;
     dfrt_device_info info;
-    dfrt_status s = cuda_open_device(index, c, &info);
-    dfrt_backend *b = s == DFRT_OK ? dfrt_backend_new(&cuda_vtable, &info) : NULL;
-    if (!b) {
-        cuda_release(c);
-        return s != DFRT_OK ? s : DFRT_OUT_OF_MEMORY;
-    }
-    b->impl = c;
-    *out = b;
-    return DFRT_OK;
+    return dfrt_backend_finish_open(cuda_open_device(index, c, &info), &cuda_vtable, &info, c, out);
 }
 
 const dfrt_backend_driver dfrt_cuda_driver = {

@@ -231,7 +231,6 @@ static void destroy_impl(vk_backend *vk) {
 
 static void vk_destroy(dfrt_backend *b) {
     destroy_impl(vk_of(b));
-    free(b);
 }
 
 static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mem, VkMemoryPropertyFlags want,
@@ -351,21 +350,10 @@ static dfrt_status vk_supports(dfrt_backend *b, dfrt_op op, const void *args) {
 }
 
 static const dfrt_backend_vtable vk_vtable = {
-    .name = "vulkan",
-    .destroy = vk_destroy,
-    .buffer_alloc = vk_buffer_alloc,
-    .buffer_free = vk_buffer_free,
-    .buffer_write = vk_buffer_write,
-    .buffer_read = vk_buffer_read,
-    .buffer_copy = vk_buffer_copy,
-    .buffer_fill = vk_buffer_fill,
-    .supports = vk_supports,
+    DFRT_BACKEND_MEMBERS(vk, "vulkan", vk_supports),
 #define VK_OP_MEMBER(fn, OP) .fn = vk_##fn,
     DFRT_FOR_EACH_OP(VK_OP_MEMBER)
 #undef VK_OP_MEMBER
-    .synchronize = vk_synchronize,
-    .timer_begin = vk_timer_begin,
-    .timer_end = vk_timer_end,
 };
 
 /* Each family's pipelines (vk_copy.c, vk_op_<family>.c). */
@@ -389,14 +377,7 @@ static dfrt_status vk_open(int index, dfrt_backend **out) {
     for (size_t i = 0; s == DFRT_OK && i < sizeof create_pipelines / sizeof *create_pipelines; i++)
         s = create_pipelines[i](vk);
     if (s == DFRT_OK) s = vk_check_validation(vk);
-    dfrt_backend *b = s == DFRT_OK ? dfrt_backend_new(&vk_vtable, &info) : NULL;
-    if (!b) {
-        destroy_impl(vk);
-        return s == DFRT_OK ? DFRT_OUT_OF_MEMORY : s;
-    }
-    b->impl = vk;
-    *out = b;
-    return DFRT_OK;
+    return dfrt_backend_finish_open(s, &vk_vtable, &info, vk, out);
 }
 
 const dfrt_backend_driver dfrt_vulkan_driver = {

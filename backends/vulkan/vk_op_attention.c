@@ -103,6 +103,9 @@ static int make_plan(const vk_backend *vk, const dfrt_attention_args *a, plan *p
 }
 
 dfrt_status vk_attention_supports(const vk_backend *vk, const dfrt_attention_args *a) {
+    if (a->dim > pipes[N_PIPES - 1].dim)
+        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan attention: head_dim %u; the shaders take at most %u", a->dim,
+                         pipes[N_PIPES - 1].dim);
     plan p;
     switch (make_plan(vk, a, &p)) {
     case 0: return DFRT_OK;
