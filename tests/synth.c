@@ -1,4 +1,5 @@
 #include "synth.h"
+#include "tensor_desc.h"
 
 #include <math.h>
 
@@ -187,16 +188,8 @@ void synth_cases_free(synth_case *cases, int n) {
 
 static void set_tensor(dfrt_tensor *t, const char *name, dfrt_dtype dtype, int n_dims, int64_t d0, int64_t d1,
                        const void *data) {
-    memset(t, 0, sizeof *t);
-    t->name = name;
-    t->dtype = dtype;
-    t->n_dims = n_dims;
-    t->shape[0] = d0;
-    t->shape[1] = d1;
-    t->n_elements = (uint64_t)d0 * (uint64_t)(n_dims == 2 ? d1 : 1);
-    t->n_bytes = t->n_elements * dfrt_dtype_size(dtype);
+    tensor_describe(t, name, "memory", dtype, n_dims, d0, d1);
     t->data = data;
-    t->file = "memory";
 }
 
 void mem_unit_wrap(mem_unit *m, const char *name, const dfrt_df11_encoded *e) {

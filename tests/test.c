@@ -152,3 +152,11 @@ char *test_read_file(const char *path, size_t *len) {
     }
     return p;
 }
+
+int test_n_warnings;
+char test_last_warning[2048];
+void test_collect_warning(void *user, const char *message) {
+    (void)user;
+    test_n_warnings++;
+    snprintf(test_last_warning, sizeof test_last_warning, "%s", message);
+}

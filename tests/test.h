@@ -55,4 +55,10 @@ double test_normal(test_rng *r);
 uint16_t test_bf16(float f); /* round to nearest even */
 float test_float(uint16_t bf16);
 
+/* Warnings the library gives, collected: install test_collect_warning with
+ * dfrt_set_warning_handler; it counts them and keeps the last. */
+extern int test_n_warnings;
+extern char test_last_warning[2048];
+void test_collect_warning(void *user, const char *message);
+
 #endif

@@ -17,6 +17,14 @@ static int file_equal(const char *a, const char *b) {
     return system(cmd) == 0;
 }
 
+/* Whether dir_a/name_a and dir_b/name_b hold the same bytes. */
+static int files_equal_at(const char *dir_a, const char *name_a, const char *dir_b, const char *name_b) {
+    char a[1000], b[1000];
+    snprintf(a, sizeof a, "%s/%s", dir_a, name_a);
+    snprintf(b, sizeof b, "%s/%s", dir_b, name_b);
+    return file_equal(a, b);
+}
+
 static int exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
@@ -120,13 +128,8 @@ static void test_reference_round_trip(void) {
     char bf16b[600];
     snprintf(bf16b, sizeof bf16b, "%s", test_path("kjv-bf16-again"));
     CHECK_OK(dfrt_decompress_dir(df11, bf16b, NULL));
-    char a[700], b[700];
-    snprintf(a, sizeof a, "%s/model-00004-of-00011.safetensors", bf16);
-    snprintf(b, sizeof b, "%s/model-00004-of-00011.safetensors", bf16b);
-    CHECK(file_equal(a, b));
-    snprintf(a, sizeof a, "%s/config.json", bf16);
-    snprintf(b, sizeof b, "%s/config.json", bf16b);
-    CHECK(file_equal(a, b));
+    CHECK(files_equal_at(bf16, "model-00004-of-00011.safetensors", bf16b, "model-00004-of-00011.safetensors"));
+    CHECK(files_equal_at(bf16, "config.json", bf16b, "config.json"));
 }
 
 static void cancel_on_progress(void *user, uint64_t done, uint64_t total) {
@@ -406,12 +409,8 @@ static void test_synthetic_cache(void) {
     snprintf(cache1, sizeof cache1, "%s", test_path("synthetic-1"));
     CHECK_OK(dfrt_synthetic_model("tiny", cache1, &(dfrt_synthetic_options){.n_threads = 1}, NULL, NULL, &built));
     CHECK(built);
-    snprintf(a, sizeof a, "%s/model.safetensors", bf16);
-    snprintf(b1, sizeof b1, "%s/tiny-v1/bf16/model.safetensors", cache1);
-    CHECK(file_equal(a, b1));
-    snprintf(a, sizeof a, "%s/model_layers_3.safetensors", df11);
-    snprintf(b1, sizeof b1, "%s/tiny-v1/df11/model_layers_3.safetensors", cache1);
-    CHECK(file_equal(a, b1));
+    CHECK(files_equal_at(bf16, "model.safetensors", cache1, "tiny-v1/bf16/model.safetensors"));
+    CHECK(files_equal_at(df11, "model_layers_3.safetensors", cache1, "tiny-v1/df11/model_layers_3.safetensors"));
 
     /* Cancelled while compressing: the BF16 directory stays (complete), the DF11 one is not
      * made; the next call only compresses. */
@@ -544,15 +543,6 @@ static void test_broken_df11_dirs(void) {
     CHECK_ERROR(dfrt_checkpoint_open(test_path("nothing-here"), &cp), DFRT_IO_ERROR, "cannot open model directory");
 }
 
-/* Warnings the library gives, collected. */
-static int n_warnings;
-static char last_warning[2048];
-static void collect_warning(void *user, const char *message) {
-    (void)user;
-    n_warnings++;
-    snprintf(last_warning, sizeof last_warning, "%s", message);
-}
-
 /* verify and decompress check the whole weight set: a missing layer file is named, not
  * "verified"; an architecture dfrt does not know gets what can be checked (the layer numbering,
  * the index) and a warning saying so. */
@@ -573,10 +563,10 @@ static void test_weight_set(void) {
             d, test_model_dir(), d, d);
     const char *beyond = "config.json says num_hidden_layers is 6, but the weights go up to model.layers.7";
     CHECK_ERROR(dfrt_verify_dir(d, NULL, NULL, &sum), DFRT_FORMAT_ERROR, beyond);
-    dfrt_set_warning_handler(collect_warning, NULL);
-    n_warnings = 0;
+    dfrt_set_warning_handler(test_collect_warning, NULL);
+    test_n_warnings = 0;
     CHECK_OK(dfrt_decompress_dir(d, out, NULL));
-    CHECK(n_warnings == 1 && strstr(last_warning, beyond));
+    CHECK(test_n_warnings == 1 && strstr(test_last_warning, beyond));
     test_sh("rm -rf '%s'", out);
 
     /* an architecture dfrt does not know, compressed with a pattern_dict */
@@ -585,14 +575,14 @@ static void test_weight_set(void) {
     test_sh("rm -rf '%s' '%s' '%s'", src, d, out);
     synth_model_opts o = {.arch = "FooForCausalLM", .layers = 3};
     CHECK(synth_model(src, &o) == 0);
-    n_warnings = 0;
+    test_n_warnings = 0;
     CHECK_OK(dfrt_compress_dir(src, d, &(dfrt_compress_options){.pattern_dict_json = "{\"model\\\\.layers\\\\.\\\\d+\": [\"mlp.up_proj\"]}"}));
-    CHECK(n_warnings == 1 && strstr(last_warning, "dfrt run will refuse this model") &&
-          strstr(last_warning, "architecture \"FooForCausalLM\" is not supported"));
-    n_warnings = 0;
+    CHECK(test_n_warnings == 1 && strstr(test_last_warning, "dfrt run will refuse this model") &&
+          strstr(test_last_warning, "architecture \"FooForCausalLM\" is not supported"));
+    test_n_warnings = 0;
     CHECK_OK(dfrt_verify_dir(d, NULL, NULL, &sum));
-    CHECK(n_warnings == 1 &&
-          strstr(last_warning, "dfrt does not know architecture \"FooForCausalLM\", so it cannot tell whether a weight is "
+    CHECK(test_n_warnings == 1 &&
+          strstr(test_last_warning, "dfrt does not know architecture \"FooForCausalLM\", so it cannot tell whether a weight is "
                                "missing: it checked that each of the 3 layers (num_hidden_layers) has weights"));
     /* with an index listing every tensor, that is checked too */
     dfrt_tensor_set *ts = NULL;
@@ -608,9 +598,9 @@ static void test_weight_set(void) {
     fprintf(f, "}}\n");
     fclose(f);
     dfrt_tensor_set_close(ts);
-    n_warnings = 0;
+    test_n_warnings = 0;
     CHECK_OK(dfrt_verify_dir(d, NULL, NULL, &sum));
-    CHECK(n_warnings == 1 && strstr(last_warning, "has weights and that every weight model.safetensors.index.json lists is "
+    CHECK(test_n_warnings == 1 && strstr(test_last_warning, "has weights and that every weight model.safetensors.index.json lists is "
                                                   "present"));
     test_sh("rm '%s/model_layers_1.safetensors'", d);
     CHECK_ERROR(dfrt_verify_dir(d, NULL, NULL, &sum), DFRT_FORMAT_ERROR, "shard model_layers_1.safetensors is missing");

@@ -211,14 +211,6 @@ static void test_directories(void) {
 
 /* Issue 11: files that are not regular, a stray shard beside an index, duplicate keys, many
  * tensors. */
-static int warnings;
-static char last_warning[1024];
-static void count_warning(void *user, const char *message) {
-    (void)user;
-    warnings++;
-    snprintf(last_warning, sizeof last_warning, "%s", message);
-}
-
 static void test_hostile_files(void) {
     /* a FIFO is refused without opening it for a blocking read; a directory is named */
     const char *fifo = test_path("fifo.safetensors");
@@ -239,11 +231,12 @@ static void test_hostile_files(void) {
     write_st("h1/consolidated.safetensors", "{\"y\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
     const char *index = "{\"weight_map\": {\"x\": \"a.safetensors\"}}";
     test_write_file(test_path("h1/model.safetensors.index.json"), index, strlen(index));
-    dfrt_set_warning_handler(count_warning, NULL);
-    warnings = 0;
+    dfrt_set_warning_handler(test_collect_warning, NULL);
+    test_n_warnings = 0;
     CHECK_OK(dfrt_tensor_set_open(test_path("h1"), &ts));
     dfrt_set_warning_handler(NULL, NULL);
-    CHECK(warnings == 1 && strstr(last_warning, "consolidated.safetensors: not listed in model.safetensors.index.json"));
+    CHECK(test_n_warnings == 1 &&
+          strstr(test_last_warning, "consolidated.safetensors: not listed in model.safetensors.index.json"));
     if (ts) {
         CHECK(dfrt_tensor_set_file_count(ts) == 1 && dfrt_tensor_set_find(ts, "x") && !dfrt_tensor_set_find(ts, "y"));
         dfrt_tensor_set_close(ts);

@@ -325,7 +325,7 @@ static double weight_bytes(const char *dir) {
 int bench_model(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench model",
                   "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
-                  "--json= --csv= --plot= --help -h"};
+                  "--json= --csv= --plot= --help -h", help};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;
@@ -335,10 +335,6 @@ int bench_model(int argc, char **argv) {
             if (dir) return cli_usage_error("bench model", "unexpected argument \"%s\" (one MODEL_DIR at most)", arg);
             dir = arg;
             continue;
-        }
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            return CLI_OK;
         }
         const char *v = cli_value(&a, arg, inline_value);
         if (!v) return CLI_USAGE;

@@ -389,17 +389,13 @@ static int load_shapes(const char *spec, dfrt_config **out) {
 }
 
 int bench_ops(int argc, char **argv) {
-    cli_args a = {argc, argv, 2, "bench ops", "--backend= --ops= --shapes= --m= --min-time= --json= --csv= --help -h"};
+    cli_args a = {argc, argv, 2, "bench ops", "--backend= --ops= --shapes= --m= --min-time= --json= --csv= --help -h", help};
     ops_plan p = {.shapes_name = "llama-3.1-8b", .ops = "copy,decode,matmul,layer", .min_time = 1.0,
                   .ms = {1, 8, 64, 512, 4096}, .n_m = 5};
     const char *list = NULL, *json = NULL, *csv = NULL, *arg, *inline_value;
     int is_option;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
         if (!is_option) return cli_usage_error("bench ops", "unexpected argument \"%s\"", arg);
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            return CLI_OK;
-        }
         const char *v = cli_value(&a, arg, inline_value);
         if (!v) return CLI_USAGE;
         if (strcmp(arg, "--backend") == 0) list = v;

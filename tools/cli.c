@@ -63,6 +63,10 @@ const char *cli_next(cli_args *a, int *is_option, const char **inline_value) {
         if (!takes_value && eq) usage_exit(a, "%s takes no value", name);
         if (takes_value && !eq && a->index >= a->argc) usage_exit(a, "option %s needs a value", name);
     }
+    if (a->help && (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
+        fputs(a->help, stdout);
+        exit(CLI_OK);
+    }
     if (eq) a->unread_value_of = name;
     return name;
 }

@@ -17,13 +17,17 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
  * else is read: an unknown one is "unknown option --chta", a flag given "=value" is "--chat
  * takes no value" and a value-taking option at the end is "option --prompt needs a value".
  * Without it, a flag given "=value" (one whose inline value cli_value never took) is still an
- * error. Like git's parse-options, these usage errors end the process with status 2. */
+ * error. Like git's parse-options, these usage errors end the process with status 2.
+ *
+ * With `help` set, cli_next answers --help and -h itself: it prints help on stdout and ends
+ * the process with status 0. */
 typedef struct cli_args {
     int argc;
     char **argv;
     int index;
     const char *command; /* for messages */
     const char *options; /* the known options, or NULL */
+    const char *help;    /* the command's --help text, or NULL */
     /* private */
     int positional_only;
     const char *unread_value_of; /* an option whose inline value cli_value has not taken */

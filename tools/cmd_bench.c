@@ -68,17 +68,13 @@ static void report(const char *what, int threads, uint64_t n, const bench_stats 
 }
 
 static int bench_codec(int argc, char **argv) {
-    cli_args a = {argc, argv, 2, "bench codec", "--weights= --std= --min-time= --threads= --help -h"};
+    cli_args a = {argc, argv, 2, "bench codec", "--weights= --std= --min-time= --threads= --help -h", help};
     double weights = 218103808.0, std = 0.02, min_time = 1.0;
     int thread_list[16], n_threads = 0, is_option;
     const char *arg, *inline_value;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
         const char *v = NULL;
         if (!is_option) return cli_usage_error("bench codec", "unexpected argument \"%s\"", arg);
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            return CLI_OK;
-        }
         if (!(v = cli_value(&a, arg, inline_value))) return CLI_USAGE;
         char *end;
         if (strcmp(arg, "--weights") == 0) {

@@ -80,7 +80,7 @@ static const char decompress_help[] =
 
 static int convert(int argc, char **argv, int compressing) {
     const char *command = compressing ? "compress" : "decompress";
-    cli_args a = {argc, argv, 1, command};
+    cli_args a = {argc, argv, 1, command, NULL, compressing ? compress_help : decompress_help};
     const char *positional[2] = {0}, *pattern_dict = NULL;
     int n_positional = 0, threads = 0, is_option;
     const char *arg, *inline_value;
@@ -88,9 +88,6 @@ static int convert(int argc, char **argv, int compressing) {
         if (!is_option) {
             if (n_positional == 2) return cli_usage_error(command, "unexpected argument \"%s\"", arg);
             positional[n_positional++] = arg;
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(compressing ? compress_help : decompress_help, stdout);
-            return CLI_OK;
         } else if (compressing && strcmp(arg, "--pattern-dict") == 0) {
             if (!(pattern_dict = cli_value(&a, arg, inline_value))) return CLI_USAGE;
         } else if (strcmp(arg, "--threads") == 0) {

@@ -16,15 +16,11 @@ static const char help[] =
     "--backend auto would choose.\n";
 
 int cmd_devices(int argc, char **argv) {
-    cli_args a = {argc, argv, 1, "devices", "--json --help -h"};
+    cli_args a = {argc, argv, 1, "devices", "--json --help -h", help};
     const char *arg, *inline_value;
     int json = 0, is_option;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
         if (!is_option) return cli_usage_error("devices", "unexpected argument \"%s\"", arg);
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            return CLI_OK;
-        }
         json = 1; /* --json */
     }
     dfrt_device_info *devs;

@@ -227,16 +227,13 @@ static void print_json_safe(const char *text) {
 }
 
 int cmd_inspect(int argc, char **argv) {
-    cli_args a = {argc, argv, 1, "inspect"};
+    cli_args a = {argc, argv, 1, "inspect", NULL, help};
     const char *dir = NULL, *arg, *inline_value;
     int json = 0, is_option;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
         if (!is_option) {
             if (dir) return cli_usage_error("inspect", "unexpected argument \"%s\"", arg);
             dir = arg;
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            return CLI_OK;
         } else if (strcmp(arg, "--json") == 0) {
             json = 1;
         } else {

@@ -449,7 +449,7 @@ typedef struct run_args {
 
 /* Parses and checks every argument that needs no model; CLI_OK or the exit code. */
 static int parse(int argc, char **argv, run_args *r) {
-    cli_args a = {argc, argv, 1, "run", options};
+    cli_args a = {argc, argv, 1, "run", options, help};
     const char *arg, *inline_value;
     int is_option, rc;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
@@ -457,10 +457,6 @@ static int parse(int argc, char **argv, run_args *r) {
             if (r->model_dir) return cli_usage_error("run", "unexpected argument \"%s\"", arg);
             r->model_dir = arg;
             continue;
-        }
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            return -1;
         }
         if (strcmp(arg, "--chat") == 0) { r->chat = 1; continue; }
         if (strcmp(arg, "--ids") == 0) { r->ids_only = 1; continue; }
@@ -534,10 +530,7 @@ int cmd_run(int argc, char **argv) {
     float *logits = NULL;
     run_ctx ctx = {.ids_only = r.ids_only, .batch = r.batch, .stops = r.stops, .n_stops = r.n_stops};
     dfrt_status s;
-    if (rc != CLI_OK) {
-        if (rc < 0) rc = CLI_OK; /* --help */
-        goto done;
-    }
+    if (rc != CLI_OK) goto done;
     rc = CLI_FAIL;
 
     /* Everything that needs no model, before anything is loaded. */

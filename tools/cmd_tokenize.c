@@ -35,7 +35,7 @@ static const char bench_help[] =
     "  dfrt bench tokenizer models/kjv-qwen3-df11 --text book.txt\n";
 
 int cmd_tokenize(int argc, char **argv) {
-    cli_args a = {argc, argv, 1, "tokenize", "--json --decode --plain --chat --system= --help -h"};
+    cli_args a = {argc, argv, 1, "tokenize", "--json --decode --plain --chat --system= --help -h", help};
     const char *path = NULL, *system = NULL, *arg, *inline_value;
     const char **texts = calloc((size_t)argc, sizeof *texts);
     int n_texts = 0, is_option, json = 0, decode = 0, plain = 0, chat = 0;
@@ -44,10 +44,6 @@ int cmd_tokenize(int argc, char **argv) {
         if (!is_option) {
             if (!path) path = arg;
             else texts[n_texts++] = arg;
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            free(texts);
-            return CLI_OK;
         } else if (strcmp(arg, "--json") == 0) {
             json = 1;
         } else if (strcmp(arg, "--decode") == 0) {
@@ -241,8 +237,51 @@ static int bench_print(const char *label, double bytes, double *times, int n) {
     return CLI_OK;
 }
 
+/* One encoding or decoding of the benchmark's text. */
+typedef struct bench_work {
+    dfrt_tokenizer *t;
+    const char *text;
+    size_t len;
+    const int32_t *ids;
+    size_t n_ids;
+} bench_work;
+
+static dfrt_status bench_encode(const bench_work *w) {
+    int32_t *ids;
+    size_t n;
+    dfrt_status s = dfrt_tokenizer_encode(w->t, w->text, w->len, &ids, &n);
+    free(ids);
+    return s;
+}
+
+static dfrt_status bench_decode(const bench_work *w) {
+    char *back;
+    size_t back_len;
+    dfrt_status s = dfrt_tokenizer_decode(w->t, w->ids, w->n_ids, &back, &back_len);
+    free(back);
+    return s;
+}
+
+/* Repeats op (at least 3 times, at most 1000) for min_time seconds, stopping at a failure;
+ * prints the figure when every repeat succeeded. */
+static dfrt_status bench_repeat(const char *label, dfrt_status (*op)(const bench_work *), const bench_work *w,
+                                double min_time) {
+    enum { MAX_RUNS = 1000 };
+    static double times[MAX_RUNS];
+    int runs = 0;
+    dfrt_status s = DFRT_OK;
+    double start = cli_now();
+    while (s == DFRT_OK && runs < MAX_RUNS && (runs < 3 || cli_now() - start < min_time)) {
+        double r0 = cli_now();
+        s = op(w);
+        times[runs++] = cli_now() - r0;
+    }
+    if (s == DFRT_OK) bench_print(label, (double)w->len, times, runs);
+    return s;
+}
+
 int bench_tokenizer(int argc, char **argv) {
-    cli_args a = {argc, argv, 1, "bench tokenizer", "--text= --min-time= --help -h"};
+    cli_args a = {argc, argv, 1, "bench tokenizer", "--text= --min-time= --help -h", bench_help};
     const char *path = NULL, *text_path = NULL, *arg, *inline_value;
     double min_time = 2.0;
     int is_option;
@@ -250,9 +289,6 @@ int bench_tokenizer(int argc, char **argv) {
         if (!is_option) {
             if (path) return cli_usage_error("bench tokenizer", "unexpected argument \"%s\"", arg);
             path = arg;
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(bench_help, stdout);
-            return CLI_OK;
         } else if (strcmp(arg, "--text") == 0) {
             if (!(text_path = cli_value(&a, arg, inline_value))) return CLI_USAGE;
         } else if (strcmp(arg, "--min-time") == 0) {
@@ -294,31 +330,9 @@ int bench_tokenizer(int argc, char **argv) {
     printf("tokenizer: %s (%d ids, loaded in %.2f s)\ntext: %s, %s (%s tokens, %.2f bytes per token)\n", path,
            dfrt_tokenizer_vocab_size(t), load_s, text_path ? text_path : "built-in mix", size, count,
            n_ids ? (double)len / (double)n_ids : 0.0);
-    enum { MAX_RUNS = 1000 };
-    static double times[MAX_RUNS];
-    int runs = 0;
-    double start = cli_now();
-    while (runs < MAX_RUNS && (runs < 3 || cli_now() - start < min_time)) {
-        int32_t *again;
-        size_t n;
-        double r0 = cli_now();
-        s = dfrt_tokenizer_encode(t, text, len, &again, &n);
-        times[runs++] = cli_now() - r0;
-        free(again);
-        if (s != DFRT_OK) break;
-    }
-    if (s == DFRT_OK) bench_print("encode", (double)len, times, runs);
-    runs = 0;
-    start = cli_now();
-    while (s == DFRT_OK && runs < MAX_RUNS && (runs < 3 || cli_now() - start < min_time)) {
-        char *back;
-        size_t back_len;
-        double r0 = cli_now();
-        s = dfrt_tokenizer_decode(t, ids, n_ids, &back, &back_len);
-        times[runs++] = cli_now() - r0;
-        free(back);
-    }
-    if (s == DFRT_OK) bench_print("decode", (double)len, times, runs);
+    bench_work w = {t, text, len, ids, n_ids};
+    s = bench_repeat("encode", bench_encode, &w, min_time);
+    if (s == DFRT_OK) s = bench_repeat("decode", bench_decode, &w, min_time);
     free(ids);
     free(text);
     dfrt_tokenizer_free(t);

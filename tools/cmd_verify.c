@@ -49,7 +49,7 @@ static void on_tensor(void *user, const char *tensor, const char *message) {
 }
 
 int cmd_verify(int argc, char **argv) {
-    cli_args a = {argc, argv, 1, "verify"};
+    cli_args a = {argc, argv, 1, "verify", NULL, help};
     const char *positional[2] = {0};
     int n_positional = 0, threads = 0, is_option;
     const char *arg, *inline_value;
@@ -57,9 +57,6 @@ int cmd_verify(int argc, char **argv) {
         if (!is_option) {
             if (n_positional == 2) return cli_usage_error("verify", "unexpected argument \"%s\"", arg);
             positional[n_positional++] = arg;
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(help, stdout);
-            return CLI_OK;
         } else if (strcmp(arg, "--threads") == 0) {
             const char *v = cli_value(&a, arg, inline_value);
             if (!v || !cli_parse_int("verify", arg, v, 1, 4096, &threads)) return CLI_USAGE;

@@ -8,20 +8,13 @@
  * tensors and output; when the indexed decoder succeeds, the sequential decoder (which ignores
  * gaps and output positions) gives the same weights, and so does a decode of any chunk range. */
 #include "fuzz.h"
+#include "../tensor_desc.h"
 
 #define HEADER_BYTES 32
 
 static void set_tensor(dfrt_tensor *t, const char *name, dfrt_dtype dtype, int n_dims, int64_t d0, int64_t d1,
                        const uint8_t **p) {
-    memset(t, 0, sizeof *t);
-    t->name = name;
-    t->file = "fuzz.safetensors";
-    t->dtype = dtype;
-    t->n_dims = n_dims;
-    t->shape[0] = d0;
-    t->shape[1] = d1;
-    t->n_elements = (uint64_t)d0 * (uint64_t)(n_dims == 2 ? d1 : 1);
-    t->n_bytes = t->n_elements * dfrt_dtype_size(dtype);
+    tensor_describe(t, name, "fuzz.safetensors", dtype, n_dims, d0, d1);
     uint8_t *copy = malloc(t->n_bytes ? t->n_bytes : 1);
     if (!copy) abort();
     memcpy(copy, *p, t->n_bytes);
