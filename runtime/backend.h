@@ -94,4 +94,20 @@ extern const dfrt_backend_driver dfrt_cuda_driver;
 /* Allocates a dfrt_backend with its vtable and info; the backend fills impl. */
 dfrt_backend *dfrt_backend_new(const dfrt_backend_vtable *vt, const dfrt_device_info *info);
 
+/* The end of a driver's open: where `status` is DFRT_OK, *out becomes a backend of `vt` and
+ * `info` over `impl` (the backend's state); otherwise, or out of memory, vt->destroy releases
+ * impl and *out is NULL. Returns the failure, or DFRT_OK. */
+dfrt_status dfrt_backend_finish_open(dfrt_status status, const dfrt_backend_vtable *vt, const dfrt_device_info *info,
+                                     void *impl, dfrt_backend **out);
+
+/* A vtable's members other than the ops, for a backend whose functions are named
+ * <prefix>_<member> (cuda_destroy, cuda_buffer_alloc, ..., cuda_timer_end); SUPPORTS may be
+ * NULL. */
+#define DFRT_BACKEND_MEMBERS(prefix, NAME, SUPPORTS)                                                     \
+    .name = NAME, .destroy = prefix##_destroy, .buffer_alloc = prefix##_buffer_alloc,                     \
+    .buffer_free = prefix##_buffer_free, .buffer_write = prefix##_buffer_write,                           \
+    .buffer_read = prefix##_buffer_read, .buffer_copy = prefix##_buffer_copy,                             \
+    .buffer_fill = prefix##_buffer_fill, .supports = SUPPORTS, .synchronize = prefix##_synchronize,       \
+    .timer_begin = prefix##_timer_begin, .timer_end = prefix##_timer_end
+
 #endif

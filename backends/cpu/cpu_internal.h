@@ -18,6 +18,8 @@ int cpu_threads(const dfrt_backend *b);
 #define F32(arg) ((float *)CPU_PTR(arg))
 #define CF32(arg) ((const float *)CPU_PTR(arg))
 #define CI32(arg) ((const int32_t *)CPU_PTR(arg))
+/* Row r of a float tensor argument whose rows are `stride` values apart. */
+#define CPU_ROW(arg, r, stride) (CF32(arg) + (size_t)(r) * (stride))
 
 dfrt_status cpu_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a);
 dfrt_status cpu_matmul(dfrt_backend *b, const dfrt_matmul_args *a);

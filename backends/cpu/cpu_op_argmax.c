@@ -6,9 +6,8 @@
 dfrt_status cpu_argmax(dfrt_backend *b, const dfrt_argmax_args *a) {
     (void)b;
     int32_t *out = CPU_PTR(a->out);
-    const float *x = CF32(a->x);
     for (uint32_t r = 0; r < a->rows; r++) {
-        const float *row = x + (size_t)r * a->stride;
+        const float *row = CPU_ROW(a->x, r, a->stride);
         float best = -INFINITY;
         int32_t at = 0;
         for (uint32_t i = 0; i < a->n; i++)

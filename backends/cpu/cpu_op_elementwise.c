@@ -6,9 +6,8 @@
 dfrt_status cpu_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a) {
     (void)b;
     float *out = F32(a->out);
-    const float *in = CF32(a->in);
     for (uint32_t r = 0; r < a->rows; r++) {
-        const float *row = in + (size_t)r * a->in_stride;
+        const float *row = CPU_ROW(a->in, r, a->in_stride);
         for (uint32_t i = 0; i < a->width; i++) {
             float g = row[i];
             out[(size_t)r * a->width + i] = g / (1.0f + expf(-g)) * row[a->up_col + i];

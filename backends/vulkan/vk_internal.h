@@ -169,6 +169,13 @@ dfrt_status vk_pipeline_create(vk_backend *vk, vk_pipeline *p, const char *name,
                                size_t code_size, uint32_t n_bindings, uint32_t push_size, const uint32_t *spec,
                                uint32_t n_spec);
 void vk_pipelines_destroy(vk_backend *vk);
+/* The pipeline of a row-wise op (vk->pipes[id]): its one specialization constant is the
+ * workgroup size, VK_OP_WORKGROUP. VK_OP_PIPELINE takes the SPIR-V array and the push-constant
+ * type. */
+dfrt_status vk_op_pipeline_create(vk_backend *vk, vk_pipeline_id id, const char *name, const uint32_t *code,
+                                  size_t code_size, uint32_t n_bindings, uint32_t push_size);
+#define VK_OP_PIPELINE(vk, id, name, spv, n_bindings, push_type) \
+    vk_op_pipeline_create(vk, id, name, spv, sizeof spv, n_bindings, sizeof(push_type))
 
 /* ---- what the op files share: planning within the binding limit (header-only) -------------- */
 /* The most bytes one binding may cover with vk_bind()'s alignment and rounding. */
@@ -182,13 +189,36 @@ static inline uint64_t vk_rows_within(uint64_t limit, uint64_t stride, uint64_t 
     if (stride == 0) return UINT64_MAX;
     return (cap - width) / stride + 1;
 }
+/* Rows of `width` floats, `stride` apart, that fit one binding beside a vector of `side` floats
+ * bound whole (rmsnorm's weights, rope's frequencies): 0 when a row or the vector does not. */
+static inline uint64_t vk_rows_beside(const vk_backend *vk, uint64_t side, uint64_t stride, uint64_t width) {
+    uint64_t limit = vk_range_limit(vk);
+    return side * 4 > limit ? 0 : vk_rows_within(limit, stride, width, 4);
+}
 /* Binds `bytes` of a tensor argument from `first_byte` on. */
 static inline vk_binding vk_bind_arg(const vk_backend *vk, dfrt_tensor_arg t, uint64_t first_byte, uint64_t bytes,
                                      size_t *out_delta) {
     return vk_bind(t.buf->impl, t.offset + (size_t)first_byte, (size_t)bytes, vk->min_align, out_delta);
 }
+/* vk_bind_arg(), with the 32-bit word of the binding where the range starts (what the push
+ * constants carry) in *out_word0. */
+static inline vk_binding vk_bind_words(const vk_backend *vk, dfrt_tensor_arg t, uint64_t first_byte, uint64_t bytes,
+                                       uint32_t *out_word0) {
+    size_t delta;
+    vk_binding bound = vk_bind_arg(vk, t, first_byte, bytes, &delta);
+    *out_word0 = (uint32_t)(delta / 4);
+    return bound;
+}
 /* Bound where an op has no tensor (no bias, no partial results). */
 static inline vk_binding vk_unbound(const vk_backend *vk) { return (vk_binding){vk->dummy.buffer, 0, VK_WHOLE_SIZE}; }
+/* The supports() of an op that takes any size: it is split into dispatches within the
+ * binding and grid limits. */
+#define VK_SUPPORTS_ANY_SIZE(fn)                                                         \
+    dfrt_status vk_##fn##_supports(const vk_backend *vk, const dfrt_##fn##_args *a) {    \
+        (void)vk;                                                                        \
+        (void)a;                                                                         \
+        return DFRT_OK;                                                                  \
+    }
 /* supports(): `what` of op does not fit one binding. */
 static inline dfrt_status vk_too_large(const vk_backend *vk, const char *op, const char *what) {
     return dfrt_fail(DFRT_UNSUPPORTED, "vulkan %s: %s does not fit the device's %llu-byte binding limit", op, what,

@@ -35,11 +35,7 @@ dfrt_status vk_df11_decode_pipelines(vk_backend *vk) {
     return DFRT_OK;
 }
 
-dfrt_status vk_df11_decode_supports(const vk_backend *vk, const dfrt_df11_decode_args *a) {
-    (void)vk;
-    (void)a;
-    return DFRT_OK; /* any size: split into dispatches within the binding and grid limits */
-}
+VK_SUPPORTS_ANY_SIZE(df11_decode)
 
 dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
     vk_backend *vk = vk_of(b);

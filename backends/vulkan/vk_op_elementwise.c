@@ -15,11 +15,8 @@ _Static_assert(sizeof(silu_mul_push) == 32, "silu_mul push constants");
 _Static_assert(sizeof(add_push) == 20, "add push constants");
 
 dfrt_status vk_elementwise_pipelines(vk_backend *vk) {
-    uint32_t wg = VK_OP_WORKGROUP;
-    DFRT_TRY(vk_pipeline_create(vk, &vk->pipes[VK_PIPE_SILU_MUL], "silu_mul", elementwise_silu_mul_spv,
-                                sizeof elementwise_silu_mul_spv, 2, sizeof(silu_mul_push), &wg, 1));
-    return vk_pipeline_create(vk, &vk->pipes[VK_PIPE_ADD], "add", elementwise_add_spv, sizeof elementwise_add_spv, 3,
-                              sizeof(add_push), &wg, 1);
+    DFRT_TRY(VK_OP_PIPELINE(vk, VK_PIPE_SILU_MUL, "silu_mul", elementwise_silu_mul_spv, 2, silu_mul_push));
+    return VK_OP_PIPELINE(vk, VK_PIPE_ADD, "add", elementwise_add_spv, 3, add_push);
 }
 
 /* silu_mul's rows per dispatch: 0 when a row does not fit one binding. */
@@ -37,19 +34,16 @@ dfrt_status vk_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a) {
     uint64_t per = silu_mul_rows_per(vk, a), in_width = (uint64_t)a->up_col + a->width;
     for (uint64_t r0 = 0; r0 < a->rows; r0 += per) {
         uint64_t rows = DFRT_MIN(per, a->rows - r0);
-        size_t din, dout;
-        vk_binding bindings[2] = {
-            vk_bind_arg(vk, a->in, r0 * a->in_stride * 4, ((rows - 1) * a->in_stride + in_width) * 4, &din),
-            vk_bind_arg(vk, a->out, r0 * a->width * 4, rows * a->width * 4, &dout),
-        };
         silu_mul_push push = {
             .rows = (uint32_t)rows,
             .width = a->width,
             .in_stride = a->in_stride,
             .up_col = a->up_col,
-            .in0 = (uint32_t)(din / 4),
-            .out0 = (uint32_t)(dout / 4),
             .groups_per_row = (uint32_t)vk_ceil_div(a->width, 4 * VK_OP_WORKGROUP),
+        };
+        vk_binding bindings[2] = {
+            vk_bind_words(vk, a->in, r0 * a->in_stride * 4, ((rows - 1) * a->in_stride + in_width) * 4, &push.in0),
+            vk_bind_words(vk, a->out, r0 * a->width * 4, rows * a->width * 4, &push.out0),
         };
         DFRT_TRY(vk_launch(vk, &vk->pipes[VK_PIPE_SILU_MUL], bindings, &push, &push.groups_x,
                            rows * push.groups_per_row));
@@ -57,11 +51,7 @@ dfrt_status vk_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a) {
     return DFRT_OK;
 }
 
-dfrt_status vk_add_supports(const vk_backend *vk, const dfrt_add_args *a) {
-    (void)vk;
-    (void)a;
-    return DFRT_OK; /* any size: split into dispatches within the binding and grid limits */
-}
+VK_SUPPORTS_ANY_SIZE(add)
 
 dfrt_status vk_add(dfrt_backend *b, const dfrt_add_args *a) {
     vk_backend *vk = vk_of(b);

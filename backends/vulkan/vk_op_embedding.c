@@ -11,9 +11,7 @@ typedef struct embedding_push {
 _Static_assert(sizeof(embedding_push) == 44, "embedding push constants");
 
 dfrt_status vk_embedding_pipelines(vk_backend *vk) {
-    uint32_t wg = VK_OP_WORKGROUP;
-    return vk_pipeline_create(vk, &vk->pipes[VK_PIPE_EMBEDDING], "embedding", embedding_spv, sizeof embedding_spv, 3,
-                              sizeof(embedding_push), &wg, 1);
+    return VK_OP_PIPELINE(vk, VK_PIPE_EMBEDDING, "embedding", embedding_spv, 3, embedding_push);
 }
 
 /* Rows of the output at a time, and windows of the table: `window` elements, starting `step`

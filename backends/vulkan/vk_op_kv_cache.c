@@ -13,9 +13,7 @@ typedef struct kv_store_push {
 _Static_assert(sizeof(kv_store_push) == 68, "kv_store push constants");
 
 dfrt_status vk_kv_cache_pipelines(vk_backend *vk) {
-    uint32_t wg = VK_OP_WORKGROUP;
-    return vk_pipeline_create(vk, &vk->pipes[VK_PIPE_KV_STORE], "kv_store", kv_cache_spv, sizeof kv_cache_spv, 5,
-                              sizeof(kv_store_push), &wg, 1);
+    return VK_OP_PIPELINE(vk, VK_PIPE_KV_STORE, "kv_store", kv_cache_spv, 5, kv_store_push);
 }
 
 vk_cache_plan vk_plan_cache(uint32_t n_slots, uint32_t max_ctx, uint64_t slots, uint64_t keys) {

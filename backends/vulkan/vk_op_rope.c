@@ -10,16 +10,12 @@ typedef struct rope_push {
 _Static_assert(sizeof(rope_push) == 36, "rope push constants");
 
 dfrt_status vk_rope_pipelines(vk_backend *vk) {
-    uint32_t wg = VK_OP_WORKGROUP;
-    return vk_pipeline_create(vk, &vk->pipes[VK_PIPE_ROPE], "rope", rope_spv, sizeof rope_spv, 3, sizeof(rope_push),
-                              &wg, 1);
+    return VK_OP_PIPELINE(vk, VK_PIPE_ROPE, "rope", rope_spv, 3, rope_push);
 }
 
 /* Rows per dispatch: 0 when a row (or the frequencies) does not fit one binding. */
 static uint64_t rows_per(const vk_backend *vk, const dfrt_rope_args *a) {
-    uint64_t limit = vk_range_limit(vk);
-    if ((uint64_t)(a->dim / 2) * 4 > limit) return 0;
-    return DFRT_MIN(vk_rows_within(limit, a->row_stride, (uint64_t)a->heads * a->dim, 4), limit / 4);
+    return DFRT_MIN(vk_rows_beside(vk, a->dim / 2, a->row_stride, (uint64_t)a->heads * a->dim), vk_range_limit(vk) / 4);
 }
 
 dfrt_status vk_rope_supports(const vk_backend *vk, const dfrt_rope_args *a) {

@@ -100,6 +100,12 @@ static void destroy(vk_backend *vk, vk_pipeline *p) {
     memset(p, 0, sizeof *p);
 }
 
+dfrt_status vk_op_pipeline_create(vk_backend *vk, vk_pipeline_id id, const char *name, const uint32_t *code,
+                                  size_t code_size, uint32_t n_bindings, uint32_t push_size) {
+    uint32_t wg = VK_OP_WORKGROUP;
+    return vk_pipeline_create(vk, &vk->pipes[id], name, code, code_size, n_bindings, push_size, &wg, 1);
+}
+
 void vk_pipelines_destroy(vk_backend *vk) {
     for (int i = 0; i < VK_PIPE_COUNT; i++) destroy(vk, &vk->pipes[i]);
     for (int i = 0; i < vk->n_decode; i++) destroy(vk, &vk->decode[i]);
