@@ -343,16 +343,13 @@ static dfrt_status add_eos(model_extras *x, const dfrt_config *c, const char *so
     return DFRT_OK;
 }
 
-/* End-of-sequence ids: config.json's, and generation_config.json's when present, each an id of
- * the vocabulary; bos_token_id too. */
+/* End-of-sequence ids: config.json's (which dfrt_config_parse has bounded to the vocabulary,
+ * with bos_token_id), and generation_config.json's when present, each an id of the vocabulary. */
 static dfrt_status read_eos(const dfrt_checkpoint *cp, model_extras *x) {
     const dfrt_config *c = cp->config;
     char *config_path = dfrt_path_join(cp->dir, "config.json");
     if (!config_path) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = DFRT_OK;
-    if (c->bos_token_id != -1 && !(c->bos_token_id >= 0 && c->bos_token_id < c->vocab_size))
-        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: bos_token_id %lld is not an id of the vocabulary (vocab_size %lld)",
-                      config_path, (long long)c->bos_token_id, (long long)c->vocab_size);
     for (int i = 0; i < c->n_eos && s == DFRT_OK; i++) s = add_eos(x, c, config_path, (double)c->eos_token_ids[i]);
     free(config_path);
     DFRT_TRY(s);
