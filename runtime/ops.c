@@ -315,6 +315,14 @@ static bool implemented(const dfrt_backend_vtable *vt, dfrt_op op) {
     }
 }
 
+/* Whether b runs this case of op (args validated): the op implemented, and the backend's own
+ * limits (supports). */
+static dfrt_status check_backend(dfrt_backend *b, dfrt_op op, const void *args) {
+    if (!implemented(b->vt, op))
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: the %s backend does not implement it", descs[op].name, b->vt->name);
+    return b->vt->supports ? b->vt->supports(b, op, args) : DFRT_OK;
+}
+
 bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_status *out_status) {
     dfrt_status s = DFRT_OK;
     if ((unsigned)op >= DFRT_OP_COUNT || !args) {
@@ -333,9 +341,7 @@ bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_s
         memcpy(&copy, args, descs[op].args_size);
         bool empty;
         s = validate(b, op, &copy, &empty);
-        if (s == DFRT_OK && !implemented(b->vt, op))
-            s = dfrt_fail(DFRT_UNSUPPORTED, "%s: the %s backend does not implement it", descs[op].name, b->vt->name);
-        if (s == DFRT_OK && b->vt->supports) s = b->vt->supports(b, op, &copy);
+        if (s == DFRT_OK) s = check_backend(b, op, &copy);
     }
     if (out_status) *out_status = s;
     return s == DFRT_OK;
@@ -348,9 +354,7 @@ bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_s
         dfrt_##fn##_args a = *args;                                                                        \
         bool empty;                                                                                        \
         DFRT_TRY(validate(b, OP, &a, &empty));                                                             \
-        if (!b->vt->fn)                                                                                    \
-            return dfrt_fail(DFRT_UNSUPPORTED, "%s: the %s backend does not implement it", #fn, b->vt->name); \
-        if (b->vt->supports) DFRT_TRY(b->vt->supports(b, OP, &a));                                         \
+        DFRT_TRY(check_backend(b, OP, &a));                                                                \
         return empty ? DFRT_OK : b->vt->fn(b, &a);                                                         \
     }
 
