@@ -68,6 +68,10 @@ DFRT_API void dfrt_set_warning_handler(dfrt_warning_fn fn, void *user);
  * dfrt_last_error() are already escaped. */
 DFRT_API size_t dfrt_escape(char *out, size_t size, const char *s);
 
+/* The offset of the first byte of s[0..len) that is not part of valid UTF-8 (overlong forms,
+ * surrogates and code points past U+10FFFF are invalid), or len when all of it is valid. */
+DFRT_API size_t dfrt_utf8_invalid_at(const char *s, size_t len);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors and safetensors files                                                               */
 /* ------------------------------------------------------------------------------------------ */

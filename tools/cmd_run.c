@@ -145,38 +145,10 @@ static char *read_prompt(const char *option, const char *path) {
     return text;
 }
 
-/* The offset of the first byte that is not part of valid UTF-8, or len. */
-static size_t utf8_invalid_at(const char *s, size_t len) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        size_t n;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
-        else return i;
-        if (i + n > len) return i;
-        unsigned v = c & (0x7F >> n);
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) return i;
-            v = (v << 6) | (p[i + k] & 0x3F);
-        }
-        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return i;
-        i += n;
-    }
-    return len;
-}
-
 /* A usage error for text that is empty or not UTF-8; 0 when it is fine. */
 static int check_text(const char *what, const char *text) {
     if (!*text) return cli_usage_error("run", "%s is empty", what);
-    size_t bad = utf8_invalid_at(text, strlen(text));
+    size_t bad = dfrt_utf8_invalid_at(text, strlen(text));
     if (bad < strlen(text))
         return cli_usage_error("run", "%s is not UTF-8 (byte 0x%02X at offset %zu)", what, (unsigned char)text[bad], bad);
     return 0;

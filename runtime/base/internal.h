@@ -22,6 +22,10 @@
 dfrt_status dfrt_fail(dfrt_status status, const char *fmt, ...) DFRT_PRINTF(2, 3);
 /* Prepends "prefix: " to the calling thread's current message; returns status. */
 dfrt_status dfrt_fail_prefix(dfrt_status status, const char *fmt, ...) DFRT_PRINTF(2, 3);
+/* Length of the valid UTF-8 character at p (1 to 4, *cp its code point), or 0 with *bad set to
+ * the length of the maximal invalid prefix (what one U+FFFD replaces, as Rust's from_utf8_lossy
+ * does). n > 0 bytes are readable at p. */
+size_t dfrt_utf8_char(const uint8_t *p, size_t n, uint32_t *cp, size_t *bad);
 /* Reports a warning through the handler set with dfrt_set_warning_handler (escaped). */
 void dfrt_warn(const char *fmt, ...) DFRT_PRINTF(1, 2);
 /* Clears the calling thread's message. */

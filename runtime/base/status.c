@@ -30,35 +30,14 @@ void dfrt_set_error_message(const char *message) {
     dfrt_escape(error_message, sizeof error_message, message);
 }
 
-/* The length of the valid UTF-8 sequence at p (1 to 4), or 0 if it is not one; sets *cp. */
-static size_t utf8_sequence(const unsigned char *p, uint32_t *cp) {
-    unsigned c = p[0];
-    size_t n;
-    uint32_t v, min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) n = 2, v = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, v = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, v = c & 0x07, min = 0x10000;
-    else return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (p[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return n;
-}
-
 size_t dfrt_escape(char *out, size_t size, const char *s) {
     size_t len = 0, written = 0;
     bool full = false;
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    while (*p) {
-        uint32_t cp;
-        size_t n = utf8_sequence(p, &cp);
+    size_t left = strlen((const char *)p);
+    while (left) {
+        uint32_t cp = 0;
+        size_t bad, n = dfrt_utf8_char(p, left, &cp, &bad);
         char esc[16];
         const char *piece = (const char *)p;
         size_t piece_len = n;
@@ -81,6 +60,7 @@ size_t dfrt_escape(char *out, size_t size, const char *s) {
         }
         len += piece_len;
         p += n;
+        left -= n;
     }
     if (size) out[written] = '\0';
     return len;

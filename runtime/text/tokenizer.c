@@ -134,7 +134,7 @@ static dfrt_status parse_split(loader *l, const cJSON *p, const char *where) {
     if (t->n_splits == TOK_MAX_SPLITS)
         return dfrt_fail(DFRT_UNSUPPORTED, "%s: more than %d Split pre-tokenizers", l->src, TOK_MAX_SPLITS);
     const char *text = re ? re->valuestring : str->valuestring;
-    if (tok_utf8_invalid_at(text, strlen(text)) < strlen(text))
+    if (dfrt_utf8_invalid_at(text, strlen(text)) < strlen(text))
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s.pattern is not valid UTF-8", l->src, where);
     char what[128];
     snprintf(what, sizeof what, "%s.pattern", where);
@@ -215,7 +215,7 @@ static dfrt_status parse_vocab(loader *l, const cJSON *vocab, size_t n_added) {
                              "%s: model.vocab[\"%.80s\"] must be an integer id from 0 to %llu (the vocabulary has %zu "
                              "entries)",
                              l->src, key, (unsigned long long)limit - 1, n);
-        if (tok_utf8_invalid_at(key, len) < len)
+        if (dfrt_utf8_invalid_at(key, len) < len)
             return dfrt_fail(DFRT_FORMAT_ERROR, "%s: model.vocab: the token of id %lld is not valid UTF-8", l->src,
                              (long long)id);
         if (t->flags[id])
@@ -345,7 +345,7 @@ static dfrt_status parse_added_token(loader *l, const cJSON *a, size_t i, size_t
     tok_added *x = &t->added[t->n_added];
     const char *s = content->valuestring;
     x->len = strlen(s);
-    if (tok_utf8_invalid_at(s, x->len) < x->len)
+    if (dfrt_utf8_invalid_at(s, x->len) < x->len)
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s.content is not valid UTF-8", l->src, where);
     DFRT_TRY(get_bool(l, a, where, "special", false, &x->special));
     DFRT_TRY(get_bool(l, a, where, "single_word", false, &x->single_word));

@@ -234,7 +234,7 @@ static dfrt_status encode(const dfrt_tokenizer *t, const char *text, size_t len,
     if (!text && len) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_tokenizer_encode: text is NULL");
     if (len > (size_t)INT32_MAX)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "text: %zu bytes; dfrt encodes at most 2 GiB at once", len);
-    size_t bad = tok_utf8_invalid_at(text, len);
+    size_t bad = dfrt_utf8_invalid_at(text, len);
     if (bad < len)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "text: invalid UTF-8 at byte %zu (0x%02X)", bad, (uint8_t)text[bad]);
     enc e = {.t = t, .plain = plain};
@@ -315,7 +315,7 @@ dfrt_status dfrt_tokenizer_decode(const dfrt_tokenizer *t, const int32_t *ids, s
         at += t->bytes_len[ids[i]];
     }
     raw[total] = '\0';
-    size_t bad = tok_utf8_invalid_at(raw, total);
+    size_t bad = dfrt_utf8_invalid_at(raw, total);
     if (bad == total) {
         *out_text = raw;
         if (out_len) *out_len = total;
@@ -331,7 +331,7 @@ dfrt_status dfrt_tokenizer_decode(const dfrt_tokenizer *t, const int32_t *ids, s
     size_t o = bad;
     for (size_t i = bad; i < total;) {
         uint32_t cp;
-        size_t len, k = tok_utf8_char((const uint8_t *)raw + i, total - i, &cp, &len);
+        size_t len, k = dfrt_utf8_char((const uint8_t *)raw + i, total - i, &cp, &len);
         if (k) {
             memcpy(text + o, raw + i, k);
             o += k;

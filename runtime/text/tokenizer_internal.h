@@ -114,11 +114,7 @@ uint32_t tok_byte_char(uint8_t byte);
 /* The inverse: the byte a code point stands for, or -1. */
 int tok_char_byte(uint32_t cp);
 
-/* Length of the valid UTF-8 character at p (1 to 4), or 0 with *bad set to the length of the
- * maximal invalid prefix (what one U+FFFD replaces, as Rust's from_utf8_lossy does). */
-size_t tok_utf8_char(const uint8_t *p, size_t n, uint32_t *cp, size_t *bad);
-/* Offset of the first invalid byte, or n. */
-size_t tok_utf8_invalid_at(const char *s, size_t n);
+/* UTF-8 validation: dfrt_utf8_char (base/internal.h) and dfrt_utf8_invalid_at (dfrt.h). */
 /* The code point at s (U+FFFD and *len = 1 where invalid). */
 uint32_t tok_utf8_decode(const char *s, size_t n, size_t *len);
 

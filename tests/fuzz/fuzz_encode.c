@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int32_t *ids;
     size_t n;
     dfrt_status s = dfrt_tokenizer_encode(t, (const char *)data, size, &ids, &n);
-    size_t bad = tok_utf8_invalid_at((const char *)data, size);
+    size_t bad = dfrt_utf8_invalid_at((const char *)data, size);
     if (bad < size) {
         FUZZ_ASSERT(s == DFRT_INVALID_ARGUMENT && strstr(dfrt_last_error(), "invalid UTF-8"),
                     "invalid UTF-8 at byte %zu: status %s", bad, dfrt_status_string(s));
