@@ -46,6 +46,7 @@ dfrt_status dfrt_cuda_scratch(dfrt_cuda_ctx *ctx, size_t need, const char *what)
 /* The ops, one launcher each (in the family's .cu file). */
 dfrt_status dfrt_cuda_df11_decode(dfrt_cuda_ctx *ctx, const dfrt_df11_decode_args *a); /* df11_decode.cu */
 dfrt_status dfrt_cuda_matmul(dfrt_cuda_ctx *ctx, const dfrt_matmul_args *a);           /* matmul.cu */
+dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11_matmul_args *a); /* df11_matmul.cu */
 dfrt_status dfrt_cuda_embedding(dfrt_cuda_ctx *ctx, const dfrt_embedding_args *a);     /* embedding.cu */
 dfrt_status dfrt_cuda_rmsnorm(dfrt_cuda_ctx *ctx, const dfrt_rmsnorm_args *a);         /* norm.cu */
 dfrt_status dfrt_cuda_rope(dfrt_cuda_ctx *ctx, const dfrt_rope_args *a);               /* rope.cu */

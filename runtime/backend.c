@@ -3,6 +3,7 @@
 #include "backend.h"
 
 #include "base/internal.h"
+#include "format/df11_internal.h"
 
 static const dfrt_backend_driver *const drivers[] = {
 #ifdef DFRT_HAVE_CUDA
@@ -277,13 +278,16 @@ dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const dfrt_buf
 
 void dfrt_device_df11_free(dfrt_device_df11 *u) {
     if (!u) return;
-    dfrt_buffer *bufs[] = {u->luts, u->stream, u->sign_mantissa, u->positions_buf, u->gaps};
+    dfrt_buffer *bufs[] = {u->luts, u->stream, u->sign_mantissa, u->positions_buf, u->gaps, u->segments, u->fast};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
     DFRT_FREE_ALL(u->positions, u->name, u);
 }
 
 uint64_t dfrt_device_df11_bytes(const dfrt_device_df11 *u) {
-    return u->luts->size + u->stream->size + u->sign_mantissa->size + u->positions_buf->size + u->gaps->size;
+    const dfrt_buffer *bufs[] = {u->luts, u->stream, u->sign_mantissa, u->positions_buf, u->gaps, u->segments, u->fast};
+    uint64_t total = 0;
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) total += bufs[i] ? bufs[i]->size : 0;
+    return total;
 }
 
 /* A buffer holding data, zero-padded to a multiple of 16 bytes (vector loads may run past the
@@ -294,6 +298,20 @@ static dfrt_status upload_padded(dfrt_backend *b, const void *data, size_t size,
     DFRT_TRY(dfrt_buffer_alloc(b, padded, out));
     dfrt_status s = dfrt_buffer_write(*out, 0, data, size);
     if (s == DFRT_OK && padded > size) s = dfrt_buffer_fill(*out, size, padded - size, 0);
+    return s;
+}
+
+/* LAYOUT_SEGMENTS: the segment index and the one-lookup table, built here from the unit. */
+static dfrt_status upload_segments(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_device_df11 *u) {
+    size_t words = (size_t)dfrt_df11_segment_groups(unit->n) * DFRT_DF11_GROUP_WORDS;
+    uint32_t *index = dfrt_malloc(words * 4, "a DF11 segment index");
+    uint16_t fast[1u << DFRT_DF11_FAST_BITS];
+    if (!index) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = dfrt_df11_segment_index(unit, 0, index);
+    if (s == DFRT_OK) s = upload_padded(b, index, words * 4, &u->segments);
+    free(index);
+    dfrt_df11_fast_table(unit, fast);
+    if (s == DFRT_OK) s = upload_padded(b, fast, sizeof fast, &u->fast);
     return s;
 }
 
@@ -318,7 +336,9 @@ dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_d
     if (s == DFRT_OK) s = upload_padded(b, unit->stream, unit->n_bytes, &u->stream);
     if (s == DFRT_OK) s = upload_padded(b, unit->sign_mantissa, unit->n, &u->sign_mantissa);
     if (s == DFRT_OK) s = upload_padded(b, u->positions, ((size_t)unit->n_chunks + 1) * 4, &u->positions_buf);
-    if (s == DFRT_OK) s = upload_padded(b, unit->gaps, (size_t)unit->n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK, &u->gaps);
+    if (s == DFRT_OK && b->vt->df11_layout == DFRT_DF11_LAYOUT_SEGMENTS) s = upload_segments(b, unit, u);
+    else if (s == DFRT_OK)
+        s = upload_padded(b, unit->gaps, (size_t)unit->n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK, &u->gaps);
     if (s != DFRT_OK) {
         dfrt_fail_prefix(s, "uploading DF11 unit %s to %s", unit->name, b->vt->name);
         dfrt_device_df11_free(u);

@@ -15,6 +15,17 @@ struct dfrt_buffer {
     void *impl;
 };
 
+/* How a backend keeps DF11 units on its device (its vtable's df11_layout). Both are lossless
+ * and decode bit-exactly; the file's bytes are read as they are either way. */
+typedef enum dfrt_df11_layout {
+    /* The file's tensors as they are: the decoder finds codes through gaps and output positions. */
+    DFRT_DF11_LAYOUT_CHUNKS,
+    /* No gaps; instead a segment index (format/df11_internal.h: the stream bit of every 64th
+     * weight's code, 0.31 bits per weight) so that any weight range, matrix rows in particular,
+     * decodes without a pass over its chunk, and a 12-bit one-lookup table. Built at upload. */
+    DFRT_DF11_LAYOUT_SEGMENTS,
+} dfrt_df11_layout;
+
 /* A DF11 unit resident on a device, with the host-side index the backends use to plan work. */
 struct dfrt_device_df11 {
     dfrt_backend *backend;
@@ -29,7 +40,9 @@ struct dfrt_device_df11 {
     dfrt_buffer *stream;    /* n_bytes, padded with zeros to a multiple of 16 */
     dfrt_buffer *sign_mantissa; /* n bytes, padded to a multiple of 16 */
     dfrt_buffer *positions_buf; /* (n_chunks + 1) uint32 */
-    dfrt_buffer *gaps;      /* n_chunks * 320 bytes, padded to a multiple of 16 */
+    dfrt_buffer *gaps;      /* LAYOUT_CHUNKS: n_chunks * 320 bytes, padded to a multiple of 16; else NULL */
+    dfrt_buffer *segments;  /* LAYOUT_SEGMENTS: dfrt_df11_segment_groups(n) records of 10 uint32; else NULL */
+    dfrt_buffer *fast;      /* LAYOUT_SEGMENTS: uint16 (4096) one-lookup table; else NULL */
 };
 
 /* What a backend implements. Required members must be set; an optional one may be NULL, and
@@ -39,6 +52,7 @@ struct dfrt_device_df11 {
  * inputs. The generic layer owns the dfrt_backend object: destroy frees only impl. */
 struct dfrt_backend_vtable {
     const char *name;                     /* required */
+    dfrt_df11_layout df11_layout;         /* how DF11 units are kept on the device (0: as in the file) */
     void (*destroy)(dfrt_backend *b);     /* required: releases impl and the device */
 
     /* required: buffers. write and copy are ordered with the work enqueued before them; read

@@ -98,6 +98,30 @@ static dfrt_status matmul_rules(const dfrt_backend *b, void *args, uint64_t *cou
     return DFRT_OK;
 }
 
+static dfrt_status df11_matmul_rules(const dfrt_backend *b, void *args, uint64_t *counts, bool *empty) {
+    DFRT_UNUSED(empty);
+    const dfrt_df11_matmul_args *a = args;
+    const char *op = "df11_matmul";
+    const dfrt_device_df11 *u = a->unit;
+    if (!u) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: unit is NULL", op);
+    if (u->backend != b)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: unit %s lives on backend %s, not %s", op, u->name,
+                         u->backend->vt->name, b->vt->name);
+    if (a->m < 1 || a->n < 1 || a->k < 1 || a->m > INT32_MAX || a->n > INT32_MAX || a->k > INT32_MAX)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: shape M=%lld N=%lld K=%lld (each must be 1 .. 2^31-1)", op,
+                         (long long)a->m, (long long)a->n, (long long)a->k);
+    uint64_t m = (uint64_t)a->m, n = (uint64_t)a->n, k = (uint64_t)a->k, nk;
+    DFRT_TRY(product(op, n, k, 1, &nk));
+    if (a->first > u->n || nk > u->n - a->first)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: unit %s: weights [%llu, %llu + %llu x %llu) run past its %llu weights",
+                         op, u->name, (unsigned long long)a->first, (unsigned long long)a->first,
+                         (unsigned long long)n, (unsigned long long)k, (unsigned long long)u->n);
+    DFRT_TRY(product(op, m, k, 1, &counts[0]));
+    DFRT_TRY(product(op, m, n, 1, &counts[1]));
+    counts[2] = n;
+    return DFRT_OK;
+}
+
 static dfrt_status embedding_rules(const dfrt_backend *b, void *args, uint64_t *counts, bool *empty) {
     DFRT_UNUSED(b), DFRT_UNUSED(empty);
     const dfrt_embedding_args *a = args;
@@ -211,6 +235,10 @@ static const op_desc descs[DFRT_OP_COUNT] = {
                          T(dfrt_matmul_args, w, "W (bf16 N x K)", 2, T_IN),
                          T(dfrt_matmul_args, y, "Y (fp32 M x N)", 4, T_OUT),
                          T(dfrt_matmul_args, bias, "bias (fp32 N)", 4, T_OPTIONAL)}},
+    [DFRT_OP_DF11_MATMUL] = {"df11_matmul", sizeof(dfrt_df11_matmul_args), df11_matmul_rules, 3,
+                             {T(dfrt_df11_matmul_args, x, "X (fp32 M x K)", 4, T_IN),
+                              T(dfrt_df11_matmul_args, y, "Y (fp32 M x N)", 4, T_OUT),
+                              T(dfrt_df11_matmul_args, bias, "bias (fp32 N)", 4, T_OPTIONAL)}},
     [DFRT_OP_EMBEDDING] = {"embedding", sizeof(dfrt_embedding_args), embedding_rules, 3,
                            {T(dfrt_embedding_args, out, "out (fp32 rows x dim)", 4, T_OUT),
                             T(dfrt_embedding_args, table, "table (bf16)", 2, T_IN),
@@ -331,6 +359,7 @@ bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_s
         union {
             dfrt_df11_decode_args d;
             dfrt_matmul_args m;
+            dfrt_df11_matmul_args dm;
             dfrt_attention_args a;
             dfrt_kv_store_args k;
         } copy; /* large enough for every args struct */

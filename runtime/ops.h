@@ -30,6 +30,7 @@ typedef struct dfrt_tensor_arg {
 typedef enum dfrt_op {
     DFRT_OP_DF11_DECODE,
     DFRT_OP_MATMUL,
+    DFRT_OP_DF11_MATMUL,
     DFRT_OP_EMBEDDING,
     DFRT_OP_RMSNORM,
     DFRT_OP_ROPE,
@@ -61,6 +62,20 @@ typedef struct dfrt_matmul_args {
     dfrt_tensor_arg bias; /* fp32 (n), optional (buf NULL) */
     int64_t m, n, k;      /* each 1 .. 2^31 - 1 */
 } dfrt_matmul_args;
+
+/* y = x . W^T (+ bias) with W the BF16 weights [first, first + n k) of a device DF11 unit, row
+ * r of W being weights first + r k .. first + r k + k - 1: the decode is fused into the
+ * matmul, and no BF16 copy of W is written to device memory. Bit-identical to dfrt_op_matmul
+ * on the same backend over the decoded weights stored 16-byte aligned (the executor's
+ * q|k|v, o, gate|up, down and lm_head are such row ranges). */
+typedef struct dfrt_df11_matmul_args {
+    dfrt_tensor_arg y;    /* fp32 (m, n); overlaps no input */
+    dfrt_tensor_arg x;    /* fp32 (m, k) */
+    const dfrt_device_df11 *unit;
+    uint64_t first;       /* the unit's weight index of W[0, 0]; first + n k <= the unit's n */
+    dfrt_tensor_arg bias; /* fp32 (n), optional (buf NULL) */
+    int64_t m, n, k;      /* each 1 .. 2^31 - 1 */
+} dfrt_df11_matmul_args;
 
 /* out[r, 0..dim) = fp32(table[offsets[r] .. offsets[r] + dim)); a row beyond the table gives
  * zeros. */
@@ -144,6 +159,7 @@ typedef struct dfrt_argmax_args {
 #define DFRT_FOR_EACH_OP(X)                                                                            \
     X(df11_decode, DFRT_OP_DF11_DECODE)                                                                \
     X(matmul, DFRT_OP_MATMUL)                                                                          \
+    X(df11_matmul, DFRT_OP_DF11_MATMUL)                                                                \
     X(embedding, DFRT_OP_EMBEDDING)                                                                    \
     X(rmsnorm, DFRT_OP_RMSNORM)                                                                        \
     X(rope, DFRT_OP_ROPE)                                                                              \
@@ -156,6 +172,7 @@ typedef struct dfrt_argmax_args {
 /* Enqueue an op on b's stream or command buffer after validating its arguments. */
 DFRT_API dfrt_status dfrt_op_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a);
 DFRT_API dfrt_status dfrt_op_matmul(dfrt_backend *b, const dfrt_matmul_args *a);
+DFRT_API dfrt_status dfrt_op_df11_matmul(dfrt_backend *b, const dfrt_df11_matmul_args *a);
 DFRT_API dfrt_status dfrt_op_embedding(dfrt_backend *b, const dfrt_embedding_args *a);
 DFRT_API dfrt_status dfrt_op_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a);
 DFRT_API dfrt_status dfrt_op_rope(dfrt_backend *b, const dfrt_rope_args *a);

@@ -183,3 +183,81 @@ dfrt_status dfrt_df11_decode_sequential(const dfrt_df11_unit *u, uint16_t *out) 
                          (unsigned long long)(u->n_bytes * 8));
     return DFRT_OK;
 }
+
+/* ---- the segment index of the device layout ---------------------------------------------------- */
+
+typedef struct index_job {
+    const dfrt_df11_unit *u;
+    decoder d;
+    uint64_t *bits; /* (n_segments): the stream bit where each segment's first code starts */
+    uint32_t chunks_per_task;
+} index_job;
+
+/* Walks chunks from their first gap, as the indexed decoder does, recording the start bit of
+ * every weight that opens a segment. Unlike the decoder it checks nothing: a corrupted unit
+ * gives a meaningless index, which device kernels read only within bounds. */
+static dfrt_status index_task(void *ctx, size_t index) {
+    index_job *job = ctx;
+    const dfrt_df11_unit *u = job->u;
+    uint32_t first = (uint32_t)index * job->chunks_per_task, last = DFRT_MIN(first + job->chunks_per_task, u->n_chunks);
+    for (uint32_t c = first; c < last; c++) {
+        uint64_t i = df11_position(u, c), end = df11_position(u, c + 1);
+        uint64_t window = (uint64_t)c * DFRT_DF11_WINDOWS_PER_CHUNK;
+        uint64_t p = window * DFRT_DF11_WINDOW_BITS + df11_gap(u->gaps, window);
+        for (; i < end && i < u->n; i++) {
+            if (i % DFRT_DF11_SEGMENT_WEIGHTS == 0) job->bits[i / DFRT_DF11_SEGMENT_WEIGHTS] = p;
+            uint64_t w = peek64(job->d.stream, job->d.n_bytes, p);
+            unsigned f = job->d.fast[w >> 56], len;
+            if (f != 0xFFFF) len = f >> 8;
+            else if (!slow_lookup(&job->d, w, &len)) len = DFRT_DF11_MAX_CODE_BITS;
+            p += len ? len : 1;
+        }
+    }
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint32_t *out) {
+    uint64_t n_segments = (u->n + DFRT_DF11_SEGMENT_WEIGHTS - 1) / DFRT_DF11_SEGMENT_WEIGHTS;
+    uint64_t n_groups = dfrt_df11_segment_groups(u->n);
+    index_job job = {.u = u, .bits = dfrt_calloc(n_segments, sizeof(uint64_t), "a DF11 segment index")};
+    if (!job.bits) return DFRT_OUT_OF_MEMORY;
+    decoder_init(&job.d, u);
+    int threads = dfrt_thread_count(n_threads);
+    job.chunks_per_task = DFRT_MAX(u->n_chunks / ((uint32_t)threads * 4), 16u);
+    size_t tasks = (u->n_chunks + job.chunks_per_task - 1) / job.chunks_per_task;
+    dfrt_status s = dfrt_parallel_for(tasks, threads, index_task, &job);
+    for (uint64_t g = 0; s == DFRT_OK && g < n_groups; g++) {
+        uint32_t *rec = out + g * DFRT_DF11_GROUP_WORDS;
+        uint64_t s0 = g * DFRT_DF11_GROUP_SEGMENTS, base = job.bits[s0];
+        rec[0] = (uint32_t)base;
+        rec[1] = (uint32_t)(base >> 32);
+        for (unsigned k = 0; k < DFRT_DF11_GROUP_SEGMENTS; k += 2) {
+            uint32_t pair = 0;
+            for (unsigned h = 0; h < 2; h++) {
+                uint64_t seg = s0 + k + h, bit = seg < n_segments ? job.bits[seg] : base;
+                /* valid units: < 16 x 64 x 32 bits apart; clamp what corruption makes */
+                uint64_t delta = bit < base ? 0 : DFRT_MIN(bit - base, (uint64_t)UINT16_MAX);
+                pair |= (uint32_t)delta << (16 * h);
+            }
+            rec[2 + k / 2] = pair;
+        }
+    }
+    free(job.bits);
+    return s;
+}
+
+void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint16_t *out) {
+    decoder d;
+    decoder_init(&d, u);
+    const unsigned rest = 64 - DFRT_DF11_FAST_BITS;
+    for (uint64_t k = 0; k < (1u << DFRT_DF11_FAST_BITS); k++) {
+        /* The prefix resolves a code of at most FAST_BITS bits when its lowest and highest
+         * continuations decode to the same symbol and length (every continuation does, for a
+         * table built from a code). */
+        unsigned len_lo = 0, len_hi = 0;
+        unsigned lo = slow_lookup(&d, k << rest, &len_lo), hi = slow_lookup(&d, k << rest | ((1ull << rest) - 1), &len_hi);
+        out[k] = lo && lo == hi && len_lo == len_hi && len_lo >= 1 && len_lo <= DFRT_DF11_FAST_BITS
+                     ? (uint16_t)((lo >> 1) | len_lo << 8)
+                     : 0;
+    }
+}

@@ -21,6 +21,25 @@ static inline uint64_t df11_position(const dfrt_df11_unit *u, uint32_t c) {
 dfrt_status df11_decode_parallel(const dfrt_df11_unit *u, uint32_t first, uint32_t count, uint16_t *out,
                                  int n_threads);
 
+/* The segment index of the device layout that GPU backends keep (backend.h): a record of
+ * DFRT_DF11_GROUP_WORDS uint32 per group of DFRT_DF11_GROUP_SEGMENTS segments of
+ * DFRT_DF11_SEGMENT_WEIGHTS weights: words 0-1 the stream bit (low, high) where the group's
+ * first code starts, then one uint16 per segment (two per word, low half first): the bit
+ * where the segment's first code starts, relative to the group's. */
+#define DFRT_DF11_SEGMENT_WEIGHTS 64u
+#define DFRT_DF11_GROUP_SEGMENTS 16u
+#define DFRT_DF11_GROUP_WORDS 10u
+static inline uint64_t dfrt_df11_segment_groups(uint64_t n) {
+    return (n + DFRT_DF11_SEGMENT_WEIGHTS * DFRT_DF11_GROUP_SEGMENTS - 1) / (DFRT_DF11_SEGMENT_WEIGHTS * DFRT_DF11_GROUP_SEGMENTS);
+}
+/* Fills out (dfrt_df11_segment_groups(n) records), in parallel over chunks. */
+dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint32_t *out);
+
+/* A one-lookup decode table over the stream's next DFRT_DF11_FAST_BITS bits: symbol | length
+ * << 8 where a code of at most that many bits is resolved, else 0 (follow the luts). */
+#define DFRT_DF11_FAST_BITS 12u
+void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint16_t *out);
+
 /* Internal encoder entry point with progress reporting. */
 dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *parts, const uint64_t *counts,
                         const char *const *part_names, const volatile int *cancel, dfrt_progress *progress,

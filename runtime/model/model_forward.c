@@ -2,28 +2,22 @@
  * backend: embedding, then per layer RMSNorm, fused q|k|v projection (+ bias), q/k norms,
  * RoPE, KV store, attention, o projection, residual, RMSNorm, fused gate|up projection,
  * SwiGLU, down projection, residual; final norm and lm_head for the rows that want logits.
- * DF11 units are decoded into the scratch buffer right before their matmuls. */
+ * Matmuls over DF11 units decode inside the matmul (df11_matmul); a backend without it gets
+ * each unit decoded whole into the scratch buffer right before its matmuls. */
 #include "model/model_internal.h"
 
 /* A tensor argument: buffer and byte offset. */
 static inline dfrt_tensor_arg at(const dfrt_buffer *buf, size_t offset) { return (dfrt_tensor_arg){buf, offset}; }
 
-/* Decodes a whole device unit into the scratch buffer: BF16 (unit->n). */
-static dfrt_status decode_all(dfrt_model *m, const dfrt_device_df11 *u) {
-    return dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){.unit = u, .out = at(m->scratch, 0)});
-}
-
-/* The BF16 block holding a layer's projections (decoded into the scratch if compressed). */
-static dfrt_status layer_block(dfrt_model *m, const layer_weights *lw, dfrt_buffer **out) {
-    if (lw->unit) DFRT_TRY(decode_all(m, lw->unit));
-    *out = lw->unit ? m->scratch : lw->resident;
-    return DFRT_OK;
-}
-
-static dfrt_status table_block(dfrt_model *m, const table_weights *t, dfrt_buffer **out) {
-    if (t->unit) DFRT_TRY(decode_all(m, t->unit));
-    *out = t->unit ? m->scratch : t->resident;
-    return DFRT_OK;
+/* The BF16 block holding a layer's projections or a table: the resident one, or, where the
+ * backend has no fused DF11 matmul, the unit decoded whole into the scratch buffer. NULL when
+ * the matmuls read the unit itself. */
+static dfrt_status weights_block(dfrt_model *m, const dfrt_device_df11 *unit, dfrt_buffer *resident,
+                                 dfrt_buffer **out) {
+    *out = resident;
+    if (!unit || m->fused) return DFRT_OK;
+    *out = m->scratch;
+    return dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){.unit = unit, .out = at(m->scratch, 0)});
 }
 
 static uint64_t device_chunk_start(const void *unit, uint32_t chunk) {
@@ -31,34 +25,44 @@ static uint64_t device_chunk_start(const void *unit, uint32_t chunk) {
 }
 
 /* x[r] = embedding of tokens[r]. From a compressed table, only the chunks holding each row
- * are decoded (into row slots), unless there are more rows than slots: then the whole table
- * is decoded once for the pass. */
+ * are decoded, into row slots, embed_row_slots rows at a time. */
 static dfrt_status embed(dfrt_model *m, const int32_t *tokens, uint32_t rows) {
     const dfrt_device_df11 *u = m->embed.unit;
-    dfrt_buffer *table = m->embed.resident;
-    uint64_t elems = (uint64_t)m->vocab * m->hidden;
-    if (u && rows <= (uint32_t)m->embed_row_slots) {
-        for (uint32_t r = 0; r < rows; r++) {
+    if (!u) {
+        for (uint32_t r = 0; r < rows; r++) m->host_offsets[r] = (uint32_t)((uint64_t)tokens[r] * m->hidden);
+        DFRT_TRY(dfrt_buffer_write(m->offsets, 0, m->host_offsets, rows * sizeof *m->host_offsets));
+        /* x (rows, H) = table[offsets[r] ..] */
+        return dfrt_op_embedding(m->b, &(dfrt_embedding_args){.out = at(m->x, 0), .table = at(m->embed.resident, 0),
+                                                              .offsets = at(m->offsets, 0),
+                                                              .table_elems = (uint64_t)m->vocab * m->hidden,
+                                                              .rows = rows, .dim = m->hidden});
+    }
+    const uint32_t slots = (uint32_t)m->embed_row_slots;
+    for (uint32_t r = 0; r < rows; r++) {
+        uint64_t begin = (uint64_t)tokens[r] * m->hidden;
+        uint32_t first, count;
+        dfrt_chunks_covering(u->n_chunks, u->n, device_chunk_start, u, begin, begin + m->hidden, &first, &count);
+        m->host_offsets[r] = (uint32_t)((uint64_t)(r % slots) * m->row_slot_elems + begin - u->positions[first]);
+    }
+    DFRT_TRY(dfrt_buffer_write(m->offsets, 0, m->host_offsets, rows * sizeof *m->host_offsets));
+    for (uint32_t r0 = 0; r0 < rows; r0 += slots) {
+        uint32_t n = DFRT_MIN(slots, rows - r0);
+        for (uint32_t r = r0; r < r0 + n; r++) {
             uint64_t begin = (uint64_t)tokens[r] * m->hidden;
             uint32_t first, count;
             dfrt_chunks_covering(u->n_chunks, u->n, device_chunk_start, u, begin, begin + m->hidden, &first, &count);
-            uint64_t slot = (uint64_t)r * m->row_slot_elems;
-            DFRT_TRY(dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){.unit = u, .first_chunk = first,
-                                                                        .n_chunks = count,
-                                                                        .out = at(m->embed_rows, 2 * slot)}));
-            m->host_offsets[r] = (uint32_t)(slot + begin - u->positions[first]);
+            DFRT_TRY(dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){
+                                                   .unit = u, .first_chunk = first, .n_chunks = count,
+                                                   .out = at(m->embed_rows, 2 * (uint64_t)(r - r0) * m->row_slot_elems)}));
         }
-        table = m->embed_rows;
-        elems = m->row_slot_elems * (uint64_t)m->embed_row_slots;
-    } else {
-        if (u) DFRT_TRY(table_block(m, &m->embed, &table));
-        for (uint32_t r = 0; r < rows; r++) m->host_offsets[r] = (uint32_t)((uint64_t)tokens[r] * m->hidden);
+        /* x (n rows from r0, H) = slots[offsets[r] ..] */
+        DFRT_TRY(dfrt_op_embedding(m->b, &(dfrt_embedding_args){.out = at(m->x, 4 * (uint64_t)r0 * m->hidden),
+                                                                .table = at(m->embed_rows, 0),
+                                                                .offsets = at(m->offsets, 4 * (uint64_t)r0),
+                                                                .table_elems = m->row_slot_elems * slots,
+                                                                .rows = n, .dim = m->hidden}));
     }
-    DFRT_TRY(dfrt_buffer_write(m->offsets, 0, m->host_offsets, rows * sizeof *m->host_offsets));
-    /* x (rows, H) = table[offsets[r] ..] */
-    return dfrt_op_embedding(m->b, &(dfrt_embedding_args){.out = at(m->x, 0), .table = at(table, 0),
-                                                          .offsets = at(m->offsets, 0), .table_elems = elems,
-                                                          .rows = rows, .dim = m->hidden});
+    return DFRT_OK;
 }
 
 /* xn (rows, H) = rmsnorm(x) * w */
@@ -69,9 +73,15 @@ static dfrt_status norm_rows(dfrt_model *m, size_t xn_row, size_t x_row, const d
                                                       .row_stride = H, .eps = m->eps});
 }
 
-/* y (rows, n) = x (rows, k) . W[off .. off + n k]^T (+ bias), W BF16 */
-static dfrt_status project(dfrt_model *m, dfrt_buffer *y, const dfrt_buffer *x, const dfrt_buffer *w, uint64_t off,
-                           const dfrt_buffer *bias, uint32_t rows, uint32_t n, uint32_t k) {
+/* y (rows, n) = x (rows, k) . W[off .. off + n k]^T (+ bias): a fused DF11 matmul over the
+ * unit when w is NULL, else a BF16 matmul over w (weights_block). */
+static dfrt_status project(dfrt_model *m, dfrt_buffer *y, const dfrt_buffer *x, const dfrt_device_df11 *unit,
+                           const dfrt_buffer *w, uint64_t off, const dfrt_buffer *bias, uint32_t rows, uint32_t n,
+                           uint32_t k) {
+    if (!w)
+        return dfrt_op_df11_matmul(m->b, &(dfrt_df11_matmul_args){.y = at(y, 0), .x = at(x, 0), .unit = unit,
+                                                                  .first = off, .bias = at(bias, 0), .m = rows,
+                                                                  .n = n, .k = k});
     return dfrt_op_matmul(m->b, &(dfrt_matmul_args){.y = at(y, 0), .x = at(x, 0), .w = at(w, 2 * off),
                                                     .bias = at(bias, 0), .m = rows, .n = n, .k = k});
 }
@@ -92,8 +102,8 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     /* xn = rmsnorm(x) * norm_in */
     DFRT_TRY(norm_rows(m, 0, 0, lw->norm_in, rows));
     /* qkv (rows, QKV = q | k | v) = xn . W_qkv^T (+ bias) */
-    DFRT_TRY(layer_block(m, lw, &w));
-    DFRT_TRY(project(m, m->qkv, m->xn, w, lw->off_qkv, lw->qkv_bias, rows, QKV, H));
+    DFRT_TRY(weights_block(m, lw->unit, lw->resident, &w));
+    DFRT_TRY(project(m, m->qkv, m->xn, lw->unit, w, lw->off_qkv, lw->qkv_bias, rows, QKV, H));
     if (lw->q_norm) { /* Qwen3: each q head and each k head normalised on its own */
         DFRT_TRY(dfrt_op_rmsnorm(b, &(dfrt_rmsnorm_args){.y = at(m->qkv, 0), .x = at(m->qkv, 0), .w = at(lw->q_norm, 0),
                                                          .rows = rows, .heads = m->n_heads, .dim = hd,
@@ -123,16 +133,16 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                          .q_stride = QKV, .out_stride = q_width, .n_slots = batch,
                                                          .max_ctx = ctx, .scale = m->attn_scale}));
     /* x += attn . W_o^T */
-    DFRT_TRY(project(m, m->tmp, m->attn, w, lw->off_o, NULL, rows, H, q_width));
+    DFRT_TRY(project(m, m->tmp, m->attn, lw->unit, w, lw->off_o, NULL, rows, H, q_width));
     DFRT_TRY(residual(m, rows));
     /* xn = rmsnorm(x) * norm_post; gate_up (rows, 2F = gate | up) = xn . W_gate_up^T */
     DFRT_TRY(norm_rows(m, 0, 0, lw->norm_post, rows));
-    DFRT_TRY(project(m, m->gate_up, m->xn, w, lw->off_gate_up, NULL, rows, 2 * F, H));
+    DFRT_TRY(project(m, m->gate_up, m->xn, lw->unit, w, lw->off_gate_up, NULL, rows, 2 * F, H));
     /* act (rows, F) = silu(gate) * up */
     DFRT_TRY(dfrt_op_silu_mul(b, &(dfrt_silu_mul_args){.out = at(m->act, 0), .in = at(m->gate_up, 0), .rows = rows,
                                                        .width = F, .in_stride = 2 * F, .up_col = F}));
     /* x += act . W_down^T */
-    DFRT_TRY(project(m, m->tmp, m->act, w, lw->off_down, NULL, rows, H, F));
+    DFRT_TRY(project(m, m->tmp, m->act, lw->unit, w, lw->off_down, NULL, rows, H, F));
     return residual(m, rows);
 }
 
@@ -178,8 +188,8 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
         for (uint32_t i = 0; i < n_logit_rows; i++) DFRT_TRY(norm_rows(m, i, logit_rows[i], m->norm_final, 1));
     }
     dfrt_buffer *w;
-    DFRT_TRY(table_block(m, &m->lm_head, &w));
-    DFRT_TRY(project(m, m->logits, m->xn, w, 0, NULL, n_logit_rows, m->vocab, m->hidden));
+    DFRT_TRY(weights_block(m, m->lm_head.unit, m->lm_head.resident, &w));
+    DFRT_TRY(project(m, m->logits, m->xn, m->lm_head.unit, w, 0, NULL, n_logit_rows, m->vocab, m->hidden));
     if (out_argmax) { /* argmax (n_logit_rows) of each logits row */
         DFRT_TRY(dfrt_op_argmax(b, &(dfrt_argmax_args){.out = at(m->argmax, 0), .x = at(m->logits, 0),
                                                        .rows = n_logit_rows, .n = m->vocab, .stride = m->vocab}));

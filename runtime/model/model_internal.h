@@ -8,7 +8,8 @@
 #define MODEL_MAX_EOS 16
 
 /* A layer's seven projections are one BF16 block in unit order (q, k, v, o, gate, up, down),
- * either decoded from a DF11 unit into the scratch right before use, or resident. Element
+ * either a DF11 unit (read by the fused DF11 matmul, or decoded into the scratch right before
+ * use where the backend lacks it), or resident. Element
  * offsets of the fused q|k|v rows, o, gate|up rows and down inside the block. */
 typedef struct layer_weights {
     const dfrt_device_df11 *unit; /* NULL when resident */
@@ -42,7 +43,8 @@ struct dfrt_model {
     dfrt_buffer *norm_final;  /* fp32 (hidden) */
     dfrt_buffer *inv_freq;    /* fp32 (head_dim / 2) */
 
-    dfrt_buffer *scratch;      /* BF16 (largest unit): decoded weights */
+    bool fused;                /* the backend runs df11_matmul: no scratch */
+    dfrt_buffer *scratch;      /* BF16 (largest layer or lm_head unit), only without fused: decoded weights */
     dfrt_buffer *embed_rows;   /* BF16 (embed_row_slots, row_slot_elems): chunks holding embedding rows */
     uint64_t row_slot_elems;
     dfrt_buffer *x, *xn, *qkv, *attn, *tmp, *gate_up, *act; /* fp32 activations, max_rows rows */

@@ -219,8 +219,8 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
                                  "order q, k, v, o, gate, up, down (pattern_dict of the published models)",
                                  cp->dir, l);
         }
-        if (unit) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, unit->n);
-        else pl->weight_bytes += 2 * layer_elems;
+        if (unit && !m->fused) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, unit->n);
+        if (!unit) pl->weight_bytes += 2 * layer_elems;
     }
     DFRT_TRY(find_matrix(cp, "model.embed_tokens.weight", m->vocab, m->hidden, &pl->embed));
     pl->tied = m->config->tie_word_embeddings; /* then lm_head is the embedding table, as in transformers */
@@ -234,8 +234,10 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
                              "hold that one weight (pattern_dict of the published models)",
                              cp->dir, tables[i]->unit->parts[tables[i]->part].name, tables[i]->unit->n_parts,
                              tables[i]->unit->name);
-        if (tables[i]->unit) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, tables[i]->unit->n);
-        else pl->weight_bytes += 2ull * m->vocab * m->hidden;
+        /* without a fused DF11 matmul, lm_head (the embedding when tied) is decoded whole */
+        if (tables[i]->unit && !m->fused && (i == 1 || pl->tied))
+            pl->scratch_elems = DFRT_MAX(pl->scratch_elems, tables[i]->unit->n);
+        if (!tables[i]->unit) pl->weight_bytes += 2ull * m->vocab * m->hidden;
     }
     for (size_t u = 0; u < cp->n_units; u++) pl->weight_bytes += cp->units[u].compressed_bytes;
     /* KV cache, activations, logits, per-row tables, norms */
@@ -570,6 +572,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
         goto fail;
     }
     m->n_units = cp->n_units;
+    m->fused = b->vt->df11_matmul != NULL;
     if ((s = make_plan(m, cp, &pl)) != DFRT_OK) goto fail;
     /* Embedding rows from a compressed table are decoded chunk by chunk into row slots. */
     m->embed_row_slots = DFRT_MIN(m->max_rows, 64);
