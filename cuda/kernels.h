@@ -22,8 +22,10 @@ typedef struct dfrt_cuda_ctx {
     int compute_capability; /* major * 10 + minor */
     cudaStream_t stream;    /* every op and copy is enqueued here */
     cudaEvent_t timer_start, timer_stop;
-    void *scratch; /* device memory for matmul's BF16 copy of X and attention's split keys */
+    void *scratch; /* device memory for matmul's BF16 copy of X, df11_matmul's decoded rows and
+                      attention's split keys */
     size_t scratch_size;
+    dfrt_backend *owner; /* the backend whose allocated bytes the scratch counts in */
 } dfrt_cuda_ctx;
 
 /* Provided by the backend (cuda_backend.c). dfrt_cuda_fail converts a failed CUDA call to a
@@ -38,6 +40,11 @@ dfrt_status dfrt_cuda_scratch(dfrt_cuda_ctx *ctx, size_t need, const char *what)
         cudaError_t dfrt_cuda_try_ = (call);                                                       \
         if (dfrt_cuda_try_ != cudaSuccess) return dfrt_cuda_fail(dfrt_cuda_try_, #call, __FILE__, __LINE__); \
     } while (0)
+
+/* Weights [a, b) of a unit in the segment layout into out (BF16): the standalone decode's and
+ * the DF11 matmul's decoder (df11_decode.cu). */
+dfrt_status dfrt_cuda_df11_decode_range(dfrt_cuda_ctx *ctx, const dfrt_device_df11 *unit, uint64_t a, uint64_t b,
+                                        uint16_t *out);
 
 /* The attention kernel keeps a head of up to this many values in registers (supports refuses
  * larger ones). */

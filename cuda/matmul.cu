@@ -1,28 +1,34 @@
 // Y[M,N] = X[M,K] . W[N,K]^T (+ bias) on CUDA. X, Y fp32; W BF16 row-major; fp32 accumulation.
+// W comes from memory (matmul) or from a DF11 unit in the segment layout (df11_matmul).
 //
 // M <= 8: GEMV kernels that stream W once at memory bandwidth (16-byte loads, X staged in
 //         shared memory a K-tile at a time, fp32 FMAs).
 // M > 8:  X is converted to BF16, then a tensor-core GEMM (mma.sync m16n8k16, BF16 in, fp32
 //         accumulate) with 128x128x32 block tiles, a 3-stage cp.async pipeline and ldmatrix.
 // Every load and store is bounds-checked, so any M, N, K works.
-#include "common.cuh"
+//
+// df11_matmul, M <= 8, K % 64 == 0, rows starting on a segment: a GEMV kernel that decodes
+//         each row's segments into shared memory and accumulates in exactly gemv_vec's order
+//         (lane l takes the 8-weight vectors l, l + 32, ... of a row, dot8 each, then the same
+//         butterfly), so its bits equal matmul's over the decoded weights.
+// df11_matmul otherwise: rows of W decoded a piece at a time (at most kPieceWeights) into
+//         scratch that stays in L2, each piece multiplied by the kernels matmul uses, with X
+//         converted to BF16 once.
+#include "df11_segments.cuh"
 
 #include <cuda_bf16.h>
 
 namespace {
 
 // The launch's parameters, device pointers resolved. For M > 8 the tensor-core path converts
-// X to BF16 in `scratch` (M * round_up(K, 8) * 2 bytes, scratch_bytes).
+// X to BF16 in the backend's scratch (M * round_up(K, 8) * 2 bytes).
 struct MatmulArgs {
     const float *x;
     const uint16_t *w;
     const float *bias; // nullptr: none
-    float *y;
-    int m, n, k;
-    void *scratch;
+    float *y;          // rows of ldy
+    int m, n, k, ldy;
 };
-
-size_t scratch_bytes(int m, int k) { return m <= 8 ? 0 : (size_t)m * (size_t)((k + 7) / 8 * 8) * 2; }
 
 // ---- GEMV -------------------------------------------------------------------------------------
 
@@ -31,11 +37,25 @@ constexpr int kGemvRowsPerWarp = 4;
 constexpr int kGemvRowsPerBlock = kGemvThreads / 32 * kGemvRowsPerWarp;
 constexpr int kGemvXTileBytes = 48 * 1024;
 
-// Rows of W start on 16-byte boundaries (K % 8 == 0, W aligned): 8 weights per load.
+// s + a.x w[0] + a.y w[1] + ... + b.w w[7], one fma at a time: the GEMVs' accumulation step,
+// shared by the BF16 and the DF11 weight loaders so that both give the same bits.
+__device__ __forceinline__ float dot8(float s, float4 a, float4 b, const float *w) {
+    s = fmaf(a.x, w[0], s);
+    s = fmaf(a.y, w[1], s);
+    s = fmaf(a.z, w[2], s);
+    s = fmaf(a.w, w[3], s);
+    s = fmaf(b.x, w[4], s);
+    s = fmaf(b.y, w[5], s);
+    s = fmaf(b.z, w[6], s);
+    return fmaf(b.w, w[7], s);
+}
+
+// Rows of W start on 16-byte boundaries (K % 8 == 0, W aligned): 8 weights per load. Lane l
+// takes vectors l, l + 32, ... of each row (k_tile is a multiple of 256 columns).
 template <int M>
 __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict__ x, const uint16_t *__restrict__ w,
                                                         const float *__restrict__ bias, float *__restrict__ y, int n,
-                                                        int k, int k_tile) {
+                                                        int k, int k_tile, int ldy) {
     extern __shared__ __align__(16) float s_x[]; // M x k_tile
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = blockIdx.x * kGemvRowsPerBlock + warp * kGemvRowsPerWarp;
@@ -72,16 +92,9 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict
                 const float4 b = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j + 1];
 #pragma unroll
                 for (int r = 0; r < kGemvRowsPerWarp; r++) {
-                    float s = acc[r][m];
-                    s = fmaf(a.x, bf16_lo(q[r].x), s);
-                    s = fmaf(a.y, bf16_hi(q[r].x), s);
-                    s = fmaf(a.z, bf16_lo(q[r].y), s);
-                    s = fmaf(a.w, bf16_hi(q[r].y), s);
-                    s = fmaf(b.x, bf16_lo(q[r].z), s);
-                    s = fmaf(b.y, bf16_hi(q[r].z), s);
-                    s = fmaf(b.z, bf16_lo(q[r].w), s);
-                    s = fmaf(b.w, bf16_hi(q[r].w), s);
-                    acc[r][m] = s;
+                    const float wv[8] = {bf16_lo(q[r].x), bf16_hi(q[r].x), bf16_lo(q[r].y), bf16_hi(q[r].y),
+                                         bf16_lo(q[r].z), bf16_hi(q[r].z), bf16_lo(q[r].w), bf16_hi(q[r].w)};
+                    acc[r][m] = dot8(acc[r][m], a, b, wv);
                 }
             }
 #pragma unroll
@@ -91,24 +104,19 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict
 #pragma unroll
     for (int r = 0; r < kGemvRowsPerWarp; r++)
 #pragma unroll
-        for (int m = 0; m < M; m++) {
-            float v = acc[r][m];
-#pragma unroll
-            for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, d);
-            acc[r][m] = v;
-        }
+        for (int m = 0; m < M; m++) acc[r][m] = warp_sum(acc[r][m]);
     if (lane == 0)
 #pragma unroll
         for (int r = 0; r < kGemvRowsPerWarp; r++)
             if (row0 + r < n)
 #pragma unroll
-                for (int m = 0; m < M; m++) y[(size_t)m * n + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
+                for (int m = 0; m < M; m++) y[(size_t)m * ldy + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
 }
 
 // Any K and alignment: one weight at a time, a warp per row.
 __global__ void __launch_bounds__(kGemvThreads) gemv_any(const float *__restrict__ x, const uint16_t *__restrict__ w,
                                                         const float *__restrict__ bias, float *__restrict__ y, int m,
-                                                        int n, int k) {
+                                                        int n, int k, int ldy) {
     const int lane = threadIdx.x & 31;
     const int row = blockIdx.x * (kGemvThreads / 32) + (threadIdx.x >> 5);
     if (row >= n) return;
@@ -122,7 +130,7 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_any(const float *__restrict
         float v = acc[i];
 #pragma unroll
         for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, d);
-        if (lane == 0) y[(size_t)i * n + row] = v + (bias ? bias[row] : 0.f);
+        if (lane == 0) y[(size_t)i * ldy + row] = v + (bias ? bias[row] : 0.f);
     }
 }
 
@@ -179,14 +187,14 @@ __device__ __forceinline__ void mma_bf16(float *d, const uint32_t *a, const uint
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// y[r, c] = v0 and y[r, c + 1] = v1, plus the bias, for the columns below n: one 8-byte store
+// y[r, c] = v0 and y[r, c + 1] = v1 (rows of ldy), plus the bias, for the columns below n: one 8-byte store
 // when both are and it is aligned. Both GEMMs' epilogues.
-__device__ __forceinline__ void store_pair(float *y, const float *bias, int n, int r, int c, float v0, float v1) {
+__device__ __forceinline__ void store_pair(float *y, int ldy, const float *bias, int n, int r, int c, float v0, float v1) {
     if (bias) {
         if (c < n) v0 += bias[c];
         if (c + 1 < n) v1 += bias[c + 1];
     }
-    float *dst = y + (size_t)r * n + c;
+    float *dst = y + (size_t)r * ldy + c;
     if (c + 1 < n && (reinterpret_cast<uintptr_t>(dst) & 7) == 0) *reinterpret_cast<float2 *>(dst) = make_float2(v0, v1);
     else {
         if (c < n) dst[0] = v0;
@@ -223,7 +231,7 @@ __device__ __forceinline__ void load_tile(uint16_t *tile, const uint16_t *src, i
 template <bool W_ALIGNED>
 __global__ void __launch_bounds__(kGemmThreads, 1) gemm_bf16(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
                                                             const float *__restrict__ bias, float *__restrict__ y, int m,
-                                                            int n, int k, int kp) {
+                                                            int n, int k, int kp, int ldy) {
     extern __shared__ __align__(16) uint16_t gsm[];
     uint16_t *sa = gsm, *sb = gsm + kStages * kATile;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -292,7 +300,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1) gemm_bf16(const uint16_t *__r
                 int r = m0 + wm + i * 16 + (lane >> 2) + half * 8;
                 int c = n0 + wn + j * 8 + (lane & 3) * 2;
                 if (r >= m) continue;
-                store_pair(y, bias, n, r, c, acc[i][j][2 * half], acc[i][j][2 * half + 1]);
+                store_pair(y, ldy, bias, n, r, c, acc[i][j][2 * half], acc[i][j][2 * half + 1]);
             }
 }
 
@@ -350,7 +358,7 @@ __device__ __forceinline__ void load_swizzled(uint16_t *tile, const uint16_t *sr
 
 __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
                                                           const float *__restrict__ bias, float *__restrict__ y, int m,
-                                                          int n, int k, int kp) {
+                                                          int n, int k, int kp, int ldy) {
 #ifdef DFRT_HAVE_WGMMA
     extern __shared__ uint8_t hsm_raw[];
     uint16_t *hsm = reinterpret_cast<uint16_t *>((reinterpret_cast<uintptr_t>(hsm_raw) + 1023) & ~(uintptr_t)1023);
@@ -404,86 +412,221 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
         for (int half = 0; half < 2; half++) {
             int r = row + half * 8, c = n0 + j * 8 + (lane & 3) * 2;
             if (r >= m) continue;
-            store_pair(y, bias, n, r, c, d[4 * j + 2 * half], d[4 * j + 2 * half + 1]);
+            store_pair(y, ldy, bias, n, r, c, d[4 * j + 2 * half], d[4 * j + 2 * half + 1]);
         }
 #endif
 }
 
+// ---- DF11 GEMV ----------------------------------------------------------------------------------
+//
+// One warp per row (rows first / 64 + r k / 64 ... are whole segments): 32 segments at a time,
+// a lane decoding one into shared memory, then the warp's lanes take its 8-weight vectors as
+// gemv_vec's do, joining exponents with the sign/mantissa bytes on the way.
+
+constexpr int kDf11GemvThreads = 256;
+constexpr int kDf11GemvWarps = kDf11GemvThreads / 32;
+constexpr int kDf11GemvShared = kSegTableBytes + kDf11GemvWarps * 32 * kSegPitchWords * 4;
+
+template <int M>
+__global__ void __launch_bounds__(kDf11GemvThreads) df11_gemv(SegUnit u, uint64_t first, const float *__restrict__ x,
+                                                             const float *__restrict__ bias, float *__restrict__ y,
+                                                             int n, int k, int ldy) {
+    extern __shared__ __align__(16) uint8_t smem[];
+    const SegTables t = seg_load_tables(u, smem);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    uint32_t *exps = reinterpret_cast<uint32_t *>(smem + kSegTableBytes) + warp * 32 * kSegPitchWords;
+    const int kv = k / 8, row_segs = k / kSegWeights;
+    for (int row = blockIdx.x * kDf11GemvWarps + warp; row < n; row += gridDim.x * kDf11GemvWarps) {
+        const uint64_t w_row = first + (uint64_t)row * (uint64_t)k;
+        const uint2 *sm = reinterpret_cast<const uint2 *>(u.sign_mantissa + w_row);
+        float acc[M];
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[m] = 0.f;
+        for (int s0 = 0; s0 < row_segs; s0 += 32) {
+            if (s0 + lane < row_segs) seg_decode(u, t, w_row / kSegWeights + s0 + lane, kSegWeights, exps + lane * kSegPitchWords);
+            __syncwarp();
+            const int v_end = min(32 * kSegWeights / 8, kv - s0 * 8); // vectors of this round
+            for (int jj = lane; jj < v_end; jj += 32) {
+                const int j = s0 * 8 + jj;
+                const uint32_t *ew = exps + (jj >> 3) * kSegPitchWords + (jj & 7) * 2;
+                const uint32_t e0 = ew[0], e1 = ew[1];
+                const uint2 s8 = __ldg(sm + j);
+                const float wv[8] = {seg_weight(e0 & 0xFF, s8.x & 0xFF), seg_weight((e0 >> 8) & 0xFF, (s8.x >> 8) & 0xFF),
+                                     seg_weight((e0 >> 16) & 0xFF, (s8.x >> 16) & 0xFF), seg_weight(e0 >> 24, s8.x >> 24),
+                                     seg_weight(e1 & 0xFF, s8.y & 0xFF), seg_weight((e1 >> 8) & 0xFF, (s8.y >> 8) & 0xFF),
+                                     seg_weight((e1 >> 16) & 0xFF, (s8.y >> 16) & 0xFF), seg_weight(e1 >> 24, s8.y >> 24)};
+#pragma unroll
+                for (int m = 0; m < M; m++) {
+                    const float4 *xr = reinterpret_cast<const float4 *>(x + (size_t)m * k);
+                    acc[m] = dot8(acc[m], __ldg(xr + 2 * j), __ldg(xr + 2 * j + 1), wv);
+                }
+            }
+            __syncwarp();
+        }
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[m] = warp_sum(acc[m]);
+        if (lane == 0)
+#pragma unroll
+            for (int m = 0; m < M; m++) y[(size_t)m * ldy + row] = acc[m] + (bias ? bias[row] : 0.f);
+    }
+}
+
+template <int M>
+cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs *p, int sm_count, cudaStream_t stream) {
+    static unsigned long long allowed = 0;
+    cudaError_t e = allow_shared(df11_gemv<M>, kDf11GemvShared, allowed);
+    if (e != cudaSuccess) return e;
+    int blocks = (p->n + kDf11GemvWarps - 1) / kDf11GemvWarps, most = sm_count * 8;
+    df11_gemv<M><<<blocks < most ? blocks : most, kDf11GemvThreads, kDf11GemvShared, stream>>>(u, first, p->x, p->bias,
+                                                                                               p->y, p->n, p->k, p->ldy);
+    return cudaGetLastError();
+}
+
+// ---- launchers -------------------------------------------------------------------------------
+
 template <int M>
 cudaError_t launch_gemv_vec(const MatmulArgs *p, cudaStream_t stream) {
-    int k_tile = kGemvXTileBytes / (4 * M) / 8 * 8;
+    // X tiles of whole 256-column rounds, so that every lane keeps its vectors across tiles
+    int k_tile = kGemvXTileBytes / (4 * M) / 256 * 256;
     if (k_tile > p->k) k_tile = p->k;
     size_t shared = (size_t)M * k_tile * 4;
     static unsigned long long allowed = 0;
     cudaError_t e = allow_shared(gemv_vec<M>, kGemvXTileBytes, allowed);
     if (e != cudaSuccess) return e;
     int blocks = (p->n + kGemvRowsPerBlock - 1) / kGemvRowsPerBlock;
-    gemv_vec<M><<<blocks, kGemvThreads, shared, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k, k_tile);
+    gemv_vec<M><<<blocks, kGemvThreads, shared, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k, k_tile, p->ldy);
     return cudaGetLastError();
 }
 
-// Hopper (compute capability 9.0, sm90) runs the sm_90a wgmma kernel; other GPUs mma.sync.
-cudaError_t run_matmul(const MatmulArgs *p, bool sm90, cudaStream_t stream) {
-    const bool w_aligned = p->k % 8 == 0 && (reinterpret_cast<uintptr_t>(p->w) & 15) == 0;
-    if (p->m <= 8) {
-        if (!w_aligned) {
-            int blocks = (p->n + kGemvThreads / 32 - 1) / (kGemvThreads / 32);
-            gemv_any<<<blocks, kGemvThreads, 0, stream>>>(p->x, p->w, p->bias, p->y, p->m, p->n, p->k);
-            return cudaGetLastError();
-        }
-        switch (p->m) {
-        case 1: return launch_gemv_vec<1>(p, stream);
-        case 2: return launch_gemv_vec<2>(p, stream);
-        case 3: return launch_gemv_vec<3>(p, stream);
-        case 4: return launch_gemv_vec<4>(p, stream);
-        case 5: return launch_gemv_vec<5>(p, stream);
-        case 6: return launch_gemv_vec<6>(p, stream);
-        case 7: return launch_gemv_vec<7>(p, stream);
-        default: return launch_gemv_vec<8>(p, stream);
-        }
+bool w_aligned(const MatmulArgs *p) { return p->k % 8 == 0 && (reinterpret_cast<uintptr_t>(p->w) & 15) == 0; }
+
+// M <= 8: the GEMVs on X as it is.
+cudaError_t run_gemv(const MatmulArgs *p, cudaStream_t stream) {
+    if (!w_aligned(p)) {
+        int blocks = (p->n + kGemvThreads / 32 - 1) / (kGemvThreads / 32);
+        gemv_any<<<blocks, kGemvThreads, 0, stream>>>(p->x, p->w, p->bias, p->y, p->m, p->n, p->k, p->ldy);
+        return cudaGetLastError();
     }
+    switch (p->m) {
+    case 1: return launch_gemv_vec<1>(p, stream);
+    case 2: return launch_gemv_vec<2>(p, stream);
+    case 3: return launch_gemv_vec<3>(p, stream);
+    case 4: return launch_gemv_vec<4>(p, stream);
+    case 5: return launch_gemv_vec<5>(p, stream);
+    case 6: return launch_gemv_vec<6>(p, stream);
+    case 7: return launch_gemv_vec<7>(p, stream);
+    default: return launch_gemv_vec<8>(p, stream);
+    }
+}
+
+// X (M, K) as BF16 rows padded to kp = round_up(K, 8) columns, for the GEMMs.
+cudaError_t convert_x(const MatmulArgs *p, uint16_t *xb, cudaStream_t stream) {
     const int kp = (p->k + 7) / 8 * 8;
-    uint16_t *xb = static_cast<uint16_t *>(p->scratch);
     size_t total = (size_t)p->m * kp;
     int blocks = (int)((total + 255) / 256 < 65536 ? (total + 255) / 256 : 65536);
     to_bf16<<<blocks, 256, 0, stream>>>(p->x, xb, p->m, p->k, kp);
+    return cudaGetLastError();
+}
+
+// M > 8: the tensor-core GEMMs on xb (convert_x). Hopper (compute capability 9.0, sm90) runs
+// the sm_90a wgmma kernel; other GPUs mma.sync.
+cudaError_t run_gemm(const MatmulArgs *p, const uint16_t *xb, bool sm90, cudaStream_t stream) {
+    const int kp = (p->k + 7) / 8 * 8;
+    const bool aligned = w_aligned(p);
     cudaError_t e;
-    if (w_aligned && sm90) {
+    if (aligned && sm90) {
         static unsigned long long allowed = 0;
         e = allow_shared(gemm_wgmma, kHShared, allowed);
         if (e != cudaSuccess) return e;
         int blocks = ((p->n + HBN - 1) / HBN) * ((p->m + HBM - 1) / HBM);
-        gemm_wgmma<<<blocks, kHThreads, kHShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
+        gemm_wgmma<<<blocks, kHThreads, kHShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp, p->ldy);
         return cudaGetLastError();
     }
     int grid = ((p->n + BN - 1) / BN) * ((p->m + BM - 1) / BM);
-    if (w_aligned) {
+    if (aligned) {
         static unsigned long long allowed = 0;
         e = allow_shared(gemm_bf16<true>, kGemmShared, allowed);
         if (e != cudaSuccess) return e;
-        gemm_bf16<true><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
+        gemm_bf16<true><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp, p->ldy);
     } else {
         static unsigned long long allowed = 0;
         e = allow_shared(gemm_bf16<false>, kGemmShared, allowed);
         if (e != cudaSuccess) return e;
-        gemm_bf16<false><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp);
+        gemm_bf16<false><<<grid, kGemmThreads, kGemmShared, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, kp, p->ldy);
     }
     return cudaGetLastError();
 }
 
+// The launchers' arguments from an op's tensors.
+MatmulArgs matmul_args(const dfrt_tensor_arg &y, const dfrt_tensor_arg &x, const dfrt_tensor_arg &bias, int64_t m,
+                       int64_t n, int64_t k) {
+    MatmulArgs p;
+    p.x = dev<const float>(x);
+    p.w = nullptr;
+    p.bias = dev<const float>(bias);
+    p.y = dev<float>(y);
+    p.m = (int)m, p.n = (int)n, p.k = (int)k, p.ldy = (int)n;
+    return p;
+}
+
+// The piece of a DF11 matrix decoded at once when the GEMV cannot take it: 16 M weights (32 MB
+// of BF16, inside the H100/H200 L2), at least one row.
+constexpr uint64_t kPieceWeights = 16u << 20;
+
 } // namespace
 
 extern "C" dfrt_status dfrt_cuda_matmul(dfrt_cuda_ctx *ctx, const dfrt_matmul_args *a) {
-    MatmulArgs p;
-    p.x = dev<const float>(a->x);
+    MatmulArgs p = matmul_args(a->y, a->x, a->bias, a->m, a->n, a->k);
     p.w = dev<const uint16_t>(a->w);
-    p.bias = dev<const float>(a->bias);
-    p.y = dev<float>(a->y);
-    p.m = (int)a->m;
-    p.n = (int)a->n;
-    p.k = (int)a->k;
-    dfrt_status s = dfrt_cuda_scratch(ctx, scratch_bytes(p.m, p.k), "matmul (a BF16 copy of X)");
-    if (s != DFRT_OK) return s;
-    p.scratch = ctx->scratch;
-    return dfrt_cuda_check(run_matmul(&p, ctx->compute_capability == 90, ctx->stream), "matmul", __FILE__, __LINE__);
+    if (p.m <= 8) return dfrt_cuda_check(run_gemv(&p, ctx->stream), "matmul", __FILE__, __LINE__);
+    const size_t xb_bytes = (size_t)p.m * (size_t)((p.k + 7) / 8 * 8) * 2;
+    dfrt_status st = dfrt_cuda_scratch(ctx, xb_bytes, "matmul (a BF16 copy of X)");
+    if (st != DFRT_OK) return st;
+    uint16_t *xb = static_cast<uint16_t *>(ctx->scratch);
+    cudaError_t e = convert_x(&p, xb, ctx->stream);
+    if (e == cudaSuccess) e = run_gemm(&p, xb, ctx->compute_capability == 90, ctx->stream);
+    return dfrt_cuda_check(e, "matmul", __FILE__, __LINE__);
+}
+
+extern "C" dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11_matmul_args *a) {
+    const dfrt_device_df11 *u = a->unit;
+    MatmulArgs p = matmul_args(a->y, a->x, a->bias, a->m, a->n, a->k);
+    const SegUnit su = seg_unit(u);
+    if (p.m <= 8 && p.k % kSegWeights == 0 && a->first % kSegWeights == 0 && aligned(p.x, 16)) {
+        cudaError_t e;
+        switch (p.m) {
+        case 1: e = launch_df11_gemv<1>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        case 2: e = launch_df11_gemv<2>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        case 3: e = launch_df11_gemv<3>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        case 4: e = launch_df11_gemv<4>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        case 5: e = launch_df11_gemv<5>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        case 6: e = launch_df11_gemv<6>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        case 7: e = launch_df11_gemv<7>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        default: e = launch_df11_gemv<8>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
+        }
+        return dfrt_cuda_check(e, "df11_matmul", __FILE__, __LINE__);
+    }
+    // Pieces of whole rows: X as BF16 (M > 8) at the start of the scratch, the piece after it.
+    const uint64_t k = (uint64_t)p.k, n = (uint64_t)p.n;
+    uint64_t piece_rows = kPieceWeights / k;
+    if (piece_rows < 1) piece_rows = 1;
+    if (piece_rows > n) piece_rows = n;
+    const size_t xb_bytes = p.m > 8 ? ((size_t)p.m * (size_t)((p.k + 7) / 8 * 8) * 2 + 255) / 256 * 256 : 0;
+    dfrt_status st = dfrt_cuda_scratch(ctx, xb_bytes + piece_rows * k * 2, "df11_matmul (decoded rows)");
+    if (st != DFRT_OK) return st;
+    uint16_t *xb = static_cast<uint16_t *>(ctx->scratch);
+    uint16_t *piece = reinterpret_cast<uint16_t *>(static_cast<char *>(ctx->scratch) + xb_bytes);
+    cudaError_t e = p.m > 8 ? convert_x(&p, xb, ctx->stream) : cudaSuccess;
+    for (uint64_t r0 = 0; r0 < n && e == cudaSuccess; r0 += piece_rows) {
+        const uint64_t rows = r0 + piece_rows <= n ? piece_rows : n - r0;
+        st = dfrt_cuda_df11_decode_range(ctx, u, a->first + r0 * k, a->first + (r0 + rows) * k, piece);
+        if (st != DFRT_OK) return st;
+        MatmulArgs q = p;
+        q.w = piece;
+        q.n = (int)rows;
+        q.y = p.y + r0;
+        q.bias = p.bias ? p.bias + r0 : nullptr;
+        e = p.m > 8 ? run_gemm(&q, xb, ctx->compute_capability == 90, ctx->stream) : run_gemv(&q, ctx->stream);
+    }
+    return dfrt_cuda_check(e, "df11_matmul", __FILE__, __LINE__);
 }

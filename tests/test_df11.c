@@ -2,6 +2,8 @@
  * and malformed units, each refused with its own message. */
 #include "synth.h"
 
+#include "format/df11_internal.h"
+
 static uint16_t *concat(const synth_case *c, uint64_t *out_n) {
     uint64_t n = 0;
     for (int p = 0; p < c->n_parts; p++) n += c->counts[p];
@@ -13,6 +15,57 @@ static uint16_t *concat(const synth_case *c, uint64_t *out_n) {
     }
     *out_n = n;
     return all;
+}
+
+/* The device layout's segment index and one-lookup table (format/df11_internal.h), against a
+ * walk of the whole stream from its first bit with the unit's own tables: every 64th weight's
+ * code starts where the index says, and every table entry that resolves a code gives that
+ * code's symbol and length. */
+static void check_segment_index(const dfrt_df11_unit *u) {
+    uint64_t groups = dfrt_df11_segment_groups(u->n);
+    uint32_t *index = malloc(groups * DFRT_DF11_GROUP_WORDS * 4);
+    CHECK_OK(dfrt_df11_segment_index(u, 2, index));
+    const uint8_t *lengths = u->luts + 256 * (size_t)u->n_tables;
+    uint64_t p = 0;
+    int bad = 0;
+    for (uint64_t i = 0; i < u->n && !bad; i++) {
+        if (i % DFRT_DF11_SEGMENT_WEIGHTS == 0) {
+            uint64_t s = i / DFRT_DF11_SEGMENT_WEIGHTS;
+            const uint32_t *rec = index + (s / DFRT_DF11_GROUP_SEGMENTS) * DFRT_DF11_GROUP_WORDS;
+            uint32_t pair = rec[2 + (s % DFRT_DF11_GROUP_SEGMENTS) / 2];
+            uint64_t at = (rec[0] | (uint64_t)rec[1] << 32) + ((s & 1) ? pair >> 16 : pair & 0xFFFF);
+            bad = at != p;
+            CHECK(at == p);
+        }
+        /* the code at p: up to four lookups, MSB first */
+        uint64_t w = 0;
+        for (unsigned b = 0; b < 8; b++) {
+            uint64_t byte = (p >> 3) + b;
+            w = w << 8 | (byte < u->n_bytes ? u->stream[byte] : 0);
+        }
+        w <<= p & 7;
+        unsigned v = u->luts[w >> 56];
+        for (unsigned level = 1; v >= DFRT_DF11_FIRST_POINTER && level < 4; level++)
+            v = u->luts[256 * (size_t)(256 - v) + ((w >> (56 - 8 * level)) & 0xFF)];
+        p += lengths[v];
+    }
+    free(index);
+    uint16_t fast[1u << DFRT_DF11_FAST_BITS];
+    dfrt_df11_fast_table(u, fast);
+    int resolved = 0;
+    for (unsigned k = 0; k < (1u << DFRT_DF11_FAST_BITS); k++) {
+        if (!fast[k]) continue;
+        resolved++;
+        unsigned sym = fast[k] & 0xFF, len = fast[k] >> 8;
+        CHECK(len >= 1 && len <= DFRT_DF11_FAST_BITS && lengths[sym] == len);
+        /* the symbol's code is the first len bits of k: table 0, then table pointers */
+        uint64_t w = (uint64_t)k << (64 - DFRT_DF11_FAST_BITS);
+        unsigned v = u->luts[w >> 56];
+        for (unsigned level = 1; v >= DFRT_DF11_FIRST_POINTER && level < 4; level++)
+            v = u->luts[256 * (size_t)(256 - v) + ((w >> (56 - 8 * level)) & 0xFF)];
+        CHECK(v == sym);
+    }
+    CHECK(resolved > 0);
 }
 
 static void round_trip(const synth_case *c) {
@@ -71,6 +124,7 @@ static void round_trip(const synth_case *c) {
         CHECK(memcmp(got, want + start, (end - start) * 2) == 0);
     }
     CHECK_ERROR(dfrt_df11_decode_chunks(&u, u.n_chunks, 1, got), DFRT_INVALID_ARGUMENT, "outside its");
+    check_segment_index(&u);
 
     free(got);
     free(want);

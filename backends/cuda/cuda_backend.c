@@ -19,14 +19,16 @@ dfrt_status dfrt_cuda_fail(cudaError_t e, const char *call, const char *file, in
                      dfrt_basename(file), line);
 }
 
-/* Grows the scratch (matmul's BF16 copy of X, attention's split keys; both use it only from
- * work on the stream) to at least `need` bytes. */
+/* Grows the scratch (matmul's BF16 copy of X, df11_matmul's decoded rows, attention's split
+ * keys; all use it only from work on the stream) to at least `need` bytes. It counts in the
+ * backend's allocated and peak bytes like any buffer. */
 dfrt_status dfrt_cuda_scratch(dfrt_cuda_ctx *c, size_t need, const char *what) {
     if (need <= c->scratch_size) return DFRT_OK;
     if (c->scratch) {
         DFRT_CUDA_TRY(cudaStreamSynchronize(c->stream));
         cudaFree(c->scratch);
         c->scratch = NULL;
+        if (c->owner) c->owner->allocated -= c->scratch_size;
         c->scratch_size = 0;
     }
     void *p = NULL;
@@ -38,6 +40,10 @@ dfrt_status dfrt_cuda_scratch(dfrt_cuda_ctx *c, size_t need, const char *what) {
     DFRT_CUDA_TRY(e);
     c->scratch = p;
     c->scratch_size = need;
+    if (c->owner) {
+        c->owner->allocated += need;
+        if (c->owner->allocated > c->owner->peak_allocated) c->owner->peak_allocated = c->owner->allocated;
+    }
     return DFRT_OK;
 }
 
@@ -234,6 +240,7 @@ static dfrt_status cuda_timer_end(dfrt_backend *b, double *out_ms) {
 
 static const dfrt_backend_vtable cuda_vtable = {
     DFRT_BACKEND_MEMBERS(cuda, "cuda", cuda_supports),
+    .df11_layout = DFRT_DF11_LAYOUT_SEGMENTS, /* for the fused DF11 matmul (cuda/df11_segments.cuh) */
 #define CUDA_OP_MEMBER(fn, OP) .fn = cuda_##fn,
     DFRT_FOR_EACH_OP(CUDA_OP_MEMBER)
 #undef CUDA_OP_MEMBER
@@ -268,7 +275,9 @@ static dfrt_status cuda_open(int index, dfrt_backend **out) {
     dfrt_cuda_ctx *c = dfrt_calloc(1, sizeof *c, "the CUDA backend");
     if (!c) return DFRT_OUT_OF_MEMORY;
     dfrt_device_info info;
-    return dfrt_backend_finish_open(cuda_open_device(index, c, &info), &cuda_vtable, &info, c, out);
+    DFRT_TRY(dfrt_backend_finish_open(cuda_open_device(index, c, &info), &cuda_vtable, &info, c, out));
+    c->owner = *out;
+    return DFRT_OK;
 }
 
 const dfrt_backend_driver dfrt_cuda_driver = {
