@@ -1,8 +1,8 @@
 // DF11 decode on CUDA, from the segment layout (df11_segments.cuh): the weights of a chunk
 // range, which the op names, are a weight range [a, b); each warp takes 32 consecutive
 // segments (2048 weights) at a time, each lane decodes one segment's exponents into shared
-// memory, then the warp joins them with the sign/mantissa bytes and writes BF16, coalesced.
-// Only weights inside [a, b) are written.
+// memory, then the warp joins them with the sign/mantissa bytes, 8 weights per lane and step,
+// and writes BF16 (16-byte stores where aligned). Only weights inside [a, b) are written.
 #include "df11_segments.cuh"
 
 namespace {
@@ -11,24 +11,44 @@ constexpr int kDecodeThreads = 256;
 constexpr int kDecodeWarps = kDecodeThreads / 32;
 constexpr int kDecodeShared = kSegTableBytes + kDecodeWarps * 32 * kSegPitchWords * 4;
 
+// The BF16 word of two weights: exponents in the low two bytes of e, sign/mantissa bytes in
+// the low two of sm.
+__device__ __forceinline__ uint32_t bf16_pair(uint32_t e, uint32_t sm) {
+    const uint32_t e2 = (e & 0xFFu) | (e & 0xFF00u) << 8;     // exponents at bits 0 and 16
+    const uint32_t s2 = (sm & 0xFFu) | (sm & 0xFF00u) << 8;   // sign/mantissa bytes likewise
+    return (s2 & 0x00800080u) << 8 | e2 << 7 | (s2 & 0x007F007Fu);
+}
+
 __global__ void __launch_bounds__(kDecodeThreads) df11_decode_kernel(SegUnit u, uint64_t a, uint64_t b, uint16_t *out) {
     extern __shared__ __align__(16) uint8_t smem[];
     const SegTables t = seg_load_tables(u, smem);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     uint32_t *exps = reinterpret_cast<uint32_t *>(smem + kSegTableBytes) + warp * 32 * kSegPitchWords;
-    const uint8_t *exp_bytes = reinterpret_cast<const uint8_t *>(exps);
     const uint64_t seg0 = a / kSegWeights, segs = (b - 1) / kSegWeights + 1 - seg0;
     const uint64_t items = (segs + 31) / 32;
+    // out + i - a for weight i: 16-byte stores of 8 weights when that is aligned for i % 8 == 0
+    const bool vec = ((reinterpret_cast<uintptr_t>(out) - 2 * (a % 8)) & 15) == 0;
     for (uint64_t item = (uint64_t)blockIdx.x * kDecodeWarps + warp; item < items; item += (uint64_t)gridDim.x * kDecodeWarps) {
         const uint64_t s = seg0 + item * 32 + lane, w0 = s * kSegWeights;
-        if (w0 < b) seg_decode(u, t, s, (int)min((uint64_t)kSegWeights, b - w0), exps + lane * kSegPitchWords);
+        if (w0 < b)
+            seg_decode(u, t, s, (int)min((uint64_t)kSegWeights, b - w0),
+                       exps + lane * kSegPitchWords);
         __syncwarp();
         const uint64_t base = (seg0 + item * 32) * kSegWeights;
-        for (int e = lane; e < 32 * kSegWeights; e += 32) {
-            const uint64_t i = base + e;
-            if (i >= a && i < b) {
-                uint32_t sm = __ldg(u.sign_mantissa + i), x = exp_bytes[(e / kSegWeights) * kSegPitchWords * 4 + e % kSegWeights];
-                out[i - a] = (uint16_t)((sm & 0x80u) << 8 | x << 7 | (sm & 0x7Fu));
+        for (int v = lane; v < 32 * kSegWeights / 8; v += 32) { // 8 weights per lane and step
+            const uint64_t i = base + 8 * (uint64_t)v;
+            if (i >= b || i + 8 <= a) continue;
+            const uint32_t *ew = exps + (v / 8) * kSegPitchWords + (v % 8) * 2;
+            const uint2 s8 = __ldg(reinterpret_cast<const uint2 *>(u.sign_mantissa + i)); // buffer padded to 16
+            const uint32_t w01 = bf16_pair(ew[0], s8.x), w23 = bf16_pair(ew[0] >> 16, s8.x >> 16);
+            const uint32_t w45 = bf16_pair(ew[1], s8.y), w67 = bf16_pair(ew[1] >> 16, s8.y >> 16);
+            if (vec && i >= a && i + 8 <= b) {
+                *reinterpret_cast<uint4 *>(out + (i - a)) = make_uint4(w01, w23, w45, w67);
+            } else {
+                const uint32_t w[4] = {w01, w23, w45, w67};
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    if (i + j >= a && i + j < b) out[i + j - a] = (uint16_t)(w[j / 2] >> (16 * (j % 2)));
             }
         }
         __syncwarp();
@@ -45,7 +65,10 @@ extern "C" dfrt_status dfrt_cuda_df11_decode_range(dfrt_cuda_ctx *ctx, const dfr
     DFRT_CUDA_TRY(allow_shared(df11_decode_kernel, kDecodeShared, allowed));
     const uint64_t segs = (b - 1) / kSegWeights + 1 - a / kSegWeights;
     const uint64_t blocks = (segs + 32 * kDecodeWarps - 1) / (32 * kDecodeWarps);
-    const uint64_t most = (uint64_t)ctx->sm_count * 8; // enough to fill the GPU; blocks then loop
+    // one wave of resident blocks, which then loop: no second, partial wave
+    static int per_sm = 0;
+    if (!per_sm) DFRT_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, df11_decode_kernel, kDecodeThreads, kDecodeShared));
+    const uint64_t most = (uint64_t)ctx->sm_count * (uint64_t)(per_sm > 0 ? per_sm : 1);
     df11_decode_kernel<<<(unsigned)(blocks < most ? blocks : most), kDecodeThreads, kDecodeShared, ctx->stream>>>(
         seg_unit(unit), a, b, out);
     return DFRT_CUDA_LAUNCHED("df11_decode");

@@ -443,7 +443,9 @@ __global__ void __launch_bounds__(kDf11GemvThreads) df11_gemv(SegUnit u, uint64_
 #pragma unroll
         for (int m = 0; m < M; m++) acc[m] = 0.f;
         for (int s0 = 0; s0 < row_segs; s0 += 32) {
-            if (s0 + lane < row_segs) seg_decode(u, t, w_row / kSegWeights + s0 + lane, kSegWeights, exps + lane * kSegPitchWords);
+            if (s0 + lane < row_segs)
+                seg_decode(u, t, w_row / kSegWeights + s0 + lane, kSegWeights,
+                           exps + lane * kSegPitchWords);
             __syncwarp();
             const int v_end = min(32 * kSegWeights / 8, kv - s0 * 8); // vectors of this round
             for (int jj = lane; jj < v_end; jj += 32) {
@@ -476,7 +478,11 @@ cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs 
     static unsigned long long allowed = 0;
     cudaError_t e = allow_shared(df11_gemv<M>, kDf11GemvShared, allowed);
     if (e != cudaSuccess) return e;
-    int blocks = (p->n + kDf11GemvWarps - 1) / kDf11GemvWarps, most = sm_count * 8;
+    static int per_sm = 0; // one wave of resident blocks, which then loop over rows
+    if (!per_sm && (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, df11_gemv<M>, kDf11GemvThreads,
+                                                                        kDf11GemvShared)) != cudaSuccess)
+        return e;
+    int blocks = (p->n + kDf11GemvWarps - 1) / kDf11GemvWarps, most = sm_count * (per_sm > 0 ? per_sm : 1);
     df11_gemv<M><<<blocks < most ? blocks : most, kDf11GemvThreads, kDf11GemvShared, stream>>>(u, first, p->x, p->bias,
                                                                                                p->y, p->n, p->k, p->ldy);
     return cudaGetLastError();
@@ -569,9 +575,10 @@ MatmulArgs matmul_args(const dfrt_tensor_arg &y, const dfrt_tensor_arg &x, const
     return p;
 }
 
-// The piece of a DF11 matrix decoded at once when the GEMV cannot take it: 16 M weights (32 MB
-// of BF16, inside the H100/H200 L2), at least one row.
-constexpr uint64_t kPieceWeights = 16u << 20;
+// The piece of a DF11 matrix decoded at once when the GEMV cannot take it: 64 M weights (128
+// MB of BF16), at least one row. Smaller pieces stay in L2 but leave the GEMM too few tiles
+// at small M (16 M weights measured: prefill at half the speed).
+constexpr uint64_t kPieceWeights = 64u << 20;
 
 } // namespace
 

@@ -305,7 +305,7 @@ static dfrt_status upload_padded(dfrt_backend *b, const void *data, size_t size,
 static dfrt_status upload_segments(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_device_df11 *u) {
     size_t words = (size_t)dfrt_df11_segment_groups(unit->n) * DFRT_DF11_GROUP_WORDS;
     uint32_t *index = dfrt_malloc(words * 4, "a DF11 segment index");
-    uint16_t fast[1u << DFRT_DF11_FAST_BITS];
+    uint32_t fast[1u << DFRT_DF11_FAST_BITS];
     if (!index) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = dfrt_df11_segment_index(unit, 0, index);
     if (s == DFRT_OK) s = upload_padded(b, index, words * 4, &u->segments);

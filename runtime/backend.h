@@ -42,7 +42,7 @@ struct dfrt_device_df11 {
     dfrt_buffer *positions_buf; /* (n_chunks + 1) uint32 */
     dfrt_buffer *gaps;      /* LAYOUT_CHUNKS: n_chunks * 320 bytes, padded to a multiple of 16; else NULL */
     dfrt_buffer *segments;  /* LAYOUT_SEGMENTS: dfrt_df11_segment_groups(n) records of 10 uint32; else NULL */
-    dfrt_buffer *fast;      /* LAYOUT_SEGMENTS: uint16 (4096) one-lookup table; else NULL */
+    dfrt_buffer *fast;      /* LAYOUT_SEGMENTS: uint32 (4096) multi-code table (dfrt_df11_fast_table); else NULL */
 };
 
 /* What a backend implements. Required members must be set; an optional one may be NULL, and

@@ -246,18 +246,26 @@ dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint
     return s;
 }
 
-void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint16_t *out) {
+void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out) {
     decoder d;
     decoder_init(&d, u);
     const unsigned rest = 64 - DFRT_DF11_FAST_BITS;
     for (uint64_t k = 0; k < (1u << DFRT_DF11_FAST_BITS); k++) {
-        /* The prefix resolves a code of at most FAST_BITS bits when its lowest and highest
-         * continuations decode to the same symbol and length (every continuation does, for a
-         * table built from a code). */
-        unsigned len_lo = 0, len_hi = 0;
-        unsigned lo = slow_lookup(&d, k << rest, &len_lo), hi = slow_lookup(&d, k << rest | ((1ull << rest) - 1), &len_hi);
-        out[k] = lo && lo == hi && len_lo == len_hi && len_lo >= 1 && len_lo <= DFRT_DF11_FAST_BITS
-                     ? (uint16_t)((lo >> 1) | len_lo << 8)
-                     : 0;
+        /* Codes that lie wholly inside the prefix, greedily: each is taken when its lowest and
+         * highest continuations decode to the same symbol and length (every continuation
+         * does, for tables built from a code). */
+        uint64_t lo = k << rest, hi = lo | ((1ull << rest) - 1);
+        unsigned pos = 0, count = 0;
+        uint32_t entry = 0;
+        while (count < DFRT_DF11_FAST_MAX_SYMBOLS) {
+            unsigned len_lo = 0, len_hi = 0;
+            unsigned a = slow_lookup(&d, lo << pos, &len_lo);
+            unsigned b = slow_lookup(&d, hi << pos | ((1ull << pos) - 1), &len_hi);
+            if (!a || a != b || len_lo != len_hi || len_lo < 1 || pos + len_lo > DFRT_DF11_FAST_BITS) break;
+            entry |= (uint32_t)(a >> 1) << (8 * count);
+            pos += len_lo;
+            count++;
+        }
+        out[k] = count ? entry | (uint32_t)pos << 24 | (uint32_t)count << 30 : 0;
     }
 }

@@ -35,10 +35,13 @@ static inline uint64_t dfrt_df11_segment_groups(uint64_t n) {
 /* Fills out (dfrt_df11_segment_groups(n) records), in parallel over chunks. */
 dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint32_t *out);
 
-/* A one-lookup decode table over the stream's next DFRT_DF11_FAST_BITS bits: symbol | length
- * << 8 where a code of at most that many bits is resolved, else 0 (follow the luts). */
+/* A decode table over the stream's next DFRT_DF11_FAST_BITS bits that gives the codes lying
+ * wholly inside them, up to DFRT_DF11_FAST_MAX_SYMBOLS: symbols in bytes 0, 1, 2 (first code
+ * first), their total length << 24 (6 bits), their count << 30; 0 where not even the first code fits
+ * (follow the luts). 4096 entries. */
 #define DFRT_DF11_FAST_BITS 12u
-void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint16_t *out);
+#define DFRT_DF11_FAST_MAX_SYMBOLS 3u
+void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out);
 
 /* Internal encoder entry point with progress reporting. */
 dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *parts, const uint64_t *counts,
