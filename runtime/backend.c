@@ -290,11 +290,29 @@ uint64_t dfrt_device_df11_bytes(const dfrt_device_df11 *u) {
     return total;
 }
 
+int dfrt_backend_df11_layout(const dfrt_backend *b) { return (int)b->vt->df11_layout; }
+
+/* upload_padded's size for size bytes of data. */
+static uint64_t padded_size(uint64_t size) { return size ? (size + 15) / 16 * 16 : 16; }
+
+/* LAYOUT_SEGMENTS's decode table (dfrt_df11_fast_table) in bytes; upload_segments checks it. */
+#define FAST_TABLE_BYTES (sizeof(uint32_t) << DFRT_DF11_FAST_BITS)
+
+/* The buffers dfrt_df11_upload makes, by layout. */
+uint64_t dfrt_df11_device_bytes(const dfrt_df11_unit *unit, int layout) {
+    if (layout != DFRT_DF11_LAYOUT_CHUNKS && layout != DFRT_DF11_LAYOUT_SEGMENTS) return 0;
+    uint64_t total = padded_size(256 * ((uint64_t)unit->n_tables + 1)) + padded_size(unit->n_bytes) +
+                     padded_size(unit->n) + padded_size(((uint64_t)unit->n_chunks + 1) * 4);
+    if (layout == DFRT_DF11_LAYOUT_SEGMENTS)
+        return total + padded_size(dfrt_df11_segment_groups(unit->n) * DFRT_DF11_GROUP_WORDS * 4) +
+               padded_size(FAST_TABLE_BYTES);
+    return total + padded_size((uint64_t)unit->n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK);
+}
+
 /* A buffer holding data, zero-padded to a multiple of 16 bytes (vector loads may run past the
  * end of the data, never past the buffer). */
 static dfrt_status upload_padded(dfrt_backend *b, const void *data, size_t size, dfrt_buffer **out) {
-    size_t padded = (size + 15) / 16 * 16;
-    if (padded == 0) padded = 16;
+    size_t padded = (size_t)padded_size(size);
     DFRT_TRY(dfrt_buffer_alloc(b, padded, out));
     dfrt_status s = dfrt_buffer_write(*out, 0, data, size);
     if (s == DFRT_OK && padded > size) s = dfrt_buffer_fill(*out, size, padded - size, 0);
@@ -306,6 +324,7 @@ static dfrt_status upload_segments(dfrt_backend *b, const dfrt_df11_unit *unit, 
     size_t words = (size_t)dfrt_df11_segment_groups(unit->n) * DFRT_DF11_GROUP_WORDS;
     uint32_t *index = dfrt_malloc(words * 4, "a DF11 segment index");
     uint32_t fast[1u << DFRT_DF11_FAST_BITS];
+    _Static_assert(sizeof fast == FAST_TABLE_BYTES, "dfrt_df11_device_bytes counts FAST_TABLE_BYTES");
     if (!index) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = dfrt_df11_segment_index(unit, 0, index);
     if (s == DFRT_OK) s = upload_padded(b, index, words * 4, &u->segments);

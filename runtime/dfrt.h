@@ -629,7 +629,15 @@ DFRT_API dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const
 /* Uploads a validated DF11 unit's tensors to the device (it stays compressed there). */
 DFRT_API dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_device_df11 **out);
 DFRT_API void dfrt_device_df11_free(dfrt_device_df11 *u);
+/* Bytes the unit holds in device memory (its buffers, padding included). */
 DFRT_API uint64_t dfrt_device_df11_bytes(const dfrt_device_df11 *u);
+/* How a backend keeps DF11 units in device memory (runtime/backend.h's dfrt_df11_layout):
+ * 0 as in the file (gaps and output positions), 1 with a segment index and a 12-bit decode
+ * table in place of the gaps (for backends whose df11_matmul decodes any row range). */
+DFRT_API int dfrt_backend_df11_layout(const dfrt_backend *b);
+/* Bytes a host unit will hold in device memory once uploaded to a backend of that layout:
+ * dfrt_device_df11_bytes of the uploaded unit, exactly (0 for a layout that does not exist). */
+DFRT_API uint64_t dfrt_df11_device_bytes(const dfrt_df11_unit *unit, int layout);
 
 /* The ops themselves, each with its args struct, are declared in ops.h. */
 #include "ops.h"

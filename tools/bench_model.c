@@ -18,7 +18,9 @@ static const char help[] =
     "(default 128), then G greedy tokens each (default 64, end-of-sequence ignored). Reports\n"
     "prefill tokens/s (B x P / prefill time), decode tokens/s (tokens after the first / their\n"
     "time), time to first token and peak device memory (the model loaded for that batch size:\n"
-    "weights, scratch, KV cache for P + G positions, activations); wall clock. A warm-up run,\n"
+    "weights, scratch, KV cache for P + G positions, activations); wall clock. Also the DF11\n"
+    "weights' size in the files and in each backend's device memory (its layout of DF11\n"
+    "units, dfrt_df11_device_bytes; the other tensors as stored). A warm-up run,\n"
     "then runs until at least --min-time seconds (default 1) and at least 2; medians with min\n"
     "and max.\n"
     "\n"
@@ -274,6 +276,19 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
     if (cJSON_IsNumber(db) && cJSON_IsNumber(bb))
         printf(", DF11 %.2f GB = %.1f%% of BF16 %.2f GB", db->valuedouble / 1e9, 100 * db->valuedouble / bb->valuedouble,
                bb->valuedouble / 1e9);
+    /* the DF11 weights in each backend's device memory */
+    int shown = 0;
+    for (int i = 0; i < n; i++) {
+        const cJSON *bj = cJSON_GetArrayItem(r->backends, i);
+        const cJSON *dev = cJSON_GetObjectItemCaseSensitive(bj, "df11_device_weight_bytes");
+        if (!cJSON_IsNumber(dev)) continue;
+        char size[32];
+        cli_format_bytes(size, sizeof size, dev->valuedouble);
+        printf("%s %s %s", shown++ ? "," : "\nDF11 weights in device memory (units as uploaded, other tensors as stored):",
+               names[i], size);
+        if (cJSON_IsNumber(bb)) printf(" = %.1f%% of BF16", 100 * dev->valuedouble / bb->valuedouble);
+        printf(" (%s layout)", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bj, "df11_layout")));
+    }
     printf("\nprompt %d tokens, %d generated per sequence; medians; prefill and decode in tokens/s (all sequences),\n"
            "TTFT = time to first token in ms, peak = peak device memory in GB; ratios are of these values\n\n",
            p->prompt_len, p->gen);
@@ -310,6 +325,25 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
             printf("\n");
         }
     }
+}
+
+/* The DF11 model's weights in device memory, per layout of DF11 units (dfrt_backend_df11_layout):
+ * its units as dfrt_df11_upload lays them out, the other tensors as stored. 0 when the
+ * directory cannot be read. */
+static int device_weight_bytes(const char *dir, double out[2]) {
+    dfrt_checkpoint *cp;
+    if (!dir || dfrt_checkpoint_open(dir, &cp) != DFRT_OK) return 0;
+    const dfrt_tensor_set *ts = dfrt_checkpoint_tensors(cp);
+    double plain = 0;
+    for (size_t i = 0; i < dfrt_tensor_set_count(ts); i++) {
+        const dfrt_tensor *t = dfrt_tensor_set_get(ts, i);
+        if (!dfrt_checkpoint_is_unit_tensor(cp, t->name)) plain += (double)t->n_bytes;
+    }
+    out[0] = out[1] = plain;
+    for (size_t i = 0; i < dfrt_checkpoint_unit_count(cp); i++)
+        for (int l = 0; l < 2; l++) out[l] += (double)dfrt_df11_device_bytes(dfrt_checkpoint_unit(cp, i), l);
+    dfrt_checkpoint_close(cp);
+    return 1;
 }
 
 /* Bytes of the safetensors files of a directory (the weights as stored). */
@@ -431,6 +465,8 @@ int bench_model(int argc, char **argv) {
         if (!isnan(bytes)) cJSON_AddNumberToObject(mj, key, bytes);
         if (f == 1 && !isnan(bytes)) cJSON_AddNumberToObject(mj, "parameters", bytes / 2);
     }
+    double device_bytes[2];
+    int have_device_bytes = device_weight_bytes(p.dirs[0], device_bytes);
     cJSON_AddNumberToObject(mj, "prompt_len", p.prompt_len);
     cJSON_AddNumberToObject(mj, "gen", p.gen);
 
@@ -454,7 +490,12 @@ int bench_model(int argc, char **argv) {
             rc = CLI_FAIL;
             continue;
         }
-        bench_report_backend(&r, b);
+        cJSON *bj = bench_report_backend(&r, b);
+        int layout = dfrt_backend_df11_layout(b);
+        if (bj && have_device_bytes && (layout == 0 || layout == 1)) {
+            cJSON_AddStringToObject(bj, "df11_layout", layout ? "segments" : "file");
+            cJSON_AddNumberToObject(bj, "df11_device_weight_bytes", device_bytes[layout]);
+        }
         for (int f = 0; f < 2; f++)
             for (int bi = 0; bi < p.n_batches && p.dirs[f] && !cli_cancel_flag; bi++)
                 if (!bench_one(&r, b, &p, f, p.batches[bi], prompt)) rc = CLI_FAIL;

@@ -1,8 +1,9 @@
 /* dfrt bench ops: the device's copy bandwidth, DF11 decode of one decoder layer, the matmuls
- * of a model's shapes, and a layer's decode + matmuls as the executor runs them, per backend,
- * with device timestamps. The decode and matmuls are cases of the op test's table
- * (tests/op_cases.h), run through the same op kinds: the test runs small shapes, this the
- * model's. */
+ * of a model's shapes each beside its DF11 matmul (df11_matmul over the same rows of a DF11
+ * unit), and a layer's matmuls as the executor runs them (df11_matmul, or decode + matmul),
+ * per backend, with device timestamps. The decode and BF16 matmuls are cases of the op test's
+ * table (tests/op_cases.h), run through the same op kinds: the test runs small shapes, this
+ * the model's; df11_matmul is called directly. */
 #include "../tests/op_cases.h"
 #include "bench.h"
 
@@ -21,11 +22,17 @@ static const char help[] =
     "  decode   DF11 decode of one decoder layer's unit (the seven projections, random normal\n"
     "           weights with std 0.02) in G weights/s and GB/s (compressed in + BF16 out);\n"
     "  matmul   y = x W^T for each matmul the executor runs (qkv, o, gate_up, down, lm_head) at\n"
-    "           M = 1, 8, 64, 512, 4096 rows (--m): us, GB/s of weights, TFLOP/s; successive\n"
-    "           calls take successive copies of W from a 1 GiB set, so W comes from device\n"
-    "           memory, not from a cache;\n"
-    "  layer    one decoder layer as the executor runs it: DF11 decode + the four matmuls, and\n"
-    "           the same matmuls on BF16 weights, at each M; the ratio is DF11 / BF16 time.\n"
+    "           M = 1, 2, 4, 8, 16, 32, 64, 512, 4096 rows (--m): us, GB/s of weights, TFLOP/s;\n"
+    "           successive calls take successive copies of W from a 1 GiB set, so W comes from\n"
+    "           device memory, not from a cache. Beside each, the DF11 matmul (df11_matmul: the\n"
+    "           decode fused into the matmul) over the same rows of the layer's DF11 unit (of a\n"
+    "           synthetic lm_head unit for lm_head), from copies of the unit in turn, with its\n"
+    "           DF11 / BF16 time, checked bit-identical to the BF16 matmul where Y <= 256 MiB;\n"
+    "           not available on a backend without df11_matmul;\n"
+    "  layer    one decoder layer's four matmuls as the executor runs them: on DF11, the four\n"
+    "           df11_matmul calls where the backend has it, else DF11 decode + the four BF16\n"
+    "           matmuls; on BF16 weights, the four matmuls; at each M; DF11 / BF16 time.\n"
+    "Also the layer unit's size in the file and in each backend's device memory.\n"
     "--shapes: llama-3.1-8b (default), qwen3-8b, qwen3-4b, tiny, or a model directory's\n"
     "config.json. Each figure: warm-up, then samples for at least --min-time seconds (default\n"
     "1); median, min and max. --json and --csv write every figure.\n"
@@ -33,19 +40,30 @@ static const char help[] =
     "example:\n"
     "  dfrt bench ops --backend cuda,vulkan --shapes qwen3-8b --json ops.json\n";
 
-#define MAX_M 8
+#define MAX_M 16
+#define MAX_COPIES 16 /* of the layer unit, for the DF11 matmul figures */
+#define LM_HEAD 4     /* lm_head's index in the shapes */
+#define CHECK_LIMIT (256ull << 20) /* largest Y the bit-exact check reads back */
+
+/* How the layer figure runs: BF16 matmuls; DF11 decode + BF16 matmuls; df11_matmul calls. */
+enum { LAYER_BF16, LAYER_DECODE, LAYER_FUSED };
 
 typedef struct ops_ctx {
     dfrt_backend *b;
-    dfrt_device_df11 *unit;
+    dfrt_device_df11 *units[MAX_COPIES]; /* the layer unit; copies to rotate through (DF11 matmul figures) */
+    int n_units;
+    dfrt_device_df11 *head; /* lm_head as a DF11 unit, or NULL */
     dfrt_buffer *layer, *x, *y, *copy_src, *copy_dst;
     dfrt_buffer *wset; /* weights for the matmul figures: copies to rotate through */
     uint64_t wset_bytes, next;
     size_t copy_bytes;
     op_case *shapes; /* the layer's four matmuls first, in the order of their weights in the layer */
+    uint64_t first[OP_MODEL_MATMULS]; /* each shape's first weight in its unit (lm_head: its own) */
     op_case decode;  /* the whole layer unit */
     const op_case *cur;
-    int with_decode;
+    int cur_shape, layer_mode;
+    int df11; /* the backend runs df11_matmul */
+    uint64_t layer_n, head_n; /* weights of the layer and lm_head units */
 } ops_ctx;
 
 static dfrt_status op_copy(void *p) {
@@ -55,12 +73,32 @@ static dfrt_status op_copy(void *p) {
 
 static dfrt_status op_decode(void *p) {
     ops_ctx *c = p;
-    return op_case_run(c->b, &c->decode, (dfrt_tensor_arg[]){{c->layer, 0}}, c->unit);
+    return op_case_run(c->b, &c->decode, (dfrt_tensor_arg[]){{c->layer, 0}}, c->units[0]);
 }
 
 /* A matmul case with its weights at w (Y, X, W, no bias). */
 static dfrt_status run_matmul(ops_ctx *c, const op_case *mm, dfrt_tensor_arg w) {
     return op_case_run(c->b, mm, (dfrt_tensor_arg[]){{c->y, 0}, {c->x, 0}, w, {NULL, 0}}, NULL);
+}
+
+/* The same matmul over weights [first, first + n k) of a DF11 unit (Y, X, no bias). */
+static dfrt_df11_matmul_args df11_args(ops_ctx *c, const op_case *mm, const dfrt_device_df11 *u, uint64_t first) {
+    return (dfrt_df11_matmul_args){.y = {c->y, 0}, .x = {c->x, 0}, .unit = u, .first = first, .m = mm->s[0],
+                                   .n = mm->s[1], .k = mm->s[2]};
+}
+
+static dfrt_status run_df11_matmul(ops_ctx *c, const op_case *mm, const dfrt_device_df11 *u, uint64_t first) {
+    dfrt_df11_matmul_args a = df11_args(c, mm, u, first);
+    return dfrt_op_df11_matmul(c->b, &a);
+}
+
+/* Whether the backend runs this df11_matmul: 1 yes, 0 declined (DFRT_UNSUPPORTED), -1 invalid
+ * arguments; the reason in dfrt_last_error(). */
+static int df11_supported(ops_ctx *c, const op_case *mm, const dfrt_device_df11 *u, uint64_t first) {
+    dfrt_df11_matmul_args a = df11_args(c, mm, u, first);
+    dfrt_status st;
+    if (dfrt_backend_supports(c->b, DFRT_OP_DF11_MATMUL, &a, &st)) return 1;
+    return st == DFRT_UNSUPPORTED ? 0 : -1;
 }
 
 /* One matmul figure: each call takes the next copy of W in the rotation set, so that the
@@ -73,22 +111,71 @@ static dfrt_status op_matmul(void *p) {
     return run_matmul(c, c->cur, (dfrt_tensor_arg){c->wset, off});
 }
 
-/* A layer's four matmuls on the weights of the layer block, after its decode. */
+/* One DF11 matmul figure: successive calls read successive copies of the layer unit (lm_head's
+ * unit alone is larger than a cache). */
+static dfrt_status op_df11_matmul(void *p) {
+    ops_ctx *c = p;
+    const dfrt_device_df11 *u = c->cur_shape == LM_HEAD ? c->head : c->units[c->next++ % (uint64_t)c->n_units];
+    return run_df11_matmul(c, c->cur, u, c->first[c->cur_shape]);
+}
+
+/* A layer's four matmuls: on the weights of the layer block (after its decode), or straight
+ * from the unit. */
 static dfrt_status op_layer(void *p) {
     ops_ctx *c = p;
-    dfrt_status s = c->with_decode ? op_decode(c) : DFRT_OK;
-    size_t at = 0;
-    for (int i = 0; i < 4 && s == DFRT_OK; i++) {
-        s = run_matmul(c, &c->shapes[i], (dfrt_tensor_arg){c->layer, at});
-        at += 2 * (size_t)(c->shapes[i].s[1] * c->shapes[i].s[2]);
-    }
+    dfrt_status s = c->layer_mode == LAYER_DECODE ? op_decode(c) : DFRT_OK;
+    for (int i = 0; i < 4 && s == DFRT_OK; i++)
+        s = c->layer_mode == LAYER_FUSED ? run_df11_matmul(c, &c->shapes[i], c->units[0], c->first[i])
+                                         : run_matmul(c, &c->shapes[i], (dfrt_tensor_arg){c->layer, 2 * c->first[i]});
     return s;
 }
 
-/* The model's layer as one DF11 unit: q, k, v, o, gate, up, down (the reference's order). */
-typedef struct layer_unit {
+/* df11_matmul against the BF16 matmul over the same weights decoded (at ref): bit-identical on
+ * one backend (ops.h). 1 equal, 0 not, -1 not checked (Y beyond CHECK_LIMIT, or a failure). */
+static int check_df11_matmul(ops_ctx *c, const op_case *mm, const dfrt_device_df11 *u, uint64_t first,
+                             dfrt_tensor_arg ref) {
+    uint64_t bytes = 4 * (uint64_t)mm->s[0] * (uint64_t)mm->s[1];
+    if (bytes > CHECK_LIMIT) return -1;
+    float *want = malloc(bytes), *got = malloc(bytes);
+    int r = -1;
+    if (want && got && run_matmul(c, mm, ref) == DFRT_OK && dfrt_buffer_read(c->y, 0, want, bytes) == DFRT_OK &&
+        dfrt_buffer_fill(c->y, 0, bytes, 0xFF) == DFRT_OK && run_df11_matmul(c, mm, u, first) == DFRT_OK &&
+        dfrt_buffer_read(c->y, 0, got, bytes) == DFRT_OK)
+        r = memcmp(want, got, bytes) == 0;
+    free(want);
+    free(got);
+    return r;
+}
+
+/* A DF11 unit compressed here: the encoder's output and the validated unit over it. */
+typedef struct host_unit {
     dfrt_df11_encoded e;
     bench_unit u;
+    int n_parts;
+    uint64_t n;
+} host_unit;
+
+static int compress_unit(const char *name, int n_parts, const uint16_t *const *parts, const uint64_t *counts,
+                         host_unit *h) {
+    h->n_parts = n_parts;
+    h->n = 0;
+    for (int i = 0; i < n_parts; i++) h->n += counts[i];
+    dfrt_status s = dfrt_df11_encode(name, n_parts, parts, counts, NULL, &cli_cancel_flag, &h->e);
+    if (s == DFRT_OK) s = bench_unit_init(&h->u, name, &h->e, n_parts);
+    return s == DFRT_OK;
+}
+
+static void host_unit_free(host_unit *h) {
+    bench_unit_release(&h->u);
+    dfrt_df11_encoded_free(&h->e);
+}
+
+static uint64_t host_unit_bytes(const host_unit *h) { return bench_unit_bytes(&h->e, h->n_parts); }
+
+/* The model's layer as one DF11 unit: q, k, v, o, gate, up, down (the reference's order, and
+ * the executor's: its matmuls are row ranges of the unit). */
+typedef struct layer_unit {
+    host_unit h;
     uint16_t *weights;
     uint64_t n;
 } layer_unit;
@@ -112,15 +199,12 @@ static int make_layer_unit(const dfrt_config *cfg, layer_unit *L) {
         parts[i] = L->weights + offset;
         offset += counts[i];
     }
-    dfrt_df11_encoded *e = &L->e;
-    if (dfrt_df11_encode("layer", 7, parts, counts, NULL, NULL, e) != DFRT_OK) return cli_fail("bench ops", DFRT_FORMAT_ERROR), 0;
-    if (bench_unit_init(&L->u, "layer", e, 7) != DFRT_OK) return cli_fail("bench ops", DFRT_FORMAT_ERROR), 0;
+    if (!compress_unit("layer", 7, parts, counts, &L->h)) return cli_fail("bench ops", DFRT_FORMAT_ERROR), 0;
     return 1;
 }
 
 static void layer_unit_free(layer_unit *L) {
-    bench_unit_release(&L->u);
-    dfrt_df11_encoded_free(&L->e);
+    host_unit_free(&L->h);
     free(L->weights);
 }
 
@@ -131,6 +215,12 @@ typedef struct ops_plan {
     int ms[MAX_M], n_m;
     const char *ops;
     double min_time;
+    /* lm_head as a DF11 unit, compressed when a backend first runs df11_matmul: the layer's
+     * weights repeated (the same statistics), so that its decoded weights are those of the
+     * BF16 matmul's first copy of W */
+    host_unit head;
+    int head_state; /* 0 not made yet, 1 made, -1 failed */
+    char head_note[160];
 } ops_plan;
 
 static int wants(const ops_plan *p, const char *op) {
@@ -143,8 +233,97 @@ static int wants(const ops_plan *p, const char *op) {
     return 0;
 }
 
+static int make_head_unit(ops_plan *p, const layer_unit *L) {
+    if (p->head_state) return p->head_state > 0;
+    const op_case *head = &p->shapes[LM_HEAD];
+    uint64_t n = (uint64_t)head->s[1] * (uint64_t)head->s[2];
+    int n_parts = (int)((n + L->n - 1) / L->n);
+    const uint16_t **parts = malloc((size_t)n_parts * sizeof *parts);
+    uint64_t *counts = malloc((size_t)n_parts * sizeof *counts);
+    fprintf(stderr, "dfrt bench ops: compressing a %lldx%lld lm_head for its DF11 matmul...\n", (long long)head->s[1],
+            (long long)head->s[2]);
+    double t0 = cli_now();
+    p->head_state = -1;
+    if (!parts || !counts) {
+        snprintf(p->head_note, sizeof p->head_note, "out of memory");
+    } else {
+        for (int i = 0; i < n_parts; i++) {
+            parts[i] = L->weights;
+            counts[i] = i < n_parts - 1 ? L->n : n - (uint64_t)(n_parts - 1) * L->n;
+        }
+        if (compress_unit("lm_head", n_parts, parts, counts, &p->head)) p->head_state = 1;
+        else snprintf(p->head_note, sizeof p->head_note, "%.150s", dfrt_last_error());
+    }
+    free(parts);
+    free(counts);
+    if (p->head_state > 0)
+        fprintf(stderr, "dfrt bench ops: lm_head compressed in %.1f s, %.2f%% of BF16\n", cli_now() - t0,
+                100.0 * (double)host_unit_bytes(&p->head) / (2.0 * (double)n));
+    else
+        fprintf(stderr, "dfrt bench ops: lm_head: no DF11 unit (%s): its DF11 matmul is not measured\n", p->head_note);
+    return p->head_state > 0;
+}
+
 static void note_failure(const char *backend, const char *what) {
     fprintf(stderr, "dfrt bench ops: %s: %s: %s\n", backend, what, dfrt_last_error());
+}
+
+static const char *layout_name(int layout) { return layout == 1 ? "segments" : layout == 0 ? "file" : "other"; }
+
+/* The layer unit on the device: its bytes there, against the file's and against what
+ * dfrt_df11_device_bytes predicts. */
+static void record_unit_bytes(cJSON *bj, dfrt_backend *b, const layer_unit *L, const dfrt_device_df11 *u) {
+    int layout = dfrt_backend_df11_layout(b);
+    uint64_t bytes = dfrt_device_df11_bytes(u), predicted = dfrt_df11_device_bytes(&L->h.u.unit, layout);
+    cJSON_AddStringToObject(bj, "df11_layout", layout_name(layout));
+    cJSON_AddNumberToObject(bj, "layer_device_bytes", (double)bytes);
+    cJSON_AddNumberToObject(bj, "layer_device_percent_of_bf16", 100.0 * (double)bytes / (2.0 * (double)L->n));
+    if (bytes != predicted)
+        fprintf(stderr, "dfrt bench ops: %s: warning: the layer unit holds %llu bytes on the device, "
+                        "dfrt_df11_device_bytes says %llu\n",
+                dfrt_backend_name(b), (unsigned long long)bytes, (unsigned long long)predicted);
+}
+
+/* The DF11 matmul figure of a case, after its BF16 figure bf (NULL when that failed). Returns 0
+ * after a failure. */
+static int df11_matmul_figure(bench_report *r, ops_ctx *c, const ops_plan *p, int si, const cJSON *bf,
+                              double copy_gbs) {
+    const char *bn = dfrt_backend_name(c->b);
+    const op_case *mm = &p->shapes[si];
+    const dfrt_device_df11 *u = si == LM_HEAD ? c->head : c->units[0];
+    char what[96];
+    snprintf(what, sizeof what, "df11_matmul %s M=%lld", mm->name, (long long)mm->s[0]);
+    int sup = df11_supported(c, mm, u, c->first[si]);
+    if (sup <= 0) {
+        if (sup < 0) return note_failure(bn, what), 0;
+        fprintf(stderr, "dfrt bench ops: %s: %s: declined: %s\n", bn, what, dfrt_last_error());
+        return 1;
+    }
+    c->cur = mm;
+    c->cur_shape = si;
+    bench_stats st;
+    if (!bench_time_op(c->b, op_df11_matmul, c, p->min_time, &st)) return note_failure(bn, what), 0;
+    uint64_t nk = (uint64_t)mm->s[1] * (uint64_t)mm->s[2];
+    /* the bytes read: the rows' share of the unit's bytes in device memory */
+    double bytes = (double)nk * (double)dfrt_device_df11_bytes(u) / (double)(si == LM_HEAD ? c->head_n : c->layer_n);
+    double flop = 2.0 * (double)mm->s[0] * (double)nk;
+    cJSON *f = bench_figure(r, bn, "df11_matmul");
+    cJSON_AddStringToObject(f, "shape", mm->name);
+    cJSON_AddNumberToObject(f, "m", (double)mm->s[0]);
+    cJSON_AddNumberToObject(f, "n", (double)mm->s[1]);
+    cJSON_AddNumberToObject(f, "k", (double)mm->s[2]);
+    cJSON_AddNumberToObject(f, "df11_bytes", bytes);
+    bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
+    bench_rate(f, "gb_per_s", bytes / 1e6, &st, "GB/s");
+    bench_rate(f, "tflop_per_s", flop / 1e9, &st, "TFLOP/s");
+    if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
+    if (bf) cJSON_AddNumberToObject(f, "df11_over_bf16_time", bench_median(f, "time_us") / bench_median(bf, "time_us"));
+    /* the reference: the layer block (decoded or uploaded) or the rotation set's first copy */
+    dfrt_tensor_arg ref = si == LM_HEAD ? (dfrt_tensor_arg){c->wset, 0} : (dfrt_tensor_arg){c->layer, 2 * c->first[si]};
+    int exact = check_df11_matmul(c, mm, u, c->first[si], ref);
+    if (exact >= 0) cJSON_AddBoolToObject(f, "bit_exact", exact);
+    if (exact == 0) fprintf(stderr, "dfrt bench ops: %s: %s is NOT bit-identical to matmul\n", bn, what);
+    return exact != 0;
 }
 
 /* Measures one backend; figures go into the report. Returns 0 when something failed. */
@@ -152,7 +331,9 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
     const char *bn = dfrt_backend_name(b);
     const dfrt_device_info *info = dfrt_backend_info(b);
     cJSON *bj = bench_report_backend(r, b);
-    ops_ctx c = {.b = b, .shapes = p->shapes, .decode = {DFRT_OP_DF11_DECODE, {0, 0}, .name = "layer", .unit = &L->u.unit}};
+    ops_ctx c = {.b = b, .shapes = p->shapes, .n_units = 1, .layer_n = L->n, .head_n = p->head.n,
+                 .decode = {DFRT_OP_DF11_DECODE, {0, 0}, .name = "layer", .unit = &L->h.u.unit}};
+    for (int i = 1; i < 4; i++) c.first[i] = c.first[i - 1] + (uint64_t)p->shapes[i - 1].s[1] * (uint64_t)p->shapes[i - 1].s[2];
     bench_stats st;
     int ok = 1;
     double copy_gbs = NAN;
@@ -185,19 +366,19 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
         note_failure(bn, "layer buffer");
         return 0;
     }
-    int need_unit = wants(p, "decode") || wants(p, "layer");
-    if (need_unit && dfrt_df11_upload(b, &L->u.unit, &c.unit) != DFRT_OK) {
+    if (dfrt_df11_upload(b, &L->h.u.unit, &c.units[0]) != DFRT_OK) {
         note_failure(bn, "DF11 upload");
         dfrt_buffer_free(c.layer);
         return 0;
     }
+    record_unit_bytes(bj, b, L, c.units[0]);
     if (wants(p, "decode")) {
         if (bench_time_op(b, op_decode, &c, p->min_time, &st)) {
             cJSON *f = bench_figure(r, bn, "df11_decode");
-            double traffic = 2.0 * (double)L->n + (double)dfrt_device_df11_bytes(c.unit);
+            double traffic = 2.0 * (double)L->n + (double)dfrt_device_df11_bytes(c.units[0]);
             cJSON_AddStringToObject(f, "shape", "layer");
             cJSON_AddNumberToObject(f, "weights", (double)L->n);
-            cJSON_AddNumberToObject(f, "compressed_bytes", (double)bench_unit_bytes(&L->e, 7));
+            cJSON_AddNumberToObject(f, "compressed_bytes", (double)host_unit_bytes(&L->h));
             bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
             bench_rate(f, "g_weights_per_s", (double)L->n / 1e6, &st, "G weights/s");
             bench_rate(f, "gb_per_s", traffic / 1e6, &st, "GB/s");
@@ -227,17 +408,18 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
         max_n = p->shapes[i].s[1] > max_n ? p->shapes[i].s[1] : max_n;
         max_k = p->shapes[i].s[2] > max_k ? p->shapes[i].s[2] : max_k;
     }
-    if ((wants(p, "matmul") || wants(p, "layer")) && ok) {
+    int matmuls = wants(p, "matmul");
+    if ((matmuls || wants(p, "layer")) && ok) {
         /* The rotation set: at least 1 GiB (256 MiB on small devices) and the largest W
          * (lm_head), filled with the layer's weights repeated (values do not matter for timing). */
-        const op_case *head = &p->shapes[4];
+        const op_case *head = &p->shapes[LM_HEAD];
         uint64_t head_bytes = (2 * (uint64_t)head->s[1] * (uint64_t)head->s[2] + 255) & ~(uint64_t)255;
         c.wset_bytes = info->memory_bytes >= (16ull << 30) ? (1ull << 30) : (256ull << 20);
         if (head_bytes > c.wset_bytes) c.wset_bytes = head_bytes;
         if (dfrt_buffer_alloc(b, (size_t)(max_m * max_k * 4), &c.x) != DFRT_OK ||
             dfrt_buffer_fill(c.x, 0, (size_t)(max_m * max_k * 4), 0x3c) != DFRT_OK ||
             dfrt_buffer_alloc(b, (size_t)(max_m * max_n * 4), &c.y) != DFRT_OK ||
-            (wants(p, "matmul") && dfrt_buffer_alloc(b, c.wset_bytes, &c.wset) != DFRT_OK)) {
+            (matmuls && dfrt_buffer_alloc(b, c.wset_bytes, &c.wset) != DFRT_OK)) {
             note_failure(bn, "matmul buffers");
             ok = 0;
         }
@@ -248,38 +430,69 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
                 ok = 0;
             }
         }
+        /* df11_matmul: asked with the layer's qkv at M = 1 */
+        p->shapes[0].s[0] = 1;
+        int sup = ok ? df11_supported(&c, &p->shapes[0], c.units[0], 0) : 0;
+        if (sup < 0) note_failure(bn, "df11_matmul"), ok = 0;
+        c.df11 = sup > 0;
+        cJSON_AddBoolToObject(bj, "df11_matmul", c.df11);
+        if (ok && !c.df11) {
+            cJSON_AddStringToObject(bj, "df11_matmul_unavailable", dfrt_last_error());
+            fprintf(stderr, "dfrt bench ops: %s: no df11_matmul (%s): DF11 matmuls not measured, the DF11 layer is "
+                            "decode + matmul\n", bn, dfrt_last_error());
+        }
     }
-    for (int si = 0; si < OP_MODEL_MATMULS && ok && wants(p, "matmul"); si++) {
+    if (ok && c.df11 && matmuls) {
+        /* copies of the layer unit to rotate through, about as many bytes as the BF16 set */
+        uint64_t unit_bytes = dfrt_device_df11_bytes(c.units[0]);
+        uint64_t copies = (c.wset_bytes + unit_bytes - 1) / unit_bytes;
+        c.n_units = (int)(copies < MAX_COPIES ? copies : MAX_COPIES);
+        for (int i = 1; i < c.n_units && ok; i++)
+            if (dfrt_df11_upload(b, &L->h.u.unit, &c.units[i]) != DFRT_OK) note_failure(bn, "DF11 upload"), ok = 0;
+        if (ok && make_head_unit(p, L) && dfrt_df11_upload(b, &p->head.u.unit, &c.head) != DFRT_OK) {
+            note_failure(bn, "lm_head DF11 upload");
+            ok = 0;
+        }
+        c.head_n = p->head.n;
+        if (c.head) cJSON_AddNumberToObject(bj, "lm_head_device_bytes", (double)dfrt_device_df11_bytes(c.head));
+    }
+    for (int si = 0; si < OP_MODEL_MATMULS && ok && matmuls; si++) {
         op_case *mm = &p->shapes[si];
-        c.cur = mm;
         for (int mi = 0; mi < p->n_m && !cli_cancel_flag; mi++) {
             mm->s[0] = p->ms[mi];
-            if (!bench_time_op(b, op_matmul, &c, p->min_time, &st)) {
+            c.cur = mm;
+            cJSON *f = NULL;
+            if (bench_time_op(b, op_matmul, &c, p->min_time, &st)) {
+                f = bench_figure(r, bn, "matmul");
+                cJSON_AddStringToObject(f, "shape", mm->name);
+                cJSON_AddNumberToObject(f, "m", (double)mm->s[0]);
+                cJSON_AddNumberToObject(f, "n", (double)mm->s[1]);
+                cJSON_AddNumberToObject(f, "k", (double)mm->s[2]);
+                double flop = 2.0 * (double)mm->s[0] * (double)mm->s[1] * (double)mm->s[2];
+                bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
+                bench_rate(f, "gb_per_s", 2.0 * (double)mm->s[1] * (double)mm->s[2] / 1e6, &st, "GB/s");
+                bench_rate(f, "tflop_per_s", flop / 1e9, &st, "TFLOP/s");
+                if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
+            } else {
                 char what[64];
                 snprintf(what, sizeof what, "matmul %s M=%lld", mm->name, (long long)mm->s[0]);
                 note_failure(bn, what);
                 ok = 0;
-                continue;
             }
-            cJSON *f = bench_figure(r, bn, "matmul");
-            cJSON_AddStringToObject(f, "shape", mm->name);
-            cJSON_AddNumberToObject(f, "m", (double)mm->s[0]);
-            cJSON_AddNumberToObject(f, "n", (double)mm->s[1]);
-            cJSON_AddNumberToObject(f, "k", (double)mm->s[2]);
-            double flop = 2.0 * (double)mm->s[0] * (double)mm->s[1] * (double)mm->s[2];
-            bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
-            bench_rate(f, "gb_per_s", 2.0 * (double)mm->s[1] * (double)mm->s[2] / 1e6, &st, "GB/s");
-            bench_rate(f, "tflop_per_s", flop / 1e9, &st, "TFLOP/s");
-            if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
+            if (c.df11 && (si != LM_HEAD || c.head) && !df11_matmul_figure(r, &c, p, si, f, copy_gbs)) ok = 0;
         }
     }
     uint64_t layer_weights = 0;
     for (int i = 0; i < 4; i++) layer_weights += (uint64_t)p->shapes[i].s[1] * (uint64_t)p->shapes[i].s[2];
     for (int mi = 0; mi < p->n_m && ok && wants(p, "layer") && !cli_cancel_flag; mi++) {
-        for (int i = 0; i < 4; i++) p->shapes[i].s[0] = p->ms[mi];
+        int fused = c.df11;
+        for (int i = 0; i < 4; i++) {
+            p->shapes[i].s[0] = p->ms[mi];
+            if (fused && df11_supported(&c, &p->shapes[i], c.units[0], c.first[i]) != 1) fused = 0;
+        }
         double t[2];
         for (int df11 = 1; df11 >= 0; df11--) {
-            c.with_decode = df11;
+            c.layer_mode = df11 ? (fused ? LAYER_FUSED : LAYER_DECODE) : LAYER_BF16;
             if (!bench_time_op(b, op_layer, &c, p->min_time, &st)) {
                 note_failure(bn, "layer");
                 ok = 0;
@@ -287,6 +500,7 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
             }
             cJSON *f = bench_figure(r, bn, "layer");
             cJSON_AddStringToObject(f, "format", df11 ? "df11" : "bf16");
+            if (df11) cJSON_AddStringToObject(f, "method", fused ? "df11_matmul" : "decode + matmul");
             cJSON_AddNumberToObject(f, "m", (double)p->ms[mi]);
             cJSON_AddNumberToObject(f, "weights", (double)layer_weights);
             bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
@@ -298,7 +512,8 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
             }
         }
     }
-    dfrt_device_df11_free(c.unit);
+    for (int i = 0; i < c.n_units; i++) dfrt_device_df11_free(c.units[i]);
+    dfrt_device_df11_free(c.head);
     dfrt_buffer_free(c.layer);
     dfrt_buffer_free(c.wset);
     dfrt_buffer_free(c.x);
@@ -308,44 +523,104 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
 
 /* ---- the table ----------------------------------------------------------------------------- */
 
-/* One cell: "time us  rate unit  pct  [TFLOP/s]". */
+/* One cell: "time us  rate unit  pct  [TFLOP/s]" (with DF11 / BF16 time: "... 1.23x"). */
 static void cell(char *out, size_t size, const cJSON *f, const char *rate, const char *unit, int tflops) {
     if (!f) {
         snprintf(out, size, "-");
         return;
     }
     const cJSON *pct = cJSON_GetObjectItemCaseSensitive(f, "percent_of_copy");
+    const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(f, "df11_over_bf16_time");
     char p[16] = "", x[24] = "";
     if (cJSON_IsNumber(pct)) snprintf(p, sizeof p, "%3.0f%%", pct->valuedouble);
-    if (tflops) snprintf(x, sizeof x, " %7.1f TF", bench_median(f, "tflop_per_s"));
+    if (tflops && strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "figure")), "df11_matmul") == 0) {
+        if (cJSON_IsNumber(ratio)) snprintf(x, sizeof x, " %6.2fx", ratio->valuedouble);
+    } else if (tflops) {
+        snprintf(x, sizeof x, " %7.1f TF", bench_median(f, "tflop_per_s"));
+    }
     snprintf(out, size, "%9.1f us %8.1f %-4s %4s%s", bench_median(f, "time_us"), bench_median(f, rate), unit, p, x);
 }
 
+/* The backend object of the report named `name`. */
+static const cJSON *backend_json(const bench_report *r, const char *name) {
+    const cJSON *b;
+    cJSON_ArrayForEach(b, r->backends) {
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "name")), name) == 0) return b;
+    }
+    return NULL;
+}
+
+/* Whether the backend ran df11_matmul. */
+static int has_df11(const bench_report *r, const char *name) {
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(backend_json(r, name), "df11_matmul"));
+}
+
+/* A row of figures, one cell per backend; after the second, its ratio to the first (of the
+ * rate; of 1 / time for DF11 matmuls, whose bytes differ with the backend's layout). */
 static void print_row(const char *label, const bench_report *r, char names[][16], int n, const char *figure,
                       const char *shape, const char *format, double m, const char *rate, const char *unit, int tflops) {
+    int df11_mm = strcmp(figure, "df11_matmul") == 0;
     printf("%-26s", label);
     double first = NAN;
     for (int i = 0; i < n; i++) {
         const cJSON *f = bench_find(r, names[i], figure, shape, format, m, NAN);
         char c[96];
         cell(c, sizeof c, f, rate, unit, tflops);
+        if (!f && df11_mm)
+            snprintf(c, sizeof c, "%s", !has_df11(r, names[i]) ? "not available (no df11_matmul)"
+                                        : strcmp(shape, "lm_head") == 0 ? "not measured (no lm_head unit)"
+                                                                          : "declined");
         printf("  %-44s", c);
-        double v = f ? bench_median(f, rate) : NAN;
+        double v = f ? (df11_mm ? 1 / bench_median(f, "time_us") : bench_median(f, rate)) : NAN;
         if (i == 0) first = v;
-        else if (i == 1) printf("  %5.2f", v / first);
+        else if (i == 1 && !isnan(v / first)) printf("  %5.2f", v / first);
+        else if (i == 1) printf("  %5s", "");
     }
     const cJSON *df = bench_find(r, names[0], figure, shape, format, m, NAN);
     const cJSON *ratio = df ? cJSON_GetObjectItemCaseSensitive(df, "df11_over_bf16_time") : NULL;
-    if (cJSON_IsNumber(ratio)) printf("  DF11/BF16 time %.2f", ratio->valuedouble);
+    if (cJSON_IsNumber(ratio) && !df11_mm) printf("  DF11/BF16 time %.2f", ratio->valuedouble);
     printf("\n");
 }
 
-static void print_table(const bench_report *r, char names[][16], int n, const ops_plan *p) {
+/* The layer unit's size in the file and in each backend's device memory; lm_head's unit. */
+static void print_sizes(const bench_report *r, char names[][16], int n, const ops_plan *p, const layer_unit *L) {
+    char a[32], b[32];
+    double bf16 = 2.0 * (double)L->n;
+    cli_format_count(a, sizeof a, (double)L->n);
+    cli_format_bytes(b, sizeof b, (double)host_unit_bytes(&L->h));
+    printf("DF11 layer unit: %s weights; %s in the file = %.2f%% of BF16; in device memory:", a, b,
+           100.0 * (double)host_unit_bytes(&L->h) / bf16);
+    for (int i = 0; i < n; i++) {
+        const cJSON *bj = backend_json(r, names[i]);
+        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(bj, "layer_device_bytes");
+        if (!cJSON_IsNumber(bytes)) continue;
+        cli_format_bytes(b, sizeof b, bytes->valuedouble);
+        printf("%s %s %s = %.2f%% (%s layout)", i ? "," : "", names[i], b, 100.0 * bytes->valuedouble / bf16,
+               cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bj, "df11_layout")));
+    }
+    printf("\n");
+    if (!wants(p, "matmul")) return;
+    const op_case *head = &p->shapes[LM_HEAD];
+    if (p->head_state > 0) {
+        double hbf16 = 2.0 * (double)head->s[1] * (double)head->s[2];
+        cli_format_bytes(b, sizeof b, (double)host_unit_bytes(&p->head));
+        printf("DF11 lm_head unit (the layer's weights repeated): %s in the file = %.2f%% of BF16\n", b,
+               100.0 * (double)host_unit_bytes(&p->head) / hbf16);
+    } else if (p->head_state < 0) {
+        printf("lm_head's DF11 matmul is not measured: no lm_head unit (%s)\n", p->head_note);
+    }
+}
+
+static void print_table(const bench_report *r, char names[][16], int n, const ops_plan *p, const layer_unit *L) {
     const dfrt_config *cfg = p->cfg;
     printf("\ndfrt bench ops, shapes of %s (hidden %lld, intermediate %lld, heads %lld/%lld x %lld, vocab %lld)\n",
            p->shapes_name, (long long)cfg->hidden_size, (long long)cfg->intermediate_size, (long long)cfg->n_heads,
            (long long)cfg->n_kv_heads, (long long)cfg->head_dim, (long long)cfg->vocab_size);
-    printf("median of samples; %% = share of the device's copy bandwidth (read + write)\n\n");
+    print_sizes(r, names, n, p, L);
+    int any_df11 = 0;
+    for (int i = 0; i < n; i++) any_df11 |= has_df11(r, names[i]);
+    printf("median of samples; %% = share of the device's copy bandwidth (read + write)%s\n\n",
+           any_df11 ? ";\nDF11 matmul rows: GB/s of DF11 weights read, and x = DF11 / BF16 time" : "");
     printf("%-26s", "");
     for (int i = 0; i < n; i++) {
         char h[45];
@@ -360,18 +635,41 @@ static void print_table(const bench_report *r, char names[][16], int n, const op
     for (int si = 0; si < OP_MODEL_MATMULS; si++)
         for (int mi = 0; mi < p->n_m; mi++) {
             char label[64];
-            snprintf(label, sizeof label, "%s %lldx%lld M=%d", p->shapes[si].name, (long long)p->shapes[si].s[1],
+            const char *shape = p->shapes[si].name;
+            snprintf(label, sizeof label, "%s %lldx%lld M=%d", shape, (long long)p->shapes[si].s[1],
                      (long long)p->shapes[si].s[2], p->ms[mi]);
-            if (bench_find(r, names[0], "matmul", p->shapes[si].name, NULL, p->ms[mi], NAN))
-                print_row(label, r, names, n, "matmul", p->shapes[si].name, NULL, p->ms[mi], "gb_per_s", "GB/s", 1);
+            if (!bench_find(r, names[0], "matmul", shape, NULL, p->ms[mi], NAN)) continue;
+            print_row(label, r, names, n, "matmul", shape, NULL, p->ms[mi], "gb_per_s", "GB/s", 1);
+            if (any_df11)
+                print_row("  DF11 (df11_matmul)", r, names, n, "df11_matmul", shape, NULL, p->ms[mi], "gb_per_s", "GB/s", 1);
         }
+    if (!any_df11 && wants(p, "matmul")) {
+        printf("%-26s", "DF11 matmul");
+        for (int i = 0; i < n; i++) printf("  %-44s", "not available (no df11_matmul)");
+        printf("\n");
+    }
+    int layers = 0;
     for (int mi = 0; mi < p->n_m; mi++)
         for (int df11 = 1; df11 >= 0; df11--) {
             char label[64];
             snprintf(label, sizeof label, "layer %s M=%d", df11 ? "DF11" : "BF16", p->ms[mi]);
             if (bench_find(r, names[0], "layer", NULL, df11 ? "df11" : "bf16", p->ms[mi], NAN))
-                print_row(label, r, names, n, "layer", NULL, df11 ? "df11" : "bf16", p->ms[mi], "g_weights_per_s", "Gw/s", 0);
+                print_row(label, r, names, n, "layer", NULL, df11 ? "df11" : "bf16", p->ms[mi], "g_weights_per_s", "Gw/s", 0),
+                    layers++;
         }
+    if (!layers) return;
+    /* how each backend ran the DF11 layer (the method of its first DF11 layer figure) */
+    printf("layer DF11:");
+    for (int i = 0; i < n; i++) {
+        const cJSON *f = NULL;
+        for (int mi = 0; mi < p->n_m && !f; mi++) f = bench_find(r, names[i], "layer", NULL, "df11", p->ms[mi], NAN);
+        const char *method = f ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "method")) : NULL;
+        if (method)
+            printf("%s %s: %s", i ? ";" : "", names[i],
+                   strcmp(method, "df11_matmul") == 0 ? "the four df11_matmul calls on the unit (no decode)"
+                                                      : "DF11 decode into a scratch buffer + the four BF16 matmuls");
+    }
+    printf("\n");
 }
 
 /* --shapes: a synthetic model's name or a model directory. */
@@ -391,7 +689,7 @@ static int load_shapes(const char *spec, dfrt_config **out) {
 int bench_ops(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench ops", "--backend= --ops= --shapes= --m= --min-time= --json= --csv= --help -h", help};
     ops_plan p = {.shapes_name = "llama-3.1-8b", .ops = "copy,decode,matmul,layer", .min_time = 1.0,
-                  .ms = {1, 8, 64, 512, 4096}, .n_m = 5};
+                  .ms = {1, 2, 4, 8, 16, 32, 64, 512, 4096}, .n_m = 9};
     const char *list = NULL, *json = NULL, *csv = NULL, *arg, *inline_value;
     int is_option;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
@@ -449,7 +747,7 @@ int bench_ops(int argc, char **argv) {
         goto done;
     }
     cJSON_AddNumberToObject(sj, "layer_weights", (double)L.n);
-    cJSON_AddNumberToObject(sj, "layer_df11_bytes", (double)bench_unit_bytes(&L.e, 7));
+    cJSON_AddNumberToObject(sj, "layer_df11_bytes", (double)host_unit_bytes(&L.h));
     int measured = 0;
     for (int i = 0; i < n_names && !cli_cancel_flag; i++) {
         dfrt_backend *b;
@@ -467,15 +765,13 @@ int bench_ops(int argc, char **argv) {
         rc = CLI_INTERRUPTED;
         goto done;
     }
-    if (measured) {
-        printf("DF11 layer unit: %llu weights, %.2f%% of BF16\n", (unsigned long long)L.n,
-               100.0 * (double)bench_unit_bytes(&L.e, 7) / (2.0 * (double)L.n));
-        print_table(&r, names, measured, &p);
-    }
+    if (p.head_state > 0) cJSON_AddNumberToObject(sj, "lm_head_df11_bytes", (double)host_unit_bytes(&p.head));
+    if (measured) print_table(&r, names, measured, &p, &L);
     if (json && !bench_write_json(&r, json)) rc = CLI_FAIL;
     if (csv && !bench_write_csv(&r, csv)) rc = CLI_FAIL;
 done:
     layer_unit_free(&L);
+    host_unit_free(&p.head);
     bench_report_free(&r);
     dfrt_config_free(cfg);
     return rc;

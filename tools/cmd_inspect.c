@@ -10,8 +10,11 @@ static const char help[] =
     "\n"
     "Describes a model directory (DF11 or BF16): architecture and shape from config.json,\n"
     "each DF11 unit with its weights, sizes, compression ratio, bits per exponent, longest\n"
-    "code and decode-table count, and the tensors stored uncompressed; last, whether dfrt run\n"
-    "can run the model (the checks of loading it, but the device memory) and if not, why.\n"
+    "code and decode-table count, and the tensors stored uncompressed; the model's size in the\n"
+    "files and in device memory, in each layout a backend keeps DF11 units in: as in the file\n"
+    "(CPU, Vulkan) or with a segment index and a decode table in place of the gaps (CUDA);\n"
+    "last, whether dfrt run can run the model (the checks of loading it, but the device\n"
+    "memory) and if not, why.\n"
     "--json prints the same as one JSON object (\"run\": can_run, reason, warnings).\n"
     "\n"
     "example:\n"
@@ -30,6 +33,10 @@ static uint64_t unit_bytes(const dfrt_tensor_set *ts, const dfrt_df11_unit *u) {
     }
     return total;
 }
+
+/* The layouts of DF11 units in device memory (dfrt_backend_df11_layout): 0 as in the file
+ * (the CPU and Vulkan backends), 1 with a segment index (CUDA). */
+static const char *const device_keys[2] = {"device_bytes_file_layout", "device_bytes_segment_layout"};
 
 static cJSON *shape_json(int n_dims, const int64_t *shape) {
     cJSON *a = cJSON_CreateArray();
@@ -56,19 +63,22 @@ static cJSON *build_report(const dfrt_checkpoint *cp) {
     cJSON_AddNumberToObject(cfg, "vocab_size", (double)c->vocab_size);
     cJSON_AddBoolToObject(cfg, "tie_word_embeddings", c->tie_word_embeddings);
 
-    uint64_t unit_weights = 0, unit_compressed = 0;
+    uint64_t unit_weights = 0, unit_compressed = 0, unit_device[2] = {0, 0};
     cJSON *units = cJSON_AddArrayToObject(root, "units");
     for (size_t i = 0; i < dfrt_checkpoint_unit_count(cp); i++) {
         const dfrt_df11_unit *u = dfrt_checkpoint_unit(cp, i);
         uint64_t bytes = unit_bytes(ts, u);
         unit_weights += u->n;
         unit_compressed += bytes;
+        for (int l = 0; l < 2; l++) unit_device[l] += dfrt_df11_device_bytes(u, l);
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "name", u->name);
         cJSON_AddNumberToObject(j, "weights", (double)u->n);
         cJSON_AddNumberToObject(j, "bf16_bytes", 2.0 * (double)u->n);
         cJSON_AddNumberToObject(j, "df11_bytes", (double)bytes);
         cJSON_AddNumberToObject(j, "ratio", (double)bytes / (2.0 * (double)u->n));
+        for (int l = 0; l < 2; l++)
+            cJSON_AddNumberToObject(j, device_keys[l], (double)dfrt_df11_device_bytes(u, l));
         cJSON_AddNumberToObject(j, "bits_per_exponent", 8.0 * (double)u->n_bytes / (double)u->n);
         cJSON_AddNumberToObject(j, "longest_code_bits", u->max_code_bits);
         cJSON_AddNumberToObject(j, "tables", u->n_tables);
@@ -105,6 +115,14 @@ static cJSON *build_report(const dfrt_checkpoint *cp) {
     cJSON_AddNumberToObject(tot, "model_bytes", (double)(unit_compressed + plain_bytes));
     cJSON_AddNumberToObject(tot, "model_bf16_bytes", 2.0 * (double)unit_weights + (double)plain_bytes);
     if (unit_weights) cJSON_AddNumberToObject(tot, "unit_ratio", (double)unit_compressed / (2.0 * (double)unit_weights));
+    /* in device memory: the units as dfrt_df11_upload lays them out, the rest as stored */
+    for (int l = 0; l < 2; l++) {
+        char key[64];
+        snprintf(key, sizeof key, "unit_%s", device_keys[l]);
+        cJSON_AddNumberToObject(tot, key, (double)unit_device[l]);
+        snprintf(key, sizeof key, "model_%s", device_keys[l]);
+        cJSON_AddNumberToObject(tot, key, (double)(unit_device[l] + plain_bytes));
+    }
     return root;
 }
 
@@ -166,6 +184,15 @@ static void print_text(const cJSON *r) {
     cli_format_bytes(b, sizeof b, num(tot, "model_bytes"));
     cli_format_bytes(c, sizeof c, num(tot, "model_bf16_bytes"));
     printf("\n  total         %s (%s as BF16)\n", b, c);
+    if (cJSON_GetArraySize(units) > 0) {
+        double bf16 = num(tot, "model_bf16_bytes");
+        cli_format_bytes(b, sizeof b, num(tot, "model_device_bytes_file_layout"));
+        cli_format_bytes(c, sizeof c, num(tot, "model_device_bytes_segment_layout"));
+        printf("  in memory     %s (%.2f%% of BF16) on CPU and Vulkan (units as in the file),\n"
+               "                %s (%.2f%% of BF16) on CUDA (units with a segment index, no gaps)\n",
+               b, 100 * num(tot, "model_device_bytes_file_layout") / bf16, c,
+               100 * num(tot, "model_device_bytes_segment_layout") / bf16);
+    }
     /* messages from the library are escaped already */
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(r, "run"), *w;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "can_run")))
