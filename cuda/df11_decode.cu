@@ -28,20 +28,33 @@ __global__ void __launch_bounds__(kDecodeThreads) df11_decode_kernel(SegUnit u, 
     const uint64_t items = (segs + 31) / 32;
     // out + i - a for weight i: 16-byte stores of 8 weights when that is aligned for i % 8 == 0
     const bool vec = ((reinterpret_cast<uintptr_t>(out) - 2 * (a % 8)) & 15) == 0;
-    for (uint64_t item = (uint64_t)blockIdx.x * kDecodeWarps + warp; item < items; item += (uint64_t)gridDim.x * kDecodeWarps) {
-        const uint64_t s = seg0 + item * 32 + lane, w0 = s * kSegWeights;
-        if (w0 < b)
-            seg_decode(u, t, s, (int)min((uint64_t)kSegWeights, b - w0),
-                       exps + lane * kSegPitchWords);
+    // The next item's segment start and stream words are loaded while this one is decoded.
+    const uint64_t step = (uint64_t)gridDim.x * kDecodeWarps;
+    auto in_range = [&](uint64_t it) { return it < items && (seg0 + it * 32 + lane) * kSegWeights < b; };
+    uint64_t item = (uint64_t)blockIdx.x * kDecodeWarps + warp;
+    SegCursor cur = {};
+    if (in_range(item)) cur = seg_open(u, seg_start(u.segments, seg0 + item * 32 + lane));
+    for (; item < items; item += step) {
+        const bool next_in = in_range(item + step);
+        const uint64_t next_bit = next_in ? seg_start(u.segments, seg0 + (item + step) * 32 + lane) : 0;
+        const uint64_t base = (seg0 + item * 32) * kSegWeights, w0 = base + (uint64_t)lane * kSegWeights;
+        uint2 s8[8]; // this lane's sign/mantissa bytes, 8 weights per step (buffer padded to 16)
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            const uint64_t i = base + 8 * (uint64_t)(lane + 32 * k);
+            s8[k] = i < b ? __ldg(reinterpret_cast<const uint2 *>(u.sign_mantissa + i)) : make_uint2(0, 0);
+        }
+        if (w0 < b) seg_decode(t, cur, (int)min((uint64_t)kSegWeights, b - w0), exps + lane * kSegPitchWords);
+        if (next_in) cur = seg_open(u, next_bit);
         __syncwarp();
-        const uint64_t base = (seg0 + item * 32) * kSegWeights;
-        for (int v = lane; v < 32 * kSegWeights / 8; v += 32) { // 8 weights per lane and step
+#pragma unroll
+        for (int k = 0; k < 8; k++) { // 8 weights per lane and step
+            const int v = lane + 32 * k;
             const uint64_t i = base + 8 * (uint64_t)v;
             if (i >= b || i + 8 <= a) continue;
             const uint32_t *ew = exps + (v / 8) * kSegPitchWords + (v % 8) * 2;
-            const uint2 s8 = __ldg(reinterpret_cast<const uint2 *>(u.sign_mantissa + i)); // buffer padded to 16
-            const uint32_t w01 = bf16_pair(ew[0], s8.x), w23 = bf16_pair(ew[0] >> 16, s8.x >> 16);
-            const uint32_t w45 = bf16_pair(ew[1], s8.y), w67 = bf16_pair(ew[1] >> 16, s8.y >> 16);
+            const uint32_t w01 = bf16_pair(ew[0], s8[k].x), w23 = bf16_pair(ew[0] >> 16, s8[k].x >> 16);
+            const uint32_t w45 = bf16_pair(ew[1], s8[k].y), w67 = bf16_pair(ew[1] >> 16, s8[k].y >> 16);
             if (vec && i >= a && i + 8 <= b) {
                 *reinterpret_cast<uint4 *>(out + (i - a)) = make_uint4(w01, w23, w45, w67);
             } else {

@@ -88,19 +88,36 @@ __device__ __noinline__ uint32_t seg_slow(const SegTables &t, uint32_t bits) {
     return v | (len == 0 ? 1u : len > 32u ? 32u : len) << 24 | 1u << 30;
 }
 
-// Decodes `count` (<= 64) exponents of segment s into dst (shared memory): bytes [0, count)
-// are the exponents, up to 2 bytes past them are written too (the pitch leaves room). The
-// stream is read MSB first from four words in registers; the next word is loaded (clamped to
-// the buffer) as the first is used up, well before it is needed.
-__device__ __forceinline__ void seg_decode(const SegUnit &u, const SegTables &t, uint64_t s, int count, uint32_t *dst_words) {
-    const uint64_t bit = seg_start(u.segments, s);
+// A thread's place in the stream: four words in registers from p[0], read MSB first from bit
+// o of the first; p[i] for i > last would be past the buffer (reads are clamped to p[last]).
+struct SegCursor {
+    const uint32_t *p;
+    uint32_t last, o;
+    uint32_t b0, b1, b2, b3;
+};
+
+__device__ __forceinline__ uint32_t seg_word(const uint32_t *p, uint32_t i, uint32_t last) {
+    return __byte_perm(__ldg(p + (i < last ? i : last)), 0, 0x0123);
+}
+
+// The cursor at a stream bit (its four words are loads in flight until first used).
+__device__ __forceinline__ SegCursor seg_open(const SegUnit &u, uint64_t bit) {
+    SegCursor c;
     const uint64_t w = (bit >> 5) < u.n_words ? bit >> 5 : u.n_words - 1;
-    const uint32_t *p = u.stream + w;
     const uint64_t left = u.n_words - 1 - w; // words after p[0] inside the buffer
-    const uint32_t last = left < 0xFFFFFFFFu ? (uint32_t)left : 0xFFFFFFFFu;
-#define DFRT_SEG_WORD(i) __byte_perm(__ldg(p + ((i) < last ? (i) : last)), 0, 0x0123)
-    uint32_t b0 = DFRT_SEG_WORD(0u), b1 = DFRT_SEG_WORD(1u), b2 = DFRT_SEG_WORD(2u), b3 = DFRT_SEG_WORD(3u);
-    uint32_t next = 4, o = (uint32_t)(bit & 31);
+    c.p = u.stream + w;
+    c.last = left < 0xFFFFFFFFu ? (uint32_t)left : 0xFFFFFFFFu;
+    c.o = (uint32_t)(bit & 31);
+    c.b0 = seg_word(c.p, 0, c.last), c.b1 = seg_word(c.p, 1, c.last);
+    c.b2 = seg_word(c.p, 2, c.last), c.b3 = seg_word(c.p, 3, c.last);
+    return c;
+}
+
+// Decodes `count` (<= 64) exponents from the cursor into dst (shared memory): bytes [0, count)
+// are the exponents, up to 2 bytes past them are written too (the pitch leaves room). The next
+// word is loaded as the first is used up, well before it is needed.
+__device__ __forceinline__ void seg_decode(const SegTables &t, SegCursor c, int count, uint32_t *dst_words) {
+    uint32_t next = 4, o = c.o, b0 = c.b0, b1 = c.b1, b2 = c.b2, b3 = c.b3;
     uint8_t *dst = reinterpret_cast<uint8_t *>(dst_words);
     for (int pos = 0; pos < count;) {
         const uint32_t bits = __funnelshift_l(b1, b0, o);
@@ -114,11 +131,10 @@ __device__ __forceinline__ void seg_decode(const SegUnit &u, const SegTables &t,
         if (o >= 32) {
             o -= 32;
             b0 = b1, b1 = b2, b2 = b3;
-            b3 = DFRT_SEG_WORD(next);
+            b3 = seg_word(c.p, next, c.last);
             next++;
         }
     }
-#undef DFRT_SEG_WORD
 }
 
 // The fp32 value of the BF16 weight with this exponent and sign/mantissa byte.
