@@ -31,7 +31,7 @@ expect 2 "--batch expects a list of up to 16 integers from 1 to 4096, like 1,8,6
 expect 2 "--formats expects df11, bf16 or df11,bf16; got \"fp8\"" -- "$DFRT" bench model --synthetic tiny --formats fp8
 expect 2 "--gen expects an integer from 2 to" -- "$DFRT" bench model --synthetic tiny --gen 1
 expect 1 "unknown synthetic model \"llama-9\"" -- "$DFRT" bench model --synthetic llama-9 --cache "$T/cache"
-expect 2 "--m expects a list of up to 8 integers from 1 to 65536" -- "$DFRT" bench ops --m 1,x
+expect 2 "--m expects a list of up to 16 integers from 1 to 65536" -- "$DFRT" bench ops --m 1,x
 expect 2 "--ops expects a list of copy, decode, matmul, layer; got \"copy,frob\"" -- "$DFRT" bench ops --ops copy,frob
 expect 1 "unknown synthetic model \"frob\"" -- "$DFRT" bench ops --shapes frob
 expect 1 "$T/none/config.json" -- "$DFRT" bench ops --shapes "$T/none"
