@@ -190,6 +190,10 @@ static void test_ops_bench(void) {
             CHECK(num(f, "m") == 1 || num(f, "m") == 8);
             CHECK(num(f, "n") > 0 && num(f, "k") > 0 && num(f, "percent_of_copy") > 0);
             CHECK(is_text(f, "shape"));
+        } else if (strcmp(what, "df11_matmul") == 0) {
+            CHECK(metric_ok(f, "gb_per_s", "GB/s") && metric_ok(f, "tflop_per_s", "TFLOP/s"));
+            CHECK(num(f, "m") == 1 || num(f, "m") == 8);
+            CHECK(cJSON_IsTrue(get(f, "bit_exact")) && num(f, "df11_over_bf16_time") > 0);
         } else if (strcmp(what, "layer") == 0) {
             CHECK(metric_ok(f, "g_weights_per_s", "G weights/s"));
             const char *format = cJSON_GetStringValue(get(f, "format"));
@@ -199,15 +203,20 @@ static void test_ops_bench(void) {
             CHECK(!"unexpected figure");
         }
     }
-    /* per backend: copy, decode, 5 shapes x 2 M, 2 formats x 2 M */
-    CHECK(figures == n_backends * (1 + 1 + 10 + 4));
+    /* per backend: copy, decode, 5 shapes x 2 M, 2 formats x 2 M, and where the backend has
+     * df11_matmul (the CPU does, Vulkan does not) 5 shapes x 2 M of it */
+    int df11_matmuls = 0;
     for (int i = 0; i < n_backends; i++) {
         const char *b = cJSON_GetStringValue(get(cJSON_GetArrayItem(get(j, "backends"), i), "name"));
         CHECK(count_figures(j, b, "matmul") == 10 && count_figures(j, b, "layer") == 4);
         CHECK(count_figures(j, b, "copy") == 1 && count_figures(j, b, "df11_decode") == 1);
+        int n = count_figures(j, b, "df11_matmul");
+        CHECK(n == (b && strcmp(b, "cpu") == 0 ? 10 : 0));
+        df11_matmuls += n;
     }
+    CHECK(figures == n_backends * (1 + 1 + 10 + 4) + df11_matmuls);
     char *text = test_read_file(csv, NULL);
-    CHECK(text && occurrences(text, ",tflop_per_s,TFLOP/s,") == 10 * n_backends);
+    CHECK(text && occurrences(text, ",tflop_per_s,TFLOP/s,") == 10 * n_backends + df11_matmuls);
     free(text);
     cJSON_Delete(j);
 }

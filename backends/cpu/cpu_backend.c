@@ -68,6 +68,7 @@ static const dfrt_backend_vtable cpu_vtable = {
     DFRT_BACKEND_MEMBERS(cpu, "cpu", NULL),
     .df11_decode = cpu_df11_decode,
     .matmul = cpu_matmul,
+    .df11_matmul = cpu_df11_matmul,
     .embedding = cpu_embedding,
     .rmsnorm = cpu_rmsnorm,
     .rope = cpu_rope,

@@ -2,10 +2,8 @@
 #include "cpu_internal.h"
 #include "format/df11_internal.h"
 
-dfrt_status cpu_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
-    const dfrt_device_df11 *d = a->unit;
-    /* A host view of the unit over the buffers; it was validated before upload. */
-    dfrt_df11_unit view = {
+void cpu_df11_view(const dfrt_device_df11 *d, dfrt_df11_unit *out) {
+    *out = (dfrt_df11_unit){
         .name = d->name,
         .n = d->n,
         .n_tables = d->n_tables,
@@ -19,6 +17,11 @@ dfrt_status cpu_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
         .n_chunks = d->n_chunks,
         .max_chunk_weights = d->max_chunk_weights,
     };
+}
+
+dfrt_status cpu_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
+    dfrt_df11_unit view;
+    cpu_df11_view(a->unit, &view);
     uint16_t *out = (uint16_t *)CPU_PTR(a->out);
     return df11_decode_parallel(&view, a->first_chunk, a->n_chunks, out, cpu_threads(b));
 }

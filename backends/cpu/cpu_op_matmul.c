@@ -1,8 +1,8 @@
 /* The CPU backend: matmul. Rows of W converted to fp32 in blocks, dot products with 8 partial
- * sums. */
+ * sums (cpu_matmul_block). */
 #include "cpu_internal.h"
 
-#define ROWS_PER_TASK 16
+#define ROWS_PER_TASK CPU_MATMUL_BLOCK_ROWS
 
 typedef struct matmul_job {
     const float *x;
@@ -11,16 +11,6 @@ typedef struct matmul_job {
     float *y;
     int64_t m, n, k;
 } matmul_job;
-
-static float dot(const float *a, const float *b, int64_t k) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
-    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < k; i++) s += a[i] * b[i];
-    return s;
-}
 
 static dfrt_status matmul_task(void *ctx, size_t index) {
     matmul_job *j = ctx;
@@ -32,13 +22,7 @@ static dfrt_status matmul_task(void *ctx, size_t index) {
         float *dst = rows + (size_t)(r - n0) * (size_t)j->k;
         for (int64_t i = 0; i < j->k; i++) dst[i] = dfrt_bf16_load(src + 2 * i);
     }
-    for (int64_t mi = 0; mi < j->m; mi++) {
-        const float *xr = j->x + (size_t)mi * (size_t)j->k;
-        for (int64_t r = n0; r < n1; r++) {
-            float v = dot(xr, rows + (size_t)(r - n0) * (size_t)j->k, j->k);
-            j->y[(size_t)mi * (size_t)j->n + (size_t)r] = j->bias ? v + j->bias[r] : v;
-        }
-    }
+    cpu_matmul_block(j->x, rows, j->bias, j->y, j->m, j->n, j->k, n0, n1);
     free(rows);
     return DFRT_OK;
 }
