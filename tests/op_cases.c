@@ -42,6 +42,22 @@ static int matmul_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_d
     return 1;
 }
 
+/* ---- df11_matmul: y, x, bias (W: rows of the case's unit) --------------------------------- */
+
+static int df11_matmul_tensors(const op_case *c, op_tensor *t) {
+    int64_t m = c->s[0], n = c->s[1], k = c->s[2];
+    t[0] = F32("Y", m * n, OPT_OUT);
+    t[1] = F32("X", m * k, OPT_IN);
+    t[2] = F32("bias", n, c->flags & OPC_BIAS ? OPT_IN : OPT_ABSENT);
+    return 3;
+}
+static int df11_matmul_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *u, op_args *a) {
+    a->df11_matmul = (dfrt_df11_matmul_args){.y = t[0], .x = t[1], .unit = u, .first = (uint64_t)c->s[3],
+                                             .bias = c->flags & OPC_BIAS ? t[2] : (dfrt_tensor_arg){0},
+                                             .m = c->s[0], .n = c->s[1], .k = c->s[2]};
+    return 1;
+}
+
 /* ---- embedding: out, table, offsets --------------------------------------------------------- */
 
 enum { EMBEDDING_VOCAB = 300 };
@@ -183,6 +199,7 @@ typedef struct op_kind {
 static const op_kind kinds[DFRT_OP_COUNT] = {
     [DFRT_OP_DF11_DECODE] = {"df11_decode", "first_chunk n_chunks", decode_tensors, decode_calls, {DFRT_OP_DF11_DECODE}},
     [DFRT_OP_MATMUL] = {"matmul", "M N K", matmul_tensors, matmul_calls, {DFRT_OP_MATMUL}},
+    [DFRT_OP_DF11_MATMUL] = {"df11_matmul", "M N K first", df11_matmul_tensors, df11_matmul_calls, {DFRT_OP_DF11_MATMUL}},
     [DFRT_OP_EMBEDDING] = {"embedding", "rows dim", embedding_tensors, embedding_calls, {DFRT_OP_EMBEDDING}},
     [DFRT_OP_RMSNORM] = {"rmsnorm", "rows heads dim stride", rmsnorm_tensors, rmsnorm_calls, {DFRT_OP_RMSNORM}},
     [DFRT_OP_ROPE] = {"rope", "rows heads dim stride", rope_tensors, rope_calls, {DFRT_OP_ROPE}},

@@ -15,9 +15,10 @@ enum { OP_MAX_TENSORS = 6, OP_MAX_CALLS = 2 };
 
 /* op_case.flags */
 enum {
-    OPC_BIAS = 1,     /* matmul: with a bias */
+    OPC_BIAS = 1,     /* matmul, df11_matmul: with a bias */
     OPC_IN_PLACE = 2, /* rmsnorm, add: the output is the (first) input */
-    OPC_CORRUPT = 4,  /* df11_decode of a corrupted unit: OK or DFRT_FORMAT_ERROR, output not compared */
+    OPC_CORRUPT = 4,  /* df11_decode, df11_matmul of a corrupted unit: OK or DFRT_FORMAT_ERROR, output not
+                       * compared */
 };
 
 typedef struct op_case {
@@ -25,6 +26,7 @@ typedef struct op_case {
     /* The shape, in the order of the op's line in op_cases.c:
      *   df11_decode  first_chunk, n_chunks (0: to the end)
      *   matmul       m, n, k
+     *   df11_matmul  m, n, k, first (W: weights [first, first + n k) of the unit)
      *   embedding    rows, dim (a table of 300 rows)
      *   rmsnorm      rows, heads, dim, row_stride
      *   rope         rows, heads, dim, row_stride
@@ -35,9 +37,9 @@ typedef struct op_case {
     int64_t s[5];
     unsigned flags;
     size_t off[2]; /* matmul: byte offsets of X and W inside their buffers (unaligned cases) */
-    const char *name;             /* a label: the unit's for decode, the bench's ("qkv", ...); or NULL */
-    const dfrt_df11_unit *unit;   /* df11_decode: the host unit (uploaded per backend) */
-    const uint16_t *decoded;      /* df11_decode: the unit decoded on the host (the reference) */
+    const char *name;             /* a label: the unit's for the DF11 ops, the bench's ("qkv", ...); or NULL */
+    const dfrt_df11_unit *unit;   /* df11_decode, df11_matmul: the host unit (uploaded per backend) */
+    const uint16_t *decoded;      /* df11_decode, df11_matmul: the unit decoded on the host (the reference) */
 } op_case;
 
 /* op_tensor.type */
@@ -62,7 +64,7 @@ void op_case_describe(const op_case *c, char *out, size_t size);
 /* The case's tensors in the order of its kind (at most OP_MAX_TENSORS); returns how many. */
 int op_case_tensors(const op_case *c, op_tensor *t);
 
-/* The op calls of a case with tensor i at t[i] (unit: df11_decode's device unit): ops[j] and
+/* The op calls of a case with tensor i at t[i] (unit: the DF11 ops' device unit): ops[j] and
  * args[j] (each a dfrt_<op>_args) for j < the count returned. */
 typedef union op_args {
 #define OP_ARGS_MEMBER(name, ENUM) dfrt_##name##_args name;

@@ -22,11 +22,10 @@ static void matmul_init(host_case *h, test_rng *r) {
     for (size_t i = 0; i < op_tensor_elems(&h->t[2]); i++) ((uint16_t *)h->data[2])[i] = test_bf16((float)(0.05 * test_normal(r)));
     if (h->data[3]) normal_f32(r, F32_IN(h, 3), op_tensor_elems(&h->t[3]), 1.0);
 }
-/* fp64, within tol * sum |x_k w_k| (+ |bias|) */
-static void matmul_ref(host_case *h) {
+/* Y (tensor 0) = X . W^T (+ bias) in fp64, within tol * sum |x_k w_k| (+ |bias|); M, N, K are
+ * the case's s[0..2]. */
+static void matmul_reference(host_case *h, const float *x, const uint16_t *w, const float *bias) {
     int64_t m = S(h, 0), n = S(h, 1), k = S(h, 2);
-    const float *x = F32_IN(h, 1), *bias = F32_IN(h, 3);
-    const uint16_t *w = (const uint16_t *)h->data[2];
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double ref = bias ? bias[j] : 0, mag = bias ? fabs(bias[j]) : 0;
@@ -39,10 +38,20 @@ static void matmul_ref(host_case *h) {
             h->mag[0][i * n + j] = mag + 1e-30;
         }
 }
+static void matmul_ref(host_case *h) { matmul_reference(h, F32_IN(h, 1), (const uint16_t *)h->data[2], F32_IN(h, 3)); }
 /* fp32 accumulation everywhere, except CUDA's tensor-core path for M > 8, which rounds X to
  * BF16 first (2^-8 relative per product). */
 static double matmul_tolerance(const char *backend, const op_case *c) {
     return strcmp(backend, "cuda") == 0 && c->s[0] > 8 ? 5e-3 : 1e-4;
+}
+
+/* X and bias as for matmul; W is rows of the unit, decoded on the host. */
+static void df11_matmul_init(host_case *h, test_rng *r) {
+    for (size_t i = 0; i < op_tensor_elems(&h->t[1]); i++) F32_IN(h, 1)[i] = (float)(2 * test_uniform(r) - 1);
+    if (h->data[2]) normal_f32(r, F32_IN(h, 2), op_tensor_elems(&h->t[2]), 1.0);
+}
+static void df11_matmul_ref(host_case *h) {
+    matmul_reference(h, F32_IN(h, 1), h->c->decoded + S(h, 3), F32_IN(h, 2));
 }
 
 /* The last row's offset runs past the table: a row of zeros. */
@@ -208,6 +217,7 @@ static void argmax_ref(host_case *h) {
 const op_check op_checks[DFRT_OP_COUNT] = {
     [DFRT_OP_DF11_DECODE] = {NULL, decode_ref},                          /* bit-exact */
     [DFRT_OP_MATMUL] = {matmul_init, matmul_ref, 1e-4, 0, 5e-4, matmul_tolerance},
+    [DFRT_OP_DF11_MATMUL] = {df11_matmul_init, df11_matmul_ref, 1e-4, 0, 5e-4, matmul_tolerance}, /* as matmul */
     [DFRT_OP_EMBEDDING] = {embedding_init, embedding_ref},               /* bit-exact */
     [DFRT_OP_RMSNORM] = {rmsnorm_init, rmsnorm_ref, 2e-5, 1e-3, 1e-7},
     [DFRT_OP_ROPE] = {rope_init, rope_ref, 1e-5, 1.0, 1e-7},
