@@ -1,6 +1,6 @@
 /* The executor against transformers' goldens for the shipped model, on the CPU and on every
- * available backend; DF11 against its decompressed BF16 twin (bit-identical logits); the
- * same greedy tokens on every backend; bad input, each with its message. Prints
+ * available backend; DF11 against its decompressed BF16 twin (bit-identical logits, one
+ * sequence and 8 and 64 at once); the same greedy tokens on every backend; bad input, each with its message. Prints
  * "backend NAME: N passed, N failed, N skipped" per backend. */
 #include "test.h"
 
@@ -112,6 +112,49 @@ static void check_golden(const golden *g, const result *r, double tol, int n_tok
     }
 }
 
+/* DF11 and its BF16 twin with several sequences at once, on the same backend: a prefill of B
+ * sequences of 3 tokens each (their own tokens; matmuls at M = 3B), then one decode step of B
+ * rows (M = B), for B = 8 and 64; the logits of every sequence bit-identical at both steps. */
+static void batched_twin(dfrt_backend *b, const char *df11_dir, const char *bf16_dir) {
+    enum { MAX_B = 64, PROMPT = 3 };
+    dfrt_model_options o = {.max_context = 8, .max_batch = MAX_B};
+    dfrt_model *m[2] = {NULL, NULL};
+    dfrt_status s = dfrt_model_load(b, df11_dir, &o, &m[0]);
+    if (s == DFRT_OK) s = dfrt_model_load(b, bf16_dir, &o, &m[1]);
+    EXPECT(s == DFRT_OK, "batched DF11 and BF16 models: %s", dfrt_last_error());
+    const int64_t vocab = s == DFRT_OK ? dfrt_model_config(m[0])->vocab_size : 0;
+    static const int batches[2] = {8, MAX_B};
+    for (int bi = 0; bi < 2 && s == DFRT_OK; bi++) {
+        const int B = batches[bi];
+        int32_t tokens[PROMPT * MAX_B], slots[PROMPT * MAX_B], positions[PROMPT * MAX_B];
+        uint32_t logit_rows[MAX_B];
+        float *lg[2] = {malloc((size_t)B * vocab * sizeof(float)), malloc((size_t)B * vocab * sizeof(float))};
+        for (int step = 0; step < 2 && s == DFRT_OK; step++) {
+            const int rows = step == 0 ? PROMPT * B : B;
+            for (int r = 0; r < rows; r++) {
+                int seq = step == 0 ? r / PROMPT : r;
+                tokens[r] = (int32_t)((7 + 131 * seq + 17 * r + 1000 * step) % vocab);
+                slots[r] = seq;
+                positions[r] = step == 0 ? r % PROMPT : PROMPT;
+            }
+            for (int q = 0; q < B; q++) logit_rows[q] = step == 0 ? (uint32_t)(PROMPT * q + PROMPT - 1) : (uint32_t)q;
+            for (int k = 0; k < 2 && s == DFRT_OK; k++)
+                s = dfrt_model_forward(m[k], tokens, slots, positions, (uint32_t)rows, logit_rows, (uint32_t)B, lg[k], NULL);
+            EXPECT(s == DFRT_OK, "batch %d %s: %s", B, step ? "decode" : "prefill", dfrt_last_error());
+            if (s != DFRT_OK) break;
+            size_t first = 0, n = (size_t)B * vocab;
+            while (first < n && memcmp(&lg[0][first], &lg[1][first], sizeof(float)) == 0) first++;
+            EXPECT(first == n, "batch %d %s: DF11 and BF16 logits differ first at sequence %zu, token %zu (%.9g vs %.9g)", B,
+                   step ? "decode" : "prefill", first / vocab, first % vocab, first < n ? lg[0][first] : 0.0,
+                   first < n ? lg[1][first] : 0.0);
+        }
+        free(lg[0]);
+        free(lg[1]);
+    }
+    dfrt_model_free(m[0]);
+    dfrt_model_free(m[1]);
+}
+
 static void run_backend(const char *backend, int device, const char *df11_dir, const char *bf16_dir, const golden *g,
                         result *cpu_result) {
     target t = {0};
@@ -154,6 +197,7 @@ static void run_backend(const char *backend, int device, const char *df11_dir, c
             EXPECT(memcmp(df->tokens[p], rt.tokens[p], sizeof rt.tokens[p]) == 0, "prompt %d: DF11 and BF16 tokens differ", p);
         }
     }
+    batched_twin(b, df11_dir, bf16_dir);
 report:
     printf("backend %s: %d passed, %d failed, %d skipped\n", t.label, t.passed, t.failed, t.skipped);
 done:
