@@ -1,7 +1,7 @@
 /* The executor against transformers' goldens for the shipped model, on the CPU and on every
  * available backend; DF11 against its decompressed BF16 twin (bit-identical logits, one
- * sequence and 8 and 64 at once); the same greedy tokens on every backend; bad input, each with its message. Prints
- * "backend NAME: N passed, N failed, N skipped" per backend. */
+ * sequence and 8 and 64 at once); the same greedy tokens on every backend; bad input, each
+ * with its message. Prints "backend NAME: N passed, N failed, N skipped" per backend. */
 #include "test.h"
 
 #include <cjson/cJSON.h>
