@@ -189,6 +189,7 @@ dfrt_status dfrt_df11_decode_sequential(const dfrt_df11_unit *u, uint16_t *out) 
 typedef struct index_job {
     const dfrt_df11_unit *u;
     decoder d;
+    uint32_t multi[1u << DFRT_DF11_FAST_BITS]; /* dfrt_df11_fast_table: several codes per lookup */
     uint64_t *bits; /* (n_segments): the stream bit where each segment's first code starts */
     uint32_t chunks_per_task;
 } index_job;
@@ -204,13 +205,22 @@ static dfrt_status index_task(void *ctx, size_t index) {
         uint64_t i = df11_position(u, c), end = df11_position(u, c + 1);
         uint64_t window = (uint64_t)c * DFRT_DF11_WINDOWS_PER_CHUNK;
         uint64_t p = window * DFRT_DF11_WINDOW_BITS + df11_gap(u->gaps, window);
-        for (; i < end && i < u->n; i++) {
+        if (end > u->n) end = u->n;
+        while (i < end) {
             if (i % DFRT_DF11_SEGMENT_WEIGHTS == 0) job->bits[i / DFRT_DF11_SEGMENT_WEIGHTS] = p;
             uint64_t w = peek64(job->d.stream, job->d.n_bytes, p);
+            /* the codes in the next 12 bits at once, unless they would cross a segment or the chunk */
+            uint32_t e = job->multi[w >> (64 - DFRT_DF11_FAST_BITS)], count = e >> 30;
+            if (count > 1 && i % DFRT_DF11_SEGMENT_WEIGHTS + count <= DFRT_DF11_SEGMENT_WEIGHTS && i + count <= end) {
+                p += (e >> 24) & 63;
+                i += count;
+                continue;
+            }
             unsigned f = job->d.fast[w >> 56], len;
             if (f != 0xFFFF) len = f >> 8;
             else if (!slow_lookup(&job->d, w, &len)) len = DFRT_DF11_MAX_CODE_BITS;
             p += len ? len : 1;
+            i++;
         }
     }
     return DFRT_OK;
@@ -219,22 +229,29 @@ static dfrt_status index_task(void *ctx, size_t index) {
 dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint32_t *out) {
     uint64_t n_segments = (u->n + DFRT_DF11_SEGMENT_WEIGHTS - 1) / DFRT_DF11_SEGMENT_WEIGHTS;
     uint64_t n_groups = dfrt_df11_segment_groups(u->n);
-    index_job job = {.u = u, .bits = dfrt_calloc(n_segments, sizeof(uint64_t), "a DF11 segment index")};
-    if (!job.bits) return DFRT_OUT_OF_MEMORY;
-    decoder_init(&job.d, u);
+    index_job *job = dfrt_malloc(sizeof *job, "a DF11 segment index");
+    if (!job) return DFRT_OUT_OF_MEMORY;
+    job->u = u;
+    job->bits = dfrt_calloc(n_segments, sizeof(uint64_t), "a DF11 segment index");
+    if (!job->bits) {
+        free(job);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    decoder_init(&job->d, u);
+    dfrt_df11_fast_table(u, job->multi);
     int threads = dfrt_thread_count(n_threads);
-    job.chunks_per_task = DFRT_MAX(u->n_chunks / ((uint32_t)threads * 4), 16u);
-    size_t tasks = (u->n_chunks + job.chunks_per_task - 1) / job.chunks_per_task;
-    dfrt_status s = dfrt_parallel_for(tasks, threads, index_task, &job);
+    job->chunks_per_task = DFRT_MAX(u->n_chunks / ((uint32_t)threads * 4), 16u);
+    size_t tasks = (u->n_chunks + job->chunks_per_task - 1) / job->chunks_per_task;
+    dfrt_status s = dfrt_parallel_for(tasks, threads, index_task, job);
     for (uint64_t g = 0; s == DFRT_OK && g < n_groups; g++) {
         uint32_t *rec = out + g * DFRT_DF11_GROUP_WORDS;
-        uint64_t s0 = g * DFRT_DF11_GROUP_SEGMENTS, base = job.bits[s0];
+        uint64_t s0 = g * DFRT_DF11_GROUP_SEGMENTS, base = job->bits[s0];
         rec[0] = (uint32_t)base;
         rec[1] = (uint32_t)(base >> 32);
         for (unsigned k = 0; k < DFRT_DF11_GROUP_SEGMENTS; k += 2) {
             uint32_t pair = 0;
             for (unsigned h = 0; h < 2; h++) {
-                uint64_t seg = s0 + k + h, bit = seg < n_segments ? job.bits[seg] : base;
+                uint64_t seg = s0 + k + h, bit = seg < n_segments ? job->bits[seg] : base;
                 /* valid units: < 16 x 64 x 32 bits apart; clamp what corruption makes */
                 uint64_t delta = bit < base ? 0 : DFRT_MIN(bit - base, (uint64_t)UINT16_MAX);
                 pair |= (uint32_t)delta << (16 * h);
@@ -242,7 +259,8 @@ dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint
             rec[2 + k / 2] = pair;
         }
     }
-    free(job.bits);
+    free(job->bits);
+    free(job);
     return s;
 }
 
