@@ -15,7 +15,8 @@ static inline uint64_t peek64(const uint8_t *stream, uint64_t n_bytes, uint64_t 
     return w << (p & 7);
 }
 
-/* Per-decode lookup state: table 0 fused with code lengths for the common one-lookup case. */
+/* Per-decode lookup state: table 0 fused with code lengths for the common one-lookup case, and
+ * the codes that lie wholly inside the next 12 bits (dfrt_df11_fast_table), taken at once. */
 typedef struct decoder {
     const uint8_t *luts;
     const uint8_t *lengths;
@@ -23,7 +24,10 @@ typedef struct decoder {
     const uint8_t *sm;
     uint64_t n_bytes;
     uint16_t fast[256]; /* symbol | length << 8 when table 0 resolves it, else 0xFFFF */
+    uint32_t multi[1u << DFRT_DF11_FAST_BITS];
 } decoder;
+
+static void build_multi(const decoder *d, uint32_t *out);
 
 static void decoder_init(decoder *d, const dfrt_df11_unit *u) {
     d->luts = u->luts;
@@ -35,6 +39,7 @@ static void decoder_init(decoder *d, const dfrt_df11_unit *u) {
         unsigned v = d->luts[k];
         d->fast[k] = v >= DFRT_DF11_FIRST_POINTER ? 0xFFFF : (uint16_t)(v | d->lengths[v] << 8);
     }
+    build_multi(d, d->multi);
 }
 
 /* Follows table pointers for the code at the top of w. Returns the symbol and its length, or
@@ -67,7 +72,7 @@ static dfrt_status decode_chunk(const dfrt_df11_unit *u, const decoder *d, uint3
     uint64_t next_chunk_window = first_window + DFRT_DF11_WINDOWS_PER_CHUNK;
     uint64_t p = first_window * DFRT_DF11_WINDOW_BITS + df11_gap(u->gaps, first_window);
     uint64_t window = first_window;
-    for (; i < end; i++) {
+    while (i < end) {
         uint64_t w_idx = p >> 6;
         if (w_idx != window) {
             if (w_idx >= next_chunk_window)
@@ -83,6 +88,16 @@ static dfrt_status decode_chunk(const dfrt_df11_unit *u, const decoder *d, uint3
             window = w_idx;
         }
         uint64_t w = peek64(d->stream, d->n_bytes, p);
+        /* Several codes at once when all of them start in this window (so no gap is passed
+         * unchecked) and belong to this chunk. */
+        uint32_t e = d->multi[w >> (64 - DFRT_DF11_FAST_BITS)], count = e >> 30, total = (e >> 24) & 63;
+        if (count > 1 && i + count <= end && (p & 63) + total <= 64) {
+            for (uint32_t j = 0; j < count; j++) out[j] = combine(d->sm[i + j], (e >> (8 * j)) & 0xFF);
+            out += count;
+            i += count;
+            p += total;
+            continue;
+        }
         unsigned f = d->fast[w >> 56], sym, len;
         if (f != 0xFFFF) {
             sym = f & 0xFF;
@@ -94,6 +109,7 @@ static dfrt_status decode_chunk(const dfrt_df11_unit *u, const decoder *d, uint3
         }
         *out++ = combine(d->sm[i], sym);
         p += len;
+        i++;
     }
     if (end < u->n) {
         /* The next code must open chunk c + 1 exactly where its first gap says. */
@@ -189,7 +205,6 @@ dfrt_status dfrt_df11_decode_sequential(const dfrt_df11_unit *u, uint16_t *out) 
 typedef struct index_job {
     const dfrt_df11_unit *u;
     decoder d;
-    uint32_t multi[1u << DFRT_DF11_FAST_BITS]; /* dfrt_df11_fast_table: several codes per lookup */
     uint64_t *bits; /* (n_segments): the stream bit where each segment's first code starts */
     uint32_t chunks_per_task;
 } index_job;
@@ -210,7 +225,7 @@ static dfrt_status index_task(void *ctx, size_t index) {
             if (i % DFRT_DF11_SEGMENT_WEIGHTS == 0) job->bits[i / DFRT_DF11_SEGMENT_WEIGHTS] = p;
             uint64_t w = peek64(job->d.stream, job->d.n_bytes, p);
             /* the codes in the next 12 bits at once, unless they would cross a segment or the chunk */
-            uint32_t e = job->multi[w >> (64 - DFRT_DF11_FAST_BITS)], count = e >> 30;
+            uint32_t e = job->d.multi[w >> (64 - DFRT_DF11_FAST_BITS)], count = e >> 30;
             if (count > 1 && i % DFRT_DF11_SEGMENT_WEIGHTS + count <= DFRT_DF11_SEGMENT_WEIGHTS && i + count <= end) {
                 p += (e >> 24) & 63;
                 i += count;
@@ -238,7 +253,6 @@ dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint
         return DFRT_OUT_OF_MEMORY;
     }
     decoder_init(&job->d, u);
-    dfrt_df11_fast_table(u, job->multi);
     int threads = dfrt_thread_count(n_threads);
     job->chunks_per_task = DFRT_MAX(u->n_chunks / ((uint32_t)threads * 4), 16u);
     size_t tasks = (u->n_chunks + job->chunks_per_task - 1) / job->chunks_per_task;
@@ -264,9 +278,7 @@ dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint
     return s;
 }
 
-void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out) {
-    decoder d;
-    decoder_init(&d, u);
+static void build_multi(const decoder *d, uint32_t *out) {
     const unsigned rest = 64 - DFRT_DF11_FAST_BITS;
     for (uint64_t k = 0; k < (1u << DFRT_DF11_FAST_BITS); k++) {
         /* Codes that lie wholly inside the prefix, greedily: each is taken when its lowest and
@@ -277,8 +289,8 @@ void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out) {
         uint32_t entry = 0;
         while (count < DFRT_DF11_FAST_MAX_SYMBOLS) {
             unsigned len_lo = 0, len_hi = 0;
-            unsigned a = slow_lookup(&d, lo << pos, &len_lo);
-            unsigned b = slow_lookup(&d, hi << pos | ((1ull << pos) - 1), &len_hi);
+            unsigned a = slow_lookup(d, lo << pos, &len_lo);
+            unsigned b = slow_lookup(d, hi << pos | ((1ull << pos) - 1), &len_hi);
             if (!a || a != b || len_lo != len_hi || len_lo < 1 || pos + len_lo > DFRT_DF11_FAST_BITS) break;
             entry |= (uint32_t)(a >> 1) << (8 * count);
             pos += len_lo;
@@ -286,4 +298,10 @@ void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out) {
         }
         out[k] = count ? entry | (uint32_t)pos << 24 | (uint32_t)count << 30 : 0;
     }
+}
+
+void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out) {
+    decoder d; /* 17 KB */
+    decoder_init(&d, u);
+    memcpy(out, d.multi, sizeof d.multi);
 }
