@@ -198,7 +198,7 @@ echo '{"eos_token_id": [0,' >"$T/m/generation_config.json"
 expect 1 "$T/m/generation_config.json" -- "$DFRT" "${RUN[@]}" "$T/m"
 
 # --- DF11 on the CPU backend: one warning pointing to decompress -----------------------------------
-expect 0 "dfrt: warning: $MODEL: DF11 on the CPU backend decodes every weight again for each token, which makes generating about 7x (small models) to 17x (4B parameters) slower than BF16; dfrt decompress makes a BF16 copy" -- \
+expect 0 "dfrt: warning: $MODEL: DF11 on the CPU backend decodes every weight again for each token, which makes generating about 4x (small models) to 10x (4B parameters) slower than BF16; dfrt decompress makes a BF16 copy" -- \
     "$DFRT" "${RUN[@]}" "$MODEL"
 [[ $(grep -c "slower than BF16" <<<"$out") == 1 ]] && ok || bad "the CPU warning is not given once: $out"
 expect 0 "" -- "$DFRT" "${RUN[@]}" "$T/bf16"

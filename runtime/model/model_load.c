@@ -530,7 +530,7 @@ static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
     static atomic_int warned;
     if (cp->n_units == 0 || strcmp(dfrt_backend_info(b)->backend, "cpu") != 0 || atomic_exchange(&warned, 1)) return;
     dfrt_warn("%s: DF11 on the CPU backend decodes every weight again for each token, which makes generating "
-              "about 7x (small models) to 17x (4B parameters) slower than BF16; dfrt decompress makes a BF16 copy "
+              "about 4x (small models) to 10x (4B parameters) slower than BF16; dfrt decompress makes a BF16 copy "
               "of the model that runs faster",
               cp->dir);
 }
