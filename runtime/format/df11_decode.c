@@ -278,22 +278,50 @@ dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint
     return s;
 }
 
+/* The multi-code table. A code is taken into an entry only when its decode cannot depend on
+ * the bits after it: the last table lookup reads a whole byte, so all entries of that table
+ * that share the code's bits in that byte (an aligned block) must hold the same symbol. Tables
+ * built from a code always have that; a corrupted table may not, and then the entry stops
+ * before that code, so that every decoder keeps the one-code-at-a-time result. */
 static void build_multi(const decoder *d, uint32_t *out) {
+    /* uniform[t][s]: bit e set when the aligned block of 2^s entries of table t around e holds
+     * one value (s = 0..8) */
+    enum { MAXT = DFRT_DF11_MAX_TABLES };
+    uint64_t uniform[MAXT][9][4];
+    unsigned n_tables = (unsigned)((d->lengths - d->luts) / 256);
+    for (unsigned t = 0; t < n_tables && t < MAXT; t++) {
+        const uint8_t *tab = d->luts + 256 * (size_t)t;
+        memset(uniform[t], 0, sizeof uniform[t]);
+        for (unsigned e = 0; e < 256; e++) uniform[t][0][e >> 6] |= 1ull << (e & 63);
+        for (unsigned sz = 1; sz <= 8; sz++)
+            for (unsigned e = 0; e < 256; e++) {
+                unsigned f = e ^ (1u << (sz - 1));
+                bool same = (uniform[t][sz - 1][e >> 6] >> (e & 63) & 1) && (uniform[t][sz - 1][f >> 6] >> (f & 63) & 1) &&
+                            tab[e & ~((1u << (sz - 1)) - 1)] == tab[f & ~((1u << (sz - 1)) - 1)]; /* the two halves */
+                if (same) uniform[t][sz][e >> 6] |= 1ull << (e & 63);
+            }
+    }
     const unsigned rest = 64 - DFRT_DF11_FAST_BITS;
     for (uint64_t k = 0; k < (1u << DFRT_DF11_FAST_BITS); k++) {
-        /* Codes that lie wholly inside the prefix, greedily: each is taken when its lowest and
-         * highest continuations decode to the same symbol and length (every continuation
-         * does, for tables built from a code). */
-        uint64_t lo = k << rest, hi = lo | ((1ull << rest) - 1);
+        uint64_t bits = k << rest;
         unsigned pos = 0, count = 0;
         uint32_t entry = 0;
         while (count < DFRT_DF11_FAST_MAX_SYMBOLS) {
-            unsigned len_lo = 0, len_hi = 0;
-            unsigned a = slow_lookup(d, lo << pos, &len_lo);
-            unsigned b = slow_lookup(d, hi << pos | ((1ull << pos) - 1), &len_hi);
-            if (!a || a != b || len_lo != len_hi || len_lo < 1 || pos + len_lo > DFRT_DF11_FAST_BITS) break;
-            entry |= (uint32_t)(a >> 1) << (8 * count);
-            pos += len_lo;
+            /* slow_lookup, keeping the last table and entry */
+            uint64_t w = bits << pos;
+            unsigned t = 0, e = (unsigned)(w >> 56), level = 0, v = d->luts[e];
+            while (v >= DFRT_DF11_FIRST_POINTER && level < 3) {
+                level++;
+                t = 256 - v;
+                e = (unsigned)((w >> (56 - 8 * level)) & 0xFF);
+                v = d->luts[256 * (size_t)t + e];
+            }
+            if (v >= DFRT_DF11_FIRST_POINTER || t >= MAXT) break;
+            unsigned len = d->lengths[v], end_of_byte = 8 * level + 8;
+            if (len < 1 || pos + len > DFRT_DF11_FAST_BITS) break;
+            if (len < end_of_byte && !(uniform[t][end_of_byte - len][e >> 6] >> (e & 63) & 1)) break;
+            entry |= (uint32_t)v << (8 * count);
+            pos += len;
             count++;
         }
         out[k] = count ? entry | (uint32_t)pos << 24 | (uint32_t)count << 30 : 0;

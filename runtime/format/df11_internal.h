@@ -36,9 +36,11 @@ static inline uint64_t dfrt_df11_segment_groups(uint64_t n) {
 dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint32_t *out);
 
 /* A decode table over the stream's next DFRT_DF11_FAST_BITS bits that gives the codes lying
- * wholly inside them, up to DFRT_DF11_FAST_MAX_SYMBOLS: symbols in bytes 0, 1, 2 (first code
- * first), their total length << 24 (6 bits), their count << 30; 0 where not even the first code fits
- * (follow the luts). 4096 entries. */
+ * wholly inside them whose decode does not depend on the bits after them (always so for tables
+ * built from a code), up to DFRT_DF11_FAST_MAX_SYMBOLS: symbols in bytes 0, 1, 2 (first code
+ * first), their total length << 24 (6 bits), their count << 30; 0 where not even the first
+ * code qualifies (follow the luts). 4096 entries. The CPU decoder, the segment index and the
+ * CUDA decoder use it; each gives what decoding one code at a time gives. */
 #define DFRT_DF11_FAST_BITS 12u
 #define DFRT_DF11_FAST_MAX_SYMBOLS 3u
 void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out);
