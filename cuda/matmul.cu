@@ -12,8 +12,8 @@
 //         (lane l takes the 8-weight vectors l, l + 32, ... of a row, dot8 each, then the same
 //         butterfly), so its bits equal matmul's over the decoded weights.
 // df11_matmul otherwise: rows of W decoded a piece at a time (at most kPieceWeights) into
-//         scratch that stays in L2, each piece multiplied by the kernels matmul uses, with X
-//         converted to BF16 once.
+//         scratch, each piece multiplied by the kernels matmul uses, with X converted to BF16
+//         once.
 #include "df11_segments.cuh"
 
 #include <cuda_bf16.h>
@@ -424,16 +424,21 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
 // warp's lanes take the round's 8-weight vectors of each row as gemv_vec's do (vector j of a
 // row by lane j % 32, in increasing j), joining exponents with the sign/mantissa bytes on the
 // way, and each X vector once for the R rows. The next round's segment starts and stream
-// words, and this round's sign/mantissa bytes, are loaded before the decode.
+// words, and this round's sign/mantissa bytes, are loaded before the decode. R is 1: four
+// rows per warp (X read once for four rows, the same order of accumulation) measured slower
+// on the H200, gate_up 28672 x 4096 at M = 1 in 177 us against 143 us.
 
 constexpr int kDf11GemvThreads = 256;
 constexpr int kDf11GemvWarps = kDf11GemvThreads / 32;
 constexpr int kDf11GemvShared = kSegTableBytes + kDf11GemvWarps * 32 * kSegPitchWords * 4;
 
-template <int M, int R>
-__global__ void __launch_bounds__(kDf11GemvThreads, M == 1 && R == 1 ? 4 : 3)
+constexpr int kDf11GemvRows = 1; // R
+
+template <int M>
+__global__ void __launch_bounds__(kDf11GemvThreads, M == 1 ? 4 : 3)
     df11_gemv(SegUnit u, uint64_t first, const float *__restrict__ x, const float *__restrict__ bias,
               float *__restrict__ y, int n, int k, int ldy) {
+    constexpr int R = kDf11GemvRows;
     constexpr int S = 32 / R;     // segments per row and round
     constexpr int V = S * 8;      // 8-weight vectors per row and round
     constexpr int PER = V / 32;   // of those, per lane
@@ -526,26 +531,20 @@ __global__ void __launch_bounds__(kDf11GemvThreads, M == 1 && R == 1 ? 4 : 3)
     }
 }
 
-template <int M, int R>
-cudaError_t launch_df11_gemv_r(const SegUnit &u, uint64_t first, const MatmulArgs *p, int blocks, cudaStream_t stream) {
-    static unsigned long long allowed = 0;
-    cudaError_t e = allow_shared(df11_gemv<M, R>, kDf11GemvShared, allowed);
-    if (e != cudaSuccess) return e;
-    static int per_sm = 0; // one wave of resident blocks, which then loop over rows
-    if (!per_sm && (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, df11_gemv<M, R>, kDf11GemvThreads,
-                                                                        kDf11GemvShared)) != cudaSuccess)
-        return e;
-    const int need = (p->n + kDf11GemvWarps * R - 1) / (kDf11GemvWarps * R), most = blocks * (per_sm > 0 ? per_sm : 1);
-    df11_gemv<M, R><<<need < most ? need : most, kDf11GemvThreads, kDf11GemvShared, stream>>>(u, first, p->x, p->bias,
-                                                                                             p->y, p->n, p->k, p->ldy);
-    return cudaGetLastError();
-}
-
-// One row per warp. Four (X read once for four rows; the same order of accumulation) measured
-// slower on the H200: gate_up 28672 x 4096 at M = 1 in 177 us against 143 us.
 template <int M>
 cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs *p, int sm_count, cudaStream_t stream) {
-    return launch_df11_gemv_r<M, 1>(u, first, p, sm_count, stream);
+    static unsigned long long allowed = 0;
+    cudaError_t e = allow_shared(df11_gemv<M>, kDf11GemvShared, allowed);
+    if (e != cudaSuccess) return e;
+    static int per_sm = 0; // one wave of resident blocks, which then loop over rows
+    if (!per_sm && (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, df11_gemv<M>, kDf11GemvThreads,
+                                                                        kDf11GemvShared)) != cudaSuccess)
+        return e;
+    const int rows = kDf11GemvWarps * kDf11GemvRows;
+    const int need = (p->n + rows - 1) / rows, most = sm_count * (per_sm > 0 ? per_sm : 1);
+    df11_gemv<M><<<need < most ? need : most, kDf11GemvThreads, kDf11GemvShared, stream>>>(u, first, p->x, p->bias,
+                                                                                          p->y, p->n, p->k, p->ldy);
+    return cudaGetLastError();
 }
 
 // ---- launchers -------------------------------------------------------------------------------
