@@ -1,5 +1,5 @@
-/* The op cases, shared by the op test (tests/test_ops.c: small shapes, on every backend,
- * against a host reference and the CPU backend) and `dfrt bench ops` (tools/bench_ops.c: a
+/* The op cases, shared by the op test (tests/test_ops.c and test_ops_df11.c: small shapes, on
+ * every backend, against a host reference and the CPU backend) and `dfrt bench ops` (tools/bench_ops.c: a
  * model's shapes, timed). A case is one line: an op, its shape and parameters. Each op's kind
  * (op_cases.c) says once which tensors the op takes for a case (bytes, element type, input or
  * output) and how the case and its tensors become the op's dfrt_<op>_args.
