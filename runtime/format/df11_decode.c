@@ -279,8 +279,8 @@ dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint
 }
 
 /* The multi-code table. A code is taken into an entry only when its decode cannot depend on
- * the bits after it: the last table lookup reads a whole byte, so all entries of that table
- * that share the code's bits in that byte (an aligned block) must hold the same symbol. Tables
+ * the bits after it: it must end inside the last byte a lookup reads, and all entries of that
+ * table that share the code's bits in that byte (an aligned block) must hold the same symbol. Tables
  * built from a code always have that; a corrupted table may not, and then the entry stops
  * before that code, so that every decoder keeps the one-code-at-a-time result. */
 static void build_multi(const decoder *d, uint32_t *out) {
@@ -318,7 +318,9 @@ static void build_multi(const decoder *d, uint32_t *out) {
             }
             if (v >= DFRT_DF11_FIRST_POINTER || t >= MAXT) break;
             unsigned len = d->lengths[v], end_of_byte = 8 * level + 8;
-            if (len < 1 || pos + len > DFRT_DF11_FAST_BITS) break;
+            /* a code that ends before the last byte read (only in odd or changed tables) would
+             * depend on more than that byte's block: left to the luts */
+            if (len <= 8 * level || pos + len > DFRT_DF11_FAST_BITS) break;
             if (len < end_of_byte && !(uniform[t][end_of_byte - len][e >> 6] >> (e & 63) & 1)) break;
             entry |= (uint32_t)v << (8 * count);
             pos += len;
