@@ -22,7 +22,8 @@ typedef enum dfrt_df11_layout {
     DFRT_DF11_LAYOUT_CHUNKS,
     /* No gaps; instead a segment index (format/df11_internal.h: the stream bit of every 64th
      * weight's code, 0.31 bits per weight) so that any weight range, matrix rows in particular,
-     * decodes without a pass over its chunk, and a 12-bit one-lookup table. Built at upload. */
+     * decodes without a pass over its chunk, and a 12-bit table that gives up to three codes
+     * per lookup (dfrt_df11_fast_table). Built at upload. */
     DFRT_DF11_LAYOUT_SEGMENTS,
 } dfrt_df11_layout;
 

@@ -65,7 +65,8 @@ typedef struct dfrt_matmul_args {
 
 /* y = x . W^T (+ bias) with W the BF16 weights [first, first + n k) of a device DF11 unit, row
  * r of W being weights first + r k .. first + r k + k - 1: the decode is fused into the
- * matmul, and no BF16 copy of W is written to device memory. Bit-identical to dfrt_op_matmul
+ * matmul, and no BF16 copy of the unit or of W is kept (a backend may decode a bounded piece
+ * of rows at a time: CUDA for M > 8, at most 64 M weights). Bit-identical to dfrt_op_matmul
  * on the same backend over the decoded weights stored 16-byte aligned (the executor's
  * q|k|v, o, gate|up, down and lm_head are such row ranges). */
 typedef struct dfrt_df11_matmul_args {

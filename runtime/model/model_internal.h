@@ -9,8 +9,8 @@
 
 /* A layer's seven projections are one BF16 block in unit order (q, k, v, o, gate, up, down),
  * either a DF11 unit (read by the fused DF11 matmul, or decoded into the scratch right before
- * use where the backend lacks it), or resident. Element
- * offsets of the fused q|k|v rows, o, gate|up rows and down inside the block. */
+ * use where the backend lacks it), or resident. Element offsets of the fused q|k|v rows, o,
+ * gate|up rows and down inside the block. */
 typedef struct layer_weights {
     const dfrt_device_df11 *unit; /* NULL when resident */
     dfrt_buffer *resident;        /* BF16 block (when not compressed) */

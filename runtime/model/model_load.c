@@ -524,8 +524,8 @@ static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
 
 /* DF11 on the CPU backend decodes every weight of each unit in every forward pass (inside its
  * df11_matmul, a few rows at a time): the decoder, not memory, bounds generation. dfrt bench
- * model --synthetic tiny, 2 cores: 74 against 481 tokens/s decoding one sequence; dfrt bench ops
- * --shapes qwen3-4b: a layer at M = 1 17x slower than BF16. */
+ * model --synthetic tiny, 2 cores: 98 against 431 tokens/s decoding one sequence; dfrt bench ops
+ * --shapes qwen3-4b: a layer at M = 1 10x slower than BF16. */
 static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
     static atomic_int warned;
     if (cp->n_units == 0 || strcmp(dfrt_backend_info(b)->backend, "cpu") != 0 || atomic_exchange(&warned, 1)) return;
