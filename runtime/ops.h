@@ -156,11 +156,14 @@ typedef struct dfrt_argmax_args {
 
 /* Every op as X(name, ENUM): the vtable (backend.h) and the wrappers (ops.c) are generated
  * from this list, so a new op is a line here, its args struct and prototype above and below,
- * its descriptor in ops.c, and its implementations in the backends. */
-#define DFRT_FOR_EACH_OP(X)                                                                            \
+ * its descriptor in ops.c, and its implementations in the backends. The fused ops are those
+ * the executor can do without (df11_matmul: decode the unit, then matmul), so a backend may
+ * implement only DFRT_FOR_EACH_BASIC_OP (Vulkan today). */
+#define DFRT_FOR_EACH_OP(X) DFRT_FOR_EACH_BASIC_OP(X) DFRT_FOR_EACH_FUSED_OP(X)
+#define DFRT_FOR_EACH_FUSED_OP(X) X(df11_matmul, DFRT_OP_DF11_MATMUL)
+#define DFRT_FOR_EACH_BASIC_OP(X)                                                                      \
     X(df11_decode, DFRT_OP_DF11_DECODE)                                                                \
     X(matmul, DFRT_OP_MATMUL)                                                                          \
-    X(df11_matmul, DFRT_OP_DF11_MATMUL)                                                                \
     X(embedding, DFRT_OP_EMBEDDING)                                                                    \
     X(rmsnorm, DFRT_OP_RMSNORM)                                                                        \
     X(rope, DFRT_OP_ROPE)                                                                              \

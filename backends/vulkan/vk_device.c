@@ -343,7 +343,7 @@ static dfrt_status vk_supports(dfrt_backend *b, dfrt_op op, const void *args) {
     switch (op) {
 #define VK_OP_SUPPORTS(fn, OP) \
     case OP: return vk_##fn##_supports(vk, args);
-        VK_FOR_EACH_OP(VK_OP_SUPPORTS)
+        DFRT_FOR_EACH_BASIC_OP(VK_OP_SUPPORTS)
 #undef VK_OP_SUPPORTS
     default: return DFRT_OK;
     }
@@ -352,7 +352,7 @@ static dfrt_status vk_supports(dfrt_backend *b, dfrt_op op, const void *args) {
 static const dfrt_backend_vtable vk_vtable = {
     DFRT_BACKEND_MEMBERS(vk, "vulkan", vk_supports),
 #define VK_OP_MEMBER(fn, OP) .fn = vk_##fn,
-    VK_FOR_EACH_OP(VK_OP_MEMBER)
+    DFRT_FOR_EACH_BASIC_OP(VK_OP_MEMBER)
 #undef VK_OP_MEMBER
 };
 

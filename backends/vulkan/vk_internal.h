@@ -235,23 +235,12 @@ dfrt_status vk_buffer_copy(dfrt_backend *b, void *dst, size_t dst_offset, void *
  *   dfrt_status vk_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a);
  *   dfrt_status vk_rmsnorm_supports(const vk_backend *vk, const dfrt_rmsnorm_args *a);
  * Each family creates its pipelines (vk_<family>_pipelines, listed in vk_device.c).
- * VK_FOR_EACH_OP lists the ops this backend implements: every op of ops.h but df11_matmul,
- * for which the executor decodes a unit whole, then runs matmul (the generic fallback). */
-#define VK_FOR_EACH_OP(X)                                                                          \
-    X(df11_decode, DFRT_OP_DF11_DECODE)                                                            \
-    X(matmul, DFRT_OP_MATMUL)                                                                      \
-    X(embedding, DFRT_OP_EMBEDDING)                                                                \
-    X(rmsnorm, DFRT_OP_RMSNORM)                                                                    \
-    X(rope, DFRT_OP_ROPE)                                                                          \
-    X(kv_store, DFRT_OP_KV_STORE)                                                                  \
-    X(attention, DFRT_OP_ATTENTION)                                                                \
-    X(silu_mul, DFRT_OP_SILU_MUL)                                                                  \
-    X(add, DFRT_OP_ADD)                                                                            \
-    X(argmax, DFRT_OP_ARGMAX)
+ * The backend implements the basic ops (ops.h): for df11_matmul the executor decodes a unit whole,
+ * then runs matmul (the generic fallback). */
 #define VK_OP_DECLARE(fn, OP)                                                 \
     dfrt_status vk_##fn(dfrt_backend *b, const dfrt_##fn##_args *a);          \
     dfrt_status vk_##fn##_supports(const vk_backend *vk, const dfrt_##fn##_args *a);
-VK_FOR_EACH_OP(VK_OP_DECLARE)
+DFRT_FOR_EACH_BASIC_OP(VK_OP_DECLARE)
 #undef VK_OP_DECLARE
 
 dfrt_status vk_df11_decode_pipelines(vk_backend *vk);
