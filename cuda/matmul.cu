@@ -50,6 +50,23 @@ __device__ __forceinline__ float dot8(float s, float4 a, float4 b, const float *
     return fmaf(b.w, w[7], s);
 }
 
+// The GEMVs' end for ROWS rows from row0: each sum of the warp's lanes by the same butterfly,
+// plus the bias, stored by lane 0 for the rows below n. Shared, as dot8 is.
+template <int ROWS, int M>
+__device__ __forceinline__ void gemv_store(float (&acc)[ROWS][M], int lane, float *y, int ldy, const float *bias,
+                                           int row0, int n) {
+#pragma unroll
+    for (int r = 0; r < ROWS; r++)
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[r][m] = warp_sum(acc[r][m]);
+    if (lane == 0)
+#pragma unroll
+        for (int r = 0; r < ROWS; r++)
+            if (row0 + r < n)
+#pragma unroll
+                for (int m = 0; m < M; m++) y[(size_t)m * ldy + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
+}
+
 // Rows of W start on 16-byte boundaries (K % 8 == 0, W aligned): 8 weights per load. Lane l
 // takes vectors l, l + 32, ... of each row (k_tile is a multiple of 256 columns).
 template <int M>
@@ -101,16 +118,7 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict
             for (int r = 0; r < kGemvRowsPerWarp; r++) q[r] = qn[r];
         }
     }
-#pragma unroll
-    for (int r = 0; r < kGemvRowsPerWarp; r++)
-#pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = warp_sum(acc[r][m]);
-    if (lane == 0)
-#pragma unroll
-        for (int r = 0; r < kGemvRowsPerWarp; r++)
-            if (row0 + r < n)
-#pragma unroll
-                for (int m = 0; m < M; m++) y[(size_t)m * ldy + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
+    gemv_store(acc, lane, y, ldy, bias, row0, n);
 }
 
 // Any K and alignment: one weight at a time, a warp per row.
@@ -511,17 +519,7 @@ __global__ void __launch_bounds__(kDf11GemvThreads, M == 1 ? 4 : 3)
         }
         __syncwarp();
         if (next_rd == 0) { // the rows are done
-#pragma unroll
-            for (int r = 0; r < R; r++)
-#pragma unroll
-                for (int m = 0; m < M; m++) acc[r][m] = warp_sum(acc[r][m]);
-            if (lane == 0)
-#pragma unroll
-                for (int r = 0; r < R; r++)
-                    if (row0 + r < n)
-#pragma unroll
-                        for (int m = 0; m < M; m++)
-                            y[(size_t)m * ldy + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
+            gemv_store(acc, lane, y, ldy, bias, row0, n);
 #pragma unroll
             for (int r = 0; r < R; r++)
 #pragma unroll
