@@ -38,23 +38,19 @@ static dfrt_status embed(dfrt_model *m, const int32_t *tokens, uint32_t rows) {
                                                               .rows = rows, .dim = m->hidden});
     }
     const uint32_t slots = (uint32_t)m->embed_row_slots;
-    for (uint32_t r = 0; r < rows; r++) {
-        uint64_t begin = (uint64_t)tokens[r] * m->hidden;
-        uint32_t first, count;
-        dfrt_chunks_covering(u->n_chunks, u->n, device_chunk_start, u, begin, begin + m->hidden, &first, &count);
-        m->host_offsets[r] = (uint32_t)((uint64_t)(r % slots) * m->row_slot_elems + begin - u->positions[first]);
-    }
-    DFRT_TRY(dfrt_buffer_write(m->offsets, 0, m->host_offsets, rows * sizeof *m->host_offsets));
     for (uint32_t r0 = 0; r0 < rows; r0 += slots) {
         uint32_t n = DFRT_MIN(slots, rows - r0);
         for (uint32_t r = r0; r < r0 + n; r++) {
-            uint64_t begin = (uint64_t)tokens[r] * m->hidden;
+            uint64_t begin = (uint64_t)tokens[r] * m->hidden, slot = (uint64_t)(r - r0) * m->row_slot_elems;
             uint32_t first, count;
             dfrt_chunks_covering(u->n_chunks, u->n, device_chunk_start, u, begin, begin + m->hidden, &first, &count);
-            DFRT_TRY(dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){
-                                                   .unit = u, .first_chunk = first, .n_chunks = count,
-                                                   .out = at(m->embed_rows, 2 * (uint64_t)(r - r0) * m->row_slot_elems)}));
+            DFRT_TRY(dfrt_op_df11_decode(m->b, &(dfrt_df11_decode_args){.unit = u, .first_chunk = first,
+                                                                        .n_chunks = count,
+                                                                        .out = at(m->embed_rows, 2 * slot)}));
+            m->host_offsets[r] = (uint32_t)(slot + begin - u->positions[first]);
         }
+        /* these rows' offsets, in their own part of the buffer */
+        DFRT_TRY(dfrt_buffer_write(m->offsets, 4 * (size_t)r0, m->host_offsets + r0, n * sizeof *m->host_offsets));
         /* x (n rows from r0, H) = slots[offsets[r] ..] */
         DFRT_TRY(dfrt_op_embedding(m->b, &(dfrt_embedding_args){.out = at(m->x, 4 * (uint64_t)r0 * m->hidden),
                                                                 .table = at(m->embed_rows, 0),
