@@ -11,14 +11,6 @@ constexpr int kDecodeThreads = 256;
 constexpr int kDecodeWarps = kDecodeThreads / 32;
 constexpr int kDecodeShared = kSegTableBytes + kDecodeWarps * 32 * kSegPitchWords * 4;
 
-// The BF16 word of two weights: exponents in the low two bytes of e, sign/mantissa bytes in
-// the low two of sm.
-__device__ __forceinline__ uint32_t bf16_pair(uint32_t e, uint32_t sm) {
-    const uint32_t e2 = (e & 0xFFu) | (e & 0xFF00u) << 8;     // exponents at bits 0 and 16
-    const uint32_t s2 = (sm & 0xFFu) | (sm & 0xFF00u) << 8;   // sign/mantissa bytes likewise
-    return (s2 & 0x00800080u) << 8 | e2 << 7 | (s2 & 0x007F007Fu);
-}
-
 __global__ void __launch_bounds__(kDecodeThreads) df11_decode_kernel(SegUnit u, uint64_t a, uint64_t b, uint16_t *out) {
     extern __shared__ __align__(16) uint8_t smem[];
     const SegTables t = seg_load_tables(u, smem);
@@ -53,8 +45,8 @@ __global__ void __launch_bounds__(kDecodeThreads) df11_decode_kernel(SegUnit u, 
             const uint64_t i = base + 8 * (uint64_t)v;
             if (i >= b || i + 8 <= a) continue;
             const uint32_t *ew = exps + (v / 8) * kSegPitchWords + (v % 8) * 2;
-            const uint32_t w01 = bf16_pair(ew[0], s8[k].x), w23 = bf16_pair(ew[0] >> 16, s8[k].x >> 16);
-            const uint32_t w45 = bf16_pair(ew[1], s8[k].y), w67 = bf16_pair(ew[1] >> 16, s8[k].y >> 16);
+            const uint32_t w01 = seg_bf16_pair<0>(ew[0], s8[k].x), w23 = seg_bf16_pair<1>(ew[0], s8[k].x);
+            const uint32_t w45 = seg_bf16_pair<0>(ew[1], s8[k].y), w67 = seg_bf16_pair<1>(ew[1], s8[k].y);
             if (vec && i >= a && i + 8 <= b) {
                 *reinterpret_cast<uint4 *>(out + (i - a)) = make_uint4(w01, w23, w45, w67);
             } else {

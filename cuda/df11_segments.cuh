@@ -46,6 +46,20 @@ inline SegUnit seg_unit(const dfrt_device_df11 *u) {
     return s;
 }
 
+// The form a fast-table entry takes in shared memory (seg_load_tables makes it from the
+// device table's, dfrt_df11_fast_table): bits 0-4 the codes' total length (1..12), bits 5-12,
+// 13-20 and 21-28 up to three exponents in the rotated form of seg_rot, bits 30-31 how many; 0:
+// the code is longer than 12 bits (seg_slow). The length in the low bits shifts the bit
+// window as it is (funnel shifts take their amount mod 32); the count at the top moves the
+// output in one instruction.
+__device__ __forceinline__ uint32_t seg_rot(uint32_t e) { return (e >> 1 | e << 7) & 0xFFu; }
+
+__device__ __forceinline__ uint32_t seg_entry(uint32_t g) {
+    if (g == 0) return 0;
+    return ((g >> 24) & 31u) | seg_rot(g & 0xFFu) << 5 | seg_rot((g >> 8) & 0xFFu) << 13 | seg_rot((g >> 16) & 0xFFu) << 21 |
+           (g >> 30) << 30;
+}
+
 // Shared-memory copies of the unit's decode tables, loaded by the whole block.
 struct SegTables {
     const uint32_t *fast;
@@ -59,7 +73,10 @@ constexpr int kSegTableBytes = (1 << kFastBits) * 4 + kMaxLutBytes;
 __device__ __forceinline__ SegTables seg_load_tables(const SegUnit &u, uint8_t *smem) {
     uint4 *fast = reinterpret_cast<uint4 *>(smem);
     const uint4 *src = reinterpret_cast<const uint4 *>(u.fast);
-    for (int i = threadIdx.x; i < (1 << kFastBits) / 4; i += blockDim.x) fast[i] = __ldg(src + i);
+    for (int i = threadIdx.x; i < (1 << kFastBits) / 4; i += blockDim.x) {
+        const uint4 g = __ldg(src + i);
+        fast[i] = make_uint4(seg_entry(g.x), seg_entry(g.y), seg_entry(g.z), seg_entry(g.w));
+    }
     uint32_t *luts = reinterpret_cast<uint32_t *>(smem + (1 << kFastBits) * 4);
     const uint32_t lut_words = (u.n_tables + 1) * 64;
     for (uint32_t i = threadIdx.x; i < lut_words; i += blockDim.x) luts[i] = __ldg(reinterpret_cast<const uint32_t *>(u.luts) + i);
@@ -75,71 +92,98 @@ __device__ __forceinline__ uint64_t seg_start(const uint32_t *segments, uint64_t
     return base + ((s & 1) ? pair >> 16 : pair & 0xFFFFu);
 }
 
-// A code longer than the fast table's 12 bits: up to four lookups in the unit's tables; a
-// fifth (no valid stream has one) decodes as symbol 0 of 32 bits. The result has the fast
-// table's form: one symbol, its length (1..32) << 24, count 1 << 30.
+// A code longer than the fast table's 12 bits, from the 32 stream bits at it: up to four
+// lookups in the unit's tables; a fifth (no valid stream has one) decodes as symbol 0 of 32
+// bits. Returns the exponent in the rotated form of seg_rot, its length (1..32) << 8.
 __device__ __noinline__ uint32_t seg_slow(const SegTables &t, uint32_t bits) {
     uint32_t v = t.luts[bits >> 24];
 #pragma unroll
     for (int level = 1; level < 4; level++)
         if (v >= 240u) v = t.luts[(256u - v) * 256u + ((bits >> (24 - 8 * level)) & 0xFFu)];
-    if (v >= 240u) return 32u << 24 | 1u << 30;
+    if (v >= 240u) return 32u << 8;
     uint32_t len = t.luts[t.n_tables * 256u + v];
-    return v | (len == 0 ? 1u : len > 32u ? 32u : len) << 24 | 1u << 30;
+    return seg_rot(v) | (len == 0 ? 1u : len > 32u ? 32u : len) << 8;
 }
 
-// A thread's place in the stream: four words in registers from p[0], read MSB first from bit
-// o of the first; p[i] for i > last would be past the buffer (reads are clamped to p[last]).
+// Where a thread starts in the stream: bit o of p[0], and p[0..2] (loads in flight until the
+// decode uses them). Words are read three at a time from p[i] with i clamped to lim, so a
+// corrupted index reads inside the buffer; a valid stream never needs the clamp, as the
+// buffer has two words of zeros after the stream (dfrt_df11_upload).
 struct SegCursor {
     const uint32_t *p;
-    uint32_t last, o;
-    uint32_t b0, b1, b2, b3;
+    uint32_t lim, o;
+    uint32_t b0, b1, b2;
 };
 
-__device__ __forceinline__ uint32_t seg_word(const uint32_t *p, uint32_t i, uint32_t last) {
-    return __byte_perm(__ldg(p + (i < last ? i : last)), 0, 0x0123);
-}
+__device__ __forceinline__ uint32_t seg_word(const uint32_t *p) { return __byte_perm(__ldg(p), 0, 0x0123); }
 
-// The cursor at a stream bit (its four words are loads in flight until first used).
+// The cursor at a stream bit.
 __device__ __forceinline__ SegCursor seg_open(const SegUnit &u, uint64_t bit) {
     SegCursor c;
-    const uint64_t w = (bit >> 5) < u.n_words ? bit >> 5 : u.n_words - 1;
-    const uint64_t left = u.n_words - 1 - w; // words after p[0] inside the buffer
+    const uint64_t top = u.n_words - 3; // the buffer is at least 16 bytes
+    const uint64_t w = (bit >> 5) < top ? bit >> 5 : top;
     c.p = u.stream + w;
-    c.last = left < 0xFFFFFFFFu ? (uint32_t)left : 0xFFFFFFFFu;
+    c.lim = top - w < 0xFFFFFFFFu ? (uint32_t)(top - w) : 0xFFFFFFFFu;
     c.o = (uint32_t)(bit & 31);
-    c.b0 = seg_word(c.p, 0, c.last), c.b1 = seg_word(c.p, 1, c.last);
-    c.b2 = seg_word(c.p, 2, c.last), c.b3 = seg_word(c.p, 3, c.last);
+    c.b0 = seg_word(c.p), c.b1 = seg_word(c.p + 1), c.b2 = seg_word(c.p + 2);
     return c;
 }
 
-// Decodes `count` (<= 64) exponents from the cursor into dst (shared memory): bytes [0, count)
-// are the exponents, up to 2 bytes past them are written too (the pitch leaves room). The next
-// word is loaded as the first is used up, well before it is needed.
-__device__ __forceinline__ void seg_decode(const SegTables &t, SegCursor c, int count, uint32_t *dst_words) {
-    uint32_t next = 4, o = c.o, b0 = c.b0, b1 = c.b1, b2 = c.b2, b3 = c.b3;
+// The 64-bit window at bit q of the cursor's words: hi holds the first 32 bits, lo the next
+// 31 and then a marker bit 1 (bit 0), which the shifts move up as codes are taken.
+__device__ __forceinline__ void seg_window(const SegCursor &c, uint32_t q, uint32_t &hi, uint32_t &lo) {
+    const uint32_t *p = c.p + min(q >> 5, c.lim);
+    const uint32_t w0 = seg_word(p), w1 = seg_word(p + 1), w2 = seg_word(p + 2);
+    hi = __funnelshift_l(w1, w0, q);
+    lo = __funnelshift_l(w2, w1, q) | 1u;
+}
+
+// Fast lookups per window: each takes at most 12 bits, and reads 12, so five fit in its 63.
+constexpr int kSegBatch = 5;
+
+// Decodes `count` (1..64) exponents from the cursor into dst (shared memory), in the rotated
+// form of seg_rot: bytes [0, count) are the exponents, up to 2 bytes past them are written too
+// (the pitch leaves room). Batches of five lookups shift a window in registers, then the
+// window is loaded again at the bit the marker shows; no per-code refill test, no divergent
+// loads.
+__device__ __forceinline__ void seg_decode(const SegTables &t, const SegCursor &c, int count, uint32_t *dst_words) {
     uint8_t *dst = reinterpret_cast<uint8_t *>(dst_words);
-    for (int pos = 0; pos < count;) {
-        const uint32_t bits = __funnelshift_l(b1, b0, o);
-        uint32_t e = t.fast[bits >> (32 - kFastBits)];
-        if (e == 0) e = seg_slow(t, bits);
-        dst[pos] = (uint8_t)e;
-        dst[pos + 1] = (uint8_t)(e >> 8);
-        dst[pos + 2] = (uint8_t)(e >> 16);
-        pos += e >> 30;
-        o += (e >> 24) & 63u; // 1..32: at most one word is used up
-        if (o >= 32) {
-            o -= 32;
-            b0 = b1, b1 = b2, b2 = b3;
-            b3 = seg_word(c.p, next, c.last);
-            next++;
+    const uint8_t *const end = dst + count;
+    uint32_t q = c.o, hi = __funnelshift_l(c.b1, c.b0, q), lo = __funnelshift_l(c.b2, c.b1, q) | 1u;
+    for (;;) {
+        uint32_t e = 1;
+#pragma unroll
+        for (int j = 0; j < kSegBatch; j++) {
+            e = t.fast[hi >> (32 - kFastBits)];
+            if (e == 0 || dst >= end) break;
+            dst[0] = (uint8_t)(e >> 5);
+            dst[1] = (uint8_t)(e >> 13);
+            dst[2] = (uint8_t)(e >> 21);
+            dst += e >> 30;
+            hi = __funnelshift_l(lo, hi, e); // e's low 5 bits: the length
+            lo = __funnelshift_l(0u, lo, e);
+        }
+        q += lo ? __ffs(lo) - 1 : 31 + __ffs(hi); // the bits taken: the marker's distance from bit 0
+        if (dst >= end) return;
+        seg_window(c, q, hi, lo);
+        if (e == 0) {
+            const uint32_t s = seg_slow(t, hi);
+            *dst++ = (uint8_t)s;
+            q += s >> 8;
+            seg_window(c, q, hi, lo);
         }
     }
 }
 
-// The fp32 value of the BF16 weight with this exponent and sign/mantissa byte.
-__device__ __forceinline__ float seg_weight(uint32_t exponent, uint32_t sm) {
-    return __uint_as_float((sm & 0x80u) << 24 | exponent << 23 | (sm & 0x7Fu) << 16);
+// Two BF16 weights as one word, the first in the low half, from four exponents in the rotated
+// form (seg_rot) and their four sign/mantissa bytes: weights 0 and 1 (H = 0) or 2 and 3 (H =
+// 1). With r = e0 e7..e1, the byte pairs (r, sm) and (sm, r) hold every bit of the BF16
+// word s e7..e0 m6..m0 at its place: bits 6-0 of each byte from the first, bit 7 from the
+// second.
+template <int H>
+__device__ __forceinline__ uint32_t seg_bf16_pair(uint32_t e, uint32_t sm) {
+    const uint32_t x = __byte_perm(e, sm, H ? 0x3726 : 0x1504), y = __byte_perm(e, sm, H ? 0x7362 : 0x5140);
+    return (x & 0x7F7F7F7Fu) | (y & 0x80808080u);
 }
 
 } // namespace

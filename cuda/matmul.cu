@@ -504,10 +504,12 @@ __global__ void __launch_bounds__(kDf11GemvThreads, M == 1 ? 4 : 3)
                     q = row0 + r < n ? __ldg(reinterpret_cast<const uint2 *>(u.sign_mantissa + first +
                                                                              (uint64_t)(row0 + r) * (uint64_t)k) + j)
                                      : make_uint2(0, 0);
-                wv[r][0] = seg_weight(e0 & 0xFF, q.x & 0xFF), wv[r][1] = seg_weight((e0 >> 8) & 0xFF, (q.x >> 8) & 0xFF);
-                wv[r][2] = seg_weight((e0 >> 16) & 0xFF, (q.x >> 16) & 0xFF), wv[r][3] = seg_weight(e0 >> 24, q.x >> 24);
-                wv[r][4] = seg_weight(e1 & 0xFF, q.y & 0xFF), wv[r][5] = seg_weight((e1 >> 8) & 0xFF, (q.y >> 8) & 0xFF);
-                wv[r][6] = seg_weight((e1 >> 16) & 0xFF, (q.y >> 16) & 0xFF), wv[r][7] = seg_weight(e1 >> 24, q.y >> 24);
+                const uint32_t p01 = seg_bf16_pair<0>(e0, q.x), p23 = seg_bf16_pair<1>(e0, q.x);
+                const uint32_t p45 = seg_bf16_pair<0>(e1, q.y), p67 = seg_bf16_pair<1>(e1, q.y);
+                wv[r][0] = __uint_as_float(p01 << 16), wv[r][1] = __uint_as_float(p01 & 0xFFFF0000u);
+                wv[r][2] = __uint_as_float(p23 << 16), wv[r][3] = __uint_as_float(p23 & 0xFFFF0000u);
+                wv[r][4] = __uint_as_float(p45 << 16), wv[r][5] = __uint_as_float(p45 & 0xFFFF0000u);
+                wv[r][6] = __uint_as_float(p67 << 16), wv[r][7] = __uint_as_float(p67 & 0xFFFF0000u);
             }
 #pragma unroll
             for (int m = 0; m < M; m++) {

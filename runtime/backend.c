@@ -298,10 +298,16 @@ static uint64_t padded_size(uint64_t size) { return size ? (size + 15) / 16 * 16
 /* LAYOUT_SEGMENTS's decode table (dfrt_df11_fast_table) in bytes; upload_segments checks it. */
 #define FAST_TABLE_BYTES (sizeof(uint32_t) << DFRT_DF11_FAST_BITS)
 
+/* The code stream's buffer holds this many bytes before padding: LAYOUT_SEGMENTS reads three
+ * words from the word a code starts in, so two words of zeros follow the stream. */
+static uint64_t stream_bytes(uint64_t n_bytes, int layout) {
+    return layout == DFRT_DF11_LAYOUT_SEGMENTS ? n_bytes + 8 : n_bytes;
+}
+
 /* The buffers dfrt_df11_upload makes, by layout. */
 uint64_t dfrt_df11_device_bytes(const dfrt_df11_unit *unit, int layout) {
     if (layout != DFRT_DF11_LAYOUT_CHUNKS && layout != DFRT_DF11_LAYOUT_SEGMENTS) return 0;
-    uint64_t total = padded_size(256 * ((uint64_t)unit->n_tables + 1)) + padded_size(unit->n_bytes) +
+    uint64_t total = padded_size(256 * ((uint64_t)unit->n_tables + 1)) + padded_size(stream_bytes(unit->n_bytes, layout)) +
                      padded_size(unit->n) + padded_size(((uint64_t)unit->n_chunks + 1) * 4);
     if (layout == DFRT_DF11_LAYOUT_SEGMENTS)
         return total + padded_size(dfrt_df11_segment_groups(unit->n) * DFRT_DF11_GROUP_WORDS * 4) +
@@ -309,14 +315,18 @@ uint64_t dfrt_df11_device_bytes(const dfrt_df11_unit *unit, int layout) {
     return total + padded_size((uint64_t)unit->n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK);
 }
 
-/* A buffer holding data, zero-padded to a multiple of 16 bytes (vector loads may run past the
- * end of the data, never past the buffer). */
-static dfrt_status upload_padded(dfrt_backend *b, const void *data, size_t size, dfrt_buffer **out) {
-    size_t padded = (size_t)padded_size(size);
+/* A buffer holding size bytes of data and zeros up to at least `room` bytes, rounded up to a
+ * multiple of 16 (vector loads may run past the end of the data, never past the buffer). */
+static dfrt_status upload_zero_padded(dfrt_backend *b, const void *data, size_t size, size_t room, dfrt_buffer **out) {
+    size_t padded = (size_t)padded_size(size > room ? size : room);
     DFRT_TRY(dfrt_buffer_alloc(b, padded, out));
     dfrt_status s = dfrt_buffer_write(*out, 0, data, size);
     if (s == DFRT_OK && padded > size) s = dfrt_buffer_fill(*out, size, padded - size, 0);
     return s;
+}
+
+static dfrt_status upload_padded(dfrt_backend *b, const void *data, size_t size, dfrt_buffer **out) {
+    return upload_zero_padded(b, data, size, size, out);
 }
 
 /* LAYOUT_SEGMENTS: the segment index and the one-lookup table, built here from the unit. */
@@ -352,7 +362,9 @@ dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_d
     for (uint32_t c = 0; s == DFRT_OK && c <= unit->n_chunks; c++)
         u->positions[c] = (uint32_t)dfrt_df11_chunk_start(unit, c);
     if (s == DFRT_OK) s = upload_padded(b, unit->luts, 256 * ((size_t)unit->n_tables + 1), &u->luts);
-    if (s == DFRT_OK) s = upload_padded(b, unit->stream, unit->n_bytes, &u->stream);
+    if (s == DFRT_OK)
+        s = upload_zero_padded(b, unit->stream, unit->n_bytes, (size_t)stream_bytes(unit->n_bytes, (int)b->vt->df11_layout),
+                               &u->stream);
     if (s == DFRT_OK) s = upload_padded(b, unit->sign_mantissa, unit->n, &u->sign_mantissa);
     if (s == DFRT_OK) s = upload_padded(b, u->positions, ((size_t)unit->n_chunks + 1) * 4, &u->positions_buf);
     if (s == DFRT_OK && b->vt->df11_layout == DFRT_DF11_LAYOUT_SEGMENTS) s = upload_segments(b, unit, u);

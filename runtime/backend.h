@@ -38,7 +38,7 @@ struct dfrt_device_df11 {
     uint32_t max_chunk_weights;
     uint32_t *positions; /* host copy, n_chunks + 1 entries (the last is n) */
     dfrt_buffer *luts;      /* (n_tables + 1) * 256 bytes */
-    dfrt_buffer *stream;    /* n_bytes, padded with zeros to a multiple of 16 */
+    dfrt_buffer *stream;    /* n_bytes (LAYOUT_SEGMENTS: n_bytes + 8), padded with zeros to a multiple of 16 */
     dfrt_buffer *sign_mantissa; /* n bytes, padded to a multiple of 16 */
     dfrt_buffer *positions_buf; /* (n_chunks + 1) uint32 */
     dfrt_buffer *gaps;      /* LAYOUT_CHUNKS: n_chunks * 320 bytes, padded to a multiple of 16; else NULL */
