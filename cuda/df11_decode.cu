@@ -9,13 +9,17 @@ namespace {
 
 constexpr int kDecodeThreads = 256;
 constexpr int kDecodeWarps = kDecodeThreads / 32;
-constexpr int kDecodeShared = kSegTableBytes + kDecodeWarps * 32 * kSegPitchWords * 4;
+constexpr int kDecodeShared = kDecodeWarps * 32 * kSegPitchWords * 4; // and the tables' static part
 
-__global__ void __launch_bounds__(kDecodeThreads) df11_decode_kernel(SegUnit u, uint64_t a, uint64_t b, uint16_t *out) {
-    extern __shared__ __align__(16) uint8_t smem[];
-    const SegTables t = seg_load_tables(u, smem);
+__global__ void __launch_bounds__(kDecodeThreads, 4) df11_decode_kernel(SegUnit u, uint64_t a, uint64_t b, uint16_t *out) {
+    seg_load_tables(u);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    uint32_t *exps = reinterpret_cast<uint32_t *>(smem + kSegTableBytes) + warp * 32 * kSegPitchWords;
+    // this warp's 32 decoded segments in seg_smem (words), and this lane's own (bytes)
+    const uint32_t exps = warp * 32 * kSegPitchWords;
+    const uint32_t mine = 4 * (exps + lane * kSegPitchWords);
+    // the exponents of this lane's vector k (8 weights: lane + 32 k of the item's 256) are
+    // words ew + 4 k kSegPitchWords and the next
+    const uint32_t ew = exps + (lane / 8) * kSegPitchWords + (lane % 8) * 2;
     const uint64_t seg0 = a / kSegWeights, segs = (b - 1) / kSegWeights + 1 - seg0;
     const uint64_t items = (segs + 31) / 32;
     // out + i - a for weight i: 16-byte stores of 8 weights when that is aligned for i % 8 == 0
@@ -30,27 +34,32 @@ __global__ void __launch_bounds__(kDecodeThreads) df11_decode_kernel(SegUnit u, 
         const bool next_in = in_range(item + step);
         const uint64_t next_bit = next_in ? seg_start(u.segments, seg0 + (item + step) * 32 + lane) : 0;
         const uint64_t base = (seg0 + item * 32) * kSegWeights, w0 = base + (uint64_t)lane * kSegWeights;
+        // the whole item inside [a, b) with aligned stores: the same for the whole warp
+        const bool whole = vec && base >= a && base + 32 * kSegWeights <= b;
+        const uint2 *sm = reinterpret_cast<const uint2 *>(u.sign_mantissa + base) + lane;
         uint2 s8[8]; // this lane's sign/mantissa bytes, 8 weights per step (buffer padded to 16)
 #pragma unroll
-        for (int k = 0; k < 8; k++) {
-            const uint64_t i = base + 8 * (uint64_t)(lane + 32 * k);
-            s8[k] = i < b ? __ldg(reinterpret_cast<const uint2 *>(u.sign_mantissa + i)) : make_uint2(0, 0);
-        }
-        if (w0 < b) seg_decode(t, cur, (int)min((uint64_t)kSegWeights, b - w0), exps + lane * kSegPitchWords);
+        for (int k = 0; k < 8; k++)
+            s8[k] = whole || base + 8 * (uint64_t)(lane + 32 * k) < b ? __ldg(sm + 32 * k) : make_uint2(0, 0);
+        if (w0 < b) seg_decode(u.n_tables, cur, (int)min((uint64_t)kSegWeights, b - w0), mine);
         if (next_in) cur = seg_open(u, next_bit);
         __syncwarp();
+        if (whole) {
+            uint4 *o = reinterpret_cast<uint4 *>(out + (base - a)) + lane;
 #pragma unroll
-        for (int k = 0; k < 8; k++) { // 8 weights per lane and step
-            const int v = lane + 32 * k;
-            const uint64_t i = base + 8 * (uint64_t)v;
-            if (i >= b || i + 8 <= a) continue;
-            const uint32_t *ew = exps + (v / 8) * kSegPitchWords + (v % 8) * 2;
-            const uint32_t w01 = seg_bf16_pair<0>(ew[0], s8[k].x), w23 = seg_bf16_pair<1>(ew[0], s8[k].x);
-            const uint32_t w45 = seg_bf16_pair<0>(ew[1], s8[k].y), w67 = seg_bf16_pair<1>(ew[1], s8[k].y);
-            if (vec && i >= a && i + 8 <= b) {
-                *reinterpret_cast<uint4 *>(out + (i - a)) = make_uint4(w01, w23, w45, w67);
-            } else {
-                const uint32_t w[4] = {w01, w23, w45, w67};
+            for (int k = 0; k < 8; k++) {
+                const uint32_t e0 = seg_smem[ew + 4 * k * kSegPitchWords], e1 = seg_smem[ew + 4 * k * kSegPitchWords + 1];
+                o[32 * k] = make_uint4(seg_bf16_pair<0>(e0, s8[k].x), seg_bf16_pair<1>(e0, s8[k].x),
+                                       seg_bf16_pair<0>(e1, s8[k].y), seg_bf16_pair<1>(e1, s8[k].y));
+            }
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++) { // 8 weights per lane and step
+                const uint64_t i = base + 8 * (uint64_t)(lane + 32 * k);
+                if (i >= b || i + 8 <= a) continue;
+                const uint32_t e0 = seg_smem[ew + 4 * k * kSegPitchWords], e1 = seg_smem[ew + 4 * k * kSegPitchWords + 1];
+                const uint32_t w[4] = {seg_bf16_pair<0>(e0, s8[k].x), seg_bf16_pair<1>(e0, s8[k].x),
+                                       seg_bf16_pair<0>(e1, s8[k].y), seg_bf16_pair<1>(e1, s8[k].y)};
 #pragma unroll
                 for (int j = 0; j < 8; j++)
                     if (i + j >= a && i + j < b) out[i + j - a] = (uint16_t)(w[j / 2] >> (16 * (j % 2)));

@@ -18,7 +18,11 @@ constexpr int kSegWeights = 64;       // DFRT_DF11_SEGMENT_WEIGHTS
 constexpr int kGroupSegments = 16;    // DFRT_DF11_GROUP_SEGMENTS
 constexpr int kGroupWords = 10;       // DFRT_DF11_GROUP_WORDS
 constexpr int kFastBits = 12;         // DFRT_DF11_FAST_BITS
-constexpr int kSegPitchWords = 17;    // a decoded segment's 64 exponent bytes in shared memory, padded
+constexpr int kSegBatch = 5;          // fast lookups per bit window (seg_decode)
+// A decoded segment's exponent bytes in shared memory: 64, and up to 14 more that the last
+// batch of lookups writes past them; an odd number of words, so that the lanes' segments
+// start in different banks.
+constexpr int kSegPitchWords = 21;
 constexpr int kMaxLutBytes = 18 * 256; // 17 tables and the lengths row
 
 // A device unit in the segment layout, pointers resolved.
@@ -60,28 +64,27 @@ __device__ __forceinline__ uint32_t seg_entry(uint32_t g) {
            (g >> 30) << 30;
 }
 
-// Shared-memory copies of the unit's decode tables, loaded by the whole block.
-struct SegTables {
-    const uint32_t *fast;
-    const uint8_t *luts;
-    uint32_t n_tables;
-};
+// The unit's tables in shared memory, at addresses known when the kernel is compiled (so that
+// a lookup is one shift and a load): the fast table in the form of seg_entry, and the luts.
+// Each kernel that uses them has them; its dynamic shared memory (seg_smem) follows.
+__shared__ uint32_t seg_fast_smem[1 << kFastBits];
+__shared__ __align__(16) uint8_t seg_luts_smem[kMaxLutBytes];
+extern __shared__ __align__(16) uint32_t seg_smem[];
 
-// Bytes of shared memory the tables take (at the start of the block's dynamic shared memory).
-constexpr int kSegTableBytes = (1 << kFastBits) * 4 + kMaxLutBytes;
+__device__ __forceinline__ uint8_t *seg_bytes() { return reinterpret_cast<uint8_t *>(seg_smem); }
 
-__device__ __forceinline__ SegTables seg_load_tables(const SegUnit &u, uint8_t *smem) {
-    uint4 *fast = reinterpret_cast<uint4 *>(smem);
+// Loads the unit's tables into shared memory (the whole block; ends with a barrier).
+__device__ __forceinline__ void seg_load_tables(const SegUnit &u) {
+    uint4 *fast = reinterpret_cast<uint4 *>(seg_fast_smem);
     const uint4 *src = reinterpret_cast<const uint4 *>(u.fast);
     for (int i = threadIdx.x; i < (1 << kFastBits) / 4; i += blockDim.x) {
         const uint4 g = __ldg(src + i);
         fast[i] = make_uint4(seg_entry(g.x), seg_entry(g.y), seg_entry(g.z), seg_entry(g.w));
     }
-    uint32_t *luts = reinterpret_cast<uint32_t *>(smem + (1 << kFastBits) * 4);
+    uint32_t *luts = reinterpret_cast<uint32_t *>(seg_luts_smem);
     const uint32_t lut_words = (u.n_tables + 1) * 64;
     for (uint32_t i = threadIdx.x; i < lut_words; i += blockDim.x) luts[i] = __ldg(reinterpret_cast<const uint32_t *>(u.luts) + i);
     __syncthreads();
-    return SegTables{reinterpret_cast<const uint32_t *>(fast), reinterpret_cast<const uint8_t *>(luts), u.n_tables};
 }
 
 // The stream bit where segment s's first code starts.
@@ -95,13 +98,14 @@ __device__ __forceinline__ uint64_t seg_start(const uint32_t *segments, uint64_t
 // A code longer than the fast table's 12 bits, from the 32 stream bits at it: up to four
 // lookups in the unit's tables; a fifth (no valid stream has one) decodes as symbol 0 of 32
 // bits. Returns the exponent in the rotated form of seg_rot, its length (1..32) << 8.
-__device__ __noinline__ uint32_t seg_slow(const SegTables &t, uint32_t bits) {
-    uint32_t v = t.luts[bits >> 24];
+__device__ __noinline__ uint32_t seg_slow(uint32_t n_tables, uint32_t bits) {
+    const uint8_t *luts = seg_luts_smem;
+    uint32_t v = luts[bits >> 24];
 #pragma unroll
     for (int level = 1; level < 4; level++)
-        if (v >= 240u) v = t.luts[(256u - v) * 256u + ((bits >> (24 - 8 * level)) & 0xFFu)];
+        if (v >= 240u) v = luts[(256u - v) * 256u + ((bits >> (24 - 8 * level)) & 0xFFu)];
     if (v >= 240u) return 32u << 8;
-    uint32_t len = t.luts[t.n_tables * 256u + v];
+    uint32_t len = luts[n_tables * 256u + v];
     return seg_rot(v) | (len == 0 ? 1u : len > 32u ? 32u : len) << 8;
 }
 
@@ -138,40 +142,66 @@ __device__ __forceinline__ void seg_window(const SegCursor &c, uint32_t q, uint3
     lo = __funnelshift_l(w2, w1, q) | 1u;
 }
 
-// Fast lookups per window: each takes at most 12 bits, and reads 12, so five fit in its 63.
-constexpr int kSegBatch = 5;
+// A thread's 64-bit window on the stream: bit q of its cursor's words is the first of hi; lo
+// holds the next 31 bits and then a marker bit 1 (bit 0), which the shifts move up as codes
+// are taken.
+struct SegWin {
+    uint32_t q, hi, lo;
+};
 
-// Decodes `count` (1..64) exponents from the cursor into dst (shared memory), in the rotated
-// form of seg_rot: bytes [0, count) are the exponents, up to 2 bytes past them are written too
-// (the pitch leaves room). Batches of five lookups shift a window in registers, then the
-// window is loaded again at the bit the marker shows; no per-code refill test, no divergent
-// loads.
-__device__ __forceinline__ void seg_decode(const SegTables &t, const SegCursor &c, int count, uint32_t *dst_words) {
-    uint8_t *dst = reinterpret_cast<uint8_t *>(dst_words);
-    const uint8_t *const end = dst + count;
-    uint32_t q = c.o, hi = __funnelshift_l(c.b1, c.b0, q), lo = __funnelshift_l(c.b2, c.b1, q) | 1u;
+__device__ __forceinline__ SegWin seg_win(const SegCursor &c) {
+    SegWin w;
+    w.q = c.o;
+    w.hi = __funnelshift_l(c.b1, c.b0, c.o);
+    w.lo = __funnelshift_l(c.b2, c.b1, c.o) | 1u;
+    return w;
+}
+
+// One fast lookup: up to three exponents to bytes [off, off + 3) of seg_smem; returns the entry.
+__device__ __forceinline__ uint32_t seg_lookup(SegWin &w, uint32_t &off) {
+    uint8_t *const bytes = seg_bytes();
+    const uint32_t e = seg_fast_smem[w.hi >> (32 - kFastBits)];
+    bytes[off] = (uint8_t)(e >> 5);
+    bytes[off + 1] = (uint8_t)(e >> 13);
+    bytes[off + 2] = (uint8_t)(e >> 21);
+    off += e >> 30;
+    w.hi = __funnelshift_l(w.lo, w.hi, e); // e's low 5 bits: the length
+    w.lo = __funnelshift_l(0u, w.lo, e);
+    return e;
+}
+
+// After a batch of lookups whose last entry was e: whether the segment is done (off >= end);
+// if not, the window is loaded again at the bit the marker shows, and a code longer than 12
+// bits that the batch ended on is decoded on its own.
+__device__ __forceinline__ bool seg_next(uint32_t n_tables, const SegCursor &c, SegWin &w, uint32_t e, uint32_t &off,
+                                         uint32_t end) {
+    if (off >= end) return true;
+    w.q += w.lo ? __ffs(w.lo) - 1 : 31 + __ffs(w.hi); // the bits taken: the marker's distance from bit 0
+    seg_window(c, w.q, w.hi, w.lo);
+    if (e == 0) {
+        const uint32_t s = seg_slow(n_tables, w.hi);
+        seg_bytes()[off++] = (uint8_t)s;
+        if (off >= end) return true;
+        w.q += s >> 8;
+        seg_window(c, w.q, w.hi, w.lo);
+    }
+    return false;
+}
+
+// Decodes `count` (1..64) exponents from the cursor into shared memory from byte `off` of
+// seg_smem, in the rotated form of seg_rot: bytes [off, off + count) are the exponents, up to
+// 14 bytes past them are written too (kSegPitchWords leaves room). Each batch makes five
+// lookups in the window (each takes at most 12 bits and reads 12: five fit in its 63) with no
+// test between them: a code longer than 12 bits has entry 0, which takes no bits and moves
+// nothing, so the lookups after it repeat it harmlessly until seg_next decodes it.
+__device__ __forceinline__ void seg_decode(uint32_t n_tables, const SegCursor &c, int count, uint32_t off) {
+    const uint32_t end = off + (uint32_t)count;
+    SegWin w = seg_win(c);
     for (;;) {
-        uint32_t e = 1;
+        uint32_t e;
 #pragma unroll
-        for (int j = 0; j < kSegBatch; j++) {
-            e = t.fast[hi >> (32 - kFastBits)];
-            if (e == 0 || dst >= end) break;
-            dst[0] = (uint8_t)(e >> 5);
-            dst[1] = (uint8_t)(e >> 13);
-            dst[2] = (uint8_t)(e >> 21);
-            dst += e >> 30;
-            hi = __funnelshift_l(lo, hi, e); // e's low 5 bits: the length
-            lo = __funnelshift_l(0u, lo, e);
-        }
-        q += lo ? __ffs(lo) - 1 : 31 + __ffs(hi); // the bits taken: the marker's distance from bit 0
-        if (dst >= end) return;
-        seg_window(c, q, hi, lo);
-        if (e == 0) {
-            const uint32_t s = seg_slow(t, hi);
-            *dst++ = (uint8_t)s;
-            q += s >> 8;
-            seg_window(c, q, hi, lo);
-        }
+        for (int j = 0; j < kSegBatch; j++) e = seg_lookup(w, off);
+        if (seg_next(n_tables, c, w, e, off, end)) return;
     }
 }
 

@@ -427,107 +427,85 @@ __global__ void __launch_bounds__(kHThreads, 1) gemm_wgmma(const uint16_t *__res
 
 // ---- DF11 GEMV ----------------------------------------------------------------------------------
 //
-// R rows per warp (rows first / 64 + r k / 64 ... are whole segments). A round is 32 / R
-// segments of each of the R rows, one segment per lane, decoded into shared memory; then the
-// warp's lanes take the round's 8-weight vectors of each row as gemv_vec's do (vector j of a
-// row by lane j % 32, in increasing j), joining exponents with the sign/mantissa bytes on the
-// way, and each X vector once for the R rows. The next round's segment starts and stream
-// words, and this round's sign/mantissa bytes, are loaded before the decode. R is 1: four
-// rows per warp (X read once for four rows, the same order of accumulation) measured slower
-// on the H200, gate_up 28672 x 4096 at M = 1 in 177 us against 143 us.
+// A warp per row (first / 64 + r k / 64 ... are whole segments), in rounds of 32 segments, one
+// per lane, decoded into shared memory; then the warp's lanes take the round's 8-weight
+// vectors as gemv_vec's do (vector j of a row by lane j % 32, in increasing j), joining
+// exponents with the sign/mantissa bytes on the way. The next round's segment starts and
+// stream words, and (M <= 2) this round's sign/mantissa bytes, are loaded before the decode.
+// Several rows per warp (X read once for four rows, the same order of accumulation) measured
+// slower on the H200: gate_up 28672 x 4096 at M = 1 in 177 us against 143 us.
 
 constexpr int kDf11GemvThreads = 256;
 constexpr int kDf11GemvWarps = kDf11GemvThreads / 32;
-constexpr int kDf11GemvShared = kSegTableBytes + kDf11GemvWarps * 32 * kSegPitchWords * 4;
-
-constexpr int kDf11GemvRows = 1; // R
+constexpr int kDf11GemvShared = kDf11GemvWarps * 32 * kSegPitchWords * 4; // and the tables' static part
 
 template <int M>
 __global__ void __launch_bounds__(kDf11GemvThreads, M == 1 ? 4 : 3)
     df11_gemv(SegUnit u, uint64_t first, const float *__restrict__ x, const float *__restrict__ bias,
               float *__restrict__ y, int n, int k, int ldy) {
-    constexpr int R = kDf11GemvRows;
-    constexpr int S = 32 / R;     // segments per row and round
-    constexpr int V = S * 8;      // 8-weight vectors per row and round
-    constexpr int PER = V / 32;   // of those, per lane
+    constexpr int PER = 8;        // 8-weight vectors per lane and round (a round: 32 segments of a row)
     constexpr bool PRE = M <= 2; // sign/mantissa bytes loaded before the decode (registers allowing)
-    extern __shared__ __align__(16) uint8_t smem[];
-    const SegTables t = seg_load_tables(u, smem);
+    seg_load_tables(u);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    uint32_t *exps = reinterpret_cast<uint32_t *>(smem + kSegTableBytes) + warp * 32 * kSegPitchWords;
-    const int kv = k / 8, row_segs = k / kSegWeights, rounds = (row_segs + S - 1) / S;
-    const int stride = gridDim.x * kDf11GemvWarps * R;
-    // this lane's segment in item (rows r0 .., round d): row r0 + lane / S, segment d S + lane % S
-    auto segment = [&](int r0, int d) {
-        return (first + (uint64_t)(r0 + lane / S) * (uint64_t)k) / kSegWeights + d * S + lane % S;
+    // this warp's 32 decoded segments in seg_smem (words), and this lane's own (bytes); the
+    // exponents of the lane's vector i (lane + 32 i of the round's 256) are words ew + 4 i
+    // kSegPitchWords and the next
+    const uint32_t exps = warp * 32 * kSegPitchWords;
+    const uint32_t mine = 4 * (exps + lane * kSegPitchWords);
+    const uint32_t ew = exps + (lane / 8) * kSegPitchWords + (lane % 8) * 2;
+    const int kv = k / 8, row_segs = k / kSegWeights, rounds = (row_segs + 31) / 32;
+    const int stride = gridDim.x * kDf11GemvWarps;
+    // this lane's segment of round d of a row
+    auto in_row = [&](int row, int d) { return row < n && d * 32 + lane < row_segs; };
+    auto start = [&](int row, int d) {
+        return in_row(row, d) ? seg_start(u.segments, (first + (uint64_t)row * (uint64_t)k) / kSegWeights + d * 32 + lane) : 0;
     };
-    auto in_rows = [&](int r0, int d) { return r0 + lane / S < n && d * S + lane % S < row_segs; };
-    int row0 = (blockIdx.x * kDf11GemvWarps + warp) * R, rd = 0;
+    int row = blockIdx.x * kDf11GemvWarps + warp, rd = 0;
     SegCursor cur = {};
-    if (in_rows(row0, 0)) cur = seg_open(u, seg_start(u.segments, segment(row0, 0)));
-    float acc[R][M];
+    if (in_row(row, 0)) cur = seg_open(u, start(row, 0));
+    float acc[1][M];
 #pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = 0.f;
-    while (row0 < n) {
-        int next_row0 = row0, next_rd = rd + 1;
-        if (next_rd == rounds) next_rd = 0, next_row0 += stride;
-        const bool next_in = in_rows(next_row0, next_rd);
-        const uint64_t next_bit = next_in ? seg_start(u.segments, segment(next_row0, next_rd)) : 0;
-        const int v_end = min(V, kv - rd * V); // vectors of each row in this round
-        uint2 s8[R][PRE ? PER : 1];
+    for (int m = 0; m < M; m++) acc[0][m] = 0.f;
+    while (row < n) {
+        int next_row = row, next_rd = rd + 1;
+        if (next_rd == rounds) next_rd = 0, next_row += stride;
+        const uint64_t next_bit = start(next_row, next_rd); // loaded while this round is decoded
+        const int j0 = rd * 32 * PER + lane, v_end = kv - rd * 32 * PER; // this lane's first vector; the round's count
+        const uint2 *sm = reinterpret_cast<const uint2 *>(u.sign_mantissa + first + (uint64_t)row * (uint64_t)k) + j0;
+        uint2 s8[PRE ? PER : 1];
         if constexpr (PRE) {
 #pragma unroll
-            for (int r = 0; r < R; r++) {
-                const uint2 *sm = reinterpret_cast<const uint2 *>(u.sign_mantissa + first + (uint64_t)(row0 + r) * (uint64_t)k) + rd * V;
-#pragma unroll
-                for (int i = 0; i < PER; i++)
-                    s8[r][i] = row0 + r < n && lane + 32 * i < v_end ? __ldg(sm + lane + 32 * i) : make_uint2(0, 0);
-            }
+            for (int i = 0; i < PER; i++) s8[i] = lane + 32 * i < v_end ? __ldg(sm + 32 * i) : make_uint2(0, 0);
         }
-        if (in_rows(row0, rd)) seg_decode(t, cur, kSegWeights, exps + lane * kSegPitchWords);
-        if (next_in) cur = seg_open(u, next_bit);
+        if (in_row(row, rd)) seg_decode(u.n_tables, cur, kSegWeights, mine);
+        if (in_row(next_row, next_rd)) cur = seg_open(u, next_bit);
         __syncwarp();
 #pragma unroll(PRE ? PER : 1)
         for (int i = 0; i < PER; i++) {
-            const int jj = lane + 32 * i, j = rd * V + jj;
-            if (jj >= v_end) break;
-            float wv[R][8];
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                const uint32_t *ew = exps + (r * S + (jj >> 3)) * kSegPitchWords + (jj & 7) * 2;
-                const uint32_t e0 = ew[0], e1 = ew[1];
-                uint2 q;
-                if constexpr (PRE) q = s8[r][i];
-                else
-                    q = row0 + r < n ? __ldg(reinterpret_cast<const uint2 *>(u.sign_mantissa + first +
-                                                                             (uint64_t)(row0 + r) * (uint64_t)k) + j)
-                                     : make_uint2(0, 0);
-                const uint32_t p01 = seg_bf16_pair<0>(e0, q.x), p23 = seg_bf16_pair<1>(e0, q.x);
-                const uint32_t p45 = seg_bf16_pair<0>(e1, q.y), p67 = seg_bf16_pair<1>(e1, q.y);
-                wv[r][0] = __uint_as_float(p01 << 16), wv[r][1] = __uint_as_float(p01 & 0xFFFF0000u);
-                wv[r][2] = __uint_as_float(p23 << 16), wv[r][3] = __uint_as_float(p23 & 0xFFFF0000u);
-                wv[r][4] = __uint_as_float(p45 << 16), wv[r][5] = __uint_as_float(p45 & 0xFFFF0000u);
-                wv[r][6] = __uint_as_float(p67 << 16), wv[r][7] = __uint_as_float(p67 & 0xFFFF0000u);
-            }
+            if (lane + 32 * i >= v_end) break;
+            const uint32_t e0 = seg_smem[ew + 4 * i * kSegPitchWords], e1 = seg_smem[ew + 4 * i * kSegPitchWords + 1];
+            uint2 q;
+            if constexpr (PRE) q = s8[i];
+            else q = __ldg(sm + 32 * i);
+            const uint32_t p01 = seg_bf16_pair<0>(e0, q.x), p23 = seg_bf16_pair<1>(e0, q.x);
+            const uint32_t p45 = seg_bf16_pair<0>(e1, q.y), p67 = seg_bf16_pair<1>(e1, q.y);
+            const float wv[8] = {__uint_as_float(p01 << 16), __uint_as_float(p01 & 0xFFFF0000u),
+                                 __uint_as_float(p23 << 16), __uint_as_float(p23 & 0xFFFF0000u),
+                                 __uint_as_float(p45 << 16), __uint_as_float(p45 & 0xFFFF0000u),
+                                 __uint_as_float(p67 << 16), __uint_as_float(p67 & 0xFFFF0000u)};
 #pragma unroll
             for (int m = 0; m < M; m++) {
-                const float4 *xr = reinterpret_cast<const float4 *>(x + (size_t)m * k);
-                const float4 xa = __ldg(xr + 2 * j), xb = __ldg(xr + 2 * j + 1);
-#pragma unroll
-                for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], xa, xb, wv[r]);
+                const float4 *xr = reinterpret_cast<const float4 *>(x + (size_t)m * k) + 2 * (j0 + 32 * i);
+                acc[0][m] = dot8(acc[0][m], __ldg(xr), __ldg(xr + 1), wv);
             }
         }
         __syncwarp();
-        if (next_rd == 0) { // the rows are done
-            gemv_store(acc, lane, y, ldy, bias, row0, n);
+        if (next_rd == 0) { // the row is done
+            gemv_store(acc, lane, y, ldy, bias, row, n);
 #pragma unroll
-            for (int r = 0; r < R; r++)
-#pragma unroll
-                for (int m = 0; m < M; m++) acc[r][m] = 0.f;
+            for (int m = 0; m < M; m++) acc[0][m] = 0.f;
         }
-        row0 = next_row0, rd = next_rd;
+        row = next_row, rd = next_rd;
     }
 }
 
@@ -540,7 +518,7 @@ cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs 
     if (!per_sm && (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, df11_gemv<M>, kDf11GemvThreads,
                                                                         kDf11GemvShared)) != cudaSuccess)
         return e;
-    const int rows = kDf11GemvWarps * kDf11GemvRows;
+    const int rows = kDf11GemvWarps;
     const int need = (p->n + rows - 1) / rows, most = sm_count * (per_sm > 0 ? per_sm : 1);
     df11_gemv<M><<<need < most ? need : most, kDf11GemvThreads, kDf11GemvShared, stream>>>(u, first, p->x, p->bias,
                                                                                           p->y, p->n, p->k, p->ldy);
