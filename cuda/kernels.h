@@ -25,6 +25,7 @@ typedef struct dfrt_cuda_ctx {
     void *scratch; /* device memory for matmul's BF16 copy of X, df11_matmul's decoded rows and
                       attention's split keys */
     size_t scratch_size;
+    uint64_t scratch_moves; /* how often the scratch was allocated again: recorded graphs hold its address */
     dfrt_backend *owner; /* the backend whose allocated bytes the scratch counts in */
 } dfrt_cuda_ctx;
 

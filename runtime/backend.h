@@ -80,6 +80,17 @@ struct dfrt_backend_vtable {
     /* required: device timestamps around the work enqueued between begin and end; end waits. */
     dfrt_status (*timer_begin)(dfrt_backend *b);
     dfrt_status (*timer_end)(dfrt_backend *b, double *out_ms);
+
+    /* optional, all four or none: recorded work (CUDA graphs). Between capture_begin and
+     * capture_end the ops are recorded instead of run (no buffer may be allocated, written or
+     * read then); capture_end returns the recording, ready to run (keep false: discards it,
+     * *graph NULL). graph_launch enqueues a recording's work again, on the buffers and values
+     * it was recorded with; DFRT_UNSUPPORTED when it no longer can (the backend's scratch has
+     * moved since), and the caller records again. */
+    dfrt_status (*capture_begin)(dfrt_backend *b);
+    dfrt_status (*capture_end)(dfrt_backend *b, bool keep, void **graph);
+    dfrt_status (*graph_launch)(dfrt_backend *b, void *graph);
+    void (*graph_free)(dfrt_backend *b, void *graph);
 };
 
 struct dfrt_backend {

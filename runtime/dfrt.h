@@ -652,12 +652,15 @@ typedef struct dfrt_model_options {
     int max_context;  /* tokens per sequence (0: min(max_position_embeddings, 4096)) */
     int max_batch;    /* sequences held at once (0: 1) */
     int max_rows;     /* token rows per forward pass; longer prefills go in pieces (0: 512) */
+    int eager;        /* nonzero: every pass runs op by op; 0: passes of up to 64 rows that want every
+                         row's logits (decode steps) are recorded once per shape where the backend
+                         records work (CUDA graphs) and replayed, without a launch per op */
 } dfrt_model_options;
 
 /* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM
  * (including rope_type llama3), MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM. DF11
- * units stay compressed on the device and are decoded into one scratch buffer right before
- * use. Checks every tensor's presence, dtype and shape, and that the model fits the device's
+ * units stay compressed on the device: backends with the fused DF11 matmul decode them inside
+ * the matmuls, others into one scratch buffer right before use. Checks every tensor's presence, dtype and shape, and that the model fits the device's
  * memory (DFRT_OUT_OF_MEMORY with the sizes otherwise). The backend must outlive the model.
  * Loads tokenizer.json when the directory has one. */
 DFRT_API dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options,

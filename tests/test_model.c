@@ -185,6 +185,22 @@ static void run_backend(const char *backend, int device, const char *df11_dir, c
         for (int p = 0; p < N_PROMPTS; p++)
             EXPECT(memcmp(r.tokens[p], cpu_result->tokens[p], sizeof r.tokens[p]) == 0,
                    "prompt %d: greedy tokens differ from the CPU backend's", p);
+    /* decode passes recorded once and replayed (CUDA graphs) give what op-by-op passes give */
+    {
+        dfrt_model *eager = NULL;
+        result re = {0};
+        dfrt_model_options eo = {.eager = 1};
+        s = dfrt_model_load(b, df11_dir, &eo, &eager);
+        if (s == DFRT_OK) s = run_prompts(eager, g, &re);
+        EXPECT(s == DFRT_OK, "DF11 model op by op: %s", dfrt_last_error());
+        const result *rec = is_cpu ? cpu_result : &r;
+        for (int p = 0; s == DFRT_OK && p < N_PROMPTS; p++)
+            EXPECT(memcmp(rec->logits[p], re.logits[p], 4096 * sizeof(float)) == 0 &&
+                       memcmp(rec->tokens[p], re.tokens[p], sizeof re.tokens[p]) == 0,
+                   "prompt %d: recorded passes and op-by-op passes give different logits or tokens", p);
+        free_result(&re);
+        dfrt_model_free(eager);
+    }
     /* the decompressed BF16 twin gives bit-identical logits on the same backend */
     s = dfrt_model_load(b, bf16_dir, NULL, &twin);
     if (s == DFRT_OK) s = run_prompts(twin, g, &rt);

@@ -31,6 +31,9 @@ static const char help[] =
     "decompressing (or compressing) it into the cache. Greedy tokens of the DF11 and BF16 runs\n"
     "are compared.\n"
     "\n"
+    "Decode steps run as recorded graphs where the backend records work (CUDA graphs: one launch\n"
+    "a step instead of one per op); --eager runs every step op by op instead.\n"
+    "\n"
     "--json and --csv write every figure; --plot draws tokens/s against batch size as SVG.\n"
     "\n"
     "example:\n"
@@ -43,6 +46,7 @@ typedef struct model_plan {
     int batches[MAX_BATCHES], n_batches;
     int prompt_len, gen;
     double min_time;
+    int eager; /* dfrt_model_options.eager */
 } model_plan;
 
 static const char *const format_names[2] = {"df11", "bf16"};
@@ -152,7 +156,7 @@ static bool on_token(void *user, int sequence, int32_t token) {
 static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int format, int batch,
                      const int32_t *prompt) {
     const char *bn = dfrt_backend_name(b);
-    dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch};
+    dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch, .eager = p->eager};
     dfrt_model *m;
     fprintf(stderr, "dfrt bench model: %s %s batch %d: loading...\n", bn, format_names[format], batch);
     dfrt_backend_reset_peak(b);
@@ -204,6 +208,7 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         cJSON_AddNumberToObject(f, "batch", batch);
         cJSON_AddNumberToObject(f, "prompt_len", p->prompt_len);
         cJSON_AddNumberToObject(f, "gen", p->gen);
+        cJSON_AddBoolToObject(f, "eager", p->eager);
         bench_stats s = bench_summarize(prefill, runs);
         bench_metric(f, "prefill_tokens_per_s", s.median, s.min, s.max, "tokens/s", runs);
         s = bench_summarize(decode, runs);
@@ -289,9 +294,10 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
         if (cJSON_IsNumber(bb)) printf(" = %.1f%% of BF16", 100 * dev->valuedouble / bb->valuedouble);
         printf(" (%s layout)", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bj, "df11_layout")));
     }
-    printf("\nprompt %d tokens, %d generated per sequence; medians; prefill and decode in tokens/s (all sequences),\n"
-           "TTFT = time to first token in ms, peak = peak device memory in GB; ratios are of these values\n\n",
-           p->prompt_len, p->gen);
+    printf("\nprompt %d tokens, %d generated per sequence; decode steps %s; medians; prefill and decode in\n"
+           "tokens/s (all sequences), TTFT = time to first token in ms, peak = peak device memory in GB; ratios\n"
+           "are of these values\n\n",
+           p->prompt_len, p->gen, p->eager ? "op by op (--eager)" : "recorded where the backend records work");
     printf("%-17s", "");
     for (int i = 0; i < n; i++) {
         char h[39];
@@ -359,7 +365,7 @@ static double weight_bytes(const char *dir) {
 int bench_model(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench model",
                   "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
-                  "--json= --csv= --plot= --help -h", help};
+                  "--eager --json= --csv= --plot= --help -h", help};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;
@@ -368,6 +374,10 @@ int bench_model(int argc, char **argv) {
         if (!is_option) {
             if (dir) return cli_usage_error("bench model", "unexpected argument \"%s\" (one MODEL_DIR at most)", arg);
             dir = arg;
+            continue;
+        }
+        if (strcmp(arg, "--eager") == 0) {
+            p.eager = 1;
             continue;
         }
         const char *v = cli_value(&a, arg, inline_value);
@@ -469,6 +479,7 @@ int bench_model(int argc, char **argv) {
     int have_device_bytes = device_weight_bytes(p.dirs[0], device_bytes);
     cJSON_AddNumberToObject(mj, "prompt_len", p.prompt_len);
     cJSON_AddNumberToObject(mj, "gen", p.gen);
+    cJSON_AddBoolToObject(mj, "eager", p.eager);
 
     /* The prompt: random ids (fixed seed) below the vocabulary size. */
     int32_t *prompt = malloc((size_t)p.prompt_len * sizeof *prompt);

@@ -40,6 +40,7 @@ dfrt_status dfrt_cuda_scratch(dfrt_cuda_ctx *c, size_t need, const char *what) {
     DFRT_CUDA_TRY(e);
     c->scratch = p;
     c->scratch_size = need;
+    c->scratch_moves++;
     if (c->owner) {
         c->owner->allocated += need;
         if (c->owner->allocated > c->owner->peak_allocated) c->owner->peak_allocated = c->owner->allocated;
@@ -238,12 +239,71 @@ static dfrt_status cuda_timer_end(dfrt_backend *b, double *out_ms) {
     return DFRT_OK;
 }
 
+/* Recorded work: CUDA graphs, captured from the stream. A graph records the scratch's address,
+ * so it runs only while the scratch has not moved. */
+typedef struct cuda_graph {
+    cudaGraphExec_t exec;
+    uint64_t scratch_moves;
+} cuda_graph;
+
+static dfrt_status cuda_capture_begin(dfrt_backend *b) {
+    DFRT_CUDA_TRY(cudaStreamBeginCapture(cu_of(b)->stream, cudaStreamCaptureModeThreadLocal));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_capture_end(dfrt_backend *b, bool keep, void **out) {
+    dfrt_cuda_ctx *c = cu_of(b);
+    *out = NULL;
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (!keep || e != cudaSuccess) {
+        if (g) cudaGraphDestroy(g);
+        if (e != cudaSuccess) return dfrt_cuda_fail(e, "cudaStreamEndCapture", __FILE__, __LINE__);
+        return DFRT_OK;
+    }
+    cuda_graph *cg = dfrt_calloc(1, sizeof *cg, "a CUDA graph");
+    if (!cg) {
+        cudaGraphDestroy(g);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    e = cudaGraphInstantiate(&cg->exec, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        free(cg);
+        return dfrt_cuda_fail(e, "cudaGraphInstantiate", __FILE__, __LINE__);
+    }
+    cg->scratch_moves = c->scratch_moves;
+    *out = cg;
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_graph_launch(dfrt_backend *b, void *graph) {
+    dfrt_cuda_ctx *c = cu_of(b);
+    cuda_graph *cg = graph;
+    if (cg->scratch_moves != c->scratch_moves)
+        return dfrt_fail(DFRT_UNSUPPORTED, "cuda: a recorded graph's scratch has moved since");
+    DFRT_CUDA_TRY(cudaGraphLaunch(cg->exec, c->stream));
+    return DFRT_OK;
+}
+
+static void cuda_graph_free(dfrt_backend *b, void *graph) {
+    (void)b;
+    cuda_graph *cg = graph;
+    if (!cg) return;
+    cudaGraphExecDestroy(cg->exec);
+    free(cg);
+}
+
 static const dfrt_backend_vtable cuda_vtable = {
     DFRT_BACKEND_MEMBERS(cuda, "cuda", cuda_supports),
     .df11_layout = DFRT_DF11_LAYOUT_SEGMENTS, /* for the fused DF11 matmul (cuda/df11_segments.cuh) */
 #define CUDA_OP_MEMBER(fn, OP) .fn = cuda_##fn,
     DFRT_FOR_EACH_OP(CUDA_OP_MEMBER)
 #undef CUDA_OP_MEMBER
+    .capture_begin = cuda_capture_begin,
+    .capture_end = cuda_capture_end,
+    .graph_launch = cuda_graph_launch,
+    .graph_free = cuda_graph_free,
 };
 
 static dfrt_status cuda_open_device(int index, dfrt_cuda_ctx *c, dfrt_device_info *info) {

@@ -142,6 +142,70 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     return residual(m, rows);
 }
 
+/* The pass after the embedding: the layers, then for the rows that want logits the final norm,
+ * lm_head and (when argmax) each row's argmax. logit_rows NULL: rows 0 .. n_logits - 1. */
+static dfrt_status pass_body(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax) {
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        /* a long prefill pass takes seconds on the CPU: Ctrl-C is seen between layers */
+        if (m->cancel && *m->cancel) return dfrt_fail(DFRT_CANCELLED, "interrupted");
+        DFRT_TRY(layer(m, l, rows));
+    }
+    if (!n_logits) return DFRT_OK;
+
+    /* xn (n_logits, H) = rmsnorm of the rows that want logits, gathered; logits = xn . lm_head^T */
+    if (!logit_rows) {
+        DFRT_TRY(norm_rows(m, 0, 0, m->norm_final, n_logits));
+    } else {
+        for (uint32_t i = 0; i < n_logits; i++) DFRT_TRY(norm_rows(m, i, logit_rows[i], m->norm_final, 1));
+    }
+    dfrt_buffer *w;
+    DFRT_TRY(weights_block(m, m->lm_head.unit, m->lm_head.resident, &w));
+    DFRT_TRY(project(m, m->logits, m->xn, m->lm_head.unit, w, 0, NULL, n_logits, m->vocab, m->hidden));
+    if (argmax) /* argmax (n_logits) of each logits row */
+        DFRT_TRY(dfrt_op_argmax(m->b, &(dfrt_argmax_args){.out = at(m->argmax, 0), .x = at(m->logits, 0),
+                                                          .rows = n_logits, .n = m->vocab, .stride = m->vocab}));
+    return DFRT_OK;
+}
+
+/* pass_body for every row's logits, from a recording of its work (CUDA graphs: one launch
+ * instead of one per op). The first pass of a shape runs op by op (it sizes the backend's
+ * scratch, which no recording may allocate), the second is recorded, later ones replay it. */
+static dfrt_status pass_recorded(dfrt_model *m, uint32_t rows, bool argmax) {
+    recorded_pass *r = NULL;
+    for (int i = 0; i < MODEL_MAX_RECORDED && !r; i++) {
+        recorded_pass *c = &m->recorded[i];
+        if (c->seen && c->rows == rows && c->n_logits == rows && c->argmax == argmax) r = c;
+    }
+    if (!r) { /* a new shape: op by op, and remembered while there is room */
+        for (int i = 0; i < MODEL_MAX_RECORDED && !r; i++)
+            if (!m->recorded[i].seen) {
+                r = &m->recorded[i];
+                *r = (recorded_pass){.rows = rows, .n_logits = rows, .argmax = argmax, .seen = true};
+            }
+        return pass_body(m, rows, NULL, rows, argmax);
+    }
+    dfrt_backend *b = m->b;
+    if (r->graph) {
+        dfrt_status s = b->vt->graph_launch(b, r->graph);
+        if (s != DFRT_UNSUPPORTED) return s;
+        b->vt->graph_free(b, r->graph); /* the scratch it uses has moved: record it again */
+        r->graph = NULL;
+    }
+    DFRT_TRY(b->vt->capture_begin(b));
+    dfrt_status s = pass_body(m, rows, NULL, rows, argmax);
+    void *graph = NULL;
+    dfrt_status e = b->vt->capture_end(b, s == DFRT_OK, &graph);
+    if (s != DFRT_OK) return s;
+    if (e != DFRT_OK) {
+        dfrt_warn("%s: recording a pass of %u rows failed (%s); passes run op by op from now on", b->vt->name, rows,
+                  dfrt_last_error());
+        m->eager = true;
+        return pass_body(m, rows, NULL, rows, argmax);
+    }
+    r->graph = graph;
+    return b->vt->graph_launch(b, graph);
+}
+
 dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32_t *slots, const int32_t *positions,
                                uint32_t rows, const uint32_t *logit_rows, uint32_t n_logit_rows, float *out_logits,
                                int32_t *out_argmax) {
@@ -168,29 +232,14 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
     DFRT_TRY(dfrt_buffer_write(m->slots, 0, slots, rows * sizeof *slots));
     DFRT_TRY(dfrt_buffer_write(m->positions, 0, positions, rows * sizeof *positions));
     DFRT_TRY(embed(m, tokens, rows));
-    for (uint32_t l = 0; l < m->n_layers; l++) {
-        /* a long prefill pass takes seconds on the CPU: Ctrl-C is seen between layers */
-        if (m->cancel && *m->cancel) return dfrt_fail(DFRT_CANCELLED, "interrupted");
-        DFRT_TRY(layer(m, l, rows));
-    }
-    if (!n_logit_rows) return DFRT_OK;
-
-    /* xn (n_logit_rows, H) = rmsnorm of the rows that want logits, gathered; logits = xn . lm_head^T */
-    bool leading = true; /* logit rows 0, 1, 2, ...: one call */
+    bool leading = true; /* logit rows 0, 1, 2, ...: one norm call */
     for (uint32_t i = 0; i < n_logit_rows; i++) leading &= logit_rows[i] == i;
-    if (leading) {
-        DFRT_TRY(norm_rows(m, 0, 0, m->norm_final, n_logit_rows));
-    } else {
-        for (uint32_t i = 0; i < n_logit_rows; i++) DFRT_TRY(norm_rows(m, i, logit_rows[i], m->norm_final, 1));
-    }
-    dfrt_buffer *w;
-    DFRT_TRY(weights_block(m, m->lm_head.unit, m->lm_head.resident, &w));
-    DFRT_TRY(project(m, m->logits, m->xn, m->lm_head.unit, w, 0, NULL, n_logit_rows, m->vocab, m->hidden));
-    if (out_argmax) { /* argmax (n_logit_rows) of each logits row */
-        DFRT_TRY(dfrt_op_argmax(b, &(dfrt_argmax_args){.out = at(m->argmax, 0), .x = at(m->logits, 0),
-                                                       .rows = n_logit_rows, .n = m->vocab, .stride = m->vocab}));
-        DFRT_TRY(dfrt_buffer_read(m->argmax, 0, out_argmax, n_logit_rows * sizeof *out_argmax));
-    }
+    if (!m->eager && leading && n_logit_rows == rows && rows <= MODEL_MAX_RECORDED_ROWS)
+        DFRT_TRY(pass_recorded(m, rows, out_argmax != NULL));
+    else
+        DFRT_TRY(pass_body(m, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
+    if (!n_logit_rows) return DFRT_OK;
+    if (out_argmax) DFRT_TRY(dfrt_buffer_read(m->argmax, 0, out_argmax, n_logit_rows * sizeof *out_argmax));
     if (out_logits) DFRT_TRY(dfrt_buffer_read(m->logits, 0, out_logits, (size_t)n_logit_rows * m->vocab * sizeof(float)));
     return dfrt_backend_synchronize(b);
 }

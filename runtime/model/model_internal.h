@@ -26,6 +26,18 @@ typedef struct table_weights {
     dfrt_buffer *resident;
 } table_weights;
 
+/* A pass's work after the embedding (the layers, the final norm, lm_head, argmax), recorded
+ * once per shape and replayed, on backends that record work (CUDA graphs). */
+typedef struct recorded_pass {
+    uint32_t rows, n_logits;
+    bool argmax;
+    bool seen;   /* the shape has run op by op once: that run sized the backend's scratch */
+    void *graph; /* NULL until recorded */
+} recorded_pass;
+
+#define MODEL_MAX_RECORDED 8   /* shapes recorded per model; others run op by op */
+#define MODEL_MAX_RECORDED_ROWS 64
+
 struct dfrt_model {
     dfrt_backend *b;
     dfrt_config *config;
@@ -58,6 +70,9 @@ struct dfrt_model {
 
     /* host scratch for the per-row tables of a forward pass */
     uint32_t *host_offsets;
+
+    bool eager; /* every pass op by op: options.eager, no recording backend, or recording failed */
+    recorded_pass recorded[MODEL_MAX_RECORDED];
 
     /* Set by dfrt_generate for its duration: dfrt_model_forward stops between layers (with
      * DFRT_CANCELLED) once it is nonzero. */

@@ -577,6 +577,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     }
     m->n_units = cp->n_units;
     m->fused = b->vt->df11_matmul != NULL;
+    m->eager = o->eager || !b->vt->capture_begin;
     if ((s = make_plan(m, cp, &pl)) != DFRT_OK) goto fail;
     /* Embedding rows from a compressed table are decoded chunk by chunk into row slots. */
     m->embed_row_slots = DFRT_MIN(m->max_rows, 64);
@@ -619,6 +620,8 @@ fail:
 
 void dfrt_model_free(dfrt_model *m) {
     if (!m) return;
+    for (int i = 0; i < MODEL_MAX_RECORDED; i++)
+        if (m->recorded[i].graph) m->b->vt->graph_free(m->b, m->recorded[i].graph);
     for (uint32_t l = 0; m->layers && l < m->n_layers; l++) {
         layer_weights *lw = &m->layers[l];
         dfrt_buffer *bufs[] = {lw->resident, lw->norm_in, lw->norm_post, lw->q_norm, lw->k_norm, lw->qkv_bias};
