@@ -4,9 +4,9 @@
 // the standalone decode (df11_decode.cu) and the fused DF11 matmul (matmul.cu).
 //
 // Safety: the index of a corrupted unit may point anywhere; every stream read is clamped to
-// the buffer, every code advances 1..32 bits, so a thread reads a bounded window and decodes a
-// fixed count of symbols. Output positions come from the caller's weight range, never from
-// the stream.
+// the buffer, and every batch of lookups decodes at least one symbol, so a thread decodes a
+// fixed count of symbols and writes at most 14 bytes past them, inside its segment's room.
+// Output positions come from the caller's weight range, never from the stream.
 #ifndef DFRT_CUDA_DF11_SEGMENTS_CUH
 #define DFRT_CUDA_DF11_SEGMENTS_CUH
 
@@ -133,21 +133,20 @@ __device__ __forceinline__ SegCursor seg_open(const SegUnit &u, uint64_t bit) {
     return c;
 }
 
-// The 64-bit window at bit q of the cursor's words: hi holds the first 32 bits, lo the next
-// 31 and then a marker bit 1 (bit 0), which the shifts move up as codes are taken.
-__device__ __forceinline__ void seg_window(const SegCursor &c, uint32_t q, uint32_t &hi, uint32_t &lo) {
-    const uint32_t *p = c.p + min(q >> 5, c.lim);
-    const uint32_t w0 = seg_word(p), w1 = seg_word(p + 1), w2 = seg_word(p + 2);
-    hi = __funnelshift_l(w1, w0, q);
-    lo = __funnelshift_l(w2, w1, q) | 1u;
-}
-
 // A thread's 64-bit window on the stream: bit q of its cursor's words is the first of hi; lo
 // holds the next 31 bits and then a marker bit 1 (bit 0), which the shifts move up as codes
 // are taken.
 struct SegWin {
     uint32_t q, hi, lo;
 };
+
+// Loads a window (SegWin) at bit q of the cursor's words.
+__device__ __forceinline__ void seg_window(const SegCursor &c, uint32_t q, uint32_t &hi, uint32_t &lo) {
+    const uint32_t *p = c.p + min(q >> 5, c.lim);
+    const uint32_t w0 = seg_word(p), w1 = seg_word(p + 1), w2 = seg_word(p + 2);
+    hi = __funnelshift_l(w1, w0, q);
+    lo = __funnelshift_l(w2, w1, q) | 1u;
+}
 
 __device__ __forceinline__ SegWin seg_win(const SegCursor &c) {
     SegWin w;
