@@ -660,8 +660,9 @@ typedef struct dfrt_model_options {
 /* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM
  * (including rope_type llama3), MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM. DF11
  * units stay compressed on the device: backends with the fused DF11 matmul decode them inside
- * the matmuls, others into one scratch buffer right before use. Checks every tensor's presence, dtype and shape, and that the model fits the device's
- * memory (DFRT_OUT_OF_MEMORY with the sizes otherwise). The backend must outlive the model.
+ * the matmuls, others into one scratch buffer right before use. Checks every tensor's
+ * presence, dtype and shape, and that the model fits the device's memory (DFRT_OUT_OF_MEMORY
+ * with the sizes otherwise). The backend must outlive the model.
  * Loads tokenizer.json when the directory has one. */
 DFRT_API dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options,
                                      dfrt_model **out_model);

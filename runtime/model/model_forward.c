@@ -195,8 +195,8 @@ static dfrt_status pass_recorded(dfrt_model *m, uint32_t rows, bool argmax) {
     dfrt_status s = pass_body(m, rows, NULL, rows, argmax);
     void *graph = NULL;
     dfrt_status e = b->vt->capture_end(b, s == DFRT_OK, &graph);
-    if (s != DFRT_OK) return s;
-    if (e != DFRT_OK) {
+    if (s == DFRT_CANCELLED) return s;
+    if (s != DFRT_OK || e != DFRT_OK) { /* e.g. an op that had to grow the scratch while recording */
         dfrt_warn("%s: recording a pass of %u rows failed (%s); passes run op by op from now on", b->vt->name, rows,
                   dfrt_last_error());
         m->eager = true;
