@@ -373,6 +373,9 @@ static void test_bad_units(void) {
     gaps[320 * 2] ^= 0x08; /* the first window of chunk 2: where chunk 2 starts */
     CHECK_ERROR(init_and_decode(&v), DFRT_FORMAT_ERROR, "chunk 1 ends at bit", "chunk 2 starts at bit");
     gaps[320 * 2] = keep_first;
+    gaps[0] ^= 0x08; /* window 0: the stream's first code starts at bit 0, whatever the gap */
+    CHECK_ERROR(init(&v), DFRT_FORMAT_ERROR, "unit.gaps", "window 0 has gap 1, but the stream's first code starts at bit 0");
+    gaps[0] ^= 0x08;
     uint64_t last_window = n_chunks * 512 - 1;
     if (v.e.n_bytes * 8 <= last_window * 64) {
         uint64_t bit = last_window * 5;

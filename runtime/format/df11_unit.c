@@ -151,6 +151,12 @@ dfrt_status dfrt_df11_unit_init(const char *name, const dfrt_df11_tensors *ts, i
             return dfrt_fail(DFRT_FORMAT_ERROR, TENSOR_FMT ": window %llu lies past the end of the stream but has gap %u",
                              TENSOR_ARGS(gaps), (unsigned long long)w, df11_gap(out->gaps, w));
 
+    /* The first code starts the stream: window 0's gap is 0 (the sequential decoder starts at
+     * bit 0, the indexed one at that gap; they must agree). */
+    if (n_bytes && df11_gap(out->gaps, 0) != 0)
+        return dfrt_fail(DFRT_FORMAT_ERROR, TENSOR_FMT ": window 0 has gap %u, but the stream's first code starts at bit 0",
+                         TENSOR_ARGS(gaps), df11_gap(out->gaps, 0));
+
     DFRT_TRY(check_tables(name, luts, out->luts, out->n_tables, &out->max_code_bits));
 
     /* Split positions: strictly increasing inside (0, n). */
