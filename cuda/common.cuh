@@ -47,6 +47,20 @@ template <typename Kernel> cudaError_t allow_shared(Kernel kernel, int bytes, un
     return e;
 }
 
+// The grid of a kernel whose blocks loop over their work: `need` blocks, but at most one wave
+// of resident ones (no second, partial wave). per_sm is the caller's: 0 at first, then the
+// occupancy, asked once.
+template <typename Kernel>
+cudaError_t one_wave(Kernel kernel, int threads, int shared, int sm_count, int &per_sm, uint64_t need, unsigned &grid) {
+    if (!per_sm) {
+        cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, shared);
+        if (e != cudaSuccess) return e;
+    }
+    const uint64_t most = (uint64_t)sm_count * (uint64_t)(per_sm > 0 ? per_sm : 1);
+    grid = (unsigned)(need < most ? need : most);
+    return cudaSuccess;
+}
+
 // ---- device -----------------------------------------------------------------------------------
 
 // The BF16 values in the low and high halves of a 32-bit word, as fp32 (exact).

@@ -47,19 +47,14 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) df11_decode_kernel(SegUnit 
         if (whole) {
             uint4 *o = reinterpret_cast<uint4 *>(out + (base - a)) + lane;
 #pragma unroll
-            for (int k = 0; k < 8; k++) {
-                const uint32_t e0 = seg_smem[ew + 4 * k * kSegPitchWords], e1 = seg_smem[ew + 4 * k * kSegPitchWords + 1];
-                o[32 * k] = make_uint4(seg_bf16_pair<0>(e0, s8[k].x), seg_bf16_pair<1>(e0, s8[k].x),
-                                       seg_bf16_pair<0>(e1, s8[k].y), seg_bf16_pair<1>(e1, s8[k].y));
-            }
+            for (int k = 0; k < 8; k++) o[32 * k] = seg_bf16x8(ew + 4 * k * kSegPitchWords, s8[k]);
         } else {
 #pragma unroll
             for (int k = 0; k < 8; k++) { // 8 weights per lane and step
                 const uint64_t i = base + 8 * (uint64_t)(lane + 32 * k);
                 if (i >= b || i + 8 <= a) continue;
-                const uint32_t e0 = seg_smem[ew + 4 * k * kSegPitchWords], e1 = seg_smem[ew + 4 * k * kSegPitchWords + 1];
-                const uint32_t w[4] = {seg_bf16_pair<0>(e0, s8[k].x), seg_bf16_pair<1>(e0, s8[k].x),
-                                       seg_bf16_pair<0>(e1, s8[k].y), seg_bf16_pair<1>(e1, s8[k].y)};
+                const uint4 v = seg_bf16x8(ew + 4 * k * kSegPitchWords, s8[k]);
+                const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
                 for (int j = 0; j < 8; j++)
                     if (i + j >= a && i + j < b) out[i + j - a] = (uint16_t)(w[j / 2] >> (16 * (j % 2)));
@@ -79,12 +74,10 @@ extern "C" dfrt_status dfrt_cuda_df11_decode_range(dfrt_cuda_ctx *ctx, const dfr
     DFRT_CUDA_TRY(allow_shared(df11_decode_kernel, kDecodeShared, allowed));
     const uint64_t segs = (b - 1) / kSegWeights + 1 - a / kSegWeights;
     const uint64_t blocks = (segs + 32 * kDecodeWarps - 1) / (32 * kDecodeWarps);
-    // one wave of resident blocks, which then loop: no second, partial wave
-    static int per_sm = 0;
-    if (!per_sm) DFRT_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, df11_decode_kernel, kDecodeThreads, kDecodeShared));
-    const uint64_t most = (uint64_t)ctx->sm_count * (uint64_t)(per_sm > 0 ? per_sm : 1);
-    df11_decode_kernel<<<(unsigned)(blocks < most ? blocks : most), kDecodeThreads, kDecodeShared, ctx->stream>>>(
-        seg_unit(unit), a, b, out);
+    static int per_sm = 0; // blocks loop over items
+    unsigned grid;
+    DFRT_CUDA_TRY(one_wave(df11_decode_kernel, kDecodeThreads, kDecodeShared, ctx->sm_count, per_sm, blocks, grid));
+    df11_decode_kernel<<<grid, kDecodeThreads, kDecodeShared, ctx->stream>>>(seg_unit(unit), a, b, out);
     return DFRT_CUDA_LAUNCHED("df11_decode");
 }
 

@@ -215,6 +215,14 @@ __device__ __forceinline__ uint32_t seg_bf16_pair(uint32_t e, uint32_t sm) {
     return (x & 0x7F7F7F7Fu) | (y & 0x80808080u);
 }
 
+// Eight BF16 weights of decoded segments as four such words: their exponents are words ew and
+// ew + 1 of seg_smem, their sign/mantissa bytes sm.
+__device__ __forceinline__ uint4 seg_bf16x8(uint32_t ew, uint2 sm) {
+    const uint32_t e0 = seg_smem[ew], e1 = seg_smem[ew + 1];
+    return make_uint4(seg_bf16_pair<0>(e0, sm.x), seg_bf16_pair<1>(e0, sm.x), seg_bf16_pair<0>(e1, sm.y),
+                      seg_bf16_pair<1>(e1, sm.y));
+}
+
 } // namespace
 
 #endif

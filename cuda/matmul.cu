@@ -483,16 +483,12 @@ __global__ void __launch_bounds__(kDf11GemvThreads, M == 1 ? 4 : 3)
 #pragma unroll(PRE ? PER : 1)
         for (int i = 0; i < PER; i++) {
             if (lane + 32 * i >= v_end) break;
-            const uint32_t e0 = seg_smem[ew + 4 * i * kSegPitchWords], e1 = seg_smem[ew + 4 * i * kSegPitchWords + 1];
             uint2 q;
             if constexpr (PRE) q = s8[i];
             else q = __ldg(sm + 32 * i);
-            const uint32_t p01 = seg_bf16_pair<0>(e0, q.x), p23 = seg_bf16_pair<1>(e0, q.x);
-            const uint32_t p45 = seg_bf16_pair<0>(e1, q.y), p67 = seg_bf16_pair<1>(e1, q.y);
-            const float wv[8] = {__uint_as_float(p01 << 16), __uint_as_float(p01 & 0xFFFF0000u),
-                                 __uint_as_float(p23 << 16), __uint_as_float(p23 & 0xFFFF0000u),
-                                 __uint_as_float(p45 << 16), __uint_as_float(p45 & 0xFFFF0000u),
-                                 __uint_as_float(p67 << 16), __uint_as_float(p67 & 0xFFFF0000u)};
+            const uint4 p = seg_bf16x8(ew + 4 * i * kSegPitchWords, q);
+            const float wv[8] = {bf16_lo(p.x), bf16_hi(p.x), bf16_lo(p.y), bf16_hi(p.y),
+                                 bf16_lo(p.z), bf16_hi(p.z), bf16_lo(p.w), bf16_hi(p.w)};
 #pragma unroll
             for (int m = 0; m < M; m++) {
                 const float4 *xr = reinterpret_cast<const float4 *>(x + (size_t)m * k) + 2 * (j0 + 32 * i);
@@ -514,14 +510,12 @@ cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs 
     static unsigned long long allowed = 0;
     cudaError_t e = allow_shared(df11_gemv<M>, kDf11GemvShared, allowed);
     if (e != cudaSuccess) return e;
-    static int per_sm = 0; // one wave of resident blocks, which then loop over rows
-    if (!per_sm && (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, df11_gemv<M>, kDf11GemvThreads,
-                                                                        kDf11GemvShared)) != cudaSuccess)
-        return e;
-    const int rows = kDf11GemvWarps;
-    const int need = (p->n + rows - 1) / rows, most = sm_count * (per_sm > 0 ? per_sm : 1);
-    df11_gemv<M><<<need < most ? need : most, kDf11GemvThreads, kDf11GemvShared, stream>>>(u, first, p->x, p->bias,
-                                                                                          p->y, p->n, p->k, p->ldy);
+    static int per_sm = 0; // blocks loop over rows, a warp per row
+    unsigned grid;
+    e = one_wave(df11_gemv<M>, kDf11GemvThreads, kDf11GemvShared, sm_count, per_sm,
+                 (uint64_t)(p->n + kDf11GemvWarps - 1) / kDf11GemvWarps, grid);
+    if (e != cudaSuccess) return e;
+    df11_gemv<M><<<grid, kDf11GemvThreads, kDf11GemvShared, stream>>>(u, first, p->x, p->bias, p->y, p->n, p->k, p->ldy);
     return cudaGetLastError();
 }
 
