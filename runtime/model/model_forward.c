@@ -174,13 +174,13 @@ static dfrt_status pass_recorded(dfrt_model *m, uint32_t rows, bool argmax) {
     recorded_pass *r = NULL;
     for (int i = 0; i < MODEL_MAX_RECORDED && !r; i++) {
         recorded_pass *c = &m->recorded[i];
-        if (c->seen && c->rows == rows && c->n_logits == rows && c->argmax == argmax) r = c;
+        if (c->seen && c->rows == rows && c->argmax == argmax) r = c;
     }
     if (!r) { /* a new shape: op by op, and remembered while there is room */
         for (int i = 0; i < MODEL_MAX_RECORDED && !r; i++)
             if (!m->recorded[i].seen) {
                 r = &m->recorded[i];
-                *r = (recorded_pass){.rows = rows, .n_logits = rows, .argmax = argmax, .seen = true};
+                *r = (recorded_pass){.rows = rows, .argmax = argmax, .seen = true};
             }
         return pass_body(m, rows, NULL, rows, argmax);
     }

@@ -26,10 +26,11 @@ typedef struct table_weights {
     dfrt_buffer *resident;
 } table_weights;
 
-/* A pass's work after the embedding (the layers, the final norm, lm_head, argmax), recorded
- * once per shape and replayed, on backends that record work (CUDA graphs). */
+/* A pass's work after the embedding (the layers, the final norm, lm_head, argmax) for `rows`
+ * rows that all want logits, recorded once per shape and replayed, on backends that record
+ * work (CUDA graphs). */
 typedef struct recorded_pass {
-    uint32_t rows, n_logits;
+    uint32_t rows;
     bool argmax;
     bool seen;   /* the shape has run op by op once: that run sized the backend's scratch */
     void *graph; /* NULL until recorded */
