@@ -74,6 +74,9 @@ cJSON *bench_figure(bench_report *r, const char *backend, const char *figure);
 void bench_metric(cJSON *fig, const char *name, double median, double min, double max, const char *unit, int runs);
 /* A metric given as a rate: amount per time, from time statistics (min rate from max time). */
 void bench_rate(cJSON *fig, const char *name, double amount, const bench_stats *time, const char *unit);
+/* The name of a layout of DF11 units in device memory (dfrt_backend_df11_layout) in reports:
+ * "file", "segments", or "other". */
+const char *bench_layout_name(int layout);
 /* The median of a metric of a figure (NAN when absent). */
 double bench_median(const cJSON *fig, const char *metric);
 /* The figure of `backend` whose fields match: pairs of (key, string value or NULL for

@@ -534,3 +534,5 @@ int bench_write_svg(const bench_report *r, const char *path) {
     free(t.p);
     return ok;
 }
+
+const char *bench_layout_name(int layout) { return layout == 1 ? "segments" : layout == 0 ? "file" : "other"; }

@@ -504,7 +504,7 @@ int bench_model(int argc, char **argv) {
         cJSON *bj = bench_report_backend(&r, b);
         int layout = dfrt_backend_df11_layout(b);
         if (bj && have_device_bytes && (layout == 0 || layout == 1)) {
-            cJSON_AddStringToObject(bj, "df11_layout", layout ? "segments" : "file");
+            cJSON_AddStringToObject(bj, "df11_layout", bench_layout_name(layout));
             cJSON_AddNumberToObject(bj, "df11_device_weight_bytes", device_bytes[layout]);
         }
         for (int f = 0; f < 2; f++)

@@ -268,20 +268,32 @@ static void note_failure(const char *backend, const char *what) {
     fprintf(stderr, "dfrt bench ops: %s: %s: %s\n", backend, what, dfrt_last_error());
 }
 
-static const char *layout_name(int layout) { return layout == 1 ? "segments" : layout == 0 ? "file" : "other"; }
-
 /* The layer unit on the device: its bytes there, against the file's and against what
  * dfrt_df11_device_bytes predicts. */
 static void record_unit_bytes(cJSON *bj, dfrt_backend *b, const layer_unit *L, const dfrt_device_df11 *u) {
     int layout = dfrt_backend_df11_layout(b);
     uint64_t bytes = dfrt_device_df11_bytes(u), predicted = dfrt_df11_device_bytes(&L->h.u.unit, layout);
-    cJSON_AddStringToObject(bj, "df11_layout", layout_name(layout));
+    cJSON_AddStringToObject(bj, "df11_layout", bench_layout_name(layout));
     cJSON_AddNumberToObject(bj, "layer_device_bytes", (double)bytes);
     cJSON_AddNumberToObject(bj, "layer_device_percent_of_bf16", 100.0 * (double)bytes / (2.0 * (double)L->n));
     if (bytes != predicted)
         fprintf(stderr, "dfrt bench ops: %s: warning: the layer unit holds %llu bytes on the device, "
                         "dfrt_df11_device_bytes says %llu\n",
                 dfrt_backend_name(b), (unsigned long long)bytes, (unsigned long long)predicted);
+}
+
+/* What a matmul figure and a DF11 matmul figure hold alike: the shape, the time, GB/s of the
+ * `bytes` of weights read, TFLOP/s and the share of the copy rate. */
+static void matmul_fields(cJSON *f, const op_case *mm, const bench_stats *st, double bytes, double copy_gbs) {
+    double flop = 2.0 * (double)mm->s[0] * (double)mm->s[1] * (double)mm->s[2];
+    cJSON_AddStringToObject(f, "shape", mm->name);
+    cJSON_AddNumberToObject(f, "m", (double)mm->s[0]);
+    cJSON_AddNumberToObject(f, "n", (double)mm->s[1]);
+    cJSON_AddNumberToObject(f, "k", (double)mm->s[2]);
+    bench_metric(f, "time_us", 1e3 * st->median, 1e3 * st->min, 1e3 * st->max, "us", st->runs);
+    bench_rate(f, "gb_per_s", bytes / 1e6, st, "GB/s");
+    bench_rate(f, "tflop_per_s", flop / 1e9, st, "TFLOP/s");
+    if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
 }
 
 /* The DF11 matmul figure of a case, after its BF16 figure bf (NULL when that failed). Returns 0
@@ -306,17 +318,9 @@ static int df11_matmul_figure(bench_report *r, ops_ctx *c, const ops_plan *p, in
     uint64_t nk = (uint64_t)mm->s[1] * (uint64_t)mm->s[2];
     /* the bytes read: the rows' share of the unit's bytes in device memory */
     double bytes = (double)nk * (double)dfrt_device_df11_bytes(u) / (double)(si == LM_HEAD ? c->head_n : c->layer_n);
-    double flop = 2.0 * (double)mm->s[0] * (double)nk;
     cJSON *f = bench_figure(r, bn, "df11_matmul");
-    cJSON_AddStringToObject(f, "shape", mm->name);
-    cJSON_AddNumberToObject(f, "m", (double)mm->s[0]);
-    cJSON_AddNumberToObject(f, "n", (double)mm->s[1]);
-    cJSON_AddNumberToObject(f, "k", (double)mm->s[2]);
+    matmul_fields(f, mm, &st, bytes, copy_gbs);
     cJSON_AddNumberToObject(f, "df11_bytes", bytes);
-    bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
-    bench_rate(f, "gb_per_s", bytes / 1e6, &st, "GB/s");
-    bench_rate(f, "tflop_per_s", flop / 1e9, &st, "TFLOP/s");
-    if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
     if (bf) cJSON_AddNumberToObject(f, "df11_over_bf16_time", bench_median(f, "time_us") / bench_median(bf, "time_us"));
     /* the reference: the layer block (decoded or uploaded) or the rotation set's first copy */
     dfrt_tensor_arg ref = si == LM_HEAD ? (dfrt_tensor_arg){c->wset, 0} : (dfrt_tensor_arg){c->layer, 2 * c->first[si]};
@@ -464,15 +468,7 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
             cJSON *f = NULL;
             if (bench_time_op(b, op_matmul, &c, p->min_time, &st)) {
                 f = bench_figure(r, bn, "matmul");
-                cJSON_AddStringToObject(f, "shape", mm->name);
-                cJSON_AddNumberToObject(f, "m", (double)mm->s[0]);
-                cJSON_AddNumberToObject(f, "n", (double)mm->s[1]);
-                cJSON_AddNumberToObject(f, "k", (double)mm->s[2]);
-                double flop = 2.0 * (double)mm->s[0] * (double)mm->s[1] * (double)mm->s[2];
-                bench_metric(f, "time_us", 1e3 * st.median, 1e3 * st.min, 1e3 * st.max, "us", st.runs);
-                bench_rate(f, "gb_per_s", 2.0 * (double)mm->s[1] * (double)mm->s[2] / 1e6, &st, "GB/s");
-                bench_rate(f, "tflop_per_s", flop / 1e9, &st, "TFLOP/s");
-                if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
+                matmul_fields(f, mm, &st, 2.0 * (double)mm->s[1] * (double)mm->s[2], copy_gbs);
             } else {
                 char what[64];
                 snprintf(what, sizeof what, "matmul %s M=%lld", mm->name, (long long)mm->s[0]);
