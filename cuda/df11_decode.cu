@@ -9,7 +9,7 @@ namespace {
 
 constexpr int kDecodeThreads = 256;
 constexpr int kDecodeWarps = kDecodeThreads / 32;
-constexpr int kDecodeShared = kDecodeWarps * 32 * kSegPitchWords * 4; // and the tables' static part
+static_assert(kDecodeWarps == kSegWarps, "seg_smem has room for kSegWarps warps");
 
 __global__ void __launch_bounds__(kDecodeThreads, 4) df11_decode_kernel(SegUnit u, uint64_t a, uint64_t b, uint16_t *out) {
     seg_load_tables(u);
@@ -70,14 +70,12 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) df11_decode_kernel(SegUnit 
 extern "C" dfrt_status dfrt_cuda_df11_decode_range(dfrt_cuda_ctx *ctx, const dfrt_device_df11 *unit, uint64_t a,
                                                    uint64_t b, uint16_t *out) {
     if (b <= a) return DFRT_OK;
-    static unsigned long long allowed = 0;
-    DFRT_CUDA_TRY(allow_shared(df11_decode_kernel, kDecodeShared, allowed));
     const uint64_t segs = (b - 1) / kSegWeights + 1 - a / kSegWeights;
     const uint64_t blocks = (segs + 32 * kDecodeWarps - 1) / (32 * kDecodeWarps);
     static int per_sm = 0; // blocks loop over items
     unsigned grid;
-    DFRT_CUDA_TRY(one_wave(df11_decode_kernel, kDecodeThreads, kDecodeShared, ctx->sm_count, per_sm, blocks, grid));
-    df11_decode_kernel<<<grid, kDecodeThreads, kDecodeShared, ctx->stream>>>(seg_unit(unit), a, b, out);
+    DFRT_CUDA_TRY(one_wave(df11_decode_kernel, kDecodeThreads, 0, ctx->sm_count, per_sm, blocks, grid));
+    df11_decode_kernel<<<grid, kDecodeThreads, 0, ctx->stream>>>(seg_unit(unit), a, b, out);
     return DFRT_CUDA_LAUNCHED("df11_decode");
 }
 

@@ -65,11 +65,14 @@ __device__ __forceinline__ uint32_t seg_entry(uint32_t g) {
 }
 
 // The unit's tables in shared memory, at addresses known when the kernel is compiled (so that
-// a lookup is one shift and a load): the fast table in the form of seg_entry, and the luts.
-// Each kernel that uses them has them; its dynamic shared memory (seg_smem) follows.
+// a lookup is one shift and a load): the fast table in the form of seg_entry, and the luts;
+// and the decoded exponents, kSegPitchWords words for each lane of a block of kSegWarps warps
+// (static too, so that an exponent's address is one register and an immediate). Each kernel
+// that uses them has them (42.5 KB).
+constexpr int kSegWarps = 8;
 __shared__ uint32_t seg_fast_smem[1 << kFastBits];
 __shared__ __align__(16) uint8_t seg_luts_smem[kMaxLutBytes];
-extern __shared__ __align__(16) uint32_t seg_smem[];
+__shared__ __align__(16) uint32_t seg_smem[kSegWarps * 32 * kSegPitchWords];
 
 __device__ __forceinline__ uint8_t *seg_bytes() { return reinterpret_cast<uint8_t *>(seg_smem); }
 
@@ -215,12 +218,17 @@ __device__ __forceinline__ uint32_t seg_bf16_pair(uint32_t e, uint32_t sm) {
     return (x & 0x7F7F7F7Fu) | (y & 0x80808080u);
 }
 
+// Four BF16 weights as two such words, from their exponents (a word of seg_smem) and their
+// sign/mantissa bytes.
+__device__ __forceinline__ uint2 seg_bf16x4(uint32_t e, uint32_t sm) {
+    return make_uint2(seg_bf16_pair<0>(e, sm), seg_bf16_pair<1>(e, sm));
+}
+
 // Eight BF16 weights of decoded segments as four such words: their exponents are words ew and
 // ew + 1 of seg_smem, their sign/mantissa bytes sm.
 __device__ __forceinline__ uint4 seg_bf16x8(uint32_t ew, uint2 sm) {
-    const uint32_t e0 = seg_smem[ew], e1 = seg_smem[ew + 1];
-    return make_uint4(seg_bf16_pair<0>(e0, sm.x), seg_bf16_pair<1>(e0, sm.x), seg_bf16_pair<0>(e1, sm.y),
-                      seg_bf16_pair<1>(e1, sm.y));
+    const uint2 lo = seg_bf16x4(seg_smem[ew], sm.x), hi = seg_bf16x4(seg_smem[ew + 1], sm.y);
+    return make_uint4(lo.x, lo.y, hi.x, hi.y);
 }
 
 } // namespace
