@@ -207,21 +207,26 @@ __device__ __forceinline__ void seg_decode(uint32_t n_tables, const SegCursor &c
     }
 }
 
-// Two BF16 weights as one word, the first in the low half, from four exponents in the rotated
-// form (seg_rot) and their four sign/mantissa bytes: weights 0 and 1 (H = 0) or 2 and 3 (H =
-// 1). With r = e0 e7..e1, the byte pairs (r, sm) and (sm, r) hold every bit of the BF16
-// word s e7..e0 m6..m0 at its place: bits 6-0 of each byte from the first, bit 7 from the
-// second.
-template <int H>
-__device__ __forceinline__ uint32_t seg_bf16_pair(uint32_t e, uint32_t sm) {
-    const uint32_t x = __byte_perm(e, sm, H ? 0x3726 : 0x1504), y = __byte_perm(e, sm, H ? 0x7362 : 0x5140);
-    return (x & 0x7F7F7F7Fu) | (y & 0x80808080u);
+// a where M has 1 bits, b where it has 0 bits, in one LOP3 (written out, the compiler makes
+// two of it).
+template <uint32_t M> __device__ __forceinline__ uint32_t seg_select(uint32_t a, uint32_t b) {
+#ifdef __CUDA_ARCH__
+    uint32_t d;
+    asm("lop3.b32 %0, %1, %2, %3, 0xE4;" : "=r"(d) : "r"(a), "r"(b), "n"(M));
+    return d;
+#else
+    return (a & M) | (b & ~M);
+#endif
 }
 
-// Four BF16 weights as two such words, from their exponents (a word of seg_smem) and their
-// sign/mantissa bytes.
+// Four BF16 weights as two words (weights 0 and 1, then 2 and 3; the first of each in the low
+// half), from their exponents in the rotated form of seg_rot (a word of seg_smem, one byte
+// each) and their sign/mantissa bytes. With r = e0 e7..e1 and sm = s m6..m0, a BF16 weight
+// s e7..e0 m6..m0 is the byte (r & 0x7F | sm & 0x80) over the byte (sm & 0x7F | r & 0x80):
+// two selects for the four weights' high and low bytes, then a byte permute per word.
 __device__ __forceinline__ uint2 seg_bf16x4(uint32_t e, uint32_t sm) {
-    return make_uint2(seg_bf16_pair<0>(e, sm), seg_bf16_pair<1>(e, sm));
+    const uint32_t hi = seg_select<0x7F7F7F7Fu>(e, sm), lo = seg_select<0x7F7F7F7Fu>(sm, e);
+    return make_uint2(__byte_perm(hi, lo, 0x1504), __byte_perm(hi, lo, 0x3726));
 }
 
 // Eight BF16 weights of decoded segments as four such words: their exponents are words ew and
