@@ -7,10 +7,16 @@
 // the buffer, and every batch of lookups decodes at least one symbol, so a thread decodes a
 // fixed count of symbols and writes at most 14 bytes past them, inside its segment's room.
 // Output positions come from the caller's weight range, never from the stream.
+//
+// tests/test_cuda_segments.cpp compiles these functions for the host (DFRT_SEG_HOST, with
+// stand-ins for the CUDA built-ins in tests/cuda_host.h) and checks them against the CPU
+// decoder, so that the decoder's logic is tested where no GPU is.
 #ifndef DFRT_CUDA_DF11_SEGMENTS_CUH
 #define DFRT_CUDA_DF11_SEGMENTS_CUH
 
+#ifndef DFRT_SEG_HOST
 #include "common.cuh"
+#endif
 
 namespace {
 
