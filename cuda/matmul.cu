@@ -516,18 +516,18 @@ __global__ void __launch_bounds__(kDf11GemvThreads, M == 1 ? 4 : 3)
     df11_gemv(SegUnit u, uint64_t first, const float *__restrict__ x, const float *__restrict__ bias,
               float *__restrict__ y, int n, int k, int ldy) {
     constexpr int VW = kGemvVec<M>;
-    constexpr int PER = kSegWeights / VW; // vectors per lane and round (a round: 32 segments of a row)
-    constexpr int SEG_VECS = kSegWeights / VW;
+    // vectors per segment, and so per lane and round (a round: a row's 32 segments, one per lane)
+    constexpr int PER = kSegWeights / VW;
     constexpr bool PRE = M <= 2;          // sign/mantissa bytes loaded before the decode (registers allowing)
     using V = Df11Vec<VW>;
     seg_load_tables(u);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     // this warp's 32 decoded segments in seg_smem (words), and this lane's own (bytes); the
-    // exponents of the lane's vector i (lane + 32 i of the round: segment (lane + 32 i) /
-    // SEG_VECS) start at word ew + i (32 / SEG_VECS) kSegPitchWords
+    // exponents of the lane's vector i (lane + 32 i of the round: segment (lane + 32 i) / PER)
+    // start at word ew + i (32 / PER) kSegPitchWords
     const uint32_t exps = warp * 32 * kSegPitchWords;
     const uint32_t mine = 4 * (exps + lane * kSegPitchWords);
-    const uint32_t ew = exps + (lane / SEG_VECS) * kSegPitchWords + (lane % SEG_VECS) * (VW / 4);
+    const uint32_t ew = exps + (lane / PER) * kSegPitchWords + (lane % PER) * (VW / 4);
     const int kv = k / VW, row_segs = k / kSegWeights, rounds = (row_segs + 31) / 32;
     const int stride = gridDim.x * kDf11GemvWarps;
     // this lane's segment of round d of a row
@@ -562,7 +562,7 @@ __global__ void __launch_bounds__(kDf11GemvThreads, M == 1 ? 4 : 3)
             typename V::SM q;
             if constexpr (PRE) q = sv[i];
             else q = __ldg(sm + 32 * i);
-            const auto wv = V::weights(ew + i * (32 / SEG_VECS) * kSegPitchWords, q);
+            const auto wv = V::weights(ew + i * (32 / PER) * kSegPitchWords, q);
 #pragma unroll
             for (int m = 0; m < M; m++) acc[0][m] = V::dot(acc[0][m], x + (size_t)m * k + (size_t)VW * (j0 + 32 * i), wv);
         }
@@ -609,7 +609,7 @@ cudaError_t launch_gemv_vec(const MatmulArgs *p, int sm_count, cudaStream_t stre
     // (more bytes in flight per thread), else two (fewer registers: more blocks per SM).
     // Measured on the H200 at M = 8: o 4096 x 4096 30.4 us (U = 4) against 37.1 (U = 2),
     // gate_up 28672 x 4096 193.0 against 164.4; at M = 4, four was faster on every shape.
-    if constexpr (kGemvVec<M> == 8 || M <= 4) return launch_gemv_vec_u<M, 4>(p, k_tile, blocks, stream);
+    if constexpr (M <= 4) return launch_gemv_vec_u<M, 4>(p, k_tile, blocks, stream); // U unused for M <= 2
     else if (blocks <= 2 * sm_count) return launch_gemv_vec_u<M, 4>(p, k_tile, blocks, stream);
     else return launch_gemv_vec_u<M, 2>(p, k_tile, blocks, stream);
 }
