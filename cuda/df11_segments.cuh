@@ -5,7 +5,7 @@
 //
 // Safety: the index of a corrupted unit may point anywhere; every stream read is clamped to
 // the buffer, and every batch of lookups decodes at least one symbol, so a thread decodes a
-// fixed count of symbols and writes at most 14 bytes past them, inside its segment's room.
+// fixed count of symbols and writes at most 18 bytes past them, inside its segment's room.
 // Output positions come from the caller's weight range, never from the stream.
 //
 // tests/test_cuda_segments.cpp compiles these functions for the host (DFRT_SEG_HOST, with
@@ -25,9 +25,9 @@ constexpr int kGroupSegments = 16;    // DFRT_DF11_GROUP_SEGMENTS
 constexpr int kGroupWords = 10;       // DFRT_DF11_GROUP_WORDS
 constexpr int kFastBits = 12;         // DFRT_DF11_FAST_BITS
 constexpr int kSegBatch = 5;          // fast lookups per bit window (seg_decode)
-// A decoded segment's exponent bytes in shared memory: 64, and up to 14 more that the last
-// batch of lookups writes past them; an odd number of words, so that the lanes' segments
-// start in different banks.
+// A decoded segment's exponent bytes in shared memory: 64, and up to 18 more that the last
+// batch of lookups writes past them (seg_decode); an odd number of words, so that the lanes'
+// segments start in different banks.
 constexpr int kSegPitchWords = 21;
 constexpr int kMaxLutBytes = 18 * 256; // 17 tables and the lengths row
 
@@ -165,52 +165,116 @@ __device__ __forceinline__ SegWin seg_win(const SegCursor &c) {
     return w;
 }
 
-// One fast lookup: up to three exponents to bytes [off, off + 3) of seg_smem; returns the entry.
-__device__ __forceinline__ uint32_t seg_lookup(SegWin &w, uint32_t &off) {
-    uint8_t *const bytes = seg_bytes();
+// How decoded exponents reach seg_smem, chosen per kernel (measured on the H200, llama-3.1-8b
+// layer; figures in matmul.cu and df11_decode.cu):
+//   kOutBytes: a byte store per exponent, three per lookup;
+//   kOutWords: the word being filled is stored after every lookup, without a branch, and the
+//              next word begun once it is full: one store per lookup instead of three (the
+//              byte stores took 1.85 wavefronts each), for about six more instructions per
+//              lookup in the SASS. It pays where the kernel waits on shared memory.
+// (Storing a word only once it is full, behind a branch, measured slower than kOutWords on
+// every shape, and than kOutBytes at M >= 4 and in the standalone decode.)
+enum { kOutBytes = 0, kOutWords = 1 };
+
+// The exponents on their way: for kOutBytes the next byte, wp; for kOutWords, words are
+// stored from word wp on, q holding the next word's first fill / 8 bytes (fill: 0, 8, 16 or
+// 24) and zeros above them.
+template <int OUT> struct SegOut {
+    uint32_t wp, q, fill;
+
+    __device__ __forceinline__ explicit SegOut(uint32_t off) : wp(OUT == kOutBytes ? off : off / 4), q(0), fill(0) {}
+
+    // The exponents so far, as bytes of seg_smem up to them.
+    __device__ __forceinline__ uint32_t end() const { return OUT == kOutBytes ? wp : 4 * wp + (fill >> 3); }
+
+    // Puts up to three exponents, the low `bits` bits of x (8 per exponent; x is zero above
+    // them).
+    __device__ __forceinline__ void put(uint32_t x, uint32_t bits) {
+        if constexpr (OUT == kOutBytes) {
+            uint8_t *const bytes = seg_bytes();
+            bytes[wp] = (uint8_t)x;
+            bytes[wp + 1] = (uint8_t)(x >> 8);
+            bytes[wp + 2] = (uint8_t)(x >> 16);
+            wp += bits >> 3;
+        } else {
+            const uint32_t carry = __funnelshift_l(x, 0u, fill); // the bits of x past the word
+            q |= x << fill;
+            seg_smem[wp] = q;
+            fill += bits;
+            const uint32_t full = fill >> 5;
+            wp += full;
+            q = full ? carry : q;
+            fill &= 31u;
+        }
+    }
+
+    // Puts the exponents of fast-table entry e (seg_entry).
+    __device__ __forceinline__ void put_entry(uint32_t e) {
+        if constexpr (OUT == kOutBytes) {
+            uint8_t *const bytes = seg_bytes();
+            bytes[wp] = (uint8_t)(e >> 5);
+            bytes[wp + 1] = (uint8_t)(e >> 13);
+            bytes[wp + 2] = (uint8_t)(e >> 21);
+            wp += e >> 30;
+        } else {
+            put((e >> 5) & 0xFFFFFFu, (e >> 30) * 8);
+        }
+    }
+
+    // kOutWords: stores the bytes that a last put carried past a full word.
+    __device__ __forceinline__ void finish() {
+        if constexpr (OUT == kOutWords) seg_smem[wp] = q;
+    }
+};
+
+// One fast lookup: up to three exponents to o; returns the entry.
+template <int OUT> __device__ __forceinline__ uint32_t seg_lookup(SegWin &w, SegOut<OUT> &o) {
     const uint32_t e = seg_fast_smem[w.hi >> (32 - kFastBits)];
-    bytes[off] = (uint8_t)(e >> 5);
-    bytes[off + 1] = (uint8_t)(e >> 13);
-    bytes[off + 2] = (uint8_t)(e >> 21);
-    off += e >> 30;
+    o.put_entry(e);
     w.hi = __funnelshift_l(w.lo, w.hi, e); // e's low 5 bits: the length
     w.lo = __funnelshift_l(0u, w.lo, e);
     return e;
 }
 
-// After a batch of lookups whose last entry was e: whether the segment is done (off >= end);
-// if not, the window is loaded again at the bit the marker shows, and a code longer than 12
-// bits that the batch ended on is decoded on its own.
-__device__ __forceinline__ bool seg_next(uint32_t n_tables, const SegCursor &c, SegWin &w, uint32_t e, uint32_t &off,
+// After a batch of lookups whose last entry was e: whether the segment is done (end
+// exponents in o); if not, the window is loaded again at the bit the marker shows, and a code
+// longer than 12 bits that the batch ended on is decoded on its own.
+template <int OUT>
+__device__ __forceinline__ bool seg_next(uint32_t n_tables, const SegCursor &c, SegWin &w, uint32_t e, SegOut<OUT> &o,
                                          uint32_t end) {
-    if (off >= end) return true;
+    if (o.end() >= end) return true;
     w.q += w.lo ? __ffs(w.lo) - 1 : 31 + __ffs(w.hi); // the bits taken: the marker's distance from bit 0
     seg_window(c, w.q, w.hi, w.lo);
     if (e == 0) {
         const uint32_t s = seg_slow(n_tables, w.hi);
-        seg_bytes()[off++] = (uint8_t)s;
-        if (off >= end) return true;
+        o.put(s & 0xFFu, 8);
+        if (o.end() >= end) return true;
         w.q += s >> 8;
         seg_window(c, w.q, w.hi, w.lo);
     }
     return false;
 }
 
-// Decodes `count` (1..64) exponents from the cursor into shared memory from byte `off` of
-// seg_smem, in the rotated form of seg_rot: bytes [off, off + count) are the exponents, up to
-// 14 bytes past them are written too (kSegPitchWords leaves room). Each batch makes five
-// lookups in the window (each takes at most 12 bits and reads 12: five fit in its 63) with no
-// test between them: a code longer than 12 bits has entry 0, which takes no bits and moves
-// nothing, so the lookups after it repeat it harmlessly until seg_next decodes it.
+// Decodes `count` (1..64) exponents from the cursor into shared memory from byte `off` (a
+// multiple of 4) of seg_smem, in the rotated form of seg_rot: bytes [off, off + count) are
+// the exponents, and up to 18 bytes past them are written too (kSegPitchWords leaves room:
+// five lookups after byte end - 1 reach byte end + 13, and kOutWords stores whole words).
+// Each batch makes five lookups in the window (each takes at most 12 bits and reads 12: five
+// fit in its 63) with no test between them: a code longer than 12 bits has entry 0, which
+// takes no bits and puts nothing, so the lookups after it repeat it harmlessly until seg_next
+// decodes it.
+template <int OUT>
 __device__ __forceinline__ void seg_decode(uint32_t n_tables, const SegCursor &c, int count, uint32_t off) {
     const uint32_t end = off + (uint32_t)count;
     SegWin w = seg_win(c);
+    SegOut<OUT> o(off);
     for (;;) {
         uint32_t e;
 #pragma unroll
-        for (int j = 0; j < kSegBatch; j++) e = seg_lookup(w, off);
-        if (seg_next(n_tables, c, w, e, off, end)) return;
+        for (int j = 0; j < kSegBatch; j++) e = seg_lookup(w, o);
+        if (seg_next(n_tables, c, w, e, o, end)) break;
     }
+    o.finish();
 }
 
 // a where M has 1 bits, b where it has 0 bits, in one LOP3 (written out, the compiler makes

@@ -1,8 +1,8 @@
 /* The CUDA segment decoder's device functions (cuda/df11_segments.cuh), compiled for the host
- * with tests/cuda_host.h and run one thread at a time: every segment of every edge-case unit,
- * uploaded as LAYOUT_SEGMENTS by dfrt_df11_upload itself (a CPU backend that asks for that
- * layout), decodes to the CPU decoder's weights, from any start in seg_smem, writing nothing
- * outside its room; corrupted units, their segment indexes scrambled too, decode inside their
+ * with tests/cuda_host.h and run one thread at a time: every segment of every edge-case unit
+ * (whole, or a prefix of it), uploaded as LAYOUT_SEGMENTS by dfrt_df11_upload itself (a CPU
+ * backend that asks for that layout), decodes to the CPU decoder's weights with either way of
+ * storing exponents (SegOut), from any start in seg_smem, writing nothing outside its room; corrupted units, their segment indexes scrambled too, decode inside their
  * buffers (the sanitizer build checks it: the buffers are copied to heap blocks of exactly
  * their size); and the exponent/sign-mantissa join gives every BF16 value. The kernels'
  * thread and vector mapping is left to the device tests (test_ops cuda). */
@@ -38,9 +38,13 @@ dfrt_backend *segments_backend() {
 constexpr uint8_t kGuard = 0xA7;
 test_rng index_rng = {7};
 
-/* Decodes every segment of the unit with seg_decode into lane `lane`'s room of seg_smem and
- * joins it with seg_bf16x4; want: the CPU decoder's weights (NULL for a corrupted unit, which
- * is only decoded). Returns the number of wrong weights. */
+/* the decoder's way of storing exponents (SegOut): both are checked */
+int out_mode = kOutBytes;
+
+/* Decodes every segment of the unit (the odd ones: a prefix) with seg_decode into lane
+ * `lane`'s room of seg_smem and joins it with seg_bf16x4; want: the CPU decoder's weights (NULL
+ * for a corrupted unit, which is only decoded). Returns the number of wrong weights. */
+
 uint64_t decode_segments(const dfrt_df11_unit *unit, const uint16_t *want, int lane) {
     dfrt_device_df11 *dev = NULL;
     if (dfrt_df11_upload(segments_backend(), unit, &dev) != DFRT_OK) {
@@ -70,9 +74,14 @@ uint64_t decode_segments(const dfrt_df11_unit *unit, const uint16_t *want, int l
     uint64_t wrong = 0, outside = 0, segs = (u.n + kSegWeights - 1) / kSegWeights;
     memset(seg_smem, kGuard, sizeof seg_smem);
     for (uint64_t s = 0; s < segs; s++) {
-        const int count = (int)std::min<uint64_t>(kSegWeights, u.n - s * kSegWeights);
-        seg_decode(u.n_tables, seg_open(u, seg_start(u.segments, s)), count, off);
-        /* nothing outside the lane's room (count bytes and at most 14 more): the rooms on
+        /* the whole segment, or (odd segments) a prefix of it, as the standalone decode asks
+         * for where a weight range ends inside a segment */
+        const int whole = (int)std::min<uint64_t>(kSegWeights, u.n - s * kSegWeights);
+        const int count = (s & 1) ? 1 + (int)(s * 37 % (uint64_t)whole) : whole;
+        const SegCursor c = seg_open(u, seg_start(u.segments, s));
+        if (out_mode == kOutBytes) seg_decode<kOutBytes>(u.n_tables, c, count, off);
+        else seg_decode<kOutWords>(u.n_tables, c, count, off);
+        /* nothing outside the lane's room (count bytes and at most 18 more): the rooms on
          * either side keep their guard bytes */
         for (uint32_t i = off >= room ? off - room : 0; i < off + 2 * room && i < sizeof seg_smem; i++)
             if ((i < off || i >= off + room) && bytes[i] != kGuard) outside++;
@@ -108,8 +117,9 @@ void test_edge_cases() {
         std::vector<uint16_t> want(u.n);
         CHECK_OK(dfrt_df11_decode(&u, want.data(), 1));
         const uint64_t wrong = decode_segments(&u, want.data(), i % 32);
-        if (wrong) fprintf(stderr, "  %s: %llu of %llu weights differ\n", cases[i].label, (unsigned long long)wrong,
-                           (unsigned long long)u.n);
+        if (wrong)
+            fprintf(stderr, "  %s (SegOut<%d>): %llu of %llu weights differ\n", cases[i].label, out_mode,
+                    (unsigned long long)wrong, (unsigned long long)u.n);
         CHECK(wrong == 0);
         dfrt_df11_unit_release(&u);
         dfrt_df11_encoded_free(&e);
@@ -167,8 +177,10 @@ void test_join() {
 
 int main() {
     RUN(test_join);
-    RUN(test_edge_cases);
-    RUN(test_corrupted);
+    for (out_mode = kOutBytes; out_mode <= kOutWords; out_mode++) {
+        RUN(test_edge_cases);
+        RUN(test_corrupted);
+    }
     dfrt_backend_close(segments_backend());
     return test_finish();
 }
