@@ -27,6 +27,7 @@ typedef struct dfrt_cuda_ctx {
     size_t scratch_size;
     uint64_t scratch_moves; /* how often the scratch was allocated again: recorded graphs hold its address */
     dfrt_backend *owner; /* the backend whose allocated bytes the scratch counts in */
+    struct cuda_cublas *cublas; /* cuBLAS, loaded for the bench's reference matmul (backends/cuda/cuda_cublas.c) */
 } dfrt_cuda_ctx;
 
 /* Provided by the backend (cuda_backend.c). dfrt_cuda_fail converts a failed CUDA call to a

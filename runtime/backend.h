@@ -76,6 +76,9 @@ struct dfrt_backend_vtable {
     DFRT_FOR_EACH_OP(DFRT_OP_MEMBER)
 #undef DFRT_OP_MEMBER
 
+    /* optional: dfrt_vendor_matmul (ops.h), args validated; *library as there. */
+    dfrt_status (*vendor_matmul)(dfrt_backend *b, const dfrt_vendor_matmul_args *a, const char **library);
+
     dfrt_status (*synchronize)(dfrt_backend *b); /* required: waits for all enqueued work */
     /* required: device timestamps around the work enqueued between begin and end; end waits. */
     dfrt_status (*timer_begin)(dfrt_backend *b);

@@ -388,3 +388,33 @@ bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_s
     }
 
 DFRT_FOR_EACH_OP(DEFINE_OP)
+
+/* ---- the bench's reference matmul ----------------------------------------------------------- */
+
+dfrt_status dfrt_vendor_matmul(dfrt_backend *b, const dfrt_vendor_matmul_args *args, const char **out_library) {
+    const char *op = "vendor_matmul";
+    if (out_library) *out_library = NULL;
+    if (!b || !args) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend or arguments are NULL", op);
+    const dfrt_vendor_matmul_args *a = args;
+    if (a->m < 1 || a->n < 1 || a->k < 1 || a->m > INT32_MAX || a->n > INT32_MAX || a->k > INT32_MAX)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: shape M=%lld N=%lld K=%lld (each must be 1 .. 2^31-1)", op,
+                         (long long)a->m, (long long)a->n, (long long)a->k);
+    const uint64_t m = (uint64_t)a->m, n = (uint64_t)a->n, k = (uint64_t)a->k;
+    const tensor_desc t[3] = {T(dfrt_vendor_matmul_args, x, "X (bf16 M x K)", 2, T_IN),
+                              T(dfrt_vendor_matmul_args, w, "W (bf16 N x K)", 2, T_IN),
+                              T(dfrt_vendor_matmul_args, y, "Y (fp32 M x N)", 4, T_OUT)};
+    uint64_t counts[3];
+    DFRT_TRY(product(op, m, k, 1, &counts[0]));
+    DFRT_TRY(product(op, n, k, 1, &counts[1]));
+    DFRT_TRY(product(op, m, n, 1, &counts[2]));
+    for (int i = 0; i < 3; i++) DFRT_TRY(check_tensor(b, op, &t[i], tensor_at(a, &t[i]), counts[i]));
+    for (int i = 0; i < 2; i++)
+        if (overlaps(&a->y, counts[2] * 4, tensor_at(a, &t[i]), counts[i] * 2))
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: Y (fp32 M x N) overlaps %s", op, t[i].name);
+    if (!b->vt->vendor_matmul)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: the %s backend has no vendor library", op, b->vt->name);
+    const char *library = NULL;
+    dfrt_status s = b->vt->vendor_matmul(b, a, &library);
+    if (out_library) *out_library = library;
+    return s;
+}

@@ -186,6 +186,22 @@ DFRT_API dfrt_status dfrt_op_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args 
 DFRT_API dfrt_status dfrt_op_add(dfrt_backend *b, const dfrt_add_args *a);
 DFRT_API dfrt_status dfrt_op_argmax(dfrt_backend *b, const dfrt_argmax_args *a);
 
+/* Not an op: Y = X . W^T by the device vendor's library (cuBLAS on CUDA), the reference that
+ * `dfrt bench ops --reference` sets beside dfrt's matmul. The executor never uses it; it has
+ * no CPU reference. BF16 X (the library's BF16 GEMM takes no fp32 X), fp32 accumulation. */
+typedef struct dfrt_vendor_matmul_args {
+    dfrt_tensor_arg y; /* fp32 (m, n); overlaps no input */
+    dfrt_tensor_arg x; /* bf16 (m, k) */
+    dfrt_tensor_arg w; /* bf16 (n, k), row-major */
+    int64_t m, n, k;   /* each 1 .. 2^31 - 1 */
+} dfrt_vendor_matmul_args;
+
+/* Validates args as dfrt_op_matmul does, then enqueues the library's matmul on b's stream.
+ * *out_library (may be NULL): the library, its version and file (a string b owns).
+ * DFRT_UNSUPPORTED where the backend has no vendor library (CPU, Vulkan); DFRT_UNAVAILABLE
+ * where the library cannot be loaded (the message names the files tried). */
+DFRT_API dfrt_status dfrt_vendor_matmul(dfrt_backend *b, const dfrt_vendor_matmul_args *args, const char **out_library);
+
 /* Whether b can run this op with these arguments (args: the op's dfrt_<op>_args). false with
  * the reason in dfrt_last_error() when the arguments are invalid (DFRT_INVALID_ARGUMENT) or
  * the backend declines the case (DFRT_UNSUPPORTED: an op it lacks, a head_dim or binding size

@@ -165,7 +165,7 @@ static void test_ops_bench(void) {
     char json[512], csv[512];
     snprintf(json, sizeof json, "%s", test_path("ops.json"));
     snprintf(csv, sizeof csv, "%s", test_path("ops.csv"));
-    test_sh("'%s' bench ops --shapes tiny --backend %s --m 1,8 --min-time 0 --json '%s' --csv '%s' > '%s.out' 2>&1",
+    test_sh("'%s' bench ops --shapes tiny --backend %s --m 1,8 --min-time 0 --reference --json '%s' --csv '%s' > '%s.out' 2>&1",
             dfrt_exe, backends, json, csv, json);
     cJSON *j = load_json(json);
     if (!j) return;
@@ -210,6 +210,11 @@ static void test_ops_bench(void) {
         const char *b = cJSON_GetStringValue(get(cJSON_GetArrayItem(get(j, "backends"), i), "name"));
         CHECK(count_figures(j, b, "matmul") == 10 && count_figures(j, b, "layer") == 4);
         CHECK(count_figures(j, b, "copy") == 1 && count_figures(j, b, "df11_decode") == 1);
+        /* --reference: neither the CPU nor Vulkan has a vendor library, and each says so */
+        const cJSON *bj = cJSON_GetArrayItem(get(j, "backends"), i);
+        CHECK(is_text(bj, "reference_unavailable") && strstr(cJSON_GetStringValue(get(bj, "reference_unavailable")),
+                                                            "has no vendor library"));
+        CHECK(count_figures(j, b, "vendor_matmul") == 0);
         int n = count_figures(j, b, "df11_matmul");
         CHECK(n == (b && strcmp(b, "cpu") == 0 ? 10 : 0));
         df11_matmuls += n;

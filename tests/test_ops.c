@@ -11,7 +11,7 @@
  *
  * usage: test_ops [BACKEND [GROUPS]]: only that backend (cpu, cuda, vulkan), only those groups
  * of cases (a comma-separated list of buffers, transformer, decode, df11_matmul, mutated,
- * matmul, errors). */
+ * matmul, errors, vendor). */
 #include "test_ops.h"
 
 #include <math.h>
@@ -292,6 +292,67 @@ static void expect_error(dfrt_status got, dfrt_status want, const char *fragment
            what, dfrt_status_string(got), dfrt_last_error(), dfrt_status_string(want), fragment);
 }
 
+/* dfrt_vendor_matmul (the bench's reference): its checks, and where the backend has a vendor
+ * library that loads (cuBLAS on CUDA), Y = X . W^T for M = 3, N = 40, K = 72 against fp64 on the
+ * host; the CPU and Vulkan backends have none and say so. */
+static void vendor_matmul_case(void) {
+    begin_case(cur);
+    dfrt_backend *b = cur->b;
+    enum { M = 3, N = 40, K = 72 };
+    uint16_t xh[M * K], wh[N * K];
+    float xf[M * K], wf[N * K], got[M * N];
+    for (int i = 0; i < M * K; i++) xh[i] = (uint16_t)(0x3F80 + (i * 37 % 200) - 100), xf[i] = test_float(xh[i]);
+    for (int i = 0; i < N * K; i++) wh[i] = (uint16_t)(0xBC00 + (i * 53 % 300)), wf[i] = test_float(wh[i]);
+    dfrt_buffer *x = NULL, *w = NULL, *y = NULL;
+    EXPECT_OK(dfrt_buffer_alloc(b, sizeof xh, &x), "alloc");
+    EXPECT_OK(dfrt_buffer_alloc(b, sizeof wh, &w), "alloc");
+    EXPECT_OK(dfrt_buffer_alloc(b, sizeof got, &y), "alloc");
+    if (!case_failed) {
+        EXPECT_OK(dfrt_buffer_write(x, 0, xh, sizeof xh), "write X");
+        EXPECT_OK(dfrt_buffer_write(w, 0, wh, sizeof wh), "write W");
+    }
+    const dfrt_vendor_matmul_args good = {.y = {y, 0}, .x = {x, 0}, .w = {w, 0}, .m = M, .n = N, .k = K};
+    dfrt_vendor_matmul_args a = good;
+    if (!case_failed) {
+        a.m = 0;
+        expect_error(dfrt_vendor_matmul(b, &a, NULL), DFRT_INVALID_ARGUMENT, "vendor_matmul: shape M=0",
+                     "vendor_matmul empty shape");
+        a = good, a.n = N + 1;
+        expect_error(dfrt_vendor_matmul(b, &a, NULL), DFRT_INVALID_ARGUMENT, "W (bf16 N x K) needs 5904 bytes",
+                     "vendor_matmul W too small");
+        a = good, a.y = (dfrt_tensor_arg){w, 0};
+        expect_error(dfrt_vendor_matmul(b, &a, NULL), DFRT_INVALID_ARGUMENT,
+                     "vendor_matmul: Y (fp32 M x N) overlaps W (bf16 N x K)", "vendor_matmul Y aliasing W");
+        expect_error(dfrt_vendor_matmul(b, NULL, NULL), DFRT_INVALID_ARGUMENT, "arguments are NULL",
+                     "vendor_matmul without arguments");
+    }
+    const char *library = NULL;
+    dfrt_status s = case_failed ? DFRT_OK : dfrt_vendor_matmul(b, &good, &library);
+    const char *name = dfrt_backend_name(b);
+    if (case_failed) {
+    } else if (strcmp(name, "cuda") != 0) {
+        expect_error(s, DFRT_UNSUPPORTED, "has no vendor library", "vendor_matmul without a library");
+    } else if (s == DFRT_UNAVAILABLE) {
+        fprintf(stderr, "skip [%s] vendor_matmul: %s\n", cur->label, dfrt_last_error());
+        case_skipped = 1;
+    } else {
+        EXPECT_OK(s, "vendor_matmul");
+        EXPECT(library && strstr(library, "cuBLAS"), "vendor_matmul names its library: %s", library ? library : "NULL");
+        if (!case_failed) EXPECT_OK(dfrt_buffer_read(y, 0, got, sizeof got), "read Y");
+        for (int i = 0; i < M && !case_failed; i++)
+            for (int j = 0; j < N && !case_failed; j++) {
+                double want = 0;
+                for (int k = 0; k < K; k++) want += (double)xf[i * K + k] * (double)wf[j * K + k];
+                EXPECT(fabs(got[i * N + j] - want) <= 1e-5 * (1 + fabs(want)), "vendor_matmul Y[%d, %d] = %.9g, want %.9g",
+                       i, j, got[i * N + j], want);
+            }
+    }
+    dfrt_buffer_free(x);
+    dfrt_buffer_free(w);
+    dfrt_buffer_free(y);
+    end_case();
+}
+
 static void bad_input_cases(dfrt_backend *cpu) {
     begin_case(cur);
     dfrt_backend *b = cur->b;
@@ -452,13 +513,13 @@ int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL;
     only_groups = argc > 2 ? argv[2] : NULL;
     static const char *const groups[] = {"buffers", "transformer", "decode", "df11_matmul", "mutated", "matmul",
-                                         "errors"};
+                                         "errors", "vendor"};
     int known = 0, listed = 1;
     for (size_t i = 0; i < sizeof groups / sizeof *groups; i++) known += group(groups[i]);
     for (const char *p = only_groups; p && *p; p++) listed += *p == ',';
     if (only_groups && known != listed) {
         fprintf(stderr, "test_ops: unknown case group in \"%s\" (groups: buffers, transformer, decode, df11_matmul, "
-                        "mutated, matmul, errors)\n", only_groups);
+                        "mutated, matmul, errors, vendor)\n", only_groups);
         return 2;
     }
     if (dfrt_backend_open("cpu", 0, &oracle.b) != DFRT_OK) {
@@ -500,6 +561,7 @@ int main(int argc, char **argv) {
     if (group("mutated")) mutated_group();
     if (group("matmul")) matmul_group();
     for (int i = 0; i < n_targets && group("errors"); i++) cur = &targets[i], bad_input_cases(oracle.b);
+    for (int i = 0; i < n_targets && group("vendor"); i++) cur = &targets[i], vendor_matmul_case();
     synth_cases_free(cases, n_cases);
 
     for (int i = 0; i < n_targets; i++) {

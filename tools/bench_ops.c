@@ -4,8 +4,7 @@
  * per backend, with device timestamps. The decode and BF16 matmuls are cases of the op test's
  * table (tests/op_cases.h), run through the same op kinds: the test runs small shapes, this
  * the model's; df11_matmul is called directly. */
-#include "../tests/op_cases.h"
-#include "bench.h"
+#include "bench_ops.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,7 +12,7 @@
 
 static const char help[] =
     "usage: dfrt bench ops [--backend LIST] [--shapes NAME|MODEL_DIR] [--m LIST] [--ops LIST]\n"
-    "                      [--min-time SECONDS] [--json FILE] [--csv FILE]\n"
+    "                      [--reference] [--min-time SECONDS] [--json FILE] [--csv FILE]\n"
     "\n"
     "Per backend (default: every available GPU backend, else the CPU), with device timestamps\n"
     "(CUDA events, Vulkan timestamp queries; the wall clock on the CPU):\n"
@@ -32,6 +31,10 @@ static const char help[] =
     "  layer    one decoder layer's four matmuls as the executor runs them: on DF11, the four\n"
     "           df11_matmul calls where the backend has it, else DF11 decode + the four BF16\n"
     "           matmuls; on BF16 weights, the four matmuls; at each M; DF11 / BF16 time.\n"
+    "--reference: beside each matmul, the device vendor's library on the same shape and\n"
+    "copies of W (cuBLAS's BF16 GEMM on CUDA, loaded at run time: DFRT_CUBLAS names the file\n"
+    "if the loader does not find it), with X in BF16, and dfrt / library time; its Y is\n"
+    "checked against dfrt's where Y <= 256 MiB. Backends without such a library say so.\n"
     "Also the layer unit's size in the file and in each backend's device memory.\n"
     "--shapes: llama-3.1-8b (default), qwen3-8b, qwen3-4b, tiny, or a model directory's\n"
     "config.json. Each figure: warm-up, then samples for at least --min-time seconds (default\n"
@@ -40,9 +43,7 @@ static const char help[] =
     "example:\n"
     "  dfrt bench ops --backend cuda,vulkan --shapes qwen3-8b --json ops.json\n";
 
-#define MAX_M 16
 #define MAX_COPIES 16 /* of the layer unit, for the DF11 matmul figures */
-#define LM_HEAD 4     /* lm_head's index in the shapes */
 #define CHECK_LIMIT (256ull << 20) /* largest Y the bit-exact check reads back */
 
 /* How the layer figure runs: BF16 matmuls; DF11 decode + BF16 matmuls; df11_matmul calls. */
@@ -63,6 +64,8 @@ typedef struct ops_ctx {
     const op_case *cur;
     int cur_shape, layer_mode;
     int df11; /* the backend runs df11_matmul */
+    dfrt_buffer *xb; /* --reference: X in BF16 (the same values as x) */
+    int vendor;      /* --reference: 1 measured, 0 not asked, -1 the backend has no library */
     uint64_t layer_n, head_n; /* weights of the layer and lm_head units */
 } ops_ctx;
 
@@ -119,6 +122,20 @@ static dfrt_status op_df11_matmul(void *p) {
     return run_df11_matmul(c, c->cur, u, c->first[c->cur_shape]);
 }
 
+/* The vendor library's matmul (--reference) on the next copy of W, as op_matmul takes them. */
+static dfrt_status run_vendor_matmul(ops_ctx *c, dfrt_tensor_arg w, const char **library) {
+    const op_case *mm = c->cur;
+    dfrt_vendor_matmul_args a = {.y = {c->y, 0}, .x = {c->xb, 0}, .w = w, .m = mm->s[0], .n = mm->s[1], .k = mm->s[2]};
+    return dfrt_vendor_matmul(c->b, &a, library);
+}
+
+static dfrt_status op_vendor_matmul(void *p) {
+    ops_ctx *c = p;
+    uint64_t stride = (2 * (uint64_t)c->cur->s[1] * (uint64_t)c->cur->s[2] + 255) & ~(uint64_t)255;
+    uint64_t copies = c->wset_bytes / stride ? c->wset_bytes / stride : 1;
+    return run_vendor_matmul(c, (dfrt_tensor_arg){c->wset, (c->next++ % copies) * stride}, NULL);
+}
+
 /* A layer's four matmuls: on the weights of the layer block (after its decode), or straight
  * from the unit. */
 static dfrt_status op_layer(void *p) {
@@ -147,14 +164,6 @@ static int check_df11_matmul(ops_ctx *c, const op_case *mm, const dfrt_device_df
     return r;
 }
 
-/* A DF11 unit compressed here: the encoder's output and the validated unit over it. */
-typedef struct host_unit {
-    dfrt_df11_encoded e;
-    bench_unit u;
-    int n_parts;
-    uint64_t n;
-} host_unit;
-
 static int compress_unit(const char *name, int n_parts, const uint16_t *const *parts, const uint64_t *counts,
                          host_unit *h) {
     h->n_parts = n_parts;
@@ -170,15 +179,7 @@ static void host_unit_free(host_unit *h) {
     dfrt_df11_encoded_free(&h->e);
 }
 
-static uint64_t host_unit_bytes(const host_unit *h) { return bench_unit_bytes(&h->e, h->n_parts); }
-
-/* The model's layer as one DF11 unit: q, k, v, o, gate, up, down (the reference's order, and
- * the executor's: its matmuls are row ranges of the unit). */
-typedef struct layer_unit {
-    host_unit h;
-    uint16_t *weights;
-    uint64_t n;
-} layer_unit;
+uint64_t host_unit_bytes(const host_unit *h) { return bench_unit_bytes(&h->e, h->n_parts); }
 
 static int make_layer_unit(const dfrt_config *cfg, layer_unit *L) {
     int64_t H = cfg->hidden_size, I = cfg->intermediate_size, q = cfg->n_heads * cfg->head_dim,
@@ -208,22 +209,7 @@ static void layer_unit_free(layer_unit *L) {
     free(L->weights);
 }
 
-typedef struct ops_plan {
-    const dfrt_config *cfg;
-    const char *shapes_name;
-    op_case shapes[OP_MODEL_MATMULS]; /* qkv, o, gate_up, down, lm_head (op_model_matmuls) */
-    int ms[MAX_M], n_m;
-    const char *ops;
-    double min_time;
-    /* lm_head as a DF11 unit, compressed when a backend first runs df11_matmul: the layer's
-     * weights repeated (the same statistics), so that its decoded weights are those of the
-     * BF16 matmul's first copy of W */
-    host_unit head;
-    int head_state; /* 0 not made yet, 1 made, -1 failed */
-    char head_note[160];
-} ops_plan;
-
-static int wants(const ops_plan *p, const char *op) {
+int ops_wants(const ops_plan *p, const char *op) {
     size_t len = strlen(op);
     for (const char *s = p->ops; *s;) {
         size_t l = strcspn(s, ",");
@@ -330,6 +316,78 @@ static int df11_matmul_figure(bench_report *r, ops_ctx *c, const ops_plan *p, in
     return exact != 0;
 }
 
+/* --reference: X with values that BF16 holds exactly, as fp32 (c->x) and as BF16 (c->xb, made
+ * here), so that the library and dfrt multiply the same numbers. */
+static int reference_x(ops_ctx *c, uint64_t count) {
+    float *xf = malloc(count * sizeof *xf);
+    uint16_t *xh = malloc(count * sizeof *xh);
+    int ok = xf && xh && dfrt_buffer_alloc(c->b, count * sizeof *xh, &c->xb) == DFRT_OK;
+    for (uint64_t i = 0; ok && i < count; i++) {
+        xf[i] = (float)((int)(i * 7 % 17) - 8) / 8.0f;
+        uint32_t bits;
+        memcpy(&bits, &xf[i], 4);
+        xh[i] = (uint16_t)(bits >> 16);
+    }
+    ok = ok && dfrt_buffer_write(c->x, 0, xf, count * sizeof *xf) == DFRT_OK &&
+         dfrt_buffer_write(c->xb, 0, xh, count * sizeof *xh) == DFRT_OK;
+    free(xf);
+    free(xh);
+    return ok;
+}
+
+/* The vendor library's figure of a case (--reference), after dfrt's BF16 figure bf (NULL when
+ * that failed). Its Y on the first copy of W is checked against dfrt's matmul first (which
+ * also loads the library): the largest difference, over the largest |Y|, must be below 1e-3
+ * (both accumulate in fp32, in different orders). Returns 0 after a failure or a mismatch. */
+static int vendor_matmul_figure(bench_report *r, ops_ctx *c, cJSON *bj, const op_case *mm, const cJSON *bf,
+                                double min_time, double copy_gbs) {
+    const char *bn = dfrt_backend_name(c->b), *library = NULL;
+    char what[96];
+    snprintf(what, sizeof what, "reference matmul %s M=%lld", mm->name, (long long)mm->s[0]);
+    c->cur = mm;
+    const dfrt_tensor_arg w0 = {c->wset, 0};
+    dfrt_status s = run_vendor_matmul(c, w0, &library);
+    if (s == DFRT_UNSUPPORTED || s == DFRT_UNAVAILABLE) {
+        c->vendor = -1;
+        cJSON_AddStringToObject(bj, "reference_unavailable", dfrt_last_error());
+        fprintf(stderr, "dfrt bench ops: %s: --reference: %s\n", bn, dfrt_last_error());
+        return 1;
+    }
+    if (s != DFRT_OK) return note_failure(bn, what), 0;
+    c->vendor = 1;
+    double diff = NAN;
+    uint64_t count = (uint64_t)mm->s[0] * (uint64_t)mm->s[1];
+    if (4 * count <= CHECK_LIMIT) {
+        float *got = malloc(4 * count), *want = malloc(4 * count);
+        int read = got && want && dfrt_buffer_read(c->y, 0, got, 4 * count) == DFRT_OK &&
+                   run_matmul(c, mm, w0) == DFRT_OK && dfrt_buffer_read(c->y, 0, want, 4 * count) == DFRT_OK;
+        double worst = 0, top = 0;
+        for (uint64_t i = 0; read && i < count; i++) {
+            double d = fabs((double)got[i] - (double)want[i]), v = fabs((double)want[i]);
+            if (!(d <= worst)) worst = d; /* NaN sticks */
+            if (v > top) top = v;
+        }
+        free(got);
+        free(want);
+        if (!read) return note_failure(bn, what), 0;
+        diff = worst / (top > 0 ? top : 1);
+    }
+    bench_stats st;
+    if (!bench_time_op(c->b, op_vendor_matmul, c, min_time, &st)) return note_failure(bn, what), 0;
+    cJSON *f = bench_figure(r, bn, "vendor_matmul");
+    matmul_fields(f, mm, &st, 2.0 * (double)mm->s[1] * (double)mm->s[2], copy_gbs);
+    cJSON_AddStringToObject(f, "library", library);
+    if (!cJSON_GetObjectItemCaseSensitive(bj, "reference_library")) cJSON_AddStringToObject(bj, "reference_library", library);
+    if (4 * count <= CHECK_LIMIT) cJSON_AddNumberToObject(f, "max_difference_over_max_y", diff);
+    if (bf) cJSON_AddNumberToObject(f, "dfrt_over_vendor_time", bench_median(bf, "time_us") / bench_median(f, "time_us"));
+    if (4 * count <= CHECK_LIMIT && !(diff < 1e-3)) {
+        fprintf(stderr, "dfrt bench ops: %s: %s: %s's Y differs from dfrt's matmul by %.3g of the largest |Y|\n", bn,
+                what, library, diff);
+        return 0;
+    }
+    return 1;
+}
+
 /* Measures one backend; figures go into the report. Returns 0 when something failed. */
 static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const layer_unit *L) {
     const char *bn = dfrt_backend_name(b);
@@ -343,7 +401,7 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
     double copy_gbs = NAN;
     fprintf(stderr, "dfrt bench ops: %s: %s\n", bn, info->name);
 
-    if (wants(p, "copy")) {
+    if (ops_wants(p, "copy")) {
         /* 1 GiB (256 MiB on small devices), read + write */
         c.copy_bytes = info->memory_bytes >= (16ull << 30) ? (1ull << 30) : (256ull << 20);
         if (dfrt_buffer_alloc(b, c.copy_bytes, &c.copy_src) == DFRT_OK &&
@@ -376,7 +434,7 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
         return 0;
     }
     record_unit_bytes(bj, b, L, c.units[0]);
-    if (wants(p, "decode")) {
+    if (ops_wants(p, "decode")) {
         if (bench_time_op(b, op_decode, &c, p->min_time, &st)) {
             cJSON *f = bench_figure(r, bn, "df11_decode");
             double traffic = 2.0 * (double)L->n + (double)dfrt_device_df11_bytes(c.units[0]);
@@ -412,8 +470,8 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
         max_n = p->shapes[i].s[1] > max_n ? p->shapes[i].s[1] : max_n;
         max_k = p->shapes[i].s[2] > max_k ? p->shapes[i].s[2] : max_k;
     }
-    int matmuls = wants(p, "matmul");
-    if ((matmuls || wants(p, "layer")) && ok) {
+    int matmuls = ops_wants(p, "matmul");
+    if ((matmuls || ops_wants(p, "layer")) && ok) {
         /* The rotation set: at least 1 GiB (256 MiB on small devices) and the largest W
          * (lm_head), filled with the layer's weights repeated (values do not matter for timing). */
         const op_case *head = &p->shapes[LM_HEAD];
@@ -446,6 +504,10 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
                             "decode + matmul\n", bn, dfrt_last_error());
         }
     }
+    if (ok && matmuls && p->reference && !reference_x(&c, (uint64_t)(max_m * max_k))) {
+        note_failure(bn, "--reference: X in BF16");
+        ok = 0;
+    }
     if (ok && c.df11 && matmuls) {
         /* copies of the layer unit to rotate through, about as many bytes as the BF16 set */
         uint64_t unit_bytes = dfrt_device_df11_bytes(c.units[0]);
@@ -476,11 +538,12 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
                 ok = 0;
             }
             if (c.df11 && (si != LM_HEAD || c.head) && !df11_matmul_figure(r, &c, p, si, f, copy_gbs)) ok = 0;
+            if (p->reference && c.vendor >= 0 && !vendor_matmul_figure(r, &c, bj, mm, f, p->min_time, copy_gbs)) ok = 0;
         }
     }
     uint64_t layer_weights = 0;
     for (int i = 0; i < 4; i++) layer_weights += (uint64_t)p->shapes[i].s[1] * (uint64_t)p->shapes[i].s[2];
-    for (int mi = 0; mi < p->n_m && ok && wants(p, "layer") && !cli_cancel_flag; mi++) {
+    for (int mi = 0; mi < p->n_m && ok && ops_wants(p, "layer") && !cli_cancel_flag; mi++) {
         int fused = c.df11;
         for (int i = 0; i < 4; i++) {
             p->shapes[i].s[0] = p->ms[mi];
@@ -513,159 +576,9 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
     dfrt_buffer_free(c.layer);
     dfrt_buffer_free(c.wset);
     dfrt_buffer_free(c.x);
+    dfrt_buffer_free(c.xb);
     dfrt_buffer_free(c.y);
     return ok && !cli_cancel_flag;
-}
-
-/* ---- the table ----------------------------------------------------------------------------- */
-
-/* One cell: "time us  rate unit  pct  [TFLOP/s]" (with DF11 / BF16 time: "... 1.23x"). */
-static void cell(char *out, size_t size, const cJSON *f, const char *rate, const char *unit, int tflops) {
-    if (!f) {
-        snprintf(out, size, "-");
-        return;
-    }
-    const cJSON *pct = cJSON_GetObjectItemCaseSensitive(f, "percent_of_copy");
-    const cJSON *ratio = cJSON_GetObjectItemCaseSensitive(f, "df11_over_bf16_time");
-    char p[16] = "", x[24] = "";
-    if (cJSON_IsNumber(pct)) snprintf(p, sizeof p, "%3.0f%%", pct->valuedouble);
-    if (tflops && strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "figure")), "df11_matmul") == 0) {
-        if (cJSON_IsNumber(ratio)) snprintf(x, sizeof x, " %6.2fx", ratio->valuedouble);
-    } else if (tflops) {
-        snprintf(x, sizeof x, " %7.1f TF", bench_median(f, "tflop_per_s"));
-    }
-    snprintf(out, size, "%9.1f us %8.1f %-4s %4s%s", bench_median(f, "time_us"), bench_median(f, rate), unit, p, x);
-}
-
-/* The backend object of the report named `name`. */
-static const cJSON *backend_json(const bench_report *r, const char *name) {
-    const cJSON *b;
-    cJSON_ArrayForEach(b, r->backends) {
-        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "name")), name) == 0) return b;
-    }
-    return NULL;
-}
-
-/* Whether the backend ran df11_matmul. */
-static int has_df11(const bench_report *r, const char *name) {
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(backend_json(r, name), "df11_matmul"));
-}
-
-/* A row of figures, one cell per backend; after the second, its ratio to the first (of the
- * rate; of 1 / time for DF11 matmuls, whose bytes differ with the backend's layout). */
-static void print_row(const char *label, const bench_report *r, char names[][16], int n, const char *figure,
-                      const char *shape, const char *format, double m, const char *rate, const char *unit, int tflops) {
-    int df11_mm = strcmp(figure, "df11_matmul") == 0;
-    printf("%-26s", label);
-    double first = NAN;
-    for (int i = 0; i < n; i++) {
-        const cJSON *f = bench_find(r, names[i], figure, shape, format, m, NAN);
-        char c[96];
-        cell(c, sizeof c, f, rate, unit, tflops);
-        if (!f && df11_mm)
-            snprintf(c, sizeof c, "%s", !has_df11(r, names[i]) ? "not available (no df11_matmul)"
-                                        : strcmp(shape, "lm_head") == 0 ? "not measured (no lm_head unit)"
-                                                                          : "declined");
-        printf("  %-44s", c);
-        double v = f ? (df11_mm ? 1 / bench_median(f, "time_us") : bench_median(f, rate)) : NAN;
-        if (i == 0) first = v;
-        else if (i == 1 && !isnan(v / first)) printf("  %5.2f", v / first);
-        else if (i == 1) printf("  %5s", "");
-    }
-    const cJSON *df = bench_find(r, names[0], figure, shape, format, m, NAN);
-    const cJSON *ratio = df ? cJSON_GetObjectItemCaseSensitive(df, "df11_over_bf16_time") : NULL;
-    if (cJSON_IsNumber(ratio) && !df11_mm) printf("  DF11/BF16 time %.2f", ratio->valuedouble);
-    printf("\n");
-}
-
-/* The layer unit's size in the file and in each backend's device memory; lm_head's unit. */
-static void print_sizes(const bench_report *r, char names[][16], int n, const ops_plan *p, const layer_unit *L) {
-    char a[32], b[32];
-    double bf16 = 2.0 * (double)L->n;
-    cli_format_count(a, sizeof a, (double)L->n);
-    cli_format_bytes(b, sizeof b, (double)host_unit_bytes(&L->h));
-    printf("DF11 layer unit: %s weights; %s in the file = %.2f%% of BF16; in device memory:", a, b,
-           100.0 * (double)host_unit_bytes(&L->h) / bf16);
-    for (int i = 0; i < n; i++) {
-        const cJSON *bj = backend_json(r, names[i]);
-        const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(bj, "layer_device_bytes");
-        if (!cJSON_IsNumber(bytes)) continue;
-        cli_format_bytes(b, sizeof b, bytes->valuedouble);
-        printf("%s %s %s = %.2f%% (%s layout)", i ? "," : "", names[i], b, 100.0 * bytes->valuedouble / bf16,
-               cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bj, "df11_layout")));
-    }
-    printf("\n");
-    if (!wants(p, "matmul")) return;
-    const op_case *head = &p->shapes[LM_HEAD];
-    if (p->head_state > 0) {
-        double hbf16 = 2.0 * (double)head->s[1] * (double)head->s[2];
-        cli_format_bytes(b, sizeof b, (double)host_unit_bytes(&p->head));
-        printf("DF11 lm_head unit (the layer's weights repeated): %s in the file = %.2f%% of BF16\n", b,
-               100.0 * (double)host_unit_bytes(&p->head) / hbf16);
-    } else if (p->head_state < 0) {
-        printf("lm_head's DF11 matmul is not measured: no lm_head unit (%s)\n", p->head_note);
-    }
-}
-
-static void print_table(const bench_report *r, char names[][16], int n, const ops_plan *p, const layer_unit *L) {
-    const dfrt_config *cfg = p->cfg;
-    printf("\ndfrt bench ops, shapes of %s (hidden %lld, intermediate %lld, heads %lld/%lld x %lld, vocab %lld)\n",
-           p->shapes_name, (long long)cfg->hidden_size, (long long)cfg->intermediate_size, (long long)cfg->n_heads,
-           (long long)cfg->n_kv_heads, (long long)cfg->head_dim, (long long)cfg->vocab_size);
-    print_sizes(r, names, n, p, L);
-    int any_df11 = 0;
-    for (int i = 0; i < n; i++) any_df11 |= has_df11(r, names[i]);
-    printf("median of samples; %% = share of the device's copy bandwidth (read + write)%s\n\n",
-           any_df11 ? ";\nDF11 matmul rows: GB/s of DF11 weights read, and x = DF11 / BF16 time" : "");
-    printf("%-26s", "");
-    for (int i = 0; i < n; i++) {
-        char h[45];
-        bench_backend_label(r, i, names[i], h, sizeof h);
-        printf("  %-44s", h);
-        if (i == 1) printf("  %.6s/%.6s", names[1], names[0]);
-    }
-    printf("\n");
-    print_row("copy (read + write)", r, names, n, "copy", NULL, NULL, NAN, "gb_per_s", "GB/s", 0);
-    print_row("DF11 decode, layer", r, names, n, "df11_decode", "layer", NULL, NAN, "g_weights_per_s", "Gw/s", 0);
-    print_row("  traffic (in + out)", r, names, n, "df11_decode", "layer", NULL, NAN, "gb_per_s", "GB/s", 0);
-    for (int si = 0; si < OP_MODEL_MATMULS; si++)
-        for (int mi = 0; mi < p->n_m; mi++) {
-            char label[64];
-            const char *shape = p->shapes[si].name;
-            snprintf(label, sizeof label, "%s %lldx%lld M=%d", shape, (long long)p->shapes[si].s[1],
-                     (long long)p->shapes[si].s[2], p->ms[mi]);
-            if (!bench_find(r, names[0], "matmul", shape, NULL, p->ms[mi], NAN)) continue;
-            print_row(label, r, names, n, "matmul", shape, NULL, p->ms[mi], "gb_per_s", "GB/s", 1);
-            if (any_df11)
-                print_row("  DF11 (df11_matmul)", r, names, n, "df11_matmul", shape, NULL, p->ms[mi], "gb_per_s", "GB/s", 1);
-        }
-    if (!any_df11 && wants(p, "matmul")) {
-        printf("%-26s", "DF11 matmul");
-        for (int i = 0; i < n; i++) printf("  %-44s", "not available (no df11_matmul)");
-        printf("\n");
-    }
-    int layers = 0;
-    for (int mi = 0; mi < p->n_m; mi++)
-        for (int df11 = 1; df11 >= 0; df11--) {
-            char label[64];
-            snprintf(label, sizeof label, "layer %s M=%d", df11 ? "DF11" : "BF16", p->ms[mi]);
-            if (bench_find(r, names[0], "layer", NULL, df11 ? "df11" : "bf16", p->ms[mi], NAN))
-                print_row(label, r, names, n, "layer", NULL, df11 ? "df11" : "bf16", p->ms[mi], "g_weights_per_s", "Gw/s", 0),
-                    layers++;
-        }
-    if (!layers) return;
-    /* how each backend ran the DF11 layer (the method of its first DF11 layer figure) */
-    printf("layer DF11:");
-    for (int i = 0; i < n; i++) {
-        const cJSON *f = NULL;
-        for (int mi = 0; mi < p->n_m && !f; mi++) f = bench_find(r, names[i], "layer", NULL, "df11", p->ms[mi], NAN);
-        const char *method = f ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "method")) : NULL;
-        if (method)
-            printf("%s %s: %s", i ? ";" : "", names[i],
-                   strcmp(method, "df11_matmul") == 0 ? "the four df11_matmul calls on the unit (no decode)"
-                                                      : "DF11 decode into a scratch buffer + the four BF16 matmuls");
-    }
-    printf("\n");
 }
 
 /* --shapes: a synthetic model's name or a model directory. */
@@ -683,13 +596,17 @@ static int load_shapes(const char *spec, dfrt_config **out) {
 }
 
 int bench_ops(int argc, char **argv) {
-    cli_args a = {argc, argv, 2, "bench ops", "--backend= --ops= --shapes= --m= --min-time= --json= --csv= --help -h", help};
+    cli_args a = {argc, argv, 2, "bench ops", "--backend= --ops= --shapes= --m= --min-time= --reference --json= --csv= --help -h", help};
     ops_plan p = {.shapes_name = "llama-3.1-8b", .ops = "copy,decode,matmul,layer", .min_time = 1.0,
                   .ms = {1, 2, 4, 8, 16, 32, 64, 512, 4096}, .n_m = 9};
     const char *list = NULL, *json = NULL, *csv = NULL, *arg, *inline_value;
     int is_option;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
         if (!is_option) return cli_usage_error("bench ops", "unexpected argument \"%s\"", arg);
+        if (strcmp(arg, "--reference") == 0) {
+            p.reference = 1;
+            continue;
+        }
         const char *v = cli_value(&a, arg, inline_value);
         if (!v) return CLI_USAGE;
         if (strcmp(arg, "--backend") == 0) list = v;
@@ -762,7 +679,7 @@ int bench_ops(int argc, char **argv) {
         goto done;
     }
     if (p.head_state > 0) cJSON_AddNumberToObject(sj, "lm_head_df11_bytes", (double)host_unit_bytes(&p.head));
-    if (measured) print_table(&r, names, measured, &p, &L);
+    if (measured) ops_print_table(&r, names, measured, &p, &L);
     if (json && !bench_write_json(&r, json)) rc = CLI_FAIL;
     if (csv && !bench_write_csv(&r, csv)) rc = CLI_FAIL;
 done:

@@ -3,6 +3,7 @@
 #include "backend.h"
 #include "base/internal.h"
 
+#include "cuda_cublas.h"
 #include "kernels.h"
 
 #include <cuda_runtime_api.h>
@@ -142,6 +143,7 @@ static void cuda_release(dfrt_cuda_ctx *c) {
         cudaSetDevice(c->device);
         if (c->stream) cudaStreamSynchronize(c->stream);
         if (c->scratch) cudaFree(c->scratch);
+        dfrt_cuda_cublas_release(c);
         if (c->timer_start) cudaEventDestroy(c->timer_start);
         if (c->timer_stop) cudaEventDestroy(c->timer_stop);
         if (c->stream) cudaStreamDestroy(c->stream);
@@ -217,6 +219,10 @@ static dfrt_status cuda_supports(dfrt_backend *b, dfrt_op op, const void *args) 
     static dfrt_status cuda_##fn(dfrt_backend *b, const dfrt_##fn##_args *a) { return dfrt_cuda_##fn(cu_of(b), a); }
 DFRT_FOR_EACH_OP(CUDA_OP)
 #undef CUDA_OP
+
+static dfrt_status cuda_vendor_matmul(dfrt_backend *b, const dfrt_vendor_matmul_args *a, const char **library) {
+    return dfrt_cuda_vendor_matmul(cu_of(b), a, library);
+}
 
 static dfrt_status cuda_synchronize(dfrt_backend *b) {
     DFRT_CUDA_TRY(cudaStreamSynchronize(cu_of(b)->stream));
@@ -300,6 +306,7 @@ static const dfrt_backend_vtable cuda_vtable = {
 #define CUDA_OP_MEMBER(fn, OP) .fn = cuda_##fn,
     DFRT_FOR_EACH_OP(CUDA_OP_MEMBER)
 #undef CUDA_OP_MEMBER
+    .vendor_matmul = cuda_vendor_matmul,
     .capture_begin = cuda_capture_begin,
     .capture_end = cuda_capture_end,
     .graph_launch = cuda_graph_launch,
