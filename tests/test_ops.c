@@ -263,8 +263,10 @@ static const op_case matmul_cases[] = {
     /* unaligned offsets force the element-wise paths */
     MATMUL(1, 40, 64, OPC_BIAS, {4, 2}), MATMUL(8, 40, 64, 0, {12, 6}), MATMUL(9, 40, 64, OPC_BIAS, {4, 2}),
     MATMUL(1, 40, 64, 0, {16, 16}),
-    /* a Llama-3.1-8B down projection, 117 MB of weights */
+    /* a Llama-3.1-8B down projection, 117 MB of weights (M = 9: CUDA on Hopper splits K 8 ways) */
     MATMUL(1, 4096, 14336), MATMUL(2, 4096, 14336, OPC_BIAS), MATMUL(8, 4096, 14336), MATMUL(9, 4096, 14336, OPC_BIAS),
+    /* few tiles and a long K: split K on Hopper into 5 ranges (the last shorter) and 2 */
+    MATMUL(64, 300, 2568, OPC_BIAS), MATMUL(17, 129, 1032),
 };
 
 static void matmul_group(void) {
