@@ -65,7 +65,7 @@ typedef struct ops_ctx {
     int cur_shape, layer_mode;
     int df11; /* the backend runs df11_matmul */
     dfrt_buffer *xb; /* --reference: X in BF16 (the same values as x) */
-    int vendor;      /* --reference: 1 measured, 0 not asked, -1 the backend has no library */
+    int vendor;      /* --reference: 1 the library runs, 0 not tried yet, -1 the backend has none */
     uint64_t layer_n, head_n; /* weights of the layer and lm_head units */
 } ops_ctx;
 
