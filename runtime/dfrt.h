@@ -684,6 +684,10 @@ DFRT_API int dfrt_model_max_context(const dfrt_model *m);
 DFRT_API int dfrt_model_max_batch(const dfrt_model *m);
 /* Bytes the model holds on its backend (weights, scratch, KV cache, activations). */
 DFRT_API uint64_t dfrt_model_device_bytes(const dfrt_model *m);
+/* The KV cache's bytes on the backend (keys and values of every layer, for max_batch sequences
+ * of max_context positions); *out_per_token (may be NULL): its bytes per position of one
+ * sequence. */
+DFRT_API uint64_t dfrt_model_kv_bytes(const dfrt_model *m, uint64_t *out_per_token);
 /* The end-of-sequence ids (config.json and generation_config.json). */
 DFRT_API int dfrt_model_eos(const dfrt_model *m, const int32_t **out_ids);
 

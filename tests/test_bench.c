@@ -123,6 +123,10 @@ static void test_model_bench(void) {
         double weights = num(m, strcmp(format, "df11") == 0 ? "df11_weight_bytes" : "bf16_weight_bytes");
         CHECK(num(f, "peak_device_bytes") >= weights && num(f, "peak_device_bytes") >= num(f, "model_device_bytes"));
         CHECK(num(f, "load_seconds") >= 0 && num(f, "runs") >= 2);
+        /* tiny: 4 layers of 4 KV heads x 32, fp32 keys and values; batch x (12 + 5) positions */
+        CHECK(num(f, "kv_bytes_per_token") == 4.0 * 2 * 4 * 32 * 4);
+        CHECK(num(f, "kv_cache_bytes") == num(f, "kv_bytes_per_token") * num(f, "batch") * (12 + 5));
+        CHECK(num(f, "model_device_bytes") > num(f, "kv_cache_bytes"));
         const cJSON *tokens = get(f, "tokens"), *t;
         CHECK(cJSON_GetArraySize(tokens) == 5);
         cJSON_ArrayForEach(t, tokens) CHECK(cJSON_IsNumber(t) && t->valuedouble >= 0 && t->valuedouble < 4096);

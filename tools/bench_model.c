@@ -18,7 +18,8 @@ static const char help[] =
     "(default 128), then G greedy tokens each (default 64, end-of-sequence ignored). Reports\n"
     "prefill tokens/s (B x P / prefill time), decode tokens/s (tokens after the first / their\n"
     "time), time to first token and peak device memory (the model loaded for that batch size:\n"
-    "weights, scratch, KV cache for P + G positions, activations); wall clock. Also the DF11\n"
+    "weights, scratch, KV cache for P + G positions, activations); wall clock; the KV cache's\n"
+    "bytes (kv_cache_bytes, and per position of a sequence). Also the DF11\n"
     "weights' size in the files and in each backend's device memory (its layout of DF11\n"
     "units, dfrt_df11_device_bytes; the other tensors as stored). A warm-up run,\n"
     "then runs until at least --min-time seconds (default 1) and at least 2; medians with min\n"
@@ -217,6 +218,9 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         bench_metric(f, "ttft_ms", s.median, s.min, s.max, "ms", runs);
         cJSON_AddNumberToObject(f, "peak_device_bytes", (double)dfrt_backend_peak_allocated(b));
         cJSON_AddNumberToObject(f, "model_device_bytes", (double)dfrt_model_device_bytes(m));
+        uint64_t kv_per_token;
+        cJSON_AddNumberToObject(f, "kv_cache_bytes", (double)dfrt_model_kv_bytes(m, &kv_per_token));
+        cJSON_AddNumberToObject(f, "kv_bytes_per_token", (double)kv_per_token);
         cJSON_AddNumberToObject(f, "load_seconds", load_s);
         cJSON_AddNumberToObject(f, "runs", runs);
         cJSON *t = cJSON_AddArrayToObject(f, "tokens");
@@ -296,8 +300,29 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
     }
     printf("\nprompt %d tokens, %d generated per sequence; decode steps %s; medians; prefill and decode in\n"
            "tokens/s (all sequences), TTFT = time to first token in ms, peak = peak device memory in GB; ratios\n"
-           "are of these values\n\n",
+           "are of these values\n",
            p->prompt_len, p->gen, p->eager ? "op by op (--eager)" : "recorded where the backend records work");
+    /* the KV cache (the same for both formats): per position, and for each batch's sequences */
+    const cJSON *f, *kv = NULL;
+    cJSON_ArrayForEach(f, r->figures) {
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(f, "kv_bytes_per_token"))) {
+            kv = f;
+            break;
+        }
+    }
+    if (kv) {
+        char size[32];
+        cli_format_bytes(size, sizeof size, cJSON_GetObjectItemCaseSensitive(kv, "kv_bytes_per_token")->valuedouble);
+        printf("KV cache: %s per position of a sequence (fp32 keys and values), so batch x %d positions:", size,
+               p->prompt_len + p->gen);
+        for (int i = 0; i < p->n_batches; i++) {
+            cli_format_bytes(size, sizeof size, cJSON_GetObjectItemCaseSensitive(kv, "kv_bytes_per_token")->valuedouble *
+                                                    p->batches[i] * (p->prompt_len + p->gen));
+            printf("%s %s at %d", i ? "," : "", size, p->batches[i]);
+        }
+        printf("\n");
+    }
+    printf("\n");
     printf("%-17s", "");
     for (int i = 0; i < n; i++) {
         char h[39];

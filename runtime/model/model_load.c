@@ -648,6 +648,12 @@ int dfrt_model_max_context(const dfrt_model *m) { return m->max_ctx; }
 int dfrt_model_max_batch(const dfrt_model *m) { return m->max_batch; }
 uint64_t dfrt_model_device_bytes(const dfrt_model *m) { return m->device_bytes; }
 
+uint64_t dfrt_model_kv_bytes(const dfrt_model *m, uint64_t *out_per_token) {
+    const uint64_t per_token = 2ull * m->n_layers * m->n_kv * m->head_dim * 4; /* fp32 keys and values */
+    if (out_per_token) *out_per_token = per_token;
+    return per_token * (uint64_t)m->max_batch * (uint64_t)m->max_ctx;
+}
+
 int dfrt_model_eos(const dfrt_model *m, const int32_t **out_ids) {
     *out_ids = m->eos;
     return m->n_eos;
