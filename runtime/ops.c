@@ -83,18 +83,22 @@ static dfrt_status df11_decode_rules(const dfrt_backend *b, void *args, uint64_t
     return DFRT_OK;
 }
 
+/* The matmuls' shape (matmul, df11_matmul, dfrt_vendor_matmul): each of M, N, K in 1 .. 2^31 - 1;
+ * out: the elements of X (M K), W (N K) and Y (M N). */
+static dfrt_status matmul_shape(const char *op, int64_t m, int64_t n, int64_t k, uint64_t out[3]) {
+    if (m < 1 || n < 1 || k < 1 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: shape M=%lld N=%lld K=%lld (each must be 1 .. 2^31-1)", op,
+                         (long long)m, (long long)n, (long long)k);
+    DFRT_TRY(product(op, (uint64_t)m, (uint64_t)k, 1, &out[0]));
+    DFRT_TRY(product(op, (uint64_t)n, (uint64_t)k, 1, &out[1]));
+    return product(op, (uint64_t)m, (uint64_t)n, 1, &out[2]);
+}
+
 static dfrt_status matmul_rules(const dfrt_backend *b, void *args, uint64_t *counts, bool *empty) {
     DFRT_UNUSED(b), DFRT_UNUSED(empty);
     const dfrt_matmul_args *a = args;
-    const char *op = "matmul";
-    if (a->m < 1 || a->n < 1 || a->k < 1 || a->m > INT32_MAX || a->n > INT32_MAX || a->k > INT32_MAX)
-        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: shape M=%lld N=%lld K=%lld (each must be 1 .. 2^31-1)", op,
-                         (long long)a->m, (long long)a->n, (long long)a->k);
-    uint64_t m = (uint64_t)a->m, n = (uint64_t)a->n, k = (uint64_t)a->k;
-    DFRT_TRY(product(op, m, k, 1, &counts[0]));
-    DFRT_TRY(product(op, n, k, 1, &counts[1]));
-    DFRT_TRY(product(op, m, n, 1, &counts[2]));
-    counts[3] = n;
+    DFRT_TRY(matmul_shape("matmul", a->m, a->n, a->k, counts)); /* X, W, Y */
+    counts[3] = (uint64_t)a->n;
     return DFRT_OK;
 }
 
@@ -107,18 +111,16 @@ static dfrt_status df11_matmul_rules(const dfrt_backend *b, void *args, uint64_t
     if (u->backend != b)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: unit %s lives on backend %s, not %s", op, u->name,
                          u->backend->vt->name, b->vt->name);
-    if (a->m < 1 || a->n < 1 || a->k < 1 || a->m > INT32_MAX || a->n > INT32_MAX || a->k > INT32_MAX)
-        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: shape M=%lld N=%lld K=%lld (each must be 1 .. 2^31-1)", op,
-                         (long long)a->m, (long long)a->n, (long long)a->k);
-    uint64_t m = (uint64_t)a->m, n = (uint64_t)a->n, k = (uint64_t)a->k, nk;
-    DFRT_TRY(product(op, n, k, 1, &nk));
+    uint64_t shape[3] = {0, 0, 0}; /* X, W, Y */
+    DFRT_TRY(matmul_shape(op, a->m, a->n, a->k, shape));
+    const uint64_t n = (uint64_t)a->n, k = (uint64_t)a->k, nk = shape[1];
     if (a->first > u->n || nk > u->n - a->first)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: unit %s: weights [%llu, %llu + %llu x %llu) run past its %llu weights",
                          op, u->name, (unsigned long long)a->first, (unsigned long long)a->first,
                          (unsigned long long)n, (unsigned long long)k, (unsigned long long)u->n);
-    DFRT_TRY(product(op, m, k, 1, &counts[0]));
-    DFRT_TRY(product(op, m, n, 1, &counts[1]));
-    counts[2] = n;
+    counts[0] = shape[0]; /* X */
+    counts[1] = shape[2]; /* Y */
+    counts[2] = n;        /* bias */
     return DFRT_OK;
 }
 
@@ -396,17 +398,11 @@ dfrt_status dfrt_vendor_matmul(dfrt_backend *b, const dfrt_vendor_matmul_args *a
     if (out_library) *out_library = NULL;
     if (!b || !args) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: backend or arguments are NULL", op);
     const dfrt_vendor_matmul_args *a = args;
-    if (a->m < 1 || a->n < 1 || a->k < 1 || a->m > INT32_MAX || a->n > INT32_MAX || a->k > INT32_MAX)
-        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: shape M=%lld N=%lld K=%lld (each must be 1 .. 2^31-1)", op,
-                         (long long)a->m, (long long)a->n, (long long)a->k);
-    const uint64_t m = (uint64_t)a->m, n = (uint64_t)a->n, k = (uint64_t)a->k;
     const tensor_desc t[3] = {T(dfrt_vendor_matmul_args, x, "X (bf16 M x K)", 2, T_IN),
                               T(dfrt_vendor_matmul_args, w, "W (bf16 N x K)", 2, T_IN),
                               T(dfrt_vendor_matmul_args, y, "Y (fp32 M x N)", 4, T_OUT)};
-    uint64_t counts[3];
-    DFRT_TRY(product(op, m, k, 1, &counts[0]));
-    DFRT_TRY(product(op, n, k, 1, &counts[1]));
-    DFRT_TRY(product(op, m, n, 1, &counts[2]));
+    uint64_t counts[3] = {0, 0, 0}; /* X, W, Y */
+    DFRT_TRY(matmul_shape(op, a->m, a->n, a->k, counts));
     for (int i = 0; i < 3; i++) DFRT_TRY(check_tensor(b, op, &t[i], tensor_at(a, &t[i]), counts[i]));
     for (int i = 0; i < 2; i++)
         if (overlaps(&a->y, counts[2] * 4, tensor_at(a, &t[i]), counts[i] * 2))
