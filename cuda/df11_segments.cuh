@@ -209,17 +209,7 @@ template <int OUT> struct SegOut {
     }
 
     // Puts the exponents of fast-table entry e (seg_entry).
-    __device__ __forceinline__ void put_entry(uint32_t e) {
-        if constexpr (OUT == kOutBytes) {
-            uint8_t *const bytes = seg_bytes();
-            bytes[wp] = (uint8_t)(e >> 5);
-            bytes[wp + 1] = (uint8_t)(e >> 13);
-            bytes[wp + 2] = (uint8_t)(e >> 21);
-            wp += e >> 30;
-        } else {
-            put((e >> 5) & 0xFFFFFFu, (e >> 30) * 8);
-        }
-    }
+    __device__ __forceinline__ void put_entry(uint32_t e) { put((e >> 5) & 0xFFFFFFu, (e >> 30) * 8); }
 
     // kOutWords: stores the bytes that a last put carried past a full word.
     __device__ __forceinline__ void finish() {
