@@ -305,19 +305,17 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
     /* the KV cache (the same for both formats): per position, and for each batch's sequences */
     const cJSON *f, *kv = NULL;
     cJSON_ArrayForEach(f, r->figures) {
-        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(f, "kv_bytes_per_token"))) {
-            kv = f;
-            break;
-        }
+        kv = cJSON_GetObjectItemCaseSensitive(f, "kv_bytes_per_token");
+        if (cJSON_IsNumber(kv)) break;
     }
-    if (kv) {
+    if (cJSON_IsNumber(kv)) {
+        const double per_token = kv->valuedouble;
         char size[32];
-        cli_format_bytes(size, sizeof size, cJSON_GetObjectItemCaseSensitive(kv, "kv_bytes_per_token")->valuedouble);
+        cli_format_bytes(size, sizeof size, per_token);
         printf("KV cache: %s per position of a sequence (fp32 keys and values), so batch x %d positions:", size,
                p->prompt_len + p->gen);
         for (int i = 0; i < p->n_batches; i++) {
-            cli_format_bytes(size, sizeof size, cJSON_GetObjectItemCaseSensitive(kv, "kv_bytes_per_token")->valuedouble *
-                                                    p->batches[i] * (p->prompt_len + p->gen));
+            cli_format_bytes(size, sizeof size, per_token * p->batches[i] * (p->prompt_len + p->gen));
             printf("%s %s at %d", i ? "," : "", size, p->batches[i]);
         }
         printf("\n");

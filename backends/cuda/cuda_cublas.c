@@ -24,6 +24,13 @@ static dfrt_status cublas_fail(const cuda_cublas *l, cublasStatus_t s, const cha
                      l->status_string ? l->status_string(s) : "cuBLAS error", (int)s);
 }
 
+/* Frees a loaded or partly loaded state: its handle where one was made, the library, l. */
+static void cublas_free(cuda_cublas *l) {
+    if (l->handle) l->destroy(l->handle);
+    dlclose(l->so);
+    free(l);
+}
+
 /* Opens the first cuBLAS found; *tried lists the names that failed. */
 static void *open_library(char *tried, size_t cap, const char **name) {
     char home[256];
@@ -72,8 +79,7 @@ static dfrt_status cublas_load(dfrt_cuda_ctx *ctx, cuda_cublas **out) {
     for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
         *syms[i].fn = dlsym(so, syms[i].symbol);
         if (!*syms[i].fn) {
-            dlclose(so);
-            free(l);
+            cublas_free(l);
             return dfrt_fail(DFRT_UNAVAILABLE, "cuda: %s has no %s", name, syms[i].symbol);
         }
     }
@@ -83,9 +89,7 @@ static dfrt_status cublas_load(dfrt_cuda_ctx *ctx, cuda_cublas **out) {
     if (s == CUBLAS_STATUS_SUCCESS) s = l->get_version(l->handle, &version);
     if (s != CUBLAS_STATUS_SUCCESS) {
         dfrt_status st = cublas_fail(l, s, "cublasCreate/SetStream/GetVersion");
-        if (l->handle) l->destroy(l->handle);
-        dlclose(so);
-        free(l);
+        cublas_free(l);
         return st;
     }
     snprintf(l->library, sizeof l->library, "cuBLAS %d.%d.%d (%s)", version / 10000, version / 100 % 100,
@@ -113,8 +117,6 @@ dfrt_status dfrt_cuda_vendor_matmul(dfrt_cuda_ctx *ctx, const dfrt_vendor_matmul
 void dfrt_cuda_cublas_release(dfrt_cuda_ctx *ctx) {
     cuda_cublas *l = ctx ? ctx->cublas : NULL;
     if (!l) return;
-    l->destroy(l->handle);
-    dlclose(l->so);
-    free(l);
+    cublas_free(l);
     ctx->cublas = NULL;
 }
