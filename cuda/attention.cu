@@ -1,5 +1,5 @@
-// attention on CUDA: causal grouped-query attention over the fp32 KV caches, softmax in fp32, one
-// kernel (plus a combining one when the keys are split across blocks). Semantics as in ops.h and
+// attention on CUDA: causal grouped-query attention over the KV caches (fp32 or BF16), softmax in
+// fp32, one kernel (plus a combining one when the keys are split across blocks). Semantics as in ops.h and
 // the CPU reference (backends/cpu/cpu_ops.c); slots and positions read from device memory are
 // range-checked.
 #include "common.cuh"
@@ -24,7 +24,10 @@ namespace {
 // the heads per block rounded up to a power of two. Blocks have 8 warps (4 for dim > 512).
 // Every quarter-warp reads consecutive float4s of one shared row, so shared loads are free of
 // bank conflicts; rows are padded to a pitch of 4 mod 8 float4s, which would keep them so with
-// fewer threads per key.
+// fewer threads per key. A BF16 cache's tiles stay BF16 in shared memory (8 bytes for 4 values,
+// widened to fp32 when read: exact), rows padded to 8 mod 16 of those units, so that the two
+// rows a half-warp reads in the score phase (8 threads per key) fall in different banks; the
+// stages keep the fp32 tiles' room, which the reduction at the end uses.
 
 constexpr uint32_t kMinSplitKeys = 128; // keys per split at least
 constexpr uint32_t kMaxSplits = 128;
@@ -42,6 +45,8 @@ template <int NC> struct AttnShape {
 };
 
 inline uint32_t attn_pitch4(uint32_t dim4) { return (dim4 + 3) / 8 * 8 + 4; }
+// A BF16 tile row's pitch, in 8-byte units of 4 values (at most 2 attn_pitch4: in the room).
+inline uint32_t attn_pitch_bf16(uint32_t dim4) { return (dim4 + 7) / 16 * 16 + 8; }
 
 inline size_t attn_shared_bytes(int t, int hb, uint32_t pitch4) {
     return ((size_t)4 * t * pitch4 + (size_t)hb * pitch4) * 16 + ((size_t)hb * t + 3 * (size_t)hb) * 4;
@@ -49,18 +54,23 @@ inline size_t attn_shared_bytes(int t, int hb, uint32_t pitch4) {
 
 struct AttnArgs {
     float *out;
-    const float *q, *k, *v;
+    const float *q;
+    const void *k, *v; // KV caches: float, or BF16 (uint16_t)
     const int32_t *slots, *positions;
     float *part_acc; // (rows, n_heads, n_splits, dim)
     float *part_ml;  // (rows, n_heads, n_splits, 2): m, l
     uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
     uint32_t group, head_chunks, hb, n_splits, pitch4, tile;
-    int vec; // K and V rows 16-byte aligned: cp.async
+    uint32_t pitch_kv; // K and V tile rows: pitch4, or attn_pitch_bf16 for BF16 caches
+    int vec;           // K and V rows aligned for cp.async (16 bytes; BF16: 8)
     float scale;
 };
 
 __device__ __forceinline__ void cp_async16(void *dst, const void *src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async8(void *dst, const void *src) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(smem_addr(dst)), "l"(src) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
@@ -81,44 +91,74 @@ __device__ __forceinline__ uint32_t attn_split(const AttnArgs &a, uint32_t len, 
     return (uint32_t)((len + per - 1) / per);
 }
 
-// Keys [j0, j0 + n) of K and V (rows `width` apart from kb / vb) into shared tiles.
-template <int NC, int WARPS>
-__device__ __forceinline__ void attn_load_tile(float4 *ks, float4 *vs, const float *kb, const float *vb, uint64_t width,
-                                               uint32_t j0, int n, uint32_t dim, uint32_t dim4, uint32_t pitch4,
-                                               bool vec) {
+// A cache's element type and its shared tile unit (4 values): fp32 in float4s, BF16 in uint2s.
+template <bool BF16> struct KvType {
+    using Elem = float;
+    using Unit = float4;
+    static __device__ __forceinline__ float4 widen(float4 u) { return u; }
+};
+template <> struct KvType<true> {
+    using Elem = uint16_t;
+    using Unit = uint2;
+    static __device__ __forceinline__ float4 widen(uint2 u) {
+        return make_float4(bf16_lo(u.x), bf16_hi(u.x), bf16_lo(u.y), bf16_hi(u.y));
+    }
+};
+
+// Keys [j0, j0 + n) of K and V (rows `width` values apart from kb / vb) into shared tiles.
+template <int NC, int WARPS, bool BF16>
+__device__ __forceinline__ void attn_load_tile(typename KvType<BF16>::Unit *ks, typename KvType<BF16>::Unit *vs,
+                                               const typename KvType<BF16>::Elem *kb,
+                                               const typename KvType<BF16>::Elem *vb, uint64_t width, uint32_t j0,
+                                               int n, uint32_t dim, uint32_t dim4, uint32_t pitch, bool vec) {
+    using Elem = typename KvType<BF16>::Elem;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int t = warp; t < n; t += WARPS) {
-        const float *kr = kb + (uint64_t)(j0 + t) * width, *vr = vb + (uint64_t)(j0 + t) * width;
+        const Elem *kr = kb + (uint64_t)(j0 + t) * width, *vr = vb + (uint64_t)(j0 + t) * width;
 #pragma unroll
         for (int j = 0; j < NC; j++) {
             const uint32_t c = lane + 32 * j;
             if (c < dim4) {
                 if (vec) {
-                    cp_async16(ks + t * pitch4 + c, kr + 4 * c);
-                    cp_async16(vs + t * pitch4 + c, vr + 4 * c);
+                    if (BF16) {
+                        cp_async8(ks + t * pitch + c, kr + 4 * c);
+                        cp_async8(vs + t * pitch + c, vr + 4 * c);
+                    } else {
+                        cp_async16(ks + t * pitch + c, kr + 4 * c);
+                        cp_async16(vs + t * pitch + c, vr + 4 * c);
+                    }
                 } else {
-                    float kx[4], vx[4];
+                    Elem kx[4], vx[4]; // zero past dim (fp32 0 and BF16 0 are both all-zero bits)
 #pragma unroll
                     for (int e = 0; e < 4; e++) {
                         const uint32_t d = 4 * c + e;
-                        kx[e] = d < dim ? kr[d] : 0.f;
-                        vx[e] = d < dim ? vr[d] : 0.f;
+                        kx[e] = d < dim ? kr[d] : Elem(0);
+                        vx[e] = d < dim ? vr[d] : Elem(0);
                     }
-                    ks[t * pitch4 + c] = make_float4(kx[0], kx[1], kx[2], kx[3]);
-                    vs[t * pitch4 + c] = make_float4(vx[0], vx[1], vx[2], vx[3]);
+                    if constexpr (BF16) {
+                        ks[t * pitch + c] = make_uint2(kx[0] | (uint32_t)kx[1] << 16, kx[2] | (uint32_t)kx[3] << 16);
+                        vs[t * pitch + c] = make_uint2(vx[0] | (uint32_t)vx[1] << 16, vx[2] | (uint32_t)vx[3] << 16);
+                    } else {
+                        ks[t * pitch + c] = make_float4(kx[0], kx[1], kx[2], kx[3]);
+                        vs[t * pitch + c] = make_float4(vx[0], vx[1], vx[2], vx[3]);
+                    }
                 }
             }
         }
     }
 }
 
-template <int NC, int HB>
+template <int NC, int HB, bool BF16>
 __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLOCKS) attention_kernel(const AttnArgs a) {
     using S = AttnShape<NC>;
+    using KV = KvType<BF16>;
+    using Unit = typename KV::Unit;
+    using Elem = typename KV::Elem;
     constexpr int T = S::T, P = S::P, THREADS = S::THREADS, WARPS = S::WARPS;
     extern __shared__ float4 sm[];
-    const uint32_t dim4 = (a.dim + 3) / 4, pitch4 = a.pitch4;
-    float4 *kv_s = sm;                                          // [2 stages][K, V][T][pitch4]
+    const uint32_t dim4 = (a.dim + 3) / 4, pitch4 = a.pitch4, pk = a.pitch_kv;
+    float4 *kv_s = sm;                                          // room for [2 stages][K, V][T][pitch4]
+    Unit *tiles = reinterpret_cast<Unit *>(sm);                 // [2 stages][K, V][T][pk]
     float4 *q_s = sm + 4 * T * pitch4;                          // [HB][pitch4]
     float *s_s = reinterpret_cast<float *>(q_s + HB * pitch4);  // [HB][T] scores, then p
     float *m_s = s_s + HB * T, *l_s = m_s + HB, *alpha_s = l_s + HB;
@@ -166,8 +206,8 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
             }
             if (tid < HB) m_s[tid] = -INFINITY, l_s[tid] = 0.f;
         }
-        const float *kb = a.k + (uint64_t)slot * a.max_ctx * width + (uint64_t)g * a.dim;
-        const float *vb = a.v + (uint64_t)slot * a.max_ctx * width + (uint64_t)g * a.dim;
+        const Elem *kb = static_cast<const Elem *>(a.k) + (uint64_t)slot * a.max_ctx * width + (uint64_t)g * a.dim;
+        const Elem *vb = static_cast<const Elem *>(a.v) + (uint64_t)slot * a.max_ctx * width + (uint64_t)g * a.dim;
 
         float4 acc[NC][HB];
 #pragma unroll
@@ -176,8 +216,8 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
             for (int h = 0; h < HB; h++) acc[j][h] = make_float4(0.f, 0.f, 0.f, 0.f);
 
         const uint32_t n_tiles = (end - begin + T - 1) / T;
-        attn_load_tile<NC, WARPS>(kv_s, kv_s + T * pitch4, kb, vb, width, begin, (int)min((uint32_t)T, end - begin),
-                                  a.dim, dim4, pitch4, vec);
+        attn_load_tile<NC, WARPS, BF16>(tiles, tiles + T * pk, kb, vb, width, begin,
+                                        (int)min((uint32_t)T, end - begin), a.dim, dim4, pk, vec);
         cp_async_commit();
         for (uint32_t it = 0; it < n_tiles; it++) {
             const uint32_t t0 = begin + it * T;
@@ -185,12 +225,12 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
             cp_async_wait_all();
             __syncthreads(); // tile `it` is in; every thread is done with tile it - 1's stage
             if (it + 1 < n_tiles) {
-                float4 *ks = kv_s + ((it + 1) & 1) * 2 * T * pitch4;
-                attn_load_tile<NC, WARPS>(ks, ks + T * pitch4, kb, vb, width, t0 + T,
-                                          (int)min((uint32_t)T, end - t0 - T), a.dim, dim4, pitch4, vec);
+                Unit *ks = tiles + ((it + 1) & 1) * 2 * T * pk;
+                attn_load_tile<NC, WARPS, BF16>(ks, ks + T * pk, kb, vb, width, t0 + T,
+                                                (int)min((uint32_t)T, end - t0 - T), a.dim, dim4, pk, vec);
             }
             cp_async_commit();
-            const float4 *ks = kv_s + (it & 1) * 2 * T * pitch4, *vs = ks + T * pitch4;
+            const Unit *ks = tiles + (it & 1) * 2 * T * pk, *vs = ks + T * pk;
 
             // scores
             {
@@ -199,7 +239,7 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
 #pragma unroll
                 for (int h = 0; h < HB; h++) d[h] = 0.f;
                 for (uint32_t c = part; c < dim4; c += P) {
-                    const float4 kk = ks[t * pitch4 + c];
+                    const float4 kk = KV::widen(ks[t * pk + c]);
 #pragma unroll
                     for (int h = 0; h < HB; h++) {
                         const float4 qq = q_s[h * pitch4 + c];
@@ -259,7 +299,7 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
                     for (int j = 0; j < NC; j++) {
                         const uint32_t c = lane + 32 * j;
                         if (c < dim4) {
-                            const float4 vv = vs[t * pitch4 + c];
+                            const float4 vv = KV::widen(vs[t * pk + c]);
 #pragma unroll
                             for (int h = 0; h < HB; h++) {
                                 acc[j][h].x = fmaf(p[h], vv.x, acc[j][h].x);
@@ -363,7 +403,7 @@ __global__ void __launch_bounds__(kCombineThreads) attention_combine(const AttnA
 // How an attention launch is cut: heads per block, splits of the keys, shared memory, scratch.
 struct AttnPlan {
     int nc, hb_t; // template parameters: NC, HB
-    uint32_t group, head_chunks, hb, n_splits, pitch4, tile;
+    uint32_t group, head_chunks, hb, n_splits, pitch4, pitch_kv, tile;
     size_t shared, scratch;
 };
 
@@ -379,6 +419,7 @@ AttnPlan plan_attention(const dfrt_attention_args *p, int sm_count) {
     pl.hb_t = 1;
     while ((uint32_t)pl.hb_t < pl.hb) pl.hb_t *= 2;
     pl.pitch4 = attn_pitch4(dim4);
+    pl.pitch_kv = p->kv_type == DFRT_KV_BF16 ? attn_pitch_bf16(dim4) : pl.pitch4; // 8 <= 16 bytes: in the room
     pl.shared = attn_shared_bytes((int)pl.tile, pl.hb_t, pl.pitch4);
     // Split the keys when the (row, KV head, head chunk) blocks cannot keep every SM busy.
     const uint64_t base = (uint64_t)p->rows * p->n_kv * pl.head_chunks, target = 4 * (uint64_t)sm_count;
@@ -394,26 +435,37 @@ AttnPlan plan_attention(const dfrt_attention_args *p, int sm_count) {
     return pl;
 }
 
-template <int NC, int HB>
+template <int NC, int HB, bool BF16>
 cudaError_t launch_attention(const AttnArgs &a, const AttnPlan &pl, unsigned blocks, cudaStream_t stream) {
     using S = AttnShape<NC>;
     static unsigned long long allowed = 0;
-    cudaError_t e = allow_shared(attention_kernel<NC, HB>, (int)attn_shared_bytes(S::T, HB, S::max_pitch4), allowed);
+    cudaError_t e =
+        allow_shared(attention_kernel<NC, HB, BF16>, (int)attn_shared_bytes(S::T, HB, S::max_pitch4), allowed);
     if (e != cudaSuccess) return e;
-    attention_kernel<NC, HB><<<blocks, S::THREADS, pl.shared, stream>>>(a);
+    attention_kernel<NC, HB, BF16><<<blocks, S::THREADS, pl.shared, stream>>>(a);
     return cudaGetLastError();
 }
 
-template <int NC>
+template <int NC, bool BF16>
 cudaError_t launch_attention_hb(const AttnArgs &a, const AttnPlan &pl, unsigned blocks, cudaStream_t stream) {
     constexpr int M = AttnShape<NC>::HB_MAX;
-    if (pl.hb_t == 1) return launch_attention<NC, 1>(a, pl, blocks, stream);
-    if (pl.hb_t == 2) return launch_attention<NC, 2>(a, pl, blocks, stream);
+    if (pl.hb_t == 1) return launch_attention<NC, 1, BF16>(a, pl, blocks, stream);
+    if (pl.hb_t == 2) return launch_attention<NC, 2, BF16>(a, pl, blocks, stream);
     if constexpr (M >= 4)
-        if (pl.hb_t == 4) return launch_attention<NC, 4>(a, pl, blocks, stream);
+        if (pl.hb_t == 4) return launch_attention<NC, 4, BF16>(a, pl, blocks, stream);
     if constexpr (M >= 8)
-        if (pl.hb_t == 8) return launch_attention<NC, 8>(a, pl, blocks, stream);
+        if (pl.hb_t == 8) return launch_attention<NC, 8, BF16>(a, pl, blocks, stream);
     return cudaErrorInvalidValue;
+}
+
+template <bool BF16>
+cudaError_t launch_attention_nc(const AttnArgs &a, const AttnPlan &pl, unsigned blocks, cudaStream_t stream) {
+    switch (pl.nc) {
+    case 1: return launch_attention_hb<1, BF16>(a, pl, blocks, stream);
+    case 2: return launch_attention_hb<2, BF16>(a, pl, blocks, stream);
+    case 4: return launch_attention_hb<4, BF16>(a, pl, blocks, stream);
+    default: return launch_attention_hb<8, BF16>(a, pl, blocks, stream);
+    }
 }
 
 } // namespace
@@ -434,8 +486,8 @@ extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attent
     AttnArgs a;
     a.out = dev<float>(p->out);
     a.q = dev<const float>(p->q);
-    a.k = dev<const float>(p->k_cache);
-    a.v = dev<const float>(p->v_cache);
+    a.k = dev<const void>(p->k_cache);
+    a.v = dev<const void>(p->v_cache);
     a.slots = dev<const int32_t>(p->slots);
     a.positions = dev<const int32_t>(p->positions);
     const size_t parts = (size_t)p->rows * p->n_heads * pl.n_splits;
@@ -454,17 +506,14 @@ extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attent
     a.hb = pl.hb;
     a.n_splits = pl.n_splits;
     a.pitch4 = pl.pitch4;
+    a.pitch_kv = pl.pitch_kv;
     a.tile = pl.tile;
-    a.vec = p->dim % 4 == 0 && aligned(a.k, 16) && aligned(a.v, 16);
+    const bool bf16 = p->kv_type == DFRT_KV_BF16;
+    a.vec = p->dim % 4 == 0 && aligned(a.k, bf16 ? 8 : 16) && aligned(a.v, bf16 ? 8 : 16);
     a.scale = p->scale;
     const unsigned blocks = blocks_for((uint64_t)p->rows * p->n_kv * pl.head_chunks * pl.n_splits);
-    cudaError_t e;
-    switch (pl.nc) {
-    case 1: e = launch_attention_hb<1>(a, pl, blocks, ctx->stream); break;
-    case 2: e = launch_attention_hb<2>(a, pl, blocks, ctx->stream); break;
-    case 4: e = launch_attention_hb<4>(a, pl, blocks, ctx->stream); break;
-    default: e = launch_attention_hb<8>(a, pl, blocks, ctx->stream); break;
-    }
+    const cudaError_t e = bf16 ? launch_attention_nc<true>(a, pl, blocks, ctx->stream)
+                               : launch_attention_nc<false>(a, pl, blocks, ctx->stream);
     if (e != cudaSuccess || pl.n_splits == 1) return dfrt_cuda_check(e, "attention", __FILE__, __LINE__);
     attention_combine<<<blocks_for((uint64_t)p->rows * p->n_heads), kCombineThreads, 0, ctx->stream>>>(a);
     return DFRT_CUDA_LAUNCHED("attention (combine)");

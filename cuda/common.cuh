@@ -67,6 +67,14 @@ cudaError_t one_wave(Kernel kernel, int threads, int shared, int sm_count, int &
 __device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
 __device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v & 0xFFFF0000u); }
 
+// fp32 to BF16 bits, rounded to nearest even; a NaN stays a quiet NaN. The same bits as the
+// host's dfrt_f32_to_bf16 (runtime/base/dtype.h) and the shaders' f32_to_bf16 (common.glsl).
+__device__ __forceinline__ uint32_t f32_to_bf16(float f) {
+    const uint32_t u = __float_as_uint(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
     for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, d);

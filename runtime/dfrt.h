@@ -655,6 +655,8 @@ typedef struct dfrt_model_options {
     int eager;        /* nonzero: every pass runs op by op; 0: passes of up to 64 rows that want every
                          row's logits (decode steps) are recorded once per shape where the backend
                          records work (CUDA graphs) and replayed, without a launch per op */
+    int kv_f32;       /* nonzero: the KV cache holds fp32 keys and values; 0: BF16 (half the memory,
+                         rounded to nearest even when stored; attention's math is fp32 either way) */
 } dfrt_model_options;
 
 /* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM
@@ -681,6 +683,8 @@ DFRT_API const dfrt_config *dfrt_model_config(const dfrt_model *m);
 /* NULL when the directory has no tokenizer.json. */
 DFRT_API const dfrt_tokenizer *dfrt_model_tokenizer(const dfrt_model *m);
 DFRT_API int dfrt_model_max_context(const dfrt_model *m);
+/* What the model's KV cache holds: DFRT_KV_BF16 unless loaded with kv_f32. */
+DFRT_API dfrt_kv_type dfrt_model_kv_type(const dfrt_model *m);
 DFRT_API int dfrt_model_max_batch(const dfrt_model *m);
 /* Bytes the model holds on its backend (weights, scratch, KV cache, activations). */
 DFRT_API uint64_t dfrt_model_device_bytes(const dfrt_model *m);

@@ -162,6 +162,23 @@ static dfrt_status rope_rules(const dfrt_backend *b, void *args, uint64_t *count
     return DFRT_OK;
 }
 
+const char *dfrt_kv_type_name(dfrt_kv_type type) {
+    return type == DFRT_KV_F32 ? "f32" : type == DFRT_KV_BF16 ? "bf16" : "?";
+}
+
+/* The 4-byte words of a cache of `values` values of kv_type (the descriptors count caches in
+ * words: an fp32 value or two BF16 ones), and its type's own rules. */
+static dfrt_status kv_cache_words(const char *op, dfrt_kv_type type, const char *row, uint64_t row_values,
+                                  uint64_t values, uint64_t *out_words) {
+    if (type != DFRT_KV_F32 && type != DFRT_KV_BF16)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: kv_type %d is neither DFRT_KV_F32 nor DFRT_KV_BF16", op, (int)type);
+    if (type == DFRT_KV_BF16 && row_values % 2)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: a BF16 KV cache needs an even %s, not %llu", op, row,
+                         (unsigned long long)row_values);
+    *out_words = type == DFRT_KV_BF16 ? values / 2 : values;
+    return DFRT_OK;
+}
+
 static dfrt_status kv_store_rules(const dfrt_backend *b, void *args, uint64_t *counts, bool *empty) {
     DFRT_UNUSED(b), DFRT_UNUSED(empty);
     const dfrt_kv_store_args *a = args;
@@ -172,6 +189,7 @@ static dfrt_status kv_store_rules(const dfrt_backend *b, void *args, uint64_t *c
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: K or V columns run past the source row of %u", op, a->src_stride);
     DFRT_TRY(extent(op, "src", a->rows, a->src_stride, a->src_stride, &counts[0]));
     DFRT_TRY(product(op, a->n_slots, a->max_ctx, a->width, &counts[1]));
+    DFRT_TRY(kv_cache_words(op, a->kv_type, "width", a->width, counts[1], &counts[1]));
     counts[2] = counts[1];
     counts[3] = counts[4] = a->rows;
     return DFRT_OK;
@@ -193,6 +211,7 @@ static dfrt_status attention_rules(const dfrt_backend *b, void *args, uint64_t *
     DFRT_TRY(extent(op, "out", a->rows, a->out_stride, (uint64_t)a->n_heads * a->dim, &counts[0]));
     DFRT_TRY(extent(op, "q", a->rows, a->q_stride, (uint64_t)a->n_heads * a->dim, &counts[1]));
     DFRT_TRY(product(op, a->n_slots, a->max_ctx, (uint64_t)a->n_kv * a->dim, &counts[2]));
+    DFRT_TRY(kv_cache_words(op, a->kv_type, "dim", a->dim, counts[2], &counts[2]));
     counts[3] = counts[2];
     counts[4] = counts[5] = a->rows;
     return DFRT_OK;
@@ -255,15 +274,15 @@ static const op_desc descs[DFRT_OP_COUNT] = {
                        T(dfrt_rope_args, inv_freq, "inv_freq (fp32 dim/2)", 4, T_IN)}},
     [DFRT_OP_KV_STORE] = {"kv_store", sizeof(dfrt_kv_store_args), kv_store_rules, 5,
                           {T(dfrt_kv_store_args, src, "src (fp32)", 4, T_IN),
-                           T(dfrt_kv_store_args, k_cache, "k_cache (fp32 n_slots x max_ctx x width)", 4, T_OUT),
-                           T(dfrt_kv_store_args, v_cache, "v_cache (fp32 n_slots x max_ctx x width)", 4, T_OUT),
+                           T(dfrt_kv_store_args, k_cache, "k_cache (kv_type n_slots x max_ctx x width)", 4, T_OUT),
+                           T(dfrt_kv_store_args, v_cache, "v_cache (kv_type n_slots x max_ctx x width)", 4, T_OUT),
                            T(dfrt_kv_store_args, slots, "slots (int32 rows)", 4, T_IN),
                            T(dfrt_kv_store_args, positions, "positions (int32 rows)", 4, T_IN)}},
     [DFRT_OP_ATTENTION] = {"attention", sizeof(dfrt_attention_args), attention_rules, 6,
                            {T(dfrt_attention_args, out, "out (fp32)", 4, T_OUT),
                             T(dfrt_attention_args, q, "q (fp32)", 4, T_IN),
-                            T(dfrt_attention_args, k_cache, "k_cache (fp32)", 4, T_IN),
-                            T(dfrt_attention_args, v_cache, "v_cache (fp32)", 4, T_IN),
+                            T(dfrt_attention_args, k_cache, "k_cache (kv_type)", 4, T_IN),
+                            T(dfrt_attention_args, v_cache, "v_cache (kv_type)", 4, T_IN),
                             T(dfrt_attention_args, slots, "slots (int32 rows)", 4, T_IN),
                             T(dfrt_attention_args, positions, "positions (int32 rows)", 4, T_IN)}},
     [DFRT_OP_SILU_MUL] = {"silu_mul", sizeof(dfrt_silu_mul_args), silu_mul_rules, 2,

@@ -108,15 +108,24 @@ typedef struct dfrt_rope_args {
     uint32_t rows, heads, dim, row_stride; /* dim even */
 } dfrt_rope_args;
 
+/* What a KV cache stores: fp32, or BF16 (half the memory; values rounded to nearest even when
+ * stored, and attention's math in fp32 over them). A BF16 cache's offset is 4-byte aligned
+ * and its rows (width; attention: dim) have an even number of values. */
+typedef enum dfrt_kv_type { DFRT_KV_F32 = 0, DFRT_KV_BF16 = 1 } dfrt_kv_type;
+
+/* "f32", "bf16"; "?" for an invalid value. */
+DFRT_API const char *dfrt_kv_type_name(dfrt_kv_type type);
+
 /* Row r's K (src[r * src_stride + k_col ..]) and V (src[r * src_stride + v_col ..]) go to
  * cache position (slots[r], positions[r]). */
 typedef struct dfrt_kv_store_args {
-    dfrt_tensor_arg k_cache;   /* fp32 (n_slots, max_ctx, width) */
-    dfrt_tensor_arg v_cache;   /* fp32 (n_slots, max_ctx, width) */
+    dfrt_tensor_arg k_cache;   /* kv_type (n_slots, max_ctx, width) */
+    dfrt_tensor_arg v_cache;   /* kv_type (n_slots, max_ctx, width) */
     dfrt_tensor_arg src;       /* fp32 (rows, src_stride) */
     dfrt_tensor_arg slots;     /* int32 (rows) */
     dfrt_tensor_arg positions; /* int32 (rows) */
     uint32_t rows, width, src_stride, k_col, v_col, n_slots, max_ctx;
+    dfrt_kv_type kv_type;
 } dfrt_kv_store_args;
 
 /* Causal attention with grouped-query heads: query row r, head h (q[r * q_stride + h * dim ..])
@@ -125,12 +134,13 @@ typedef struct dfrt_kv_store_args {
 typedef struct dfrt_attention_args {
     dfrt_tensor_arg out;       /* fp32 (rows, out_stride), n_heads * dim used */
     dfrt_tensor_arg q;         /* fp32 (rows, q_stride), n_heads * dim used */
-    dfrt_tensor_arg k_cache;   /* fp32 (n_slots, max_ctx, n_kv * dim) */
-    dfrt_tensor_arg v_cache;   /* fp32 (n_slots, max_ctx, n_kv * dim) */
+    dfrt_tensor_arg k_cache;   /* kv_type (n_slots, max_ctx, n_kv * dim) */
+    dfrt_tensor_arg v_cache;   /* kv_type (n_slots, max_ctx, n_kv * dim) */
     dfrt_tensor_arg slots;     /* int32 (rows) */
     dfrt_tensor_arg positions; /* int32 (rows) */
     uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
     float scale;
+    dfrt_kv_type kv_type;
 } dfrt_attention_args;
 
 /* out[r, i] = silu(in[r * in_stride + i]) * in[r * in_stride + up_col + i] for i < width;

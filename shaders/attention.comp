@@ -1,5 +1,6 @@
 #version 450
-// Causal grouped-query attention, fp32: query row r, head h (q[r * q_stride + h * dim ..])
+// Causal grouped-query attention, fp32 math over fp32 or (flag KV_BF16) BF16 caches, bound as
+// words (an fp32 value or two BF16 ones; BF16 rows have an even head_dim): query row r, head h (q[r * q_stride + h * dim ..])
 // attends to keys 0..positions[r] of sequence slots[r] in KV head h / group, with
 // softmax(q.k * scale); the result goes to out[r * out_stride + h * dim ..]. Rows whose slot or
 // position is out of range get zeros.
@@ -41,8 +42,8 @@ layout(constant_id = 5) const uint KU = 4;       // keys per subgroup step
 layout(constant_id = 6) const uint MAXSG = 16;   // subgroups per workgroup (MODE 1: WG)
 
 layout(std430, set = 0, binding = 0) readonly buffer Q { float q[]; };
-layout(std430, set = 0, binding = 1) readonly buffer K { float kc[]; };
-layout(std430, set = 0, binding = 2) readonly buffer V { float vc[]; };
+layout(std430, set = 0, binding = 1) readonly buffer K { uint kc[]; };
+layout(std430, set = 0, binding = 2) readonly buffer V { uint vc[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Slots { int slots[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Positions { int positions[]; };
 layout(std430, set = 0, binding = 5) writeonly buffer Out { float o[]; };
@@ -50,12 +51,14 @@ layout(std430, set = 0, binding = 6) buffer Partial { float part[]; };
 
 #define DIRECT 1u        // one split: MODE 0 writes the result
 #define WRITE_INVALID 2u // with DIRECT: this dispatch writes the zeros of invalid rows
+#define KV_BF16 4u       // the caches hold BF16 values
 
 layout(push_constant) uniform Push {
     uint rows, n_heads, group, dim; // group: query heads per KV head
     uint q_stride, out_stride, width; // width = n_kv * dim: elements between cached keys
     uint n_slots, max_ctx;
-    // element of each binding holding row 0's first value (the caches: entry (slot_lo, key_lo))
+    // element of each binding holding row 0's first value (the caches: the word holding entry
+    // (slot_lo, key_lo))
     uint q0, out0, k0, v0, slots0, pos0, part0;
     uint slot_lo, slot_end, key_lo, key_end;    // the cache entries bound
     uint kps, n_splits, split_count;            // keys per split; splits per (row, head); splits in this dispatch
@@ -195,9 +198,11 @@ void main() {
         m[qh] = LOWEST;
         l[qh] = 0.0;
     }
-    // key j's first element in the cache bindings: (entry0 + j) * width + head0 (mod 2^32)
+    // key j's first value in the cache bindings: (entry0 + j) * width + head0 (mod 2^32), value
+    // e of a binding being word k0 + e (fp32) or half e % 2 of word (2 k0 + e) / 2 (BF16)
     uint entry0 = (uint(slot) - pc.slot_lo) * pc.max_ctx - pc.key_lo;
     uint head0 = g * pc.dim;
+    bool bf16 = (pc.flags & KV_BF16) != 0u;
     for (uint j0 = kb + KU * sg; j0 < ke; j0 += KU * nsg) { // j0 < ke is uniform in the subgroup
         float kr[KU][MAXE], vr[KU][MAXE];
         [[unroll]] for (uint u = 0u; u < KU; u++) {
@@ -205,8 +210,16 @@ void main() {
             [[unroll]] for (uint c = 0u; c < MAXE; c++) {
                 uint e = c * sgs + lane;
                 bool ok = j0 + u < ke && e < pc.dim;
-                kr[u][c] = ok ? kc[pc.k0 + row + e] : 0.0;
-                vr[u][c] = ok ? vc[pc.v0 + row + e] : 0.0;
+                if (!ok) {
+                    kr[u][c] = vr[u][c] = 0.0;
+                } else if (bf16) {
+                    uint ki = 2u * pc.k0 + row + e, vi = 2u * pc.v0 + row + e;
+                    kr[u][c] = bf16_half(kc[ki >> 1], ki & 1u);
+                    vr[u][c] = bf16_half(vc[vi >> 1], vi & 1u);
+                } else {
+                    kr[u][c] = uintBitsToFloat(kc[pc.k0 + row + e]);
+                    vr[u][c] = uintBitsToFloat(vc[pc.v0 + row + e]);
+                }
             }
         }
         [[unroll]] for (uint qh = 0u; qh < QH; qh++) { // heads past nh have q = 0: no branch

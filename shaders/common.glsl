@@ -15,4 +15,12 @@ float bf16_hi(uint w) { return uintBitsToFloat(w & 0xFFFF0000u); }
 // Element `odd` (0 or 1) of the two BF16 in a word.
 float bf16_half(uint w, uint odd) { return odd != 0u ? bf16_hi(w) : bf16_lo(w); }
 
+// fp32 -> BF16 bits (in the low half), rounded to nearest even; a NaN stays a quiet NaN. The
+// same bits as the host's dfrt_f32_to_bf16 and CUDA's f32_to_bf16.
+uint f32_to_bf16(float f) {
+    uint u = floatBitsToUint(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
 #endif

@@ -122,15 +122,22 @@ missing="$T/sharded: shard model-00002-of-00002.safetensors is missing"
 expect 1 "$missing" -- "$DFRT" compress "$T/sharded" "$T/out"
 expect 1 "$missing" -- "$DFRT" run "$T/sharded" --tokens 1 --backend cpu
 expect 1 "$missing" -- "$DFRT" inspect "$T/sharded"
-# more memory than the device has (a KV cache of 4096 sequences of 4096 tokens: 275 GB)
+# more memory than the device has (a KV cache of 4096 sequences of 4096 tokens: 275 GB in fp32,
+# half that in BF16)
 "$MKMODEL" "$T/wide" --layers 2 --hidden 1024 --heads 8 --kv-heads 8 --inter 64 --vocab 64 || bad "mkmodel"
 rm "$T/wide/tokenizer.json" # mkmodel's is a stub, and the tokenizer is checked before the device
-expect 1 "out of memory: the model needs 275.02 GB on" -- "$DFRT" run "$T/wide" --tokens 1 --context 4096 --batch 4096 --backend cpu -n 1
+expect 1 "out of memory: the model needs 275.02 GB on" -- "$DFRT" run "$T/wide" --tokens 1 --context 4096 --batch 4096 --backend cpu -n 1 --kv-cache f32
+expect 1 "KV cache 137.44 GB (4096 sequences x 4096 tokens, bf16)" -- "$DFRT" run "$T/wide" --tokens 1 --context 4096 --batch 4096 --backend cpu -n 1
+expect 2 "dfrt run: --kv-cache expects bf16 or f32, got \"fp16\"" -- "$DFRT" run --tokens 1 --kv-cache fp16
 
 # --- dfrt run on the shipped model (CPU) ----------------------------------------------------------
+# transformers' greedy tokens (fp32): all 48 with the fp32 KV cache; with the default BF16 one,
+# the first 16 (test_model measures how far it moves the logits)
 golden_ids="261 591 271 261 1182 14 270 261 1182 1882 1050 323 340 14 270 337 2071 1996 281 299 261 818 338 347 292 340 382 1015 261 2208 28 444 261 396 271 390 422 347 290 340 281 499 261 1673 271 390 338 321"
-out=$("$DFRT" run "$MODEL" --tokens 1150,261,2087,390,3344 -n 48 --ignore-eos --ids --backend cpu --logits-out "$T/l.f32" 2>"$T/run.err")
+out=$("$DFRT" run "$MODEL" --tokens 1150,261,2087,390,3344 -n 48 --ignore-eos --ids --backend cpu --kv-cache f32 --logits-out "$T/l.f32" 2>"$T/run.err")
 [[ $out == "$golden_ids" ]] && ok || bad "run --ids: $out (stderr: $(cat "$T/run.err"))"
+out=$("$DFRT" run "$MODEL" --tokens 1150,261,2087,390,3344 -n 48 --ignore-eos --ids --backend cpu 2>/dev/null)
+[[ $(cut -d' ' -f1-16 <<<"$out") == $(cut -d' ' -f1-16 <<<"$golden_ids") ]] && ok || bad "run --ids, BF16 KV cache: $out"
 [[ $(stat -c %s "$T/l.f32" 2>/dev/null) == 16384 ]] && ok || bad "--logits-out wrote $(stat -c %s "$T/l.f32" 2>/dev/null) bytes"
 grep -q "^backend: cpu device 0" "$T/run.err" && grep -q "^decode: 48 tokens" "$T/run.err" && grep -q "^peak device memory" "$T/run.err" \
     && ok || bad "run stderr: $(cat "$T/run.err")"

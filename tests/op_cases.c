@@ -120,8 +120,14 @@ static int attention_tensors(const op_case *c, op_tensor *t) {
     int64_t rows = c->s[0], cache = ATTENTION_SLOTS * c->s[4] * c->s[2] * c->s[3];
     t[0] = F32("out", span(rows, out_stride(c), c->s[1] * c->s[3]), OPT_OUT);
     t[1] = F32("src", rows * q_stride(c), OPT_IN);
-    t[2] = F32("k_cache", cache, OPT_INOUT), t[2].exact = 1;
-    t[3] = F32("v_cache", cache, OPT_INOUT), t[3].exact = 1;
+    if (c->flags & OPC_KV_BF16) {
+        t[2] = BF16("k_cache", cache, OPT_INOUT);
+        t[3] = BF16("v_cache", cache, OPT_INOUT);
+    } else {
+        t[2] = F32("k_cache", cache, OPT_INOUT);
+        t[3] = F32("v_cache", cache, OPT_INOUT);
+    }
+    t[2].exact = t[3].exact = 1;
     t[4] = I32("slots", rows, OPT_IN);
     t[5] = I32("positions", rows, OPT_IN);
     return 6;
@@ -130,15 +136,16 @@ static int attention_calls(const op_case *c, const dfrt_tensor_arg *t, const dfr
     (void)u;
     uint32_t rows = (uint32_t)c->s[0], n_heads = (uint32_t)c->s[1], n_kv = (uint32_t)c->s[2], dim = (uint32_t)c->s[3],
              max_ctx = (uint32_t)c->s[4];
+    dfrt_kv_type kv_type = c->flags & OPC_KV_BF16 ? DFRT_KV_BF16 : DFRT_KV_F32;
     a[0].kv_store = (dfrt_kv_store_args){.k_cache = t[2], .v_cache = t[3], .src = t[1], .slots = t[4], .positions = t[5],
                                          .rows = rows, .width = n_kv * dim, .src_stride = q_stride(c),
                                          .k_col = n_heads * dim, .v_col = (n_heads + n_kv) * dim,
-                                         .n_slots = ATTENTION_SLOTS, .max_ctx = max_ctx};
+                                         .n_slots = ATTENTION_SLOTS, .max_ctx = max_ctx, .kv_type = kv_type};
     a[1].attention = (dfrt_attention_args){.out = t[0], .q = t[1], .k_cache = t[2], .v_cache = t[3], .slots = t[4],
                                            .positions = t[5], .rows = rows, .n_heads = n_heads, .n_kv = n_kv,
                                            .dim = dim, .q_stride = q_stride(c), .out_stride = out_stride(c),
                                            .n_slots = ATTENTION_SLOTS, .max_ctx = max_ctx,
-                                           .scale = (float)(1.0 / __builtin_sqrt((double)dim))};
+                                           .scale = (float)(1.0 / __builtin_sqrt((double)dim)), .kv_type = kv_type};
     return 2;
 }
 
@@ -221,8 +228,9 @@ void op_case_describe(const op_case *c, char *out, size_t size) {
         p += l + (p[l] == ' ');
     }
     if (n >= 0 && (size_t)n < size)
-        snprintf(out + n, size - (size_t)n, "%s%s%s", c->flags & OPC_BIAS ? " +bias" : "",
-                 c->flags & OPC_IN_PLACE ? " in place" : "", c->flags & OPC_CORRUPT ? " (corrupted unit)" : "");
+        snprintf(out + n, size - (size_t)n, "%s%s%s%s", c->flags & OPC_BIAS ? " +bias" : "",
+                 c->flags & OPC_IN_PLACE ? " in place" : "", c->flags & OPC_CORRUPT ? " (corrupted unit)" : "",
+                 c->flags & OPC_KV_BF16 ? " bf16 KV" : "");
     if (c->off[0] || c->off[1]) {
         size_t l = strlen(out);
         snprintf(out + l, size - l, " offsets %zu, %zu", c->off[0], c->off[1]);

@@ -19,6 +19,7 @@ enum {
     OPC_IN_PLACE = 2, /* rmsnorm, add: the output is the (first) input */
     OPC_CORRUPT = 4,  /* df11_decode, df11_matmul of a corrupted unit: OK or DFRT_FORMAT_ERROR, output not
                        * compared */
+    OPC_KV_BF16 = 8,  /* attention: BF16 KV caches */
 };
 
 typedef struct op_case {

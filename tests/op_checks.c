@@ -117,11 +117,18 @@ static void rope_ref(host_case *h) {
 }
 
 /* Rows to slots 0, 1, 2, 0, ...; row 1 (of more than 2) to a slot out of range (skipped by
- * kv_store, zeros from attention); positions from 0 (first row) to max_ctx - 1 (last row). */
+ * kv_store, zeros from attention); positions from 0 (first row) to max_ctx - 1 (last row).
+ * The caches start with values (keys a row does not store are attended to all the same). */
 static void attention_init(host_case *h, test_rng *r) {
     uint32_t rows = (uint32_t)S(h, 0), max_ctx = (uint32_t)S(h, 4);
     int32_t *slots = (int32_t *)h->data[4], *pos = (int32_t *)h->data[5];
-    for (int i = 1; i <= 3; i++) normal_f32(r, F32_IN(h, i), op_tensor_elems(&h->t[i]), 1.0);
+    normal_f32(r, F32_IN(h, 1), op_tensor_elems(&h->t[1]), 1.0);
+    for (int i = 2; i <= 3; i++)
+        for (size_t j = 0; j < op_tensor_elems(&h->t[i]); j++) {
+            float v = (float)test_normal(r);
+            if (h->t[i].type == OPT_BF16) ((uint16_t *)h->data[i])[j] = test_bf16(v);
+            else F32_IN(h, i)[j] = v;
+        }
     for (uint32_t i = 0; i < rows; i++) {
         slots[i] = (int32_t)(i % 3);
         pos[i] = (int32_t)(test_rand(r) % max_ctx);
@@ -130,21 +137,36 @@ static void attention_init(host_case *h, test_rng *r) {
     pos[rows - 1] = (int32_t)max_ctx - 1;
     if (rows > 2) slots[1] = 3;
 }
-/* Store, then attend; the padding of the output rows is not written. */
+/* Value i of a cache tensor, fp32 or BF16. */
+static double cache_value(const op_tensor *t, const void *cache, size_t i) {
+    return t->type == OPT_BF16 ? test_float(((const uint16_t *)cache)[i]) : ((const float *)cache)[i];
+}
+
+/* Store (BF16 caches: rounded to nearest even), then attend; the padding of the output rows is
+ * not written. */
 static void attention_ref(host_case *h) {
     uint32_t rows = (uint32_t)S(h, 0), n_heads = (uint32_t)S(h, 1), n_kv = (uint32_t)S(h, 2), dim = (uint32_t)S(h, 3),
              max_ctx = (uint32_t)S(h, 4), width = n_kv * dim;
     uint32_t q_stride = (uint32_t)(op_tensor_elems(&h->t[1]) / rows), out_stride = n_heads * dim + 3;
     const float *src = F32_IN(h, 1);
     const int32_t *slots = (const int32_t *)h->data[4], *pos = (const int32_t *)h->data[5];
-    float *kw = (float *)h->want[2], *vw = (float *)h->want[3];
+    void *kw = h->want[2], *vw = h->want[3];
+    const op_tensor *kt = &h->t[2];
     memcpy(kw, h->data[2], h->t[2].bytes);
     memcpy(vw, h->data[3], h->t[3].bytes);
     for (uint32_t i = 0; i < rows; i++) {
         if (slots[i] >= 3) continue;
         size_t dst = ((size_t)slots[i] * max_ctx + (size_t)pos[i]) * width;
-        memcpy(kw + dst, src + (size_t)i * q_stride + n_heads * dim, width * 4);
-        memcpy(vw + dst, src + (size_t)i * q_stride + (n_heads + n_kv) * dim, width * 4);
+        const float *k = src + (size_t)i * q_stride + n_heads * dim, *v = src + (size_t)i * q_stride + (n_heads + n_kv) * dim;
+        for (uint32_t e = 0; e < width; e++) {
+            if (kt->type == OPT_BF16) {
+                ((uint16_t *)kw)[dst + e] = test_bf16(k[e]);
+                ((uint16_t *)vw)[dst + e] = test_bf16(v[e]);
+            } else {
+                ((float *)kw)[dst + e] = k[e];
+                ((float *)vw)[dst + e] = v[e];
+            }
+        }
     }
     double scale = (float)(1.0 / sqrt((double)dim)), *score = malloc(max_ctx * sizeof *score);
     for (size_t i = 0; i < op_tensor_elems(&h->t[0]); i++) h->mag[0][i] = i % out_stride < n_heads * dim ? NAN : -1;
@@ -156,14 +178,14 @@ static void attention_ref(host_case *h) {
             double best = -INFINITY, sum = 0;
             for (int32_t j = 0; j <= pos[i]; j++) {
                 double d = 0;
-                for (uint32_t k = 0; k < dim; k++) d += (double)q[k] * kw[base + (size_t)j * width + g + k];
+                for (uint32_t k = 0; k < dim; k++) d += (double)q[k] * cache_value(kt, kw, base + (size_t)j * width + g + k);
                 score[j] = d * scale;
                 if (score[j] > best) best = score[j];
             }
             for (int32_t j = 0; j <= pos[i]; j++) {
                 double p = exp(score[j] - best);
                 sum += p;
-                for (uint32_t k = 0; k < dim; k++) o[k] += p * vw[base + (size_t)j * width + g + k];
+                for (uint32_t k = 0; k < dim; k++) o[k] += p * cache_value(kt, vw, base + (size_t)j * width + g + k);
             }
             for (uint32_t k = 0; k < dim; k++) o[k] /= sum;
         }

@@ -123,8 +123,9 @@ static void test_model_bench(void) {
         double weights = num(m, strcmp(format, "df11") == 0 ? "df11_weight_bytes" : "bf16_weight_bytes");
         CHECK(num(f, "peak_device_bytes") >= weights && num(f, "peak_device_bytes") >= num(f, "model_device_bytes"));
         CHECK(num(f, "load_seconds") >= 0 && num(f, "runs") >= 2);
-        /* tiny: 4 layers of 4 KV heads x 32, fp32 keys and values; batch x (12 + 5) positions */
-        CHECK(num(f, "kv_bytes_per_token") == 4.0 * 2 * 4 * 32 * 4);
+        /* tiny: 4 layers of 4 KV heads x 32, BF16 keys and values; batch x (12 + 5) positions */
+        CHECK(strcmp(cJSON_GetStringValue(get(f, "kv_cache")), "bf16") == 0);
+        CHECK(num(f, "kv_bytes_per_token") == 4.0 * 2 * 4 * 32 * 2);
         CHECK(num(f, "kv_cache_bytes") == num(f, "kv_bytes_per_token") * num(f, "batch") * (12 + 5));
         CHECK(num(f, "model_device_bytes") > num(f, "kv_cache_bytes"));
         const cJSON *tokens = get(f, "tokens"), *t;
@@ -153,15 +154,23 @@ static void test_model_bench(void) {
     free(text);
     cJSON_Delete(j);
 
-    /* A second run uses the cache. */
+    /* A second run uses the cache; the fp32 KV cache doubles the KV figure. */
     test_sh("'%s' bench model --synthetic tiny --cache '%s' --backend cpu --batch 2 --prompt-len 4 --gen 3 "
-            "--min-time 0 --formats df11 --json '%s' > /dev/null 2> '%s'",
-            dfrt_exe, cache, json, log);
+            "--min-time 0 --formats df11 --kv-cache f32 --json '%s' > '%s.out' 2> '%s'",
+            dfrt_exe, cache, json, json, log);
     err = test_read_file(log, NULL);
     CHECK(err && strstr(err, "using cached") && !strstr(err, "built "));
     free(err);
+    char out_path[600];
+    snprintf(out_path, sizeof out_path, "%s.out", json);
+    text = test_read_file(out_path, NULL);
+    CHECK(text && strstr(text, "KV cache: 4.1 kB per position of a sequence (fp32 keys and values)"));
+    free(text);
     j = load_json(json);
     CHECK(j && cJSON_GetArraySize(get(j, "figures")) == 1);
+    const cJSON *f1 = j ? cJSON_GetArrayItem(get(j, "figures"), 0) : NULL;
+    CHECK(f1 && strcmp(cJSON_GetStringValue(get(f1, "kv_cache")), "f32") == 0 &&
+          num(f1, "kv_bytes_per_token") == 4.0 * 2 * 4 * 32 * 4);
     cJSON_Delete(j);
 }
 

@@ -241,7 +241,7 @@ void run_case(const op_case *c) {
 #define EMBEDDING(rows, dim) {DFRT_OP_EMBEDDING, {rows, dim}}
 #define RMSNORM(rows, heads, dim, stride, ...) {DFRT_OP_RMSNORM, {rows, heads, dim, stride}, __VA_ARGS__}
 #define ROPE(rows, heads, dim, stride) {DFRT_OP_ROPE, {rows, heads, dim, stride}}
-#define ATTENTION(rows, heads, kv_heads, dim, ctx) {DFRT_OP_ATTENTION, {rows, heads, kv_heads, dim, ctx}}
+#define ATTENTION(rows, heads, kv_heads, dim, ctx, ...) {DFRT_OP_ATTENTION, {rows, heads, kv_heads, dim, ctx}, __VA_ARGS__}
 #define SILU_MUL(rows, width, stride, up) {DFRT_OP_SILU_MUL, {rows, width, stride, up}}
 #define ADD(n, ...) {DFRT_OP_ADD, {n}, __VA_ARGS__}
 #define ARGMAX(rows, n, stride) {DFRT_OP_ARGMAX, {rows, n, stride}}
@@ -252,6 +252,11 @@ static const op_case transformer_cases[] = {
     RMSNORM(3, 8, 128, 8 * 128 + 128), RMSNORM(2, 1, 33, 40),
     ROPE(9, 6, 64, 6 * 64 + 64), ROPE(3, 40, 128, 48 * 128), ROPE(1, 1, 2, 2),
     ATTENTION(6, 4, 2, 64, 50), ATTENTION(4, 32, 8, 128, 300), ATTENTION(3, 2, 2, 16, 1), ATTENTION(9, 8, 1, 64, 129),
+    ATTENTION(6, 4, 2, 64, 50, OPC_KV_BF16), ATTENTION(4, 32, 8, 128, 300, OPC_KV_BF16),
+    ATTENTION(3, 2, 2, 18, 7, OPC_KV_BF16), /* head_dim 2 mod 4: the element-wise loads */
+    /* contexts past 4096 (split keys), query heads per KV head 1, 4 and 8 */
+    ATTENTION(2, 4, 4, 128, 4500, OPC_KV_BF16), ATTENTION(3, 16, 4, 128, 4200), ATTENTION(2, 8, 1, 128, 5000),
+    ATTENTION(2, 8, 1, 128, 5000, OPC_KV_BF16),
     SILU_MUL(3, 100, 250, 120),
     ADD(1001, OPC_IN_PLACE),
     ARGMAX(4, 4096 + 7, 4096 + 10),

@@ -11,7 +11,8 @@
 static const char help[] =
     "usage: dfrt bench model [MODEL_DIR | --synthetic NAME] [--backend LIST] [--batch LIST]\n"
     "                        [--prompt-len P] [--gen G] [--formats df11,bf16] [--min-time SECONDS]\n"
-    "                        [--cache DIR] [--threads N] [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
+    "                        [--kv-cache bf16|f32] [--eager] [--cache DIR] [--threads N]\n"
+    "                        [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
     "\n"
     "Runs the model on each backend (default: every available GPU backend, else the CPU) for\n"
     "each batch size of --batch (default 1,8,64): B sequences of a P-token prompt of random ids\n"
@@ -33,7 +34,8 @@ static const char help[] =
     "are compared.\n"
     "\n"
     "Decode steps run as recorded graphs where the backend records work (CUDA graphs: one launch\n"
-    "a step instead of one per op); --eager runs every step op by op instead.\n"
+    "a step instead of one per op); --eager runs every step op by op instead. The KV cache holds\n"
+    "BF16 keys and values (--kv-cache bf16, the default) or fp32 ones (--kv-cache f32).\n"
     "\n"
     "--json and --csv write every figure; --plot draws tokens/s against batch size as SVG.\n"
     "\n"
@@ -47,7 +49,8 @@ typedef struct model_plan {
     int batches[MAX_BATCHES], n_batches;
     int prompt_len, gen;
     double min_time;
-    int eager; /* dfrt_model_options.eager */
+    int eager;  /* dfrt_model_options.eager */
+    int kv_f32; /* dfrt_model_options.kv_f32 */
 } model_plan;
 
 static const char *const format_names[2] = {"df11", "bf16"};
@@ -157,7 +160,8 @@ static bool on_token(void *user, int sequence, int32_t token) {
 static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int format, int batch,
                      const int32_t *prompt) {
     const char *bn = dfrt_backend_name(b);
-    dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch, .eager = p->eager};
+    dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch, .eager = p->eager,
+                             .kv_f32 = p->kv_f32};
     dfrt_model *m;
     fprintf(stderr, "dfrt bench model: %s %s batch %d: loading...\n", bn, format_names[format], batch);
     dfrt_backend_reset_peak(b);
@@ -221,6 +225,7 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         uint64_t kv_per_token;
         cJSON_AddNumberToObject(f, "kv_cache_bytes", (double)dfrt_model_kv_bytes(m, &kv_per_token));
         cJSON_AddNumberToObject(f, "kv_bytes_per_token", (double)kv_per_token);
+        cJSON_AddStringToObject(f, "kv_cache", dfrt_kv_type_name(dfrt_model_kv_type(m)));
         cJSON_AddNumberToObject(f, "load_seconds", load_s);
         cJSON_AddNumberToObject(f, "runs", runs);
         cJSON *t = cJSON_AddArrayToObject(f, "tokens");
@@ -312,8 +317,8 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
         const double per_token = kv->valuedouble;
         char size[32];
         cli_format_bytes(size, sizeof size, per_token);
-        printf("KV cache: %s per position of a sequence (fp32 keys and values), so batch x %d positions:", size,
-               p->prompt_len + p->gen);
+        printf("KV cache: %s per position of a sequence (%s keys and values), so batch x %d positions:", size,
+               p->kv_f32 ? "fp32" : "BF16", p->prompt_len + p->gen);
         for (int i = 0; i < p->n_batches; i++) {
             cli_format_bytes(size, sizeof size, per_token * p->batches[i] * (p->prompt_len + p->gen));
             printf("%s %s at %d", i ? "," : "", size, p->batches[i]);
@@ -388,7 +393,7 @@ static double weight_bytes(const char *dir) {
 int bench_model(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench model",
                   "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
-                  "--eager --json= --csv= --plot= --help -h", help};
+                  "--kv-cache= --eager --json= --csv= --plot= --help -h", help};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;
@@ -407,6 +412,9 @@ int bench_model(int argc, char **argv) {
         if (!v) return CLI_USAGE;
         if (strcmp(arg, "--backend") == 0) list = v;
         else if (strcmp(arg, "--synthetic") == 0) synthetic = v;
+        else if (strcmp(arg, "--kv-cache") == 0) {
+            if (!cli_parse_kv_cache("bench model", arg, v, &p.kv_f32)) return CLI_USAGE;
+        }
         else if (strcmp(arg, "--batch") == 0) {
             if ((p.n_batches = bench_int_list("bench model", arg, v, 1, 4096, p.batches, MAX_BATCHES)) < 0) return CLI_USAGE;
         } else if (strcmp(arg, "--prompt-len") == 0) {
@@ -503,6 +511,7 @@ int bench_model(int argc, char **argv) {
     cJSON_AddNumberToObject(mj, "prompt_len", p.prompt_len);
     cJSON_AddNumberToObject(mj, "gen", p.gen);
     cJSON_AddBoolToObject(mj, "eager", p.eager);
+    cJSON_AddStringToObject(mj, "kv_cache", p.kv_f32 ? "f32" : "bf16");
 
     /* The prompt: random ids (fixed seed) below the vocabulary size. */
     int32_t *prompt = malloc((size_t)p.prompt_len * sizeof *prompt);

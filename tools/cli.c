@@ -92,6 +92,15 @@ int cli_parse_int(const char *command, const char *option, const char *text, int
     return 1;
 }
 
+int cli_parse_kv_cache(const char *command, const char *option, const char *text, int *out_kv_f32) {
+    if (strcmp(text, "bf16") && strcmp(text, "f32")) {
+        cli_usage_error(command, "%s expects bf16 or f32, got \"%s\"", option, text);
+        return 0;
+    }
+    *out_kv_f32 = strcmp(text, "f32") == 0;
+    return 1;
+}
+
 int cli_usage_error(const char *command, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

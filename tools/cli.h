@@ -40,6 +40,9 @@ const char *cli_next(cli_args *a, int *is_option, const char **inline_value);
 const char *cli_value(cli_args *a, const char *option, const char *inline_value);
 /* Parses a positive integer option value; false after printing a usage error. */
 int cli_parse_int(const char *command, const char *option, const char *text, int min, int max, int *out);
+/* Parses --kv-cache's value, bf16 or f32, into dfrt_model_options.kv_f32; false after printing
+ * a usage error. */
+int cli_parse_kv_cache(const char *command, const char *option, const char *text, int *out_kv_f32);
 
 /* Parses token ids: "1,2,3", "1 2 3" or a mix. Sets *out (malloc'd, free it; may be NULL
  * when there are none) and *count; false when the text is not such a list. */

@@ -44,6 +44,8 @@ static const char help[] =
     "  --batch B            B independent sequences of the same prompt\n"
     "  --context N          tokens per sequence the KV cache holds (default: min(model, 4096));\n"
     "                       generation stops, with a message, when it is full\n"
+    "  --kv-cache TYPE      what the KV cache stores: bf16 (default; half the memory of f32,\n"
+    "                       attention's math in fp32) or f32\n"
     "\n"
     "device:\n"
     "  --backend NAME       auto (default), cuda, vulkan or cpu\n"
@@ -67,7 +69,7 @@ static const char help[] =
 
 static const char options[] =
     "--prompt= --prompt-file= --tokens= --chat --system= -n= --max-tokens= --temperature= --top-k= --top-p= "
-    "--min-p= --repeat-penalty= --seed= --stop= --ignore-eos --batch= --context= --backend= --device= "
+    "--min-p= --repeat-penalty= --seed= --stop= --ignore-eos --batch= --context= --kv-cache= --backend= --device= "
     "--threads= --ids --logits-out= --help -h";
 
 #define MAX_PROMPT_BYTES ((size_t)64 << 20)
@@ -413,7 +415,7 @@ static uint64_t random_seed(void) {
 
 typedef struct run_args {
     const char *model_dir, *prompt, *prompt_file, *tokens_text, *system, *backend_name, *logits_path;
-    int device, max_tokens, batch, context, threads, chat, ids_only, ignore_eos, seed_given;
+    int device, max_tokens, batch, context, threads, chat, ids_only, ignore_eos, seed_given, kv_f32;
     dfrt_sampling sampling;
     const char **stops;
     int n_stops;
@@ -454,6 +456,8 @@ static int parse(int argc, char **argv, run_args *r) {
             if (!cli_parse_int("run", arg, v, 1, 4096, &r->batch)) return CLI_USAGE;
         } else if (strcmp(arg, "--context") == 0) {
             if (!cli_parse_int("run", arg, v, 1, 1 << 22, &r->context)) return CLI_USAGE;
+        } else if (strcmp(arg, "--kv-cache") == 0) {
+            if (!cli_parse_kv_cache("run", arg, v, &r->kv_f32)) return CLI_USAGE;
         } else if (strcmp(arg, "--top-k") == 0) {
             if (!cli_parse_int("run", arg, v, 0, 1 << 24, &r->sampling.top_k)) return CLI_USAGE;
         } else if (strcmp(arg, "--temperature") == 0) {
@@ -577,7 +581,7 @@ int cmd_run(int argc, char **argv) {
         }
     }
     double t0 = cli_now();
-    dfrt_model_options mo = {.max_context = r.context, .max_batch = r.batch};
+    dfrt_model_options mo = {.max_context = r.context, .max_batch = r.batch, .kv_f32 = r.kv_f32};
     if ((s = dfrt_model_load(b, r.model_dir, &mo, &m)) != DFRT_OK) {
         rc = cli_fail("run", s);
         goto done;

@@ -1,5 +1,5 @@
 /* The CPU backend: causal grouped-query attention, one task per (row, head), softmax in
- * double. */
+ * double; BF16 caches read as their exact fp32 values. */
 #include "cpu_internal.h"
 
 #include <math.h>
@@ -7,6 +7,11 @@
 typedef struct attention_job {
     const dfrt_attention_args *a;
 } attention_job;
+
+/* Value i of a cache of kv_type. */
+static inline float cache_at(const void *cache, size_t i, dfrt_kv_type type) {
+    return type == DFRT_KV_F32 ? ((const float *)cache)[i] : dfrt_bf16_to_f32(((const uint16_t *)cache)[i]);
+}
 
 static dfrt_status attention_task(void *ctx, size_t index) {
     const dfrt_attention_args *a = ((attention_job *)ctx)->a;
@@ -19,8 +24,8 @@ static dfrt_status attention_task(void *ctx, size_t index) {
         return DFRT_OK;
     }
     uint32_t g = h / (a->n_heads / a->n_kv), width = a->n_kv * a->dim;
-    const float *k = CF32(a->k_cache) + (size_t)slot * a->max_ctx * width + (size_t)g * a->dim;
-    const float *v = CF32(a->v_cache) + (size_t)slot * a->max_ctx * width + (size_t)g * a->dim;
+    const void *k = CPU_PTR(a->k_cache), *v = CPU_PTR(a->v_cache);
+    const size_t base = (size_t)slot * a->max_ctx * width + (size_t)g * a->dim;
     float *scores = dfrt_malloc(((size_t)pos + 1) * sizeof *scores, "attention scores");
     double *acc = dfrt_calloc(a->dim, sizeof *acc, "attention accumulator");
     if (!scores || !acc) {
@@ -30,9 +35,9 @@ static dfrt_status attention_task(void *ctx, size_t index) {
     }
     float best = -INFINITY;
     for (int32_t j = 0; j <= pos; j++) {
-        const float *kj = k + (size_t)j * width;
+        const size_t kj = base + (size_t)j * width;
         double s = 0;
-        for (uint32_t i = 0; i < a->dim; i++) s += (double)q[i] * kj[i];
+        for (uint32_t i = 0; i < a->dim; i++) s += (double)q[i] * cache_at(k, kj + i, a->kv_type);
         scores[j] = (float)s * a->scale;
         if (scores[j] > best) best = scores[j];
     }
@@ -40,8 +45,8 @@ static dfrt_status attention_task(void *ctx, size_t index) {
     for (int32_t j = 0; j <= pos; j++) {
         double p = exp((double)scores[j] - best);
         sum += p;
-        const float *vj = v + (size_t)j * width;
-        for (uint32_t i = 0; i < a->dim; i++) acc[i] += p * vj[i];
+        const size_t vj = base + (size_t)j * width;
+        for (uint32_t i = 0; i < a->dim; i++) acc[i] += p * cache_at(v, vj + i, a->kv_type);
     }
     for (uint32_t i = 0; i < a->dim; i++) out[i] = (float)(acc[i] / sum);
     free(scores);

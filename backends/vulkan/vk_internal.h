@@ -267,10 +267,13 @@ typedef struct vk_cache_plan {
 } vk_cache_plan;
 vk_cache_plan vk_plan_cache(uint32_t n_slots, uint32_t max_ctx, uint64_t slots, uint64_t keys);
 vk_cache_range vk_cache_range_at(const vk_cache_plan *p, uint64_t i);
-/* Binds range i of the plan in the K and V caches (rows of `width` values): *out_k and
- * *out_v, and the elements of those bindings where the range starts, *out_k0 and *out_v0. */
+/* Bytes per cached value: 4 (fp32) or 2 (BF16). */
+static inline uint64_t vk_kv_value_bytes(dfrt_kv_type type) { return type == DFRT_KV_BF16 ? 2 : 4; }
+/* Binds range i of the plan in the K and V caches (rows of `width` values of `type`): *out_k
+ * and *out_v, and the words of those bindings where the range starts, *out_k0 and *out_v0
+ * (the shaders read caches as words: an fp32 value or two BF16 ones). */
 vk_cache_range vk_bind_cache_range(const vk_backend *vk, const vk_cache_plan *p, uint64_t i, dfrt_tensor_arg k_cache,
-                                   dfrt_tensor_arg v_cache, uint64_t width, vk_binding *out_k, vk_binding *out_v,
-                                   uint32_t *out_k0, uint32_t *out_v0);
+                                   dfrt_tensor_arg v_cache, uint64_t width, dfrt_kv_type type, vk_binding *out_k,
+                                   vk_binding *out_v, uint32_t *out_k0, uint32_t *out_v0);
 
 #endif

@@ -69,12 +69,12 @@ typedef struct plan {
  * partial results of one row do not. */
 static int make_plan(const vk_backend *vk, const dfrt_attention_args *a, plan *p) {
     uint64_t limit = vk_range_limit(vk), dim = a->dim, width = (uint64_t)a->n_kv * dim, row = (uint64_t)a->n_heads * dim;
-    uint64_t max_ctx = a->max_ctx, slot_bytes = max_ctx * width * 4;
+    uint64_t max_ctx = a->max_ctx, vb = vk_kv_value_bytes(a->kv_type), slot_bytes = max_ctx * width * vb;
     memset(p, 0, sizeof *p);
     p->slots_per = 1;
     p->keys_per = max_ctx;
     if (slot_bytes <= limit) p->slots_per = limit / slot_bytes;
-    else p->keys_per = limit / (width * 4);
+    else p->keys_per = limit / (width * vb);
     if (!p->keys_per) return 1;
     p->pipe = N_PIPES - 1;
     for (size_t i = N_PIPES; i-- > 0;)
@@ -169,12 +169,13 @@ dfrt_status vk_attention(dfrt_backend *b, const dfrt_attention_args *a) {
             .part0 = (uint32_t)(dpart / 4),
             .kps = (uint32_t)p.kps,
             .n_splits = (uint32_t)p.n_splits,
-            .flags = p.direct ? 3u : 0u, /* DIRECT, and WRITE_INVALID in the first range */
+            /* DIRECT, and WRITE_INVALID in the first range; KV_BF16 */
+            .flags = (p.direct ? 3u : 0u) | (a->kv_type == DFRT_KV_BF16 ? 4u : 0u),
             .scale = a->scale,
         };
         for (uint64_t i = 0; i < cache.count; i++) {
-            vk_cache_range cr = vk_bind_cache_range(vk, &cache, i, a->k_cache, a->v_cache, width, &bindings[1],
-                                                    &bindings[2], &push.k0, &push.v0);
+            vk_cache_range cr = vk_bind_cache_range(vk, &cache, i, a->k_cache, a->v_cache, width, a->kv_type,
+                                                    &bindings[1], &bindings[2], &push.k0, &push.v0);
             push.range = cr;
             push.split_count = (uint32_t)vk_ceil_div(cr.key_end - cr.key_lo, p.kps);
             DFRT_TRY(vk_launch(vk, pipe, bindings, &push, &push.groups_x, rows * p.units_per_row * push.split_count));

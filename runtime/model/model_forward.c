@@ -119,7 +119,7 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                        .positions = at(m->positions, 0), .rows = rows,
                                                        .width = kv_width, .src_stride = QKV, .k_col = q_width,
                                                        .v_col = q_width + kv_width, .n_slots = batch,
-                                                       .max_ctx = ctx}));
+                                                       .max_ctx = ctx, .kv_type = m->kv_type}));
     /* attn (rows, q_width) = softmax(q k^T * scale) v over each row's keys 0..position */
     DFRT_TRY(dfrt_op_attention(b, &(dfrt_attention_args){.out = at(m->attn, 0), .q = at(m->qkv, 0),
                                                          .k_cache = at(m->k_cache[l], 0),
@@ -127,7 +127,8 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                          .positions = at(m->positions, 0), .rows = rows,
                                                          .n_heads = m->n_heads, .n_kv = m->n_kv, .dim = hd,
                                                          .q_stride = QKV, .out_stride = q_width, .n_slots = batch,
-                                                         .max_ctx = ctx, .scale = m->attn_scale}));
+                                                         .max_ctx = ctx, .scale = m->attn_scale,
+                                                         .kv_type = m->kv_type}));
     /* x += attn . W_o^T */
     DFRT_TRY(project(m, m->tmp, m->attn, lw->unit, w, lw->off_o, NULL, rows, H, q_width));
     DFRT_TRY(residual(m, rows));

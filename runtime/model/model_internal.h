@@ -63,7 +63,8 @@ struct dfrt_model {
     dfrt_buffer *x, *xn, *qkv, *attn, *tmp, *gate_up, *act; /* fp32 activations, max_rows rows */
     dfrt_buffer *logits;       /* fp32 (max_batch, vocab) */
     dfrt_buffer *offsets, *slots, *positions, *argmax; /* 32-bit per row */
-    dfrt_buffer **k_cache, **v_cache; /* per layer: fp32 (max_batch, max_ctx, n_kv head_dim) */
+    dfrt_buffer **k_cache, **v_cache; /* per layer: kv_type (max_batch, max_ctx, n_kv head_dim) */
+    dfrt_kv_type kv_type;
 
     int n_eos;
     int32_t eos[MODEL_MAX_EOS];

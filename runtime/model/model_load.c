@@ -241,7 +241,7 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
     }
     for (size_t u = 0; u < cp->n_units; u++) pl->weight_bytes += cp->units[u].compressed_bytes;
     /* KV cache, activations, logits, per-row tables, norms */
-    pl->kv_bytes = 2ull * m->n_layers * (uint64_t)m->max_batch * (uint64_t)m->max_ctx * m->n_kv * m->head_dim * 4;
+    pl->kv_bytes = dfrt_model_kv_bytes(m, NULL);
     uint64_t rows = (uint64_t)m->max_rows;
     pl->act_bytes = 4 * rows * (3ull * m->hidden + m->qkv_width + (uint64_t)m->n_heads * m->head_dim + 3ull * m->inter) +
                     4ull * m->max_batch * m->vocab + 16 * rows +
@@ -264,8 +264,9 @@ static dfrt_status check_fits(const dfrt_model *m, const plan *pl, uint64_t embe
         fmt_gb(a, sizeof a, pl->act_bytes + embed_row_bytes);
         return dfrt_fail(DFRT_OUT_OF_MEMORY,
                          "the model needs %s on %s (%s), which has %s: weights %s, decode scratch %s, KV cache %s "
-                         "(%d sequences x %d tokens), activations %s; lower the context or batch",
-                         t, info->name, info->backend, d, w, s, k, m->max_batch, m->max_ctx, a);
+                         "(%d sequences x %d tokens, %s), activations %s; lower the context or batch",
+                         t, info->name, info->backend, d, w, s, k, m->max_batch, m->max_ctx,
+                         dfrt_kv_type_name(m->kv_type), a);
     }
     return DFRT_OK;
 }
@@ -513,7 +514,7 @@ static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
     m->k_cache = dfrt_calloc(m->n_layers, sizeof *m->k_cache, "KV cache");
     m->v_cache = dfrt_calloc(m->n_layers, sizeof *m->v_cache, "KV cache");
     if (!m->k_cache || !m->v_cache) return DFRT_OUT_OF_MEMORY;
-    uint64_t per_layer = (uint64_t)m->max_batch * (uint64_t)m->max_ctx * m->n_kv * m->head_dim * 4;
+    uint64_t per_layer = dfrt_model_kv_bytes(m, NULL) / (2 * m->n_layers);
     for (uint32_t l = 0; l < m->n_layers; l++) {
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->k_cache[l]));
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->v_cache[l]));
@@ -561,6 +562,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     m->max_ctx = o->max_context > 0 ? o->max_context : DFRT_MIN(mpe, 4096);
     m->max_batch = o->max_batch > 0 ? o->max_batch : 1;
     m->max_rows = o->max_rows > 0 ? o->max_rows : 512;
+    m->kv_type = o->kv_f32 ? DFRT_KV_F32 : DFRT_KV_BF16;
     if (m->max_ctx > mpe) {
         s = dfrt_fail(DFRT_INVALID_ARGUMENT, "max_context %d exceeds the model's max_position_embeddings %d", m->max_ctx, mpe);
         goto fail;
@@ -645,11 +647,13 @@ void dfrt_model_free(dfrt_model *m) {
 const dfrt_config *dfrt_model_config(const dfrt_model *m) { return m->config; }
 const dfrt_tokenizer *dfrt_model_tokenizer(const dfrt_model *m) { return m->tokenizer; }
 int dfrt_model_max_context(const dfrt_model *m) { return m->max_ctx; }
+dfrt_kv_type dfrt_model_kv_type(const dfrt_model *m) { return m->kv_type; }
 int dfrt_model_max_batch(const dfrt_model *m) { return m->max_batch; }
 uint64_t dfrt_model_device_bytes(const dfrt_model *m) { return m->device_bytes; }
 
 uint64_t dfrt_model_kv_bytes(const dfrt_model *m, uint64_t *out_per_token) {
-    const uint64_t per_token = 2ull * m->n_layers * m->n_kv * m->head_dim * 4; /* fp32 keys and values */
+    /* keys and values of every layer: fp32, or BF16 */
+    const uint64_t per_token = 2ull * m->n_layers * m->n_kv * m->head_dim * (m->kv_type == DFRT_KV_BF16 ? 2 : 4);
     if (out_per_token) *out_per_token = per_token;
     return per_token * (uint64_t)m->max_batch * (uint64_t)m->max_ctx;
 }
