@@ -59,6 +59,7 @@ struct AttnArgs {
     const int32_t *slots, *positions;
     float *part_acc; // (rows, n_heads, n_splits, dim)
     float *part_ml;  // (rows, n_heads, n_splits, 2): m, l
+    const uint8_t *done; // rows attention_tc_kernel attended for (skipped here), or nullptr
     uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
     uint32_t group, head_chunks, hb, n_splits, pitch4, tile;
     uint32_t pitch_kv; // K and V tile rows: pitch4, or attn_pitch_bf16 for BF16 caches
@@ -72,8 +73,7 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src) {
 __device__ __forceinline__ void cp_async8(void *dst, const void *src) {
     asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(smem_addr(dst)), "l"(src) : "memory");
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_async_wait_all() { cp_async_wait<0>(); }
 
 __device__ __forceinline__ bool attn_row_valid(const AttnArgs &a, uint32_t r, int32_t &slot, int32_t &pos) {
     slot = __ldg(a.slots + r);
@@ -173,6 +173,7 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
         const uint32_t chunk = (uint32_t)(rest % a.head_chunks);
         rest /= a.head_chunks;
         const uint32_t g = (uint32_t)(rest % a.n_kv), r = (uint32_t)(rest / a.n_kv);
+        if (a.done && a.done[r]) continue; // the tiled kernel's (block-uniform)
         const uint32_t h0 = g * a.group + chunk * a.hb;
         const int hb = (int)min(a.hb, a.group - chunk * a.hb); // <= HB
         int32_t slot, pos;
@@ -365,6 +366,7 @@ __global__ void __launch_bounds__(kCombineThreads) attention_combine(const AttnA
     const uint64_t n = (uint64_t)a.rows * a.n_heads;
     for (uint64_t bid = blockIdx.x; bid < n; bid += gridDim.x) {
         const uint32_t r = (uint32_t)(bid / a.n_heads), h = (uint32_t)(bid % a.n_heads);
+        if (a.done && a.done[r]) continue; // the tiled kernel's (block-uniform)
         float *o = a.out + (uint64_t)r * a.out_stride + (uint64_t)h * a.dim;
         int32_t slot, pos;
         if (!attn_row_valid(a, r, slot, pos)) {
@@ -398,6 +400,230 @@ __global__ void __launch_bounds__(kCombineThreads) attention_combine(const AttnA
         }
         __syncthreads(); // w_s and l_total are rewritten by the next (row, head)
     }
+}
+
+
+// ---- the tiled attention for prefills (tensor cores, BF16 caches) ----------------------------
+// Prefill rows come in runs of consecutive positions of one sequence, and the kernel above
+// reads each row's keys again for every row. attention_tc_kernel takes a tile of 64
+// consecutive rows and one query head per block (the heads of a tile in consecutive blocks,
+// so that the query heads sharing a KV head find its keys in L2): when the tile's valid rows
+// all belong to one slot it attends for all of them (flash-attention style), else it leaves
+// the tile to the kernel above, which skips the rows marked done. Each warp holds 16 rows:
+//   Q (BF16, rounded to nearest even) as mma.sync A fragments, loaded once;
+//   keys in tiles of 64: K and V tiles (cp.async, two stages; keys past the tile's last
+//   position zero-filled) in shared rows padded by 16 bytes (conflict-free ldmatrix);
+//   S = Q K^T (m16n8k16, fp32), scaled by scale * log2(e), -inf past each row's position;
+//   online softmax per row (running max and sum, in base 2: exp2), the probabilities rounded
+//   to BF16 as the A fragments of P V (V through ldmatrix.trans), fp32 accumulators.
+// A warp skips the key tiles past its rows' last position. Rows whose slot or position is out
+// of range get zeros. The rounding of Q and P to BF16 puts the results within about 1e-2
+// relative of the fp32 kernel's (the op test's tolerance for these cases).
+
+constexpr int kTcRows = 64, kTcKeys = 64, kTcThreads = 128;
+constexpr uint32_t kTcMinRows = 65; // fewer rows (decode steps) stay with the kernel above
+
+template <int DIM> struct TcShape {
+    static constexpr int PITCH = DIM + 8; // BF16 values per shared row
+    static constexpr int Q = kTcRows * PITCH, KV = kTcKeys * PITCH;
+    static constexpr size_t SHARED = (size_t)(Q + 4 * KV) * 2 + 2 * kTcRows * 4; // Q; 2 stages of K, V; rows
+};
+
+struct TcArgs {
+    float *out;
+    const float *q;
+    const uint16_t *k, *v;
+    const int32_t *slots, *positions;
+    uint8_t *done; // per row: 1 when this kernel attended for it
+    uint32_t rows, group, q_stride, out_stride, n_slots, max_ctx, width;
+    float scale_log2; // scale * log2(e)
+};
+
+// Two fp32 values as two BF16 (nearest even), lo in the low half.
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+    uint32_t r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+template <int DIM>
+__global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const TcArgs a) {
+    using S = TcShape<DIM>;
+    constexpr int PITCH = S::PITCH, KD = DIM / 16, ND = DIM / 8, C8 = DIM / 8;
+    extern __shared__ __align__(16) uint16_t tsm[];
+    uint16_t *sq = tsm, *skv = tsm + S::Q; // skv: [stage][K, V][key][PITCH]
+    int32_t *s_slot = reinterpret_cast<int32_t *>(tsm + S::Q + 4 * S::KV), *s_pos = s_slot + kTcRows;
+    __shared__ int s_first, s_uniform, s_kmax;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tq = lane & 3;
+    const uint32_t h = blockIdx.x, g = h / a.group;
+    const uint64_t n_tiles = ((uint64_t)a.rows + kTcRows - 1) / kTcRows;
+
+    for (uint64_t tile = blockIdx.y; tile < n_tiles; tile += gridDim.y) {
+        const uint64_t r0 = tile * kTcRows;
+        const int n = (int)min((uint64_t)kTcRows, a.rows - r0);
+        // The tile's rows: the first valid one's slot, whether every valid row has it, the last key.
+        if (tid == 0) s_first = kTcRows, s_uniform = 1, s_kmax = -1;
+        if (tid < kTcRows) {
+            int32_t sl = -1, ps = -1;
+            if (tid < n) {
+                sl = __ldg(a.slots + r0 + tid);
+                ps = __ldg(a.positions + r0 + tid);
+                if (!(sl >= 0 && (uint32_t)sl < a.n_slots && ps >= 0 && (uint32_t)ps < a.max_ctx)) sl = -1, ps = -1;
+            }
+            s_slot[tid] = sl;
+            s_pos[tid] = ps;
+        }
+        __syncthreads();
+        if (tid < kTcRows && s_slot[tid] >= 0) atomicMin(&s_first, tid);
+        __syncthreads();
+        const int32_t slot = s_first < kTcRows ? s_slot[s_first] : 0;
+        if (tid < kTcRows && s_slot[tid] >= 0) {
+            if (s_slot[tid] != slot) s_uniform = 0;
+            atomicMax(&s_kmax, s_pos[tid]);
+        }
+        __syncthreads();
+        if (h == 0 && tid < n) a.done[r0 + tid] = (uint8_t)s_uniform;
+        if (!s_uniform) { // left to the kernel above
+            __syncthreads();
+            continue;
+        }
+        const int kmax = s_kmax, n_kt = (kmax + kTcKeys) / kTcKeys; // kmax -1: no valid row, no keys
+
+        // Q as BF16 (zeros past the tile's rows), then each warp's A fragments.
+        for (int i = tid; i < kTcRows * (DIM / 4); i += kTcThreads) {
+            const int row = i / (DIM / 4), c = i % (DIM / 4);
+            float x[4] = {0.f, 0.f, 0.f, 0.f};
+            if (row < n) {
+                const float *qr = a.q + (r0 + row) * a.q_stride + (uint64_t)h * DIM + 4 * c;
+#pragma unroll
+                for (int e = 0; e < 4; e++) x[e] = __ldg(qr + e);
+            }
+            *reinterpret_cast<uint2 *>(sq + row * PITCH + 4 * c) = make_uint2(pack_bf16x2(x[0], x[1]), pack_bf16x2(x[2], x[3]));
+        }
+        const uint64_t base = (uint64_t)slot * a.max_ctx * a.width + (uint64_t)g * DIM;
+        const uint16_t *kb = a.k + base, *vb = a.v + base;
+        auto load = [&](int kt) {
+            uint16_t *ks = skv + (kt & 1) * 2 * S::KV, *vs = ks + S::KV;
+            for (int i = tid; i < kTcKeys * C8; i += kTcThreads) {
+                const int key = i / C8, c = i % C8;
+                const int j = kt * kTcKeys + key;
+                const bool in = j <= kmax;
+                const uint64_t off = (uint64_t)(in ? j : 0) * a.width + 8 * c;
+                cp_async16(ks + key * PITCH + 8 * c, kb + off, in ? 16 : 0);
+                cp_async16(vs + key * PITCH + 8 * c, vb + off, in ? 16 : 0);
+            }
+        };
+        if (n_kt) load(0);
+        cp_async_commit();
+        __syncthreads(); // Q is in
+        uint32_t qa[KD][4];
+#pragma unroll
+        for (int kk = 0; kk < KD; kk++)
+            ldmatrix_x4(qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3],
+                        sq + (warp * 16 + (lane & 15)) * PITCH + kk * 16 + (lane >> 4) * 8);
+        const int pos_a = s_pos[warp * 16 + gr], pos_b = s_pos[warp * 16 + gr + 8];
+        const int wmax = __reduce_max_sync(0xFFFFFFFFu, max(pos_a, pos_b));
+
+        float o[ND][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+        for (int d = 0; d < ND; d++) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+        for (int kt = 0; kt < n_kt; kt++) {
+            cp_async_wait<0>();
+            __syncthreads(); // tile kt is in; every warp is done with tile kt - 1's stage
+            if (kt + 1 < n_kt) load(kt + 1);
+            cp_async_commit();
+            const int key0 = kt * kTcKeys;
+            if (key0 > wmax) continue; // past every row of this warp (warp-uniform)
+            const uint16_t *ks = skv + (kt & 1) * 2 * S::KV, *vs = ks + S::KV;
+            float s[8][4];
+#pragma unroll
+            for (int j = 0; j < 8; j++) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < KD; kk++)
+#pragma unroll
+                for (int j = 0; j < 8; j += 2) {
+                    uint32_t b[4];
+                    ldmatrix_x4(b[0], b[1], b[2], b[3],
+                                ks + (j * 8 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + kk * 16 + ((lane >> 3) & 1) * 8);
+                    mma_bf16(s[j], qa[kk], b);
+                    mma_bf16(s[j + 1], qa[kk], b + 2);
+                }
+            // Fragment (j, e): row gr (e < 2) or gr + 8, key key0 + 8j + 2 tq + (e & 1).
+            float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int key = key0 + 8 * j + 2 * tq + (e & 1);
+                    s[j][e] = key <= (e < 2 ? pos_a : pos_b) ? s[j][e] * a.scale_log2 : -INFINITY;
+                    mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+                }
+            float ref[2];
+#pragma unroll
+            for (int hf = 0; hf < 2; hf++) {
+                mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xFFFFFFFFu, mx[hf], 1));
+                mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xFFFFFFFFu, mx[hf], 2));
+                const float m_new = fmaxf(m[hf], mx[hf]);
+                ref[hf] = m_new == -INFINITY ? 0.f : m_new; // a row with no key yet: p = 0
+                const float alpha = exp2f(m[hf] - ref[hf]);
+                m[hf] = m_new;
+                l[hf] *= alpha;
+#pragma unroll
+                for (int d = 0; d < ND; d++) o[d][2 * hf] *= alpha, o[d][2 * hf + 1] *= alpha;
+            }
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    s[j][e] = exp2f(s[j][e] - ref[e >> 1]);
+                    l[e >> 1] += s[j][e];
+                }
+#pragma unroll
+            for (int c = 0; c < 4; c++) { // keys 16c .. 16c + 15
+                const uint32_t pa[4] = {pack_bf16x2(s[2 * c][0], s[2 * c][1]), pack_bf16x2(s[2 * c][2], s[2 * c][3]),
+                                        pack_bf16x2(s[2 * c + 1][0], s[2 * c + 1][1]),
+                                        pack_bf16x2(s[2 * c + 1][2], s[2 * c + 1][3])};
+#pragma unroll
+                for (int d = 0; d < ND; d += 2) {
+                    uint32_t b[4];
+                    ldmatrix_x4_trans(b[0], b[1], b[2], b[3],
+                                      vs + (16 * c + (lane & 7) + ((lane >> 3) & 1) * 8) * PITCH + 8 * d + (lane >> 4) * 8);
+                    mma_bf16(o[d], pa, b);
+                    mma_bf16(o[d + 1], pa, b + 2);
+                }
+            }
+        }
+        cp_async_wait<0>();
+        // Sums over the quad; rows without keys (invalid) have l = 0: zeros.
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            l[hf] += __shfl_xor_sync(0xFFFFFFFFu, l[hf], 1);
+            l[hf] += __shfl_xor_sync(0xFFFFFFFFu, l[hf], 2);
+        }
+#pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            const int row = warp * 16 + gr + 8 * hf;
+            if (row >= n) continue;
+            const float inv = l[hf] > 0.f ? 1.f / l[hf] : 0.f;
+            float *orow = a.out + (r0 + row) * a.out_stride + (uint64_t)h * DIM + 2 * tq;
+#pragma unroll
+            for (int d = 0; d < ND; d++) {
+                orow[8 * d] = o[d][2 * hf] * inv;
+                orow[8 * d + 1] = o[d][2 * hf + 1] * inv;
+            }
+        }
+        __syncthreads(); // shared memory is rewritten by the next tile
+    }
+}
+
+template <int DIM> cudaError_t launch_attention_tc(const TcArgs &a, uint32_t n_heads, cudaStream_t stream) {
+    static unsigned long long allowed = 0;
+    cudaError_t e = allow_shared(attention_tc_kernel<DIM>, (int)TcShape<DIM>::SHARED, allowed);
+    if (e != cudaSuccess) return e;
+    const uint64_t tiles = ((uint64_t)a.rows + kTcRows - 1) / kTcRows;
+    const dim3 grid(n_heads, (unsigned)(tiles < 65535 ? tiles : 65535));
+    attention_tc_kernel<DIM><<<grid, kTcThreads, TcShape<DIM>::SHARED, stream>>>(a);
+    return cudaGetLastError();
 }
 
 // How an attention launch is cut: heads per block, splits of the keys, shared memory, scratch.
@@ -474,14 +700,43 @@ static_assert(DFRT_CUDA_ATTENTION_MAX_DIM == 8 * 128, "NC = 8 float4 columns per
 
 extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attention_args *p) {
     AttnPlan pl = plan_attention(p, ctx->sm_count);
-    // Scratch for the partial results of split keys; without it the keys are not split.
-    if (pl.scratch) {
-        dfrt_status s = dfrt_cuda_scratch(ctx, pl.scratch, "attention");
+    const bool bf16 = p->kv_type == DFRT_KV_BF16;
+    // The tiled kernel for prefills: BF16 caches, head_dim 64 or 128, 16-byte aligned rows.
+    bool tc = bf16 && (p->dim == 64 || p->dim == 128) && p->rows >= kTcMinRows && ctx->compute_capability >= 80 &&
+              aligned(dev<const void>(p->k_cache), 16) && aligned(dev<const void>(p->v_cache), 16);
+    // Scratch: the partial results of split keys, then the tiled kernel's row marks; without
+    // it the keys are not split, and the tiled kernel does not run.
+    const size_t done_at = (pl.scratch + 255) / 256 * 256, need = tc ? done_at + p->rows : pl.scratch;
+    if (need) {
+        dfrt_status s = dfrt_cuda_scratch(ctx, need, "attention");
         if (s != DFRT_OK && s != DFRT_OUT_OF_MEMORY) return s;
     }
+    if (need > ctx->scratch_size || !ctx->scratch) tc = false;
     if (pl.scratch > ctx->scratch_size || !ctx->scratch) { // too little scratch: no splits
         pl.n_splits = 1;
         pl.scratch = 0;
+    }
+    uint8_t *done = tc ? static_cast<uint8_t *>(ctx->scratch) + done_at : nullptr;
+    if (tc) {
+        TcArgs t;
+        t.out = dev<float>(p->out);
+        t.q = dev<const float>(p->q);
+        t.k = dev<const uint16_t>(p->k_cache);
+        t.v = dev<const uint16_t>(p->v_cache);
+        t.slots = dev<const int32_t>(p->slots);
+        t.positions = dev<const int32_t>(p->positions);
+        t.done = done;
+        t.rows = p->rows;
+        t.group = p->n_heads / p->n_kv;
+        t.q_stride = p->q_stride;
+        t.out_stride = p->out_stride;
+        t.n_slots = p->n_slots;
+        t.max_ctx = p->max_ctx;
+        t.width = p->n_kv * p->dim;
+        t.scale_log2 = p->scale * 1.4426950408889634f;
+        const cudaError_t e = p->dim == 64 ? launch_attention_tc<64>(t, p->n_heads, ctx->stream)
+                                           : launch_attention_tc<128>(t, p->n_heads, ctx->stream);
+        if (e != cudaSuccess) return dfrt_cuda_check(e, "attention (tiled)", __FILE__, __LINE__);
     }
     AttnArgs a;
     a.out = dev<float>(p->out);
@@ -508,7 +763,7 @@ extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attent
     a.pitch4 = pl.pitch4;
     a.pitch_kv = pl.pitch_kv;
     a.tile = pl.tile;
-    const bool bf16 = p->kv_type == DFRT_KV_BF16;
+    a.done = done;
     a.vec = p->dim % 4 == 0 && aligned(a.k, bf16 ? 8 : 16) && aligned(a.v, bf16 ? 8 : 16);
     a.scale = p->scale;
     const unsigned blocks = blocks_for((uint64_t)p->rows * p->n_kv * pl.head_chunks * pl.n_splits);

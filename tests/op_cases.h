@@ -20,6 +20,8 @@ enum {
     OPC_CORRUPT = 4,  /* df11_decode, df11_matmul of a corrupted unit: OK or DFRT_FORMAT_ERROR, output not
                        * compared */
     OPC_KV_BF16 = 8,  /* attention: BF16 KV caches */
+    OPC_PREFILL = 16, /* attention: rows in runs of consecutive positions of one slot, as prefills
+                       * store and attend (else round robin over the slots, random positions) */
 };
 
 typedef struct op_case {

@@ -24,6 +24,7 @@ typedef struct op_check {
      * sum (got - cpu)^2 / sum cpu^2 <= nmse */
     double tol, floor, nmse;
     double (*tolerance)(const char *backend, const op_case *c); /* tol when it depends on the case */
+    double (*nmse_tolerance)(const char *backend, const op_case *c); /* nmse likewise */
 } op_check;
 
 /* Indexed by the case's op. */
