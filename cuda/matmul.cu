@@ -35,8 +35,7 @@ struct MatmulArgs {
 // ---- GEMV -------------------------------------------------------------------------------------
 
 constexpr int kGemvThreads = 256;
-constexpr int kGemvRowsPerWarp = 4;
-constexpr int kGemvRowsPerBlock = kGemvThreads / 32 * kGemvRowsPerWarp;
+constexpr int kGemvWarps = kGemvThreads / 32;
 constexpr int kGemvXTileBytes = 48 * 1024;
 
 // The GEMVs' accumulation steps, shared by the BF16 and the DF11 weight loaders so that both
@@ -78,18 +77,18 @@ __device__ __forceinline__ void gemv_store(float (&acc)[ROWS][M], int lane, floa
                 for (int m = 0; m < M; m++) y[(size_t)m * ldy + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
 }
 
-// Rows of W start on 16-byte boundaries (K % 8 == 0, W aligned). Vectors of kGemvVec<M>
-// weights, U of 4 weights per lane and step (launch_gemv_vec); X staged in shared memory a
-// K-tile at a time (k_tile: whole 256-column rounds, so that every lane keeps its vectors
-// across tiles).
-template <int M, int U>
+// Rows of W start on 16-byte boundaries (K % 8 == 0, W aligned). Each warp takes R rows
+// (launch_gemv_vec_u). Vectors of kGemvVec<M> weights, U of 4 weights per lane and step
+// (launch_gemv_vec); X staged in shared memory a K-tile at a time (k_tile: whole 256-column
+// rounds, so that every lane keeps its vectors across tiles).
+template <int M, int U, int R>
 __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict__ x, const uint16_t *__restrict__ w,
                                                         const float *__restrict__ bias, float *__restrict__ y, int n,
                                                         int k, int k_tile, int ldy) {
-    constexpr int R = kGemvRowsPerWarp, VW = kGemvVec<M>;
+    constexpr int VW = kGemvVec<M>;
     extern __shared__ __align__(16) float s_x[]; // M x k_tile
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int row0 = blockIdx.x * kGemvRowsPerBlock + warp * R;
+    const int row0 = (blockIdx.x * kGemvWarps + warp) * R;
     float acc[R][M];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -595,14 +594,29 @@ cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs 
 
 // ---- launchers -------------------------------------------------------------------------------
 
-template <int M, int U>
-cudaError_t launch_gemv_vec_u(const MatmulArgs *p, int k_tile, int blocks, cudaStream_t stream) {
+template <int M, int U, int R>
+cudaError_t launch_gemv_vec_r(const MatmulArgs *p, int k_tile, cudaStream_t stream) {
     static unsigned long long allowed = 0;
-    cudaError_t e = allow_shared(gemv_vec<M, U>, kGemvXTileBytes, allowed);
+    cudaError_t e = allow_shared(gemv_vec<M, U, R>, kGemvXTileBytes, allowed);
     if (e != cudaSuccess) return e;
-    gemv_vec<M, U><<<blocks, kGemvThreads, (size_t)M * k_tile * 4, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k,
-                                                                            k_tile, p->ldy);
+    const int blocks = (p->n + kGemvWarps * R - 1) / (kGemvWarps * R);
+    gemv_vec<M, U, R><<<blocks, kGemvThreads, (size_t)M * k_tile * 4, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k,
+                                                                               k_tile, p->ldy);
     return cudaGetLastError();
+}
+
+// Rows per warp R (each row's sum is the same whatever R: lane-strided vectors, then the
+// butterfly): one at M = 1, two where four would leave a block per SM or fewer (4096-row
+// matrices), else four. Measured on the H200 (us, R = 4 / 2 / 1), llama-3.1-8b shapes:
+//   M = 1: o 4096 x 4096 16.3 / 15.8 / 13.9, down 4096 x 14336 50.1 / 46.8 / 40.3,
+//          qkv 6144 x 4096 19.8 / 19.6 / 19.3, gate_up 28672 x 4096 61.5 / 64.6 / 60.3;
+//   M = 8: down 113.5 / 104.9 / 167.1, o 30.6 / 31.9 / 50.7, qkv 53.8 / 49.5 / 70.0,
+//          gate_up 164.3 / 185.7 / 295.4 (M = 4: qkv 27.2 / 35.7, down 70.8 / 66.9).
+template <int M, int U>
+cudaError_t launch_gemv_vec_u(const MatmulArgs *p, int k_tile, int blocks, int sm_count, cudaStream_t stream) {
+    if (M == 1) return launch_gemv_vec_r<M, U, 1>(p, k_tile, stream);
+    if (blocks <= sm_count) return launch_gemv_vec_r<M, U, 2>(p, k_tile, stream);
+    return launch_gemv_vec_r<M, U, 4>(p, k_tile, stream);
 }
 
 template <int M>
@@ -610,14 +624,14 @@ cudaError_t launch_gemv_vec(const MatmulArgs *p, int sm_count, cudaStream_t stre
     // X tiles of whole 256-column rounds, so that every lane keeps its vectors across tiles
     int k_tile = kGemvXTileBytes / (4 * M) / 256 * 256;
     if (k_tile > p->k) k_tile = p->k;
-    const int blocks = (p->n + kGemvRowsPerBlock - 1) / kGemvRowsPerBlock;
+    const int blocks = (p->n + kGemvWarps * 4 - 1) / (kGemvWarps * 4); // at four rows per warp
     // 4-weight vectors, U per step (gemv_vec): four when the grid is small, as for 4096 rows
     // (more bytes in flight per thread), else two (fewer registers: more blocks per SM).
     // Measured on the H200 at M = 8: o 4096 x 4096 30.4 us (U = 4) against 37.1 (U = 2),
     // gate_up 28672 x 4096 193.0 against 164.4; at M = 4, four was faster on every shape.
-    if constexpr (M <= 4) return launch_gemv_vec_u<M, 4>(p, k_tile, blocks, stream); // U unused for M <= 2
-    else if (blocks <= 2 * sm_count) return launch_gemv_vec_u<M, 4>(p, k_tile, blocks, stream);
-    else return launch_gemv_vec_u<M, 2>(p, k_tile, blocks, stream);
+    if constexpr (M <= 4) return launch_gemv_vec_u<M, 4>(p, k_tile, blocks, sm_count, stream); // U unused for M <= 2
+    else if (blocks <= 2 * sm_count) return launch_gemv_vec_u<M, 4>(p, k_tile, blocks, sm_count, stream);
+    else return launch_gemv_vec_u<M, 2>(p, k_tile, blocks, sm_count, stream);
 }
 
 bool w_aligned(const MatmulArgs *p) { return p->k % 8 == 0 && (reinterpret_cast<uintptr_t>(p->w) & 15) == 0; }
