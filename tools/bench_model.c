@@ -11,7 +11,7 @@
 static const char help[] =
     "usage: dfrt bench model [MODEL_DIR | --synthetic NAME] [--backend LIST] [--batch LIST]\n"
     "                        [--prompt-len P] [--gen G] [--formats df11,bf16] [--min-time SECONDS]\n"
-    "                        [--kv-cache bf16|f32] [--eager] [--cache DIR] [--threads N]\n"
+    "                        [--kv-cache bf16|f32] [--max-rows N] [--eager] [--cache DIR] [--threads N]\n"
     "                        [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
     "\n"
     "Runs the model on each backend (default: every available GPU backend, else the CPU) for\n"
@@ -36,6 +36,8 @@ static const char help[] =
     "Decode steps run as recorded graphs where the backend records work (CUDA graphs: one launch\n"
     "a step instead of one per op); --eager runs every step op by op instead. The KV cache holds\n"
     "BF16 keys and values (--kv-cache bf16, the default) or fp32 ones (--kv-cache f32).\n"
+    "--max-rows: token rows per forward pass (dfrt_model_options.max_rows, default 2048): longer\n"
+    "prefills go in pieces of that many rows.\n"
     "\n"
     "--json and --csv write every figure; --plot draws tokens/s against batch size as SVG.\n"
     "\n"
@@ -51,6 +53,7 @@ typedef struct model_plan {
     double min_time;
     int eager;  /* dfrt_model_options.eager */
     int kv_f32; /* dfrt_model_options.kv_f32 */
+    int max_rows; /* dfrt_model_options.max_rows (0: its default) */
 } model_plan;
 
 static const char *const format_names[2] = {"df11", "bf16"};
@@ -161,7 +164,7 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
                      const int32_t *prompt) {
     const char *bn = dfrt_backend_name(b);
     dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch, .eager = p->eager,
-                             .kv_f32 = p->kv_f32};
+                             .kv_f32 = p->kv_f32, .max_rows = p->max_rows};
     dfrt_model *m;
     fprintf(stderr, "dfrt bench model: %s %s batch %d: loading...\n", bn, format_names[format], batch);
     dfrt_backend_reset_peak(b);
@@ -393,7 +396,7 @@ static double weight_bytes(const char *dir) {
 int bench_model(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench model",
                   "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
-                  "--kv-cache= --eager --json= --csv= --plot= --help -h", help};
+                  "--kv-cache= --max-rows= --eager --json= --csv= --plot= --help -h", help};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;
@@ -412,7 +415,9 @@ int bench_model(int argc, char **argv) {
         if (!v) return CLI_USAGE;
         if (strcmp(arg, "--backend") == 0) list = v;
         else if (strcmp(arg, "--synthetic") == 0) synthetic = v;
-        else if (strcmp(arg, "--kv-cache") == 0) {
+        else if (strcmp(arg, "--max-rows") == 0) {
+            if (!cli_parse_int("bench model", arg, v, 1, 1 << 20, &p.max_rows)) return CLI_USAGE;
+        } else if (strcmp(arg, "--kv-cache") == 0) {
             if (!cli_parse_kv_cache("bench model", arg, v, &p.kv_f32)) return CLI_USAGE;
         }
         else if (strcmp(arg, "--batch") == 0) {
@@ -512,6 +517,7 @@ int bench_model(int argc, char **argv) {
     cJSON_AddNumberToObject(mj, "gen", p.gen);
     cJSON_AddBoolToObject(mj, "eager", p.eager);
     cJSON_AddStringToObject(mj, "kv_cache", p.kv_f32 ? "f32" : "bf16");
+    if (p.max_rows) cJSON_AddNumberToObject(mj, "max_rows", p.max_rows);
 
     /* The prompt: random ids (fixed seed) below the vocabulary size. */
     int32_t *prompt = malloc((size_t)p.prompt_len * sizeof *prompt);
