@@ -77,15 +77,27 @@ __device__ __forceinline__ void gemv_store(float (&acc)[ROWS][M], int lane, floa
                 for (int m = 0; m < M; m++) y[(size_t)m * ldy + row0 + r] = acc[r][m] + (bias ? bias[row0 + r] : 0.f);
 }
 
+// 16 bytes of W that L1 does not keep (X, read through L1 beside them, stays there).
+__device__ __forceinline__ uint4 ldg_stream(const uint4 *p) {
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p));
+    return v;
+}
+
 // Rows of W start on 16-byte boundaries (K % 8 == 0, W aligned). Each warp takes R rows
 // (launch_gemv_vec_u). Vectors of kGemvVec<M> weights, U of 4 weights per lane and step
 // (launch_gemv_vec); X staged in shared memory a K-tile at a time (k_tile: whole 256-column
-// rounds, so that every lane keeps its vectors across tiles).
-template <int M, int U, int R>
+// rounds, so that every lane keeps its vectors across tiles), or (XG: M <= 2, X 16-byte
+// aligned; k_tile = K) read from global memory through L1, which keeps blocks free of shared
+// memory and barriers: more of them per SM, more weights in flight.
+template <int M, int U, int R, bool XG>
 __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict__ x, const uint16_t *__restrict__ w,
                                                         const float *__restrict__ bias, float *__restrict__ y, int n,
                                                         int k, int k_tile, int ldy) {
     constexpr int VW = kGemvVec<M>;
+    static_assert(!XG || VW == 8, "X from global memory with 8-weight vectors");
     extern __shared__ __align__(16) float s_x[]; // M x k_tile
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = (blockIdx.x * kGemvWarps + warp) * R;
@@ -97,29 +109,40 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_vec(const float *__restrict
     const size_t row_vecs = (size_t)k / VW;
     for (int k0 = 0; k0 < k; k0 += k_tile) {
         const int kt = min(k_tile, k - k0);
-        __syncthreads();
-        for (int i = threadIdx.x; i < M * kt; i += kGemvThreads) {
-            int m = i / kt, j = i - m * kt;
-            s_x[m * k_tile + j] = x[(size_t)m * k + k0 + j];
+        if constexpr (!XG) {
+            __syncthreads();
+            for (int i = threadIdx.x; i < M * kt; i += kGemvThreads) {
+                int m = i / kt, j = i - m * kt;
+                s_x[m * k_tile + j] = x[(size_t)m * k + k0 + j];
+            }
+            __syncthreads();
         }
-        __syncthreads();
         const int kv = kt / VW;
         if constexpr (VW == 8) {
             // Software-pipelined: the next vectors of W are in flight while these are used.
             const uint4 *wk = reinterpret_cast<const uint4 *>(w) + k0 / 8;
+            auto load = [&](int r, int v) {
+                if (v >= kv || row0 + r >= n) return make_uint4(0, 0, 0, 0);
+                const uint4 *p = wk + (size_t)(row0 + r) * row_vecs + v;
+                return XG ? ldg_stream(p) : __ldg(p);
+            };
             uint4 q[R], qn[R];
 #pragma unroll
-            for (int r = 0; r < R; r++)
-                q[r] = (lane < kv && row0 + r < n) ? __ldg(wk + (size_t)(row0 + r) * row_vecs + lane) : make_uint4(0, 0, 0, 0);
+            for (int r = 0; r < R; r++) q[r] = load(r, lane);
             for (int j = lane; j < kv; j += 32) {
 #pragma unroll
-                for (int r = 0; r < R; r++)
-                    qn[r] = (j + 32 < kv && row0 + r < n) ? __ldg(wk + (size_t)(row0 + r) * row_vecs + j + 32)
-                                                          : make_uint4(0, 0, 0, 0);
+                for (int r = 0; r < R; r++) qn[r] = load(r, j + 32);
 #pragma unroll
                 for (int m = 0; m < M; m++) {
-                    const float4 a = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j];
-                    const float4 b = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j + 1];
+                    float4 a, b;
+                    if constexpr (XG) {
+                        const float4 *xm = reinterpret_cast<const float4 *>(x + (size_t)m * k);
+                        a = __ldg(xm + 2 * j);
+                        b = __ldg(xm + 2 * j + 1);
+                    } else {
+                        a = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j];
+                        b = reinterpret_cast<const float4 *>(s_x + m * k_tile)[2 * j + 1];
+                    }
 #pragma unroll
                     for (int r = 0; r < R; r++) acc[r][m] = dot8(acc[r][m], a, b, q[r]);
                 }
@@ -596,12 +619,18 @@ cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs 
 
 template <int M, int U, int R>
 cudaError_t launch_gemv_vec_r(const MatmulArgs *p, int k_tile, cudaStream_t stream) {
-    static unsigned long long allowed = 0;
-    cudaError_t e = allow_shared(gemv_vec<M, U, R>, kGemvXTileBytes, allowed);
-    if (e != cudaSuccess) return e;
     const int blocks = (p->n + kGemvWarps * R - 1) / (kGemvWarps * R);
-    gemv_vec<M, U, R><<<blocks, kGemvThreads, (size_t)M * k_tile * 4, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k,
-                                                                               k_tile, p->ldy);
+    if constexpr (M <= 2) // X through L1 where it is aligned for float4 loads
+        if ((reinterpret_cast<uintptr_t>(p->x) & 15) == 0) {
+            gemv_vec<M, U, R, true><<<blocks, kGemvThreads, 0, stream>>>(p->x, p->w, p->bias, p->y, p->n, p->k, p->k,
+                                                                         p->ldy);
+            return cudaGetLastError();
+        }
+    static unsigned long long allowed = 0;
+    cudaError_t e = allow_shared(gemv_vec<M, U, R, false>, kGemvXTileBytes, allowed);
+    if (e != cudaSuccess) return e;
+    gemv_vec<M, U, R, false><<<blocks, kGemvThreads, (size_t)M * k_tile * 4, stream>>>(p->x, p->w, p->bias, p->y, p->n,
+                                                                                      p->k, k_tile, p->ldy);
     return cudaGetLastError();
 }
 
