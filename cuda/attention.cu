@@ -59,7 +59,7 @@ struct AttnArgs {
     const int32_t *slots, *positions;
     float *part_acc; // (rows, n_heads, n_splits, dim)
     float *part_ml;  // (rows, n_heads, n_splits, 2): m, l
-    const uint8_t *done; // rows attention_tc_kernel attended for (skipped here), or nullptr
+    uint8_t *done; // per row: 1 when attention_tc_kernel attended for it (skipped here); or nullptr
     uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
     uint32_t group, head_chunks, hb, n_splits, pitch4, tile;
     uint32_t pitch_kv; // K and V tile rows: pitch4, or attn_pitch_bf16 for BF16 caches
@@ -429,16 +429,6 @@ template <int DIM> struct TcShape {
     static constexpr size_t SHARED = (size_t)(Q + 4 * KV) * 2 + 2 * kTcRows * 4; // Q; 2 stages of K, V; rows
 };
 
-struct TcArgs {
-    float *out;
-    const float *q;
-    const uint16_t *k, *v;
-    const int32_t *slots, *positions;
-    uint8_t *done; // per row: 1 when this kernel attended for it
-    uint32_t rows, group, q_stride, out_stride, n_slots, max_ctx, width;
-    float scale_log2; // scale * log2(e)
-};
-
 // Two fp32 values as two BF16 (nearest even), lo in the low half.
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
     uint32_t r;
@@ -447,7 +437,7 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
 }
 
 template <int DIM>
-__global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const TcArgs a) {
+__global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const AttnArgs a) {
     using S = TcShape<DIM>;
     constexpr int PITCH = S::PITCH, KD = DIM / 16, ND = DIM / 8, C8 = DIM / 8;
     extern __shared__ __align__(16) uint16_t tsm[];
@@ -456,7 +446,8 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const TcArgs a
     __shared__ int s_first, s_uniform, s_kmax;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, gr = lane >> 2, tq = lane & 3;
     const uint32_t h = blockIdx.x, g = h / a.group;
-    const uint64_t n_tiles = ((uint64_t)a.rows + kTcRows - 1) / kTcRows;
+    const uint64_t n_tiles = ((uint64_t)a.rows + kTcRows - 1) / kTcRows, width = (uint64_t)a.n_kv * DIM;
+    const float scale_log2 = a.scale * 1.4426950408889634f; // scores in base 2: exp2
 
     for (uint64_t tile = blockIdx.y; tile < n_tiles; tile += gridDim.y) {
         const uint64_t r0 = tile * kTcRows;
@@ -500,15 +491,15 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const TcArgs a
             }
             *reinterpret_cast<uint2 *>(sq + row * PITCH + 4 * c) = make_uint2(pack_bf16x2(x[0], x[1]), pack_bf16x2(x[2], x[3]));
         }
-        const uint64_t base = (uint64_t)slot * a.max_ctx * a.width + (uint64_t)g * DIM;
-        const uint16_t *kb = a.k + base, *vb = a.v + base;
+        const uint64_t base = (uint64_t)slot * a.max_ctx * width + (uint64_t)g * DIM;
+        const uint16_t *kb = static_cast<const uint16_t *>(a.k) + base, *vb = static_cast<const uint16_t *>(a.v) + base;
         auto load = [&](int kt) {
             uint16_t *ks = skv + (kt & 1) * 2 * S::KV, *vs = ks + S::KV;
             for (int i = tid; i < kTcKeys * C8; i += kTcThreads) {
                 const int key = i / C8, c = i % C8;
                 const int j = kt * kTcKeys + key;
                 const bool in = j <= kmax;
-                const uint64_t off = (uint64_t)(in ? j : 0) * a.width + 8 * c;
+                const uint64_t off = (uint64_t)(in ? j : 0) * width + 8 * c;
                 cp_async16(ks + key * PITCH + 8 * c, kb + off, in ? 16 : 0);
                 cp_async16(vs + key * PITCH + 8 * c, vb + off, in ? 16 : 0);
             }
@@ -555,7 +546,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const TcArgs a
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const int key = key0 + 8 * j + 2 * tq + (e & 1);
-                    s[j][e] = key <= (e < 2 ? pos_a : pos_b) ? s[j][e] * a.scale_log2 : -INFINITY;
+                    s[j][e] = key <= (e < 2 ? pos_a : pos_b) ? s[j][e] * scale_log2 : -INFINITY;
                     mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
                 }
             float ref[2];
@@ -616,12 +607,12 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const TcArgs a
     }
 }
 
-template <int DIM> cudaError_t launch_attention_tc(const TcArgs &a, uint32_t n_heads, cudaStream_t stream) {
+template <int DIM> cudaError_t launch_attention_tc(const AttnArgs &a, cudaStream_t stream) {
     static unsigned long long allowed = 0;
     cudaError_t e = allow_shared(attention_tc_kernel<DIM>, (int)TcShape<DIM>::SHARED, allowed);
     if (e != cudaSuccess) return e;
     const uint64_t tiles = ((uint64_t)a.rows + kTcRows - 1) / kTcRows;
-    const dim3 grid(n_heads, (unsigned)(tiles < 65535 ? tiles : 65535));
+    const dim3 grid(a.n_heads, (unsigned)(tiles < 65535 ? tiles : 65535));
     attention_tc_kernel<DIM><<<grid, kTcThreads, TcShape<DIM>::SHARED, stream>>>(a);
     return cudaGetLastError();
 }
@@ -716,28 +707,6 @@ extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attent
         pl.n_splits = 1;
         pl.scratch = 0;
     }
-    uint8_t *done = tc ? static_cast<uint8_t *>(ctx->scratch) + done_at : nullptr;
-    if (tc) {
-        TcArgs t;
-        t.out = dev<float>(p->out);
-        t.q = dev<const float>(p->q);
-        t.k = dev<const uint16_t>(p->k_cache);
-        t.v = dev<const uint16_t>(p->v_cache);
-        t.slots = dev<const int32_t>(p->slots);
-        t.positions = dev<const int32_t>(p->positions);
-        t.done = done;
-        t.rows = p->rows;
-        t.group = p->n_heads / p->n_kv;
-        t.q_stride = p->q_stride;
-        t.out_stride = p->out_stride;
-        t.n_slots = p->n_slots;
-        t.max_ctx = p->max_ctx;
-        t.width = p->n_kv * p->dim;
-        t.scale_log2 = p->scale * 1.4426950408889634f;
-        const cudaError_t e = p->dim == 64 ? launch_attention_tc<64>(t, p->n_heads, ctx->stream)
-                                           : launch_attention_tc<128>(t, p->n_heads, ctx->stream);
-        if (e != cudaSuccess) return dfrt_cuda_check(e, "attention (tiled)", __FILE__, __LINE__);
-    }
     AttnArgs a;
     a.out = dev<float>(p->out);
     a.q = dev<const float>(p->q);
@@ -763,9 +732,13 @@ extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attent
     a.pitch4 = pl.pitch4;
     a.pitch_kv = pl.pitch_kv;
     a.tile = pl.tile;
-    a.done = done;
+    a.done = tc ? static_cast<uint8_t *>(ctx->scratch) + done_at : nullptr;
     a.vec = p->dim % 4 == 0 && aligned(a.k, bf16 ? 8 : 16) && aligned(a.v, bf16 ? 8 : 16);
     a.scale = p->scale;
+    if (a.done) { // the tiled kernel first: it marks the rows it attended for
+        const cudaError_t e = p->dim == 64 ? launch_attention_tc<64>(a, ctx->stream) : launch_attention_tc<128>(a, ctx->stream);
+        if (e != cudaSuccess) return dfrt_cuda_check(e, "attention (tiled)", __FILE__, __LINE__);
+    }
     const unsigned blocks = blocks_for((uint64_t)p->rows * p->n_kv * pl.head_chunks * pl.n_splits);
     const cudaError_t e = bf16 ? launch_attention_nc<true>(a, pl, blocks, ctx->stream)
                                : launch_attention_nc<false>(a, pl, blocks, ctx->stream);

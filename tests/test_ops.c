@@ -405,6 +405,27 @@ static void bad_input_cases(dfrt_backend *cpu) {
         }
         expect_error(dfrt_op_df11_matmul(b, &(dfrt_df11_matmul_args){.y = {y, 0}, .x = {x, 0}, .unit = NULL, .m = 1, .n = 16, .k = 64}), DFRT_INVALID_ARGUMENT,
                      "df11_matmul: unit is NULL", "df11_matmul without a unit");
+        /* KV caches: the type, BF16's even rows, BF16 caches counted in bytes (w: 2048 bytes) */
+        dfrt_kv_store_args kv = {.k_cache = {w, 0}, .v_cache = {w, 1024}, .src = {x, 0}, .slots = {y, 0},
+                                 .positions = {y, 0}, .rows = 1, .width = 8, .src_stride = 16, .k_col = 0,
+                                 .v_col = 8, .n_slots = 1, .max_ctx = 64, .kv_type = (dfrt_kv_type)7};
+        expect_error(dfrt_op_kv_store(b, &kv), DFRT_INVALID_ARGUMENT, "kv_store: kv_type 7 is neither", "kv_store kv_type");
+        kv.kv_type = DFRT_KV_BF16, kv.width = 7, kv.v_col = 7;
+        expect_error(dfrt_op_kv_store(b, &kv), DFRT_INVALID_ARGUMENT, "a BF16 KV cache needs an even width, not 7",
+                     "kv_store BF16 odd width");
+        kv.width = 8, kv.v_col = 8, kv.max_ctx = 65;
+        expect_error(dfrt_op_kv_store(b, &kv), DFRT_INVALID_ARGUMENT, "v_cache (kv_type n_slots x max_ctx x width) needs 1040 bytes at offset 1024",
+                     "kv_store BF16 cache too small");
+        kv.max_ctx = 64, kv.kv_type = DFRT_KV_F32;
+        expect_error(dfrt_op_kv_store(b, &kv), DFRT_INVALID_ARGUMENT, "v_cache (kv_type n_slots x max_ctx x width) needs 2048 bytes at offset 1024",
+                     "kv_store fp32 cache: twice the bytes");
+        kv.kv_type = DFRT_KV_BF16;
+        EXPECT_OK(dfrt_op_kv_store(b, &kv), "kv_store into BF16 caches of 1024 bytes each");
+        expect_error(dfrt_op_attention(b, &(dfrt_attention_args){.out = {x, 0}, .q = {x, 0}, .k_cache = {w, 0}, .v_cache = {w, 1024},
+                                                                  .slots = {y, 0}, .positions = {y, 0}, .rows = 1, .n_heads = 1,
+                                                                  .n_kv = 1, .dim = 3, .q_stride = 3, .out_stride = 3,
+                                                                  .n_slots = 1, .max_ctx = 4, .scale = 1, .kv_type = DFRT_KV_BF16}),
+                     DFRT_INVALID_ARGUMENT, "attention: a BF16 KV cache needs an even dim, not 3", "attention BF16 odd dim");
         /* decode: chunk range and output size */
         test_rng r = {5};
         uint16_t *wt = synth_normal(&r, 50000, 0.02);
