@@ -651,11 +651,13 @@ typedef struct dfrt_model dfrt_model;
 typedef struct dfrt_model_options {
     int max_context;  /* tokens per sequence (0: min(max_position_embeddings, 4096)) */
     int max_batch;    /* sequences held at once (0: 1) */
-    int max_rows;     /* token rows per forward pass; longer prefills go in pieces (0: 2048: on the
-                         H200, llama-3.1-8b BF16 prefills 8 x 128 tokens at 27.4 k tokens/s with 2048
-                         against 23.7 k with 512, and an 8064-token prompt's first token comes after
-                         364 ms against 413; activations take 4 x 2048 x (3 hidden + q, k, v + heads
-                         x head_dim + 3 intermediate) bytes, 0.54 GB for that model) */
+    int max_rows;     /* token rows per forward pass; longer prefills go in pieces (0: 512 on the CPU
+                         backend, which gains nothing from longer ones and stops on Ctrl-C only
+                         between ops; 2048 on GPUs: on the H200, llama-3.1-8b BF16 prefills 8 x 128
+                         tokens at 27.4 k tokens/s with 2048 against 23.7 k with 512, and an
+                         8064-token prompt's first token comes after 364 ms against 413;
+                         activations take 4 x 2048 x (3 hidden + q, k, v + heads x head_dim + 3
+                         intermediate) bytes, 0.54 GB for that model) */
     int eager;        /* nonzero: every pass runs op by op; 0: passes of up to 64 rows that want every
                          row's logits (decode steps) are recorded once per shape where the backend
                          records work (CUDA graphs) and replayed, without a launch per op */

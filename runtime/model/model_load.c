@@ -561,7 +561,8 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     int mpe = c->max_position_embeddings > 0 ? (int)DFRT_MIN(c->max_position_embeddings, 1 << 22) : 4096;
     m->max_ctx = o->max_context > 0 ? o->max_context : DFRT_MIN(mpe, 4096);
     m->max_batch = o->max_batch > 0 ? o->max_batch : 1;
-    m->max_rows = o->max_rows > 0 ? o->max_rows : 2048;
+    /* GPUs gain from long pieces; the CPU does not, and stops on Ctrl-C only between ops */
+    m->max_rows = o->max_rows > 0 ? o->max_rows : strcmp(dfrt_backend_info(b)->backend, "cpu") == 0 ? 512 : 2048;
     m->kv_type = o->kv_f32 ? DFRT_KV_F32 : DFRT_KV_BF16;
     if (m->max_ctx > mpe) {
         s = dfrt_fail(DFRT_INVALID_ARGUMENT, "max_context %d exceeds the model's max_position_embeddings %d", m->max_ctx, mpe);
