@@ -19,8 +19,8 @@ __device__ __forceinline__ uint2 bf16x4(float4 v) {
 // for rows whose slot and position are in range. A block takes kKvRows rows: it first scans
 // the later rows, and a row whose (slot, position) a later row also stores is skipped, so the
 // last row wins as in the sequential reference; then the whole block copies each row. VEC:
-// caches and src 16-byte aligned, width, src_stride, k_col, v_col multiples of 4. BF16: the
-// caches hold BF16 values.
+// src and the caches 16-byte aligned (BF16 caches: 8), width, src_stride, k_col, v_col
+// multiples of 4. BF16: the caches hold BF16 values.
 template <bool VEC, bool BF16>
 __global__ void __launch_bounds__(kThreads) kv_store_kernel(void *__restrict__ kc, void *__restrict__ vc,
                                                            const float *__restrict__ src, const int32_t *__restrict__ slots,

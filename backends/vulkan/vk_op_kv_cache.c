@@ -1,6 +1,7 @@
 /* kv_store (shaders/kv_cache.comp): ranges of rows of K/V, and ranges of the cache (fp32 or
- * BF16), each within one binding. The slots and positions the shader reads from the device are checked there
- * against the cache range each dispatch binds. The cache ranges serve attention too. */
+ * BF16), each within one binding. The slots and positions the shader reads from the device are
+ * checked there against the cache range each dispatch binds. The cache ranges serve attention
+ * too. */
 #include "vk_internal.h"
 
 #include "kv_cache.spv.h"
