@@ -234,6 +234,124 @@ __global__ void to_bf16(const float *__restrict__ x, uint16_t *__restrict__ xb, 
     }
 }
 
+// ---- tensor-core GEMV, 3 <= M <= 16 ------------------------------------------------------------
+//
+// Rows of W are mma.sync's A operand (16 rows x 16 k) and X, rounded to BF16 (convert_x), is B
+// (16 k x 8 of its rows, NT such tiles), so that W is read once at any M up to 16 and the
+// tensor cores do the arithmetic. K is taken in blocks of 64 (a DF11 segment): lane l, with
+// g = l / 4 and t = l % 4, loads 16 consecutive weights at k = 16 t of rows g and g + 8 of the
+// tile (two 16-byte loads each) and the same 16 k of X's row 8 nt + g, and the block's four
+// mmas take them in the order j = 0..3, as mma's k columns {2t, 2t + 1, 2t + 8, 2t + 9} <- k =
+// 16 t + 4 j + {0, 1, 2, 3} (a permutation of K, the same for A and B). K is split over the
+// block's kTcWarps warps (warp w takes its share of the 64-k blocks, in increasing order);
+// their sums are added in warp order through shared memory, then the bias.
+//
+// The DF11 twin (df11_gemv_tc) takes the same blocks in the same order with the same K split,
+// so its bits equal this kernel's over the decoded weights.
+
+constexpr int kTcWarps = 8;
+constexpr int kTcThreads = 32 * kTcWarps;
+
+// Warp w's 64-k blocks: [b0, b1).
+__device__ __forceinline__ void tc_blocks(int k, int w, int &b0, int &b1) {
+    const int blocks = (k + 63) / 64, per = (blocks + kTcWarps - 1) / kTcWarps;
+    b0 = min(w * per, blocks);
+    b1 = min(b0 + per, blocks);
+}
+
+// One 64-k block's four mmas into c: rows g and g + 8 of W (16 weights each, wg and wh) and
+// X's 16 values x, at k = 16 t + 4 j + {0..3} for mma j.
+__device__ __forceinline__ void tc_mma4(float (&c)[4], const uint4 (&wg)[2], const uint4 (&wh)[2], const uint4 (&x)[2]) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const uint32_t a0[4] = {wg[h].x, wh[h].x, wg[h].y, wh[h].y}, b0[2] = {x[h].x, x[h].y};
+        mma_bf16(c, a0, b0);
+        const uint32_t a1[4] = {wg[h].z, wh[h].z, wg[h].w, wh[h].w}, b1[2] = {x[h].z, x[h].w};
+        mma_bf16(c, a1, b1);
+    }
+}
+
+// X's 16 BF16 values for B at (row, kk) of xb (rows of kp elements), zeros past M or K.
+__device__ __forceinline__ void tc_load_x(uint4 (&x)[2], const uint16_t *xb, int kp, int m, int row, int kk, int k) {
+    const uint4 *p = reinterpret_cast<const uint4 *>(xb + (size_t)row * kp + kk);
+    x[0] = row < m && kk < k ? __ldg(p) : make_uint4(0, 0, 0, 0);
+    x[1] = row < m && kk + 8 < k ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
+}
+
+// The end of a tile of 16 rows from row0: each warp's sums (NT tiles of c) to red, then the
+// block adds them in warp order, plus the bias, for the rows below n and the M rows of Y.
+template <int NT>
+__device__ __forceinline__ void tc_store(float (*red)[16][NT * 8], const float (&c)[NT][4], float *y, int ldy,
+                                         const float *bias, int row0, int m, int n) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    __syncthreads(); // red may alias memory that other warps still read (df11_gemv_tc)
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++) {
+        red[warp][g][nt * 8 + 2 * t] = c[nt][0];
+        red[warp][g][nt * 8 + 2 * t + 1] = c[nt][1];
+        red[warp][g + 8][nt * 8 + 2 * t] = c[nt][2];
+        red[warp][g + 8][nt * 8 + 2 * t + 1] = c[nt][3];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < 16 * NT * 8; i += kTcThreads) {
+        const int r = i & 15, col = i >> 4;
+        if (col < m && row0 + r < n) {
+            float s = red[0][r][col];
+#pragma unroll
+            for (int w = 1; w < kTcWarps; w++) s += red[w][r][col];
+            y[(size_t)col * ldy + row0 + r] = s + (bias ? bias[row0 + r] : 0.f);
+        }
+    }
+    __syncthreads();
+}
+
+// W's rows start on 16-byte boundaries (K % 8 == 0); a block per 16 rows. Each warp keeps the
+// next block's loads in flight while it multiplies the current one.
+template <int NT>
+__global__ void __launch_bounds__(kTcThreads) gemv_tc(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
+                                                     const float *__restrict__ bias, float *__restrict__ y, int m, int n,
+                                                     int k, int ldy) {
+    __shared__ float red[kTcWarps][16][NT * 8];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int row0 = blockIdx.x * 16;
+    int b0, b1;
+    tc_blocks(k, warp, b0, b1);
+    const uint4 *rg = reinterpret_cast<const uint4 *>(w + (size_t)min(row0 + g, n - 1) * k);
+    const uint4 *rh = reinterpret_cast<const uint4 *>(w + (size_t)min(row0 + g + 8, n - 1) * k);
+    const bool in_g = row0 + g < n, in_h = row0 + g + 8 < n;
+    auto load_w = [&](uint4 (&q)[2], const uint4 *r, bool in, int kk) {
+        q[0] = in && kk < k ? ldg_stream(r + kk / 8) : make_uint4(0, 0, 0, 0);
+        q[1] = in && kk + 8 < k ? ldg_stream(r + kk / 8 + 1) : make_uint4(0, 0, 0, 0);
+    };
+    float c[NT][4] = {};
+    uint4 wg[2], wh[2], x[NT][2];
+    if (b0 < b1) {
+        const int kk = b0 * 64 + 16 * t;
+        load_w(wg, rg, in_g, kk);
+        load_w(wh, rh, in_h, kk);
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) tc_load_x(x[nt], xb, k, m, nt * 8 + g, kk, k);
+    }
+    for (int b = b0; b < b1; b++) {
+        uint4 ng[2], nh[2], nx[NT][2];
+        const int kk = (b + 1) * 64 + 16 * t;
+        const bool more = b + 1 < b1;
+        load_w(ng, rg, in_g && more, kk);
+        load_w(nh, rh, in_h && more, kk);
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) tc_load_x(nx[nt], xb, k, more ? m : 0, nt * 8 + g, kk, k);
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) tc_mma4(c[nt], wg, wh, x[nt]);
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            wg[h] = ng[h], wh[h] = nh[h];
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) x[nt][h] = nx[nt][h];
+        }
+    }
+    tc_store<NT>(red, c, y, ldy, bias, row0, m, n);
+}
+
 // ---- tensor-core GEMM -------------------------------------------------------------------------
 
 // Blocks walk the output in groups of kGroupM tile rows, so that the tiles of W a group needs
@@ -615,6 +733,105 @@ cudaError_t launch_df11_gemv(const SegUnit &u, uint64_t first, const MatmulArgs 
     return cudaGetLastError();
 }
 
+// ---- DF11 tensor-core GEMV, 3 <= M <= 16 ----------------------------------------------------------
+//
+// gemv_tc's twin over a DF11 unit (K % 64 == 0, rows starting on a segment): the same tiles of
+// 16 rows, the same K split over the block's warps and the same mmas in the same order, so
+// its bits equal gemv_tc's over the decoded weights. A warp decodes 32 segments at a time, one
+// per lane (the tile's 16 rows at two consecutive 64-k blocks: lane l takes row l % 16, block
+// l / 16), into shared memory; then each lane joins the exponents of its 16 weights of rows g
+// and g + 8 with their sign/mantissa bytes (loaded before the decode) into the A fragments.
+// Blocks loop over the tiles (one wave), the unit's tables loaded once; the next round's
+// segment starts are loaded while this round is decoded, as in df11_gemv.
+
+template <int NT>
+__global__ void __launch_bounds__(kTcThreads, NT == 1 ? 3 : 2)
+    df11_gemv_tc(SegUnit u, uint64_t first, const uint16_t *__restrict__ xb, const float *__restrict__ bias,
+                 float *__restrict__ y, int m, int n, int k, int ldy) {
+    static_assert(kTcWarps == kSegWarps, "seg_smem has room for kSegWarps warps");
+    // the tiles' sums (tc_store) in seg_smem, which no warp uses then
+    static_assert(sizeof(float) * kTcWarps * 16 * NT * 8 <= sizeof(seg_smem), "tc_store's sums fit in seg_smem");
+    float(*red)[16][NT * 8] = reinterpret_cast<float(*)[16][NT * 8]>(seg_smem);
+    seg_load_tables(u);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    int b0, b1;
+    tc_blocks(k, warp, b0, b1);
+    const int tiles = (n + 15) / 16;
+    // this warp's 32 decoded segments (words of seg_smem), this lane's own (bytes), and the
+    // exponents of this lane's weights at rows g and g + 8 of the round's block h: words
+    // eg + h 16 kSegPitchWords, and 8 kSegPitchWords further
+    const uint32_t exps = warp * 32 * kSegPitchWords;
+    const uint32_t mine = 4 * (exps + lane * kSegPitchWords);
+    const uint32_t eg = exps + g * kSegPitchWords + 4 * t;
+    // the segment lane l decodes in the round at block b of tile `tile`
+    auto in_round = [&](int tile, int b) { return tile < tiles && tile * 16 + (lane & 15) < n && b + (lane >> 4) < b1; };
+    auto start = [&](int tile, int b) {
+        return in_round(tile, b)
+                   ? seg_start(u.segments, (first + (uint64_t)(tile * 16 + (lane & 15)) * (uint64_t)k) / kSegWeights + b +
+                                               (lane >> 4))
+                   : 0;
+    };
+    int tile = blockIdx.x, b = b0;
+    SegCursor cur = {};
+    if (b0 < b1 && in_round(tile, b)) cur = seg_open(u, start(tile, b));
+    float c[NT][4] = {};
+    while (tile < tiles) {
+        const int row0 = tile * 16;
+        int next_tile = tile, next_b = b + 2;
+        if (next_b >= b1) next_b = b0, next_tile += gridDim.x;
+        if (b < b1) {
+            const uint64_t next_bit = start(next_tile, next_b); // loaded while this round is decoded
+            // sign/mantissa bytes of rows g and g + 8 at the round's two blocks, and X's values
+            uint4 smg[2], smh[2], x[2][NT][2];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const bool in = b + h < b1;
+                const int kk = (b + h) * 64 + 16 * t;
+                const uint8_t *sm = u.sign_mantissa + first + kk;
+                smg[h] = in && row0 + g < n ? __ldg(reinterpret_cast<const uint4 *>(sm + (uint64_t)(row0 + g) * k))
+                                            : make_uint4(0, 0, 0, 0);
+                smh[h] = in && row0 + g + 8 < n ? __ldg(reinterpret_cast<const uint4 *>(sm + (uint64_t)(row0 + g + 8) * k))
+                                                : make_uint4(0, 0, 0, 0);
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) tc_load_x(x[h][nt], xb, k, in ? m : 0, nt * 8 + g, kk, k);
+            }
+            if (in_round(tile, b)) seg_decode<kOutBytes>(u.n_tables, cur, kSegWeights, mine);
+            if (b0 < b1 && in_round(next_tile, next_b)) cur = seg_open(u, next_bit);
+            __syncwarp();
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                if (b + h >= b1) break;
+                const uint32_t e = eg + h * 16 * kSegPitchWords;
+                const uint4 wg[2] = {seg_bf16x8(e, make_uint2(smg[h].x, smg[h].y)),
+                                     seg_bf16x8(e + 2, make_uint2(smg[h].z, smg[h].w))};
+                const uint32_t e8 = e + 8 * kSegPitchWords;
+                const uint4 wh[2] = {seg_bf16x8(e8, make_uint2(smh[h].x, smh[h].y)),
+                                     seg_bf16x8(e8 + 2, make_uint2(smh[h].z, smh[h].w))};
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) tc_mma4(c[nt], wg, wh, x[h][nt]);
+            }
+            __syncwarp();
+        }
+        if (next_tile != tile) { // the tile is done (every warp reaches this, b0 < b1 or not)
+            tc_store<NT>(red, c, y, ldy, bias, row0, m, n);
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++) c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.f;
+        }
+        tile = next_tile, b = next_b;
+    }
+}
+
+template <int NT>
+cudaError_t launch_df11_gemv_tc(const SegUnit &u, uint64_t first, const uint16_t *xb, const MatmulArgs *p, int sm_count,
+                                cudaStream_t stream) {
+    static int per_sm = 0;
+    unsigned grid;
+    cudaError_t e = one_wave(df11_gemv_tc<NT>, kTcThreads, 0, sm_count, per_sm, (uint64_t)(p->n + 15) / 16, grid);
+    if (e != cudaSuccess) return e;
+    df11_gemv_tc<NT><<<grid, kTcThreads, 0, stream>>>(u, first, xb, p->bias, p->y, p->m, p->n, p->k, p->ldy);
+    return cudaGetLastError();
+}
+
 // ---- launchers -------------------------------------------------------------------------------
 
 template <int M, int U, int R>
@@ -768,6 +985,21 @@ MatmulArgs matmul_args(const dfrt_tensor_arg &y, const dfrt_tensor_arg &x, const
     return p;
 }
 
+// 3 <= M <= 16 on sm_80 and later, W's rows 16-byte aligned: the tensor-core GEMV.
+bool use_gemv_tc(const MatmulArgs *p, int compute_capability) {
+    return p->m >= 3 && p->m <= 16 && compute_capability >= 80 && w_aligned(p);
+}
+
+cudaError_t launch_gemv_tc(const MatmulArgs *p, const uint16_t *xb, cudaStream_t stream) {
+    const unsigned blocks = (unsigned)((p->n + 15) / 16);
+    if (p->m <= 8) gemv_tc<1><<<blocks, kTcThreads, 0, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, p->ldy);
+    else gemv_tc<2><<<blocks, kTcThreads, 0, stream>>>(xb, p->w, p->bias, p->y, p->m, p->n, p->k, p->ldy);
+    return cudaGetLastError();
+}
+
+// The scratch bytes of X as BF16 (convert_x), rounded to 256.
+size_t xb_size(const MatmulArgs *p) { return ((size_t)p->m * (size_t)((p->k + 7) / 8 * 8) * 2 + 255) / 256 * 256; }
+
 // The piece of a DF11 matrix decoded at once when the GEMV cannot take it: 64 M weights (128
 // MB of BF16), at least one row. Smaller pieces stay in L2 but leave the GEMM too few tiles
 // at small M (16 M weights measured: prefill at half the speed).
@@ -778,16 +1010,17 @@ constexpr uint64_t kPieceWeights = 64u << 20;
 extern "C" dfrt_status dfrt_cuda_matmul(dfrt_cuda_ctx *ctx, const dfrt_matmul_args *a) {
     MatmulArgs p = matmul_args(a->y, a->x, a->bias, a->m, a->n, a->k);
     p.w = dev<const uint16_t>(a->w);
-    if (p.m <= 8) return dfrt_cuda_check(run_gemv(&p, ctx->sm_count, ctx->stream), "matmul", __FILE__, __LINE__);
+    const bool tc = use_gemv_tc(&p, ctx->compute_capability);
+    if (p.m <= 8 && !tc) return dfrt_cuda_check(run_gemv(&p, ctx->sm_count, ctx->stream), "matmul", __FILE__, __LINE__);
     const bool sm90 = ctx->compute_capability == 90;
-    const GemmSplit g = sm90 ? gemm_split(p.m, p.n, p.k, ctx->sm_count) : GemmSplit{1, 0};
-    const size_t xb_bytes = ((size_t)p.m * (size_t)((p.k + 7) / 8 * 8) * 2 + 255) / 256 * 256;
+    const GemmSplit g = sm90 && !tc ? gemm_split(p.m, p.n, p.k, ctx->sm_count) : GemmSplit{1, 0};
+    const size_t xb_bytes = xb_size(&p);
     dfrt_status st = dfrt_cuda_scratch(ctx, xb_bytes + split_bytes(g, p.m, p.n), "matmul (a BF16 copy of X)");
     if (st != DFRT_OK) return st;
     uint16_t *xb = static_cast<uint16_t *>(ctx->scratch);
     float *work = reinterpret_cast<float *>(static_cast<char *>(ctx->scratch) + xb_bytes);
     cudaError_t e = convert_x(&p, xb, ctx->stream);
-    if (e == cudaSuccess) e = run_gemm(&p, xb, sm90, g, work, ctx->stream);
+    if (e == cudaSuccess) e = tc ? launch_gemv_tc(&p, xb, ctx->stream) : run_gemm(&p, xb, sm90, g, work, ctx->stream);
     return dfrt_cuda_check(e, "matmul", __FILE__, __LINE__);
 }
 
@@ -795,7 +1028,19 @@ extern "C" dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11
     const dfrt_device_df11 *u = a->unit;
     MatmulArgs p = matmul_args(a->y, a->x, a->bias, a->m, a->n, a->k);
     const SegUnit su = seg_unit(u);
-    if (p.m <= 8 && p.k % kSegWeights == 0 && a->first % kSegWeights == 0 && aligned(p.x, 16)) {
+    const int cc = ctx->compute_capability;
+    const bool seg_rows = p.k % kSegWeights == 0 && a->first % kSegWeights == 0; // rows of whole segments
+    if (seg_rows && p.m >= 3 && p.m <= 16 && cc >= 80) { // gemv_tc's twin (use_gemv_tc holds for the decoded rows)
+        dfrt_status st = dfrt_cuda_scratch(ctx, xb_size(&p), "df11_matmul (a BF16 copy of X)");
+        if (st != DFRT_OK) return st;
+        const uint16_t *xb = static_cast<const uint16_t *>(ctx->scratch);
+        cudaError_t e = convert_x(&p, static_cast<uint16_t *>(ctx->scratch), ctx->stream);
+        if (e == cudaSuccess)
+            e = p.m <= 8 ? launch_df11_gemv_tc<1>(su, a->first, xb, &p, ctx->sm_count, ctx->stream)
+                         : launch_df11_gemv_tc<2>(su, a->first, xb, &p, ctx->sm_count, ctx->stream);
+        return dfrt_cuda_check(e, "df11_matmul", __FILE__, __LINE__);
+    }
+    if (p.m <= 8 && seg_rows && aligned(p.x, 16)) { // gemv_vec's twin
         cudaError_t e;
         switch (p.m) {
         case 1: e = launch_df11_gemv<1>(su, a->first, &p, ctx->sm_count, ctx->stream); break;
@@ -809,15 +1054,18 @@ extern "C" dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11
         }
         return dfrt_cuda_check(e, "df11_matmul", __FILE__, __LINE__);
     }
-    // Pieces of whole rows: X as BF16 (M > 8) at the start of the scratch, the piece after it,
-    // then the GEMM's split partial sums (split as matmul splits the whole matrix).
+    // Pieces of whole rows, each multiplied as matmul would multiply the decoded matrix: X as
+    // BF16 (tensor-core paths) at the start of the scratch, the piece after it, then the GEMM's
+    // split partial sums (split as matmul splits the whole matrix).
     const uint64_t k = (uint64_t)p.k, n = (uint64_t)p.n;
     uint64_t piece_rows = kPieceWeights / k;
     if (piece_rows < 1) piece_rows = 1;
     if (piece_rows > n) piece_rows = n;
-    const bool sm90 = ctx->compute_capability == 90;
-    const GemmSplit g = p.m > 8 && sm90 ? gemm_split(p.m, p.n, p.k, ctx->sm_count) : GemmSplit{1, 0};
-    const size_t xb_bytes = p.m > 8 ? ((size_t)p.m * (size_t)((p.k + 7) / 8 * 8) * 2 + 255) / 256 * 256 : 0;
+    const bool tc = p.m >= 3 && p.m <= 16 && cc >= 80 && p.k % 8 == 0; // use_gemv_tc: the pieces are aligned
+    const bool bf16_x = tc || p.m > 8;
+    const bool sm90 = cc == 90;
+    const GemmSplit g = p.m > 8 && !tc && sm90 ? gemm_split(p.m, p.n, p.k, ctx->sm_count) : GemmSplit{1, 0};
+    const size_t xb_bytes = bf16_x ? xb_size(&p) : 0;
     const size_t piece_bytes = (piece_rows * k * 2 + 255) / 256 * 256;
     dfrt_status st = dfrt_cuda_scratch(ctx, xb_bytes + piece_bytes + split_bytes(g, p.m, (int)piece_rows),
                                        "df11_matmul (decoded rows)");
@@ -825,7 +1073,7 @@ extern "C" dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11
     uint16_t *xb = static_cast<uint16_t *>(ctx->scratch);
     uint16_t *piece = reinterpret_cast<uint16_t *>(static_cast<char *>(ctx->scratch) + xb_bytes);
     float *work = reinterpret_cast<float *>(static_cast<char *>(ctx->scratch) + xb_bytes + piece_bytes);
-    cudaError_t e = p.m > 8 ? convert_x(&p, xb, ctx->stream) : cudaSuccess;
+    cudaError_t e = bf16_x ? convert_x(&p, xb, ctx->stream) : cudaSuccess;
     for (uint64_t r0 = 0; r0 < n && e == cudaSuccess; r0 += piece_rows) {
         const uint64_t rows = r0 + piece_rows <= n ? piece_rows : n - r0;
         st = dfrt_cuda_df11_decode_range(ctx, u, a->first + r0 * k, a->first + (r0 + rows) * k, piece);
@@ -835,7 +1083,8 @@ extern "C" dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11
         q.n = (int)rows;
         q.y = p.y + r0;
         q.bias = p.bias ? p.bias + r0 : nullptr;
-        e = p.m > 8 ? run_gemm(&q, xb, sm90, g, work, ctx->stream) : run_gemv(&q, ctx->sm_count, ctx->stream);
+        e = tc ? launch_gemv_tc(&q, xb, ctx->stream)
+               : p.m > 8 ? run_gemm(&q, xb, sm90, g, work, ctx->stream) : run_gemv(&q, ctx->sm_count, ctx->stream);
     }
     return dfrt_cuda_check(e, "df11_matmul", __FILE__, __LINE__);
 }

@@ -269,20 +269,22 @@ static const op_case transformer_cases[] = {
     ARGMAX(4, 4096 + 7, 4096 + 10),
 };
 
-/* Besides the grid of M = 1, 2, 7, 8, 9, 64, 257 by small odd N x K and the model's matmuls
+/* Besides the grid of M = 1, 2, 3, 7, 8, 9, 16, 17, 64, 257 by small odd N x K and the model's matmuls
  * (matmul_group): */
 static const op_case matmul_cases[] = {
     /* unaligned offsets force the element-wise paths */
     MATMUL(1, 40, 64, OPC_BIAS, {4, 2}), MATMUL(8, 40, 64, 0, {12, 6}), MATMUL(9, 40, 64, OPC_BIAS, {4, 2}),
     MATMUL(1, 40, 64, 0, {16, 16}),
-    /* a Llama-3.1-8B down projection, 117 MB of weights (M = 9: CUDA on Hopper splits K 8 ways) */
+    /* a Llama-3.1-8B down projection, 117 MB of weights (CUDA: M = 3 to 16 the tensor-core GEMV,
+     * K split over 8 warps; M = 17 the GEMM, on Hopper K split 8 ways) */
     MATMUL(1, 4096, 14336), MATMUL(2, 4096, 14336, OPC_BIAS), MATMUL(8, 4096, 14336), MATMUL(9, 4096, 14336, OPC_BIAS),
+    MATMUL(16, 4096, 14336), MATMUL(17, 4096, 14336),
     /* few tiles and a long K: split K on Hopper into 5 ranges (the last shorter) and 2 */
     MATMUL(64, 300, 2568, OPC_BIAS), MATMUL(17, 129, 1032),
 };
 
 static void matmul_group(void) {
-    static const int64_t ms[] = {1, 2, 7, 8, 9, 64, 257};
+    static const int64_t ms[] = {1, 2, 3, 7, 8, 9, 16, 17, 64, 257};
     static const int64_t nk[][2] = {{1, 1}, {3, 3}, {1, 3}, {3, 1}, {17, 33}, {64, 64}, {100, 255}, {129, 520}};
     for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
         for (size_t j = 0; j < sizeof nk / sizeof *nk; j++)

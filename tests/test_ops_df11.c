@@ -64,13 +64,16 @@ static void df11_matmul_shape_cases(const char *name, const dfrt_df11_unit *u, c
         df11_matmul_case(name, u, decoded, 9, 37, k, dfrt_df11_chunk_start(u, 1) - 2, 0); /* across a boundary */
         df11_matmul_case(name, u, decoded, 2, 1, k, u->n - (uint64_t)k, OPC_BIAS);        /* the unit's last weights */
     }
-    static const int64_t ks[] = {64, 128, 4096};
+    /* (CUDA's tensor-core GEMV splits K over 8 warps: 1536 gives each of them 3 blocks of 64,
+     * an odd count) */
+    static const int64_t ks[] = {64, 128, 1536, 4096};
     uint64_t at = (dfrt_df11_chunk_start(u, 3) + 100 + 63) / 64 * 64;
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) {
         int64_t n = ks[i] == 4096 ? 7 : 50;
         for (uint64_t odd = 0; odd <= 33; odd += 33) {
             df11_matmul_case(name, u, decoded, 1, n, ks[i], at + odd, odd ? 0 : OPC_BIAS);
             df11_matmul_case(name, u, decoded, ks[i] == 4096 ? 2 : 9, n, ks[i], at + odd, odd ? OPC_BIAS : 0);
+            df11_matmul_case(name, u, decoded, ks[i] >= 1536 ? 16 : 4, n, ks[i], at + odd, 0);
         }
     }
     /* exactly chunks [4, 6), with K = 1; the whole unit as 600 rows of 500 */
