@@ -143,8 +143,11 @@ static dfrt_status rmsnorm_rules(const dfrt_backend *b, void *args, uint64_t *co
     DFRT_TRY(nonzero(op, "heads", a->heads));
     DFRT_TRY(nonzero(op, "dim", a->dim));
     if (!(a->eps >= 0.0f) || a->eps > 1.0f) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: eps %g", op, (double)a->eps);
+    if (!a->residual.buf != !a->sum.buf)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: residual and sum go together (residual %s, sum %s)", op,
+                         a->residual.buf ? "given" : "NULL", a->sum.buf ? "given" : "NULL");
     DFRT_TRY(extent(op, "x", a->rows, a->row_stride, (uint64_t)a->heads * a->dim, &counts[0]));
-    counts[1] = counts[0];
+    counts[1] = counts[3] = counts[4] = counts[0];
     counts[2] = a->dim;
     return DFRT_OK;
 }
@@ -264,10 +267,12 @@ static const op_desc descs[DFRT_OP_COUNT] = {
                            {T(dfrt_embedding_args, out, "out (fp32 rows x dim)", 4, T_OUT),
                             T(dfrt_embedding_args, table, "table (bf16)", 2, T_IN),
                             T(dfrt_embedding_args, offsets, "offsets (uint32 rows)", 4, T_IN)}},
-    [DFRT_OP_RMSNORM] = {"rmsnorm", sizeof(dfrt_rmsnorm_args), rmsnorm_rules, 3,
+    [DFRT_OP_RMSNORM] = {"rmsnorm", sizeof(dfrt_rmsnorm_args), rmsnorm_rules, 5,
                          {T(dfrt_rmsnorm_args, x, "x (fp32)", 4, T_IN),
                           T(dfrt_rmsnorm_args, y, "y (fp32)", 4, T_OUT | T_INPLACE),
-                          T(dfrt_rmsnorm_args, w, "w (fp32 dim)", 4, T_IN)}},
+                          T(dfrt_rmsnorm_args, w, "w (fp32 dim)", 4, T_IN),
+                          T(dfrt_rmsnorm_args, residual, "residual (fp32)", 4, T_IN | T_OPTIONAL),
+                          T(dfrt_rmsnorm_args, sum, "sum (fp32)", 4, T_OUT | T_INPLACE | T_OPTIONAL)}},
     [DFRT_OP_ROPE] = {"rope", sizeof(dfrt_rope_args), rope_rules, 3,
                       {T(dfrt_rope_args, x, "x (fp32)", 4, T_OUT),
                        T(dfrt_rope_args, positions, "positions (int32 rows)", 4, T_IN),

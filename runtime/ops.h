@@ -89,11 +89,16 @@ typedef struct dfrt_embedding_args {
 } dfrt_embedding_args;
 
 /* For each (row, head) vector v = x[r * row_stride + h * dim + 0..dim):
- * y = v / sqrt(mean(v^2) + eps) * w. y may be x exactly. */
+ * y = v / sqrt(mean(v^2) + eps) * w. y may be x exactly.
+ * With a residual (the residual add before a norm, fused): v = x + residual (fp32, as the add
+ * op rounds it) is also stored to sum, then normalised as above; sum may be x exactly, y may
+ * not overlap it. residual and sum are given together or not at all. */
 typedef struct dfrt_rmsnorm_args {
-    dfrt_tensor_arg y; /* fp32, rows of row_stride, heads * dim used */
-    dfrt_tensor_arg x; /* fp32, the same layout */
-    dfrt_tensor_arg w; /* fp32 (dim) */
+    dfrt_tensor_arg y;        /* fp32, rows of row_stride, heads * dim used */
+    dfrt_tensor_arg x;        /* fp32, the same layout */
+    dfrt_tensor_arg w;        /* fp32 (dim) */
+    dfrt_tensor_arg residual; /* optional: fp32, the same layout as x */
+    dfrt_tensor_arg sum;      /* with residual: fp32, the same layout */
     uint32_t rows, heads, dim, row_stride;
     float eps; /* 0 .. 1 */
 } dfrt_rmsnorm_args;

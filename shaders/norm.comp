@@ -1,7 +1,9 @@
 #version 450
 // RMSNorm of each (row, head) vector v = x[r * row_stride + h * dim + 0..dim):
 // y = v / sqrt(mean(v^2) + eps) * w, fp32 throughout (y may be x: each value is read and then
-// written by the same invocation). One workgroup per vector (the grid is rows x heads,
+// written by the same invocation). With a residual (pc.residual != 0) v = x + residual, stored
+// to sum (which may be x) in the first pass and read back from it in the second, by the same
+// invocation; without one, R and S are bound to x and y and not used. One workgroup per vector (the grid is rows x heads,
 // flattened): invocations stride over the vector (coalesced, four loads in flight), the sum
 // of squares meets by subgroupAdd and one shared word per subgroup. Shared memory: WG floats
 // (sized for subgroups of one). The host splits the rows into dispatches whose x and y ranges
@@ -16,13 +18,27 @@ layout(local_size_x_id = 0) in;
 layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) readonly buffer W { float w[]; };
 layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
+layout(std430, set = 0, binding = 3) readonly buffer R { float res[]; };
+layout(std430, set = 0, binding = 4) buffer S { float sum[]; };
 
 layout(push_constant) uniform Push {
     uint rows, heads, dim, row_stride;
     uint x0, y0, w0; // element of each binding holding row 0's (or w's) first value
     float eps;
     uint groups_x;   // workgroups per row of the dispatch grid
+    uint r0, s0;     // as x0 for R and S
+    uint residual;   // 1: v = x + res, stored to sum
 } pc;
+
+// Element i of the vector at `at` in the first pass: x, or x + res stored to sum.
+float first_pass(uint at, uint i) {
+    float v = x[pc.x0 + at + i];
+    if (pc.residual != 0u) {
+        v += res[pc.r0 + at + i];
+        sum[pc.s0 + at + i] = v;
+    }
+    return v;
+}
 
 shared float s_sum[gl_WorkGroupSize.x]; // one per subgroup (sized for subgroups of one)
 
@@ -36,7 +52,7 @@ void main() {
     float ss = 0.0;
     for (uint i0 = t; i0 < pc.dim; i0 += 4u * wg) {
         float v[4];
-        [[unroll]] for (uint u = 0u; u < 4u; u++) v[u] = i0 + u * wg < pc.dim ? x[pc.x0 + at + i0 + u * wg] : 0.0;
+        [[unroll]] for (uint u = 0u; u < 4u; u++) v[u] = i0 + u * wg < pc.dim ? first_pass(at, i0 + u * wg) : 0.0;
         ss += (v[0] * v[0] + v[1] * v[1]) + (v[2] * v[2] + v[3] * v[3]);
     }
     ss = subgroupAdd(ss);
@@ -48,6 +64,9 @@ void main() {
     for (uint i0 = t; i0 < pc.dim; i0 += 4u * wg)
         [[unroll]] for (uint u = 0u; u < 4u; u++) {
             uint i = i0 + u * wg;
-            if (i < pc.dim) y[pc.y0 + at + i] = x[pc.x0 + at + i] * inv * w[pc.w0 + i];
+            if (i < pc.dim) {
+                float v = pc.residual != 0u ? sum[pc.s0 + at + i] : x[pc.x0 + at + i];
+                y[pc.y0 + at + i] = v * inv * w[pc.w0 + i];
+            }
         }
 }

@@ -75,19 +75,26 @@ static int embedding_calls(const op_case *c, const dfrt_tensor_arg *t, const dfr
     return 1;
 }
 
-/* ---- rmsnorm: x, w, y (absent in place) ------------------------------------------------------ */
+/* ---- rmsnorm: x, w, y (absent in place), residual and sum (OPC_RESIDUAL; sum absent in place) */
 
 static int rmsnorm_tensors(const op_case *c, op_tensor *t) {
     size_t n = span(c->s[0], c->s[3], c->s[1] * c->s[2]);
-    int in_place = c->flags & OPC_IN_PLACE;
+    int in_place = c->flags & OPC_IN_PLACE, res = c->flags & OPC_RESIDUAL;
     t[0] = F32("x", n, in_place ? OPT_INOUT : OPT_IN);
     t[1] = F32("w", c->s[2], OPT_IN);
-    t[2] = F32("y", n, in_place ? OPT_ABSENT : OPT_INOUT); /* in-out: its padding must keep its values */
-    return 3;
+    t[2] = F32("y", n, in_place && !res ? OPT_ABSENT : OPT_INOUT); /* in-out: its padding must keep its values */
+    if (!res) return 3;
+    t[0].exact = in_place; /* x + residual, rounded once: the same bits everywhere */
+    t[3] = F32("residual", n, OPT_IN);
+    t[4] = F32("sum", n, in_place ? OPT_ABSENT : OPT_INOUT), t[4].exact = 1;
+    return 5;
 }
 static int rmsnorm_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *u, op_args *a) {
     (void)u;
-    a->rmsnorm = (dfrt_rmsnorm_args){.y = c->flags & OPC_IN_PLACE ? t[0] : t[2], .x = t[0], .w = t[1],
+    int in_place = c->flags & OPC_IN_PLACE, res = c->flags & OPC_RESIDUAL;
+    a->rmsnorm = (dfrt_rmsnorm_args){.y = in_place && !res ? t[0] : t[2], .x = t[0], .w = t[1],
+                                     .residual = res ? t[3] : (dfrt_tensor_arg){0},
+                                     .sum = res ? (in_place ? t[0] : t[4]) : (dfrt_tensor_arg){0},
                                      .rows = (uint32_t)c->s[0], .heads = (uint32_t)c->s[1], .dim = (uint32_t)c->s[2],
                                      .row_stride = (uint32_t)c->s[3], .eps = 1e-6f};
     return 1;
@@ -228,8 +235,8 @@ void op_case_describe(const op_case *c, char *out, size_t size) {
         p += l + (p[l] == ' ');
     }
     if (n >= 0 && (size_t)n < size)
-        snprintf(out + n, size - (size_t)n, "%s%s%s%s", c->flags & OPC_BIAS ? " +bias" : "",
-                 c->flags & OPC_IN_PLACE ? " in place" : "", c->flags & OPC_CORRUPT ? " (corrupted unit)" : "",
+        snprintf(out + n, size - (size_t)n, "%s%s%s%s%s", c->flags & OPC_BIAS ? " +bias" : "",
+                 c->flags & OPC_RESIDUAL ? " +residual" : "", c->flags & OPC_IN_PLACE ? " in place" : "", c->flags & OPC_CORRUPT ? " (corrupted unit)" : "",
                  c->flags & OPC_KV_BF16 ? (c->flags & OPC_PREFILL ? " bf16 KV prefill" : " bf16 KV")
                                         : c->flags & OPC_PREFILL ? " prefill" : "");
     if (c->off[0] || c->off[1]) {

@@ -22,6 +22,8 @@ enum {
     OPC_KV_BF16 = 8,  /* attention: BF16 KV caches */
     OPC_PREFILL = 16, /* attention: rows in runs of consecutive positions of one slot, as prefills
                        * store and attend (else round robin over the slots, random positions) */
+    OPC_RESIDUAL = 32, /* rmsnorm: with a residual added first, its sum stored (to x itself with
+                        * OPC_IN_PLACE, y then apart) */
 };
 
 typedef struct op_case {

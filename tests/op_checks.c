@@ -2,6 +2,8 @@
 #include "op_checks.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define F32_IN(h, i) ((float *)(h)->data[i])
 #define S(h, i) ((h)->c->s[i])
@@ -73,21 +75,30 @@ static void embedding_ref(host_case *h) {
 static void rmsnorm_init(host_case *h, test_rng *r) {
     normal_f32(r, F32_IN(h, 0), op_tensor_elems(&h->t[0]), 3.0);
     normal_f32(r, F32_IN(h, 1), op_tensor_elems(&h->t[1]), 1.0);
-    if (h->data[2]) normal_f32(r, F32_IN(h, 2), op_tensor_elems(&h->t[2]), 1.0);
+    for (int i = 2; i < h->n; i++)
+        if (h->data[i]) normal_f32(r, F32_IN(h, i), op_tensor_elems(&h->t[i]), 1.0);
 }
-/* The padding between rows keeps its values. */
+/* The padding between rows keeps its values. With a residual, v = x + residual in fp32 (the
+ * sum output, exact; x itself in place), normalised. */
 static void rmsnorm_ref(host_case *h) {
-    int y = h->data[2] ? 2 : 0;
+    const bool res = h->c->flags & OPC_RESIDUAL;
+    const int y = h->data[2] ? 2 : 0, sum = !res ? -1 : h->data[4] ? 4 : 0;
     uint32_t rows = (uint32_t)S(h, 0), heads = (uint32_t)S(h, 1), dim = (uint32_t)S(h, 2), stride = (uint32_t)S(h, 3);
     const float *x = F32_IN(h, 0), *w = F32_IN(h, 1);
     for (size_t i = 0; i < op_tensor_elems(&h->t[y]); i++) h->val[y][i] = F32_IN(h, y)[i];
+    float *sv = sum >= 0 ? (float *)h->want[sum] : NULL;
+    if (sv) memcpy(sv, h->data[sum], h->t[sum].bytes);
     for (uint32_t i = 0; i < rows; i++)
         for (uint32_t hd = 0; hd < heads; hd++) {
             size_t at = (size_t)i * stride + (size_t)hd * dim;
+            float *v = malloc(dim * sizeof *v);
+            for (uint32_t k = 0; k < dim; k++) v[k] = res ? x[at + k] + F32_IN(h, 3)[at + k] : x[at + k];
+            if (sv) memcpy(sv + at, v, dim * sizeof *v);
             double ss = 0;
-            for (uint32_t k = 0; k < dim; k++) ss += (double)x[at + k] * x[at + k];
+            for (uint32_t k = 0; k < dim; k++) ss += (double)v[k] * v[k];
             double inv = 1.0 / sqrt(ss / dim + 1e-6);
-            for (uint32_t k = 0; k < dim; k++) h->val[y][at + k] = x[at + k] * inv * w[k];
+            for (uint32_t k = 0; k < dim; k++) h->val[y][at + k] = v[k] * inv * w[k];
+            free(v);
         }
 }
 

@@ -252,6 +252,9 @@ static const op_case transformer_cases[] = {
     EMBEDDING(7, 64), EMBEDDING(3, 33), EMBEDDING(1, 4096),
     RMSNORM(1, 1, 4096, 4096), RMSNORM(5, 1, 256, 256, OPC_IN_PLACE), RMSNORM(33, 4, 64, 512 + 7, OPC_IN_PLACE),
     RMSNORM(3, 8, 128, 8 * 128 + 128), RMSNORM(2, 1, 33, 40),
+    /* the residual add fused: into x itself (as the executor does), and into its own tensor */
+    RMSNORM(8, 1, 4096, 4096, OPC_RESIDUAL | OPC_IN_PLACE), RMSNORM(5, 1, 256, 256 + 4, OPC_RESIDUAL),
+    RMSNORM(3, 2, 33, 70, OPC_RESIDUAL | OPC_IN_PLACE), RMSNORM(1, 1, 5000, 5000, OPC_RESIDUAL),
     ROPE(9, 6, 64, 6 * 64 + 64), ROPE(3, 40, 128, 48 * 128), ROPE(1, 1, 2, 2),
     ATTENTION(6, 4, 2, 64, 50), ATTENTION(4, 32, 8, 128, 300), ATTENTION(3, 2, 2, 16, 1), ATTENTION(9, 8, 1, 64, 129),
     ATTENTION(6, 4, 2, 64, 50, OPC_KV_BF16), ATTENTION(4, 32, 8, 128, 300, OPC_KV_BF16),
@@ -428,6 +431,18 @@ static void bad_input_cases(dfrt_backend *cpu) {
                                                                   .n_kv = 1, .dim = 3, .q_stride = 3, .out_stride = 3,
                                                                   .n_slots = 1, .max_ctx = 4, .scale = 1, .kv_type = DFRT_KV_BF16}),
                      DFRT_INVALID_ARGUMENT, "attention: a BF16 KV cache needs an even dim, not 3", "attention BF16 odd dim");
+        /* rmsnorm's fused residual: residual and sum together; y apart from sum */
+        const dfrt_rmsnorm_args norm = {.y = {y, 0}, .x = {x, 0}, .w = {x, 0}, .residual = {w, 0}, .sum = {x, 0},
+                                        .rows = 1, .heads = 1, .dim = 16, .row_stride = 16, .eps = 1e-6f};
+        EXPECT_OK(dfrt_op_rmsnorm(b, &norm), "rmsnorm with a residual, its sum in place");
+        expect_error(dfrt_op_rmsnorm(b, &(dfrt_rmsnorm_args){.y = {y, 0}, .x = {x, 0}, .w = {x, 0}, .residual = {w, 0},
+                                                             .rows = 1, .heads = 1, .dim = 16, .row_stride = 16}),
+                     DFRT_INVALID_ARGUMENT, "rmsnorm: residual and sum go together (residual given, sum NULL)",
+                     "rmsnorm residual without sum");
+        expect_error(dfrt_op_rmsnorm(b, &(dfrt_rmsnorm_args){.y = {x, 0}, .x = {x, 0}, .w = {w, 0}, .residual = {w, 64},
+                                                             .sum = {x, 0}, .rows = 1, .heads = 1, .dim = 16,
+                                                             .row_stride = 16}),
+                     DFRT_INVALID_ARGUMENT, "rmsnorm: y (fp32) partly overlaps sum (fp32)", "rmsnorm y over sum");
         /* decode: chunk range and output size */
         test_rng r = {5};
         uint16_t *wt = synth_normal(&r, 50000, 0.02);

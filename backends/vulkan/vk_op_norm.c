@@ -1,5 +1,5 @@
-/* rmsnorm (shaders/norm.comp), over each head of each row: ranges of rows that fit one
- * binding. */
+/* rmsnorm (shaders/norm.comp), over each head of each row, with the residual add before it
+ * when asked: ranges of rows that fit one binding. */
 #include "vk_internal.h"
 
 #include "norm.spv.h"
@@ -7,12 +7,12 @@
 typedef struct rmsnorm_push {
     uint32_t rows, heads, dim, row_stride, x0, y0, w0;
     float eps;
-    uint32_t groups_x;
+    uint32_t groups_x, r0, s0, residual;
 } rmsnorm_push;
-_Static_assert(sizeof(rmsnorm_push) == 36, "rmsnorm push constants");
+_Static_assert(sizeof(rmsnorm_push) == 48, "rmsnorm push constants");
 
 dfrt_status vk_norm_pipelines(vk_backend *vk) {
-    return VK_OP_PIPELINE(vk, VK_PIPE_RMSNORM, "rmsnorm", norm_spv, 3, rmsnorm_push);
+    return VK_OP_PIPELINE(vk, VK_PIPE_RMSNORM, "rmsnorm", norm_spv, 5, rmsnorm_push);
 }
 
 /* Rows per dispatch: 0 when a row (or the weights) does not fit one binding. */
@@ -39,9 +39,14 @@ dfrt_status vk_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a) {
             .row_stride = a->row_stride,
             .w0 = w0,
             .eps = a->eps,
+            .residual = a->residual.buf != NULL,
         };
-        vk_binding bindings[3] = {vk_bind_words(vk, a->x, first, bytes, &push.x0), w,
-                                  vk_bind_words(vk, a->y, first, bytes, &push.y0)};
+        /* without a residual, R and S are x and y again (the shader leaves them alone) */
+        const dfrt_tensor_arg res = a->residual.buf ? a->residual : a->x, sum = a->residual.buf ? a->sum : a->y;
+        vk_binding bindings[5] = {vk_bind_words(vk, a->x, first, bytes, &push.x0), w,
+                                  vk_bind_words(vk, a->y, first, bytes, &push.y0),
+                                  vk_bind_words(vk, res, first, bytes, &push.r0),
+                                  vk_bind_words(vk, sum, first, bytes, &push.s0)};
         DFRT_TRY(vk_launch(vk, &vk->pipes[VK_PIPE_RMSNORM], bindings, &push, &push.groups_x, rows * a->heads));
     }
     return DFRT_OK;

@@ -61,12 +61,16 @@ static dfrt_status embed(dfrt_model *m, const int32_t *tokens, uint32_t rows) {
     return DFRT_OK;
 }
 
-/* xn (rows, H) = rmsnorm(x) * w */
-static dfrt_status norm_rows(dfrt_model *m, size_t xn_row, size_t x_row, const dfrt_buffer *w, uint32_t rows) {
+/* xn (rows, H) = rmsnorm(x) * w; add_tmp: x (rows, H) += tmp first, in the same op (the
+ * residual add of the matmul before it). */
+static dfrt_status norm_rows(dfrt_model *m, size_t xn_row, size_t x_row, const dfrt_buffer *w, uint32_t rows,
+                             bool add_tmp) {
     const uint32_t H = m->hidden;
-    return dfrt_op_rmsnorm(m->b, &(dfrt_rmsnorm_args){.y = at(m->xn, 4 * xn_row * H), .x = at(m->x, 4 * x_row * H),
-                                                      .w = at(w, 0), .rows = rows, .heads = 1, .dim = H,
-                                                      .row_stride = H, .eps = m->eps});
+    const dfrt_tensor_arg x = at(m->x, 4 * x_row * H);
+    return dfrt_op_rmsnorm(m->b, &(dfrt_rmsnorm_args){.y = at(m->xn, 4 * xn_row * H), .x = x, .w = at(w, 0),
+                                                      .residual = add_tmp ? at(m->tmp, 4 * x_row * H) : (dfrt_tensor_arg){0},
+                                                      .sum = add_tmp ? x : (dfrt_tensor_arg){0}, .rows = rows,
+                                                      .heads = 1, .dim = H, .row_stride = H, .eps = m->eps});
 }
 
 /* y (rows, n) = x (rows, k) . W[off .. off + n k]^T (+ bias): a fused DF11 matmul over the
@@ -88,15 +92,17 @@ static dfrt_status residual(dfrt_model *m, uint32_t rows) {
                                               .n = (uint64_t)rows * m->hidden});
 }
 
-/* One decoder layer over `rows` token rows; x (rows, H) is the residual stream. */
+/* One decoder layer over `rows` token rows; x (rows, H) is the residual stream, to which the
+ * layer before added its last projection, tmp, only in this layer's first norm (l > 0). So
+ * does this layer: the caller adds tmp (pass_body). */
 static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     const layer_weights *lw = &m->layers[l];
     dfrt_backend *b = m->b;
     const uint32_t H = m->hidden, hd = m->head_dim, q_width = m->n_heads * hd, kv_width = m->n_kv * hd;
     const uint32_t QKV = m->qkv_width, F = m->inter, batch = (uint32_t)m->max_batch, ctx = (uint32_t)m->max_ctx;
     dfrt_buffer *w;
-    /* xn = rmsnorm(x) * norm_in */
-    DFRT_TRY(norm_rows(m, 0, 0, lw->norm_in, rows));
+    /* x += tmp (the layer before's down projection); xn = rmsnorm(x) * norm_in */
+    DFRT_TRY(norm_rows(m, 0, 0, lw->norm_in, rows, l > 0));
     /* qkv (rows, QKV = q | k | v) = xn . W_qkv^T (+ bias) */
     DFRT_TRY(weights_block(m, lw->unit, lw->resident, &w));
     DFRT_TRY(project(m, m->qkv, m->xn, lw->unit, w, lw->off_qkv, lw->qkv_bias, rows, QKV, H));
@@ -129,18 +135,16 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                          .q_stride = QKV, .out_stride = q_width, .n_slots = batch,
                                                          .max_ctx = ctx, .scale = m->attn_scale,
                                                          .kv_type = m->kv_type}));
-    /* x += attn . W_o^T */
+    /* tmp = attn . W_o^T; x += tmp; xn = rmsnorm(x) * norm_post; gate_up (rows, 2F = gate | up) =
+     * xn . W_gate_up^T */
     DFRT_TRY(project(m, m->tmp, m->attn, lw->unit, w, lw->off_o, NULL, rows, H, q_width));
-    DFRT_TRY(residual(m, rows));
-    /* xn = rmsnorm(x) * norm_post; gate_up (rows, 2F = gate | up) = xn . W_gate_up^T */
-    DFRT_TRY(norm_rows(m, 0, 0, lw->norm_post, rows));
+    DFRT_TRY(norm_rows(m, 0, 0, lw->norm_post, rows, true));
     DFRT_TRY(project(m, m->gate_up, m->xn, lw->unit, w, lw->off_gate_up, NULL, rows, 2 * F, H));
     /* act (rows, F) = silu(gate) * up */
     DFRT_TRY(dfrt_op_silu_mul(b, &(dfrt_silu_mul_args){.out = at(m->act, 0), .in = at(m->gate_up, 0), .rows = rows,
                                                        .width = F, .in_stride = 2 * F, .up_col = F}));
-    /* x += act . W_down^T */
-    DFRT_TRY(project(m, m->tmp, m->act, lw->unit, w, lw->off_down, NULL, rows, H, F));
-    return residual(m, rows);
+    /* tmp = act . W_down^T, added to x by the next norm */
+    return project(m, m->tmp, m->act, lw->unit, w, lw->off_down, NULL, rows, H, F);
 }
 
 /* The pass after the embedding: the layers, then for the rows that want logits the final norm,
@@ -153,11 +157,15 @@ static dfrt_status pass_body(dfrt_model *m, uint32_t rows, const uint32_t *logit
     }
     if (!n_logits) return DFRT_OK;
 
-    /* xn (n_logits, H) = rmsnorm of the rows that want logits, gathered; logits = xn . lm_head^T */
+    /* x += tmp (the last layer's down projection); xn (n_logits, H) = rmsnorm of the rows that
+     * want logits, gathered (x added to first, as a row may be named twice); logits = xn .
+     * lm_head^T */
+    const bool add_tmp = m->n_layers > 0;
     if (!logit_rows) {
-        DFRT_TRY(norm_rows(m, 0, 0, m->norm_final, n_logits));
+        DFRT_TRY(norm_rows(m, 0, 0, m->norm_final, n_logits, add_tmp));
     } else {
-        for (uint32_t i = 0; i < n_logits; i++) DFRT_TRY(norm_rows(m, i, logit_rows[i], m->norm_final, 1));
+        if (add_tmp) DFRT_TRY(residual(m, rows));
+        for (uint32_t i = 0; i < n_logits; i++) DFRT_TRY(norm_rows(m, i, logit_rows[i], m->norm_final, 1, false));
     }
     dfrt_buffer *w;
     DFRT_TRY(weights_block(m, m->lm_head.unit, m->lm_head.resident, &w));
