@@ -1,18 +1,24 @@
 // Y[M,N] = X[M,K] . W[N,K]^T (+ bias) on CUDA. X, Y fp32; W BF16 row-major; fp32 accumulation.
 // W comes from memory (matmul) or from a DF11 unit in the segment layout (df11_matmul).
 //
-// M <= 8: GEMV kernels that stream W once at memory bandwidth (16-byte loads of W for M <= 2,
-//         8-byte loads for more rows; X staged in shared memory a K-tile at a time; fp32 FMAs).
-// M > 8:  X is converted to BF16, then a tensor-core GEMM (mma.sync m16n8k16, BF16 in, fp32
+// M <= 2: GEMV kernels that stream W once at memory bandwidth (16-byte loads of W, fp32 X and
+//         FMAs); also M <= 8 where the tensor-core GEMV is not available (before sm_80, or W
+//         not 16-byte aligned), with 8-byte loads and X staged in shared memory.
+// 3 <= M <= 16 (sm_80 and later, W aligned): X converted to BF16, then the tensor-core GEMV
+//         (gemv_tc: rows of W as mma.sync's A, X as B, K split over a block's warps), which
+//         reads W once whatever M, at about the time M = 1 takes.
+// M > 16: X converted to BF16, then a tensor-core GEMM (mma.sync m16n8k16, BF16 in, fp32
 //         accumulate) with 128x128x32 block tiles, a 3-stage cp.async pipeline and ldmatrix;
 //         on Hopper the wgmma GEMM, with K split over several blocks where its tiles would
 //         leave SMs idle (gemm_split), their partial sums added in a fixed order.
 // Every load and store is bounds-checked, so any M, N, K works.
 //
-// df11_matmul, M <= 8, K % 64 == 0, rows starting on a segment: a GEMV kernel that decodes
-//         each row's segments into shared memory and accumulates in exactly gemv_vec's order
-//         (lane l takes the vectors l, l + 32, ... of a row, dot8 or dot4 each, then the same
-//         butterfly), so its bits equal matmul's over the decoded weights.
+// df11_matmul, K % 64 == 0, rows starting on a segment: GEMV kernels that decode each row's
+//         segments into shared memory and multiply in exactly the BF16 kernel's order, so
+//         their bits equal matmul's over the decoded weights: df11_gemv (gemv_vec's order: lane
+//         l takes the vectors l, l + 32, ... of a row, dot8 or dot4 each, then the same
+//         butterfly) for M <= 2, and M <= 8 where gemv_tc is not used; df11_gemv_tc (gemv_tc's
+//         tiles, K split and mma order) for 3 <= M <= 16.
 // df11_matmul otherwise: rows of W decoded a piece at a time (at most kPieceWeights) into
 //         scratch, each piece multiplied by the kernels matmul uses, with X converted to BF16
 //         once.
@@ -307,6 +313,20 @@ __device__ __forceinline__ void tc_store(float (*red)[16][NT * 8], const float (
 
 // W's rows start on 16-byte boundaries (K % 8 == 0); a block per 16 rows. Each warp keeps the
 // next block's loads in flight while it multiplies the current one.
+//
+// Variants measured on the H200 (dfrt bench ops, us at M = 4 / 8 / 16; none changes the bits):
+//   this one:                 qkv 17.5 / 17.8 / 18.8, o 13.9 / 14.1 / 15.1, gate_up 64.3 / 65.5
+//                             / 71.4, down 36.3 / 36.8 / 39.0, lm_head 246.9 / 256.0 / 286.6;
+//   32 rows a block (X read once for two tiles): slower on every shape (qkv 18.9 / 19.4 / 23.2,
+//                             gate_up 69.0 / 70.8 / 79.9);
+//   two 64-k blocks a step (twice the loads in flight, 116 registers): slower but for down
+//                             (35.4 / 36.3 / 46.0; qkv 21.0 / 21.3 / 23.0);
+//   X read as fp32 and rounded here, without convert_x: faster alone at M = 4 and on the small
+//                             shapes at M = 8 (qkv 15.6 / 16.6, o 12.0 / 12.9), slower on the large
+//                             ones (gate_up 61.4 / 68.7 / 97.6), and in the model slower at batch
+//                             8 even where it was used only for qkv and o (1464 against 1524
+//                             tokens/s): the extra kernel costs less inside a CUDA graph than the
+//                             bench's per-call timing shows.
 template <int NT>
 __global__ void __launch_bounds__(kTcThreads) gemv_tc(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
                                                      const float *__restrict__ bias, float *__restrict__ y, int m, int n,
