@@ -323,9 +323,10 @@ __device__ __forceinline__ void tc_store(float (*red)[16][NT * 8], const float (
 //                             (35.4 / 36.3 / 46.0; qkv 21.0 / 21.3 / 23.0);
 //   X read as fp32 and rounded here, without convert_x: faster alone at M = 4 and on the small
 //                             shapes at M = 8 (qkv 15.6 / 16.6, o 12.0 / 12.9), slower on the large
-//                             ones (gate_up 61.4 / 68.7 / 97.6), and in the model slower at batch
-//                             8 even where it was used only for qkv and o (1464 against 1524
-//                             tokens/s): the extra kernel costs less inside a CUDA graph than the
+//                             ones (gate_up 61.4 / 68.7 / 97.6); in the model, used for qkv and
+//                             o only (M <= 8), batch-8 decode made 1464 tokens/s against 1524
+//                             without it (that run also lacked the residual add fused into
+//                             rmsnorm): the extra kernel costs less inside a CUDA graph than the
 //                             bench's per-call timing shows.
 template <int NT>
 __global__ void __launch_bounds__(kTcThreads) gemv_tc(const uint16_t *__restrict__ xb, const uint16_t *__restrict__ w,
