@@ -561,6 +561,14 @@ typedef enum dfrt_device_type {
 DFRT_API const char *dfrt_device_type_name(dfrt_device_type type);
 
 /* A device of a compiled-in backend. Unavailable backends are listed too, with the reason. */
+/* A matrix multiply-add shape a device runs as one cooperative operation of a subgroup
+ * (Vulkan: VK_NV_cooperative_matrix): result (m x n) = a (m x k) . b (k x n) + c, with its
+ * component types ("f16", "f32", "s8", ...). */
+typedef struct dfrt_coopmat_shape {
+    uint32_t m, n, k;
+    char a[8], b[8], c[8], result[8];
+} dfrt_coopmat_shape;
+
 typedef struct dfrt_device_info {
     char backend[16]; /* "cuda", "vulkan", "cpu" */
     int index;        /* within its backend; -1 for the one entry of a backend without devices, which says why */
@@ -580,6 +588,11 @@ typedef struct dfrt_device_info {
     bool storage_8bit, storage_16bit, int64, subgroup_arithmetic, timestamps;
     int compute_capability;  /* CUDA: 90 for sm_90 */
     int multiprocessors;     /* CUDA SMs; CPU cores */
+    /* Vulkan: the cooperative-matrix extension the device offers ("" when none) and its
+     * subgroup-scope shapes (the first 16). */
+    char coopmat_extension[32];
+    uint32_t n_coopmat;
+    dfrt_coopmat_shape coopmat[16];
 } dfrt_device_info;
 
 /* Every device of every compiled-in backend (free with free()). */

@@ -211,6 +211,13 @@ out=$("$DFRT" run "$T/small" --backend cpu --kv-cache f32 --tokens 1150,261,2087
 # --- dfrt devices without an NVIDIA driver ---------------------------------------------------------
 devices=$("$DFRT" devices 2>&1)
 [[ $devices != *"(none)"* ]] && ok || bad "dfrt devices lists a device named (none): $devices"
+# lavapipe offers no cooperative matrices: said in words, and as an empty list in JSON
+if grep -q '^vulkan .*llvmpipe' <<<"$devices"; then
+    [[ $devices == *"llvmpipe"*"cooperative matrices: none"* ]] && ok || bad "dfrt devices on lavapipe: $devices"
+    json=$("$DFRT" devices --json 2>&1)
+    [[ $json == *'"name":"llvmpipe'*'"cooperative_matrix":{"extension":"","shapes":[]}'* ]] && ok ||
+        bad "dfrt devices --json on lavapipe: $json"
+fi
 if grep -q '^cuda' <<<"$devices" && ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then
     [[ $devices == *"cuda"*"unavailable: no NVIDIA driver found"* ]] && ok || bad "dfrt devices without a driver: $devices"
     # asking for device 0 by number says the same, not "cuda device 0 ((none))"

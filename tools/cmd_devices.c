@@ -11,9 +11,10 @@ static const char help[] =
     "\n"
     "Lists every backend compiled into dfrt and its devices: name, memory, API and driver\n"
     "versions, and the capabilities dfrt uses (Vulkan: subgroup size, shared memory, largest\n"
-    "storage-buffer range, 8/16-bit storage, int64; CUDA: compute capability and SMs). A backend\n"
-    "that is compiled in but cannot run here is listed with the reason. Also says which device\n"
-    "--backend auto would choose.\n";
+    "storage-buffer range, 8/16-bit storage, int64, and the cooperative-matrix shapes and\n"
+    "types the device offers through VK_NV_cooperative_matrix; CUDA: compute capability and\n"
+    "SMs). A backend that is compiled in but cannot run here is listed with the reason. Also\n"
+    "says which device --backend auto would choose.\n";
 
 int cmd_devices(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "devices", "--json --help -h", help};
@@ -54,6 +55,21 @@ int cmd_devices(int argc, char **argv) {
             cJSON_AddBoolToObject(o, "timestamps", d->timestamps);
             cJSON_AddNumberToObject(o, "compute_capability", d->compute_capability);
             cJSON_AddNumberToObject(o, "multiprocessors", d->multiprocessors);
+            cJSON *cm = cJSON_AddObjectToObject(o, "cooperative_matrix");
+            cJSON_AddStringToObject(cm, "extension", d->coopmat_extension);
+            cJSON *shapes = cJSON_AddArrayToObject(cm, "shapes");
+            for (uint32_t j = 0; j < d->n_coopmat; j++) {
+                const dfrt_coopmat_shape *c = &d->coopmat[j];
+                cJSON *sh = cJSON_CreateObject();
+                cJSON_AddNumberToObject(sh, "m", c->m);
+                cJSON_AddNumberToObject(sh, "n", c->n);
+                cJSON_AddNumberToObject(sh, "k", c->k);
+                cJSON_AddStringToObject(sh, "a", c->a);
+                cJSON_AddStringToObject(sh, "b", c->b);
+                cJSON_AddStringToObject(sh, "c", c->c);
+                cJSON_AddStringToObject(sh, "result", c->result);
+                if (!cJSON_AddItemToArray(shapes, sh)) cJSON_Delete(sh);
+            }
             char *text = cJSON_PrintUnformatted(o);
             cJSON_Delete(o);
             if (!text) {
@@ -83,6 +99,16 @@ int cmd_devices(int argc, char **argv) {
                    d->subgroup_size, d->shared_memory_bytes, range, d->storage_8bit ? "yes" : "no",
                    d->storage_16bit ? "yes" : "no", d->int64 ? "yes" : "no", d->subgroup_arithmetic ? "yes" : "no",
                    d->timestamps ? "yes" : "no");
+            if (!d->coopmat_extension[0]) {
+                printf("          cooperative matrices: none\n");
+            } else {
+                printf("          cooperative matrices (%s, result = a . b + c, subgroup scope):", d->coopmat_extension);
+                for (uint32_t j = 0; j < d->n_coopmat; j++) {
+                    const dfrt_coopmat_shape *c = &d->coopmat[j];
+                    printf("%s %ux%ux%u %s.%s+%s=%s", j ? "," : "", c->m, c->n, c->k, c->a, c->b, c->c, c->result);
+                }
+                printf("%s\n", d->n_coopmat ? "" : " no shapes reported");
+            }
         } else if (strcmp(d->backend, "cuda") == 0) {
             printf("          compute capability %d.%d, %d SMs, shared memory %u B per block\n", d->compute_capability / 10,
                    d->compute_capability % 10, d->multiprocessors, d->shared_memory_bytes);

@@ -5,6 +5,8 @@
 #include "vk_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
                                                     VkDebugUtilsMessageTypeFlagsEXT types,
@@ -100,6 +102,47 @@ static uint32_t compute_queue_family(VkPhysicalDevice pd, uint32_t *out_timestam
     return best;
 }
 
+/* Whether the device offers the extension `name`. */
+static bool has_extension(VkPhysicalDevice pd, const char *name) {
+    uint32_t n = 0;
+    if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS || n == 0) return false;
+    VkExtensionProperties *ext = malloc(n * sizeof *ext);
+    bool found = false;
+    if (ext && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, ext) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; i++) found = strcmp(ext[i].extensionName, name) == 0;
+    free(ext);
+    return found;
+}
+
+static const char *component_name(VkComponentTypeNV t) {
+    static const char *const names[] = {"f16", "f32", "f64", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64"};
+    return (unsigned)t < sizeof names / sizeof *names ? names[t] : "?";
+}
+
+/* The cooperative-matrix shapes of subgroup scope that VK_NV_cooperative_matrix reports. */
+static void describe_coopmat(VkPhysicalDevice pd, dfrt_device_info *info) {
+    if (!has_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) || !vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+        return;
+    snprintf(info->coopmat_extension, sizeof info->coopmat_extension, "%s", VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+    uint32_t n = 0;
+    if (vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, NULL) != VK_SUCCESS || n == 0) return;
+    VkCooperativeMatrixPropertiesNV *p = calloc(n, sizeof *p);
+    if (!p) return;
+    for (uint32_t i = 0; i < n; i++) p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    VkResult r = vkGetPhysicalDeviceCooperativeMatrixPropertiesNV(pd, &n, p);
+    const uint32_t most = sizeof info->coopmat / sizeof *info->coopmat;
+    for (uint32_t i = 0; (r == VK_SUCCESS || r == VK_INCOMPLETE) && i < n && info->n_coopmat < most; i++) {
+        if (p[i].scope != VK_SCOPE_SUBGROUP_NV) continue;
+        dfrt_coopmat_shape *c = &info->coopmat[info->n_coopmat++];
+        c->m = p[i].MSize, c->n = p[i].NSize, c->k = p[i].KSize;
+        snprintf(c->a, sizeof c->a, "%s", component_name(p[i].AType));
+        snprintf(c->b, sizeof c->b, "%s", component_name(p[i].BType));
+        snprintf(c->c, sizeof c->c, "%s", component_name(p[i].CType));
+        snprintf(c->result, sizeof c->result, "%s", component_name(p[i].DType));
+    }
+    free(p);
+}
+
 /* Fills a device's info, and says whether dfrt can use it. */
 static void describe(VkPhysicalDevice pd, int index, dfrt_device_info *info) {
     memset(info, 0, sizeof *info);
@@ -148,6 +191,7 @@ static void describe(VkPhysicalDevice pd, int index, dfrt_device_info *info) {
     uint32_t ts_bits = 0;
     uint32_t family = compute_queue_family(pd, &ts_bits);
     info->timestamps = ts_bits > 0 && l->timestampPeriod > 0;
+    describe_coopmat(pd, info);
 
     info->available = true;
     if (api < VK_API_VERSION_1_2) {
