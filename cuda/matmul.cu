@@ -277,9 +277,10 @@ __device__ __forceinline__ void tc_mma4(float (&c)[4], const uint4 (&wg)[2], con
     }
 }
 
-// X's 16 BF16 values for B at (row, kk) of xb (rows of kp elements), zeros past M or K.
-__device__ __forceinline__ void tc_load_x(uint4 (&x)[2], const uint16_t *xb, int kp, int m, int row, int kk, int k) {
-    const uint4 *p = reinterpret_cast<const uint4 *>(xb + (size_t)row * kp + kk);
+// X's 16 BF16 values for B at (row, kk) of xb (rows of K elements: K % 8 == 0, so convert_x's
+// padded rows are K long), zeros past M or K.
+__device__ __forceinline__ void tc_load_x(uint4 (&x)[2], const uint16_t *xb, int m, int row, int kk, int k) {
+    const uint4 *p = reinterpret_cast<const uint4 *>(xb + (size_t)row * k + kk);
     x[0] = row < m && kk < k ? __ldg(p) : make_uint4(0, 0, 0, 0);
     x[1] = row < m && kk + 8 < k ? __ldg(p + 1) : make_uint4(0, 0, 0, 0);
 }
@@ -351,7 +352,7 @@ __global__ void __launch_bounds__(kTcThreads) gemv_tc(const uint16_t *__restrict
         load_w(wg, rg, in_g, kk);
         load_w(wh, rh, in_h, kk);
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) tc_load_x(x[nt], xb, k, m, nt * 8 + g, kk, k);
+        for (int nt = 0; nt < NT; nt++) tc_load_x(x[nt], xb, m, nt * 8 + g, kk, k);
     }
     for (int b = b0; b < b1; b++) {
         uint4 ng[2], nh[2], nx[NT][2];
@@ -360,7 +361,7 @@ __global__ void __launch_bounds__(kTcThreads) gemv_tc(const uint16_t *__restrict
         load_w(ng, rg, in_g && more, kk);
         load_w(nh, rh, in_h && more, kk);
 #pragma unroll
-        for (int nt = 0; nt < NT; nt++) tc_load_x(nx[nt], xb, k, more ? m : 0, nt * 8 + g, kk, k);
+        for (int nt = 0; nt < NT; nt++) tc_load_x(nx[nt], xb, more ? m : 0, nt * 8 + g, kk, k);
 #pragma unroll
         for (int nt = 0; nt < NT; nt++) tc_mma4(c[nt], wg, wh, x[nt]);
 #pragma unroll
@@ -814,7 +815,7 @@ __global__ void __launch_bounds__(kTcThreads, NT == 1 ? 3 : 2)
                 smh[h] = in && row0 + g + 8 < n ? __ldg(reinterpret_cast<const uint4 *>(sm + (uint64_t)(row0 + g + 8) * k))
                                                 : make_uint4(0, 0, 0, 0);
 #pragma unroll
-                for (int nt = 0; nt < NT; nt++) tc_load_x(x[h][nt], xb, k, in ? m : 0, nt * 8 + g, kk, k);
+                for (int nt = 0; nt < NT; nt++) tc_load_x(x[h][nt], xb, in ? m : 0, nt * 8 + g, kk, k);
             }
             if (in_round(tile, b)) seg_decode<kOutBytes>(u.n_tables, cur, kSegWeights, mine);
             if (b0 < b1 && in_round(next_tile, next_b)) cur = seg_open(u, next_bit);
@@ -1006,9 +1007,11 @@ MatmulArgs matmul_args(const dfrt_tensor_arg &y, const dfrt_tensor_arg &x, const
     return p;
 }
 
-// 3 <= M <= 16 on sm_80 and later, W's rows 16-byte aligned: the tensor-core GEMV.
+// 3 <= M <= 16 on sm_80 and later, K % 8 == 0: the tensor-core GEMV where W's rows are 16-byte
+// aligned (use_gemv_tc), and its DF11 twin.
+bool tc_shape(int m, int k, int compute_capability) { return m >= 3 && m <= 16 && compute_capability >= 80 && k % 8 == 0; }
 bool use_gemv_tc(const MatmulArgs *p, int compute_capability) {
-    return p->m >= 3 && p->m <= 16 && compute_capability >= 80 && w_aligned(p);
+    return tc_shape(p->m, p->k, compute_capability) && w_aligned(p);
 }
 
 cudaError_t launch_gemv_tc(const MatmulArgs *p, const uint16_t *xb, cudaStream_t stream) {
@@ -1051,7 +1054,7 @@ extern "C" dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11
     const SegUnit su = seg_unit(u);
     const int cc = ctx->compute_capability;
     const bool seg_rows = p.k % kSegWeights == 0 && a->first % kSegWeights == 0; // rows of whole segments
-    if (seg_rows && p.m >= 3 && p.m <= 16 && cc >= 80) { // gemv_tc's twin (use_gemv_tc holds for the decoded rows)
+    if (seg_rows && tc_shape(p.m, p.k, cc)) { // gemv_tc's twin (use_gemv_tc holds for the decoded rows)
         dfrt_status st = dfrt_cuda_scratch(ctx, xb_size(&p), "df11_matmul (a BF16 copy of X)");
         if (st != DFRT_OK) return st;
         const uint16_t *xb = static_cast<const uint16_t *>(ctx->scratch);
@@ -1082,7 +1085,7 @@ extern "C" dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11
     uint64_t piece_rows = kPieceWeights / k;
     if (piece_rows < 1) piece_rows = 1;
     if (piece_rows > n) piece_rows = n;
-    const bool tc = p.m >= 3 && p.m <= 16 && cc >= 80 && p.k % 8 == 0; // use_gemv_tc: the pieces are aligned
+    const bool tc = tc_shape(p.m, p.k, cc); // use_gemv_tc: the pieces are aligned
     const bool bf16_x = tc || p.m > 8;
     const bool sm90 = cc == 90;
     const GemmSplit g = p.m > 8 && !tc && sm90 ? gemm_split(p.m, p.n, p.k, ctx->sm_count) : GemmSplit{1, 0};
