@@ -3,11 +3,11 @@
 // y = v / sqrt(mean(v^2) + eps) * w, fp32 throughout (y may be x: each value is read and then
 // written by the same invocation). With a residual (pc.residual != 0) v = x + residual, stored
 // to sum (which may be x) in the first pass and read back from it in the second, by the same
-// invocation; without one, R and S are bound to x and y and not used. One workgroup per vector (the grid is rows x heads,
-// flattened): invocations stride over the vector (coalesced, four loads in flight), the sum
-// of squares meets by subgroupAdd and one shared word per subgroup. Shared memory: WG floats
-// (sized for subgroups of one). The host splits the rows into dispatches whose x and y ranges
-// fit one binding each.
+// invocation; without one, R and S are bound to x and y and not used. One workgroup per
+// vector (the grid is rows x heads, flattened): invocations stride over the vector
+// (coalesced, four loads in flight), the sum of squares meets by subgroupAdd and one shared
+// word per subgroup. Shared memory: WG floats (sized for subgroups of one). The host splits
+// the rows into dispatches whose x and y ranges fit one binding each.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #extension GL_KHR_shader_subgroup_basic : require

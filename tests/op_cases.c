@@ -236,7 +236,8 @@ void op_case_describe(const op_case *c, char *out, size_t size) {
     }
     if (n >= 0 && (size_t)n < size)
         snprintf(out + n, size - (size_t)n, "%s%s%s%s%s", c->flags & OPC_BIAS ? " +bias" : "",
-                 c->flags & OPC_RESIDUAL ? " +residual" : "", c->flags & OPC_IN_PLACE ? " in place" : "", c->flags & OPC_CORRUPT ? " (corrupted unit)" : "",
+                 c->flags & OPC_RESIDUAL ? " +residual" : "", c->flags & OPC_IN_PLACE ? " in place" : "",
+                 c->flags & OPC_CORRUPT ? " (corrupted unit)" : "",
                  c->flags & OPC_KV_BF16 ? (c->flags & OPC_PREFILL ? " bf16 KV prefill" : " bf16 KV")
                                         : c->flags & OPC_PREFILL ? " prefill" : "");
     if (c->off[0] || c->off[1]) {

@@ -86,20 +86,20 @@ static void rmsnorm_ref(host_case *h) {
     uint32_t rows = (uint32_t)S(h, 0), heads = (uint32_t)S(h, 1), dim = (uint32_t)S(h, 2), stride = (uint32_t)S(h, 3);
     const float *x = F32_IN(h, 0), *w = F32_IN(h, 1);
     for (size_t i = 0; i < op_tensor_elems(&h->t[y]); i++) h->val[y][i] = F32_IN(h, y)[i];
-    float *sv = sum >= 0 ? (float *)h->want[sum] : NULL;
+    float *sv = sum >= 0 ? (float *)h->want[sum] : NULL, *v = malloc(dim * sizeof *v);
+    if (!v) exit(2);
     if (sv) memcpy(sv, h->data[sum], h->t[sum].bytes);
     for (uint32_t i = 0; i < rows; i++)
         for (uint32_t hd = 0; hd < heads; hd++) {
             size_t at = (size_t)i * stride + (size_t)hd * dim;
-            float *v = malloc(dim * sizeof *v);
             for (uint32_t k = 0; k < dim; k++) v[k] = res ? x[at + k] + F32_IN(h, 3)[at + k] : x[at + k];
             if (sv) memcpy(sv + at, v, dim * sizeof *v);
             double ss = 0;
             for (uint32_t k = 0; k < dim; k++) ss += (double)v[k] * v[k];
             double inv = 1.0 / sqrt(ss / dim + 1e-6);
             for (uint32_t k = 0; k < dim; k++) h->val[y][at + k] = v[k] * inv * w[k];
-            free(v);
         }
+    free(v);
 }
 
 static void rope_init(host_case *h, test_rng *r) {
