@@ -1,10 +1,26 @@
 /* Vulkan command recording: many dispatches per command buffer, one submit when the host
- * needs results (a read, a synchronize, a timer) or the descriptor pool is spent. */
+ * needs results (a read, a synchronize, a timer) or the descriptor pool is spent. Recorded
+ * passes (the vtable's capture_begin .. graph_free): a command buffer of its own, with its own
+ * descriptor pools, recorded once and submitted again at each launch. */
 #include "vk_internal.h"
 
 #include <time.h>
 
 #define FENCE_TIMEOUT_NS (600ull * 1000 * 1000 * 1000) /* a GPU that takes longer is hung */
+
+/* A pool of VK_MAX_SETS_PER_SUBMIT sets of up to VK_MAX_BINDINGS storage buffers. */
+static dfrt_status create_descriptor_pool(vk_backend *vk, VkDescriptorPool *out) {
+    VkDescriptorPoolSize size = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                 .descriptorCount = VK_MAX_SETS_PER_SUBMIT * VK_MAX_BINDINGS};
+    VkDescriptorPoolCreateInfo di = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = VK_MAX_SETS_PER_SUBMIT,
+        .poolSizeCount = 1,
+        .pPoolSizes = &size,
+    };
+    VK_TRY(vkCreateDescriptorPool(vk->device, &di, NULL, out));
+    return DFRT_OK;
+}
 
 dfrt_status vk_commands_init(vk_backend *vk) {
     VkCommandPoolCreateInfo pi = {
@@ -22,15 +38,7 @@ dfrt_status vk_commands_init(vk_backend *vk) {
     VK_TRY(vkAllocateCommandBuffers(vk->device, &ai, &vk->cmd));
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     VK_TRY(vkCreateFence(vk->device, &fi, NULL, &vk->fence));
-    VkDescriptorPoolSize size = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                 .descriptorCount = VK_MAX_SETS_PER_SUBMIT * VK_MAX_BINDINGS};
-    VkDescriptorPoolCreateInfo di = {
-        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-        .maxSets = VK_MAX_SETS_PER_SUBMIT,
-        .poolSizeCount = 1,
-        .pPoolSizes = &size,
-    };
-    VK_TRY(vkCreateDescriptorPool(vk->device, &di, NULL, &vk->descriptor_pool));
+    DFRT_TRY(create_descriptor_pool(vk, &vk->descriptor_pool));
     if (vk->timestamp_mask) {
         VkQueryPoolCreateInfo qi = {
             .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
@@ -43,6 +51,12 @@ dfrt_status vk_commands_init(vk_backend *vk) {
 }
 
 void vk_commands_destroy(vk_backend *vk) {
+    if (vk->capture) { /* a recording left open: its pools are not the backend's */
+        vk->cmd = vk->capture->saved_cmd;
+        vk->descriptor_pool = vk->capture->saved_pool;
+        vk_graph_free(vk, vk->capture);
+        vk->capture = NULL;
+    }
     if (vk->queries) vkDestroyQueryPool(vk->device, vk->queries, NULL);
     if (vk->descriptor_pool) vkDestroyDescriptorPool(vk->device, vk->descriptor_pool, NULL);
     if (vk->fence) vkDestroyFence(vk->device, vk->fence, NULL);
@@ -60,14 +74,22 @@ dfrt_status vk_begin(vk_backend *vk) {
     return DFRT_OK;
 }
 
-dfrt_status vk_submit_and_wait(vk_backend *vk) {
-    if (!vk->recording) return vk_check_validation(vk);
-    vk->recording = false;
-    VK_TRY(vkEndCommandBuffer(vk->cmd));
+/* Submits the command buffer being recorded (if any) and then `extra` (if not NULL), waits,
+ * and makes the command buffer and descriptor pool ready for new work. */
+static dfrt_status submit_and_wait(vk_backend *vk, VkCommandBuffer extra) {
+    VkCommandBuffer cmds[2];
+    uint32_t n = 0;
+    if (vk->recording) {
+        vk->recording = false;
+        VK_TRY(vkEndCommandBuffer(vk->cmd));
+        cmds[n++] = vk->cmd;
+    }
+    if (extra) cmds[n++] = extra;
+    if (!n) return vk_check_validation(vk);
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-        .commandBufferCount = 1,
-        .pCommandBuffers = &vk->cmd,
+        .commandBufferCount = n,
+        .pCommandBuffers = cmds,
     };
     VK_TRY(vkQueueSubmit(vk->queue, 1, &si, vk->fence));
     VkResult r = vkWaitForFences(vk->device, 1, &vk->fence, VK_TRUE, FENCE_TIMEOUT_NS);
@@ -76,10 +98,19 @@ dfrt_status vk_submit_and_wait(vk_backend *vk) {
                          FENCE_TIMEOUT_NS / 1000000000ull);
     VK_TRY(r);
     VK_TRY(vkResetFences(vk->device, 1, &vk->fence));
-    VK_TRY(vkResetCommandBuffer(vk->cmd, 0));
-    VK_TRY(vkResetDescriptorPool(vk->device, vk->descriptor_pool, 0));
-    vk->sets_used = 0;
+    if (cmds[0] == vk->cmd) {
+        VK_TRY(vkResetCommandBuffer(vk->cmd, 0));
+        VK_TRY(vkResetDescriptorPool(vk->device, vk->descriptor_pool, 0));
+        vk->sets_used = 0;
+    }
     return vk_check_validation(vk);
+}
+
+dfrt_status vk_submit_and_wait(vk_backend *vk) {
+    if (vk->capture)
+        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan: a pass being recorded for replay cannot wait for the device "
+                                           "(a buffer allocated, read or written, or scratch grown, while recording)");
+    return submit_and_wait(vk, VK_NULL_HANDLE);
 }
 
 void vk_barrier(vk_backend *vk) {
@@ -93,9 +124,21 @@ void vk_barrier(vk_backend *vk) {
     vkCmdPipelineBarrier(vk->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+/* A recording's next descriptor pool, when the current one is spent. */
+static dfrt_status capture_next_pool(vk_backend *vk) {
+    vk_graph *g = vk->capture;
+    VkDescriptorPool *pools = realloc(g->pools, (g->n_pools + 1) * sizeof *pools);
+    if (!pools) return dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory for a recorded pass's descriptor pools");
+    g->pools = pools;
+    DFRT_TRY(create_descriptor_pool(vk, &g->pools[g->n_pools]));
+    vk->descriptor_pool = g->pools[g->n_pools++];
+    vk->sets_used = 0;
+    return DFRT_OK;
+}
+
 dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *p, const vk_binding *bindings, const void *push,
                         uint32_t groups_x, uint32_t groups_y) {
-    if (vk->sets_used == VK_MAX_SETS_PER_SUBMIT) DFRT_TRY(vk_submit_and_wait(vk));
+    if (vk->sets_used == VK_MAX_SETS_PER_SUBMIT) DFRT_TRY(vk->capture ? capture_next_pool(vk) : vk_submit_and_wait(vk));
     DFRT_TRY(vk_begin(vk));
     VkDescriptorSetAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -140,6 +183,85 @@ dfrt_status vk_launch(vk_backend *vk, const vk_pipeline *pipe, const vk_binding 
 }
 
 dfrt_status vk_synchronize(dfrt_backend *b) { return vk_submit_and_wait(vk_of(b)); }
+
+/* ---- recorded passes ------------------------------------------------------------------------ */
+
+void vk_graph_free(vk_backend *vk, vk_graph *g) {
+    if (!g) return;
+    if (g->cmd) vkFreeCommandBuffers(vk->device, vk->command_pool, 1, &g->cmd);
+    for (uint32_t i = 0; i < g->n_pools; i++) vkDestroyDescriptorPool(vk->device, g->pools[i], NULL);
+    free(g->pools);
+    free(g);
+}
+
+/* The work enqueued so far runs first; from here dispatches go into the recording's command
+ * buffer (vk->cmd and vk->descriptor_pool stand for the recording's until capture_end). */
+dfrt_status vk_capture_begin(dfrt_backend *b) {
+    vk_backend *vk = vk_of(b);
+    if (vk->capture) return dfrt_fail(DFRT_INVALID_ARGUMENT, "vulkan: a pass is being recorded already");
+    DFRT_TRY(vk_submit_and_wait(vk));
+    vk_graph *g = dfrt_calloc(1, sizeof *g, "a recorded Vulkan pass");
+    if (!g) return DFRT_OUT_OF_MEMORY;
+    VkCommandBufferAllocateInfo ai = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = vk->command_pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    VkResult r = vkAllocateCommandBuffers(vk->device, &ai, &g->cmd);
+    if (r != VK_SUCCESS) {
+        free(g);
+        return vk_fail(r, "vkAllocateCommandBuffers", __FILE__, __LINE__);
+    }
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    if ((r = vkBeginCommandBuffer(g->cmd, &bi)) != VK_SUCCESS) {
+        vk_graph_free(vk, g);
+        return vk_fail(r, "vkBeginCommandBuffer", __FILE__, __LINE__);
+    }
+    g->saved_cmd = vk->cmd;
+    g->saved_pool = vk->descriptor_pool;
+    g->saved_sets_used = vk->sets_used;
+    g->scratch_moves = vk->scratch_moves;
+    vk->capture = g;
+    vk->cmd = g->cmd;
+    vk->recording = true;
+    vk->sets_used = VK_MAX_SETS_PER_SUBMIT; /* the first dispatch creates the recording's first pool */
+    vk_barrier(vk); /* after whatever was submitted before each launch */
+    return DFRT_OK;
+}
+
+dfrt_status vk_capture_end(dfrt_backend *b, bool keep, void **out) {
+    vk_backend *vk = vk_of(b);
+    *out = NULL;
+    vk_graph *g = vk->capture;
+    if (!g) return dfrt_fail(DFRT_INVALID_ARGUMENT, "vulkan: no pass is being recorded");
+    vk->capture = NULL;
+    vk->cmd = g->saved_cmd;
+    vk->descriptor_pool = g->saved_pool;
+    vk->sets_used = g->saved_sets_used;
+    vk->recording = false;
+    VkResult r = vkEndCommandBuffer(g->cmd);
+    if (!keep || r != VK_SUCCESS || g->scratch_moves != vk->scratch_moves) {
+        vk_graph_free(vk, g);
+        if (r != VK_SUCCESS) return vk_fail(r, "vkEndCommandBuffer", __FILE__, __LINE__);
+        return keep ? dfrt_fail(DFRT_UNSUPPORTED, "vulkan: the scratch moved while a pass was recorded") : DFRT_OK;
+    }
+    *out = g;
+    return vk_check_validation(vk);
+}
+
+/* Runs a recording after the work enqueued before it, and waits: the executor reads the
+ * pass's results next. */
+dfrt_status vk_graph_launch(dfrt_backend *b, void *graph) {
+    vk_backend *vk = vk_of(b);
+    vk_graph *g = graph;
+    if (vk->capture) return dfrt_fail(DFRT_INVALID_ARGUMENT, "vulkan: a recorded pass launched while recording");
+    if (g->scratch_moves != vk->scratch_moves)
+        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan: a recorded pass's scratch has moved since");
+    return submit_and_wait(vk, g->cmd);
+}
+
+void vk_graph_destroy(dfrt_backend *b, void *graph) { vk_graph_free(vk_of(b), graph); }
 
 static double wall_ms(void) {
     struct timespec ts;

@@ -398,6 +398,10 @@ static const dfrt_backend_vtable vk_vtable = {
 #define VK_OP_MEMBER(fn, OP) .fn = vk_##fn,
     DFRT_FOR_EACH_BASIC_OP(VK_OP_MEMBER)
 #undef VK_OP_MEMBER
+    .capture_begin = vk_capture_begin,
+    .capture_end = vk_capture_end,
+    .graph_launch = vk_graph_launch,
+    .graph_free = vk_graph_destroy,
 };
 
 /* Each family's pipelines (vk_copy.c, vk_op_<family>.c). */

@@ -80,6 +80,19 @@ static inline vk_binding vk_bind(const vk_buffer *buf, size_t offset, size_t siz
 }
 
 #define VK_MAX_SETS_PER_SUBMIT 4096
+
+/* A recorded pass: its command buffer and descriptor pools; while it is recorded, the
+ * backend's own command buffer and pool wait in saved_*. Valid while the scratch has not
+ * moved (scratch_moves). */
+typedef struct vk_graph {
+    VkCommandBuffer cmd;
+    VkDescriptorPool *pools;
+    uint32_t n_pools;
+    uint64_t scratch_moves;
+    VkCommandBuffer saved_cmd;
+    VkDescriptorPool saved_pool;
+    uint32_t saved_sets_used;
+} vk_graph;
 #define VK_DECODE_VARIANTS 6
 #define VK_MAX_BINDINGS 8
 
@@ -104,6 +117,8 @@ typedef struct vk_backend {
     vk_buffer staging;     /* host-visible bounce buffer for transfers */
     vk_buffer dummy;       /* bound where an op has no tensor (no bias) */
     vk_buffer attention_partial; /* attention's per-split partial results, grown on demand */
+    uint64_t scratch_moves;      /* times attention_partial was replaced (recorded passes bind it) */
+    vk_graph *capture;           /* the pass being recorded, or NULL */
     vk_pipeline pipes[VK_PIPE_COUNT];
     /* DF11 decode, one pipeline per size of its shared staging area (in words of four
      * exponents): a unit takes the smallest that holds its largest chunk, so that workgroups
@@ -150,6 +165,13 @@ dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *pipe, const vk_bindin
 dfrt_status vk_launch(vk_backend *vk, const vk_pipeline *pipe, const vk_binding *bindings, void *push,
                       uint32_t *groups_x, uint64_t groups);
 dfrt_status vk_synchronize(dfrt_backend *b);
+/* Recorded passes (the vtable's capture_begin, capture_end, graph_launch, graph_free). While
+ * one is recorded, vk_submit_and_wait fails: nothing may wait for the device then. */
+dfrt_status vk_capture_begin(dfrt_backend *b);
+dfrt_status vk_capture_end(dfrt_backend *b, bool keep, void **out);
+dfrt_status vk_graph_launch(dfrt_backend *b, void *graph);
+void vk_graph_destroy(dfrt_backend *b, void *graph);
+void vk_graph_free(vk_backend *vk, vk_graph *g);
 dfrt_status vk_timer_begin(dfrt_backend *b);
 dfrt_status vk_timer_end(dfrt_backend *b, double *out_ms);
 

@@ -126,6 +126,7 @@ static dfrt_status partial_buffer(vk_backend *vk, uint64_t bytes) {
     if (vk->attention_partial.buffer) {
         DFRT_TRY(vk_submit_and_wait(vk));
         vk_buffer_destroy(vk, &vk->attention_partial);
+        vk->scratch_moves++;
     }
     return vk_buffer_create(vk, (size_t)vk_ceil_div(bytes, 1 << 16) << 16, false, &vk->attention_partial);
 }
