@@ -173,7 +173,7 @@ typedef struct dfrt_argmax_args {
  * from this list, so a new op is a line here, its args struct and prototype above and below,
  * its descriptor in ops.c, and its implementations in the backends. The fused ops are those
  * the executor can do without (df11_matmul: decode the unit, then matmul), so a backend may
- * implement only DFRT_FOR_EACH_BASIC_OP (Vulkan today). */
+ * implement only DFRT_FOR_EACH_BASIC_OP. */
 #define DFRT_FOR_EACH_OP(X) DFRT_FOR_EACH_BASIC_OP(X) DFRT_FOR_EACH_FUSED_OP(X)
 #define DFRT_FOR_EACH_FUSED_OP(X) X(df11_matmul, DFRT_OP_DF11_MATMUL)
 #define DFRT_FOR_EACH_BASIC_OP(X)                                                                      \

@@ -267,6 +267,7 @@ static void destroy_impl(vk_backend *vk) {
         vk_buffer_destroy(vk, &vk->staging);
         vk_buffer_destroy(vk, &vk->dummy);
         vk_buffer_destroy(vk, &vk->attention_partial);
+        vk_buffer_destroy(vk, &vk->df11_scratch);
         vkDestroyDevice(vk->device, NULL);
     }
     destroy_instance(vk);
@@ -377,6 +378,16 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
     vk->min_align = props.limits.minStorageBufferOffsetAlignment ? props.limits.minStorageBufferOffsetAlignment : 1;
     vk->max_groups = DFRT_MIN(props.limits.maxComputeWorkGroupCount[0], props.limits.maxComputeWorkGroupCount[1]);
     vk->subgroup_size = DFRT_MAX(info->subgroup_size, 1u);
+    /* the subgroup GEMVs: a row group is a subgroup of 4 to 64 lanes with shuffles, and a
+     * workgroup of 128 holds whole subgroups. DFRT_VULKAN_GEMV_SG=0 turns them off. */
+    VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
+    vkGetPhysicalDeviceProperties2(vk->physical, &p2);
+    const char *sg = getenv("DFRT_VULKAN_GEMV_SG");
+    uint32_t lanes = sub.subgroupSize;
+    if ((sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+        lanes >= 4 && lanes <= 64 && (lanes & (lanes - 1)) == 0 && !(sg && *sg == '0'))
+        vk->gemv_tpr = lanes;
     info->max_storage_buffer_range = vk->max_range;
     return DFRT_OK;
 }
@@ -389,12 +400,15 @@ static dfrt_status vk_supports(dfrt_backend *b, dfrt_op op, const void *args) {
     case OP: return vk_##fn##_supports(vk, args);
         DFRT_FOR_EACH_BASIC_OP(VK_OP_SUPPORTS)
 #undef VK_OP_SUPPORTS
+    case DFRT_OP_DF11_MATMUL: return vk_df11_matmul_supports(vk, args);
     default: return DFRT_OK;
     }
 }
 
 static const dfrt_backend_vtable vk_vtable = {
     DFRT_BACKEND_MEMBERS(vk, "vulkan", vk_supports),
+    .df11_layout = DFRT_DF11_LAYOUT_SEGMENTS,
+    .df11_matmul = vk_df11_matmul,
 #define VK_OP_MEMBER(fn, OP) .fn = vk_##fn,
     DFRT_FOR_EACH_BASIC_OP(VK_OP_MEMBER)
 #undef VK_OP_MEMBER

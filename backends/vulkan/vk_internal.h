@@ -6,7 +6,8 @@
  *   vk_pipelines.c  compute pipelines from embedded SPIR-V
  *   vk_copy.c       buffer_copy (the copy shader)
  *   vk_op_<family>.c  one file per op family (shaders/<family>.comp): push constants, pipelines,
- *                   dispatch planning within the binding and grid limits, supports()
+ *                   dispatch planning within the binding and grid limits, supports();
+ *                   vk_op_df11_matmul.c sits above vk_op_matmul.c and vk_op_df11_decode.c
  *   vk_device.c     instance, devices, the vtable and the driver (the top) */
 #ifndef DFRT_VK_INTERNAL_H
 #define DFRT_VK_INTERNAL_H
@@ -93,7 +94,8 @@ typedef struct vk_graph {
     VkDescriptorPool saved_pool;
     uint32_t saved_sets_used;
 } vk_graph;
-#define VK_DECODE_VARIANTS 6
+#define VK_GEMV_SG_MAX_M 16   /* the subgroup GEMVs (matmul_gemv_sg, df11_gemv) run M = 1 .. 16 */
+#define VK_GEMV_SG_RPT 4      /* rows per row group: 1, 2, 4 or 8 (variants 0 .. 3) */
 #define VK_MAX_BINDINGS 8
 
 typedef struct vk_backend {
@@ -117,15 +119,20 @@ typedef struct vk_backend {
     vk_buffer staging;     /* host-visible bounce buffer for transfers */
     vk_buffer dummy;       /* bound where an op has no tensor (no bias) */
     vk_buffer attention_partial; /* attention's per-split partial results, grown on demand */
-    uint64_t scratch_moves;      /* times attention_partial was replaced (recorded passes bind it) */
+    uint64_t scratch_moves;      /* times attention_partial or df11_scratch was replaced (recorded passes bind them) */
     vk_graph *capture;           /* the pass being recorded, or NULL */
     vk_pipeline pipes[VK_PIPE_COUNT];
-    /* DF11 decode, one pipeline per size of its shared staging area (in words of four
-     * exponents): a unit takes the smallest that holds its largest chunk, so that workgroups
-     * reserve no more shared memory than they use. */
-    vk_pipeline decode[VK_DECODE_VARIANTS];
-    uint32_t decode_stage_words[VK_DECODE_VARIANTS];
-    int n_decode;
+    /* DF11 units in the segment layout: the decode, and its workgroup size (segments decoded at
+     * once: 256 where shared memory has room, else 128; 0: the device has too little) */
+    vk_pipeline df11_decode;
+    uint32_t seg_workgroup;
+    /* The subgroup GEMVs (gemv_tpr lanes a row: the subgroup size; 0 where the device lacks
+     * subgroup shuffles or its subgroups are not 4 .. 64 wide), created at first use, by M and
+     * rows per row group (matmul_gemv_sg) or by M (df11_gemv). */
+    uint32_t gemv_tpr;
+    vk_pipeline gemv_sg[VK_GEMV_SG_MAX_M + 1][VK_GEMV_SG_RPT];
+    vk_pipeline df11_gemv[VK_GEMV_SG_MAX_M + 1];
+    vk_buffer df11_scratch; /* df11_matmul's decoded rows where it is not fused, grown on demand */
 
     VkQueryPool queries;
     double timestamp_period_ns;
@@ -183,6 +190,10 @@ void vk_buffer_free(dfrt_backend *b, void *impl, size_t size);
 dfrt_status vk_buffer_write(dfrt_backend *b, void *impl, size_t offset, const void *src, size_t size);
 dfrt_status vk_buffer_read(dfrt_backend *b, void *impl, size_t offset, void *dst, size_t size);
 dfrt_status vk_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value);
+/* A scratch buffer of the backend's (attention_partial, df11_scratch) holding at least `bytes`,
+ * in whole granules. Growing it waits for the work recorded so far, which may use the old one,
+ * and counts a move (scratch_moves: recorded passes that bind it are recorded again). */
+dfrt_status vk_scratch_reserve(vk_backend *vk, vk_buffer *buf, uint64_t bytes, uint64_t granule);
 
 /* ---- pipelines (vk_pipelines.c) ----------------------------------------------------------- */
 /* A compute pipeline of `n_bindings` storage buffers (set 0, in order), `push_size` bytes of
@@ -190,7 +201,12 @@ dfrt_status vk_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t si
 dfrt_status vk_pipeline_create(vk_backend *vk, vk_pipeline *p, const char *name, const uint32_t *code,
                                size_t code_size, uint32_t n_bindings, uint32_t push_size, const uint32_t *spec,
                                uint32_t n_spec);
+void vk_pipeline_destroy(vk_backend *vk, vk_pipeline *p);
 void vk_pipelines_destroy(vk_backend *vk);
+/* vk_pipeline_create for a pipeline made at first use: nothing when *p exists already; on
+ * failure *p stays empty. */
+dfrt_status vk_pipeline_lazy(vk_backend *vk, vk_pipeline *p, const char *name, const uint32_t *code, size_t code_size,
+                             uint32_t n_bindings, uint32_t push_size, const uint32_t *spec, uint32_t n_spec);
 /* The pipeline of a row-wise op (vk->pipes[id]): its one specialization constant is the
  * workgroup size, VK_OP_WORKGROUP. VK_OP_PIPELINE takes the SPIR-V array and the push-constant
  * type. */
@@ -256,9 +272,8 @@ dfrt_status vk_buffer_copy(dfrt_backend *b, void *dst, size_t dst_offset, void *
  * supports function that says which cases the device's limits refuse, and why:
  *   dfrt_status vk_rmsnorm(dfrt_backend *b, const dfrt_rmsnorm_args *a);
  *   dfrt_status vk_rmsnorm_supports(const vk_backend *vk, const dfrt_rmsnorm_args *a);
- * Each family creates its pipelines (vk_<family>_pipelines, listed in vk_device.c).
- * The backend implements the basic ops (ops.h): for df11_matmul the executor decodes a unit whole,
- * then runs matmul (the generic fallback). */
+ * Each family creates its pipelines (vk_<family>_pipelines, listed in vk_device.c); the
+ * subgroup GEMVs' are made at first use, one per M. The backend implements every op. */
 #define VK_OP_DECLARE(fn, OP)                                                 \
     dfrt_status vk_##fn(dfrt_backend *b, const dfrt_##fn##_args *a);          \
     dfrt_status vk_##fn##_supports(const vk_backend *vk, const dfrt_##fn##_args *a);
@@ -266,6 +281,27 @@ DFRT_FOR_EACH_BASIC_OP(VK_OP_DECLARE)
 #undef VK_OP_DECLARE
 
 dfrt_status vk_df11_decode_pipelines(vk_backend *vk);
+/* df11_matmul (not a basic op): the fused DF11 GEMV where it applies, else rows decoded into
+ * df11_scratch a piece at a time and multiplied by vk_matmul. */
+dfrt_status vk_df11_matmul(dfrt_backend *b, const dfrt_df11_matmul_args *a);
+dfrt_status vk_df11_matmul_supports(const vk_backend *vk, const dfrt_df11_matmul_args *a);
+/* Decodes weights [a, b) of a unit (segment layout) into out, BF16 from byte offset out_byte. */
+dfrt_status vk_df11_decode_range(vk_backend *vk, const dfrt_device_df11 *u, uint64_t a, uint64_t b, vk_buffer *out,
+                                 size_t out_byte);
+/* The stream and segment-index bindings that cover weights [wa, wb) of a unit (segment
+ * layout), and the push-constant fields that go with them; false where a range does not fit
+ * one binding. */
+typedef struct vk_seg_bind {
+    vk_binding stream, segments;
+    uint32_t stream_word0, stream_words, seg_rec0, seg_word0;
+} vk_seg_bind;
+bool vk_seg_bindings(const vk_backend *vk, const dfrt_device_df11 *u, uint64_t wa, uint64_t wb, vk_seg_bind *out);
+/* Whether the subgroup GEMV takes this matmul (M <= 16, K % 8 == 0, W and X 16-byte aligned,
+ * the device able), and its launch over W rows bound by the caller (matmul_push's layout). */
+bool vk_gemv_sg_applies(const vk_backend *vk, const dfrt_matmul_args *a);
+/* vk_matmul with Y's rows ldy elements apart (the rows of a wider Y); a within the limits
+ * vk_matmul_supports checks with the wider Y. */
+dfrt_status vk_matmul_strided(vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy);
 dfrt_status vk_matmul_pipelines(vk_backend *vk);
 dfrt_status vk_embedding_pipelines(vk_backend *vk);
 dfrt_status vk_norm_pipelines(vk_backend *vk);

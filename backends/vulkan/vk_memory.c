@@ -97,6 +97,16 @@ void vk_buffer_free(dfrt_backend *b, void *impl, size_t size) {
     free(impl);
 }
 
+dfrt_status vk_scratch_reserve(vk_backend *vk, vk_buffer *buf, uint64_t bytes, uint64_t granule) {
+    if (buf->buffer && buf->size >= bytes) return DFRT_OK;
+    if (buf->buffer) {
+        DFRT_TRY(vk_submit_and_wait(vk));
+        vk_buffer_destroy(vk, buf);
+        vk->scratch_moves++;
+    }
+    return vk_buffer_create(vk, (size_t)(vk_ceil_div(bytes, granule) * granule), false, buf);
+}
+
 static dfrt_status ensure_staging(vk_backend *vk) {
     if (vk->staging.buffer) return DFRT_OK;
     return vk_buffer_create(vk, STAGING_BYTES, true, &vk->staging);

@@ -119,24 +119,12 @@ dfrt_status vk_attention_supports(const vk_backend *vk, const dfrt_attention_arg
     }
 }
 
-/* Attention's buffer of partial results, at least `bytes`. Growing it waits for the work
- * recorded so far, which may use the old one. */
-static dfrt_status partial_buffer(vk_backend *vk, uint64_t bytes) {
-    if (vk->attention_partial.buffer && vk->attention_partial.size >= bytes) return DFRT_OK;
-    if (vk->attention_partial.buffer) {
-        DFRT_TRY(vk_submit_and_wait(vk));
-        vk_buffer_destroy(vk, &vk->attention_partial);
-        vk->scratch_moves++;
-    }
-    return vk_buffer_create(vk, (size_t)vk_ceil_div(bytes, 1 << 16) << 16, false, &vk->attention_partial);
-}
-
 dfrt_status vk_attention(dfrt_backend *b, const dfrt_attention_args *a) {
     vk_backend *vk = vk_of(b);
     plan p;
     make_plan(vk, a, &p);
     uint64_t width = (uint64_t)a->n_kv * a->dim, row = (uint64_t)a->n_heads * a->dim;
-    if (!p.direct) DFRT_TRY(partial_buffer(vk, p.rows_per * p.record_row * p.n_splits));
+    if (!p.direct) DFRT_TRY(vk_scratch_reserve(vk, &vk->attention_partial, p.rows_per * p.record_row * p.n_splits, 1 << 16));
     vk_cache_plan cache = vk_plan_cache(a->n_slots, a->max_ctx, p.slots_per, p.keys_per);
     const vk_pipeline *pipe = &vk->pipes[pipes[p.pipe].id];
 

@@ -1,89 +1,124 @@
-/* DF11 decode (shaders/df11_decode.comp): groups of chunks whose stream, sign/mantissa and
- * output ranges each fit one binding, one workgroup a chunk. */
+/* DF11 decode from the segment layout (shaders/df11_decode.comp, df11_segments.glsl): the
+ * weights of the op's chunk range, in pieces whose stream, index, sign/mantissa and output
+ * ranges each fit one binding. Also the bindings the fused GEMV shares (vk_seg_bindings). */
 #include "vk_internal.h"
+
+#include "format/df11_internal.h"
 
 #include "df11_decode.spv.h"
 
 typedef struct decode_push {
-    uint32_t first_chunk, n_tables, stream_word0, stream_words, sm_byte0, sm_bytes, out_elem0, n_group_chunks;
+    uint32_t seg0, skip, count, sm0, out0, stream_word0, stream_words, seg_rec0, seg_word0, n_tables;
 } decode_push;
-_Static_assert(sizeof(decode_push) == 32, "decode push constants");
+_Static_assert(sizeof(decode_push) == 40, "decode push constants");
 
-/* The shader's shared memory besides its staging area: the fused first table (256 words), the
- * scan (512) and a flag. */
-#define DECODE_FIXED_SHARED ((256 + 512 + 1) * 4)
+/* The decoders' shared memory: the fast table (4096 words), the luts (18 x 64 words), and 17
+ * words per segment decoded at once (df11_segments.glsl). */
+#define SEG_TABLE_WORDS (4096u + 18u * 64u)
+#define SEG_PITCH_WORDS 17u
 
-/* One pipeline per size of the shared staging area (in words of four exponents). */
 dfrt_status vk_df11_decode_pipelines(vk_backend *vk) {
     uint32_t shared = vk->limits.maxComputeSharedMemorySize;
-    uint32_t stage_max = shared > DECODE_FIXED_SHARED + 64 ? (shared - DECODE_FIXED_SHARED - 64) / 4 : 1;
-    stage_max = DFRT_MIN(stage_max, 8192u); /* 32768 weights: a chunk never holds more */
-    /* Variants: no staging (1 word), and staging areas for chunks of up to 8K, 12K, 16K, ...
-     * weights. DFRT_VULKAN_DECODE_STAGING=0 keeps only the first (for measurements). */
-    const char *staging = getenv("DFRT_VULKAN_DECODE_STAGING");
-    vk->decode_stage_words[vk->n_decode++] = 1;
-    static const uint32_t sizes[] = {2048, 3072, 4096, 6144};
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes && sizes[i] < stage_max && !(staging && *staging == '0'); i++)
-        vk->decode_stage_words[vk->n_decode++] = sizes[i];
-    if (!(staging && *staging == '0') && stage_max > 1) vk->decode_stage_words[vk->n_decode++] = stage_max;
-    for (int i = 0; i < vk->n_decode; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "df11_decode_%u", vk->decode_stage_words[i]);
-        DFRT_TRY(vk_pipeline_create(vk, &vk->decode[i], name, df11_decode_spv, sizeof df11_decode_spv, 6,
-                                    sizeof(decode_push), &vk->decode_stage_words[i], 1));
+    for (uint32_t wg = 256; wg >= 128 && !vk->seg_workgroup; wg /= 2)
+        if (4 * (SEG_TABLE_WORDS + wg * SEG_PITCH_WORDS) <= shared) vk->seg_workgroup = wg;
+    if (!vk->seg_workgroup) return DFRT_OK; /* supports() says why */
+    return vk_pipeline_create(vk, &vk->df11_decode, "df11_decode", df11_decode_spv, sizeof df11_decode_spv, 6,
+                              sizeof(decode_push), &vk->seg_workgroup, 1);
+}
+
+static uint64_t device_chunk_start(const void *ctx, uint32_t c) {
+    return ((const dfrt_device_df11 *)ctx)->positions[c];
+}
+
+bool vk_seg_bindings(const vk_backend *vk, const dfrt_device_df11 *u, uint64_t wa, uint64_t wb, vk_seg_bind *out) {
+    uint64_t limit = vk_range_limit(vk);
+    /* the stream: the chunks whose weights cover [wa, wb), and the three words a decoder reads
+     * from its last code's word; codes of a chunk start inside it */
+    uint32_t c0, nc;
+    dfrt_chunks_covering(u->n_chunks, u->n, device_chunk_start, u, wa, wb, &c0, &nc);
+    vk_buffer *stream = u->stream->impl, *segments = u->segments->impl;
+    uint64_t s_begin = (uint64_t)c0 * DFRT_DF11_CHUNK_BYTES;
+    uint64_t s_end = DFRT_MIN(((uint64_t)c0 + nc) * DFRT_DF11_CHUNK_BYTES + 16, (uint64_t)stream->size);
+    if (s_begin >= s_end) s_begin = s_end > 16 ? s_end - 16 : 0; /* a corrupted unit: any range will do */
+    uint64_t r0 = wa / (DFRT_DF11_SEGMENT_WEIGHTS * DFRT_DF11_GROUP_SEGMENTS);
+    uint64_t r1 = (wb - 1) / (DFRT_DF11_SEGMENT_WEIGHTS * DFRT_DF11_GROUP_SEGMENTS) + 1;
+    if (s_end - s_begin > limit || (r1 - r0) * DFRT_DF11_GROUP_WORDS * 4 > limit || r0 > UINT32_MAX) return false;
+    size_t ds, dg;
+    out->stream = vk_bind(stream, (size_t)s_begin, (size_t)(s_end - s_begin), vk->min_align, &ds);
+    out->segments = vk_bind(segments, (size_t)(r0 * DFRT_DF11_GROUP_WORDS * 4),
+                            (size_t)((r1 - r0) * DFRT_DF11_GROUP_WORDS * 4), vk->min_align, &dg);
+    out->stream_word0 = (uint32_t)(out->stream.offset / 4);
+    out->stream_words = (uint32_t)(out->stream.range / 4);
+    out->seg_rec0 = (uint32_t)r0;
+    out->seg_word0 = (uint32_t)(dg / 4);
+    return true;
+}
+
+/* The weights from a (up to `want`) whose ranges fit the bindings, decoding from the start of
+ * a's segment; 0 if none. */
+static uint64_t piece(const vk_backend *vk, const dfrt_device_df11 *u, uint64_t a, uint64_t want, vk_seg_bind *sb) {
+    uint64_t limit = vk_range_limit(vk), first = a - a % DFRT_DF11_SEGMENT_WEIGHTS;
+    uint64_t n = DFRT_MIN(want, (limit - 64) / 2); /* the output: 2 bytes a weight */
+    n = DFRT_MIN(n, (uint64_t)UINT32_MAX / 2);
+    while (n && !vk_seg_bindings(vk, u, first, a + n, sb)) n /= 2;
+    return n;
+}
+
+dfrt_status vk_df11_decode_range(vk_backend *vk, const dfrt_device_df11 *u, uint64_t a, uint64_t b, vk_buffer *out,
+                                 size_t out_byte) {
+    vk_buffer *sm = u->sign_mantissa->impl;
+    const vk_binding fast = {((vk_buffer *)u->fast->impl)->buffer, 0, VK_WHOLE_SIZE};
+    const vk_binding luts = {((vk_buffer *)u->luts->impl)->buffer, 0, VK_WHOLE_SIZE};
+    while (a < b) {
+        vk_seg_bind sb;
+        uint64_t n = piece(vk, u, a, b - a, &sb);
+        if (!n)
+            return dfrt_fail(DFRT_UNSUPPORTED, "vulkan df11_decode: unit %s: the stream of one weight does not fit the "
+                                               "device's %llu-byte binding limit", u->name,
+                             (unsigned long long)vk->max_range);
+        uint64_t seg0 = a / DFRT_DF11_SEGMENT_WEIGHTS, first = seg0 * DFRT_DF11_SEGMENT_WEIGHTS;
+        size_t dm, dout;
+        vk_binding bindings[6] = {
+            sb.stream,
+            sb.segments,
+            fast,
+            luts,
+            vk_bind(sm, (size_t)first, (size_t)(a + n - first), vk->min_align, &dm),
+            vk_bind(out, out_byte, (size_t)(2 * n), vk->min_align, &dout),
+        };
+        decode_push push = {
+            .seg0 = (uint32_t)seg0,
+            .skip = (uint32_t)(a - first),
+            .count = (uint32_t)n,
+            .sm0 = (uint32_t)dm,
+            .out0 = (uint32_t)(dout / 2),
+            .stream_word0 = sb.stream_word0,
+            .stream_words = sb.stream_words,
+            .seg_rec0 = sb.seg_rec0,
+            .seg_word0 = sb.seg_word0,
+            .n_tables = u->n_tables,
+        };
+        /* workgroups loop over items of seg_workgroup segments: enough of them to fill a GPU */
+        uint64_t items = vk_ceil_div(vk_ceil_div(a - first + n, DFRT_DF11_SEGMENT_WEIGHTS), vk->seg_workgroup);
+        uint32_t groups = (uint32_t)DFRT_MIN(items, DFRT_MIN(1024ull, (uint64_t)vk->max_groups));
+        DFRT_TRY(vk_dispatch(vk, &vk->df11_decode, bindings, &push, groups, 1));
+        a += n;
+        out_byte += 2 * n;
     }
     return DFRT_OK;
 }
 
-VK_SUPPORTS_ANY_SIZE(df11_decode)
+dfrt_status vk_df11_decode_supports(const vk_backend *vk, const dfrt_df11_decode_args *a) {
+    (void)a;
+    if (!vk->seg_workgroup)
+        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan df11_decode: the device's %u bytes of shared memory per workgroup "
+                                           "do not hold the decoder's tables",
+                         vk->limits.maxComputeSharedMemorySize);
+    return DFRT_OK;
+}
 
 dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {
-    vk_backend *vk = vk_of(b);
     const dfrt_device_df11 *u = a->unit;
-    const uint32_t *pos = u->positions;
-    uint64_t limit = vk_range_limit(vk);
-    uint64_t max_chunks = (uint64_t)vk->max_groups * vk->max_groups;
-    vk_buffer *stream = u->stream->impl, *sm = u->sign_mantissa->impl, *out = a->out.buf->impl;
-    uint32_t end = a->first_chunk + a->n_chunks;
-    /* the smallest staging area that holds the unit's largest chunk, else the largest */
-    const vk_pipeline *pipe = &vk->decode[vk->n_decode - 1];
-    for (int i = vk->n_decode - 1; i >= 1; i--)
-        if (4ull * vk->decode_stage_words[i] >= u->max_chunk_weights) pipe = &vk->decode[i];
-    for (uint32_t c = a->first_chunk; c < end;) {
-        /* The largest group of chunks whose stream, sign/mantissa and output ranges all fit
-         * one binding: stream 4096 bytes a chunk (+8 look-ahead), outputs 2 bytes a weight. */
-        uint64_t g = DFRT_MIN((uint64_t)end, c + DFRT_MIN((limit - 8) / DFRT_DF11_CHUNK_BYTES, max_chunks));
-        uint32_t lo = c + 1, hi = (uint32_t)g; /* largest g in [lo, hi] with 2 * weights <= limit */
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo + 1) / 2;
-            if (2ull * (pos[mid] - pos[c]) <= limit) lo = mid;
-            else hi = mid - 1;
-        }
-        g = lo;
-        uint32_t n = (uint32_t)(g - c);
-        size_t ds, dm, dout;
-        vk_binding bindings[6] = {
-            {((vk_buffer *)u->luts->impl)->buffer, 0, VK_WHOLE_SIZE},
-            vk_bind(stream, (size_t)c * DFRT_DF11_CHUNK_BYTES, (size_t)n * DFRT_DF11_CHUNK_BYTES + 8, vk->min_align, &ds),
-            vk_bind(sm, pos[c], pos[g] - pos[c], vk->min_align, &dm),
-            {((vk_buffer *)u->positions_buf->impl)->buffer, 0, VK_WHOLE_SIZE},
-            {((vk_buffer *)u->gaps->impl)->buffer, 0, VK_WHOLE_SIZE},
-            vk_bind(out, a->out.offset + 2 * (size_t)(pos[c] - pos[a->first_chunk]), 2 * (size_t)(pos[g] - pos[c]),
-                    vk->min_align, &dout),
-        };
-        decode_push push = {
-            .first_chunk = c,
-            .n_tables = u->n_tables,
-            .stream_word0 = (uint32_t)(ds / 4),
-            .stream_words = (uint32_t)(bindings[1].range / 4),
-            .sm_byte0 = (uint32_t)dm,
-            .sm_bytes = (uint32_t)bindings[2].range,
-            .out_elem0 = (uint32_t)(dout / 2),
-            .n_group_chunks = n,
-        };
-        /* the shader numbers its chunks from gl_NumWorkGroups, not from push constants */
-        DFRT_TRY(vk_launch(vk, pipe, bindings, &push, NULL, n));
-        c = (uint32_t)g;
-    }
-    return DFRT_OK;
+    uint64_t begin = u->positions[a->first_chunk], end = u->positions[a->first_chunk + a->n_chunks];
+    return vk_df11_decode_range(vk_of(b), u, begin, end, a->out.buf->impl, a->out.offset);
 }

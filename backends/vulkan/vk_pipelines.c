@@ -93,11 +93,19 @@ dfrt_status vk_pipeline_create(vk_backend *vk, vk_pipeline *p, const char *name,
     return DFRT_OK;
 }
 
-static void destroy(vk_backend *vk, vk_pipeline *p) {
+void vk_pipeline_destroy(vk_backend *vk, vk_pipeline *p) {
     if (p->pipeline) vkDestroyPipeline(vk->device, p->pipeline, NULL);
     if (p->layout) vkDestroyPipelineLayout(vk->device, p->layout, NULL);
     if (p->set_layout) vkDestroyDescriptorSetLayout(vk->device, p->set_layout, NULL);
     memset(p, 0, sizeof *p);
+}
+
+dfrt_status vk_pipeline_lazy(vk_backend *vk, vk_pipeline *p, const char *name, const uint32_t *code, size_t code_size,
+                             uint32_t n_bindings, uint32_t push_size, const uint32_t *spec, uint32_t n_spec) {
+    if (p->pipeline) return DFRT_OK;
+    dfrt_status s = vk_pipeline_create(vk, p, name, code, code_size, n_bindings, push_size, spec, n_spec);
+    if (s != DFRT_OK) vk_pipeline_destroy(vk, p);
+    return s;
 }
 
 dfrt_status vk_op_pipeline_create(vk_backend *vk, vk_pipeline_id id, const char *name, const uint32_t *code,
@@ -107,7 +115,10 @@ dfrt_status vk_op_pipeline_create(vk_backend *vk, vk_pipeline_id id, const char 
 }
 
 void vk_pipelines_destroy(vk_backend *vk) {
-    for (int i = 0; i < VK_PIPE_COUNT; i++) destroy(vk, &vk->pipes[i]);
-    for (int i = 0; i < vk->n_decode; i++) destroy(vk, &vk->decode[i]);
-    vk->n_decode = 0;
+    for (int i = 0; i < VK_PIPE_COUNT; i++) vk_pipeline_destroy(vk, &vk->pipes[i]);
+    vk_pipeline_destroy(vk, &vk->df11_decode);
+    for (int m = 0; m <= VK_GEMV_SG_MAX_M; m++) {
+        for (int r = 0; r < VK_GEMV_SG_RPT; r++) vk_pipeline_destroy(vk, &vk->gemv_sg[m][r]);
+        vk_pipeline_destroy(vk, &vk->df11_gemv[m]);
+    }
 }
