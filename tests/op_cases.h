@@ -24,6 +24,9 @@ enum {
                        * store and attend (else round robin over the slots, random positions) */
     OPC_RESIDUAL = 32, /* rmsnorm: with a residual added first, its sum stored (to x itself with
                         * OPC_IN_PLACE, y then apart) */
+    OPC_RANGE = 64,    /* matmul: rows of X and W beyond fp16's range (x 1e6, w x 1e7) and far below
+                        * its normal range (x 1e-9, w x 1e-7), which tensor paths in fp16 must not
+                        * turn into Inf or 0 */
 };
 
 typedef struct op_case {

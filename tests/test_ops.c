@@ -284,6 +284,9 @@ static const op_case matmul_cases[] = {
     MATMUL(16, 4096, 14336), MATMUL(17, 4096, 14336),
     /* few tiles and a long K: split K on Hopper into 5 ranges (the last shorter) and 2 */
     MATMUL(64, 300, 2568, OPC_BIAS), MATMUL(17, 129, 1032),
+    /* rows of X and W outside fp16's range, huge and tiny (Vulkan's cooperative-matrix GEMM
+     * computes their blocks in fp32; the others in fp16) */
+    MATMUL(40, 300, 520, OPC_RANGE), MATMUL(300, 257, 136, OPC_RANGE | OPC_BIAS), MATMUL(8, 64, 64, OPC_RANGE),
 };
 
 static void matmul_group(void) {

@@ -312,15 +312,42 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
         .queueCount = 1,
         .pQueuePriorities = &priority,
     };
+    /* The cooperative-matrix GEMM (matmul_coopmat.comp): VK_NV_cooperative_matrix with the
+     * 16x16x16 f16 x f16 + f32 shape, fp16 arithmetic, and 32-lane subgroups (its 8 subgroups
+     * tile the block). DFRT_VULKAN_COOPMAT=0 leaves it off. */
+    const char *cm_env = getenv("DFRT_VULKAN_COOPMAT");
+    bool want_coopmat = !(cm_env && *cm_env == '0') && info->subgroup_size == 32;
+    bool shape = false;
+    for (uint32_t i = 0; i < info->n_coopmat && want_coopmat; i++) {
+        const dfrt_coopmat_shape *c = &info->coopmat[i];
+        shape |= c->m == 16 && c->n == 16 && c->k == 16 && !strcmp(c->a, "f16") && !strcmp(c->b, "f16") &&
+                 !strcmp(c->c, "f32") && !strcmp(c->result, "f32");
+    }
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cm_have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceVulkan12Features f12_have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .pNext = &cm_have};
+    VkPhysicalDeviceFeatures2 have = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12_have};
+    if (shape) vkGetPhysicalDeviceFeatures2(vk->physical, &have);
+    vk->coopmat = shape && cm_have.cooperativeMatrix && f12_have.shaderFloat16;
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV cm_feature = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+        .cooperativeMatrix = VK_TRUE,
+    };
+    VkPhysicalDeviceVulkan12Features f12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+        .shaderFloat16 = VK_TRUE,
+        .pNext = &cm_feature,
+    };
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .storageBuffer16BitAccess = VK_TRUE,
+        .pNext = vk->coopmat ? &f12 : NULL,
     };
     VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
     /* DFRT_VULKAN_PIPELINE_STATS=1: report each pipeline's compiled statistics (registers...)
      * where the driver offers VK_KHR_pipeline_executable_properties. */
-    const char *extensions[1];
+    const char *extensions[2];
     uint32_t n_extensions = 0;
+    if (vk->coopmat) extensions[n_extensions++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
     VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec_feature = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
         .pipelineExecutableInfo = VK_TRUE,
@@ -334,6 +361,7 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
             for (uint32_t i = 0; i < n_ext; i++)
                 if (strcmp(ext[i].extensionName, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME) == 0) {
                     extensions[n_extensions++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+                    exec_feature.pNext = f11.pNext;
                     f11.pNext = &exec_feature;
                     vk->pipeline_stats = true;
                 }

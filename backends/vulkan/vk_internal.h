@@ -45,6 +45,7 @@ typedef enum vk_pipeline_id {
     VK_PIPE_GEMV,
     VK_PIPE_GEMV_VEC,
     VK_PIPE_GEMM,
+    VK_PIPE_GEMM_COOPMAT, /* made only where vk->coopmat */
     VK_PIPE_EMBEDDING,
     VK_PIPE_RMSNORM,
     VK_PIPE_ROPE,
@@ -130,6 +131,7 @@ typedef struct vk_backend {
      * subgroup shuffles or its subgroups are not 4 .. 64 wide), created at first use, by M and
      * rows per row group (matmul_gemv_sg) or by M (df11_gemv). */
     uint32_t gemv_tpr;
+    bool coopmat; /* VK_NV_cooperative_matrix enabled: matmul_coopmat.comp for M > 16 */
     vk_pipeline gemv_sg[VK_GEMV_SG_MAX_M + 1][VK_GEMV_SG_RPT];
     vk_pipeline df11_gemv[VK_GEMV_SG_MAX_M + 1];
     vk_buffer df11_scratch; /* df11_matmul's decoded rows where it is not fused, grown on demand */
