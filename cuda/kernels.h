@@ -56,6 +56,8 @@ dfrt_status dfrt_cuda_df11_decode_range(dfrt_cuda_ctx *ctx, const dfrt_device_df
 dfrt_status dfrt_cuda_df11_decode(dfrt_cuda_ctx *ctx, const dfrt_df11_decode_args *a); /* df11_decode.cu */
 dfrt_status dfrt_cuda_matmul(dfrt_cuda_ctx *ctx, const dfrt_matmul_args *a);           /* matmul.cu */
 dfrt_status dfrt_cuda_df11_matmul(dfrt_cuda_ctx *ctx, const dfrt_df11_matmul_args *a); /* df11_matmul.cu */
+/* The kernel dfrt_cuda_matmul or dfrt_cuda_df11_matmul runs for args (dfrt_matmul_kernel). */
+const char *dfrt_cuda_matmul_kernel(dfrt_cuda_ctx *ctx, dfrt_op op, const void *args); /* matmul.cu */
 dfrt_status dfrt_cuda_embedding(dfrt_cuda_ctx *ctx, const dfrt_embedding_args *a);     /* embedding.cu */
 dfrt_status dfrt_cuda_rmsnorm(dfrt_cuda_ctx *ctx, const dfrt_rmsnorm_args *a);         /* norm.cu */
 dfrt_status dfrt_cuda_rope(dfrt_cuda_ctx *ctx, const dfrt_rope_args *a);               /* rope.cu */

@@ -1031,6 +1031,44 @@ constexpr uint64_t kPieceWeights = 64u << 20;
 
 } // namespace
 
+// The kernels as dfrt_matmul_kernel names them: what dfrt_cuda_matmul (matmul_kernel_name) and
+// dfrt_cuda_df11_matmul choose, by the same tests.
+namespace {
+enum MatmulKernel { kGemvFp32, kGemvTc, kGemmWgmma, kGemmWgmmaSplit, kGemmMma, kKernels };
+constexpr const char *kKernelNames[kKernels] = {"fp32 GEMV", "tensor-core GEMV (mma.sync)", "wgmma GEMM",
+                                                "wgmma GEMM, K split", "mma.sync GEMM"};
+constexpr const char *kDecodedNames[kKernels] = {"DF11 decode + fp32 GEMV", "DF11 decode + tensor-core GEMV (mma.sync)",
+                                                 "DF11 decode + wgmma GEMM", "DF11 decode + wgmma GEMM, K split",
+                                                 "DF11 decode + mma.sync GEMM"};
+
+MatmulKernel matmul_kernel_of(const MatmulArgs *p, const dfrt_cuda_ctx *ctx) {
+    const int cc = ctx->compute_capability;
+    if (use_gemv_tc(p, cc)) return kGemvTc;
+    if (p->m <= 8) return kGemvFp32;
+    if (cc == 90 && w_aligned(p))
+        return gemm_split(p->m, p->n, p->k, ctx->sm_count).splits > 1 ? kGemmWgmmaSplit : kGemmWgmma;
+    return kGemmMma;
+}
+} // namespace
+
+extern "C" const char *dfrt_cuda_matmul_kernel(dfrt_cuda_ctx *ctx, dfrt_op op, const void *args) {
+    if (op == DFRT_OP_MATMUL) {
+        const dfrt_matmul_args *a = static_cast<const dfrt_matmul_args *>(args);
+        MatmulArgs p = matmul_args(a->y, a->x, a->bias, a->m, a->n, a->k);
+        p.w = dev<const uint16_t>(a->w);
+        return kKernelNames[matmul_kernel_of(&p, ctx)];
+    }
+    const dfrt_df11_matmul_args *a = static_cast<const dfrt_df11_matmul_args *>(args);
+    MatmulArgs p = matmul_args(a->y, a->x, a->bias, a->m, a->n, a->k);
+    const bool seg_rows = p.k % kSegWeights == 0 && a->first % kSegWeights == 0;
+    if (seg_rows && tc_shape(p.m, p.k, ctx->compute_capability)) return "fused DF11 tensor-core GEMV (mma.sync)";
+    if (p.m <= 8 && seg_rows && aligned(p.x, 16)) return "fused DF11 GEMV";
+    // the pieces: decoded into the scratch (aligned); the split as for the whole matrix
+    static const uint16_t piece_probe[8] __attribute__((aligned(16))) = {};
+    p.w = piece_probe;
+    return kDecodedNames[matmul_kernel_of(&p, ctx)];
+}
+
 extern "C" dfrt_status dfrt_cuda_matmul(dfrt_cuda_ctx *ctx, const dfrt_matmul_args *a) {
     MatmulArgs p = matmul_args(a->y, a->x, a->bias, a->m, a->n, a->k);
     p.w = dev<const uint16_t>(a->w);

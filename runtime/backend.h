@@ -76,6 +76,9 @@ struct dfrt_backend_vtable {
     DFRT_FOR_EACH_OP(DFRT_OP_MEMBER)
 #undef DFRT_OP_MEMBER
 
+    /* optional: dfrt_matmul_kernel (ops.h), args validated and supported; a static string. */
+    const char *(*matmul_kernel)(dfrt_backend *b, dfrt_op op, const void *args);
+
     /* optional: dfrt_vendor_matmul (ops.h), args validated; *library as there. */
     dfrt_status (*vendor_matmul)(dfrt_backend *b, const dfrt_vendor_matmul_args *a, const char **library);
 

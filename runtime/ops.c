@@ -402,6 +402,18 @@ bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_s
     return s == DFRT_OK;
 }
 
+const char *dfrt_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args) {
+    if (!b || !args || !b->vt->matmul_kernel || (op != DFRT_OP_MATMUL && op != DFRT_OP_DF11_MATMUL)) return NULL;
+    union {
+        dfrt_matmul_args m;
+        dfrt_df11_matmul_args dm;
+    } copy;
+    memcpy(&copy, args, descs[op].args_size);
+    bool empty;
+    if (validate(b, op, &copy, &empty) != DFRT_OK || check_backend(b, op, &copy) != DFRT_OK) return NULL;
+    return b->vt->matmul_kernel(b, op, &copy);
+}
+
 /* The public wrappers: validate a copy of the args, ask the backend, then enqueue. */
 #define DEFINE_OP(fn, OP)                                                                                  \
     dfrt_status dfrt_op_##fn(dfrt_backend *b, const dfrt_##fn##_args *args) {                              \

@@ -223,4 +223,11 @@ DFRT_API dfrt_status dfrt_vendor_matmul(dfrt_backend *b, const dfrt_vendor_matmu
  * beyond its limits); *out_status says which. */
 DFRT_API bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *args, dfrt_status *out_status);
 
+/* The kernel b would run for this matmul or df11_matmul (op DFRT_OP_MATMUL or
+ * DFRT_OP_DF11_MATMUL, args its dfrt_<op>_args), in a few words ("subgroup GEMV", "wgmma
+ * GEMM, K split 4 ways", "DF11 decode + fp32 GEMM"...; what `dfrt bench ops` prints); NULL for
+ * another op, invalid arguments, a case the backend declines, or a backend that does not say.
+ * The text is static. */
+DFRT_API const char *dfrt_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args);
+
 #endif /* DFRT_OPS_H */

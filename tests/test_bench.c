@@ -174,6 +174,18 @@ static void test_model_bench(void) {
     cJSON_Delete(j);
 }
 
+/* The kernel a matmul figure names (dfrt_matmul_kernel): on the CPU `cpu`; on Vulkan at these
+ * shapes (M <= 8, K % 64 == 0: lavapipe has subgroup shuffles) starting with `vulkan` (M = 1: one
+ * row a row group, M = 8: two). */
+static bool kernel_ok(const cJSON *f, const char *cpu, const char *vulkan) {
+    const char *k = cJSON_GetStringValue(get(f, "kernel")), *b = cJSON_GetStringValue(get(f, "backend"));
+    if (!k || !b) return false;
+    if (strcmp(b, "cpu") == 0) return strcmp(k, cpu) == 0;
+    char want[64];
+    snprintf(want, sizeof want, vulkan, num(f, "m") == 1 ? 1 : 2);
+    return strncmp(b, "vulkan", 6) != 0 || strncmp(k, want, strlen(want)) == 0;
+}
+
 static void test_ops_bench(void) {
     char json[512], csv[512];
     snprintf(json, sizeof json, "%s", test_path("ops.json"));
@@ -203,10 +215,12 @@ static void test_ops_bench(void) {
             CHECK(num(f, "m") == 1 || num(f, "m") == 8);
             CHECK(num(f, "n") > 0 && num(f, "k") > 0 && num(f, "percent_of_copy") > 0);
             CHECK(is_text(f, "shape"));
+            CHECK(kernel_ok(f, "fp32 dot products", "subgroup GEMV, %d row"));
         } else if (strcmp(what, "df11_matmul") == 0) {
             CHECK(metric_ok(f, "gb_per_s", "GB/s") && metric_ok(f, "tflop_per_s", "TFLOP/s"));
             CHECK(num(f, "m") == 1 || num(f, "m") == 8);
             CHECK(cJSON_IsTrue(get(f, "bit_exact")) && num(f, "df11_over_bf16_time") > 0);
+            CHECK(kernel_ok(f, "DF11 chunk decode per task + fp32 dot products", "fused DF11 subgroup GEMV"));
         } else if (strcmp(what, "layer") == 0) {
             CHECK(metric_ok(f, "g_weights_per_s", "G weights/s"));
             const char *format = cJSON_GetStringValue(get(f, "format"));

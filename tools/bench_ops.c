@@ -35,7 +35,8 @@ static const char help[] =
     "copies of W (cuBLAS's BF16 GEMM on CUDA, loaded at run time: DFRT_CUBLAS names the file\n"
     "if the loader does not find it), with X in BF16, and dfrt / library time; its Y is\n"
     "checked against dfrt's where Y <= 256 MiB. Backends without such a library say so.\n"
-    "Also the layer unit's size in the file and in each backend's device memory.\n"
+    "Also the layer unit's size in the file and in each backend's device memory, and the\n"
+    "kernel each backend ran for each matmul and DF11 matmul (dfrt_matmul_kernel).\n"
     "--shapes: llama-3.1-8b (default), qwen3-8b, qwen3-4b, tiny, or a model directory's\n"
     "config.json. Each figure: warm-up, then samples for at least --min-time seconds (default\n"
     "1); median, min and max. --json and --csv write every figure.\n"
@@ -282,6 +283,11 @@ static void matmul_fields(cJSON *f, const op_case *mm, const bench_stats *st, do
     if (!isnan(copy_gbs)) cJSON_AddNumberToObject(f, "percent_of_copy", 100.0 * bench_median(f, "gb_per_s") / copy_gbs);
 }
 
+/* The kernel the backend names for a matmul figure (dfrt_matmul_kernel), where it names one. */
+static void add_kernel(cJSON *f, const char *kernel) {
+    if (kernel) cJSON_AddStringToObject(f, "kernel", kernel);
+}
+
 /* The DF11 matmul figure of a case, after its BF16 figure bf (NULL when that failed). Returns 0
  * after a failure. */
 static int df11_matmul_figure(bench_report *r, ops_ctx *c, const ops_plan *p, int si, const cJSON *bf,
@@ -306,6 +312,8 @@ static int df11_matmul_figure(bench_report *r, ops_ctx *c, const ops_plan *p, in
     double bytes = (double)nk * (double)dfrt_device_df11_bytes(u) / (double)(si == LM_HEAD ? c->head_n : c->layer_n);
     cJSON *f = bench_figure(r, bn, "df11_matmul");
     matmul_fields(f, mm, &st, bytes, copy_gbs);
+    dfrt_df11_matmul_args ka = df11_args(c, mm, u, c->first[si]);
+    add_kernel(f, dfrt_matmul_kernel(c->b, DFRT_OP_DF11_MATMUL, &ka));
     cJSON_AddNumberToObject(f, "df11_bytes", bytes);
     if (bf) cJSON_AddNumberToObject(f, "df11_over_bf16_time", bench_median(f, "time_us") / bench_median(bf, "time_us"));
     /* the reference: the layer block (decoded or uploaded) or the rotation set's first copy */
@@ -531,6 +539,9 @@ static int bench_backend(bench_report *r, dfrt_backend *b, ops_plan *p, const la
             if (bench_time_op(b, op_matmul, &c, p->min_time, &st)) {
                 f = bench_figure(r, bn, "matmul");
                 matmul_fields(f, mm, &st, 2.0 * (double)mm->s[1] * (double)mm->s[2], copy_gbs);
+                dfrt_matmul_args ka = {.y = {c.y, 0}, .x = {c.x, 0}, .w = {c.wset, 0}, .m = mm->s[0], .n = mm->s[1],
+                                       .k = mm->s[2]};
+                add_kernel(f, dfrt_matmul_kernel(b, DFRT_OP_MATMUL, &ka));
             } else {
                 char what[64];
                 snprintf(what, sizeof what, "matmul %s M=%lld", mm->name, (long long)mm->s[0]);

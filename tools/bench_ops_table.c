@@ -94,6 +94,55 @@ static void print_sizes(const bench_report *r, char names[][16], int n, const op
     }
 }
 
+/* The kernel of a figure ("?" where the backend does not say). */
+static const char *kernel_of(const cJSON *f) {
+    const char *k = f ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "kernel")) : NULL;
+    return k ? k : "?";
+}
+
+/* Which kernel each backend ran for each matmul, BF16 / DF11, by M: the shapes that share a
+ * pair of kernels named together. */
+static void print_kernels(const bench_report *r, char names[][16], int n, const ops_plan *p) {
+    printf("matmul kernels (BF16 / DF11):\n");
+    for (int i = 0; i < n; i++)
+        for (int mi = 0; mi < p->n_m; mi++) {
+            char pairs[OP_MODEL_MATMULS][200];
+            int have[OP_MODEL_MATMULS] = {0}, any = 0;
+            for (int si = 0; si < OP_MODEL_MATMULS; si++) {
+                const char *shape = p->shapes[si].name;
+                const cJSON *f = bench_find(r, names[i], "matmul", shape, NULL, p->ms[mi], NAN);
+                const cJSON *d = bench_find(r, names[i], "df11_matmul", shape, NULL, p->ms[mi], NAN);
+                if (!f) continue;
+                snprintf(pairs[si], sizeof pairs[si], "%s%s%s", kernel_of(f), d ? " / " : "", d ? kernel_of(d) : "");
+                have[si] = any = 1;
+            }
+            if (!any) continue;
+            printf("  %-8s M=%-5d", mi ? "" : names[i], p->ms[mi]);
+            int same = 1, first = -1;
+            for (int si = 0; si < OP_MODEL_MATMULS; si++)
+                if (have[si]) {
+                    if (first < 0) first = si;
+                    else same &= strcmp(pairs[si], pairs[first]) == 0;
+                }
+            if (same) {
+                printf(" %s\n", pairs[first]);
+                continue;
+            }
+            int done[OP_MODEL_MATMULS] = {0};
+            const char *sep = " ";
+            for (int si = 0; si < OP_MODEL_MATMULS; si++) {
+                if (!have[si] || done[si]) continue;
+                printf("%s", sep);
+                for (int sj = si, c = 0; sj < OP_MODEL_MATMULS; sj++)
+                    if (have[sj] && !done[sj] && strcmp(pairs[sj], pairs[si]) == 0)
+                        printf("%s%s", c++ ? ", " : "", p->shapes[sj].name), done[sj] = 1;
+                printf(": %s", pairs[si]);
+                sep = "; ";
+            }
+            printf("\n");
+        }
+}
+
 void ops_print_table(const bench_report *r, char names[][16], int n, const ops_plan *p, const layer_unit *L) {
     const dfrt_config *cfg = p->cfg;
     printf("\ndfrt bench ops, shapes of %s (hidden %lld, intermediate %lld, heads %lld/%lld x %lld, vocab %lld)\n",
@@ -141,6 +190,7 @@ void ops_print_table(const bench_report *r, char names[][16], int n, const ops_p
         for (int i = 0; i < n; i++) printf("  %-44s", "not available (no df11_matmul)");
         printf("\n");
     }
+    if (ops_wants(p, "matmul")) print_kernels(r, names, n, p);
     int layers = 0;
     for (int mi = 0; mi < p->n_m; mi++)
         for (int df11 = 1; df11 >= 0; df11--) {

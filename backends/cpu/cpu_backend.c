@@ -64,8 +64,14 @@ static dfrt_status cpu_timer_end(dfrt_backend *b, double *out_ms) {
     return DFRT_OK;
 }
 
+static const char *cpu_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args) {
+    (void)b, (void)args;
+    return op == DFRT_OP_MATMUL ? "fp32 dot products" : "DF11 chunk decode per task + fp32 dot products";
+}
+
 static const dfrt_backend_vtable cpu_vtable = {
     DFRT_BACKEND_MEMBERS(cpu, "cpu", NULL),
+    .matmul_kernel = cpu_matmul_kernel,
     .df11_decode = cpu_df11_decode,
     .matmul = cpu_matmul,
     .df11_matmul = cpu_df11_matmul,

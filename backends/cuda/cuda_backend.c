@@ -224,6 +224,10 @@ static dfrt_status cuda_vendor_matmul(dfrt_backend *b, const dfrt_vendor_matmul_
     return dfrt_cuda_vendor_matmul(cu_of(b), a, library);
 }
 
+static const char *cuda_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args) {
+    return dfrt_cuda_matmul_kernel(cu_of(b), op, args);
+}
+
 static dfrt_status cuda_synchronize(dfrt_backend *b) {
     DFRT_CUDA_TRY(cudaStreamSynchronize(cu_of(b)->stream));
     return DFRT_OK;
@@ -307,6 +311,7 @@ static const dfrt_backend_vtable cuda_vtable = {
     DFRT_FOR_EACH_OP(CUDA_OP_MEMBER)
 #undef CUDA_OP_MEMBER
     .vendor_matmul = cuda_vendor_matmul,
+    .matmul_kernel = cuda_matmul_kernel,
     .capture_begin = cuda_capture_begin,
     .capture_end = cuda_capture_end,
     .graph_launch = cuda_graph_launch,

@@ -437,6 +437,7 @@ static const dfrt_backend_vtable vk_vtable = {
     DFRT_BACKEND_MEMBERS(vk, "vulkan", vk_supports),
     .df11_layout = DFRT_DF11_LAYOUT_SEGMENTS,
     .df11_matmul = vk_df11_matmul,
+    .matmul_kernel = vk_matmul_kernel,
 #define VK_OP_MEMBER(fn, OP) .fn = vk_##fn,
     DFRT_FOR_EACH_BASIC_OP(VK_OP_MEMBER)
 #undef VK_OP_MEMBER

@@ -301,6 +301,22 @@ bool vk_seg_bindings(const vk_backend *vk, const dfrt_device_df11 *u, uint64_t w
 /* Whether the subgroup GEMV takes this matmul (M <= 16, K % 8 == 0, W and X 16-byte aligned,
  * the device able), and its launch over W rows bound by the caller (matmul_push's layout). */
 bool vk_gemv_sg_applies(const vk_backend *vk, const dfrt_matmul_args *a);
+/* The kernels vk_matmul chooses from, and which one it takes for a case. */
+typedef enum vk_matmul_kernel_id {
+    VK_KERNEL_GEMV_SG1, /* matmul_gemv_sg, 1, 2, 4, 8 rows a row group */
+    VK_KERNEL_GEMV_SG2,
+    VK_KERNEL_GEMV_SG4,
+    VK_KERNEL_GEMV_SG8,
+    VK_KERNEL_GEMV,     /* matmul_gemv, 16-byte loads */
+    VK_KERNEL_GEMV_ANY, /* matmul_gemv, element by element */
+    VK_KERNEL_GEMM_COOPMAT,
+    VK_KERNEL_GEMM,
+    VK_KERNEL_COUNT
+} vk_matmul_kernel_id;
+vk_matmul_kernel_id vk_matmul_kernel_of(const vk_backend *vk, const dfrt_matmul_args *a);
+/* dfrt_matmul_kernel's names (vk_op_df11_matmul.c), for matmul and df11_matmul. */
+const char *vk_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args);
+
 /* vk_matmul with Y's rows ldy elements apart (the rows of a wider Y); a within the limits
  * vk_matmul_supports checks with the wider Y. */
 dfrt_status vk_matmul_strided(vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy);

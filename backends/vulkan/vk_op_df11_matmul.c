@@ -88,6 +88,28 @@ static dfrt_status gemv_rows(vk_backend *vk, const dfrt_df11_matmul_args *a, uin
     return vk_dispatch(vk, &vk->df11_gemv[M], bindings, &push, groups, 1);
 }
 
+const char *vk_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args) {
+    static const char *const names[VK_KERNEL_COUNT] = {
+        "subgroup GEMV, 1 row a group", "subgroup GEMV, 2 rows a group", "subgroup GEMV, 4 rows a group",
+        "subgroup GEMV, 8 rows a group", "fp32 GEMV", "fp32 GEMV, element by element",
+        "cooperative-matrix GEMM (fp16)", "fp32 GEMM",
+    };
+    static const char *const decoded[VK_KERNEL_COUNT] = {
+        "DF11 decode + subgroup GEMV, 1 row a group", "DF11 decode + subgroup GEMV, 2 rows a group",
+        "DF11 decode + subgroup GEMV, 4 rows a group", "DF11 decode + subgroup GEMV, 8 rows a group",
+        "DF11 decode + fp32 GEMV", "DF11 decode + fp32 GEMV, element by element",
+        "DF11 decode + cooperative-matrix GEMM (fp16)", "DF11 decode + fp32 GEMM",
+    };
+    const vk_backend *vk = vk_of(b);
+    if (op == DFRT_OP_MATMUL) return names[vk_matmul_kernel_of(vk, args)];
+    const dfrt_df11_matmul_args *a = args;
+    if (fused(vk, a)) return "fused DF11 subgroup GEMV";
+    /* the pieces: decoded into the scratch (offset 0, aligned), then matmul */
+    dfrt_buffer w = {.backend = b, .size = 0, .impl = NULL};
+    dfrt_matmul_args m = {.x = a->x, .w = {&w, 0}, .m = a->m, .n = a->n, .k = a->k};
+    return decoded[vk_matmul_kernel_of(vk, &m)];
+}
+
 dfrt_status vk_df11_matmul(dfrt_backend *b, const dfrt_df11_matmul_args *a) {
     vk_backend *vk = vk_of(b);
     uint64_t K = (uint64_t)a->k, N = (uint64_t)a->n, start = 0;

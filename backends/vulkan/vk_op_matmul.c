@@ -96,16 +96,29 @@ dfrt_status vk_matmul_supports(const vk_backend *vk, const dfrt_matmul_args *a) 
     return DFRT_OK;
 }
 
+/* The kernel vk_matmul runs for a (the name list: vk_internal.h). */
+vk_matmul_kernel_id vk_matmul_kernel_of(const vk_backend *vk, const dfrt_matmul_args *a) {
+    bool vec = a->k % 8 == 0 && a->w.offset % 16 == 0 && a->x.offset % 16 == 0;
+    if (vk_gemv_sg_applies(vk, a)) {
+        uint32_t rpt = gemv_rpt((uint64_t)a->m);
+        return rpt == 1 ? VK_KERNEL_GEMV_SG1 : rpt == 2 ? VK_KERNEL_GEMV_SG2 : rpt == 4 ? VK_KERNEL_GEMV_SG4 : VK_KERNEL_GEMV_SG8;
+    }
+    if (a->m <= GEMV_MAX_M) return vec ? VK_KERNEL_GEMV : VK_KERNEL_GEMV_ANY;
+    if (a->m > COOPMAT_MIN_M && vec && vk->coopmat) return VK_KERNEL_GEMM_COOPMAT;
+    return VK_KERNEL_GEMM;
+}
+
 dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) { return vk_matmul_strided(vk_of(b), a, (uint64_t)a->n); }
 
 dfrt_status vk_matmul_strided(vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy) {
     uint64_t M = (uint64_t)a->m, N = (uint64_t)a->n, K = (uint64_t)a->k, mb, nb;
     plan(vk, a, ldy, &mb, &nb);
-    bool sg = vk_gemv_sg_applies(vk, a);
-    bool gemv = M <= GEMV_MAX_M;
-    bool vec = K % 8 == 0 && a->w.offset % 16 == 0 && a->x.offset % 16 == 0;
-    bool coop = M > COOPMAT_MIN_M && vec && vk->coopmat;
-    uint32_t rpt = gemv_rpt(M);
+    const vk_matmul_kernel_id kernel = vk_matmul_kernel_of(vk, a);
+    bool sg = kernel <= VK_KERNEL_GEMV_SG8;
+    bool gemv = kernel == VK_KERNEL_GEMV || kernel == VK_KERNEL_GEMV_ANY;
+    bool vec = kernel == VK_KERNEL_GEMV;
+    bool coop = kernel == VK_KERNEL_GEMM_COOPMAT;
+    uint32_t rpt = 1u << (kernel - VK_KERNEL_GEMV_SG1); /* used where sg */
     for (uint64_t m0 = 0; m0 < M; m0 += mb) {
         uint64_t mp = DFRT_MIN(mb, M - m0);
         for (uint64_t n0 = 0; n0 < N; n0 += nb) {
