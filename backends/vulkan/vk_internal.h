@@ -314,6 +314,7 @@ typedef enum vk_matmul_kernel_id {
     VK_KERNEL_COUNT
 } vk_matmul_kernel_id;
 vk_matmul_kernel_id vk_matmul_kernel_of(const vk_backend *vk, const dfrt_matmul_args *a);
+#define VK_COOPMAT_TILE 128 /* the cooperative-matrix GEMM's blocks: 128 x 128 of Y */
 /* dfrt_matmul_kernel's names (vk_op_df11_matmul.c), for matmul and df11_matmul. */
 const char *vk_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args);
 

@@ -122,8 +122,10 @@ dfrt_status vk_df11_matmul(dfrt_backend *b, const dfrt_df11_matmul_args *a) {
         }
         if (start == N) return DFRT_OK;
     }
-    /* rows decoded a piece at a time; a piece's weights within the binding limit */
+    /* rows decoded a piece at a time; a piece's weights within the binding limit, in whole
+     * blocks of the cooperative-matrix GEMM where it has that many rows (vk_op_matmul.c) */
     uint64_t piece_rows = DFRT_MIN(N, DFRT_MAX(1ull, DFRT_MIN(PIECE_WEIGHTS, (vk_range_limit(vk) - 64) / 2) / K));
+    if (piece_rows >= VK_COOPMAT_TILE && piece_rows < N) piece_rows = piece_rows / VK_COOPMAT_TILE * VK_COOPMAT_TILE;
     DFRT_TRY(vk_scratch_reserve(vk, &vk->df11_scratch, piece_rows * K * 2, 1 << 20));
     dfrt_buffer w = {.backend = b, .size = vk->df11_scratch.size, .impl = &vk->df11_scratch};
     for (uint64_t r0 = start; r0 < N; r0 += piece_rows) {

@@ -1,7 +1,10 @@
 /* matmul, Y = X . W^T (+ bias) with BF16 W: for M <= 16 a pass over W at the memory's pace,
  * shaders/matmul_gemv_sg.comp (a subgroup per row group, rows of W sharing each read of X)
- * where the device and the alignment allow, else matmul_gemv.comp for M <= 8; otherwise
- * matmul_gemm.comp in 64x64 tiles. Pieces of Y whose X, W and Y ranges each fit one binding. */
+ * where the device and the alignment allow, else matmul_gemv.comp for M <= 8; otherwise, from
+ * M = 65 on where the device has VK_NV_cooperative_matrix, matmul_coopmat.comp (tensor cores,
+ * fp16 operands), else matmul_gemm.comp in 64x64 tiles of fp32 FMAs. One choice for a case,
+ * vk_matmul_kernel_of, which also names it. Pieces of Y whose X, W and Y ranges each fit one
+ * binding. */
 #include "vk_internal.h"
 
 #include "matmul_coopmat.spv.h"
@@ -21,7 +24,6 @@ _Static_assert(sizeof(matmul_push) == 40, "matmul push constants");
 #define GEMV_THREADS_PER_ROW 32
 #define GEMV_MAX_M 8
 #define GEMM_TILE 64
-#define COOPMAT_TILE 128
 /* The cooperative-matrix GEMM from M = 65 on: at M = 64 its 128-row blocks leave most of them
  * empty and too few workgroups run (H200, qkv 6144 x 4096: 542.7 us against the fp32 GEMM's
  * 381 us). */
@@ -82,6 +84,13 @@ static void plan(const vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy, 
     while (nb && mb && ((mb - 1) * N + nb) * 4 > limit) {
         if (mb > 1) mb = (mb + 1) / 2;
         else nb /= 2;
+    }
+    /* the cooperative-matrix GEMM decides fp16 or fp32 per 128x128 block: pieces in whole
+     * blocks keep the blocks where they are whatever the pieces (df11_matmul's rows decoded a
+     * piece at a time then meet the same blocks as the whole BF16 matrix) */
+    if (vk_matmul_kernel_of(vk, a) == VK_KERNEL_GEMM_COOPMAT) {
+        if (nb >= VK_COOPMAT_TILE) nb = nb / VK_COOPMAT_TILE * VK_COOPMAT_TILE;
+        if (mb >= VK_COOPMAT_TILE) mb = mb / VK_COOPMAT_TILE * VK_COOPMAT_TILE;
     }
     *out_mb = mb;
     *out_nb = nb;
@@ -151,7 +160,7 @@ dfrt_status vk_matmul_strided(vk_backend *vk, const dfrt_matmul_args *a, uint64_
                 DFRT_TRY(vk_launch(vk, &vk->pipes[vec ? VK_PIPE_GEMV_VEC : VK_PIPE_GEMV], bindings, &push,
                                    &push.groups_x, vk_ceil_div(np, rows_per_group)));
             } else if (coop) { /* 128x128 blocks: N across, M down */
-                uint32_t gx = (uint32_t)vk_ceil_div(np, COOPMAT_TILE), gy = (uint32_t)vk_ceil_div(mp, COOPMAT_TILE);
+                uint32_t gx = (uint32_t)vk_ceil_div(np, VK_COOPMAT_TILE), gy = (uint32_t)vk_ceil_div(mp, VK_COOPMAT_TILE);
                 push.groups_x = gx;
                 DFRT_TRY(vk_dispatch(vk, &vk->pipes[VK_PIPE_GEMM_COOPMAT], bindings, &push, gx, gy));
             } else { /* tiles: N across, M down */
