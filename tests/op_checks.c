@@ -19,19 +19,19 @@ static void decode_ref(host_case *h) {
     memcpy(h->want[0], c->decoded + dfrt_df11_chunk_start(c->unit, (uint32_t)c->s[0]), h->t[0].bytes);
 }
 
+/* OPC_RANGE: the scale of element i of a (rows, k) matrix: `big` in row 0, `tiny` in row 1. */
+static double range_scale(const host_case *h, size_t i, double big, double tiny) {
+    if (!(h->c->flags & OPC_RANGE)) return 1;
+    int64_t row = (int64_t)i / S(h, 2);
+    return row == 0 ? big : row == 1 ? tiny : 1;
+}
+
 static void matmul_init(host_case *h, test_rng *r) {
-    const int64_t m = S(h, 0), n = S(h, 1), k = S(h, 2);
-    const bool range = h->c->flags & OPC_RANGE;
-    for (size_t i = 0; i < op_tensor_elems(&h->t[1]); i++) {
-        double scale = !range ? 1 : (int64_t)i / k == 0 ? 1e6 : (int64_t)i / k == 1 ? 1e-9 : 1;
-        F32_IN(h, 1)[i] = (float)(scale * (2 * test_uniform(r) - 1));
-    }
-    for (size_t i = 0; i < op_tensor_elems(&h->t[2]); i++) {
-        double scale = !range ? 1 : (int64_t)i / k == 0 ? 1e7 : (int64_t)i / k == 1 ? 1e-7 : 1;
-        ((uint16_t *)h->data[2])[i] = test_bf16((float)(scale * 0.05 * test_normal(r)));
-    }
+    for (size_t i = 0; i < op_tensor_elems(&h->t[1]); i++)
+        F32_IN(h, 1)[i] = (float)(range_scale(h, i, 1e6, 1e-9) * (2 * test_uniform(r) - 1));
+    for (size_t i = 0; i < op_tensor_elems(&h->t[2]); i++)
+        ((uint16_t *)h->data[2])[i] = test_bf16((float)(range_scale(h, i, 1e7, 1e-7) * 0.05 * test_normal(r)));
     if (h->data[3]) normal_f32(r, F32_IN(h, 3), op_tensor_elems(&h->t[3]), 1.0);
-    (void)m, (void)n;
 }
 /* Y (tensor 0) = X . W^T (+ bias) in fp64, within tol * sum |x_k w_k| (+ |bias|); M, N, K are
  * the case's s[0..2]. */

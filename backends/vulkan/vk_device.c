@@ -416,6 +416,8 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
     if ((sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) && (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
         lanes >= 4 && lanes <= 64 && (lanes & (lanes - 1)) == 0 && !(sg && *sg == '0'))
         vk->gemv_tpr = lanes;
+    const char *rpt = getenv("DFRT_VULKAN_GEMV_RPT"); /* for measurements */
+    if (rpt && (*rpt == '1' || *rpt == '2' || *rpt == '4' || *rpt == '8') && !rpt[1]) vk->gemv_rpt = (uint32_t)(*rpt - '0');
     info->max_storage_buffer_range = vk->max_range;
     return DFRT_OK;
 }

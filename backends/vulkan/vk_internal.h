@@ -131,6 +131,7 @@ typedef struct vk_backend {
      * subgroup shuffles or its subgroups are not 4 .. 64 wide), created at first use, by M and
      * rows per row group (matmul_gemv_sg) or by M (df11_gemv). */
     uint32_t gemv_tpr;
+    uint32_t gemv_rpt; /* DFRT_VULKAN_GEMV_RPT (1, 2, 4 or 8 rows a row group for every M), or 0 */
     bool coopmat; /* VK_NV_cooperative_matrix enabled: matmul_coopmat.comp for M > 16 */
     vk_pipeline gemv_sg[VK_GEMV_SG_MAX_M + 1][VK_GEMV_SG_RPT];
     vk_pipeline df11_gemv[VK_GEMV_SG_MAX_M + 1];
@@ -298,6 +299,8 @@ typedef struct vk_seg_bind {
     uint32_t stream_word0, stream_words, seg_rec0, seg_word0;
 } vk_seg_bind;
 bool vk_seg_bindings(const vk_backend *vk, const dfrt_device_df11 *u, uint64_t wa, uint64_t wb, vk_seg_bind *out);
+/* DFRT_UNSUPPORTED, naming op, where the device's shared memory cannot hold the decoder's tables. */
+dfrt_status vk_seg_decoder_supported(const vk_backend *vk, const char *op);
 /* Whether the subgroup GEMV takes this matmul (M <= 16, K % 8 == 0, W and X 16-byte aligned,
  * the device able), and its launch over W rows bound by the caller (matmul_push's layout). */
 bool vk_gemv_sg_applies(const vk_backend *vk, const dfrt_matmul_args *a);

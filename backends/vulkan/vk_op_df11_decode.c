@@ -108,13 +108,17 @@ dfrt_status vk_df11_decode_range(vk_backend *vk, const dfrt_device_df11 *u, uint
     return DFRT_OK;
 }
 
+dfrt_status vk_seg_decoder_supported(const vk_backend *vk, const char *op) {
+    if (!vk->seg_workgroup)
+        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan %s: the device's %u bytes of shared memory per workgroup do not hold "
+                                           "the DF11 decoder's tables",
+                         op, vk->limits.maxComputeSharedMemorySize);
+    return DFRT_OK;
+}
+
 dfrt_status vk_df11_decode_supports(const vk_backend *vk, const dfrt_df11_decode_args *a) {
     (void)a;
-    if (!vk->seg_workgroup)
-        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan df11_decode: the device's %u bytes of shared memory per workgroup "
-                                           "do not hold the decoder's tables",
-                         vk->limits.maxComputeSharedMemorySize);
-    return DFRT_OK;
+    return vk_seg_decoder_supported(vk, "df11_decode");
 }
 
 dfrt_status vk_df11_decode(dfrt_backend *b, const dfrt_df11_decode_args *a) {

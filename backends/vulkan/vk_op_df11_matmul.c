@@ -28,10 +28,7 @@ static bool fused(const vk_backend *vk, const dfrt_df11_matmul_args *a) {
 }
 
 dfrt_status vk_df11_matmul_supports(const vk_backend *vk, const dfrt_df11_matmul_args *a) {
-    if (!vk->seg_workgroup)
-        return dfrt_fail(DFRT_UNSUPPORTED, "vulkan df11_matmul: the device's %u bytes of shared memory per workgroup "
-                                           "do not hold the decoder's tables",
-                         vk->limits.maxComputeSharedMemorySize);
+    DFRT_TRY(vk_seg_decoder_supported(vk, "df11_matmul"));
     dfrt_matmul_args m = {.x = a->x, .y = a->y, .bias = a->bias, .m = a->m, .n = a->n, .k = a->k};
     return vk_matmul_supports(vk, &m);
 }

@@ -13,8 +13,6 @@
 #include "matmul_gemv_sg.spv.h"
 #include "matmul_gemv_vec.spv.h"
 
-#include <stdlib.h>
-
 typedef struct matmul_push {
     uint32_t m, n, k, x0, w0, y0, y_stride, bias0, has_bias, groups_x;
 } matmul_push;
@@ -36,10 +34,9 @@ _Static_assert(sizeof(matmul_push) == 40, "matmul push constants");
  * H200 (llama-3.1-8b shapes; qkv, o, gate_up, down, lm_head in us) at M = 8 with 1, 2, 4 and 8
  * rows: 68.0 42.0 251.6 131.5 1083.1 / 46.3 33.8 168.5 117.2 661.6 / 60.7 48.7 188.6 176.3
  * 743.9 / 71.4 66.7 219.4 221.5 781.9; at M = 1, 1 and 2 rows about equal, 4 and 8 slower
- * (o 12.4 / 13.8 / 25.9 / 51.4). DFRT_VULKAN_GEMV_RPT=1|2|4|8 sets it for every M. */
-static uint32_t gemv_rpt(uint64_t m) {
-    const char *e = getenv("DFRT_VULKAN_GEMV_RPT");
-    if (e && (*e == '1' || *e == '2' || *e == '4' || *e == '8') && !e[1]) return (uint32_t)(*e - '0');
+ * (o 12.4 / 13.8 / 25.9 / 51.4). DFRT_VULKAN_GEMV_RPT=1|2|4|8 sets it for every M (vk->gemv_rpt). */
+static uint32_t gemv_rpt(const vk_backend *vk, uint64_t m) {
+    if (vk->gemv_rpt) return vk->gemv_rpt;
     return m == 1 ? 1 : 2;
 }
 
@@ -73,11 +70,12 @@ dfrt_status vk_matmul_pipelines(vk_backend *vk) {
 
 /* Pieces of Y: mb rows of X and Y, nb rows of W, each binding within the limit; 0 when one
  * row of W or X does not fit. */
-static void plan(const vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy, uint64_t *out_mb, uint64_t *out_nb) {
+static void plan(const vk_backend *vk, const dfrt_matmul_args *a, vk_matmul_kernel_id kernel, uint64_t ldy,
+                 uint64_t *out_mb, uint64_t *out_nb) {
     uint64_t M = (uint64_t)a->m, N = ldy, K = (uint64_t)a->k, limit = vk_range_limit(vk);
     uint64_t nb = DFRT_MIN(N, limit / (2 * K)), mb = DFRT_MIN(M, limit / (4 * K));
     uint64_t tile_limit = (uint64_t)GEMM_TILE * vk->max_groups;
-    if (M > GEMV_MAX_M && !vk_gemv_sg_applies(vk, a)) {
+    if (kernel == VK_KERNEL_GEMM || kernel == VK_KERNEL_GEMM_COOPMAT) {
         nb = DFRT_MIN(nb, tile_limit);
         mb = DFRT_MIN(mb, tile_limit);
     }
@@ -88,7 +86,7 @@ static void plan(const vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy, 
     /* the cooperative-matrix GEMM decides fp16 or fp32 per 128x128 block: pieces in whole
      * blocks keep the blocks where they are whatever the pieces (df11_matmul's rows decoded a
      * piece at a time then meet the same blocks as the whole BF16 matrix) */
-    if (vk_matmul_kernel_of(vk, a) == VK_KERNEL_GEMM_COOPMAT) {
+    if (kernel == VK_KERNEL_GEMM_COOPMAT) {
         if (nb >= VK_COOPMAT_TILE) nb = nb / VK_COOPMAT_TILE * VK_COOPMAT_TILE;
         if (mb >= VK_COOPMAT_TILE) mb = mb / VK_COOPMAT_TILE * VK_COOPMAT_TILE;
     }
@@ -98,7 +96,7 @@ static void plan(const vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy, 
 
 dfrt_status vk_matmul_supports(const vk_backend *vk, const dfrt_matmul_args *a) {
     uint64_t mb, nb;
-    plan(vk, a, (uint64_t)a->n, &mb, &nb);
+    plan(vk, a, vk_matmul_kernel_of(vk, a), (uint64_t)a->n, &mb, &nb);
     if (!nb || !mb)
         return dfrt_fail(DFRT_UNSUPPORTED, "vulkan matmul: K=%llu is too long for the device's %llu-byte binding limit",
                          (unsigned long long)a->k, (unsigned long long)vk->max_range);
@@ -109,7 +107,7 @@ dfrt_status vk_matmul_supports(const vk_backend *vk, const dfrt_matmul_args *a) 
 vk_matmul_kernel_id vk_matmul_kernel_of(const vk_backend *vk, const dfrt_matmul_args *a) {
     bool vec = a->k % 8 == 0 && a->w.offset % 16 == 0 && a->x.offset % 16 == 0;
     if (vk_gemv_sg_applies(vk, a)) {
-        uint32_t rpt = gemv_rpt((uint64_t)a->m);
+        uint32_t rpt = gemv_rpt(vk, (uint64_t)a->m);
         return rpt == 1 ? VK_KERNEL_GEMV_SG1 : rpt == 2 ? VK_KERNEL_GEMV_SG2 : rpt == 4 ? VK_KERNEL_GEMV_SG4 : VK_KERNEL_GEMV_SG8;
     }
     if (a->m <= GEMV_MAX_M) return vec ? VK_KERNEL_GEMV : VK_KERNEL_GEMV_ANY;
@@ -121,8 +119,8 @@ dfrt_status vk_matmul(dfrt_backend *b, const dfrt_matmul_args *a) { return vk_ma
 
 dfrt_status vk_matmul_strided(vk_backend *vk, const dfrt_matmul_args *a, uint64_t ldy) {
     uint64_t M = (uint64_t)a->m, N = (uint64_t)a->n, K = (uint64_t)a->k, mb, nb;
-    plan(vk, a, ldy, &mb, &nb);
     const vk_matmul_kernel_id kernel = vk_matmul_kernel_of(vk, a);
+    plan(vk, a, kernel, ldy, &mb, &nb);
     bool sg = kernel <= VK_KERNEL_GEMV_SG8;
     bool gemv = kernel == VK_KERNEL_GEMV || kernel == VK_KERNEL_GEMV_ANY;
     bool vec = kernel == VK_KERNEL_GEMV;
