@@ -287,6 +287,9 @@ static const op_case matmul_cases[] = {
     /* rows of X and W outside fp16's range, huge and tiny (Vulkan's cooperative-matrix GEMM
      * computes their blocks in fp32; the others in fp16) */
     MATMUL(40, 300, 520, OPC_RANGE), MATMUL(300, 257, 136, OPC_RANGE | OPC_BIAS), MATMUL(8, 64, 64, OPC_RANGE),
+    /* Y in whole blocks of Vulkan's cooperative-matrix GEMM (64 x 64 up to M = 128, 128 x 128
+     * above), stored straight from its accumulators */
+    MATMUL(128, 192, 264), MATMUL(256, 256, 136), MATMUL(256, 384, 520, OPC_RANGE),
 };
 
 static void matmul_group(void) {

@@ -45,7 +45,8 @@ typedef enum vk_pipeline_id {
     VK_PIPE_GEMV,
     VK_PIPE_GEMV_VEC,
     VK_PIPE_GEMM,
-    VK_PIPE_GEMM_COOPMAT, /* made only where vk->coopmat */
+    VK_PIPE_GEMM_COOPMAT,   /* made only where vk->coopmat: 128 x 128 blocks */
+    VK_PIPE_GEMM_COOPMAT64, /* and 64 x 64 */
     VK_PIPE_EMBEDDING,
     VK_PIPE_RMSNORM,
     VK_PIPE_ROPE,
@@ -312,12 +313,13 @@ typedef enum vk_matmul_kernel_id {
     VK_KERNEL_GEMV_SG8,
     VK_KERNEL_GEMV,     /* matmul_gemv, 16-byte loads */
     VK_KERNEL_GEMV_ANY, /* matmul_gemv, element by element */
-    VK_KERNEL_GEMM_COOPMAT,
+    VK_KERNEL_GEMM_COOPMAT,   /* matmul_coopmat, 128 x 128 blocks */
+    VK_KERNEL_GEMM_COOPMAT64, /* 64 x 64 */
     VK_KERNEL_GEMM,
     VK_KERNEL_COUNT
 } vk_matmul_kernel_id;
 vk_matmul_kernel_id vk_matmul_kernel_of(const vk_backend *vk, const dfrt_matmul_args *a);
-#define VK_COOPMAT_TILE 128 /* the cooperative-matrix GEMM's blocks: 128 x 128 of Y */
+#define VK_COOPMAT_TILE 128 /* the cooperative-matrix GEMM's largest blocks: 128 x 128 of Y */
 /* dfrt_matmul_kernel's names (vk_op_df11_matmul.c), for matmul and df11_matmul. */
 const char *vk_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args);
 

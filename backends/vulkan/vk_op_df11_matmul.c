@@ -89,13 +89,14 @@ const char *vk_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args) {
     static const char *const names[VK_KERNEL_COUNT] = {
         "subgroup GEMV, 1 row a group", "subgroup GEMV, 2 rows a group", "subgroup GEMV, 4 rows a group",
         "subgroup GEMV, 8 rows a group", "fp32 GEMV", "fp32 GEMV, element by element",
-        "cooperative-matrix GEMM (fp16)", "fp32 GEMM",
+        "cooperative-matrix GEMM (fp16), 128x128 blocks", "cooperative-matrix GEMM (fp16), 64x64 blocks", "fp32 GEMM",
     };
     static const char *const decoded[VK_KERNEL_COUNT] = {
         "DF11 decode + subgroup GEMV, 1 row a group", "DF11 decode + subgroup GEMV, 2 rows a group",
         "DF11 decode + subgroup GEMV, 4 rows a group", "DF11 decode + subgroup GEMV, 8 rows a group",
         "DF11 decode + fp32 GEMV", "DF11 decode + fp32 GEMV, element by element",
-        "DF11 decode + cooperative-matrix GEMM (fp16)", "DF11 decode + fp32 GEMM",
+        "DF11 decode + cooperative-matrix GEMM (fp16), 128x128 blocks",
+        "DF11 decode + cooperative-matrix GEMM (fp16), 64x64 blocks", "DF11 decode + fp32 GEMM",
     };
     const vk_backend *vk = vk_of(b);
     if (op == DFRT_OP_MATMUL) return names[vk_matmul_kernel_of(vk, args)];

@@ -1,13 +1,14 @@
 /* matmul, Y = X . W^T (+ bias) with BF16 W: for M <= 16 a pass over W at the memory's pace,
  * shaders/matmul_gemv_sg.comp (a subgroup per row group, rows of W sharing each read of X)
  * where the device and the alignment allow, else matmul_gemv.comp for M <= 8; otherwise, from
- * M = 65 on where the device has VK_NV_cooperative_matrix, matmul_coopmat.comp (tensor cores,
- * fp16 operands), else matmul_gemm.comp in 64x64 tiles of fp32 FMAs. One choice for a case,
+ * M = 17 on where the device has VK_NV_cooperative_matrix, matmul_coopmat.comp (tensor cores,
+ * fp16 operands; 64 x 64 blocks up to M = 128, 128 x 128 above), else matmul_gemm.comp in 64x64 tiles of fp32 FMAs. One choice for a case,
  * vk_matmul_kernel_of, which also names it. Pieces of Y whose X, W and Y ranges each fit one
  * binding. */
 #include "vk_internal.h"
 
 #include "matmul_coopmat.spv.h"
+#include "matmul_coopmat64.spv.h"
 #include "matmul_gemm.spv.h"
 #include "matmul_gemv.spv.h"
 #include "matmul_gemv_sg.spv.h"
@@ -22,10 +23,10 @@ _Static_assert(sizeof(matmul_push) == 40, "matmul push constants");
 #define GEMV_THREADS_PER_ROW 32
 #define GEMV_MAX_M 8
 #define GEMM_TILE 64
-/* The cooperative-matrix GEMM from M = 65 on: at M = 64 its 128-row blocks leave most of them
- * empty and too few workgroups run (H200, qkv 6144 x 4096: 542.7 us against the fp32 GEMM's
- * 381 us). */
-#define COOPMAT_MIN_M 64
+/* The cooperative-matrix GEMM above the GEMVs, in 64 x 64 blocks up to M = 128: 128 x 128
+ * blocks there leave most of a block empty and too few workgroups run (H200, qkv 6144 x 4096
+ * at M = 64: 542.7 us against the fp32 GEMM's 381 us, with 128 x 128 blocks). */
+#define COOPMAT64_MAX_M 128
 
 #define GEMV_SG_WORKGROUP 128
 
@@ -64,6 +65,9 @@ dfrt_status vk_matmul_pipelines(vk_backend *vk) {
     if (vk->coopmat)
         DFRT_TRY(vk_pipeline_create(vk, &vk->pipes[VK_PIPE_GEMM_COOPMAT], "gemm_coopmat", matmul_coopmat_spv,
                                     sizeof matmul_coopmat_spv, 4, sizeof(matmul_push), NULL, 0));
+    if (vk->coopmat)
+        DFRT_TRY(vk_pipeline_create(vk, &vk->pipes[VK_PIPE_GEMM_COOPMAT64], "gemm_coopmat64", matmul_coopmat64_spv,
+                                    sizeof matmul_coopmat64_spv, 4, sizeof(matmul_push), NULL, 0));
     return vk_pipeline_create(vk, &vk->pipes[VK_PIPE_GEMM], "gemm", matmul_gemm_spv, sizeof matmul_gemm_spv, 4,
                               sizeof(matmul_push), NULL, 0);
 }
@@ -75,7 +79,7 @@ static void plan(const vk_backend *vk, const dfrt_matmul_args *a, vk_matmul_kern
     uint64_t M = (uint64_t)a->m, N = ldy, K = (uint64_t)a->k, limit = vk_range_limit(vk);
     uint64_t nb = DFRT_MIN(N, limit / (2 * K)), mb = DFRT_MIN(M, limit / (4 * K));
     uint64_t tile_limit = (uint64_t)GEMM_TILE * vk->max_groups;
-    if (kernel == VK_KERNEL_GEMM || kernel == VK_KERNEL_GEMM_COOPMAT) {
+    if (kernel == VK_KERNEL_GEMM || kernel == VK_KERNEL_GEMM_COOPMAT || kernel == VK_KERNEL_GEMM_COOPMAT64) {
         nb = DFRT_MIN(nb, tile_limit);
         mb = DFRT_MIN(mb, tile_limit);
     }
@@ -83,10 +87,10 @@ static void plan(const vk_backend *vk, const dfrt_matmul_args *a, vk_matmul_kern
         if (mb > 1) mb = (mb + 1) / 2;
         else nb /= 2;
     }
-    /* the cooperative-matrix GEMM decides fp16 or fp32 per 128x128 block: pieces in whole
-     * blocks keep the blocks where they are whatever the pieces (df11_matmul's rows decoded a
-     * piece at a time then meet the same blocks as the whole BF16 matrix) */
-    if (kernel == VK_KERNEL_GEMM_COOPMAT) {
+    /* the cooperative-matrix GEMM decides fp16 or fp32 per block: pieces in whole blocks keep
+     * the blocks where they are whatever the pieces (df11_matmul's rows decoded a piece at a
+     * time then meet the same blocks as the whole BF16 matrix) */
+    if (kernel == VK_KERNEL_GEMM_COOPMAT || kernel == VK_KERNEL_GEMM_COOPMAT64) {
         if (nb >= VK_COOPMAT_TILE) nb = nb / VK_COOPMAT_TILE * VK_COOPMAT_TILE;
         if (mb >= VK_COOPMAT_TILE) mb = mb / VK_COOPMAT_TILE * VK_COOPMAT_TILE;
     }
@@ -111,7 +115,7 @@ vk_matmul_kernel_id vk_matmul_kernel_of(const vk_backend *vk, const dfrt_matmul_
         return rpt == 1 ? VK_KERNEL_GEMV_SG1 : rpt == 2 ? VK_KERNEL_GEMV_SG2 : rpt == 4 ? VK_KERNEL_GEMV_SG4 : VK_KERNEL_GEMV_SG8;
     }
     if (a->m <= GEMV_MAX_M) return vec ? VK_KERNEL_GEMV : VK_KERNEL_GEMV_ANY;
-    if (a->m > COOPMAT_MIN_M && vec && vk->coopmat) return VK_KERNEL_GEMM_COOPMAT;
+    if (vec && vk->coopmat) return a->m <= COOPMAT64_MAX_M ? VK_KERNEL_GEMM_COOPMAT64 : VK_KERNEL_GEMM_COOPMAT;
     return VK_KERNEL_GEMM;
 }
 
@@ -124,7 +128,8 @@ dfrt_status vk_matmul_strided(vk_backend *vk, const dfrt_matmul_args *a, uint64_
     bool sg = kernel <= VK_KERNEL_GEMV_SG8;
     bool gemv = kernel == VK_KERNEL_GEMV || kernel == VK_KERNEL_GEMV_ANY;
     bool vec = kernel == VK_KERNEL_GEMV;
-    bool coop = kernel == VK_KERNEL_GEMM_COOPMAT;
+    bool coop = kernel == VK_KERNEL_GEMM_COOPMAT || kernel == VK_KERNEL_GEMM_COOPMAT64;
+    uint32_t block = kernel == VK_KERNEL_GEMM_COOPMAT ? VK_COOPMAT_TILE : 64; /* used where coop */
     uint32_t rpt = 1u << (kernel - VK_KERNEL_GEMV_SG1); /* used where sg */
     for (uint64_t m0 = 0; m0 < M; m0 += mb) {
         uint64_t mp = DFRT_MIN(mb, M - m0);
@@ -157,10 +162,11 @@ dfrt_status vk_matmul_strided(vk_backend *vk, const dfrt_matmul_args *a, uint64_
                 uint64_t rows_per_group = GEMV_WORKGROUP / GEMV_THREADS_PER_ROW;
                 DFRT_TRY(vk_launch(vk, &vk->pipes[vec ? VK_PIPE_GEMV_VEC : VK_PIPE_GEMV], bindings, &push,
                                    &push.groups_x, vk_ceil_div(np, rows_per_group)));
-            } else if (coop) { /* 128x128 blocks: N across, M down */
-                uint32_t gx = (uint32_t)vk_ceil_div(np, VK_COOPMAT_TILE), gy = (uint32_t)vk_ceil_div(mp, VK_COOPMAT_TILE);
+            } else if (coop) { /* blocks: N across, M down */
+                uint32_t gx = (uint32_t)vk_ceil_div(np, block), gy = (uint32_t)vk_ceil_div(mp, block);
                 push.groups_x = gx;
-                DFRT_TRY(vk_dispatch(vk, &vk->pipes[VK_PIPE_GEMM_COOPMAT], bindings, &push, gx, gy));
+                DFRT_TRY(vk_dispatch(vk, &vk->pipes[block == 64 ? VK_PIPE_GEMM_COOPMAT64 : VK_PIPE_GEMM_COOPMAT], bindings,
+                                     &push, gx, gy));
             } else { /* tiles: N across, M down */
                 uint32_t gx = (uint32_t)vk_ceil_div(np, GEMM_TILE), gy = (uint32_t)vk_ceil_div(mp, GEMM_TILE);
                 push.groups_x = gx;
