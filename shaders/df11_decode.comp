@@ -3,12 +3,14 @@
 // cuda/df11_decode.cu does: a workgroup takes an item of SEG_SLOTS consecutive segments at a
 // time (workgroups loop over the items, the unit's tables loaded once), each invocation
 // decodes one segment's exponents into shared memory (df11_segments.glsl), then the workgroup
-// joins them with the sign/mantissa bytes and writes BF16, four weights an invocation and step,
-// consecutive invocations writing consecutive weights: one 8-byte store where the output is
-// aligned for it (2-byte stores, whose partial sectors took 70% of the decode's time on the
-// H200, at the range's ends or otherwise). Only weights inside the range are written.
+// joins them with the sign/mantissa bytes and writes BF16, eight weights an invocation and
+// step, consecutive invocations writing consecutive weights: one 16-byte store where the
+// output is aligned for it (2-byte stores at the range's ends or otherwise). The sign/mantissa
+// bytes are loaded before the decode, so that their loads are in flight while it runs. Only
+// weights inside the range are written.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 #define SEG_SLOTS gl_WorkGroupSize.x
@@ -18,14 +20,15 @@ layout(std430, set = 0, binding = 1) readonly buffer Segments { uint segments[];
 layout(std430, set = 0, binding = 2) readonly buffer Fast { uint fast[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Luts { uint luts[]; };
 layout(std430, set = 0, binding = 4) readonly buffer SignMantissa { uint sm_words[]; };
+layout(std430, set = 0, binding = 4) readonly buffer SignMantissa8 { uvec2 sm8[]; }; // the same, eight at a time
 layout(std430, set = 0, binding = 5) writeonly buffer Out { uint16_t out16[]; };
-layout(std430, set = 0, binding = 5) writeonly buffer Out4 { uvec2 out4[]; }; // the same, four at a time
+layout(std430, set = 0, binding = 5) writeonly buffer Out8 { uvec4 out8[]; }; // the same, eight at a time
 
 layout(push_constant) uniform Push {
     uint seg0;           // the unit's segment where the range starts (a / 64)
     uint skip;           // weights of segment seg0 before the range (a % 64)
     uint count;          // weights in the range
-    uint sm0;            // byte of the sign/mantissa binding where segment seg0 starts (a multiple of 4)
+    uint sm0;            // byte of the sign/mantissa binding where segment seg0 starts (a multiple of 8)
     uint out0;           // element of the output binding where weight a goes
     uint stream_word0;   // the unit's stream word where the stream binding starts
     uint stream_words;   // words in the stream binding
@@ -43,25 +46,31 @@ void main() {
     uint n_segs = (end + SEG_WEIGHTS - 1u) / SEG_WEIGHTS;
     uint items = (n_segs + SEG_SLOTS - 1u) / SEG_SLOTS;
     for (uint item = gl_WorkGroupID.x; item < items; item += gl_NumWorkGroups.x) {
+        uint base = item * SEG_SLOTS * SEG_WEIGHTS;   // the item's first weight, from segment seg0
+        // this invocation's sign/mantissa bytes: weights base + 8 t + 8 SEG_SLOTS k, k < 8
+        // (SEG_WEIGHTS / 8 steps cover the item), eight a step (sm0 % 8 == 0); past the end, none
+        uvec2 s8[SEG_WEIGHTS / 8u];
+        [[unroll]] for (uint k = 0u; k < SEG_WEIGHTS / 8u; k++) {
+            uint w = base + 8u * (t + SEG_SLOTS * k);
+            if (w + 8u <= end) s8[k] = sm8[(pc.sm0 + w) / 8u];
+            else s8[k] = uvec2(w < end ? sm_words[(pc.sm0 + w) / 4u] : 0u, w + 4u < end ? sm_words[(pc.sm0 + w) / 4u + 1u] : 0u);
+        }
         uint s = item * SEG_SLOTS + t;                // this invocation's segment, from seg0
         if (s < n_segs) seg_decode(seg_open(seg_start(pc.seg0 + s)), min(SEG_WEIGHTS, end - s * SEG_WEIGHTS), t);
         barrier();
-        uint base = item * SEG_SLOTS * SEG_WEIGHTS;   // the item's first weight, from segment seg0
-        // four weights a step: one word of exponents, one of sign/mantissa bytes (sm0 % 4 == 0)
-        for (uint i = 4u * t; i < SEG_SLOTS * SEG_WEIGHTS; i += 4u * SEG_SLOTS) {
-            uint w = base + i;
-            if (w >= end) break;
-            if (w + 4u <= pc.skip) continue;
-            uint e = s_exp[(i / SEG_WEIGHTS) * SEG_PITCH + (i % SEG_WEIGHTS) / 4u];
-            uint sm = sm_words[(pc.sm0 + w) / 4u];
-            uint v[4];
-            for (uint b = 0u; b < 4u; b++) v[b] = seg_join((e >> (8u * b)) & 0xFFu, (sm >> (8u * b)) & 0xFFu);
-            uint o = pc.out0 + w - pc.skip; // where weight w goes, when w >= skip
-            if (w >= pc.skip && w + 4u <= end && o % 4u == 0u) {
-                out4[o / 4u] = uvec2(v[0] | v[1] << 16, v[2] | v[3] << 16);
-            } else {
-                for (uint b = 0u; b < 4u; b++)
-                    if (w + b >= pc.skip && w + b < end) out16[pc.out0 + w + b - pc.skip] = uint16_t(v[b]);
+        [[unroll]] for (uint k = 0u; k < SEG_WEIGHTS / 8u; k++) {
+            uint i = 8u * (t + SEG_SLOTS * k), w = base + i;
+            if (w < end && w + 8u > pc.skip) {
+                uint ew = (i / SEG_WEIGHTS) * SEG_PITCH + (i % SEG_WEIGHTS) / 4u;
+                uvec2 lo = seg_bf16x4(s_exp[ew], s8[k].x), hi = seg_bf16x4(s_exp[ew + 1u], s8[k].y);
+                uint o = pc.out0 + w - pc.skip; // where weight w goes, when w >= skip
+                if (w >= pc.skip && w + 8u <= end && o % 8u == 0u) {
+                    out8[o / 8u] = uvec4(lo, hi);
+                } else {
+                    uint v[4] = uint[4](lo.x, lo.y, hi.x, hi.y);
+                    for (uint b = 0u; b < 8u; b++)
+                        if (w + b >= pc.skip && w + b < end) out16[pc.out0 + w + b - pc.skip] = uint16_t(v[b / 2u] >> (16u * (b % 2u)));
+                }
             }
         }
         barrier();

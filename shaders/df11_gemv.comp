@@ -8,6 +8,7 @@
 // segment) with its sign/mantissa bytes. Workgroups loop over the rows, the unit's tables
 // loaded once.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 #include "gemv_sg.glsl"
 layout(local_size_x_id = 0) in;
@@ -76,11 +77,10 @@ void main() {
                 uint ew = (slot0 + v / 8u) * SEG_PITCH + (v % 8u) * 2u;
                 uint e0 = s_exp[ew], e1 = s_exp[ew + 1u];
                 uvec2 s = sm2[pc.sm0 / 8u + row * k8 + j];
+                vec4 w0 = seg_weights4(e0, s.x), w1 = seg_weights4(e1, s.y);
                 for (uint m = 0u; m < MM; m++) {
                     vec4 a = x4[xv0 + m * xrow + 2u * j], b = x4[xv0 + m * xrow + 2u * j + 1u];
-                    acc[m] = dot8(acc[m], a, b, seg_weight(e0, s.x, 0u), seg_weight(e0, s.x, 1u), seg_weight(e0, s.x, 2u),
-                                  seg_weight(e0, s.x, 3u), seg_weight(e1, s.y, 0u), seg_weight(e1, s.y, 1u),
-                                  seg_weight(e1, s.y, 2u), seg_weight(e1, s.y, 3u));
+                    acc[m] = dot8(acc[m], a, b, w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w);
                 }
             }
             subgroupBarrier(); // the slots are read by other lanes before the next round writes them

@@ -12,10 +12,10 @@ typedef struct decode_push {
 } decode_push;
 _Static_assert(sizeof(decode_push) == 40, "decode push constants");
 
-/* The decoders' shared memory: the fast table (4096 words), the luts (18 x 64 words), and 17
+/* The decoders' shared memory: the fast table (4096 words), the luts (18 x 64 words), and 21
  * words per segment decoded at once (df11_segments.glsl). */
 #define SEG_TABLE_WORDS (4096u + 18u * 64u)
-#define SEG_PITCH_WORDS 17u
+#define SEG_PITCH_WORDS 21u
 
 dfrt_status vk_df11_decode_pipelines(vk_backend *vk) {
     uint32_t shared = vk->limits.maxComputeSharedMemorySize;
