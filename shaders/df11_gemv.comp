@@ -5,8 +5,8 @@
 // A row group (TPR lanes: the subgroup) takes a row in rounds of TPR segments, one per lane,
 // decoded into shared memory (df11_segments.glsl); then lane l takes the round's 8-weight
 // vectors l, l + TPR, ... as matmul_gemv_sg does, joining each one's exponents (another lane's
-// segment) with its sign/mantissa bytes. Workgroups loop over the rows, the unit's tables
-// loaded once.
+// segment) with its sign/mantissa bytes (loaded before the decode). Workgroups loop over the
+// rows, the unit's tables loaded once.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
@@ -67,16 +67,22 @@ void main() {
             uint next_row = rd + 1u < rounds ? row : row + stride, next_rd = rd + 1u < rounds ? rd + 1u : 0u;
             bool next_in = SEG_IN(next_row, next_rd);
             uvec2 next_start = next_in ? seg_start(SEG_OF(next_row, next_rd)) : uvec2(0u);
+            // the sign/mantissa bytes of this lane's vectors, loaded before the decode
+            uvec2 sv[8];
+            [[unroll]] for (uint i = 0u; i < 8u; i++) {
+                uint j = rd * TPR * 8u + lane + TPR * i;
+                sv[i] = live && j < k8 ? sm2[pc.sm0 / 8u + row * k8 + j] : uvec2(0u);
+            }
             if (SEG_IN(row, rd)) seg_decode(cur, SEG_WEIGHTS, slot0 + lane);
             if (next_in) cur = seg_open(next_start);
             subgroupMemoryBarrierShared();
             subgroupBarrier();
-            for (uint i = 0u; i < 8u; i++) {
+            [[unroll]] for (uint i = 0u; i < 8u; i++) {
                 uint v = lane + TPR * i, j = rd * TPR * 8u + v; // the vector in the round, in the row
                 if (!live || j >= k8) break;
                 uint ew = (slot0 + v / 8u) * SEG_PITCH + (v % 8u) * 2u;
                 uint e0 = s_exp[ew], e1 = s_exp[ew + 1u];
-                uvec2 s = sm2[pc.sm0 / 8u + row * k8 + j];
+                uvec2 s = sv[i];
                 vec4 w0 = seg_weights4(e0, s.x), w1 = seg_weights4(e1, s.y);
                 for (uint m = 0u; m < MM; m++) {
                     vec4 a = x4[xv0 + m * xrow + 2u * j], b = x4[xv0 + m * xrow + 2u * j + 1u];

@@ -62,12 +62,12 @@ dfrt_status vk_matmul_pipelines(vk_backend *vk) {
                                 sizeof(matmul_push), gemv_spec, 2));
     DFRT_TRY(vk_pipeline_create(vk, &vk->pipes[VK_PIPE_GEMV_VEC], "gemv_vec", matmul_gemv_vec_spv,
                                 sizeof matmul_gemv_vec_spv, 4, sizeof(matmul_push), gemv_spec, 2));
-    if (vk->coopmat)
+    if (vk->coopmat) {
         DFRT_TRY(vk_pipeline_create(vk, &vk->pipes[VK_PIPE_GEMM_COOPMAT], "gemm_coopmat", matmul_coopmat_spv,
                                     sizeof matmul_coopmat_spv, 4, sizeof(matmul_push), NULL, 0));
-    if (vk->coopmat)
         DFRT_TRY(vk_pipeline_create(vk, &vk->pipes[VK_PIPE_GEMM_COOPMAT64], "gemm_coopmat64", matmul_coopmat64_spv,
                                     sizeof matmul_coopmat64_spv, 4, sizeof(matmul_push), NULL, 0));
+    }
     return vk_pipeline_create(vk, &vk->pipes[VK_PIPE_GEMM], "gemm", matmul_gemm_spv, sizeof matmul_gemm_spv, 4,
                               sizeof(matmul_push), NULL, 0);
 }
