@@ -105,6 +105,7 @@ struct dfrt_backend {
     char selection[512]; /* how dfrt_backend_open chose it */
     uint64_t allocated;  /* bytes in live buffers */
     uint64_t peak_allocated;
+    struct dfrt_op_profile *profile; /* dfrt_backend_set_profile, or NULL */
     void *impl;
 };
 

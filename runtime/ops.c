@@ -414,15 +414,40 @@ const char *dfrt_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args) {
     return b->vt->matmul_kernel(b, op, &copy);
 }
 
-/* The public wrappers: validate a copy of the args, ask the backend, then enqueue. */
+void dfrt_backend_set_profile(dfrt_backend *b, dfrt_op_profile *profile) {
+    if (b) b->profile = profile;
+}
+
+/* Runs an op between device timestamps and adds its time to the profile (dfrt_op_profile). */
+static dfrt_status profiled(dfrt_backend *b, dfrt_op op, dfrt_status (*run)(dfrt_backend *, const void *),
+                            const void *args) {
+    dfrt_op_profile *p = b->profile;
+    dfrt_status ts = b->vt->timer_begin(b);
+    dfrt_status s = run(b, args);
+    double ms = 0;
+    if (ts == DFRT_OK) ts = b->vt->timer_end(b, &ms);
+    if (s != DFRT_OK) return s;
+    if (ts != DFRT_OK) {
+        if (p->status == DFRT_OK) p->status = ts;
+        return DFRT_OK;
+    }
+    p->ms[op] += ms;
+    p->calls[op]++;
+    return DFRT_OK;
+}
+
+/* The public wrappers: validate a copy of the args, ask the backend, then enqueue (timed on
+ * its own while a profile is set). */
 #define DEFINE_OP(fn, OP)                                                                                  \
+    static dfrt_status run_##fn(dfrt_backend *b, const void *args) { return b->vt->fn(b, args); }          \
     dfrt_status dfrt_op_##fn(dfrt_backend *b, const dfrt_##fn##_args *args) {                              \
         if (!args) return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: arguments are NULL", #fn);                 \
         dfrt_##fn##_args a = *args;                                                                        \
         bool empty;                                                                                        \
         DFRT_TRY(validate(b, OP, &a, &empty));                                                             \
         DFRT_TRY(check_backend(b, OP, &a));                                                                \
-        return empty ? DFRT_OK : b->vt->fn(b, &a);                                                         \
+        if (empty) return DFRT_OK;                                                                         \
+        return b->profile ? profiled(b, OP, run_##fn, &a) : b->vt->fn(b, &a);                              \
     }
 
 DFRT_FOR_EACH_OP(DEFINE_OP)

@@ -230,4 +230,16 @@ DFRT_API bool dfrt_backend_supports(dfrt_backend *b, dfrt_op op, const void *arg
  * The text is static. */
 DFRT_API const char *dfrt_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *args);
 
+/* Device time per op, for profiling (dfrt bench model --profile). While a profile is set on a
+ * backend, each op enqueued on it is timed on its own: device timestamps around it, then a
+ * wait for it (so work is not recorded: run models op by op, dfrt_model_options.eager), and
+ * its milliseconds and one call are added to ms[op] and calls[op]. The first failure of a
+ * timer is kept in status (the op itself still runs). NULL stops profiling. */
+typedef struct dfrt_op_profile {
+    double ms[DFRT_OP_COUNT];
+    uint64_t calls[DFRT_OP_COUNT];
+    dfrt_status status;
+} dfrt_op_profile;
+DFRT_API void dfrt_backend_set_profile(dfrt_backend *b, dfrt_op_profile *profile);
+
 #endif /* DFRT_OPS_H */

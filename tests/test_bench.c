@@ -154,9 +154,10 @@ static void test_model_bench(void) {
     free(text);
     cJSON_Delete(j);
 
-    /* A second run uses the cache; the fp32 KV cache doubles the KV figure. */
+    /* A second run uses the cache; the fp32 KV cache doubles the KV figure; --profile times
+     * each op of the decode steps (tiny: 4 layers of 4 matmuls, and the lm_head). */
     test_sh("'%s' bench model --synthetic tiny --cache '%s' --backend cpu --batch 2 --prompt-len 4 --gen 3 "
-            "--min-time 0 --formats df11 --kv-cache f32 --json '%s' > '%s.out' 2> '%s'",
+            "--min-time 0 --formats df11 --kv-cache f32 --profile --json '%s' > '%s.out' 2> '%s'",
             dfrt_exe, cache, json, json, log);
     err = test_read_file(log, NULL);
     CHECK(err && strstr(err, "using cached") && !strstr(err, "built "));
@@ -165,12 +166,21 @@ static void test_model_bench(void) {
     snprintf(out_path, sizeof out_path, "%s.out", json);
     text = test_read_file(out_path, NULL);
     CHECK(text && strstr(text, "KV cache: 4.1 kB per position of a sequence (fp32 keys and values)"));
+    CHECK(text && strstr(text, "decode step profile (--profile)") && strstr(text, "cpu DF11 batch 2"));
     free(text);
     j = load_json(json);
     CHECK(j && cJSON_GetArraySize(get(j, "figures")) == 1);
     const cJSON *f1 = j ? cJSON_GetArrayItem(get(j, "figures"), 0) : NULL;
     CHECK(f1 && strcmp(cJSON_GetStringValue(get(f1, "kv_cache")), "f32") == 0 &&
           num(f1, "kv_bytes_per_token") == 4.0 * 2 * 4 * 32 * 4);
+    CHECK(f1 && cJSON_IsTrue(get(f1, "eager")));
+    const cJSON *prof = f1 ? get(f1, "profile_us_per_step") : NULL;
+    CHECK(prof && num(get(prof, "df11_matmul"), "calls") == 17 && num(get(prof, "attention"), "calls") == 4 &&
+          num(get(prof, "argmax"), "calls") == 1 && !get(prof, "matmul"));
+    double parts = 0;
+    const cJSON *op;
+    cJSON_ArrayForEach(op, prof) parts += num(op, "us");
+    CHECK(prof && num(get(prof, "df11_matmul"), "us") > 0 && fabs(parts - num(f1, "profile_device_us_per_step")) < 1e-6 * parts);
     cJSON_Delete(j);
 }
 

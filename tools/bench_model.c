@@ -11,7 +11,7 @@
 static const char help[] =
     "usage: dfrt bench model [MODEL_DIR | --synthetic NAME] [--backend LIST] [--batch LIST]\n"
     "                        [--prompt-len P] [--gen G] [--formats df11,bf16] [--min-time SECONDS]\n"
-    "                        [--kv-cache bf16|f32] [--max-rows N] [--eager] [--cache DIR]\n"
+    "                        [--kv-cache bf16|f32] [--max-rows N] [--eager] [--profile] [--cache DIR]\n"
     "                        [--threads N] [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
     "\n"
     "Runs the model on each backend (default: every available GPU backend, else the CPU) for\n"
@@ -34,7 +34,9 @@ static const char help[] =
     "are compared.\n"
     "\n"
     "Decode steps run as recorded graphs where the backend records work (CUDA graphs: one launch\n"
-    "a step instead of one per op); --eager runs every step op by op instead. The KV cache holds\n"
+    "a step instead of one per op); --eager runs every step op by op instead. --profile (implies\n"
+    "--eager): after the timed runs, one more in which each op is timed alone on the device;\n"
+    "prints each op's device time per decode step beside the step's time. The KV cache holds\n"
     "BF16 keys and values (--kv-cache bf16, the default) or fp32 ones (--kv-cache f32).\n"
     "--max-rows: token rows per forward pass (dfrt_model_options.max_rows; default 2048, 512 on\n"
     "the CPU): longer prefills go in pieces of that many rows.\n"
@@ -52,6 +54,7 @@ typedef struct model_plan {
     int prompt_len, gen;
     double min_time;
     int eager;  /* dfrt_model_options.eager */
+    int profile; /* --profile: a further run with every op timed alone (eager) */
     int kv_f32; /* dfrt_model_options.kv_f32 */
     int max_rows; /* dfrt_model_options.max_rows (0: its default) */
 } model_plan;
@@ -146,13 +149,17 @@ static char *make_twin(const char *dir, int dir_is_df11, const char *cache, int 
 
 typedef struct run_state {
     double start, first_token;
+    dfrt_op_profile *profile; /* emptied at the first token: what follows is decode steps */
     int32_t *tokens; /* sequence 0's tokens, when recording */
     int n_tokens, cap;
 } run_state;
 
 static bool on_token(void *user, int sequence, int32_t token) {
     run_state *s = user;
-    if (s->first_token == 0) s->first_token = cli_now();
+    if (s->first_token == 0) {
+        s->first_token = cli_now();
+        if (s->profile) *s->profile = (dfrt_op_profile){0};
+    }
     if (sequence == 0 && s->tokens && s->n_tokens < s->cap) s->tokens[s->n_tokens++] = token;
     return !cli_cancel_flag;
 }
@@ -208,6 +215,24 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         runs++;
         rs.tokens = NULL; /* sequence 0's tokens of the first run */
     }
+    /* --profile: one more run, each op timed alone; its decode steps' device time per op */
+    dfrt_op_profile prof = {0};
+    double prof_steps = 0;
+    if (ok && runs && p->profile && !cli_cancel_flag) {
+        rs.first_token = 0;
+        rs.profile = &prof;
+        dfrt_backend_set_profile(b, &prof);
+        dfrt_status st = dfrt_generate(m, prompt, (size_t)p->prompt_len, &go, &gs);
+        dfrt_backend_set_profile(b, NULL);
+        rs.profile = NULL;
+        if (st != DFRT_OK) ok = 0;
+        else if (prof.status != DFRT_OK) {
+            fprintf(stderr, "dfrt bench model: %s %s batch %d: --profile: the backend's timer failed: %s\n", bn,
+                    format_names[format], batch, dfrt_last_error());
+            ok = 0;
+        }
+        prof_steps = p->gen - 1;
+    }
     if (!ok && !cli_cancel_flag)
         fprintf(stderr, "dfrt bench model: %s %s batch %d: %s\n", bn, format_names[format], batch, dfrt_last_error());
     if (ok && runs && !cli_cancel_flag) {
@@ -231,6 +256,18 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         cJSON_AddStringToObject(f, "kv_cache", dfrt_kv_type_name(dfrt_model_kv_type(m)));
         cJSON_AddNumberToObject(f, "load_seconds", load_s);
         cJSON_AddNumberToObject(f, "runs", runs);
+        if (prof_steps > 0) { /* microseconds per decode step, per op */
+            cJSON *pj = cJSON_AddObjectToObject(f, "profile_us_per_step");
+            double total = 0;
+            for (int op = 0; pj && op < DFRT_OP_COUNT; op++) {
+                if (!prof.calls[op]) continue;
+                cJSON *o = cJSON_AddObjectToObject(pj, dfrt_op_name((dfrt_op)op));
+                cJSON_AddNumberToObject(o, "us", 1e3 * prof.ms[op] / prof_steps);
+                cJSON_AddNumberToObject(o, "calls", (double)prof.calls[op] / prof_steps);
+                total += 1e3 * prof.ms[op] / prof_steps;
+            }
+            cJSON_AddNumberToObject(f, "profile_device_us_per_step", total);
+        }
         cJSON *t = cJSON_AddArrayToObject(f, "tokens");
         for (int i = 0; t && i < rs.n_tokens; i++) cJSON_AddItemToArray(t, cJSON_CreateNumber(tokens[i]));
         fprintf(stderr, "dfrt bench model: %s %s batch %d: prefill %.1f tokens/s, decode %.1f tokens/s, TTFT %.1f ms\n", bn,
@@ -281,6 +318,47 @@ static void print_ratio_cells(const cJSON *a, const cJSON *b) {
     printf("  %9.2f %9.2f %8.2f %8.2f ", bench_median(a, "prefill_tokens_per_s") / bench_median(b, "prefill_tokens_per_s"),
            bench_median(a, "decode_tokens_per_s") / bench_median(b, "decode_tokens_per_s"),
            bench_median(a, "ttft_ms") / bench_median(b, "ttft_ms"), pa->valuedouble / pb->valuedouble);
+}
+
+/* --profile: per run, each op's device time per decode step (us) and calls per step; the sum;
+ * and the step's time in the timed runs (op by op), whose excess over the sum is the host's
+ * work and the device's gaps between ops. */
+static void print_profile(const bench_report *r, char names[][16], int n, const model_plan *p) {
+    bool used[DFRT_OP_COUNT] = {false};
+    const cJSON *f;
+    cJSON_ArrayForEach(f, r->figures) {
+        const cJSON *pj = cJSON_GetObjectItemCaseSensitive(f, "profile_us_per_step");
+        for (int op = 0; op < DFRT_OP_COUNT; op++)
+            if (cJSON_GetObjectItemCaseSensitive(pj, dfrt_op_name((dfrt_op)op))) used[op] = true;
+    }
+    printf("\ndecode step profile (--profile): us of device time per step for each op, each op timed alone in a\n"
+           "further run (calls per step in brackets); sum = their total; step = a step's time in the timed runs\n"
+           "(op by op), its excess over the sum the host's work and the gaps between ops\n%-24s", "");
+    for (int op = 0; op < DFRT_OP_COUNT; op++)
+        if (used[op]) printf(" %17.17s", dfrt_op_name((dfrt_op)op));
+    printf(" %9s %9s\n", "sum", "step");
+    for (int i = 0; i < n; i++)
+        for (int bi = 0; bi < p->n_batches; bi++)
+            for (int fmt = 0; fmt < 2; fmt++) {
+                if (!p->dirs[fmt]) continue;
+                f = bench_find(r, names[i], "model", NULL, format_names[fmt], NAN, p->batches[bi]);
+                const cJSON *pj = cJSON_GetObjectItemCaseSensitive(f, "profile_us_per_step");
+                if (!pj) continue;
+                char label[48];
+                snprintf(label, sizeof label, "%.12s %s batch %d", names[i], fmt ? "BF16" : "DF11", p->batches[bi]);
+                printf("%-24s", label);
+                for (int op = 0; op < DFRT_OP_COUNT; op++) {
+                    if (!used[op]) continue;
+                    const cJSON *o = cJSON_GetObjectItemCaseSensitive(pj, dfrt_op_name((dfrt_op)op));
+                    const cJSON *us = cJSON_GetObjectItemCaseSensitive(o, "us"), *c = cJSON_GetObjectItemCaseSensitive(o, "calls");
+                    if (cJSON_IsNumber(us) && cJSON_IsNumber(c)) printf(" %10.1f (%4.0f)", us->valuedouble, c->valuedouble);
+                    else printf(" %17s", "-");
+                }
+                const cJSON *sum = cJSON_GetObjectItemCaseSensitive(f, "profile_device_us_per_step");
+                double tps = bench_median(f, "decode_tokens_per_s");
+                printf(" %9.1f %9.1f\n", cJSON_IsNumber(sum) ? sum->valuedouble : NAN,
+                       tps > 0 ? 1e6 * p->batches[bi] / tps : NAN);
+            }
 }
 
 static void print_table(const bench_report *r, char names[][16], int n, const model_plan *p, const char *model_name) {
@@ -362,6 +440,7 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
             printf("\n");
         }
     }
+    if (p->profile) print_profile(r, names, n, p);
 }
 
 /* The DF11 model's weights in device memory, per layout of DF11 units (dfrt_backend_df11_layout):
@@ -396,7 +475,7 @@ static double weight_bytes(const char *dir) {
 int bench_model(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench model",
                   "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
-                  "--kv-cache= --max-rows= --eager --json= --csv= --plot= --help -h", help};
+                  "--kv-cache= --max-rows= --eager --profile --json= --csv= --plot= --help -h", help};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;
@@ -409,6 +488,10 @@ int bench_model(int argc, char **argv) {
         }
         if (strcmp(arg, "--eager") == 0) {
             p.eager = 1;
+            continue;
+        }
+        if (strcmp(arg, "--profile") == 0) {
+            p.profile = p.eager = 1;
             continue;
         }
         const char *v = cli_value(&a, arg, inline_value);
