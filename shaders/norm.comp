@@ -15,11 +15,15 @@
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x_id = 0) in;
 
-layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
-layout(std430, set = 0, binding = 1) readonly buffer W { float w[]; };
-layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
-layout(std430, set = 0, binding = 3) readonly buffer R { float res[]; };
-layout(std430, set = 0, binding = 4) buffer S { float sum[]; };
+// restrict: each element is read and written by one invocation only, its own stores never
+// before its own loads of it, so no store can change what another load reads; without it, the
+// compiler kept each load behind the store before it (H200: 16 registers, one load in flight,
+// 21.6 us for a 4096-wide row with residual against 8.4 on CUDA)
+layout(std430, set = 0, binding = 0) restrict readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) restrict readonly buffer W { float w[]; };
+layout(std430, set = 0, binding = 2) restrict writeonly buffer Y { float y[]; };
+layout(std430, set = 0, binding = 3) restrict readonly buffer R { float res[]; };
+layout(std430, set = 0, binding = 4) restrict buffer S { float sum[]; };
 
 layout(push_constant) uniform Push {
     uint rows, heads, dim, row_stride;
