@@ -505,7 +505,7 @@ static void test_hostile_files(void) {
     CHECK_ERROR(load_text("{\"model\": {\"type\": \"BPE\", "), F, "not valid JSON");
     CHECK_ERROR(load_text("[1, 2]"), F, "not a JSON object");
     CHECK_ERROR(load_text("{} }"), F, "hostile.json: not valid JSON"); /* trailing bytes */
-    CHECK_ERROR(load_text("{}"), U, "pre_tokenizer is null");
+    CHECK_ERROR(load_text("{}"), F, "hostile.json: model must be an object");
 
     /* model */
     CHECK_ERROR(load_json(set(mini(), "model", "type", cJSON_CreateString("Unigram"))), U,
@@ -513,7 +513,7 @@ static void test_hostile_files(void) {
     CHECK_ERROR(load_json(set(mini(), "model", "type", cJSON_CreateString("WordPiece"))), U, "\"WordPiece\"");
     CHECK_ERROR(load_json(set(mini(), "model", "type", cJSON_CreateNumber(5))), F, "model.type must be a string");
     CHECK_ERROR(load_json(set(mini(), NULL, "model", cJSON_CreateString("BPE"))), F, "model must be an object");
-    CHECK_ERROR(load_json(set(mini(), "model", "byte_fallback", cJSON_CreateTrue())), U, "model.byte_fallback");
+    CHECK(load_json(set(mini(), "model", "byte_fallback", cJSON_CreateTrue())) == DFRT_OK); /* no effect: every byte has a token */
     CHECK_ERROR(load_json(set(mini(), "model", "dropout", cJSON_CreateNumber(0.1))), U, "model.dropout");
     CHECK_ERROR(load_json(set(mini(), "model", "continuing_subword_prefix", cJSON_CreateString("##"))), U,
                 "model.continuing_subword_prefix");
@@ -541,7 +541,20 @@ static void test_hostile_files(void) {
 
     /* normalizer, pre-tokenizer, decoder */
     CHECK_ERROR(load_json(set(mini(), NULL, "normalizer", type("NFKC"))), U,
-                "normalizer \"NFKC\" is not supported (dfrt reads NFC, or no normalizer)");
+                "normalizer \"NFKC\" is not supported (dfrt reads NFC, Replace of a string, Prepend, a Sequence of them, "
+                "or no normalizer)");
+    cJSON *rep = type("Replace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(rep, "pattern"), "Regex", " +");
+    cJSON_AddStringToObject(rep, "content", "_");
+    CHECK_ERROR(load_json(set(mini(), NULL, "normalizer", rep)), U, "normalizer.pattern: a Regex is not supported here");
+    rep = type("Replace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(rep, "pattern"), "String", "");
+    cJSON_AddStringToObject(rep, "content", "_");
+    CHECK_ERROR(load_json(set(mini(), NULL, "normalizer", rep)), F,
+                "normalizer.pattern must be {\"String\": a non-empty string}");
+    rep = type("Replace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(rep, "pattern"), "String", " ");
+    CHECK_ERROR(load_json(set(mini(), NULL, "normalizer", rep)), F, "normalizer.content must be a string");
     cJSON *seq = type("Sequence");
     cJSON *norms = cJSON_AddArrayToObject(seq, "normalizers");
     cJSON_AddItemToArray(norms, type("NFC"));
@@ -549,19 +562,21 @@ static void test_hostile_files(void) {
     CHECK_ERROR(load_json(set(mini(), NULL, "normalizer", seq)), U, "normalizer.normalizers[1] \"Lowercase\"");
     CHECK_ERROR(load_json(set(mini(), NULL, "normalizer", cJSON_CreateObject())), F,
                 "normalizer must be an object with a \"type\" string");
-    CHECK_ERROR(load_json(set(mini(), NULL, "pre_tokenizer", cJSON_CreateNull())), U, "pre_tokenizer is null");
+    /* no ByteLevel pre-tokenizer: characters, not bytes, so the ByteLevel decoder does not fit */
+    CHECK_ERROR(load_json(set(mini(), NULL, "pre_tokenizer", cJSON_CreateNull())), U,
+                "decoder \"ByteLevel\" is not supported with this pre-tokenizer");
     CHECK_ERROR(load_json(set(mini(), NULL, "pre_tokenizer", type("Metaspace"))), U,
                 "pre_tokenizer \"Metaspace\" is not supported");
     CHECK_ERROR(load_json(set(mini(), "pre_tokenizer", "pretokenizers", cJSON_CreateArray())), F,
                 "pre_tokenizer.pretokenizers must be a non-empty list");
-    CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0]", "behavior", cJSON_CreateString("Removed"))),
-                U, "pre_tokenizer.pretokenizers[0].behavior \"Removed\" is not supported (dfrt reads Isolated)");
-    CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0]", "invert", cJSON_CreateTrue())), U,
-                "pretokenizers[0].invert");
+    CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0]", "behavior", cJSON_CreateString("Sideways"))),
+                F, "pre_tokenizer.pretokenizers[0].behavior \"Sideways\" is not one of Isolated, Removed");
+    CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0]", "invert", cJSON_CreateString("no"))), F,
+                "pretokenizers[0].invert must be true or false");
     CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0]", "type", cJSON_CreateString("Digits"))), U,
                 "pre_tokenizer.pretokenizers[0] \"Digits\" is not supported here");
-    CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[1]", "type", cJSON_CreateString("Split"))), U,
-                "pre_tokenizer.pretokenizers[1] \"Split\" is not supported here");
+    CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0]", "type", cJSON_CreateString("ByteLevel"))), U,
+                "pre_tokenizer.pretokenizers[0] \"ByteLevel\" is not supported here"); /* ByteLevel comes last */
     CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0]", "pattern", cJSON_CreateString("x"))), F,
                 "pattern must be {\"Regex\": ...} or {\"String\": ...}");
     CHECK_ERROR(load_json(set(mini(), "pre_tokenizer.pretokenizers[0].pattern", "Regex", cJSON_CreateString("(a|b"))),
@@ -602,6 +617,160 @@ static void test_hostile_files(void) {
 }
 
 /* Failures that only encoding meets: a regex past its match limit, a byte with no token. */
+/* A SentencePiece-style tokenizer (Gemma's kind): a Replace " " -> "\u2581" normalizer, a
+ * Split(" ", MergedWithPrevious) pre-tokenizer with no ByteLevel, BPE over characters with
+ * byte_fallback, and the Replace / ByteFallback / Fuse decoder. Vocabulary: <unk> 0, <0x00> ..
+ * <0xFF> as 1 + byte except <0xA9>, then the words below. */
+static dfrt_tokenizer *sp_tokenizer(const char *name, bool with_unk) {
+    static const char *const words[] = {"\xe2\x96\x81", "h", "e", "l", "o", "w", "r", "d", "he", "ll", "llo", "hello",
+                                        "\xe2\x96\x81w", "\xe2\x96\x81wo", "or", "\xe2\x96\x81world"};
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddArrayToObject(root, "added_tokens");
+    cJSON *norm = type("Replace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(norm, "pattern"), "String", " ");
+    cJSON_AddStringToObject(norm, "content", "\xe2\x96\x81");
+    cJSON_AddItemToObject(root, "normalizer", norm);
+    cJSON *pre = type("Split");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(pre, "pattern"), "String", " ");
+    cJSON_AddStringToObject(pre, "behavior", "MergedWithPrevious");
+    cJSON_AddItemToObject(root, "pre_tokenizer", pre);
+    cJSON *dec = type("Sequence"), *steps = cJSON_AddArrayToObject(dec, "decoders");
+    cJSON *drep = type("Replace");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(drep, "pattern"), "String", "\xe2\x96\x81");
+    cJSON_AddStringToObject(drep, "content", " ");
+    cJSON_AddItemToArray(steps, drep);
+    cJSON_AddItemToArray(steps, type("ByteFallback"));
+    cJSON_AddItemToArray(steps, type("Fuse"));
+    cJSON_AddItemToObject(root, "decoder", dec);
+    cJSON *model = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddBoolToObject(model, "byte_fallback", 1);
+    cJSON_AddBoolToObject(model, "fuse_unk", 1);
+    if (with_unk) cJSON_AddStringToObject(model, "unk_token", "<unk>");
+    cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+    cJSON_AddNumberToObject(vocab, "<unk>", 0);
+    for (int b = 0; b < 256; b++) {
+        char s[8];
+        snprintf(s, sizeof s, "<0x%02X>", b);
+        if (b != 0xA9) cJSON_AddNumberToObject(vocab, s, 1 + b);
+    }
+    for (int i = 0; i < (int)(sizeof words / sizeof *words); i++) cJSON_AddNumberToObject(vocab, words[i], 300 + i);
+    cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+    static const char *const m[][2] = {{"h", "e"},           {"l", "l"},    {"ll", "o"}, {"he", "llo"},
+                                       {"\xe2\x96\x81", "w"}, {"\xe2\x96\x81w", "o"}, {"o", "r"}};
+    for (size_t i = 0; i < sizeof m / sizeof *m; i++) cJSON_AddItemToArray(merges, pair(m[i][0], m[i][1]));
+    dfrt_tokenizer *t = NULL;
+    CHECK_OK(dfrt_tokenizer_load(write_json(name, root), &t));
+    return t;
+}
+
+/* Encodes text and compares with want (n ids); on a mismatch prints both. */
+static void check_encode(const dfrt_tokenizer *t, const char *text, const int32_t *want, size_t n) {
+    int32_t *ids = NULL;
+    size_t got = 0;
+    CHECK_OK(dfrt_tokenizer_encode(t, text, strlen(text), &ids, &got));
+    bool same = got == n && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
+    if (!same) {
+        fprintf(stderr, "encoding \"%s\":\n", text);
+        print_ids("  got ", ids, got);
+        print_ids("  want", want, n);
+    }
+    CHECK(same);
+    free(ids);
+}
+
+static void check_decode(const dfrt_tokenizer *t, const int32_t *ids, size_t n, const char *want) {
+    char *text = NULL;
+    CHECK_OK(dfrt_tokenizer_decode(t, ids, n, &text, NULL));
+    CHECK(text && strcmp(text, want) == 0);
+    if (text && strcmp(text, want) != 0) fprintf(stderr, "decoded \"%s\", want \"%s\"\n", text, want);
+    free(text);
+}
+
+static void test_sentencepiece(void) {
+    dfrt_tokenizer *t = sp_tokenizer("sp.json", true);
+    if (!t) return;
+    enum { UNK = 0, SP = 300, H, E, L, O, W, R, D, HE, LL, LLO, HELLO, SP_W, SP_WO, OR, SP_WORLD };
+    /* "hello world" -> "hello\u2581world": one piece (no spaces left to split at) */
+    check_encode(t, "hello world", (const int32_t[]){HELLO, SP_WO, R, L, D}, 5);
+    check_encode(t, " hello", (const int32_t[]){SP, HELLO}, 2);
+    /* characters outside the vocabulary: their bytes' tokens; "\xc3\xa9" lacks <0xA9>: unk */
+    check_encode(t, "h\xc3\xb6", (const int32_t[]){H, 1 + 0xC3, 1 + 0xB6}, 3);
+    check_encode(t, "\xc3\xa9\xc3\xa9h", (const int32_t[]){UNK, H}, 2); /* fuse_unk: one unk for both */
+    check_encode(t, "\xe2\x96\x81w", (const int32_t[]){SP_W}, 1);         /* a "\u2581" in the text is one too */
+    /* decoding: "\u2581" -> " ", byte tokens -> their bytes where valid UTF-8, else one U+FFFD each */
+    check_decode(t, (const int32_t[]){HELLO, SP_WO, R, L, D}, 5, "hello world");
+    check_decode(t, (const int32_t[]){H, 1 + 0xC3, 1 + 0xB6, SP}, 4, "h\xc3\xb6 ");
+    check_decode(t, (const int32_t[]){1 + 0xC3, H, 1 + 0xE2, 1 + 0x96}, 4,
+                 "\xef\xbf\xbdh\xef\xbf\xbd\xef\xbf\xbd");
+    const char *bytes;
+    size_t len;
+    CHECK_OK(dfrt_tokenizer_token_bytes(t, 1 + 0x41, &bytes, &len));
+    CHECK(len == 1 && bytes[0] == 'A');
+    CHECK_OK(dfrt_tokenizer_token_bytes(t, SP_WORLD, &bytes, &len));
+    CHECK(len == 6 && memcmp(bytes, " world", 6) == 0);
+    dfrt_tokenizer_free(t);
+    /* no unk_token: a character neither in the vocabulary nor in byte tokens cannot be encoded */
+    t = sp_tokenizer("sp-nounk.json", false);
+    if (!t) return;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK_ERROR(dfrt_tokenizer_encode(t, "x\xc3\xa9", 3, &ids, &n), DFRT_FORMAT_ERROR,
+                "no token for the character \"\xc3\xa9\" nor for all of its bytes and no unk_token");
+    CHECK(ids == NULL && n == 0);
+    dfrt_tokenizer_free(t);
+}
+
+/* Split behaviors (Hugging Face's SplitDelimiterBehavior), seen through merges that only
+ * happen inside a piece: vocabulary a b - a- -b -- ab, merges "a -", "- b", "- -", "a b"; the
+ * delimiter "-" (or, inverted, everything else). */
+static void test_split_behaviors(void) {
+    static const struct {
+        const char *behavior;
+        bool invert;
+        const char *text;
+        int32_t want[6];
+        size_t n;
+    } cases[] = {
+        /* a=0 b=1 -=2 a-=3 -b=4 --=5 ab=6 */
+        {"Isolated", false, "a-b", {0, 2, 1}, 3},
+        {"Removed", false, "a-b", {0, 1}, 2},
+        {"Removed", true, "a-b", {2}, 1},
+        {"Removed", true, "ab-", {2}, 1},
+        {"MergedWithPrevious", false, "a-b", {3, 1}, 2},
+        {"MergedWithPrevious", false, "-a--b", {2, 3, 2, 1}, 4}, /* "-", "a-", "-", "b" */
+        {"MergedWithNext", false, "a-b", {0, 4}, 2},
+        {"MergedWithNext", false, "a--b", {0, 2, 4}, 3}, /* "a", "--b", where "- b" (rank 1) goes before "- -" */
+        {"Contiguous", false, "a--b", {0, 5, 1}, 3},
+        {"Isolated", true, "ab-ab", {6, 2, 6}, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON *pre = type("Split");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(pre, "pattern"), "String", "-");
+        cJSON_AddStringToObject(pre, "behavior", cases[i].behavior);
+        cJSON_AddBoolToObject(pre, "invert", cases[i].invert);
+        cJSON_AddItemToObject(root, "pre_tokenizer", pre);
+        cJSON *model = cJSON_AddObjectToObject(root, "model");
+        cJSON_AddStringToObject(model, "type", "BPE");
+        cJSON *vocab = cJSON_AddObjectToObject(model, "vocab");
+        const char *words[] = {"a", "b", "-", "a-", "-b", "--", "ab"};
+        for (int w = 0; w < 7; w++) cJSON_AddNumberToObject(vocab, words[w], w);
+        cJSON *merges = cJSON_AddArrayToObject(model, "merges");
+        cJSON_AddItemToArray(merges, pair("a", "-"));
+        cJSON_AddItemToArray(merges, pair("-", "b"));
+        cJSON_AddItemToArray(merges, pair("-", "-"));
+        cJSON_AddItemToArray(merges, pair("a", "b"));
+        char name[32];
+        snprintf(name, sizeof name, "split-%zu.json", i);
+        dfrt_tokenizer *t = NULL;
+        CHECK_OK(dfrt_tokenizer_load(write_json(name, root), &t));
+        if (!t) continue;
+        check_encode(t, cases[i].text, cases[i].want, cases[i].n);
+        dfrt_tokenizer_free(t);
+    }
+}
+
 static void test_encode_failures(void) {
     dfrt_tokenizer *t = NULL;
     cJSON *root = set(mini(), "pre_tokenizer.pretokenizers[0].pattern", "Regex", cJSON_CreateString("(a|aa)+$"));
@@ -839,6 +1008,8 @@ int main(void) {
     RUN(test_robustness);
     RUN(test_added_tokens);
     RUN(test_hostile_files);
+    RUN(test_sentencepiece);
+    RUN(test_split_behaviors);
     RUN(test_encode_failures);
     RUN(test_plain);
     RUN(test_chat_formats);

@@ -5,6 +5,7 @@
 #include "text/tokenizer_internal.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <sys/stat.h>
 #include <utf8proc.h>
 
@@ -33,6 +34,8 @@ void dfrt_tokenizer_free(dfrt_tokenizer *t) {
     }
     pcre2_code_free(t->byte_level_regex.code);
     free(t->byte_level_regex.source);
+    for (int i = 0; i < t->n_norm; i++) DFRT_FREE_ALL(t->norm[i].from, t->norm[i].to);
+    DFRT_FREE_ALL(t->dec_from, t->dec_to);
     tok_merges_free(&t->merges);
     free(t);
 }
@@ -81,13 +84,53 @@ static bool get_id(const cJSON *v, int64_t limit, int64_t *out) {
     return true;
 }
 
+/* A Replace's {"pattern": {"String": S}, "content": C}: S (non-empty) and C, copied. */
+static dfrt_status get_replace(loader *l, const cJSON *n, const char *where, char **from, char **to) {
+    const cJSON *pattern = member(n, "pattern"), *content = member(n, "content");
+    const cJSON *str = cJSON_IsObject(pattern) ? member(pattern, "String") : NULL;
+    if (cJSON_IsObject(pattern) && member(pattern, "Regex"))
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: %s.pattern: a Regex is not supported here (dfrt reads String patterns)",
+                         l->src, where);
+    if (!cJSON_IsString(str) || !str->valuestring[0])
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s.pattern must be {\"String\": a non-empty string}", l->src, where);
+    if (!cJSON_IsString(content)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s.content must be a string", l->src, where);
+    if (dfrt_utf8_invalid_at(str->valuestring, strlen(str->valuestring)) < strlen(str->valuestring) ||
+        dfrt_utf8_invalid_at(content->valuestring, strlen(content->valuestring)) < strlen(content->valuestring))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s is not valid UTF-8", l->src, where);
+    *from = dfrt_strdup(str->valuestring);
+    *to = dfrt_strdup(content->valuestring);
+    return *from && *to ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+}
+
+static dfrt_status add_norm_step(loader *l, const char *where, tok_norm_step **out) {
+    if (l->t->n_norm == TOK_MAX_NORM_STEPS)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s: %s: more than %d normalizer steps", l->src, where, TOK_MAX_NORM_STEPS);
+    *out = &l->t->norm[l->t->n_norm++];
+    return DFRT_OK;
+}
+
 static dfrt_status parse_normalizer(loader *l, const cJSON *n, const char *where, int depth) {
     if (!n) return DFRT_OK;
     const char *type = get_type(l, n, where);
     if (!type) return DFRT_FORMAT_ERROR;
+    tok_norm_step *step = NULL;
     if (strcmp(type, "NFC") == 0) {
-        l->t->nfc = true;
+        DFRT_TRY(add_norm_step(l, where, &step));
+        step->kind = TOK_NORM_NFC;
         return DFRT_OK;
+    }
+    if (strcmp(type, "Replace") == 0) {
+        DFRT_TRY(add_norm_step(l, where, &step));
+        step->kind = TOK_NORM_REPLACE;
+        return get_replace(l, n, where, &step->from, &step->to);
+    }
+    if (strcmp(type, "Prepend") == 0) {
+        const cJSON *p = member(n, "prepend");
+        if (!cJSON_IsString(p) || dfrt_utf8_invalid_at(p->valuestring, strlen(p->valuestring)) < strlen(p->valuestring))
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s.prepend must be a UTF-8 string", l->src, where);
+        DFRT_TRY(add_norm_step(l, where, &step));
+        step->kind = TOK_NORM_PREPEND;
+        return (step->to = dfrt_strdup(p->valuestring)) ? DFRT_OK : DFRT_OUT_OF_MEMORY;
     }
     if (strcmp(type, "Sequence") == 0 && depth < 4) {
         const cJSON *list = member(n, "normalizers"), *item;
@@ -101,8 +144,10 @@ static dfrt_status parse_normalizer(loader *l, const cJSON *n, const char *where
         }
         return DFRT_OK;
     }
-    return dfrt_fail(DFRT_UNSUPPORTED, "%s: %s \"%s\" is not supported (dfrt reads NFC, or no normalizer)", l->src,
-                     where, type);
+    return dfrt_fail(DFRT_UNSUPPORTED,
+                     "%s: %s \"%s\" is not supported (dfrt reads NFC, Replace of a string, Prepend, a Sequence of them, "
+                     "or no normalizer)",
+                     l->src, where, type);
 }
 
 static dfrt_status parse_byte_level(loader *l, const cJSON *p, const char *where) {
@@ -125,12 +170,17 @@ static dfrt_status parse_split(loader *l, const cJSON *p, const char *where) {
                          where);
     if (!cJSON_IsString(behavior))
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s.behavior must be a string", l->src, where);
-    if (strcmp(behavior->valuestring, "Isolated") != 0)
-        return dfrt_fail(DFRT_UNSUPPORTED, "%s: %s.behavior \"%s\" is not supported (dfrt reads Isolated)", l->src,
-                         where, behavior->valuestring);
+    static const char *const behaviors[] = {"Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
+    int b = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(behavior->valuestring, behaviors[i]) == 0) b = i;
+    if (b < 0)
+        return dfrt_fail(DFRT_FORMAT_ERROR,
+                         "%s: %s.behavior \"%s\" is not one of Isolated, Removed, MergedWithPrevious, MergedWithNext, "
+                         "Contiguous",
+                         l->src, where, behavior->valuestring);
     bool invert;
     DFRT_TRY(get_bool(l, p, where, "invert", false, &invert));
-    if (invert) return dfrt_fail(DFRT_UNSUPPORTED, "%s: %s.invert true is not supported", l->src, where);
     if (t->n_splits == TOK_MAX_SPLITS)
         return dfrt_fail(DFRT_UNSUPPORTED, "%s: more than %d Split pre-tokenizers", l->src, TOK_MAX_SPLITS);
     const char *text = re ? re->valuestring : str->valuestring;
@@ -139,17 +189,25 @@ static dfrt_status parse_split(loader *l, const cJSON *p, const char *where) {
     char what[128];
     snprintf(what, sizeof what, "%s.pattern", where);
     DFRT_TRY(tok_regex_compile(l->src, what, text, !re, &t->splits[t->n_splits]));
+    t->split_behavior[t->n_splits] = (tok_split_behavior)b;
+    t->split_invert[t->n_splits] = invert;
     t->n_splits++;
     return DFRT_OK;
 }
 
-static const char pretok_support[] = "dfrt reads Split(regex, Isolated) pre-tokenizers followed by ByteLevel";
+static const char pretok_support[] = "dfrt reads Split pre-tokenizers, then ByteLevel or not";
 
+/* The pre-tokenizer: Split patterns, then ByteLevel (byte-level BPE) or not (BPE over the
+ * pieces' characters, as SentencePiece-style tokenizers such as Gemma's are); null: none. */
 static dfrt_status parse_pre_tokenizer(loader *l, const cJSON *p) {
-    if (!p) return dfrt_fail(DFRT_UNSUPPORTED, "%s: pre_tokenizer is null (%s)", l->src, pretok_support);
+    if (!p) return DFRT_OK;
     const char *type = get_type(l, p, "pre_tokenizer");
     if (!type) return DFRT_FORMAT_ERROR;
-    if (strcmp(type, "ByteLevel") == 0) return parse_byte_level(l, p, "pre_tokenizer");
+    if (strcmp(type, "ByteLevel") == 0) {
+        l->t->byte_level = true;
+        return parse_byte_level(l, p, "pre_tokenizer");
+    }
+    if (strcmp(type, "Split") == 0) return parse_split(l, p, "pre_tokenizer");
     if (strcmp(type, "Sequence") != 0)
         return dfrt_fail(DFRT_UNSUPPORTED, "%s: pre_tokenizer \"%s\" is not supported (%s)", l->src, type,
                          pretok_support);
@@ -162,11 +220,57 @@ static dfrt_status parse_pre_tokenizer(loader *l, const cJSON *p) {
         const cJSON *item = cJSON_GetArrayItem(list, i);
         const char *ty = get_type(l, item, where);
         if (!ty) return DFRT_FORMAT_ERROR;
-        if (i < n - 1 && strcmp(ty, "Split") == 0) DFRT_TRY(parse_split(l, item, where));
-        else if (i == n - 1 && strcmp(ty, "ByteLevel") == 0) DFRT_TRY(parse_byte_level(l, item, where));
-        else
+        if (strcmp(ty, "Split") == 0) DFRT_TRY(parse_split(l, item, where));
+        else if (i == n - 1 && strcmp(ty, "ByteLevel") == 0) {
+            l->t->byte_level = true;
+            DFRT_TRY(parse_byte_level(l, item, where));
+        } else
             return dfrt_fail(DFRT_UNSUPPORTED, "%s: %s \"%s\" is not supported here (%s)", l->src, where, ty,
                              pretok_support);
+    }
+    return DFRT_OK;
+}
+
+/* The decoder: ByteLevel with a ByteLevel pre-tokenizer; otherwise Replace of a string,
+ * ByteFallback, Fuse and Strip-free sequences of them (SentencePiece-style), or none. */
+static dfrt_status parse_decoder_step(loader *l, const cJSON *d, const char *where) {
+    dfrt_tokenizer *t = l->t;
+    const char *type = get_type(l, d, where);
+    if (!type) return DFRT_FORMAT_ERROR;
+    if (strcmp(type, "ByteLevel") == 0 && t->byte_level) return DFRT_OK;
+    if (strcmp(type, "Fuse") == 0 && !t->byte_level) return DFRT_OK;
+    if (strcmp(type, "ByteFallback") == 0 && !t->byte_level) {
+        t->dec_byte_fallback = true;
+        return DFRT_OK;
+    }
+    if (strcmp(type, "Replace") == 0 && !t->byte_level && !t->dec_from)
+        return get_replace(l, d, where, &t->dec_from, &t->dec_to);
+    return dfrt_fail(DFRT_UNSUPPORTED,
+                     "%s: %s \"%s\" is not supported with %s pre-tokenizer (dfrt reads ByteLevel after ByteLevel; "
+                     "otherwise one Replace of a string, ByteFallback and Fuse)",
+                     l->src, where, type, t->byte_level ? "a ByteLevel" : "this");
+}
+
+static dfrt_status parse_decoder(loader *l, const cJSON *d) {
+    if (!d) {
+        if (l->t->byte_level)
+            return dfrt_fail(DFRT_UNSUPPORTED, "%s: decoder is null (dfrt reads the ByteLevel decoder after a ByteLevel "
+                                               "pre-tokenizer)", l->src);
+        return DFRT_OK;
+    }
+    const char *type = get_type(l, d, "decoder");
+    if (!type) return DFRT_FORMAT_ERROR;
+    if (strcmp(type, "Sequence") != 0) {
+        DFRT_TRY(parse_decoder_step(l, d, "decoder"));
+    } else {
+        const cJSON *list = member(d, "decoders"), *item;
+        if (!cJSON_IsArray(list)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s: decoder.decoders must be a list", l->src);
+        int i = 0;
+        cJSON_ArrayForEach(item, list) {
+            char where[64];
+            snprintf(where, sizeof where, "decoder.decoders[%d]", i++);
+            DFRT_TRY(parse_decoder_step(l, item, where));
+        }
     }
     return DFRT_OK;
 }
@@ -302,11 +406,7 @@ static dfrt_status parse_model(loader *l, const cJSON *model, size_t n_added) {
             return dfrt_fail(DFRT_UNSUPPORTED, "%s: model.%s is not supported (dfrt reads byte-level BPE)", l->src,
                              affixes[i]);
     }
-    bool byte_fallback;
-    DFRT_TRY(get_bool(l, model, "model", "byte_fallback", false, &byte_fallback));
-    if (byte_fallback)
-        return dfrt_fail(DFRT_UNSUPPORTED, "%s: model.byte_fallback is not supported (dfrt reads byte-level BPE)",
-                         l->src);
+    DFRT_TRY(get_bool(l, model, "model", "byte_fallback", false, &t->byte_fallback));
     DFRT_TRY(get_bool(l, model, "model", "ignore_merges", false, &t->ignore_merges));
     DFRT_TRY(get_bool(l, model, "model", "fuse_unk", false, &t->fuse_unk));
     DFRT_TRY(parse_vocab(l, member(model, "vocab"), n_added));
@@ -318,7 +418,11 @@ static dfrt_status parse_model(loader *l, const cJSON *model, size_t n_added) {
     /* An unk_token outside the vocabulary fails only when needed, as in Hugging Face. */
     if (unk) t->unk_id = find_string(t, unk->valuestring, strlen(unk->valuestring));
     for (int b = 0; b < 256; b++) {
-        char ch[4];
+        char ch[8];
+        snprintf(ch, sizeof ch, "<0x%02X>", b);
+        t->fallback_id[b] = t->byte_fallback ? find_string(t, ch, 6) : -1;
+        t->byte_id[b] = -1;
+        if (!t->byte_level) continue;
         uint32_t cp = tok_byte_char((uint8_t)b);
         size_t n = cp < 0x80 ? 1 : 2;
         if (n == 1) ch[0] = (char)cp;
@@ -383,16 +487,16 @@ static dfrt_status parse_added_token(loader *l, const cJSON *a, size_t i, size_t
     t->flags[x->id] |= TOK_ADDED;
     if (x->id + 1 > t->n_ids) t->n_ids = x->id + 1;
     /* What it is matched as: normalized tokens against normalized text. */
-    if (x->normalized && t->nfc) {
-        utf8proc_uint8_t *d = NULL;
-        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)x->len, &d,
-                                          UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-        if (r <= 0) {
-            free(d);
-            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s: cannot normalize \"%.80s\"", l->src, where, s);
+    if (x->normalized && t->n_norm) {
+        dfrt_buf nb = {0};
+        dfrt_status ns = tok_normalize(t, s, x->len, &nb);
+        if (ns == DFRT_OK && nb.len == 0) ns = dfrt_fail(DFRT_FORMAT_ERROR, "%s: %s: \"%.80s\" normalizes to nothing", l->src, where, s);
+        if (ns != DFRT_OK) {
+            free(nb.p);
+            return ns;
         }
-        x->pattern = (char *)d;
-        x->pattern_len = (size_t)r;
+        x->pattern = nb.p;
+        x->pattern_len = nb.len;
     } else {
         if (!(x->pattern = dfrt_strdup(s))) return DFRT_OUT_OF_MEMORY;
         x->pattern_len = x->len;
@@ -401,15 +505,48 @@ static dfrt_status parse_added_token(loader *l, const cJSON *a, size_t i, size_t
                     (int32_t)(x - t->added));
 }
 
+/* "<0xHH>" (either case of hex digit): the byte, else -1 (ByteFallback's test). */
+static int fallback_byte(const char *s, size_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>' || !isxdigit((unsigned char)s[3]) ||
+        !isxdigit((unsigned char)s[4]))
+        return -1;
+    char hex[3] = {s[3], s[4], 0};
+    return (int)strtol(hex, NULL, 16);
+}
+
+/* Without byte_level, what an id decodes to: its byte (a ByteFallback "<0xHH>" token), else
+ * its string with the decoder's Replace done. */
+static void char_token_bytes(dfrt_tokenizer *t, int32_t id, const char *s, size_t n) {
+    int b = t->dec_byte_fallback ? fallback_byte(s, n) : -1;
+    if (b >= 0) {
+        char c = (char)b;
+        dfrt_buf_append(&t->bytes, &c, 1);
+        t->flags[id] |= TOK_BYTE_FALLBACK;
+        return;
+    }
+    size_t fl = t->dec_from ? strlen(t->dec_from) : 0, tl = t->dec_to ? strlen(t->dec_to) : 0;
+    for (size_t i = 0; i < n;) {
+        if (fl && i + fl <= n && memcmp(s + i, t->dec_from, fl) == 0) {
+            dfrt_buf_append(&t->bytes, t->dec_to, tl);
+            i += fl;
+        } else {
+            dfrt_buf_append(&t->bytes, s + i, 1);
+            i++;
+        }
+    }
+}
+
 /* What each id decodes to: the byte-level decoder maps every character back to its byte,
- * unless one is outside the alphabet, when the token's UTF-8 is used as it is. */
+ * unless one is outside the alphabet, when the token's UTF-8 is used as it is; without
+ * byte_level, char_token_bytes. */
 static dfrt_status build_bytes(loader *l) {
     dfrt_tokenizer *t = l->t;
     for (int32_t id = 0; id < t->n_ids; id++) {
         if (!t->flags[id]) continue;
         const char *s = t->strs.p + t->str_off[id];
         size_t n = t->str_len[id], start = t->bytes.len;
-        bool mapped = true;
+        bool mapped = t->byte_level;
+        if (!t->byte_level) char_token_bytes(t, id, s, n);
         for (size_t i = 0, len; i < n && mapped; i += len) {
             int b = tok_char_byte(tok_utf8_decode(s + i, n - i, &len));
             if (b < 0) mapped = false;
@@ -418,7 +555,7 @@ static dfrt_status build_bytes(loader *l) {
                 dfrt_buf_append(&t->bytes, &c, 1);
             }
         }
-        if (!mapped) {
+        if (!mapped && t->byte_level) {
             t->bytes.len = start;
             dfrt_buf_append(&t->bytes, s, n);
         }
@@ -447,12 +584,7 @@ static dfrt_status parse_root(loader *l, const cJSON *root) {
     size_t n_added = added ? (size_t)cJSON_GetArraySize(added) : 0;
     DFRT_TRY(parse_normalizer(l, member(root, "normalizer"), "normalizer", 0));
     DFRT_TRY(parse_pre_tokenizer(l, member(root, "pre_tokenizer")));
-    const cJSON *decoder = member(root, "decoder");
-    if (!decoder) return dfrt_fail(DFRT_UNSUPPORTED, "%s: decoder is null (dfrt reads the ByteLevel decoder)", l->src);
-    const char *dtype = get_type(l, decoder, "decoder");
-    if (!dtype) return DFRT_FORMAT_ERROR;
-    if (strcmp(dtype, "ByteLevel") != 0)
-        return dfrt_fail(DFRT_UNSUPPORTED, "%s: decoder \"%s\" is not supported (dfrt reads ByteLevel)", l->src, dtype);
+    DFRT_TRY(parse_decoder(l, member(root, "decoder")));
     DFRT_TRY(parse_model(l, member(root, "model"), n_added));
     size_t n_vocab = 0;
     for (int32_t id = 0; id < t->n_ids; id++) n_vocab += t->flags[id] != 0;

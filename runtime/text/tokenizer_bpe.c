@@ -424,10 +424,44 @@ static dfrt_status initial_symbols(const dfrt_tokenizer *t, tok_work *w, const u
     return DFRT_OK;
 }
 
+/* Without byte_level, the initial symbols are the piece's characters (SentencePiece-style, as
+ * Hugging Face's BPE does): a character in the vocabulary is its id; else, with
+ * byte_fallback, its bytes' "<0xHH>" tokens when all of them exist; else unk (fused or not). */
+static dfrt_status initial_chars(const dfrt_tokenizer *t, tok_work *w, const uint8_t *p, size_t len, size_t *out_n) {
+    size_t n = 0;
+    bool last_unk = false;
+    tok_keys k = {t->strs.p, t->str_off, t->str_len};
+    for (size_t i = 0, cl; i < len; i += cl) {
+        tok_utf8_decode((const char *)p + i, len - i, &cl);
+        int32_t id = tok_map_find(&t->by_string, k, p + i, cl, tok_hash(p + i, cl));
+        if (id >= 0) {
+            w->sym[n++] = id;
+            last_unk = false;
+            continue;
+        }
+        bool all = t->byte_fallback;
+        for (size_t j = 0; j < cl && all; j++) all = t->fallback_id[p[i + j]] >= 0;
+        if (all) {
+            for (size_t j = 0; j < cl; j++) w->sym[n++] = t->fallback_id[p[i + j]];
+            last_unk = false;
+            continue;
+        }
+        if (t->unk_id < 0)
+            return dfrt_fail(DFRT_FORMAT_ERROR,
+                             "%s: the vocabulary has no token for the character \"%.*s\"%s and no unk_token, so this "
+                             "text cannot be encoded",
+                             t->source, (int)cl, (const char *)p + i, t->byte_fallback ? " nor for all of its bytes" : "");
+        if (!(last_unk && t->fuse_unk)) w->sym[n++] = t->unk_id;
+        last_unk = true;
+    }
+    *out_n = n;
+    return DFRT_OK;
+}
+
 static dfrt_status merge_word(const dfrt_tokenizer *t, tok_work *w, const uint8_t *p, size_t len, tok_ids *out) {
     if (!work_reserve(w, len)) return dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory encoding a %zu-byte piece", len);
     size_t n = 0;
-    DFRT_TRY(initial_symbols(t, w, p, len, &n));
+    DFRT_TRY(t->byte_level ? initial_symbols(t, w, p, len, &n) : initial_chars(t, w, p, len, &n));
     for (size_t i = 0; i < n; i++) {
         w->prev[i] = (int32_t)i - 1;
         w->next[i] = i + 1 < n ? (int32_t)i + 1 : -1;
@@ -471,14 +505,15 @@ oom:
 
 dfrt_status tok_bpe_piece(const dfrt_tokenizer *t, tok_work *w, const uint8_t *piece, size_t len, tok_ids *out) {
     if (len == 0) return DFRT_OK;
-    if (len == 1 && t->byte_id[piece[0]] >= 0) {
+    if (len == 1 && t->byte_level && t->byte_id[piece[0]] >= 0) {
         tok_ids_push(out, t->byte_id[piece[0]]);
         return out->failed ? dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory encoding") : DFRT_OK;
     }
     uint64_t hash = tok_hash(piece, len);
-    if (t->ignore_merges) {
-        tok_keys k = {t->bytes.p, t->bytes_off, t->bytes_len};
-        int32_t id = tok_map_find(&t->by_bytes, k, piece, len, hash);
+    if (t->ignore_merges) { /* the piece whole, where the vocabulary has it */
+        tok_keys k = t->byte_level ? (tok_keys){t->bytes.p, t->bytes_off, t->bytes_len}
+                                   : (tok_keys){t->strs.p, t->str_off, t->str_len};
+        int32_t id = tok_map_find(t->byte_level ? &t->by_bytes : &t->by_string, k, piece, len, hash);
         if (id >= 0) {
             tok_ids_push(out, id);
             return out->failed ? dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory encoding") : DFRT_OK;

@@ -116,10 +116,57 @@ static int regex_match(enc *e, const tok_regex *re, const char *s, size_t n, siz
     }
 }
 
-/* Split(pattern, Isolated): every match and every gap between matches is a piece. */
-static dfrt_status regex_split(enc *e, const tok_regex *re, const char *s, size_t n, int next_stage) {
+/* The pieces of a Split, as Hugging Face's SplitDelimiterBehavior makes them from the text's
+ * matches and gaps in order (delimiters: the matches, or the gaps with invert): Isolated, each
+ * a piece; Removed, the delimiters dropped; MergedWithPrevious, a delimiter joined to the piece
+ * before it unless that is a delimiter too; MergedWithNext, a piece joined to a delimiter before
+ * it; Contiguous, runs of delimiters (and of the others) joined. The last piece waits in
+ * [ps, pe) until the next span shows whether it grows. Empty spans make no piece. */
+typedef struct split_fold {
+    enc *e;
+    int next_stage;
+    const char *s;
+    tok_split_behavior behavior;
+    bool invert, have, prev_delim;
+    size_t ps, pe;
+} split_fold;
+
+static dfrt_status fold_flush(split_fold *f) {
+    if (!f->have) return DFRT_OK;
+    f->have = false;
+    return run_stage(f->e, f->next_stage, f->s + f->ps, f->pe - f->ps);
+}
+
+static dfrt_status fold_span(split_fold *f, size_t a, size_t b, bool is_match) {
+    if (a == b) return DFRT_OK;
+    bool delim = is_match != f->invert, grow;
+    switch (f->behavior) {
+    case TOK_SPLIT_REMOVED:
+        if (delim) return DFRT_OK;
+        /* fall through */
+    case TOK_SPLIT_ISOLATED: grow = false; break;
+    case TOK_SPLIT_MERGED_WITH_PREVIOUS: grow = delim && !f->prev_delim; break;
+    case TOK_SPLIT_MERGED_WITH_NEXT: grow = f->prev_delim; break;
+    default: grow = delim == f->prev_delim; break; /* Contiguous */
+    }
+    f->prev_delim = delim;
+    if (grow && f->have) {
+        f->pe = b;
+        return DFRT_OK;
+    }
+    DFRT_TRY(fold_flush(f));
+    f->ps = a;
+    f->pe = b;
+    f->have = true;
+    return DFRT_OK;
+}
+
+/* A Split (or the ByteLevel regex: Isolated) over s: its pieces to the next stage. */
+static dfrt_status regex_split(enc *e, const tok_regex *re, tok_split_behavior behavior, bool invert, const char *s,
+                               size_t n, int next_stage) {
     size_t last_end = 0, prev = 0, last_match_end = 0;
     bool matched = false;
+    split_fold f = {.e = e, .next_stage = next_stage, .s = s, .behavior = behavior, .invert = invert};
     while (last_end <= n) {
         int rc = regex_match(e, re, s, n, last_end);
         if (rc == PCRE2_ERROR_NOMATCH) break;
@@ -150,20 +197,21 @@ static dfrt_status regex_split(enc *e, const tok_regex *re, const char *s, size_
         last_end = me;
         last_match_end = me;
         matched = true;
-        if (prev < ms) DFRT_TRY(run_stage(e, next_stage, s + prev, ms - prev));
-        DFRT_TRY(run_stage(e, next_stage, s + ms, me - ms));
+        DFRT_TRY(fold_span(&f, prev, ms, false));
+        DFRT_TRY(fold_span(&f, ms, me, true));
         prev = me;
     }
-    if (prev < n) DFRT_TRY(run_stage(e, next_stage, s + prev, n - prev));
-    return DFRT_OK;
+    DFRT_TRY(fold_span(&f, prev, n, false));
+    return fold_flush(&f);
 }
 
-/* Stages 0 .. n_splits-1: the Split regexes; n_splits: ByteLevel; n_splits + 1: BPE. */
+/* Stages 0 .. n_splits-1: the Split patterns; n_splits: ByteLevel where byte_level; then BPE. */
 static dfrt_status run_stage(enc *e, int stage, const char *s, size_t n) {
     const dfrt_tokenizer *t = e->t;
     if (n == 0) return DFRT_OK;
-    if (stage < t->n_splits) return regex_split(e, &t->splits[stage], s, n, stage + 1);
-    if (stage > t->n_splits) return tok_bpe_piece(t, e->work, (const uint8_t *)s, n, &e->ids);
+    if (stage < t->n_splits)
+        return regex_split(e, &t->splits[stage], t->split_behavior[stage], t->split_invert[stage], s, n, stage + 1);
+    if (stage > t->n_splits || !t->byte_level) return tok_bpe_piece(t, e->work, (const uint8_t *)s, n, &e->ids);
     if (t->add_prefix_space && s[0] != ' ') {
         e->prefixed.len = 0;
         dfrt_buf_append(&e->prefixed, " ", 1);
@@ -172,7 +220,7 @@ static dfrt_status run_stage(enc *e, int stage, const char *s, size_t n) {
         s = e->prefixed.p;
         n = e->prefixed.len;
     }
-    if (t->use_regex) return regex_split(e, &t->byte_level_regex, s, n, stage + 1);
+    if (t->use_regex) return regex_split(e, &t->byte_level_regex, TOK_SPLIT_ISOLATED, false, s, n, stage + 1);
     return run_stage(e, stage + 1, s, n);
 }
 
@@ -216,11 +264,57 @@ static dfrt_status nfc_append(dfrt_buf *out, const char *s, size_t n) {
     return out->failed ? oom_encoding() : DFRT_OK;
 }
 
+/* Appends s with each `from` (non-empty) replaced by `to`. */
+static void replace_append(dfrt_buf *out, const char *s, size_t n, const char *from, const char *to) {
+    size_t fl = strlen(from), tl = strlen(to), i = 0;
+    while (i < n) {
+        const char *hit = fl <= n - i ? memmem(s + i, n - i, from, fl) : NULL;
+        size_t j = hit ? (size_t)(hit - s) : n;
+        dfrt_buf_append(out, s + i, j - i);
+        if (!hit) break;
+        dfrt_buf_append(out, to, tl);
+        i = j + fl;
+    }
+}
+
+dfrt_status tok_normalize(const dfrt_tokenizer *t, const char *s, size_t n, dfrt_buf *out) {
+    dfrt_buf tmp[2] = {{0}, {0}};
+    const char *cur = s;
+    size_t len = n;
+    dfrt_status st = DFRT_OK;
+    for (int i = 0; i < t->n_norm && st == DFRT_OK; i++) {
+        const tok_norm_step *step = &t->norm[i];
+        dfrt_buf *dst = i == t->n_norm - 1 ? out : &tmp[i % 2];
+        size_t base = dst->len;
+        if (dst != out) dst->len = base = 0;
+        if (step->kind == TOK_NORM_NFC) {
+            if (may_change_under_nfc(cur, len)) st = nfc_append(dst, cur, len);
+            else dfrt_buf_append(dst, cur, len);
+        } else if (step->kind == TOK_NORM_REPLACE) {
+            replace_append(dst, cur, len, step->from, step->to);
+        } else { /* PREPEND, to text that is not empty */
+            if (len) dfrt_buf_append(dst, step->to, strlen(step->to));
+            dfrt_buf_append(dst, cur, len);
+        }
+        if (dst->failed) st = oom_encoding();
+        cur = dst->p ? dst->p + base : "";
+        len = dst->len - base;
+    }
+    if (t->n_norm == 0) dfrt_buf_append(out, s, n);
+    if (st == DFRT_OK && out->failed) st = oom_encoding();
+    free(tmp[0].p);
+    free(tmp[1].p);
+    return st;
+}
+
 static dfrt_status stage_normalize(enc *e, const char *s, size_t n) {
     const dfrt_tokenizer *t = e->t;
-    if (!t->nfc || !may_change_under_nfc(s, n)) return split_added(e, &t->norm_trie, s, n, stage_pretokenize);
+    bool changes = false;
+    for (int i = 0; i < t->n_norm && !changes; i++)
+        changes = t->norm[i].kind != TOK_NORM_NFC || may_change_under_nfc(s, n);
+    if (!changes) return split_added(e, &t->norm_trie, s, n, stage_pretokenize);
     e->normalized.len = 0;
-    DFRT_TRY(nfc_append(&e->normalized, s, n));
+    DFRT_TRY(tok_normalize(t, s, n, &e->normalized));
     return split_added(e, &t->norm_trie, e->normalized.p, e->normalized.len, stage_pretokenize);
 }
 
@@ -307,13 +401,26 @@ dfrt_status dfrt_tokenizer_decode(const dfrt_tokenizer *t, const int32_t *ids, s
         }
         total += t->bytes_len[ids[i]];
     }
+    /* ByteFallback: a run of "<0xHH>" tokens is its bytes where they are valid UTF-8, else one
+     * U+FFFD per token (three bytes for each one-byte token) */
+    if (t->dec_byte_fallback) total = total < SIZE_MAX / 3 ? 3 * total : SIZE_MAX - 1;
     char *raw = dfrt_malloc(total + 1, "decoded text");
     if (!raw) return DFRT_OUT_OF_MEMORY;
     size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(raw + at, t->bytes.p + t->bytes_off[ids[i]], t->bytes_len[ids[i]]);
-        at += t->bytes_len[ids[i]];
+    for (size_t i = 0; i < n;) {
+        if (!(t->flags[ids[i]] & TOK_BYTE_FALLBACK)) {
+            memcpy(raw + at, t->bytes.p + t->bytes_off[ids[i]], t->bytes_len[ids[i]]);
+            at += t->bytes_len[ids[i]];
+            i++;
+            continue;
+        }
+        size_t j = i, run = at;
+        for (; j < n && (t->flags[ids[j]] & TOK_BYTE_FALLBACK); j++) raw[at++] = t->bytes.p[t->bytes_off[ids[j]]];
+        if (dfrt_utf8_invalid_at(raw + run, at - run) < at - run)
+            for (at = run; i < j; i++, at += 3) memcpy(raw + at, "\xEF\xBF\xBD", 3);
+        i = j;
     }
+    total = at;
     raw[total] = '\0';
     size_t bad = dfrt_utf8_invalid_at(raw, total);
     if (bad == total) {

@@ -15,6 +15,7 @@ enum {
     TOK_IN_VOCAB = 1,  /* in model.vocab */
     TOK_ADDED = 2,     /* in added_tokens */
     TOK_BYTELEVEL = 4, /* every character of the string is in the byte-level alphabet */
+    TOK_BYTE_FALLBACK = 8, /* a "<0xHH>" token that the ByteFallback decoder turns into its byte */
 };
 
 /* Open-addressing map from a byte string to an id. The keys live in an arena owned by the
@@ -74,6 +75,24 @@ typedef struct tok_regex {
 } tok_regex;
 
 #define TOK_MAX_SPLITS 8
+#define TOK_MAX_NORM_STEPS 8
+
+/* Normalizer steps, in order. */
+typedef enum tok_norm_kind { TOK_NORM_NFC, TOK_NORM_REPLACE, TOK_NORM_PREPEND } tok_norm_kind;
+typedef struct tok_norm_step {
+    tok_norm_kind kind;
+    char *from; /* REPLACE: the literal string replaced (non-empty) */
+    char *to;   /* REPLACE: what replaces it; PREPEND: what is put before non-empty text */
+} tok_norm_step;
+
+/* Split pre-tokenizer behaviors (Hugging Face's SplitDelimiterBehavior). */
+typedef enum tok_split_behavior {
+    TOK_SPLIT_ISOLATED,
+    TOK_SPLIT_REMOVED,
+    TOK_SPLIT_MERGED_WITH_PREVIOUS,
+    TOK_SPLIT_MERGED_WITH_NEXT,
+    TOK_SPLIT_CONTIGUOUS,
+} tok_split_behavior;
 
 struct dfrt_tokenizer {
     char *source; /* the tokenizer.json path, for messages */
@@ -93,16 +112,29 @@ struct dfrt_tokenizer {
     tok_trie raw_trie;  /* added tokens with normalized = false: matched in the raw text */
     tok_trie norm_trie; /* normalized = true: matched in the normalized pieces */
 
-    bool nfc; /* normalizer */
+    /* Normalizer: its steps in order (none: the text as it is). */
+    int n_norm;
+    tok_norm_step norm[TOK_MAX_NORM_STEPS];
 
-    /* Pre-tokenizer: Split regexes in order, then ByteLevel. */
+    /* Pre-tokenizer: Split patterns in order, then ByteLevel (byte_level), or not (the BPE then
+     * starts from the pieces' characters, SentencePiece-style). */
     int n_splits;
     tok_regex splits[TOK_MAX_SPLITS];
+    tok_split_behavior split_behavior[TOK_MAX_SPLITS];
+    bool split_invert[TOK_MAX_SPLITS];
+    bool byte_level;
     bool add_prefix_space, use_regex;
     tok_regex byte_level_regex; /* GPT-2's, when use_regex */
 
+    /* Decoder, without ByteLevel: each token's "from" becomes "to" (Replace), "<0xHH>" tokens
+     * become their bytes (ByteFallback), and the tokens are joined (Fuse, or none). */
+    char *dec_from, *dec_to;
+    bool dec_byte_fallback;
+
     /* BPE */
-    int32_t byte_id[256]; /* id of each byte's byte-level character, -1 if not in the vocabulary */
+    int32_t byte_id[256]; /* byte_level: id of each byte's byte-level character, -1 if not in the vocabulary */
+    bool byte_fallback;       /* without byte_level: a character outside the vocabulary as "<0xHH>" tokens */
+    int32_t fallback_id[256]; /* the id of "<0xHH>" for each byte, -1 if not in the vocabulary */
     tok_merges merges;
     bool ignore_merges;
     int32_t unk_id; /* -1: none */
@@ -165,6 +197,9 @@ tok_work *tok_work_create(void);
 void tok_work_free(tok_work *w);
 /* BPE of one pre-token (raw bytes; the byte-level mapping is implied), ids appended to out. */
 dfrt_status tok_bpe_piece(const dfrt_tokenizer *t, tok_work *w, const uint8_t *piece, size_t len, tok_ids *out);
+
+/* The normalizer's steps over s, appended to out (which must not hold s). */
+dfrt_status tok_normalize(const dfrt_tokenizer *t, const char *s, size_t n, dfrt_buf *out);
 
 /* Loads a tokenizer from tokenizer.json text held in memory; source names it in messages. */
 dfrt_status dfrt_tokenizer_parse(const char *json, size_t len, const char *source, dfrt_tokenizer **out_tokenizer);
