@@ -914,6 +914,12 @@ static void test_chat_formats(void) {
          "\1<\xef\xbd\x9cUser\xef\xbd\x9c>\2<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>",
          "<\xef\xbd\x9cUser\xef\xbd\x9c>\2<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"},
         {"mistral", {"<s>", "[INST]", "[/INST]"}, 1, "<s>[INST]\1\n\n\2[/INST]", "<s>[INST]\2[/INST]"},
+        {"phi4", {"<|im_start|>", "<|im_end|>", "<|im_sep|>"}, 1,
+         "<|im_start|>system<|im_sep|>\1<|im_end|><|im_start|>user<|im_sep|>\2<|im_end|><|im_start|>assistant<|im_sep|>",
+         "<|im_start|>user<|im_sep|>\2<|im_end|><|im_start|>assistant<|im_sep|>"},
+        {"gemma3", {"<bos>", "<start_of_turn>", "<end_of_turn>"}, 1,
+         "<bos><start_of_turn>user\n\1\n\n\2<end_of_turn>\n<start_of_turn>model\n",
+         "<bos><start_of_turn>user\n\2<end_of_turn>\n<start_of_turn>model\n"},
     };
     const char *system = "Answer in one line.", *user = "what is the world?"; /* no added token in them */
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
@@ -949,6 +955,15 @@ static void test_chat_formats(void) {
                 fprintf(stderr, "  %s, %s system message\n", families[f].name, with ? "with a" : "without a");
                 print_ids("got", got, n_got);
                 print_ids("want", want, n_want);
+            }
+            if (strcmp(families[f].name, "gemma3") == 0) { /* Gemma's template trims the message */
+                int32_t *padded = NULL;
+                size_t n_padded = 0;
+                char spaced[128];
+                snprintf(spaced, sizeof spaced, " \n\t%s  \n", user);
+                CHECK_OK(dfrt_chat_encode(t, with ? system : NULL, spaced, &padded, &n_padded));
+                CHECK(n_padded == n_want && memcmp(padded, want, n_padded * sizeof *padded) == 0);
+                free(padded);
             }
             /* messages spelling every marker add none */
             char hostile[512] = "x";

@@ -290,7 +290,25 @@ typedef struct chat_parts {
         bool marker;
         const char *s;
     } p[CHAT_MAX_PARTS];
+    char *owned; /* a text the format made (freed with chat_parts_free) */
 } chat_parts;
+
+static void chat_parts_free(chat_parts *c) {
+    free(c->owned);
+    c->owned = NULL;
+}
+
+/* s without the whitespace around it (Jinja's trim, on ASCII whitespace), kept in c->owned. */
+static dfrt_status trimmed(chat_parts *c, const char *s, const char **out) {
+    size_t a = 0, b = strlen(s);
+    while (a < b && strchr(" \t\n\r\v\f", s[a])) a++;
+    while (b > a && strchr(" \t\n\r\v\f", s[b - 1])) b--;
+    if (!(c->owned = dfrt_malloc(b - a + 1, "the chat prompt"))) return DFRT_OUT_OF_MEMORY;
+    memcpy(c->owned, s + a, b - a);
+    c->owned[b - a] = '\0';
+    *out = c->owned;
+    return DFRT_OK;
+}
 
 static void marker(chat_parts *c, const char *s) {
     c->p[c->n].marker = true;
@@ -308,8 +326,36 @@ static void text(chat_parts *c, const char *s) {
 /* The parts of the family's format, chosen from the tokenizer's special tokens. */
 static dfrt_status chat_build(const dfrt_tokenizer *t, const char *system, const char *user, chat_parts *c) {
     c->n = 0;
+    c->owned = NULL;
     bool sys = system && *system;
-    if (dfrt_tokenizer_find(t, DS_USER) >= 0) {
+    if (dfrt_tokenizer_find(t, "<start_of_turn>") >= 0) {
+        /* Gemma 3: the system message leads the first user turn; messages trimmed; BOS first */
+        const char *u;
+        DFRT_TRY(trimmed(c, user, &u));
+        marker(c, "<bos>");
+        marker(c, "<start_of_turn>");
+        text(c, "user\n");
+        if (sys) {
+            text(c, system);
+            text(c, "\n\n");
+        }
+        text(c, u);
+        marker(c, "<end_of_turn>");
+        text(c, "\n");
+        marker(c, "<start_of_turn>");
+        text(c, "model\n");
+    } else if (dfrt_tokenizer_find(t, "<|im_sep|>") >= 0) { /* Phi-4: ChatML with <|im_sep|>, no newlines */
+        const char *roles[3] = {sys ? "system" : NULL, "user", "assistant"}, *messages[3] = {system, user, NULL};
+        for (int i = 0; i < 3; i++) {
+            if (!roles[i]) continue;
+            marker(c, "<|im_start|>");
+            text(c, roles[i]);
+            marker(c, "<|im_sep|>");
+            if (!messages[i]) break; /* the assistant's turn: open */
+            text(c, messages[i]);
+            marker(c, "<|im_end|>");
+        }
+    } else if (dfrt_tokenizer_find(t, DS_USER) >= 0) {
         if (sys) text(c, system);
         marker(c, DS_USER);
         text(c, user);
@@ -352,8 +398,8 @@ static dfrt_status chat_build(const dfrt_tokenizer *t, const char *system, const
         text(c, user);
         marker(c, "[/INST]");
     } else {
-        return dfrt_fail(DFRT_UNSUPPORTED, "no chat format for this model (its tokenizer has none of ChatML's, Llama 3's, "
-                                           "DeepSeek's or Mistral's special tokens)");
+        return dfrt_fail(DFRT_UNSUPPORTED, "no chat format for this model (its tokenizer has none of ChatML's, Phi-4's, "
+                                           "Gemma's, Llama 3's, DeepSeek's or Mistral's special tokens)");
     }
     return DFRT_OK;
 }
@@ -367,7 +413,10 @@ dfrt_status dfrt_chat_format(const dfrt_model *m, const char *user, char **out) 
     size_t len = 0;
     for (int i = 0; i < c.n; i++) len += strlen(c.p[i].s);
     char *text = dfrt_malloc(len + 1, "the chat prompt");
-    if (!text) return DFRT_OUT_OF_MEMORY;
+    if (!text) {
+        chat_parts_free(&c);
+        return DFRT_OUT_OF_MEMORY;
+    }
     size_t at = 0;
     for (int i = 0; i < c.n; i++) {
         size_t n = strlen(c.p[i].s);
@@ -375,6 +424,7 @@ dfrt_status dfrt_chat_format(const dfrt_model *m, const char *user, char **out) 
         at += n;
     }
     text[at] = '\0';
+    chat_parts_free(&c);
     *out = text;
     return DFRT_OK;
 }
@@ -438,6 +488,7 @@ dfrt_status dfrt_chat_encode(const dfrt_tokenizer *t, const char *system, const 
         i = j - 1;
     }
     free(piece);
+    chat_parts_free(&c);
     if (s != DFRT_OK) {
         free(ids);
         return s;
