@@ -9,16 +9,17 @@ namespace {
 
 constexpr int kRopeHeads = 4; // heads per thread, sharing one sincos
 
-// Rotate-half rotary embedding in place: for each (row, head) vector v and i < dim/2, with
+// Rotate-half rotary embedding in place: for each (row, head) vector v of dim values and i <
+// half = rot/2 (rot <= dim: partial rotary leaves the rest as it is), with
 // a = float(positions[r]) * inv_freq[i], (v[i], v[i+half]) <- (v[i] cos a - v[i+half] sin a,
-// v[i+half] cos a + v[i] sin a). A thread takes V consecutive i (V = 2: x 8-byte aligned, dim
+// v[i+half] cos a + v[i] sin a). A thread takes V consecutive i (V = 2: x 8-byte aligned, dim and rot
 // % 4 == 0, row_stride even) for up to kRopeHeads heads of one row; cos/sin are the accurate
 // sincosf. Consecutive threads take consecutive i, so each head's halves are read coalesced.
 template <int V>
 __global__ void __launch_bounds__(kThreads) rope_kernel(float *x, const int32_t *__restrict__ positions,
                                                        const float *__restrict__ inv_freq, uint32_t rows, uint32_t heads,
-                                                       uint32_t dim, uint32_t row_stride) {
-    const uint32_t half = dim / 2, np = half / V, hg = (heads + kRopeHeads - 1) / kRopeHeads;
+                                                       uint32_t dim, uint32_t row_stride, uint32_t rot) {
+    const uint32_t half = rot / 2, np = half / V, hg = (heads + kRopeHeads - 1) / kRopeHeads;
     const uint64_t items = (uint64_t)rows * hg * np;
     for (uint64_t it = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; it < items; it += (uint64_t)gridDim.x * blockDim.x) {
         const uint32_t i = (uint32_t)(it % np) * V;
@@ -67,12 +68,13 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(float *x, const int32_t 
 
 extern "C" dfrt_status dfrt_cuda_rope(dfrt_cuda_ctx *ctx, const dfrt_rope_args *a) {
     float *x = dev<float>(a->x);
-    const bool vec = a->dim % 4 == 0 && a->row_stride % 2 == 0 && aligned(x, 8);
+    const uint32_t rot = a->rot_dim ? a->rot_dim : a->dim;
+    const bool vec = a->dim % 4 == 0 && rot % 4 == 0 && a->row_stride % 2 == 0 && aligned(x, 8);
     const uint64_t hg = (a->heads + kRopeHeads - 1) / kRopeHeads;
-    const uint64_t items = (uint64_t)a->rows * hg * (a->dim / 2 / (vec ? 2 : 1));
+    const uint64_t items = (uint64_t)a->rows * hg * (rot / 2 / (vec ? 2 : 1));
     const unsigned blocks = blocks_for((items + kThreads - 1) / kThreads);
     auto kernel = vec ? rope_kernel<2> : rope_kernel<1>;
     kernel<<<blocks, kThreads, 0, ctx->stream>>>(x, dev<const int32_t>(a->positions), dev<const float>(a->inv_freq),
-                                                 a->rows, a->heads, a->dim, a->row_stride);
+                                                 a->rows, a->heads, a->dim, a->row_stride, rot);
     return DFRT_CUDA_LAUNCHED("rope");
 }

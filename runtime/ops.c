@@ -159,9 +159,12 @@ static dfrt_status rope_rules(const dfrt_backend *b, void *args, uint64_t *count
     DFRT_TRY(nonzero(op, "heads", a->heads));
     if (a->dim == 0 || a->dim % 2)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: dim %u must be even and positive", op, a->dim);
+    if (a->rot_dim % 2 || a->rot_dim > a->dim)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: rot_dim %u must be even and at most dim %u (0: dim)", op, a->rot_dim,
+                         a->dim);
     DFRT_TRY(extent(op, "x", a->rows, a->row_stride, (uint64_t)a->heads * a->dim, &counts[0]));
     counts[1] = a->rows;
-    counts[2] = a->dim / 2;
+    counts[2] = (a->rot_dim ? a->rot_dim : a->dim) / 2;
     return DFRT_OK;
 }
 

@@ -109,8 +109,11 @@ typedef struct dfrt_rmsnorm_args {
 typedef struct dfrt_rope_args {
     dfrt_tensor_arg x;         /* fp32, rows of row_stride, heads * dim used */
     dfrt_tensor_arg positions; /* int32 (rows) */
-    dfrt_tensor_arg inv_freq;  /* fp32 (dim / 2) */
+    dfrt_tensor_arg inv_freq;  /* fp32 (rot / 2) */
     uint32_t rows, heads, dim, row_stride; /* dim even */
+    /* rot: the first rot values of each head are rotated (pairs i, i + rot / 2), the rest left
+     * as they are (partial rotary, as Phi-3's partial_rotary_factor); even, <= dim; 0: dim */
+    uint32_t rot_dim;
 } dfrt_rope_args;
 
 /* What a KV cache stores: fp32, or BF16 (half the memory; values rounded to nearest even when

@@ -1,6 +1,6 @@
 #version 450
 // Rotary embedding in place, rotate-half convention: for each (row, head) vector v of dim
-// values and i < half = dim/2, a = float(positions[r]) * inv_freq[i] (fp32, not contracted),
+// values and i < half = rot/2 (rot <= dim: partial rotary leaves the rest as it is), a = float(positions[r]) * inv_freq[i] (fp32, not contracted),
 // (v[i], v[i+half]) <- (v[i] cos a - v[i+half] sin a, v[i+half] cos a + v[i] sin a).
 // One invocation per (head, i) pair; a workgroup covers WG consecutive pairs of one row (the
 // grid is rows x groups_per_row, flattened), so loads and stores are coalesced. cos and sin:
@@ -25,6 +25,7 @@ layout(push_constant) uniform Push {
     uint x0, pos0, inv0;  // element of each binding holding row 0's (or inv_freq's) first value
     uint groups_per_row;  // ceil(heads * half_dim / WG)
     uint groups_x;        // workgroups per row of the dispatch grid
+    uint dim;             // values per head (half_dim * 2 of them rotated)
 } pc;
 
 // pi/2 as seven parts of 5 significant bits (their sum is off by 1.4e-21): the product of a
@@ -65,7 +66,7 @@ void main() {
     uint h = item / pc.half_dim, i = item % pc.half_dim;
     precise float a = float(positions[pc.pos0 + r]) * inv_freq[pc.inv0 + i];
     vec2 cs = cos_sin(a);
-    uint at = pc.x0 + r * pc.row_stride + h * 2u * pc.half_dim + i;
+    uint at = pc.x0 + r * pc.row_stride + h * pc.dim + i;
     float lo = x[at], hi = x[at + pc.half_dim];
     x[at] = lo * cs.x - hi * cs.y;
     x[at + pc.half_dim] = hi * cs.x + lo * cs.y;

@@ -105,13 +105,14 @@ static int rmsnorm_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_
 static int rope_tensors(const op_case *c, op_tensor *t) {
     t[0] = F32("x", span(c->s[0], c->s[3], c->s[1] * c->s[2]), OPT_INOUT);
     t[1] = I32("positions", c->s[0], OPT_IN);
-    t[2] = F32("inv_freq", c->s[2] / 2, OPT_IN);
+    t[2] = F32("inv_freq", (c->s[4] ? c->s[4] : c->s[2]) / 2, OPT_IN);
     return 3;
 }
 static int rope_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *u, op_args *a) {
     (void)u;
     a->rope = (dfrt_rope_args){.x = t[0], .positions = t[1], .inv_freq = t[2], .rows = (uint32_t)c->s[0],
-                               .heads = (uint32_t)c->s[1], .dim = (uint32_t)c->s[2], .row_stride = (uint32_t)c->s[3]};
+                               .heads = (uint32_t)c->s[1], .dim = (uint32_t)c->s[2], .row_stride = (uint32_t)c->s[3],
+                               .rot_dim = (uint32_t)c->s[4]};
     return 1;
 }
 
@@ -216,7 +217,7 @@ static const op_kind kinds[DFRT_OP_COUNT] = {
     [DFRT_OP_DF11_MATMUL] = {"df11_matmul", "M N K first", df11_matmul_tensors, df11_matmul_calls, {DFRT_OP_DF11_MATMUL}},
     [DFRT_OP_EMBEDDING] = {"embedding", "rows dim", embedding_tensors, embedding_calls, {DFRT_OP_EMBEDDING}},
     [DFRT_OP_RMSNORM] = {"rmsnorm", "rows heads dim stride", rmsnorm_tensors, rmsnorm_calls, {DFRT_OP_RMSNORM}},
-    [DFRT_OP_ROPE] = {"rope", "rows heads dim stride", rope_tensors, rope_calls, {DFRT_OP_ROPE}},
+    [DFRT_OP_ROPE] = {"rope", "rows heads dim stride rot", rope_tensors, rope_calls, {DFRT_OP_ROPE}},
     [DFRT_OP_ATTENTION] = {"kv_store + attention", "rows heads kv_heads dim ctx", attention_tensors, attention_calls, {DFRT_OP_KV_STORE, DFRT_OP_ATTENTION}},
     [DFRT_OP_SILU_MUL] = {"silu_mul", "rows width stride up", silu_mul_tensors, silu_mul_calls, {DFRT_OP_SILU_MUL}},
     [DFRT_OP_ADD] = {"add", "n", add_tensors, add_calls, {DFRT_OP_ADD}},

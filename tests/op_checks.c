@@ -115,26 +115,27 @@ static void rmsnorm_ref(host_case *h) {
 }
 
 static void rope_init(host_case *h, test_rng *r) {
-    uint32_t rows = (uint32_t)S(h, 0), dim = (uint32_t)S(h, 2);
+    uint32_t rows = (uint32_t)S(h, 0), rot = (uint32_t)(S(h, 4) ? S(h, 4) : S(h, 2));
     int32_t *pos = (int32_t *)h->data[1];
     normal_f32(r, F32_IN(h, 0), op_tensor_elems(&h->t[0]), 1.0);
     for (uint32_t i = 0; i < rows; i++) pos[i] = (int32_t)(test_rand(r) % 4096);
     pos[0] = 0;
-    for (uint32_t i = 0; i < dim / 2; i++) F32_IN(h, 2)[i] = (float)(1.0 / pow(10000.0, 2.0 * i / dim));
+    for (uint32_t i = 0; i < rot / 2; i++) F32_IN(h, 2)[i] = (float)(1.0 / pow(10000.0, 2.0 * i / rot));
 }
 static void rope_ref(host_case *h) {
     uint32_t rows = (uint32_t)S(h, 0), heads = (uint32_t)S(h, 1), dim = (uint32_t)S(h, 2), stride = (uint32_t)S(h, 3);
+    uint32_t half = (uint32_t)(S(h, 4) ? S(h, 4) : dim) / 2; /* values past 2 half stay as they are */
     const float *x = F32_IN(h, 0), *inv = F32_IN(h, 2);
     const int32_t *pos = (const int32_t *)h->data[1];
     double *want = h->val[0];
     for (size_t i = 0; i < op_tensor_elems(&h->t[0]); i++) want[i] = x[i];
     for (uint32_t i = 0; i < rows; i++)
-        for (uint32_t k = 0; k < dim / 2; k++) {
+        for (uint32_t k = 0; k < half; k++) {
             double a = (double)((float)pos[i] * inv[k]), c = cos(a), s = sin(a);
             for (uint32_t hd = 0; hd < heads; hd++) {
                 size_t at = (size_t)i * stride + (size_t)hd * dim;
-                want[at + k] = x[at + k] * c - x[at + k + dim / 2] * s;
-                want[at + k + dim / 2] = x[at + k + dim / 2] * c + x[at + k] * s;
+                want[at + k] = x[at + k] * c - x[at + k + half] * s;
+                want[at + k + half] = x[at + k + half] * c + x[at + k] * s;
             }
         }
 }

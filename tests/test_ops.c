@@ -242,7 +242,7 @@ void run_case(const op_case *c) {
 #define MATMUL(m, n, k, ...) {DFRT_OP_MATMUL, {m, n, k}, __VA_ARGS__}
 #define EMBEDDING(rows, dim) {DFRT_OP_EMBEDDING, {rows, dim}}
 #define RMSNORM(rows, heads, dim, stride, ...) {DFRT_OP_RMSNORM, {rows, heads, dim, stride}, __VA_ARGS__}
-#define ROPE(rows, heads, dim, stride) {DFRT_OP_ROPE, {rows, heads, dim, stride}}
+#define ROPE(rows, heads, dim, stride, ...) {DFRT_OP_ROPE, {rows, heads, dim, stride, __VA_ARGS__}} /* then rot_dim */
 #define ATTENTION(rows, heads, kv_heads, dim, ctx, ...) {DFRT_OP_ATTENTION, {rows, heads, kv_heads, dim, ctx}, __VA_ARGS__}
 #define SILU_MUL(rows, width, stride, up) {DFRT_OP_SILU_MUL, {rows, width, stride, up}}
 #define ADD(n, ...) {DFRT_OP_ADD, {n}, __VA_ARGS__}
@@ -256,6 +256,8 @@ static const op_case transformer_cases[] = {
     RMSNORM(8, 1, 4096, 4096, OPC_RESIDUAL | OPC_IN_PLACE), RMSNORM(5, 1, 256, 256 + 4, OPC_RESIDUAL),
     RMSNORM(3, 2, 33, 70, OPC_RESIDUAL | OPC_IN_PLACE), RMSNORM(1, 1, 5000, 5000, OPC_RESIDUAL),
     ROPE(9, 6, 64, 6 * 64 + 64), ROPE(3, 40, 128, 48 * 128), ROPE(1, 1, 2, 2),
+    /* partial rotary (Phi-3: 3/4, Phi-4-mini: 96 of 128); rot_dim 2 mod 4 */
+    ROPE(5, 12, 128, 12 * 128, 96), ROPE(4, 3, 96, 3 * 96 + 7, 24), ROPE(2, 5, 64, 5 * 64, 6),
     ATTENTION(6, 4, 2, 64, 50), ATTENTION(4, 32, 8, 128, 300), ATTENTION(3, 2, 2, 16, 1), ATTENTION(9, 8, 1, 64, 129),
     ATTENTION(6, 4, 2, 64, 50, OPC_KV_BF16), ATTENTION(4, 32, 8, 128, 300, OPC_KV_BF16),
     ATTENTION(3, 2, 2, 18, 7, OPC_KV_BF16), /* head_dim 2 mod 4: the element-wise loads */
@@ -416,6 +418,14 @@ static void bad_input_cases(dfrt_backend *cpu) {
         }
         expect_error(dfrt_op_df11_matmul(b, &(dfrt_df11_matmul_args){.y = {y, 0}, .x = {x, 0}, .unit = NULL, .m = 1, .n = 16, .k = 64}), DFRT_INVALID_ARGUMENT,
                      "df11_matmul: unit is NULL", "df11_matmul without a unit");
+        /* rope's rotated part: even, within the head */
+        dfrt_rope_args rope = {.x = {x, 0}, .positions = {y, 0}, .inv_freq = {x, 128}, .rows = 1, .heads = 2,
+                               .dim = 16, .row_stride = 32, .rot_dim = 7};
+        expect_error(dfrt_op_rope(b, &rope), DFRT_INVALID_ARGUMENT, "rope: rot_dim 7 must be even and at most dim 16",
+                     "rope odd rot_dim");
+        rope.rot_dim = 18;
+        expect_error(dfrt_op_rope(b, &rope), DFRT_INVALID_ARGUMENT, "rot_dim 18 must be even and at most dim 16",
+                     "rope rot_dim past the head");
         /* KV caches: the type, BF16's even rows, BF16 caches counted in bytes (w: 2048 bytes) */
         dfrt_kv_store_args kv = {.k_cache = {w, 0}, .v_cache = {w, 1024}, .src = {x, 0}, .slots = {y, 0},
                                  .positions = {y, 0}, .rows = 1, .width = 8, .src_stride = 16, .k_col = 0,

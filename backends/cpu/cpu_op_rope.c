@@ -1,4 +1,4 @@
-/* The CPU backend: rotary embedding (rotate-half). */
+/* The CPU backend: rotary embedding (rotate-half), over the first rot_dim values of each head. */
 #include "cpu_internal.h"
 
 #include <math.h>
@@ -8,7 +8,7 @@ dfrt_status cpu_rope(dfrt_backend *b, const dfrt_rope_args *a) {
     float *x = F32(a->x);
     const int32_t *pos = CI32(a->positions);
     const float *inv_freq = CF32(a->inv_freq);
-    uint32_t half = a->dim / 2;
+    uint32_t half = (a->rot_dim ? a->rot_dim : a->dim) / 2; /* rot_dim: the rotated part of each head */
     for (uint32_t r = 0; r < a->rows; r++)
         for (uint32_t i = 0; i < half; i++) {
             float angle = (float)pos[r] * inv_freq[i];

@@ -1,13 +1,13 @@
-/* rope (shaders/rope.comp), in place on each head of each row: ranges of rows that fit one
- * binding. */
+/* rope (shaders/rope.comp), in place on the first rot_dim values of each head of each row:
+ * ranges of rows that fit one binding. */
 #include "vk_internal.h"
 
 #include "rope.spv.h"
 
 typedef struct rope_push {
-    uint32_t rows, heads, half_dim, row_stride, x0, pos0, inv0, groups_per_row, groups_x;
+    uint32_t rows, heads, half_dim, row_stride, x0, pos0, inv0, groups_per_row, groups_x, dim;
 } rope_push;
-_Static_assert(sizeof(rope_push) == 36, "rope push constants");
+_Static_assert(sizeof(rope_push) == 40, "rope push constants");
 
 dfrt_status vk_rope_pipelines(vk_backend *vk) {
     return VK_OP_PIPELINE(vk, VK_PIPE_ROPE, "rope", rope_spv, 3, rope_push);
@@ -24,7 +24,7 @@ dfrt_status vk_rope_supports(const vk_backend *vk, const dfrt_rope_args *a) {
 
 dfrt_status vk_rope(dfrt_backend *b, const dfrt_rope_args *a) {
     vk_backend *vk = vk_of(b);
-    uint64_t per = rows_per(vk, a), width = (uint64_t)a->heads * a->dim, half = a->dim / 2;
+    uint64_t per = rows_per(vk, a), width = (uint64_t)a->heads * a->dim, half = (a->rot_dim ? a->rot_dim : a->dim) / 2;
     size_t di;
     vk_binding inv = vk_bind_arg(vk, a->inv_freq, 0, half * 4, &di);
     uint32_t per_row = (uint32_t)vk_ceil_div(a->heads * half, VK_OP_WORKGROUP);
@@ -45,6 +45,7 @@ dfrt_status vk_rope(dfrt_backend *b, const dfrt_rope_args *a) {
             .pos0 = (uint32_t)(dp / 4),
             .inv0 = (uint32_t)(di / 4),
             .groups_per_row = per_row,
+            .dim = a->dim,
         };
         DFRT_TRY(vk_launch(vk, &vk->pipes[VK_PIPE_ROPE], bindings, &push, &push.groups_x, rows * per_row));
     }
