@@ -18,7 +18,7 @@ constexpr int kRopeHeads = 4; // heads per thread, sharing one sincos
 template <int V>
 __global__ void __launch_bounds__(kThreads) rope_kernel(float *x, const int32_t *__restrict__ positions,
                                                        const float *__restrict__ inv_freq, uint32_t rows, uint32_t heads,
-                                                       uint32_t dim, uint32_t row_stride, uint32_t rot) {
+                                                       uint32_t dim, uint32_t row_stride, uint32_t rot, float scale) {
     const uint32_t half = rot / 2, np = half / V, hg = (heads + kRopeHeads - 1) / kRopeHeads;
     const uint64_t items = (uint64_t)rows * hg * np;
     for (uint64_t it = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; it < items; it += (uint64_t)gridDim.x * blockDim.x) {
@@ -29,7 +29,10 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(float *x, const int32_t 
         const float pos = (float)__ldg(positions + r);
         float cs[V], sn[V];
 #pragma unroll
-        for (int k = 0; k < V; k++) sincosf(pos * __ldg(inv_freq + i + k), &sn[k], &cs[k]);
+        for (int k = 0; k < V; k++) {
+            sincosf(pos * __ldg(inv_freq + i + k), &sn[k], &cs[k]);
+            if (scale != 0.0f) sn[k] *= scale, cs[k] *= scale;
+        }
         float *base = x + r * row_stride + (uint64_t)h0 * dim + i;
         const uint32_t nh = min((uint32_t)kRopeHeads, heads - h0);
         float lo[kRopeHeads][V], hi[kRopeHeads][V];
@@ -75,6 +78,6 @@ extern "C" dfrt_status dfrt_cuda_rope(dfrt_cuda_ctx *ctx, const dfrt_rope_args *
     const unsigned blocks = blocks_for((items + kThreads - 1) / kThreads);
     auto kernel = vec ? rope_kernel<2> : rope_kernel<1>;
     kernel<<<blocks, kThreads, 0, ctx->stream>>>(x, dev<const int32_t>(a->positions), dev<const float>(a->inv_freq),
-                                                 a->rows, a->heads, a->dim, a->row_stride, rot);
+                                                 a->rows, a->heads, a->dim, a->row_stride, rot, a->scale);
     return DFRT_CUDA_LAUNCHED("rope");
 }

@@ -173,6 +173,7 @@ typedef enum dfrt_rope_type {
     DFRT_ROPE_LLAMA3,
     DFRT_ROPE_LINEAR,
     DFRT_ROPE_OTHER, /* named in rope_type_name; not implemented */
+    DFRT_ROPE_LONGROPE, /* Phi-3: short_factor / long_factor by sequence length, attention_factor */
 } dfrt_rope_type;
 
 /* One pattern_dict entry: a module-name regex (Python re.fullmatch semantics) and the
@@ -210,6 +211,13 @@ typedef struct dfrt_config {
     double rope_low_freq_factor;
     double rope_high_freq_factor;
     int64_t rope_original_max_position;
+    double partial_rotary_factor; /* the rotated share of each head (Phi-3); 1 when absent */
+    /* longrope: the per-frequency factors for sequences up to rope_original_max_position (short)
+     * and past it (long), rope_n_factors each; the attention factor (0 when absent) */
+    int rope_n_factors;
+    double *rope_short_factor, *rope_long_factor;
+    double rope_attention_factor;
+    int64_t sliding_window;       /* keys a query sees (Phi-3, Mistral); 0 when absent or null */
     int64_t bos_token_id; /* -1 when absent */
     int n_eos;
     int64_t eos_token_ids[DFRT_MAX_EOS];

@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "base/internal.h"
 
+#include <math.h>
 #include <stddef.h>
 
 enum {
@@ -159,6 +160,8 @@ static dfrt_status rope_rules(const dfrt_backend *b, void *args, uint64_t *count
     DFRT_TRY(nonzero(op, "heads", a->heads));
     if (a->dim == 0 || a->dim % 2)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: dim %u must be even and positive", op, a->dim);
+    if (!(a->scale >= 0) || !isfinite(a->scale))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: scale %g must be finite and non-negative (0: 1)", op, a->scale);
     if (a->rot_dim % 2 || a->rot_dim > a->dim)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: rot_dim %u must be even and at most dim %u (0: dim)", op, a->rot_dim,
                          a->dim);

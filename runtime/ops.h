@@ -114,6 +114,8 @@ typedef struct dfrt_rope_args {
     /* rot: the first rot values of each head are rotated (pairs i, i + rot / 2), the rest left
      * as they are (partial rotary, as Phi-3's partial_rotary_factor); even, <= dim; 0: dim */
     uint32_t rot_dim;
+    /* cos and sin multiplied by it (LongRoPE's attention factor: q and k grow by it); 0: 1 */
+    float scale;
 } dfrt_rope_args;
 
 /* What a KV cache stores: fp32, or BF16 (half the memory; values rounded to nearest even when

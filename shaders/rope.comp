@@ -26,6 +26,7 @@ layout(push_constant) uniform Push {
     uint groups_per_row;  // ceil(heads * half_dim / WG)
     uint groups_x;        // workgroups per row of the dispatch grid
     uint dim;             // values per head (half_dim * 2 of them rotated)
+    float scale;          // cos and sin multiplied by it (1: none)
 } pc;
 
 // pi/2 as seven parts of 5 significant bits (their sum is off by 1.4e-21): the product of a
@@ -66,6 +67,7 @@ void main() {
     uint h = item / pc.half_dim, i = item % pc.half_dim;
     precise float a = float(positions[pc.pos0 + r]) * inv_freq[pc.inv0 + i];
     vec2 cs = cos_sin(a);
+    if (pc.scale != 1.0) cs *= pc.scale;
     uint at = pc.x0 + r * pc.row_stride + h * pc.dim + i;
     float lo = x[at], hi = x[at + pc.half_dim];
     x[at] = lo * cs.x - hi * cs.y;

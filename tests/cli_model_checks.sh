@@ -141,7 +141,7 @@ expect 1 "verification FAILED: $T/m: config.json says num_hidden_layers is 8, bu
 rm "$T/src/tokenizer.json"
 expect 0 "wrote $T/src-df11" -- "$DFRT" compress "$T/src" "$T/src-df11"
 refute "warning"
-expect 0 "dfrt: warning: $T/src-up: dfrt run will refuse this model: layer 0: dfrt runs DF11 layers whose unit holds the seven projections in the order q, k, v, o, gate, up, down" \
+expect 0 "dfrt: warning: $T/src-up: dfrt run will refuse this model: layer 0: dfrt runs DF11 layers whose unit holds the 7 projections in the order q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (pattern_dict" \
     "wrote $T/src-up" -- "$DFRT" compress "$T/src" "$T/src-up" --pattern-dict '{"model\\.layers\\.\\d+": ["mlp.up_proj", "mlp.down_proj"]}'
 expect 0 "dfrt run      cannot run it: $T/src-up: layer 0: dfrt runs DF11 layers" -- "$DFRT" inspect "$T/src-up"
 expect 0 "dfrt run will refuse this model: model.norm.weight is compressed in DF11 unit model.norm; dfrt runs models whose norms and biases are stored uncompressed" -- \

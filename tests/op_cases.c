@@ -112,7 +112,7 @@ static int rope_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_dev
     (void)u;
     a->rope = (dfrt_rope_args){.x = t[0], .positions = t[1], .inv_freq = t[2], .rows = (uint32_t)c->s[0],
                                .heads = (uint32_t)c->s[1], .dim = (uint32_t)c->s[2], .row_stride = (uint32_t)c->s[3],
-                               .rot_dim = (uint32_t)c->s[4]};
+                               .rot_dim = (uint32_t)c->s[4], .scale = c->flags & OPC_SCALE ? 1.25f : 0.0f};
     return 1;
 }
 

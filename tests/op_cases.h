@@ -27,6 +27,7 @@ enum {
     OPC_RANGE = 64,    /* matmul: rows of X and W beyond fp16's range (x 1e6, w x 1e7) and far below
                         * its normal range (x 1e-9, w x 1e-7), which tensor paths in fp16 must not
                         * turn into Inf or 0 */
+    OPC_SCALE = 128,   /* rope: cos and sin scaled by 1.25 (LongRoPE's attention factor) */
 };
 
 typedef struct op_case {
@@ -37,7 +38,7 @@ typedef struct op_case {
      *   df11_matmul  m, n, k, first (W: weights [first, first + n k) of the unit)
      *   embedding    rows, dim (a table of 300 rows)
      *   rmsnorm      rows, heads, dim, row_stride
-     *   rope         rows, heads, dim, row_stride
+     *   rope         rows, heads, dim, row_stride, rot_dim (0: dim)
      *   attention    rows, n_heads, n_kv, dim, max_ctx (3 slots; kv_store first, as the executor does)
      *   silu_mul     rows, width, in_stride, up_col
      *   add          n

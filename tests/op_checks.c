@@ -125,13 +125,14 @@ static void rope_init(host_case *h, test_rng *r) {
 static void rope_ref(host_case *h) {
     uint32_t rows = (uint32_t)S(h, 0), heads = (uint32_t)S(h, 1), dim = (uint32_t)S(h, 2), stride = (uint32_t)S(h, 3);
     uint32_t half = (uint32_t)(S(h, 4) ? S(h, 4) : dim) / 2; /* values past 2 half stay as they are */
+    double sc = h->c->flags & OPC_SCALE ? 1.25 : 1.0;
     const float *x = F32_IN(h, 0), *inv = F32_IN(h, 2);
     const int32_t *pos = (const int32_t *)h->data[1];
     double *want = h->val[0];
     for (size_t i = 0; i < op_tensor_elems(&h->t[0]); i++) want[i] = x[i];
     for (uint32_t i = 0; i < rows; i++)
         for (uint32_t k = 0; k < half; k++) {
-            double a = (double)((float)pos[i] * inv[k]), c = cos(a), s = sin(a);
+            double a = (double)((float)pos[i] * inv[k]), c = cos(a) * sc, s = sin(a) * sc;
             for (uint32_t hd = 0; hd < heads; hd++) {
                 size_t at = (size_t)i * stride + (size_t)hd * dim;
                 want[at + k] = x[at + k] * c - x[at + k + half] * s;

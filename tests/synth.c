@@ -284,6 +284,35 @@ int synth_model(const char *dir, const synth_model_opts *in) {
             t[i].bf16[k] = test_bf16(is_norm ? (float)(1.0 + 0.1 * test_normal(&r)) : (float)(o.std * test_normal(&r)));
         if (o.inf_tensor && strcmp(t[i].name, o.inf_tensor) == 0 && count > 5) t[i].bf16[5] = 0x7F80;
     }
+    /* Phi-3: q, k, v (gate, up) joined row-wise into one tensor, under the first's entry */
+    if (strcmp(o.arch, "Phi3ForCausalLM") == 0) {
+        int w = 0;
+        for (int i = 0; i < n; i++) {
+            named_tensor *x = &t[i];
+            int join = strstr(x->name, "q_proj.weight") ? 3 : strstr(x->name, "gate_proj.weight") ? 2 : 0;
+            if (join) {
+                uint64_t rows = 0, cols = (uint64_t)x->shape[1];
+                for (int k = 0; k < join; k++) rows += (uint64_t)x[k].shape[0];
+                uint16_t *d = malloc(rows * cols * 2);
+                uint64_t at = 0;
+                for (int k = 0; k < join; k++) {
+                    memcpy(d + at, x[k].bf16, (uint64_t)x[k].shape[0] * cols * 2);
+                    at += (uint64_t)x[k].shape[0] * cols;
+                    if (k) free(x[k].bf16);
+                }
+                free(x->bf16);
+                x->bf16 = d;
+                x->shape[0] = (int64_t)rows;
+                char *dot = strstr(x->name, join == 3 ? "q_proj" : "gate_proj");
+                snprintf(dot, sizeof x->name - (size_t)(dot - x->name), "%s", join == 3 ? "qkv_proj.weight" : "gate_up_proj.weight");
+                t[w++] = *x;
+                i += join - 1;
+                continue;
+            }
+            t[w++] = *x;
+        }
+        n = w;
+    }
     /* Shards: tensors dealt round-robin. */
     char path[1024];
     FILE *index = NULL;
@@ -312,14 +341,17 @@ int synth_model(const char *dir, const synth_model_opts *in) {
         fclose(index);
     }
     snprintf(path, sizeof path, "%s/config.json", dir);
+    char window[16] = "null";
+    if (o.sliding_window) snprintf(window, sizeof window, "%d", o.sliding_window);
     FILE *f = fopen(path, "w");
     fprintf(f,
             "{\n  \"architectures\": [\n    \"%s\"\n  ],\n  \"hidden_size\": %d,\n  \"intermediate_size\": %d,\n"
             "  \"num_hidden_layers\": %d,\n  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n"
             "  \"head_dim\": %d,\n  \"vocab_size\": %d,\n  \"rms_norm_eps\": 1e-05,\n  \"rope_theta\": 10000.0,\n"
             "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"bfloat16\",\n  \"bos_token_id\": 1,\n"
-            "  \"eos_token_id\": 2\n}\n",
-            o.arch, o.hidden, o.inter, o.layers, o.heads, o.kv_heads, head_dim, o.vocab, o.tied ? "true" : "false");
+            "  \"partial_rotary_factor\": %g,\n  \"sliding_window\": %s,\n  \"eos_token_id\": 2\n}\n",
+            o.arch, o.hidden, o.inter, o.layers, o.heads, o.kv_heads, head_dim, o.vocab, o.tied ? "true" : "false",
+            o.partial_rotary ? o.partial_rotary : 1.0, window);
     fclose(f);
     snprintf(path, sizeof path, "%s/generation_config.json", dir);
     f = fopen(path, "w");

@@ -47,6 +47,11 @@ typedef struct synth_model_opts {
     const char *inf_tensor; /* put +inf into this tensor's element 5 */
     const char *f32_tensor; /* store this tensor as F32 */
     int bias;             /* q/k/v biases (Qwen2 style) */
+    /* Phi3ForCausalLM: the same weights as the Llama model of the same seed, q|k|v and gate|up
+     * fused into qkv_proj and gate_up_proj; partial_rotary_factor and sliding_window in
+     * config.json when non-zero */
+    double partial_rotary;
+    int sliding_window;
 } synth_model_opts;
 
 /* Writes config.json, weights, generation_config.json and a small tokenizer.json. Returns 0

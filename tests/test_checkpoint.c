@@ -614,6 +614,126 @@ static void test_weight_set(void) {
     dfrt_set_warning_handler(NULL, NULL);
 }
 
+/* The last position's logits (vocab 300) of four tokens through the model in dir on the CPU;
+ * false (after a failed check) when it does not load or run. */
+static bool last_logits(const char *dir, int max_context, float out[300]) {
+    dfrt_backend *b = NULL;
+    dfrt_model *m = NULL;
+    test_sh("rm -f '%s/tokenizer.json'", dir); /* synth_model's is empty; the model runs without one */
+    CHECK_OK(dfrt_backend_open("cpu", 0, &b));
+    if (!b) return false;
+    dfrt_status s = dfrt_model_load(b, dir, &(dfrt_model_options){.max_context = max_context}, &m);
+    CHECK_OK(s);
+    if (s == DFRT_OK) {
+        const int32_t tokens[4] = {5, 17, 42, 299}, slots[4] = {0}, positions[4] = {0, 1, 2, 3};
+        s = dfrt_model_forward(m, tokens, slots, positions, 4, (const uint32_t[]){3}, 1, out, NULL);
+        CHECK_OK(s);
+    }
+    dfrt_model_free(m);
+    dfrt_backend_close(b);
+    return s == DFRT_OK;
+}
+
+/* LongRoPE (Phi-3): factors chosen per pass by its last position (short while position + 1 <=
+ * original_max_position_embeddings), as transformers does. With short factors of 1 and an
+ * attention factor of 1, a model gives the logits of the same model without rope scaling
+ * until a pass reaches past 8 positions; its long factors of 2 then make them differ. */
+static void test_longrope(const char *phi) {
+    char lr[600];
+    snprintf(lr, sizeof lr, "%s", test_path("phi3-longrope"));
+    test_sh("rm -rf '%s' && cp -r '%s' '%s' && sed -i 's/\"rope_theta\": 10000.0,/\"rope_theta\": 10000.0, "
+            "\"max_position_embeddings\": 32, \"original_max_position_embeddings\": 8, \"rope_scaling\": {\"type\": "
+            "\"longrope\", \"attention_factor\": 1.0, \"short_factor\": [1,1,1,1,1,1,1,1], \"long_factor\": "
+            "[2,2,2,2,2,2,2,2]},/' '%s/config.json'",
+            lr, phi, lr, lr);
+    dfrt_backend *b = NULL;
+    CHECK_OK(dfrt_backend_open("cpu", 0, &b));
+    dfrt_model *m[2] = {NULL, NULL};
+    const char *dirs[2] = {phi, lr};
+    for (int i = 0; i < 2; i++) CHECK_OK(dfrt_model_load(b, dirs[i], &(dfrt_model_options){.max_context = 32}, &m[i]));
+    if (m[0] && m[1]) {
+        static const int32_t tokens[6] = {5, 17, 42, 299, 7, 8}, slots[6] = {0};
+        static const int32_t early[4] = {0, 1, 2, 3}, late[6] = {4, 5, 6, 7, 8, 9};
+        float logits[2][300];
+        for (int pass = 0; pass < 3; pass++) { /* positions 0..3, then 4..9, then 0..3 again */
+            const int32_t *pos = pass == 1 ? late : early;
+            uint32_t rows = pass == 1 ? 6 : 4;
+            for (int i = 0; i < 2; i++)
+                CHECK_OK(dfrt_model_forward(m[i], tokens, slots, pos, rows, (const uint32_t[]){rows - 1}, 1, logits[i], NULL));
+            bool same = memcmp(logits[0], logits[1], sizeof logits[0]) == 0;
+            CHECK(pass == 1 ? !same : same);
+        }
+    }
+    for (int i = 0; i < 2; i++) dfrt_model_free(m[i]);
+    /* factors that do not cover half the rotated part */
+    test_sh("sed -i 's/\"long_factor\": \\[2,2,2,2,2,2,2,2\\]/\"long_factor\": [2,2,2,2,2,2,2]/' '%s/config.json'", lr);
+    dfrt_model *bad = NULL;
+    CHECK_ERROR(dfrt_model_load(b, lr, NULL, &bad), DFRT_FORMAT_ERROR, "differ in length (8, 7)");
+    dfrt_backend_close(b);
+}
+
+static void test_phi3(void) {
+    char llama[600], phi[600], df11[600], part[600];
+    snprintf(llama, sizeof llama, "%s", test_path("phi-llama"));
+    snprintf(phi, sizeof phi, "%s", test_path("phi3"));
+    snprintf(df11, sizeof df11, "%s", test_path("phi3-df11"));
+    snprintf(part, sizeof part, "%s", test_path("phi3-partial"));
+    /* Phi-3 with whole-head rotary is Llama with q|k|v and gate|up fused: the same logits, bit
+     * for bit, from the same weights */
+    synth_model_opts o = {.arch = "LlamaForCausalLM", .seed = 7};
+    CHECK(synth_model(llama, &o) == 0);
+    o.arch = "Phi3ForCausalLM";
+    CHECK(synth_model(phi, &o) == 0);
+    float a[300], b[300], c[300];
+    if (!last_logits(llama, 32, a) || !last_logits(phi, 32, b)) return;
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    /* compressed with the default pattern_dict: the Phi-4 release's units (o, qkv, gate_up,
+     * down per layer; lm_head; the embeddings), and the same logits again */
+    test_sh("rm -f '%s/tokenizer.json'", phi);
+    CHECK_OK(dfrt_compress_dir(phi, df11, NULL));
+    dfrt_checkpoint *cp = NULL;
+    CHECK_OK(dfrt_checkpoint_open(df11, &cp));
+    if (cp) {
+        CHECK(dfrt_checkpoint_unit_count(cp) == 4);
+        static const char *const order[4] = {"self_attn.o_proj", "self_attn.qkv_proj", "mlp.gate_up_proj", "mlp.down_proj"};
+        for (size_t u = 0; u < dfrt_checkpoint_unit_count(cp); u++) {
+            const dfrt_df11_unit *un = dfrt_checkpoint_unit(cp, u);
+            if (strcmp(un->name, "model.layers.1") != 0) continue;
+            CHECK(un->n_parts == 4);
+            for (int p = 0; p < 4 && p < un->n_parts; p++) {
+                char want[128];
+                snprintf(want, sizeof want, "model.layers.1.%s.weight", order[p]);
+                CHECK(strcmp(un->parts[p].name, want) == 0);
+            }
+        }
+        dfrt_checkpoint_close(cp);
+    }
+    if (last_logits(df11, 32, c)) CHECK(memcmp(a, c, sizeof a) == 0);
+    test_longrope(phi);
+    /* partial rotary: half of each 16-value head rotated; a different model, which loads */
+    o.partial_rotary = 0.5;
+    CHECK(synth_model(part, &o) == 0);
+    if (last_logits(part, 32, c)) CHECK(memcmp(a, c, sizeof a) != 0);
+    /* a factor that leaves an odd number of rotated values is refused */
+    test_sh("sed -i 's/\"partial_rotary_factor\": 0.5/\"partial_rotary_factor\": 0.2/' '%s/config.json'", part);
+    dfrt_backend *be = NULL;
+    dfrt_model *m = NULL;
+    CHECK_OK(dfrt_backend_open("cpu", 0, &be));
+    CHECK_ERROR(dfrt_model_load(be, part, NULL, &m), DFRT_FORMAT_ERROR,
+                "partial_rotary_factor 0.2 of head_dim 16 rotates 3 values", "expected an even number");
+    /* a sliding window: contexts up to it (the default), no longer */
+    o.partial_rotary = 0, o.sliding_window = 24;
+    CHECK(synth_model(part, &o) == 0);
+    test_sh("rm -f '%s/tokenizer.json'", part);
+    CHECK_OK(dfrt_model_load(be, part, NULL, &m));
+    if (m) CHECK(dfrt_model_max_context(m) == 24);
+    dfrt_model_free(m);
+    m = NULL;
+    CHECK_ERROR(dfrt_model_load(be, part, &(dfrt_model_options){.max_context = 32}, &m), DFRT_UNSUPPORTED,
+                "max_context 32 exceeds the model's sliding_window 24");
+    dfrt_backend_close(be);
+}
+
 int main(void) {
     RUN(test_shipped_model);
     RUN(test_reference_round_trip);
@@ -622,5 +742,6 @@ int main(void) {
     RUN(test_edge_cases_through_directories);
     RUN(test_broken_df11_dirs);
     RUN(test_weight_set);
+    RUN(test_phi3);
     return test_finish();
 }

@@ -258,6 +258,7 @@ static const op_case transformer_cases[] = {
     ROPE(9, 6, 64, 6 * 64 + 64), ROPE(3, 40, 128, 48 * 128), ROPE(1, 1, 2, 2),
     /* partial rotary (Phi-3: 3/4, Phi-4-mini: 96 of 128); rot_dim 2 mod 4 */
     ROPE(5, 12, 128, 12 * 128, 96), ROPE(4, 3, 96, 3 * 96 + 7, 24), ROPE(2, 5, 64, 5 * 64, 6),
+    {DFRT_OP_ROPE, {6, 8, 128, 8 * 128, 96}, OPC_SCALE}, {DFRT_OP_ROPE, {3, 2, 64, 2 * 64}, OPC_SCALE},
     ATTENTION(6, 4, 2, 64, 50), ATTENTION(4, 32, 8, 128, 300), ATTENTION(3, 2, 2, 16, 1), ATTENTION(9, 8, 1, 64, 129),
     ATTENTION(6, 4, 2, 64, 50, OPC_KV_BF16), ATTENTION(4, 32, 8, 128, 300, OPC_KV_BF16),
     ATTENTION(3, 2, 2, 18, 7, OPC_KV_BF16), /* head_dim 2 mod 4: the element-wise loads */

@@ -13,6 +13,7 @@ dfrt_status cpu_rope(dfrt_backend *b, const dfrt_rope_args *a) {
         for (uint32_t i = 0; i < half; i++) {
             float angle = (float)pos[r] * inv_freq[i];
             float c = (float)cos((double)angle), s = (float)sin((double)angle);
+            if (a->scale != 0) c *= a->scale, s *= a->scale;
             for (uint32_t h = 0; h < a->heads; h++) {
                 float *v = x + (size_t)r * a->row_stride + (size_t)h * a->dim;
                 float lo = v[i], hi = v[i + half];

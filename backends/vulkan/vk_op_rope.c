@@ -6,8 +6,9 @@
 
 typedef struct rope_push {
     uint32_t rows, heads, half_dim, row_stride, x0, pos0, inv0, groups_per_row, groups_x, dim;
+    float scale;
 } rope_push;
-_Static_assert(sizeof(rope_push) == 40, "rope push constants");
+_Static_assert(sizeof(rope_push) == 44, "rope push constants");
 
 dfrt_status vk_rope_pipelines(vk_backend *vk) {
     return VK_OP_PIPELINE(vk, VK_PIPE_ROPE, "rope", rope_spv, 3, rope_push);
@@ -46,6 +47,7 @@ dfrt_status vk_rope(dfrt_backend *b, const dfrt_rope_args *a) {
             .inv0 = (uint32_t)(di / 4),
             .groups_per_row = per_row,
             .dim = a->dim,
+            .scale = a->scale != 0 ? a->scale : 1.0f,
         };
         DFRT_TRY(vk_launch(vk, &vk->pipes[VK_PIPE_ROPE], bindings, &push, &push.groups_x, rows * per_row));
     }

@@ -33,29 +33,25 @@ int dfrt_natural_compare(const char *a, const char *b) {
 
 /* The shape an architecture gives a unit weight, or false if unknown. */
 bool dfrt_weight_shape(const dfrt_config *c, const char *name, int64_t shape[2]) {
-    static const char *const known[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                        "Qwen3ForCausalLM"};
-    bool ok = false;
-    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (strcmp(c->architecture, known[i]) == 0) ok = true;
-    if (!ok) return false;
-    int64_t h = c->hidden_size, f = c->intermediate_size, v = c->vocab_size, q, kv;
-    if (__builtin_mul_overflow(c->n_heads, c->head_dim, &q) || __builtin_mul_overflow(c->n_kv_heads, c->head_dim, &kv))
-        return false;
-    const struct {
-        const char *suffix;
-        int64_t rows, cols;
-    } table[] = {
-        {"lm_head.weight", v, h},          {"embed_tokens.weight", v, h},    {"self_attn.q_proj.weight", q, h},
-        {"self_attn.k_proj.weight", kv, h}, {"self_attn.v_proj.weight", kv, h}, {"self_attn.o_proj.weight", h, q},
-        {"mlp.gate_proj.weight", f, h},    {"mlp.up_proj.weight", f, h},     {"mlp.down_proj.weight", h, f},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof *table; i++)
-        if (dfrt_str_ends_with(name, table[i].suffix) && table[i].rows > 0 && table[i].cols > 0) {
-            shape[0] = table[i].rows;
-            shape[1] = table[i].cols;
+    if (!dfrt_architecture_known(c->architecture)) return false;
+    int64_t h = c->hidden_size, v = c->vocab_size;
+    if ((dfrt_str_ends_with(name, "lm_head.weight") || dfrt_str_ends_with(name, "embed_tokens.weight")) && v > 0 && h > 0) {
+        shape[0] = v;
+        shape[1] = h;
+        return true;
+    }
+    const dfrt_layer_layout *lay = dfrt_layer_layout_of(c->architecture);
+    char suffix[64];
+    for (int i = 0; i < lay->n; i++) {
+        snprintf(suffix, sizeof suffix, "%s.weight", lay->names[i]);
+        int64_t s[2];
+        dfrt_proj_shape(c, lay->roles[i], s);
+        if (dfrt_str_ends_with(name, suffix) && s[0] > 0 && s[1] > 0) {
+            shape[0] = s[0];
+            shape[1] = s[1];
             return true;
         }
+    }
     return false;
 }
 

@@ -35,8 +35,35 @@ dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, df
 int dfrt_natural_compare(const char *a, const char *b);
 bool dfrt_weight_shape(const dfrt_config *c, const char *name, int64_t shape[2]);
 
-/* Whether dfrt knows an architecture's weight set (Llama, Mistral, Qwen2, Qwen3). */
+/* Whether dfrt knows an architecture's weight set (Llama, Mistral, Qwen2, Qwen3, Phi-3). */
 bool dfrt_architecture_known(const char *architecture);
+
+/* What a decoder layer's projection computes: q, k, v, o, gate, up, down, or a fused q|k|v or
+ * gate|up (Phi-3), whose rows are the parts' rows in that order. */
+typedef enum dfrt_proj_role {
+    DFRT_PROJ_Q,
+    DFRT_PROJ_K,
+    DFRT_PROJ_V,
+    DFRT_PROJ_O,
+    DFRT_PROJ_GATE,
+    DFRT_PROJ_UP,
+    DFRT_PROJ_DOWN,
+    DFRT_PROJ_QKV,
+    DFRT_PROJ_GATE_UP,
+} dfrt_proj_role;
+
+/* A layer's projections as an architecture names them ("model.layers.N.<name>.weight"), in the
+ * order of the published DF11 releases' layer units (their pattern_dict). */
+#define DFRT_MAX_PROJ 7
+typedef struct dfrt_layer_layout {
+    int n;
+    const char *names[DFRT_MAX_PROJ];
+    dfrt_proj_role roles[DFRT_MAX_PROJ];
+} dfrt_layer_layout;
+/* The layout of a known architecture (the seven Llama projections for the others). */
+const dfrt_layer_layout *dfrt_layer_layout_of(const char *architecture);
+/* The shape [rows, cols] of a projection of this role under config c (0 where an overflow). */
+void dfrt_proj_shape(const dfrt_config *c, dfrt_proj_role role, int64_t shape[2]);
 
 /* The weight set check (weight_set.c): every weight the architecture and config.json require
  * is present (a missing one is DFRT_FORMAT_ERROR naming them, whole layers as one item), and

@@ -1,5 +1,6 @@
 /* config.json: the model hyper-parameters dfrt uses and the dfloat11_config block. */
 #include "base/internal.h"
+#include "format/checkpoint_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -60,6 +61,7 @@ static dfrt_status parse_rope(const cJSON *rope, const char *key, const char *sr
         if (strcmp(t, "default") == 0) c->rope_type = DFRT_ROPE_DEFAULT;
         else if (strcmp(t, "llama3") == 0) c->rope_type = DFRT_ROPE_LLAMA3;
         else if (strcmp(t, "linear") == 0) c->rope_type = DFRT_ROPE_LINEAR;
+        else if (strcmp(t, "longrope") == 0) c->rope_type = DFRT_ROPE_LONGROPE;
         else c->rope_type = DFRT_ROPE_OTHER; /* the executor refuses it; compression does not care */
         free(c->rope_type_name);
         if (!(c->rope_type_name = dfrt_strdup(t))) return DFRT_OUT_OF_MEMORY;
@@ -68,6 +70,30 @@ static dfrt_status parse_rope(const cJSON *rope, const char *key, const char *sr
     DFRT_TRY(get_double(rope, "low_freq_factor", src, &c->rope_low_freq_factor));
     DFRT_TRY(get_double(rope, "high_freq_factor", src, &c->rope_high_freq_factor));
     DFRT_TRY(get_int(rope, "original_max_position_embeddings", src, 1, &c->rope_original_max_position));
+    DFRT_TRY(get_double(rope, "partial_rotary_factor", src, &c->partial_rotary_factor));
+    DFRT_TRY(get_double(rope, "attention_factor", src, &c->rope_attention_factor));
+    const char *lists[2] = {"short_factor", "long_factor"};
+    double **dst[2] = {&c->rope_short_factor, &c->rope_long_factor};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rope, lists[i]);
+        if (!v || cJSON_IsNull(v)) continue;
+        int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+        if (n < 1 || n > 4096)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s.%s\" must be a list of 1 to 4096 numbers", src, key, lists[i]);
+        if (c->rope_n_factors && n != c->rope_n_factors)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s.short_factor\" and \"long_factor\" differ in length (%d, %d)",
+                             src, key, c->rope_n_factors, n);
+        free(*dst[i]);
+        if (!(*dst[i] = dfrt_malloc((size_t)n * sizeof **dst[i], "rope factors"))) return DFRT_OUT_OF_MEMORY;
+        c->rope_n_factors = n;
+        int k = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) {
+            if (!cJSON_IsNumber(e) || !(e->valuedouble > 0) || !isfinite(e->valuedouble))
+                return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"%s.%s\"[%d] must be a positive number", src, key, lists[i], k);
+            (*dst[i])[k++] = e->valuedouble;
+        }
+    }
     return DFRT_OK;
 }
 
@@ -231,6 +257,7 @@ dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, 
     }
     c->bos_token_id = -1;
     c->rope_theta = 10000.0;
+    c->partial_rotary_factor = 1.0;
     c->rms_norm_eps = 1e-6;
     if (!cJSON_IsObject(root)) {
         s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: not a JSON object", source);
@@ -277,6 +304,10 @@ dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, 
     if (strcmp(c->architecture, "Qwen2ForCausalLM") == 0) c->attention_bias = true;
     if ((s = get_double(root, "rms_norm_eps", source, &c->rms_norm_eps)) != DFRT_OK) goto done;
     if ((s = get_double(root, "rope_theta", source, &c->rope_theta)) != DFRT_OK) goto done;
+    if ((s = get_double(root, "partial_rotary_factor", source, &c->partial_rotary_factor)) != DFRT_OK) goto done;
+    if ((s = get_int(root, "original_max_position_embeddings", source, 1, &c->rope_original_max_position)) != DFRT_OK)
+        goto done;
+    if ((s = get_int(root, "sliding_window", source, 1, &c->sliding_window)) != DFRT_OK) goto done;
     if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_scaling"), "rope_scaling", source, c)) != DFRT_OK)
         goto done;
     if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_parameters"), "rope_parameters", source, c)) !=
@@ -314,35 +345,29 @@ dfrt_status dfrt_config_load(const char *dir_or_file, dfrt_config **out_config) 
 void dfrt_config_free(dfrt_config *c) {
     if (!c) return;
     dfrt_patterns_free(c->n_patterns, c->patterns);
-    DFRT_FREE_ALL(c->architecture, c->model_type, c->dtype, c->df11_version, c->rope_type_name, c);
+    DFRT_FREE_ALL(c->architecture, c->model_type, c->dtype, c->df11_version, c->rope_type_name, c->rope_short_factor,
+                  c->rope_long_factor, c);
 }
-
-static const char *const supported_architectures[] = {
-    "LlamaForCausalLM",
-    "MistralForCausalLM",
-    "Qwen2ForCausalLM",
-    "Qwen3ForCausalLM",
-};
 
 dfrt_status dfrt_default_patterns(const dfrt_config *config, int *out_n, dfrt_df11_pattern **out) {
     *out_n = 0;
     *out = NULL;
-    bool known = false;
-    for (size_t i = 0; i < sizeof supported_architectures / sizeof *supported_architectures; i++)
-        if (strcmp(config->architecture, supported_architectures[i]) == 0) known = true;
-    if (!known)
+    if (!dfrt_architecture_known(config->architecture))
         return dfrt_fail(DFRT_UNSUPPORTED,
                          "architecture \"%s\" has no default pattern_dict (known: LlamaForCausalLM, "
-                         "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM); pass --pattern-dict",
+                         "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM); pass --pattern-dict",
                          config->architecture);
-    /* The published releases: lm_head, the embeddings and the 7 projections of each layer; with
-     * tied embeddings the layers only (as the Qwen3-4B release). */
-    static const char *layer_json =
-        "\"model\\\\.layers\\\\.\\\\d+\": [\"self_attn.q_proj\", \"self_attn.k_proj\", \"self_attn.v_proj\", "
-        "\"self_attn.o_proj\", \"mlp.gate_proj\", \"mlp.up_proj\", \"mlp.down_proj\"]";
+    /* The published releases: lm_head, the embeddings and the projections of each layer, in
+     * the architecture's unit order (Phi-4: o, qkv, gate_up, down); with tied embeddings the
+     * layers only (as the Qwen3-4B release). */
+    const dfrt_layer_layout *lay = dfrt_layer_layout_of(config->architecture);
+    char names[512] = "";
+    for (int i = 0; i < lay->n; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s\"%s\"", i ? ", " : "", lay->names[i]);
     char *json = config->tie_word_embeddings
-                     ? dfrt_asprintf("{%s}", layer_json)
-                     : dfrt_asprintf("{\"lm_head\": [], \"model\\\\.embed_tokens\": [], %s}", layer_json);
+                     ? dfrt_asprintf("{\"model\\\\.layers\\\\.\\\\d+\": [%s]}", names)
+                     : dfrt_asprintf("{\"lm_head\": [], \"model\\\\.embed_tokens\": [], \"model\\\\.layers\\\\.\\\\d+\": [%s]}",
+                                     names);
     if (!json) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = dfrt_pattern_dict_parse(json, "default pattern_dict", out_n, out);
     free(json);

@@ -6,12 +6,39 @@
 #include <unistd.h>
 
 static const char *const known_architectures[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                                  "Qwen3ForCausalLM"};
+                                                  "Qwen3ForCausalLM", "Phi3ForCausalLM"};
 
 bool dfrt_architecture_known(const char *architecture) {
     for (size_t i = 0; i < sizeof known_architectures / sizeof *known_architectures; i++)
         if (strcmp(architecture, known_architectures[i]) == 0) return true;
     return false;
+}
+
+static const dfrt_layer_layout llama_layout = {
+    7,
+    {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+     "mlp.down_proj"},
+    {DFRT_PROJ_Q, DFRT_PROJ_K, DFRT_PROJ_V, DFRT_PROJ_O, DFRT_PROJ_GATE, DFRT_PROJ_UP, DFRT_PROJ_DOWN},
+};
+/* Phi-3 / Phi-4: fused q|k|v and gate|up; the Phi-4 release's units list o first */
+static const dfrt_layer_layout phi3_layout = {
+    4,
+    {"self_attn.o_proj", "self_attn.qkv_proj", "mlp.gate_up_proj", "mlp.down_proj"},
+    {DFRT_PROJ_O, DFRT_PROJ_QKV, DFRT_PROJ_GATE_UP, DFRT_PROJ_DOWN},
+};
+
+const dfrt_layer_layout *dfrt_layer_layout_of(const char *architecture) {
+    return strcmp(architecture, "Phi3ForCausalLM") == 0 ? &phi3_layout : &llama_layout;
+}
+
+void dfrt_proj_shape(const dfrt_config *c, dfrt_proj_role role, int64_t shape[2]) {
+    int64_t h = c->hidden_size, f = c->intermediate_size, q = 0, kv = 0;
+    if (__builtin_mul_overflow(c->n_heads, c->head_dim, &q) || __builtin_mul_overflow(c->n_kv_heads, c->head_dim, &kv))
+        q = kv = 0;
+    int64_t rows[] = {q, kv, kv, h, f, f, h, q + 2 * kv, 2 * f};
+    int64_t cols[] = {h, h, h, q, h, h, f, h, h};
+    shape[0] = q && kv ? rows[role] : 0;
+    shape[1] = q && kv ? cols[role] : 0;
 }
 
 #define MAX_LAYERS 1024 /* dfrt_model_check_config's bound */
@@ -74,10 +101,10 @@ static dfrt_status add_required(required *r, size_t *n, int64_t layer, const cha
     return DFRT_OK;
 }
 
-#define PER_LAYER 14 /* 7 projections, 2 norms, q/k norms, q/k/v biases */
+#define PER_LAYER 14 /* up to 7 projections, 2 norms, q/k norms, q/k/v biases */
 
 /* The weights transformers' Llama, Mistral, Qwen2 and Qwen3 models have, in order: the
- * embeddings, lm_head unless tied, the final norm, then per layer the seven projections, the two
+ * embeddings, lm_head unless tied, the final norm, then per layer the projections (Phi-3's fused), the two
  * norms, Qwen3's q/k norms and the q/k/v biases when attention_bias. */
 static dfrt_status required_weights(const dfrt_config *c, required **out, size_t *out_n) {
     *out = NULL;
@@ -85,20 +112,20 @@ static dfrt_status required_weights(const dfrt_config *c, required **out, size_t
     size_t n = 0, cap = 3 + (size_t)c->n_layers * PER_LAYER;
     required *r = dfrt_calloc(cap, sizeof *r, "the weight list");
     if (!r) return DFRT_OUT_OF_MEMORY;
-    static const char *const proj[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                                        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+    const dfrt_layer_layout *lay = dfrt_layer_layout_of(c->architecture);
     bool qk_norm = strcmp(c->architecture, "Qwen3ForCausalLM") == 0;
     dfrt_status s = add_required(r, &n, -1, "model.embed_tokens.weight");
     if (s == DFRT_OK && !c->tie_word_embeddings) s = add_required(r, &n, -1, "lm_head.weight");
     if (s == DFRT_OK) s = add_required(r, &n, -1, "model.norm.weight");
     for (int64_t l = 0; l < c->n_layers && s == DFRT_OK; l++) {
-        for (int p = 0; p < 7 && s == DFRT_OK; p++) s = add_required(r, &n, l, "model.layers.%lld.%s.weight", (long long)l, proj[p]);
+        for (int p = 0; p < lay->n && s == DFRT_OK; p++)
+            s = add_required(r, &n, l, "model.layers.%lld.%s.weight", (long long)l, lay->names[p]);
         if (s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.input_layernorm.weight", (long long)l);
         if (s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.post_attention_layernorm.weight", (long long)l);
         if (qk_norm && s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.self_attn.q_norm.weight", (long long)l);
         if (qk_norm && s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.self_attn.k_norm.weight", (long long)l);
-        for (int p = 0; p < 3 && c->attention_bias && s == DFRT_OK; p++)
-            s = add_required(r, &n, l, "model.layers.%lld.%s.bias", (long long)l, proj[p]);
+        for (int p = 0; p < 3 && c->attention_bias && lay == &llama_layout && s == DFRT_OK; p++)
+            s = add_required(r, &n, l, "model.layers.%lld.%s.bias", (long long)l, lay->names[p]);
     }
     if (s != DFRT_OK) {
         for (size_t i = 0; i < n; i++) free(r[i].name);

@@ -115,10 +115,12 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                          .w = at(lw->k_norm, 0), .rows = rows, .heads = m->n_kv,
                                                          .dim = hd, .row_stride = QKV, .eps = m->eps}));
     }
-    /* RoPE on q and k: their heads are adjacent in each row, so one rotation covers both */
+    /* RoPE on q and k (the first rot_dim values of each head: Phi-3's partial rotary): their
+     * heads are adjacent in each row, so one rotation covers both */
     DFRT_TRY(dfrt_op_rope(b, &(dfrt_rope_args){.x = at(m->qkv, 0), .positions = at(m->positions, 0),
                                                .inv_freq = at(m->inv_freq, 0), .rows = rows,
-                                               .heads = m->n_heads + m->n_kv, .dim = hd, .row_stride = QKV}));
+                                               .heads = m->n_heads + m->n_kv, .dim = hd, .row_stride = QKV,
+                                               .rot_dim = m->rot_dim, .scale = m->rope_scale}));
     /* k_cache, v_cache (batch, ctx, kv_width)[slot, position] = k, v of each row */
     DFRT_TRY(dfrt_op_kv_store(b, &(dfrt_kv_store_args){.k_cache = at(m->k_cache[l], 0), .v_cache = at(m->v_cache[l], 0),
                                                        .src = at(m->qkv, 0), .slots = at(m->slots, 0),
@@ -238,6 +240,18 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
         if (logit_rows[i] >= rows)
             return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_forward: logit row %u of %u rows", logit_rows[i], rows);
     dfrt_backend *b = m->b;
+    if (m->inv_long) {
+        /* longrope, as transformers switches it: the long factors for a pass whose last position
+         * is past the original context, the short ones otherwise; keys already cached keep the
+         * rotation they were stored with. One table in place, so recorded passes see it. */
+        int32_t last = 0;
+        for (uint32_t r = 0; r < rows; r++) last = DFRT_MAX(last, positions[r]);
+        bool want = (int64_t)last + 1 > m->rope_long_after;
+        if (want != m->rope_long) {
+            DFRT_TRY(dfrt_buffer_write(m->inv_freq, 0, want ? m->inv_long : m->inv_short, m->rot_dim / 2 * sizeof(float)));
+            m->rope_long = want;
+        }
+    }
     DFRT_TRY(dfrt_buffer_write(m->slots, 0, slots, rows * sizeof *slots));
     DFRT_TRY(dfrt_buffer_write(m->positions, 0, positions, rows * sizeof *positions));
     DFRT_TRY(embed(m, tokens, rows));

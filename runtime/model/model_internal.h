@@ -46,6 +46,7 @@ struct dfrt_model {
     /* dimensions: hidden, layers, heads, KV heads, head dim, intermediate, vocab */
     uint32_t hidden, n_layers, n_heads, n_kv, head_dim, inter, vocab;
     uint32_t qkv_width; /* (n_heads + 2 n_kv) head_dim */
+    uint32_t rot_dim;   /* the rotated part of each head (partial_rotary_factor) */
     float eps, attn_scale;
     int max_ctx, max_batch, max_rows, embed_row_slots;
 
@@ -54,7 +55,14 @@ struct dfrt_model {
     layer_weights *layers;    /* (n_layers) */
     table_weights embed, lm_head; /* lm_head == embed when tied */
     dfrt_buffer *norm_final;  /* fp32 (hidden) */
-    dfrt_buffer *inv_freq;    /* fp32 (head_dim / 2) */
+    dfrt_buffer *inv_freq;    /* fp32 (rot_dim / 2): inv_short, or inv_long while rope_long */
+    /* longrope (Phi-3): the host's tables for sequences up to rope_long_after positions and
+     * past them (NULL otherwise), which of them inv_freq holds, and the attention factor that
+     * scales cos and sin (1 otherwise) */
+    float *inv_short, *inv_long;
+    bool rope_long;
+    int64_t rope_long_after;
+    float rope_scale;
 
     bool fused;                /* the backend runs df11_matmul: no scratch */
     dfrt_buffer *scratch;      /* BF16 (largest layer or lm_head unit), only without fused: decoded weights */
@@ -84,6 +92,8 @@ struct dfrt_model {
 /* Whether the executor can run a model with this config (architecture, dimensions in range,
  * heads divisible, RoPE settings); dir names the model in messages. */
 dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir);
+/* The rotated part of each head, int(head_dim * partial_rotary_factor) (transformers' rule). */
+uint32_t dfrt_rot_dim(const dfrt_config *c);
 
 /* Runs dfrt_model_check on a model directory and, when dfrt run would refuse the model, warns
  * "DIR: dfrt run will refuse this model: REASON" (model_load.c; compress's closing check). */

@@ -9,15 +9,14 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-static const char *const projections[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                           "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                                           "mlp.down_proj"};
+/* The q, k, v projections whose biases Qwen2 has (attention_bias). */
+static const char *const qkv_names[3] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"};
 
 dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
     if (!dfrt_architecture_known(c->architecture))
         return dfrt_fail(DFRT_UNSUPPORTED,
                          "%s: architecture \"%s\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                         "Qwen2ForCausalLM, Qwen3ForCausalLM)",
+                         "Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)",
                          dir, c->architecture);
     const struct {
         const char *name;
@@ -36,9 +35,25 @@ dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: %lld attention heads are not a multiple of %lld KV heads", dir,
                          (long long)c->n_heads, (long long)c->n_kv_heads);
     if (c->head_dim % 2) return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: head_dim %lld is odd", dir, (long long)c->head_dim);
+    uint32_t rot = dfrt_rot_dim(c);
+    if (rot < 2 || rot % 2 || rot > c->head_dim)
+        return dfrt_fail(DFRT_FORMAT_ERROR,
+                         "%s/config.json: partial_rotary_factor %g of head_dim %lld rotates %u values (expected an even "
+                         "number from 2 to head_dim)",
+                         dir, c->partial_rotary_factor, (long long)c->head_dim, rot);
+    if (c->attention_bias && dfrt_layer_layout_of(c->architecture)->n != 7)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s/config.json: attention_bias with %s's fused projections is not supported",
+                         dir, c->architecture);
     if (c->rope_type == DFRT_ROPE_OTHER)
-        return dfrt_fail(DFRT_UNSUPPORTED, "%s/config.json: rope_type \"%s\" is not supported (default, linear, llama3)",
-                         dir, c->rope_type_name);
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s/config.json: rope_type \"%s\" is not supported (default, linear, llama3, longrope)", dir,
+                         c->rope_type_name);
+    if (c->rope_type == DFRT_ROPE_LONGROPE &&
+        (!c->rope_short_factor || !c->rope_long_factor || (uint32_t)c->rope_n_factors != rot / 2))
+        return dfrt_fail(DFRT_FORMAT_ERROR,
+                         "%s/config.json: longrope needs short_factor and long_factor of %u numbers each (half the "
+                         "rotated part of a head), not %d",
+                         dir, rot / 2, c->rope_n_factors);
     if ((c->rope_type == DFRT_ROPE_LLAMA3 || c->rope_type == DFRT_ROPE_LINEAR) && !(c->rope_factor > 0))
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: rope scaling needs a positive factor", dir);
     if (c->rope_type == DFRT_ROPE_LLAMA3 &&
@@ -52,11 +67,20 @@ dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
     return DFRT_OK;
 }
 
-/* inv_freq[i] = theta^(-2i/d), then the config's scaling (transformers' rope initialisers). */
-static void inv_freq(const dfrt_config *c, uint32_t dim, float *out) {
+/* The rotated part of each head: int(head_dim * partial_rotary_factor), as transformers takes it. */
+uint32_t dfrt_rot_dim(const dfrt_config *c) {
+    double r = (double)c->head_dim * c->partial_rotary_factor;
+    return r >= 0 && r <= 65536 ? (uint32_t)r : 0;
+}
+
+/* inv_freq[i] = theta^(-2i/d) over the rotated part (d = rot_dim), then the config's scaling
+ * (transformers' rope initialisers). */
+static void inv_freq(const dfrt_config *c, uint32_t dim, bool long_factors, float *out) {
     for (uint32_t i = 0; i < dim / 2; i++) {
         double f = 1.0 / pow(c->rope_theta, (double)(float)(2.0 * i / dim));
-        if (c->rope_type == DFRT_ROPE_LINEAR) {
+        if (c->rope_type == DFRT_ROPE_LONGROPE) {
+            f /= long_factors ? c->rope_long_factor[i] : c->rope_short_factor[i];
+        } else if (c->rope_type == DFRT_ROPE_LINEAR) {
             f /= c->rope_factor;
         } else if (c->rope_type == DFRT_ROPE_LLAMA3) {
             double old = (double)c->rope_original_max_position;
@@ -176,27 +200,29 @@ static dfrt_status device_unit(dfrt_model *m, const dfrt_checkpoint *cp, const d
 }
 
 typedef struct plan {
-    matrix_ref (*proj)[7]; /* per layer */
+    matrix_ref (*proj)[DFRT_MAX_PROJ]; /* per layer, in the layout's order */
     matrix_ref embed, lm_head;
     bool tied;
     uint64_t weight_bytes, scratch_elems, kv_bytes, act_bytes;
 } plan;
 
+static const dfrt_layer_layout *layout(const dfrt_model *m) { return dfrt_layer_layout_of(m->config->architecture); }
+
+/* The rows and columns of the layer's projection p (in the layout's order). */
 static uint64_t proj_rows(const dfrt_model *m, int p) {
-    switch (p) {
-    case 0: return (uint64_t)m->n_heads * m->head_dim;
-    case 1:
-    case 2: return (uint64_t)m->n_kv * m->head_dim;
-    case 3: return m->hidden;
-    case 4:
-    case 5: return m->inter;
-    default: return m->hidden;
-    }
+    int64_t s[2];
+    dfrt_proj_shape(m->config, layout(m)->roles[p], s);
+    return (uint64_t)s[0];
 }
 
 static uint64_t proj_cols(const dfrt_model *m, int p) {
-    return p == 3 ? (uint64_t)m->n_heads * m->head_dim : p == 6 ? m->inter : m->hidden;
+    int64_t s[2];
+    dfrt_proj_shape(m->config, layout(m)->roles[p], s);
+    return (uint64_t)s[1];
 }
+
+/* The rows of q, k or v (0, 1, 2): their biases. */
+static uint64_t qkv_rows(const dfrt_model *m, int p) { return (uint64_t)(p == 0 ? m->n_heads : m->n_kv) * m->head_dim; }
 
 /* Resolves every weight and computes what the device must hold. */
 static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl) {
@@ -204,20 +230,26 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
     if (!pl->proj) return DFRT_OUT_OF_MEMORY;
     char name[256];
     uint64_t layer_elems = 0;
-    for (int p = 0; p < 7; p++) layer_elems += proj_rows(m, p) * proj_cols(m, p);
+    const dfrt_layer_layout *lay = layout(m);
+    for (int p = 0; p < lay->n; p++) layer_elems += proj_rows(m, p) * proj_cols(m, p);
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const dfrt_df11_unit *unit = NULL;
-        for (int p = 0; p < 7; p++) {
-            snprintf(name, sizeof name, "model.layers.%u.%s.weight", l, projections[p]);
+        for (int p = 0; p < lay->n; p++) {
+            snprintf(name, sizeof name, "model.layers.%u.%s.weight", l, lay->names[p]);
             DFRT_TRY(find_matrix(cp, name, proj_rows(m, p), proj_cols(m, p), &pl->proj[l][p]));
             const matrix_ref *r = &pl->proj[l][p];
             if (p == 0) unit = r->unit;
-            /* A compressed layer must hold its seven projections in unit order, back to back. */
-            if (r->unit != unit || (unit && (r->part != p || unit->n_parts != 7)))
+            /* A compressed layer must hold its projections in unit order, back to back. */
+            if (r->unit != unit || (unit && (r->part != p || unit->n_parts != lay->n))) {
+                char order[256] = "";
+                for (int k = 0; k < lay->n; k++)
+                    snprintf(order + strlen(order), sizeof order - strlen(order), "%s%s", k ? ", " : "",
+                             strchr(lay->names[k], '.') + 1);
                 return dfrt_fail(DFRT_UNSUPPORTED,
-                                 "%s: layer %u: dfrt runs DF11 layers whose unit holds the seven projections in the "
-                                 "order q, k, v, o, gate, up, down (pattern_dict of the published models)",
-                                 cp->dir, l);
+                                 "%s: layer %u: dfrt runs DF11 layers whose unit holds the %d projections in the "
+                                 "order %s (pattern_dict of the published models)",
+                                 cp->dir, l, lay->n, order);
+            }
         }
         if (unit && !m->fused) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, unit->n);
         if (!unit) pl->weight_bytes += 2 * layer_elems;
@@ -274,20 +306,30 @@ static dfrt_status check_fits(const dfrt_model *m, const plan *pl, uint64_t embe
 static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const plan *pl, uint32_t l) {
     layer_weights *lw = &m->layers[l];
     const matrix_ref *ref = pl->proj[l];
-    uint64_t offsets[8] = {0};
-    for (int p = 0; p < 7; p++) offsets[p + 1] = offsets[p] + proj_rows(m, p) * proj_cols(m, p);
+    const dfrt_layer_layout *lay = layout(m);
+    uint64_t offsets[DFRT_MAX_PROJ + 1] = {0};
+    for (int p = 0; p < lay->n; p++) offsets[p + 1] = offsets[p] + proj_rows(m, p) * proj_cols(m, p);
     if (ref[0].unit) {
         DFRT_TRY(device_unit(m, cp, ref[0].unit, &lw->unit));
-        for (int p = 0; p < 7; p++) offsets[p] = ref[0].unit->parts[p].offset;
+        for (int p = 0; p < lay->n; p++) offsets[p] = ref[0].unit->parts[p].offset;
     } else { /* a resident block laid out as a decoded unit: the same matmuls, the same bits */
-        DFRT_TRY(dfrt_buffer_alloc(m->b, 2 * offsets[7], &lw->resident));
-        for (int p = 0; p < 7; p++)
+        DFRT_TRY(dfrt_buffer_alloc(m->b, 2 * offsets[lay->n], &lw->resident));
+        for (int p = 0; p < lay->n; p++)
             DFRT_TRY(dfrt_buffer_write(lw->resident, 2 * offsets[p], ref[p].tensor->data, ref[p].tensor->n_bytes));
     }
-    lw->off_qkv = offsets[0];
-    lw->off_o = offsets[3];
-    lw->off_gate_up = offsets[4];
-    lw->off_down = offsets[6];
+    /* where q|k|v, o, gate|up and down start: q, k, v (and gate, up) come back to back in
+     * both layouts, as one fused weight or as consecutive parts */
+    for (int p = 0; p < lay->n; p++) {
+        switch (lay->roles[p]) {
+        case DFRT_PROJ_Q:
+        case DFRT_PROJ_QKV: lw->off_qkv = offsets[p]; break;
+        case DFRT_PROJ_O: lw->off_o = offsets[p]; break;
+        case DFRT_PROJ_GATE:
+        case DFRT_PROJ_GATE_UP: lw->off_gate_up = offsets[p]; break;
+        case DFRT_PROJ_DOWN: lw->off_down = offsets[p]; break;
+        default: break;
+        }
+    }
     char name[256];
     snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
     DFRT_TRY(upload_vector(m, cp, name, m->hidden, &lw->norm_in));
@@ -306,11 +348,11 @@ static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const pl
         uint64_t at = 0;
         for (int p = 0; p < 3 && s == DFRT_OK; p++) {
             float *v;
-            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, projections[p]);
-            s = load_vector(cp, name, proj_rows(m, p), &v);
+            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, qkv_names[p]);
+            s = load_vector(cp, name, qkv_rows(m, p), &v);
             if (s == DFRT_OK) {
-                memcpy(bias + at, v, proj_rows(m, p) * sizeof *v);
-                at += proj_rows(m, p);
+                memcpy(bias + at, v, qkv_rows(m, p) * sizeof *v);
+                at += qkv_rows(m, p);
                 free(v);
             }
         }
@@ -428,6 +470,7 @@ static void set_dims(dfrt_model *m, const dfrt_config *c) {
     m->inter = (uint32_t)c->intermediate_size;
     m->vocab = (uint32_t)c->vocab_size;
     m->qkv_width = (m->n_heads + 2 * m->n_kv) * m->head_dim;
+    m->rot_dim = dfrt_rot_dim(c);
 }
 
 /* Everything dfrt_model_load checks but the device: config, the whole weight set and nothing
@@ -456,8 +499,8 @@ static dfrt_status check_model(const dfrt_checkpoint *cp, model_extras *x) {
         snprintf(name, sizeof name, "model.layers.%u.self_attn.k_norm.weight", l);
         if (s == DFRT_OK && qk_norm) s = load_vector(cp, name, dims.head_dim, NULL);
         for (int p = 0; p < 3 && c->attention_bias && s == DFRT_OK; p++) {
-            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, projections[p]);
-            s = load_vector(cp, name, proj_rows(&dims, p), NULL);
+            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, qkv_names[p]);
+            s = load_vector(cp, name, qkv_rows(&dims, p), NULL);
         }
     }
     if (s == DFRT_OK) s = load_vector(cp, "model.norm.weight", dims.hidden, NULL);
@@ -560,6 +603,17 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     m->attn_scale = (float)(1.0 / sqrt((double)m->head_dim));
     int mpe = c->max_position_embeddings > 0 ? (int)DFRT_MIN(c->max_position_embeddings, 1 << 22) : 4096;
     m->max_ctx = o->max_context > 0 ? o->max_context : DFRT_MIN(mpe, 4096);
+    /* a sliding window (Phi-3, Mistral v0.1): within it, attention over every key is exact */
+    if (c->sliding_window > 0 && m->max_ctx > c->sliding_window) {
+        if (o->max_context > 0) {
+            s = dfrt_fail(DFRT_UNSUPPORTED,
+                          "max_context %d exceeds the model's sliding_window %lld, past which dfrt's attention (over "
+                          "every key) would differ from the model's; use a context of at most %lld",
+                          m->max_ctx, (long long)c->sliding_window, (long long)c->sliding_window);
+            goto fail;
+        }
+        m->max_ctx = (int)c->sliding_window;
+    }
     m->max_batch = o->max_batch > 0 ? o->max_batch : 1;
     /* GPUs gain from long pieces; the CPU does not, and stops on Ctrl-C only between ops */
     m->max_rows = o->max_rows > 0 ? o->max_rows : strcmp(dfrt_backend_info(b)->backend, "cpu") == 0 ? 512 : 2048;
@@ -596,12 +650,27 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     if (s == DFRT_OK && pl.tied) m->lm_head = m->embed;
     if (s == DFRT_OK) s = upload_vector(m, cp, "model.norm.weight", m->hidden, &m->norm_final);
     if (s == DFRT_OK) {
-        float *freq = dfrt_malloc(m->head_dim / 2 * sizeof *freq, "inv_freq");
-        if (!freq) s = DFRT_OUT_OF_MEMORY;
+        /* longrope: the short factors first (dfrt_model_forward switches tables by position) */
+        m->inv_short = dfrt_malloc(m->rot_dim / 2 * sizeof *m->inv_short, "inv_freq");
+        if (!m->inv_short) s = DFRT_OUT_OF_MEMORY;
         else {
-            inv_freq(c, m->head_dim, freq);
-            s = upload_f32(m, freq, m->head_dim / 2, &m->inv_freq);
-            free(freq);
+            inv_freq(c, m->rot_dim, false, m->inv_short);
+            s = upload_f32(m, m->inv_short, m->rot_dim / 2, &m->inv_freq);
+        }
+        m->rope_scale = 1.0f;
+        if (s == DFRT_OK && c->rope_type == DFRT_ROPE_LONGROPE) {
+            if (!(m->inv_long = dfrt_malloc(m->rot_dim / 2 * sizeof *m->inv_long, "inv_freq"))) s = DFRT_OUT_OF_MEMORY;
+            else inv_freq(c, m->rot_dim, true, m->inv_long);
+            /* transformers: the original context is original_max_position_embeddings (else
+             * max_position_embeddings); the attention factor, when not given, sqrt(1 + ln(s) /
+             * ln(original)) for s = max_position_embeddings / original > 1 */
+            double orig = (double)(c->rope_original_max_position > 0 ? c->rope_original_max_position
+                                                                     : c->max_position_embeddings);
+            double scale = orig > 0 ? (double)c->max_position_embeddings / orig : 1;
+            m->rope_long_after = (int64_t)orig;
+            m->rope_scale = c->rope_attention_factor > 0 ? (float)c->rope_attention_factor
+                            : scale > 1                  ? (float)sqrt(1 + log(scale) / log(orig))
+                                                         : 1.0f;
         }
     }
     if (s == DFRT_OK) s = allocate_runtime(m, &pl);
@@ -641,6 +710,7 @@ void dfrt_model_free(dfrt_model *m) {
     for (uint32_t l = 0; m->k_cache && l < m->n_layers; l++) dfrt_buffer_free(m->k_cache[l]);
     for (uint32_t l = 0; m->v_cache && l < m->n_layers; l++) dfrt_buffer_free(m->v_cache[l]);
     dfrt_tokenizer_free(m->tokenizer);
+    DFRT_FREE_ALL(m->inv_short, m->inv_long);
     dfrt_config_free(m->config);
     DFRT_FREE_ALL(m->k_cache, m->v_cache, m->host_offsets, m);
 }
