@@ -217,7 +217,8 @@ typedef struct dfrt_config {
     int rope_n_factors;
     double *rope_short_factor, *rope_long_factor;
     double rope_attention_factor;
-    int64_t sliding_window;       /* keys a query sees (Phi-3, Mistral); 0 when absent or null */
+    int64_t sliding_window;       /* keys a query sees (Phi-3, Mistral); 0 when absent, null or
+                                     turned off (use_sliding_window false, as Qwen2 / Qwen3 configs) */
     int64_t bos_token_id; /* -1 when absent */
     int n_eos;
     int64_t eos_token_ids[DFRT_MAX_EOS];

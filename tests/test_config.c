@@ -42,6 +42,24 @@ static void test_schemas(void) {
         CHECK(strcmp(c->rope_type_name, "yarn") == 0);
         dfrt_config_free(c);
     }
+    /* sliding windows: used (Mistral, Phi-3), or carried and turned off (Qwen2, the DeepSeek
+     * distills); LongRoPE's factors (Phi-3), partial rotary */
+    CHECK_OK(parse("{\"sliding_window\": 4096}", &c));
+    if (c) CHECK(c->sliding_window == 4096 && c->partial_rotary_factor == 1.0);
+    dfrt_config_free(c);
+    CHECK_OK(parse("{\"sliding_window\": 4096, \"use_sliding_window\": false}", &c));
+    if (c) CHECK(c->sliding_window == 0);
+    dfrt_config_free(c);
+    CHECK_OK(parse("{\"partial_rotary_factor\": 0.75, \"original_max_position_embeddings\": 4096, \"rope_scaling\": "
+                   "{\"type\": \"longrope\", \"short_factor\": [1, 1.5], \"long_factor\": [2, 3]}}", &c));
+    if (c)
+        CHECK(c->rope_type == DFRT_ROPE_LONGROPE && c->rope_n_factors == 2 && c->rope_long_factor[1] == 3 &&
+              c->rope_short_factor[1] == 1.5 && c->rope_original_max_position == 4096 && c->partial_rotary_factor == 0.75);
+    dfrt_config_free(c);
+    CHECK_ERROR(parse("{\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1, 0]}}", &c), DFRT_FORMAT_ERROR,
+                "\"rope_scaling.short_factor\"[1] must be a positive number");
+    CHECK_ERROR(parse("{\"rope_scaling\": {\"short_factor\": [1], \"long_factor\": [1, 2]}}", &c), DFRT_FORMAT_ERROR,
+                "differ in length (1, 2)");
     CHECK_ERROR(parse("{\"hidden_size\": \"big\"}", &c), DFRT_FORMAT_ERROR, "config.json: \"hidden_size\" must be an integer");
     CHECK_ERROR(parse("{\"hidden_size\": 1.5}", &c), DFRT_FORMAT_ERROR, "\"hidden_size\"");
     CHECK_ERROR(parse("{\"eos_token_id\": \"x\"}", &c), DFRT_FORMAT_ERROR, "eos_token_id");

@@ -308,6 +308,9 @@ dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, 
     if ((s = get_int(root, "original_max_position_embeddings", source, 1, &c->rope_original_max_position)) != DFRT_OK)
         goto done;
     if ((s = get_int(root, "sliding_window", source, 1, &c->sliding_window)) != DFRT_OK) goto done;
+    bool use_window = true; /* Qwen2 / Qwen3 configs carry a sliding_window they turn off */
+    if ((s = get_bool(root, "use_sliding_window", source, &use_window)) != DFRT_OK) goto done;
+    if (!use_window) c->sliding_window = 0;
     if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_scaling"), "rope_scaling", source, c)) != DFRT_OK)
         goto done;
     if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_parameters"), "rope_parameters", source, c)) !=
