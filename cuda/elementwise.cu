@@ -1,4 +1,5 @@
-// The elementwise ops on CUDA, fp32: silu_mul (the gated MLP's activation) and add (residuals).
+// The elementwise ops on CUDA, fp32: silu_mul (the gated MLP's activation: silu or GELU-tanh)
+// and add (residuals).
 // Semantics as in ops.h and the CPU reference (backends/cpu/cpu_ops.c).
 // One launch, coalesced, with 16-byte accesses when the launcher finds every pointer, stride
 // and column aligned for them (a scalar variant otherwise). Grids are 1-D and loop over their
@@ -9,11 +10,15 @@ namespace {
 
 // ---- silu_mul ---------------------------------------------------------------------------------
 
-__device__ __forceinline__ float silu_mul1(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+// act(g) * u: silu, or GELU's tanh approximation as g / (1 + e^(-2y)) (GELU; ops.h)
+template <bool GELU> __device__ __forceinline__ float gate1(float g, float u) {
+    if (GELU) return g / (1.0f + expf(-1.5957691216057308f * (g + 0.044715f * g * g * g))) * u;
+    return g / (1.0f + expf(-g)) * u;
+}
 
-// out[r, i] = silu(in[r, i]) * in[r, up_col + i]. Work item: (row, chunk of kChunk columns).
+// out[r, i] = act(in[r, i]) * in[r, up_col + i]. Work item: (row, chunk of kChunk columns).
 // VEC: in, out 16-byte aligned; width, in_stride, up_col multiples of 4.
-template <bool VEC>
+template <bool VEC, bool GELU>
 __global__ void __launch_bounds__(kThreads) silu_mul_kernel(float *__restrict__ out, const float *__restrict__ in,
                                                            uint32_t rows, uint32_t width, uint32_t in_stride,
                                                            uint32_t up_col) {
@@ -28,13 +33,13 @@ __global__ void __launch_bounds__(kThreads) silu_mul_kernel(float *__restrict__ 
                 const float4 g = __ldg(reinterpret_cast<const float4 *>(row + c));
                 const float4 u = __ldg(reinterpret_cast<const float4 *>(row + up_col + c));
                 *reinterpret_cast<float4 *>(o + c) =
-                    make_float4(silu_mul1(g.x, u.x), silu_mul1(g.y, u.y), silu_mul1(g.z, u.z), silu_mul1(g.w, u.w));
+                    make_float4(gate1<GELU>(g.x, u.x), gate1<GELU>(g.y, u.y), gate1<GELU>(g.z, u.z), gate1<GELU>(g.w, u.w));
             }
         } else {
 #pragma unroll
             for (int k = 0; k < 4; k++) {
                 const uint64_t c = c0 + k * kThreads + threadIdx.x;
-                if (c < width) o[c] = silu_mul1(__ldg(row + c), __ldg(row + up_col + c));
+                if (c < width) o[c] = gate1<GELU>(__ldg(row + c), __ldg(row + up_col + c));
             }
         }
     }
@@ -69,7 +74,9 @@ extern "C" dfrt_status dfrt_cuda_silu_mul(dfrt_cuda_ctx *ctx, const dfrt_silu_mu
     const bool vec = a->width % 4 == 0 && a->in_stride % 4 == 0 && a->up_col % 4 == 0 && aligned(in, 16) &&
                      aligned(out, 16);
     const unsigned blocks = blocks_for((uint64_t)a->rows * ((a->width + (uint64_t)kChunk - 1) / kChunk));
-    auto kernel = vec ? silu_mul_kernel<true> : silu_mul_kernel<false>;
+    const bool gelu = a->act == DFRT_GATE_GELU_TANH;
+    auto kernel = vec ? (gelu ? silu_mul_kernel<true, true> : silu_mul_kernel<true, false>)
+                      : (gelu ? silu_mul_kernel<false, true> : silu_mul_kernel<false, false>);
     kernel<<<blocks, kThreads, 0, ctx->stream>>>(out, in, a->rows, a->width, a->in_stride, a->up_col);
     return DFRT_CUDA_LAUNCHED("silu_mul");
 }

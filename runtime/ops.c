@@ -129,6 +129,8 @@ static dfrt_status embedding_rules(const dfrt_backend *b, void *args, uint64_t *
     DFRT_UNUSED(b), DFRT_UNUSED(empty);
     const dfrt_embedding_args *a = args;
     const char *op = "embedding";
+    if (!(a->scale >= 0) || !isfinite(a->scale))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: scale %g must be finite and non-negative (0: 1)", op, a->scale);
     DFRT_TRY(nonzero(op, "rows", a->rows));
     DFRT_TRY(nonzero(op, "dim", a->dim));
     counts[0] = (uint64_t)a->rows * a->dim;
@@ -230,6 +232,8 @@ static dfrt_status silu_mul_rules(const dfrt_backend *b, void *args, uint64_t *c
     DFRT_UNUSED(b), DFRT_UNUSED(empty);
     const dfrt_silu_mul_args *a = args;
     const char *op = "silu_mul";
+    if ((unsigned)a->act > DFRT_GATE_GELU_TANH)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: act %d is neither silu (0) nor gelu_tanh (1)", op, (int)a->act);
     if (a->up_col < a->width || (uint64_t)a->up_col + a->width > a->in_stride)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: gate [0, %u) and up [%u, %u) must be disjoint within rows of %u", op,
                          a->width, a->up_col, a->up_col + a->width, a->in_stride);

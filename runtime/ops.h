@@ -86,6 +86,7 @@ typedef struct dfrt_embedding_args {
     dfrt_tensor_arg offsets; /* uint32 (rows): element index of each row's first value */
     uint64_t table_elems;
     uint32_t rows, dim;
+    float scale; /* each value multiplied by it in fp32 (Gemma's sqrt(hidden_size)); 0: 1 */
 } dfrt_embedding_args;
 
 /* For each (row, head) vector v = x[r * row_stride + h * dim + 0..dim):
@@ -153,12 +154,18 @@ typedef struct dfrt_attention_args {
     dfrt_kv_type kv_type;
 } dfrt_attention_args;
 
-/* out[r, i] = silu(in[r * in_stride + i]) * in[r * in_stride + up_col + i] for i < width;
- * silu(x) = x / (1 + e^-x). */
+/* The gate's activation in silu_mul: silu(x) = x / (1 + e^-x) (Llama, Qwen, Mistral, Phi), or
+ * GELU's tanh approximation, x / 2 (1 + tanh(y)) with y = sqrt(2 / pi) (x + 0.044715 x^3)
+ * (Gemma's gelu_pytorch_tanh), computed as x / (1 + e^(-2y)), the same function without the
+ * cancellation of 1 + tanh(y) for negative x. */
+typedef enum dfrt_gate_act { DFRT_GATE_SILU = 0, DFRT_GATE_GELU_TANH = 1 } dfrt_gate_act;
+
+/* out[r, i] = act(in[r * in_stride + i]) * in[r * in_stride + up_col + i] for i < width. */
 typedef struct dfrt_silu_mul_args {
     dfrt_tensor_arg out; /* fp32 (rows, width) */
     dfrt_tensor_arg in;  /* fp32 (rows, in_stride): gate at column 0, up at column up_col */
     uint32_t rows, width, in_stride, up_col;
+    dfrt_gate_act act;
 } dfrt_silu_mul_args;
 
 /* y = a + b; y may be a or b exactly. */

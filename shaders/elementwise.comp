@@ -5,8 +5,9 @@
 // the dispatch's first value is.
 //
 // OP_ADD: y = a + b over n values (y may be a or b: the same range bound twice).
-// OP_SILU_MUL: out[r, i] = silu(in[r * in_stride + i]) * in[r * in_stride + up_col + i],
-// silu(g) = g / (1 + e^-g). A workgroup covers 4 * WG consecutive values of one row (the grid
+// OP_SILU_MUL: out[r, i] = act(in[r * in_stride + i]) * in[r * in_stride + up_col + i],
+// act(g) = g / (1 + e^-g) (silu), or (pc.act 1) GELU's tanh approximation as g / (1 + e^(-2y))
+// (ops.h). A workgroup covers 4 * WG consecutive values of one row (the grid
 // is rows x groups_per_row, flattened).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -41,6 +42,7 @@ layout(push_constant) uniform Push {
     uint in0, out0;      // element of each binding holding row 0's first value
     uint groups_per_row; // workgroups per row: ceil(width / (4 * WG))
     uint groups_x;       // workgroups per row of the dispatch grid
+    uint act;            // 0: silu; 1: GELU, tanh approximation
 } pc;
 
 void main() {
@@ -52,7 +54,9 @@ void main() {
     for (uint k = 0u; k < 4u; k++, i += gl_WorkGroupSize.x)
         if (i < pc.width) {
             float g = x[src + i];
-            y[dst + i] = g / (1.0 + exp(-g)) * x[src + pc.up_col + i];
+            float act = pc.act != 0u ? g / (1.0 + exp(-1.5957691216057308 * (g + 0.044715 * g * g * g)))
+                                     : g / (1.0 + exp(-g));
+            y[dst + i] = act * x[src + pc.up_col + i];
         }
 }
 

@@ -29,6 +29,7 @@ layout(push_constant) uniform Push {
     uint flags;
     uint groups_per_row;  // ceil(dim / (4 * WG))
     uint groups_x;        // workgroups per row of the dispatch grid
+    float scale;          // each value multiplied by it (1: none)
 } pc;
 
 void main() {
@@ -47,5 +48,5 @@ void main() {
     if (first < pc.w_lo || first > pc.w_last) return; // another dispatch's row
     uint src = pc.table0 + (first - pc.w_lo);
     for (uint k = 0u; k < 4u; k++, i += gl_WorkGroupSize.x)
-        if (i < pc.dim) y[dst + i] = bf16_lo(uint(table[src + i]));
+        if (i < pc.dim) y[dst + i] = bf16_lo(uint(table[src + i])) * pc.scale;
 }

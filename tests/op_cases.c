@@ -69,7 +69,8 @@ static int embedding_tensors(const op_case *c, op_tensor *t) {
 }
 static int embedding_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *u, op_args *a) {
     (void)u;
-    a->embedding = (dfrt_embedding_args){.out = t[0], .table = t[1], .offsets = t[2],
+    a->embedding = (dfrt_embedding_args){.scale = c->flags & OPC_SCALE ? OPC_EMBED_SCALE : 0.0f,
+                                         .out = t[0], .table = t[1], .offsets = t[2],
                                          .table_elems = (uint64_t)EMBEDDING_VOCAB * (uint64_t)c->s[1],
                                          .rows = (uint32_t)c->s[0], .dim = (uint32_t)c->s[1]};
     return 1;
@@ -166,7 +167,8 @@ static int silu_mul_tensors(const op_case *c, op_tensor *t) {
 }
 static int silu_mul_calls(const op_case *c, const dfrt_tensor_arg *t, const dfrt_device_df11 *u, op_args *a) {
     (void)u;
-    a->silu_mul = (dfrt_silu_mul_args){.out = t[0], .in = t[1], .rows = (uint32_t)c->s[0], .width = (uint32_t)c->s[1],
+    a->silu_mul = (dfrt_silu_mul_args){.act = c->flags & OPC_GELU ? DFRT_GATE_GELU_TANH : DFRT_GATE_SILU,
+                                       .out = t[0], .in = t[1], .rows = (uint32_t)c->s[0], .width = (uint32_t)c->s[1],
                                        .in_stride = (uint32_t)c->s[2], .up_col = (uint32_t)c->s[3]};
     return 1;
 }

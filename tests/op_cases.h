@@ -27,8 +27,12 @@ enum {
     OPC_RANGE = 64,    /* matmul: rows of X and W beyond fp16's range (x 1e6, w x 1e7) and far below
                         * its normal range (x 1e-9, w x 1e-7), which tensor paths in fp16 must not
                         * turn into Inf or 0 */
-    OPC_SCALE = 128,   /* rope: cos and sin scaled by 1.25 (LongRoPE's attention factor) */
+    OPC_SCALE = 128,   /* rope: cos and sin scaled by 1.25 (LongRoPE's attention factor); embedding:
+                        * values scaled by OPC_EMBED_SCALE (Gemma's sqrt(hidden_size)) */
+    OPC_GELU = 256,    /* silu_mul: the GELU-tanh gate (Gemma) */
 };
+
+#define OPC_EMBED_SCALE 50.596443f /* sqrt(2560) in fp32 */
 
 typedef struct op_case {
     dfrt_op op;

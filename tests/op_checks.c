@@ -78,10 +78,11 @@ static void embedding_init(host_case *h, test_rng *r) {
 }
 static void embedding_ref(host_case *h) {
     uint32_t rows = (uint32_t)S(h, 0), dim = (uint32_t)S(h, 1), *off = (uint32_t *)h->data[2];
-    float *out = (float *)h->want[0];
+    float *out = (float *)h->want[0], scale = h->c->flags & OPC_SCALE ? OPC_EMBED_SCALE : 1.0f;
     for (uint32_t i = 0; i < rows; i++)
         for (uint32_t k = 0; k < dim; k++)
-            out[(size_t)i * dim + k] = off[i] + dim <= op_tensor_elems(&h->t[1]) ? test_float(((uint16_t *)h->data[1])[off[i] + k]) : 0.0f;
+            out[(size_t)i * dim + k] =
+                off[i] + dim <= op_tensor_elems(&h->t[1]) ? test_float(((uint16_t *)h->data[1])[off[i] + k]) * scale : 0.0f;
 }
 
 static void rmsnorm_init(host_case *h, test_rng *r) {
@@ -242,10 +243,12 @@ static void silu_mul_init(host_case *h, test_rng *r) { normal_f32(r, F32_IN(h, 1
 static void silu_mul_ref(host_case *h) {
     uint32_t rows = (uint32_t)S(h, 0), width = (uint32_t)S(h, 1), stride = (uint32_t)S(h, 2), up = (uint32_t)S(h, 3);
     const float *in = F32_IN(h, 1);
+    const bool gelu = h->c->flags & OPC_GELU;
     for (uint32_t i = 0; i < rows; i++)
         for (uint32_t k = 0; k < width; k++) {
             double g = in[(size_t)i * stride + k];
-            h->val[0][(size_t)i * width + k] = g / (1 + exp(-g)) * in[(size_t)i * stride + up + k];
+            double act = gelu ? 0.5 * g * (1 + tanh(sqrt(2 / M_PI) * (g + 0.044715 * g * g * g))) : g / (1 + exp(-g));
+            h->val[0][(size_t)i * width + k] = act * in[(size_t)i * stride + up + k];
         }
 }
 

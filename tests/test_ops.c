@@ -240,16 +240,17 @@ void run_case(const op_case *c) {
 /* ---- the table ------------------------------------------------------------------------------ */
 
 #define MATMUL(m, n, k, ...) {DFRT_OP_MATMUL, {m, n, k}, __VA_ARGS__}
-#define EMBEDDING(rows, dim) {DFRT_OP_EMBEDDING, {rows, dim}}
+#define EMBEDDING(rows, dim, ...) {DFRT_OP_EMBEDDING, {rows, dim}, __VA_ARGS__}
 #define RMSNORM(rows, heads, dim, stride, ...) {DFRT_OP_RMSNORM, {rows, heads, dim, stride}, __VA_ARGS__}
 #define ROPE(rows, heads, dim, stride, ...) {DFRT_OP_ROPE, {rows, heads, dim, stride, __VA_ARGS__}} /* then rot_dim */
 #define ATTENTION(rows, heads, kv_heads, dim, ctx, ...) {DFRT_OP_ATTENTION, {rows, heads, kv_heads, dim, ctx}, __VA_ARGS__}
-#define SILU_MUL(rows, width, stride, up) {DFRT_OP_SILU_MUL, {rows, width, stride, up}}
+#define SILU_MUL(rows, width, stride, up, ...) {DFRT_OP_SILU_MUL, {rows, width, stride, up}, __VA_ARGS__}
 #define ADD(n, ...) {DFRT_OP_ADD, {n}, __VA_ARGS__}
 #define ARGMAX(rows, n, stride) {DFRT_OP_ARGMAX, {rows, n, stride}}
 
 static const op_case transformer_cases[] = {
     EMBEDDING(7, 64), EMBEDDING(3, 33), EMBEDDING(1, 4096),
+    EMBEDDING(5, 64, OPC_SCALE), EMBEDDING(2, 33, OPC_SCALE), /* Gemma: scaled by sqrt(hidden_size) */
     RMSNORM(1, 1, 4096, 4096), RMSNORM(5, 1, 256, 256, OPC_IN_PLACE), RMSNORM(33, 4, 64, 512 + 7, OPC_IN_PLACE),
     RMSNORM(3, 8, 128, 8 * 128 + 128), RMSNORM(2, 1, 33, 40),
     /* the residual add fused: into x itself (as the executor does), and into its own tensor */
@@ -271,6 +272,8 @@ static const op_case transformer_cases[] = {
     ATTENTION(130, 8, 1, 128, 4200, OPC_KV_BF16 | OPC_PREFILL), ATTENTION(100, 6, 2, 96, 300, OPC_KV_BF16 | OPC_PREFILL),
     ATTENTION(150, 8, 2, 128, 400, OPC_PREFILL),
     SILU_MUL(3, 100, 250, 120),
+    /* Gemma's GELU-tanh gate (inputs of std 4: the tails saturate) */
+    SILU_MUL(3, 100, 250, 120, OPC_GELU), SILU_MUL(2, 1024, 2048, 1024, OPC_GELU),
     ADD(1001, OPC_IN_PLACE),
     ARGMAX(4, 4096 + 7, 4096 + 10),
 };
@@ -427,6 +430,9 @@ static void bad_input_cases(dfrt_backend *cpu) {
         rope.rot_dim = 18;
         expect_error(dfrt_op_rope(b, &rope), DFRT_INVALID_ARGUMENT, "rot_dim 18 must be even and at most dim 16",
                      "rope rot_dim past the head");
+        expect_error(dfrt_op_silu_mul(b, &(dfrt_silu_mul_args){.out = {x, 0}, .in = {x, 128}, .rows = 1, .width = 8,
+                                                                .in_stride = 16, .up_col = 8, .act = (dfrt_gate_act)5}),
+                     DFRT_INVALID_ARGUMENT, "silu_mul: act 5 is neither silu (0) nor gelu_tanh (1)", "silu_mul act");
         /* KV caches: the type, BF16's even rows, BF16 caches counted in bytes (w: 2048 bytes) */
         dfrt_kv_store_args kv = {.k_cache = {w, 0}, .v_cache = {w, 1024}, .src = {x, 0}, .slots = {y, 0},
                                  .positions = {y, 0}, .rows = 1, .width = 8, .src_stride = 16, .k_col = 0,

@@ -6,12 +6,12 @@
 #include "elementwise_silu_mul.spv.h"
 
 typedef struct silu_mul_push {
-    uint32_t rows, width, in_stride, up_col, in0, out0, groups_per_row, groups_x;
+    uint32_t rows, width, in_stride, up_col, in0, out0, groups_per_row, groups_x, act;
 } silu_mul_push;
 typedef struct add_push {
     uint32_t n, a0, b0, y0, groups_x;
 } add_push;
-_Static_assert(sizeof(silu_mul_push) == 32, "silu_mul push constants");
+_Static_assert(sizeof(silu_mul_push) == 36, "silu_mul push constants");
 _Static_assert(sizeof(add_push) == 20, "add push constants");
 
 dfrt_status vk_elementwise_pipelines(vk_backend *vk) {
@@ -40,6 +40,7 @@ dfrt_status vk_silu_mul(dfrt_backend *b, const dfrt_silu_mul_args *a) {
             .in_stride = a->in_stride,
             .up_col = a->up_col,
             .groups_per_row = (uint32_t)vk_ceil_div(a->width, 4 * VK_OP_WORKGROUP),
+            .act = (uint32_t)a->act,
         };
         vk_binding bindings[2] = {
             vk_bind_words(vk, a->in, r0 * a->in_stride * 4, ((rows - 1) * a->in_stride + in_width) * 4, &push.in0),

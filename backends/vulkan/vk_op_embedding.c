@@ -7,8 +7,9 @@
 
 typedef struct embedding_push {
     uint32_t rows, dim, offsets0, out0, table0, w_lo, w_last, max_first, flags, groups_per_row, groups_x;
+    float scale;
 } embedding_push;
-_Static_assert(sizeof(embedding_push) == 44, "embedding push constants");
+_Static_assert(sizeof(embedding_push) == 48, "embedding push constants");
 
 dfrt_status vk_embedding_pipelines(vk_backend *vk) {
     return VK_OP_PIPELINE(vk, VK_PIPE_EMBEDDING, "embedding", embedding_spv, 3, embedding_push);
@@ -66,6 +67,7 @@ dfrt_status vk_embedding(dfrt_backend *b, const dfrt_embedding_args *a) {
             .max_first = (uint32_t)p.max_first,
             .flags = (p.any_valid ? 1u : 0u) | 2u, /* ANY_VALID; WRITE_INVALID in the first window */
             .groups_per_row = (uint32_t)vk_ceil_div(dim, 4 * VK_OP_WORKGROUP),
+            .scale = a->scale != 0 ? a->scale : 1.0f,
         };
         uint64_t w_lo = 0;
         do {
