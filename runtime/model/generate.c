@@ -323,6 +323,23 @@ static void text(chat_parts *c, const char *s) {
 #define DS_USER "<\xef\xbd\x9cUser\xef\xbd\x9c>" /* DeepSeek-R1 distills: full-width bars */
 #define DS_ASSISTANT "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"
 
+/* Turns of the form OPEN role SEP [sep_text] message END (Llama 3, Phi-4): the system turn when
+ * there is one, the user's, then the assistant's left open after its SEP. */
+static void role_turns(chat_parts *c, const char *system, const char *user, const char *open, const char *sep,
+                       const char *sep_text, const char *end) {
+    const char *roles[3] = {system && *system ? "system" : NULL, "user", "assistant"}, *messages[3] = {system, user, NULL};
+    for (int i = 0; i < 3; i++) {
+        if (!roles[i]) continue;
+        marker(c, open);
+        text(c, roles[i]);
+        marker(c, sep);
+        if (*sep_text) text(c, sep_text);
+        if (!messages[i]) break; /* the assistant's turn: open */
+        text(c, messages[i]);
+        marker(c, end);
+    }
+}
+
 /* The parts of the family's format, chosen from the tokenizer's special tokens. */
 static dfrt_status chat_build(const dfrt_tokenizer *t, const char *system, const char *user, chat_parts *c) {
     c->n = 0;
@@ -345,16 +362,7 @@ static dfrt_status chat_build(const dfrt_tokenizer *t, const char *system, const
         marker(c, "<start_of_turn>");
         text(c, "model\n");
     } else if (dfrt_tokenizer_find(t, "<|im_sep|>") >= 0) { /* Phi-4: ChatML with <|im_sep|>, no newlines */
-        const char *roles[3] = {sys ? "system" : NULL, "user", "assistant"}, *messages[3] = {system, user, NULL};
-        for (int i = 0; i < 3; i++) {
-            if (!roles[i]) continue;
-            marker(c, "<|im_start|>");
-            text(c, roles[i]);
-            marker(c, "<|im_sep|>");
-            if (!messages[i]) break; /* the assistant's turn: open */
-            text(c, messages[i]);
-            marker(c, "<|im_end|>");
-        }
+        role_turns(c, system, user, "<|im_start|>", "<|im_sep|>", "", "<|im_end|>");
     } else if (dfrt_tokenizer_find(t, DS_USER) >= 0) {
         if (sys) text(c, system);
         marker(c, DS_USER);
@@ -377,17 +385,7 @@ static dfrt_status chat_build(const dfrt_tokenizer *t, const char *system, const
         text(c, "assistant\n");
     } else if (dfrt_tokenizer_find(t, "<|start_header_id|>") >= 0) { /* Llama 3 */
         marker(c, "<|begin_of_text|>");
-        const char *roles[3] = {sys ? "system" : NULL, "user", "assistant"}, *messages[3] = {system, user, NULL};
-        for (int i = 0; i < 3; i++) {
-            if (!roles[i]) continue;
-            marker(c, "<|start_header_id|>");
-            text(c, roles[i]);
-            marker(c, "<|end_header_id|>");
-            text(c, "\n\n");
-            if (!messages[i]) break; /* the assistant's turn: open */
-            text(c, messages[i]);
-            marker(c, "<|eot_id|>");
-        }
+        role_turns(c, system, user, "<|start_header_id|>", "<|end_header_id|>", "\n\n", "<|eot_id|>");
     } else if (dfrt_tokenizer_find(t, "[INST]") >= 0) { /* Mistral: the system message leads the user's */
         marker(c, "<s>");
         marker(c, "[INST]");
