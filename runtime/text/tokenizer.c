@@ -524,16 +524,8 @@ static void char_token_bytes(dfrt_tokenizer *t, int32_t id, const char *s, size_
         t->flags[id] |= TOK_BYTE_FALLBACK;
         return;
     }
-    size_t fl = t->dec_from ? strlen(t->dec_from) : 0, tl = t->dec_to ? strlen(t->dec_to) : 0;
-    for (size_t i = 0; i < n;) {
-        if (fl && i + fl <= n && memcmp(s + i, t->dec_from, fl) == 0) {
-            dfrt_buf_append(&t->bytes, t->dec_to, tl);
-            i += fl;
-        } else {
-            dfrt_buf_append(&t->bytes, s + i, 1);
-            i++;
-        }
-    }
+    if (t->dec_from) tok_replace_append(&t->bytes, s, n, t->dec_from, t->dec_to);
+    else dfrt_buf_append(&t->bytes, s, n);
 }
 
 /* What each id decodes to: the byte-level decoder maps every character back to its byte,

@@ -264,8 +264,7 @@ static dfrt_status nfc_append(dfrt_buf *out, const char *s, size_t n) {
     return out->failed ? oom_encoding() : DFRT_OK;
 }
 
-/* Appends s with each `from` (non-empty) replaced by `to`. */
-static void replace_append(dfrt_buf *out, const char *s, size_t n, const char *from, const char *to) {
+void tok_replace_append(dfrt_buf *out, const char *s, size_t n, const char *from, const char *to) {
     size_t fl = strlen(from), tl = strlen(to), i = 0;
     while (i < n) {
         const char *hit = fl <= n - i ? memmem(s + i, n - i, from, fl) : NULL;
@@ -291,7 +290,7 @@ dfrt_status tok_normalize(const dfrt_tokenizer *t, const char *s, size_t n, dfrt
             if (may_change_under_nfc(cur, len)) st = nfc_append(dst, cur, len);
             else dfrt_buf_append(dst, cur, len);
         } else if (step->kind == TOK_NORM_REPLACE) {
-            replace_append(dst, cur, len, step->from, step->to);
+            tok_replace_append(dst, cur, len, step->from, step->to);
         } else { /* PREPEND, to text that is not empty */
             if (len) dfrt_buf_append(dst, step->to, strlen(step->to));
             dfrt_buf_append(dst, cur, len);

@@ -198,6 +198,8 @@ void tok_work_free(tok_work *w);
 /* BPE of one pre-token (raw bytes; the byte-level mapping is implied), ids appended to out. */
 dfrt_status tok_bpe_piece(const dfrt_tokenizer *t, tok_work *w, const uint8_t *piece, size_t len, tok_ids *out);
 
+/* Appends s (n bytes) to out with each occurrence of `from` (non-empty) replaced by `to`. */
+void tok_replace_append(dfrt_buf *out, const char *s, size_t n, const char *from, const char *to);
 /* The normalizer's steps over s, appended to out (which must not hold s). */
 dfrt_status tok_normalize(const dfrt_tokenizer *t, const char *s, size_t n, dfrt_buf *out);
 
