@@ -50,6 +50,6 @@ extern "C" dfrt_status dfrt_cuda_embedding(dfrt_cuda_ctx *ctx, const dfrt_embedd
     const unsigned blocks = blocks_for((uint64_t)a->rows * ((a->dim + (uint64_t)kChunk - 1) / kChunk));
     auto kernel = vec ? embedding_kernel<true> : embedding_kernel<false>;
     kernel<<<blocks, kThreads, 0, ctx->stream>>>(out, table, dev<const uint32_t>(a->offsets), a->table_elems, a->rows,
-                                                 a->dim, a->scale != 0 ? a->scale : 1.0f);
+                                                 a->dim, a->scale);
     return DFRT_CUDA_LAUNCHED("embedding");
 }

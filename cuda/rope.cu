@@ -31,7 +31,7 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(float *x, const int32_t 
 #pragma unroll
         for (int k = 0; k < V; k++) {
             sincosf(pos * __ldg(inv_freq + i + k), &sn[k], &cs[k]);
-            if (scale != 0.0f) sn[k] *= scale, cs[k] *= scale;
+            sn[k] *= scale, cs[k] *= scale;
         }
         float *base = x + r * row_stride + (uint64_t)h0 * dim + i;
         const uint32_t nh = min((uint32_t)kRopeHeads, heads - h0);
@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(float *x, const int32_t 
 
 extern "C" dfrt_status dfrt_cuda_rope(dfrt_cuda_ctx *ctx, const dfrt_rope_args *a) {
     float *x = dev<float>(a->x);
-    const uint32_t rot = a->rot_dim ? a->rot_dim : a->dim;
+    const uint32_t rot = a->rot_dim;
     const bool vec = a->dim % 4 == 0 && rot % 4 == 0 && a->row_stride % 2 == 0 && aligned(x, 8);
     const uint64_t hg = (a->heads + kRopeHeads - 1) / kRopeHeads;
     const uint64_t items = (uint64_t)a->rows * hg * (rot / 2 / (vec ? 2 : 1));

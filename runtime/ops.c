@@ -127,10 +127,11 @@ static dfrt_status df11_matmul_rules(const dfrt_backend *b, void *args, uint64_t
 
 static dfrt_status embedding_rules(const dfrt_backend *b, void *args, uint64_t *counts, bool *empty) {
     DFRT_UNUSED(b), DFRT_UNUSED(empty);
-    const dfrt_embedding_args *a = args;
+    dfrt_embedding_args *a = args;
     const char *op = "embedding";
     if (!(a->scale >= 0) || !isfinite(a->scale))
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: scale %g must be finite and non-negative (0: 1)", op, a->scale);
+    if (a->scale == 0) a->scale = 1; /* the backends see the value itself */
     DFRT_TRY(nonzero(op, "rows", a->rows));
     DFRT_TRY(nonzero(op, "dim", a->dim));
     counts[0] = (uint64_t)a->rows * a->dim;
@@ -157,7 +158,7 @@ static dfrt_status rmsnorm_rules(const dfrt_backend *b, void *args, uint64_t *co
 
 static dfrt_status rope_rules(const dfrt_backend *b, void *args, uint64_t *counts, bool *empty) {
     DFRT_UNUSED(b), DFRT_UNUSED(empty);
-    const dfrt_rope_args *a = args;
+    dfrt_rope_args *a = args;
     const char *op = "rope";
     DFRT_TRY(nonzero(op, "heads", a->heads));
     if (a->dim == 0 || a->dim % 2)
@@ -167,9 +168,12 @@ static dfrt_status rope_rules(const dfrt_backend *b, void *args, uint64_t *count
     if (a->rot_dim % 2 || a->rot_dim > a->dim)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: rot_dim %u must be even and at most dim %u (0: dim)", op, a->rot_dim,
                          a->dim);
+    /* the backends see the values themselves */
+    if (a->rot_dim == 0) a->rot_dim = a->dim;
+    if (a->scale == 0) a->scale = 1;
     DFRT_TRY(extent(op, "x", a->rows, a->row_stride, (uint64_t)a->heads * a->dim, &counts[0]));
     counts[1] = a->rows;
-    counts[2] = (a->rot_dim ? a->rot_dim : a->dim) / 2;
+    counts[2] = a->rot_dim / 2;
     return DFRT_OK;
 }
 

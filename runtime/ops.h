@@ -107,6 +107,7 @@ typedef struct dfrt_rmsnorm_args {
 /* Rotary embedding in place, rotate-half convention (transformers' Llama and Qwen): for each
  * (row, head) vector v and i < dim/2, a = positions[r] * inv_freq[i] (fp32):
  * (v[i], v[i+dim/2]) <- (v[i] cos a - v[i+dim/2] sin a, v[i+dim/2] cos a + v[i] sin a). */
+/* (The op wrappers hand backends rot_dim and scale resolved: never 0.) */
 typedef struct dfrt_rope_args {
     dfrt_tensor_arg x;         /* fp32, rows of row_stride, heads * dim used */
     dfrt_tensor_arg positions; /* int32 (rows) */

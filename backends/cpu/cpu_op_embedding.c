@@ -13,8 +13,7 @@ dfrt_status cpu_embedding(dfrt_backend *b, const dfrt_embedding_args *a) {
             memset(row, 0, (size_t)a->dim * sizeof *row);
             continue;
         }
-        const float scale = a->scale != 0 ? a->scale : 1.0f;
-        for (uint32_t k = 0; k < a->dim; k++) row[k] = dfrt_bf16_load(table + 2 * (first + k)) * scale;
+        for (uint32_t k = 0; k < a->dim; k++) row[k] = dfrt_bf16_load(table + 2 * (first + k)) * a->scale;
     }
     return DFRT_OK;
 }

@@ -8,12 +8,11 @@ dfrt_status cpu_rope(dfrt_backend *b, const dfrt_rope_args *a) {
     float *x = F32(a->x);
     const int32_t *pos = CI32(a->positions);
     const float *inv_freq = CF32(a->inv_freq);
-    uint32_t half = (a->rot_dim ? a->rot_dim : a->dim) / 2; /* rot_dim: the rotated part of each head */
+    uint32_t half = a->rot_dim / 2; /* the rotated part of each head */
     for (uint32_t r = 0; r < a->rows; r++)
         for (uint32_t i = 0; i < half; i++) {
             float angle = (float)pos[r] * inv_freq[i];
-            float c = (float)cos((double)angle), s = (float)sin((double)angle);
-            if (a->scale != 0) c *= a->scale, s *= a->scale;
+            float c = (float)cos((double)angle) * a->scale, s = (float)sin((double)angle) * a->scale;
             for (uint32_t h = 0; h < a->heads; h++) {
                 float *v = x + (size_t)r * a->row_stride + (size_t)h * a->dim;
                 float lo = v[i], hi = v[i + half];

@@ -67,7 +67,7 @@ dfrt_status vk_embedding(dfrt_backend *b, const dfrt_embedding_args *a) {
             .max_first = (uint32_t)p.max_first,
             .flags = (p.any_valid ? 1u : 0u) | 2u, /* ANY_VALID; WRITE_INVALID in the first window */
             .groups_per_row = (uint32_t)vk_ceil_div(dim, 4 * VK_OP_WORKGROUP),
-            .scale = a->scale != 0 ? a->scale : 1.0f,
+            .scale = a->scale,
         };
         uint64_t w_lo = 0;
         do {

@@ -25,7 +25,7 @@ dfrt_status vk_rope_supports(const vk_backend *vk, const dfrt_rope_args *a) {
 
 dfrt_status vk_rope(dfrt_backend *b, const dfrt_rope_args *a) {
     vk_backend *vk = vk_of(b);
-    uint64_t per = rows_per(vk, a), width = (uint64_t)a->heads * a->dim, half = (a->rot_dim ? a->rot_dim : a->dim) / 2;
+    uint64_t per = rows_per(vk, a), width = (uint64_t)a->heads * a->dim, half = a->rot_dim / 2;
     size_t di;
     vk_binding inv = vk_bind_arg(vk, a->inv_freq, 0, half * 4, &di);
     uint32_t per_row = (uint32_t)vk_ceil_div(a->heads * half, VK_OP_WORKGROUP);
@@ -47,7 +47,7 @@ dfrt_status vk_rope(dfrt_backend *b, const dfrt_rope_args *a) {
             .inv0 = (uint32_t)(di / 4),
             .groups_per_row = per_row,
             .dim = a->dim,
-            .scale = a->scale != 0 ? a->scale : 1.0f,
+            .scale = a->scale,
         };
         DFRT_TRY(vk_launch(vk, &vk->pipes[VK_PIPE_ROPE], bindings, &push, &push.groups_x, rows * per_row));
     }
