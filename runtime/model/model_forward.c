@@ -227,7 +227,9 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
     if (n_logit_rows > (uint32_t)m->max_batch)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_forward: %u logit rows, at most the batch of %d", n_logit_rows,
                          m->max_batch);
+    int32_t last = 0; /* the pass's last position (longrope's switch below) */
     for (uint32_t r = 0; r < rows; r++) {
+        last = DFRT_MAX(last, positions[r]);
         if (tokens[r] < 0 || (uint32_t)tokens[r] >= m->vocab)
             return dfrt_fail(DFRT_INVALID_ARGUMENT, "token id %d is outside the vocabulary (0 .. %u)", tokens[r], m->vocab - 1);
         if (slots[r] < 0 || slots[r] >= m->max_batch)
@@ -244,8 +246,6 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
         /* longrope, as transformers switches it: the long factors for a pass whose last position
          * is past the original context, the short ones otherwise; keys already cached keep the
          * rotation they were stored with. One table in place, so recorded passes see it. */
-        int32_t last = 0;
-        for (uint32_t r = 0; r < rows; r++) last = DFRT_MAX(last, positions[r]);
         bool want = (int64_t)last + 1 > m->rope_long_after;
         if (want != m->rope_long) {
             DFRT_TRY(dfrt_buffer_write(m->inv_freq, 0, want ? m->inv_long : m->inv_short, m->rot_dim / 2 * sizeof(float)));
