@@ -65,7 +65,19 @@ struct AttnArgs {
     uint32_t pitch_kv; // K and V tile rows: pitch4, or attn_pitch_bf16 for BF16 caches
     int vec;           // K and V rows aligned for cp.async (16 bytes; BF16: 8)
     float scale;
+    uint32_t window; // keys seen (sliding window), 0: all
+    float softcap;   // scores s -> softcap tanh(s / softcap), 0: none
 };
+
+// The first key a query at position pos sees: pos - window + 1 under a window.
+__device__ __forceinline__ uint32_t attn_first_key(const AttnArgs &a, int32_t pos) {
+    return a.window && (uint32_t)pos >= a.window ? (uint32_t)pos - a.window + 1 : 0u;
+}
+
+// A score after soft-capping (when set).
+__device__ __forceinline__ float attn_cap(const AttnArgs &a, float s) {
+    return a.softcap > 0.f ? a.softcap * tanhf(s / a.softcap) : s;
+}
 
 __device__ __forceinline__ void cp_async16(void *dst, const void *src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_addr(dst)), "l"(src) : "memory");
@@ -181,12 +193,13 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
 
         // This split's keys [begin, end).
         uint32_t begin = 0, end = 0;
-        if (valid) {
-            const uint32_t len = (uint32_t)pos + 1;
+        if (valid) { // keys first .. pos, split
+            const uint32_t first = attn_first_key(a, pos), len = (uint32_t)pos + 1 - first;
             uint64_t per;
             attn_split(a, len, per);
             begin = (uint32_t)min((uint64_t)len, split * per);
-            end = (uint32_t)min((uint64_t)len, begin + per);
+            end = first + (uint32_t)min((uint64_t)len, begin + per);
+            begin += first;
         }
         const uint64_t pidx0 = ((uint64_t)r * a.n_heads + h0) * a.n_splits + split; // + h * n_splits
         if (begin >= end) {
@@ -257,7 +270,7 @@ __global__ void __launch_bounds__(AttnShape<NC>::THREADS, AttnShape<NC>::MIN_BLO
                 if (part == 0)
 #pragma unroll
                     for (int h = 0; h < HB; h++)
-                        if (h < hb) s_s[h * T + t] = t < nt ? d[h] * a.scale : -INFINITY;
+                        if (h < hb) s_s[h * T + t] = t < nt ? attn_cap(a, d[h] * a.scale) : -INFINITY;
             }
             __syncthreads();
 
@@ -374,7 +387,7 @@ __global__ void __launch_bounds__(kCombineThreads) attention_combine(const AttnA
             continue;
         }
         uint64_t per;
-        const uint32_t ns = attn_split(a, (uint32_t)pos + 1, per); // 1 ..  n_splits, all written
+        const uint32_t ns = attn_split(a, (uint32_t)pos + 1 - attn_first_key(a, pos), per); // 1 .. n_splits, all written
         const uint64_t p0 = bid * a.n_splits;
         if (tid < 32) {
             float m = -INFINITY;
@@ -413,7 +426,8 @@ __global__ void __launch_bounds__(kCombineThreads) attention_combine(const AttnA
 //   Q (BF16, rounded to nearest even) as mma.sync A fragments, loaded once;
 //   keys in tiles of 64: K and V tiles (cp.async, two stages; keys past the tile's last
 //   position zero-filled) in shared rows padded by 16 bytes (conflict-free ldmatrix);
-//   S = Q K^T (m16n8k16, fp32), scaled by scale * log2(e), -inf past each row's position;
+//   S = Q K^T (m16n8k16, fp32), scaled by scale * log2(e) (soft-capped first when asked), -inf
+//   past each row's position and before its window;
 //   online softmax per row (running max and sum, in base 2: exp2), the probabilities rounded
 //   to BF16 as the A fragments of P V (V through ldmatrix.trans), fp32 accumulators.
 // A warp skips the key tiles past its rows' last position. Rows whose slot or position is out
@@ -546,7 +560,11 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(const AttnArgs
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const int key = key0 + 8 * j + 2 * tq + (e & 1);
-                    s[j][e] = key <= (e < 2 ? pos_a : pos_b) ? s[j][e] * scale_log2 : -INFINITY;
+                    const int p = e < 2 ? pos_a : pos_b;
+                    const bool seen = key <= p && (a.window == 0 || (uint32_t)(p - key) < a.window);
+                    const float v = a.softcap > 0.f ? attn_cap(a, s[j][e] * a.scale) * 1.4426950408889634f
+                                                    : s[j][e] * scale_log2;
+                    s[j][e] = seen ? v : -INFINITY;
                     mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
                 }
             float ref[2];
@@ -735,6 +753,8 @@ extern "C" dfrt_status dfrt_cuda_attention(dfrt_cuda_ctx *ctx, const dfrt_attent
     a.done = tc ? static_cast<uint8_t *>(ctx->scratch) + done_at : nullptr;
     a.vec = p->dim % 4 == 0 && aligned(a.k, bf16 ? 8 : 16) && aligned(a.v, bf16 ? 8 : 16);
     a.scale = p->scale;
+    a.window = p->window;
+    a.softcap = p->softcap;
     if (a.done) { // the tiled kernel first: it marks the rows it attended for
         const cudaError_t e = p->dim == 64 ? launch_attention_tc<64>(a, ctx->stream) : launch_attention_tc<128>(a, ctx->stream);
         if (e != cudaSuccess) return dfrt_cuda_check(e, "attention (tiled)", __FILE__, __LINE__);

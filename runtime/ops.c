@@ -223,6 +223,9 @@ static dfrt_status attention_rules(const dfrt_backend *b, void *args, uint64_t *
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: %u heads do not divide into %u KV heads", op, a->n_heads, a->n_kv);
     if (!(a->scale > 0.0f) || a->scale > 1e6f)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: scale %g", op, (double)a->scale);
+    if (a->window >= a->max_ctx) ((dfrt_attention_args *)args)->window = 0; /* every key is in it */
+    if (!(a->softcap >= 0.0f) || a->softcap > 1e6f)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: softcap %g (0: none, else positive)", op, (double)a->softcap);
     DFRT_TRY(extent(op, "out", a->rows, a->out_stride, (uint64_t)a->n_heads * a->dim, &counts[0]));
     DFRT_TRY(extent(op, "q", a->rows, a->q_stride, (uint64_t)a->n_heads * a->dim, &counts[1]));
     DFRT_TRY(product(op, a->n_slots, a->max_ctx, (uint64_t)a->n_kv * a->dim, &counts[2]));

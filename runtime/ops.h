@@ -142,7 +142,10 @@ typedef struct dfrt_kv_store_args {
 
 /* Causal attention with grouped-query heads: query row r, head h (q[r * q_stride + h * dim ..])
  * attends to keys 0..positions[r] of sequence slots[r] in KV head h / (n_heads / n_kv), with
- * softmax(q.k * scale) in fp32; the result goes to out[r * out_stride + h * dim ..]. */
+ * softmax(s) in fp32 over the scores s = q.k * scale; the result goes to out[r * out_stride +
+ * h * dim ..]. With a window W > 0 (sliding-window layers: Gemma 3, Mistral, Phi-3), only the
+ * last W keys, positions[r] - W < j <= positions[r], as transformers' sliding-window mask. With
+ * softcap c > 0 (Gemma's attn_logit_softcapping), s = c tanh(s / c) before the softmax. */
 typedef struct dfrt_attention_args {
     dfrt_tensor_arg out;       /* fp32 (rows, out_stride), n_heads * dim used */
     dfrt_tensor_arg q;         /* fp32 (rows, q_stride), n_heads * dim used */
@@ -153,6 +156,8 @@ typedef struct dfrt_attention_args {
     uint32_t rows, n_heads, n_kv, dim, q_stride, out_stride, n_slots, max_ctx;
     float scale;
     dfrt_kv_type kv_type;
+    uint32_t window; /* keys seen, 0: all */
+    float softcap;   /* 0: none */
 } dfrt_attention_args;
 
 /* The gate's activation in silu_mul: silu(x) = x / (1 + e^-x) (Llama, Qwen, Mistral, Phi), or

@@ -1,9 +1,11 @@
 #version 450
 // Causal grouped-query attention, fp32 math over fp32 or (flag KV_BF16) BF16 caches, bound as
 // words (an fp32 value or two BF16 ones; BF16 rows have an even head_dim): query row r, head h (q[r * q_stride + h * dim ..])
-// attends to keys 0..positions[r] of sequence slots[r] in KV head h / group, with
-// softmax(q.k * scale); the result goes to out[r * out_stride + h * dim ..]. Rows whose slot or
-// position is out of range get zeros.
+// attends to keys 0..positions[r] of sequence slots[r] in KV head h / group (with a window W:
+// the last W of them), with softmax(s) over s = q.k * scale (with softcap c: c tanh(s / c));
+// the result goes to out[r * out_stride + h * dim ..]. Rows whose slot or position is out of
+// range get zeros. A window's first key is first_key(pos): splits end before it are empty,
+// skipped in both modes.
 //
 // MODE 0 (attend): one workgroup (WG = 128 invocations, or one subgroup if larger) per (row,
 // KV head, QH of its query heads, split of the keys); the grid is flattened. A split covers
@@ -65,7 +67,12 @@ layout(push_constant) uniform Push {
     uint flags;
     float scale;
     uint groups_x; // workgroups per row of the dispatch grid
+    uint window;   // keys seen, 0: all
+    float softcap; // 0: none
 } pc;
+
+// The first key a query at position pos sees.
+uint first_key(int pos) { return pc.window != 0u && uint(pos) >= pc.window ? uint(pos) - pc.window + 1u : 0u; }
 
 shared float s_m[MAXSG * QH];
 shared float s_l[MAXSG * QH];
@@ -100,8 +107,9 @@ void zero_row(uint ob) {
 void combine(uint rh, uint r, int pos) {
     uint ob = pc.out0 + r * pc.out_stride + (rh % pc.n_heads) * pc.dim;
     uint t = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x, stride = pc.dim + 2u;
-    uint ns = uint(pos) / pc.kps + 1u; // splits holding keys
-    uint pb = pc.part0 + rh * pc.n_splits * stride;
+    uint s_first = first_key(pos) / pc.kps;     // splits holding keys: s_first ..
+    uint ns = uint(pos) / pc.kps + 1u - s_first; // .. pos / kps
+    uint pb = pc.part0 + (rh * pc.n_splits + s_first) * stride;
     float m = LOWEST;
     for (uint s = t; s < ns; s += wg) m = max(m, part[pb + s * stride]);
     m = workgroup_max(m);
@@ -185,6 +193,8 @@ void main() {
     uint kb = pc.key_lo + split * pc.kps;
     if (kb >= pc.key_end || kb > uint(pos)) return; // no keys here
     uint ke = kb + min(pc.kps, min(pc.key_end, uint(pos) + 1u) - kb);
+    if (ke <= first_key(pos)) return; // before the window
+    kb = max(kb, first_key(pos));
 
     uint lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize, sg = gl_SubgroupID, nsg = gl_NumSubgroups;
     uint qb = pc.q0 + r * pc.q_stride + h0 * pc.dim;
@@ -229,6 +239,7 @@ void main() {
                 float d = 0.0;
                 [[unroll]] for (uint c = 0u; c < MAXE; c++) d += qv[qh][c] * kr[u][c];
                 s[u] = subgroupAdd(d) * pc.scale;
+                if (pc.softcap > 0.0) s[u] = pc.softcap * tanh(s[u] / pc.softcap);
                 if (j0 + u < ke) mn = max(mn, s[u]);
             }
             float corr = exp(m[qh] - mn), p[KU];

@@ -154,7 +154,9 @@ static int attention_calls(const op_case *c, const dfrt_tensor_arg *t, const dfr
                                            .positions = t[5], .rows = rows, .n_heads = n_heads, .n_kv = n_kv,
                                            .dim = dim, .q_stride = q_stride(c), .out_stride = out_stride(c),
                                            .n_slots = ATTENTION_SLOTS, .max_ctx = max_ctx,
-                                           .scale = (float)(1.0 / __builtin_sqrt((double)dim)), .kv_type = kv_type};
+                                           .scale = (float)(1.0 / __builtin_sqrt((double)dim)), .kv_type = kv_type,
+                                           .window = c->flags & OPC_WINDOW ? opc_window(c->s[4]) : 0,
+                                           .softcap = c->flags & OPC_SOFTCAP ? OPC_SOFTCAP_VALUE : 0.0f};
     return 2;
 }
 
@@ -238,11 +240,13 @@ void op_case_describe(const op_case *c, char *out, size_t size) {
         p += l + (p[l] == ' ');
     }
     if (n >= 0 && (size_t)n < size)
-        snprintf(out + n, size - (size_t)n, "%s%s%s%s%s", c->flags & OPC_BIAS ? " +bias" : "",
+        snprintf(out + n, size - (size_t)n, "%s%s%s%s%s%s%s%s%s", c->flags & OPC_BIAS ? " +bias" : "",
                  c->flags & OPC_RESIDUAL ? " +residual" : "", c->flags & OPC_IN_PLACE ? " in place" : "",
                  c->flags & OPC_CORRUPT ? " (corrupted unit)" : "",
                  c->flags & OPC_KV_BF16 ? (c->flags & OPC_PREFILL ? " bf16 KV prefill" : " bf16 KV")
-                                        : c->flags & OPC_PREFILL ? " prefill" : "");
+                                        : c->flags & OPC_PREFILL ? " prefill" : "",
+                 c->flags & OPC_WINDOW ? " window" : "", c->flags & OPC_SOFTCAP ? " softcap" : "",
+                 c->flags & OPC_GELU ? " gelu" : "", c->flags & OPC_SCALE ? " scaled" : "");
     if (c->off[0] || c->off[1]) {
         size_t l = strlen(out);
         snprintf(out + l, size - l, " offsets %zu, %zu", c->off[0], c->off[1]);

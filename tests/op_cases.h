@@ -30,7 +30,13 @@ enum {
     OPC_SCALE = 128,   /* rope: cos and sin scaled by 1.25 (LongRoPE's attention factor); embedding:
                         * values scaled by OPC_EMBED_SCALE (Gemma's sqrt(hidden_size)) */
     OPC_GELU = 256,    /* silu_mul: the GELU-tanh gate (Gemma) */
+    OPC_WINDOW = 512,  /* attention: a sliding window of opc_window(max_ctx) keys */
+    OPC_SOFTCAP = 1024, /* attention: scores soft-capped at OPC_SOFTCAP_VALUE */
 };
+
+#define OPC_SOFTCAP_VALUE 1.5f
+/* The window of an OPC_WINDOW case: a fifth of the context (1 key for the smallest). */
+static inline uint32_t opc_window(int64_t max_ctx) { return max_ctx / 5 > 0 ? (uint32_t)(max_ctx / 5) : 1u; }
 
 #define OPC_EMBED_SCALE 50.596443f /* sqrt(2560) in fp32 */
 

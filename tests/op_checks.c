@@ -223,13 +223,17 @@ static void attention_ref(host_case *h) {
             const float *q = src + (size_t)i * q_stride + (size_t)hd * dim;
             size_t g = hd / (n_heads / n_kv) * dim, base = (size_t)slots[i] * max_ctx * width;
             double best = -INFINITY, sum = 0;
-            for (int32_t j = 0; j <= pos[i]; j++) {
+            /* a window's keys: the last W of 0..pos */
+            int32_t first = 0;
+            if ((h->c->flags & OPC_WINDOW) && pos[i] >= (int32_t)opc_window(max_ctx)) first = pos[i] - (int32_t)opc_window(max_ctx) + 1;
+            for (int32_t j = first; j <= pos[i]; j++) {
                 double d = 0;
                 for (uint32_t k = 0; k < dim; k++) d += (double)q[k] * cache_value(kt, kw, base + (size_t)j * width + g + k);
                 score[j] = d * scale;
+                if (h->c->flags & OPC_SOFTCAP) score[j] = OPC_SOFTCAP_VALUE * tanh(score[j] / OPC_SOFTCAP_VALUE);
                 if (score[j] > best) best = score[j];
             }
-            for (int32_t j = 0; j <= pos[i]; j++) {
+            for (int32_t j = first; j <= pos[i]; j++) {
                 double p = exp(score[j] - best);
                 sum += p;
                 for (uint32_t k = 0; k < dim; k++) o[k] += p * cache_value(kt, vw, base + (size_t)j * width + g + k);

@@ -271,6 +271,14 @@ static const op_case transformer_cases[] = {
     ATTENTION(150, 8, 2, 128, 400, OPC_KV_BF16 | OPC_PREFILL), ATTENTION(200, 4, 4, 64, 4700, OPC_KV_BF16 | OPC_PREFILL),
     ATTENTION(130, 8, 1, 128, 4200, OPC_KV_BF16 | OPC_PREFILL), ATTENTION(100, 6, 2, 96, 300, OPC_KV_BF16 | OPC_PREFILL),
     ATTENTION(150, 8, 2, 128, 400, OPC_PREFILL),
+    /* sliding windows (Gemma 3, Mistral, Phi-3) and soft-capped scores (Gemma 2 style): a window
+     * of one key; decode rows; splits past a window's start; the prefill kernels */
+    ATTENTION(3, 2, 2, 18, 7, OPC_WINDOW), ATTENTION(6, 4, 2, 64, 50, OPC_KV_BF16 | OPC_WINDOW | OPC_SOFTCAP),
+    ATTENTION(9, 8, 1, 64, 129, OPC_SOFTCAP), ATTENTION(3, 16, 4, 128, 4200, OPC_WINDOW),
+    ATTENTION(2, 8, 1, 128, 5000, OPC_KV_BF16 | OPC_WINDOW | OPC_SOFTCAP),
+    ATTENTION(150, 8, 2, 128, 400, OPC_KV_BF16 | OPC_PREFILL | OPC_WINDOW),
+    ATTENTION(130, 8, 1, 128, 4200, OPC_KV_BF16 | OPC_PREFILL | OPC_WINDOW | OPC_SOFTCAP),
+    ATTENTION(100, 6, 2, 96, 300, OPC_PREFILL | OPC_WINDOW | OPC_SOFTCAP),
     SILU_MUL(3, 100, 250, 120),
     /* Gemma's GELU-tanh gate (inputs of std 4: the tails saturate) */
     SILU_MUL(3, 100, 250, 120, OPC_GELU), SILU_MUL(2, 1024, 2048, 1024, OPC_GELU),

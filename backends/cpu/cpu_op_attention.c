@@ -1,5 +1,5 @@
-/* The CPU backend: causal grouped-query attention, one task per (row, head), softmax in
- * double; BF16 caches read as their exact fp32 values. */
+/* The CPU backend: causal grouped-query attention (sliding window, soft-capping), one task per
+ * (row, head), softmax in double; BF16 caches read as their exact fp32 values. */
 #include "cpu_internal.h"
 
 #include <math.h>
@@ -33,16 +33,19 @@ static dfrt_status attention_task(void *ctx, size_t index) {
         free(acc);
         return DFRT_OUT_OF_MEMORY;
     }
+    /* the sliding window: keys first..pos */
+    const int32_t first = a->window && (uint32_t)pos >= a->window ? pos - (int32_t)a->window + 1 : 0;
     float best = -INFINITY;
-    for (int32_t j = 0; j <= pos; j++) {
+    for (int32_t j = first; j <= pos; j++) {
         const size_t kj = base + (size_t)j * width;
         double s = 0;
         for (uint32_t i = 0; i < a->dim; i++) s += (double)q[i] * cache_at(k, kj + i, a->kv_type);
         scores[j] = (float)s * a->scale;
+        if (a->softcap > 0) scores[j] = a->softcap * tanhf(scores[j] / a->softcap);
         if (scores[j] > best) best = scores[j];
     }
     double sum = 0;
-    for (int32_t j = 0; j <= pos; j++) {
+    for (int32_t j = first; j <= pos; j++) {
         double p = exp((double)scores[j] - best);
         sum += p;
         const size_t vj = base + (size_t)j * width;

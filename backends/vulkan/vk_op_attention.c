@@ -12,8 +12,10 @@ typedef struct attention_push {
     uint32_t kps, n_splits, split_count, flags;
     float scale;
     uint32_t groups_x;
+    uint32_t window; /* keys seen, 0: all */
+    float softcap;   /* 0: none */
 } attention_push;
-_Static_assert(sizeof(attention_push) == 104, "attention push constants");
+_Static_assert(sizeof(attention_push) == 112, "attention push constants");
 
 #define ATTENTION_WORKGROUP 128 /* at least one subgroup */
 #define ATTENTION_COMBINE_WORKGROUP 256
@@ -161,6 +163,8 @@ dfrt_status vk_attention(dfrt_backend *b, const dfrt_attention_args *a) {
             /* DIRECT, and WRITE_INVALID in the first range; KV_BF16 */
             .flags = (p.direct ? 3u : 0u) | (a->kv_type == DFRT_KV_BF16 ? 4u : 0u),
             .scale = a->scale,
+            .window = a->window,
+            .softcap = a->softcap,
         };
         for (uint64_t i = 0; i < cache.count; i++) {
             vk_cache_range cr = vk_bind_cache_range(vk, &cache, i, a->k_cache, a->v_cache, width, a->kv_type,
