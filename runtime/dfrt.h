@@ -217,8 +217,24 @@ typedef struct dfrt_config {
     int rope_n_factors;
     double *rope_short_factor, *rope_long_factor;
     double rope_attention_factor;
-    int64_t sliding_window;       /* keys a query sees (Phi-3, Mistral); 0 when absent, null or
-                                     turned off (use_sliding_window false, as Qwen2 / Qwen3 configs) */
+    int64_t sliding_window;       /* keys a query sees (Phi-3, Mistral, Gemma 3's local layers); 0 when
+                                     absent, null or turned off (use_sliding_window false, as Qwen2 / Qwen3) */
+    /* Which layers attend over a sliding window: layer_types ("sliding_attention"), Gemma 3's
+     * older sliding_window_pattern (every pattern-th layer full), else all of them when
+     * sliding_window is set. n_layer_types entries (0: NULL, every layer alike). */
+    int n_layer_types;
+    bool *layer_sliding;
+    /* Gemma 3: the sliding layers' own RoPE (rope_local_base_freq, or rope_parameters'
+     * "sliding_attention"; default RoPE of that base), 0 when the sliding layers use the model's */
+    double rope_local_theta;
+    double query_pre_attn_scalar; /* attention scaled by its ^-0.5 instead of head_dim's; 0 absent */
+    double attn_softcap, final_softcap; /* attn_logit_softcapping, final_logit_softcapping; 0 absent */
+    char *hidden_act;     /* hidden_act / hidden_activation; "" when absent (silu) */
+    /* Where the text model's weights live: "model." ("model.layers.N", "model.embed_tokens"), or
+     * for Gemma 3's image-text releases "language_model.model." (transformers before 4.52) or
+     * "model.language_model." (later). dfrt_config_parse sets "model."; opening a checkpoint
+     * sets the one its weights use. */
+    char *weight_prefix;
     int64_t bos_token_id; /* -1 when absent */
     int n_eos;
     int64_t eos_token_ids[DFRT_MAX_EOS];

@@ -72,6 +72,57 @@ static void test_schemas(void) {
 }
 
 /* Token ids past the vocabulary are refused, including ones past 2^32 that used to wrap. */
+/* Gemma 3: the image-text releases' config.json gives its text model in text_config, only where
+ * it differs from Gemma3TextConfig's defaults (gemma-3-4b-it's, as published); transformers 5.x
+ * writes every field, with rope_parameters per layer type and layer_types. */
+static void test_gemma3(void) {
+    dfrt_config *c = NULL;
+    CHECK_OK(parse("{\"architectures\": [\"Gemma3ForConditionalGeneration\"], \"boi_token_index\": 255999, "
+                   "\"eoi_token_index\": 256000, \"eos_token_id\": [1, 106], \"image_token_index\": 262144, "
+                   "\"mm_tokens_per_image\": 256, \"model_type\": \"gemma3\", \"text_config\": {\"hidden_size\": 2560, "
+                   "\"intermediate_size\": 10240, \"model_type\": \"gemma3_text\", \"num_hidden_layers\": 34, "
+                   "\"rope_scaling\": {\"factor\": 8.0, \"rope_type\": \"linear\"}, \"sliding_window\": 1024}, "
+                   "\"torch_dtype\": \"bfloat16\", \"vision_config\": {\"hidden_size\": 1152, \"num_hidden_layers\": 27}}",
+                   &c));
+    if (c) {
+        CHECK(c->hidden_size == 2560 && c->intermediate_size == 10240 && c->n_layers == 34 && c->n_heads == 8 &&
+              c->n_kv_heads == 4 && c->head_dim == 256 && c->vocab_size == 262208 && c->query_pre_attn_scalar == 256);
+        CHECK(c->tie_word_embeddings && c->rms_norm_eps == 1e-6 && strcmp(c->hidden_act, "gelu_pytorch_tanh") == 0);
+        CHECK(c->rope_theta == 1e6 && c->rope_type == DFRT_ROPE_LINEAR && c->rope_factor == 8 && c->rope_local_theta == 1e4);
+        CHECK(c->sliding_window == 1024 && c->n_layer_types == 34 && c->layer_sliding[0] && c->layer_sliding[4] &&
+              !c->layer_sliding[5] && c->layer_sliding[6] && !c->layer_sliding[11]);
+        CHECK(c->bos_token_id == 2 && c->n_eos == 2 && c->eos_token_ids[0] == 1 && c->eos_token_ids[1] == 106);
+        CHECK(c->attn_softcap == 0 && c->final_softcap == 0 && strcmp(c->weight_prefix, "model.") == 0);
+        dfrt_config_free(c);
+    }
+    /* 5.x: layer_types and rope_parameters by layer type; soft-capping */
+    CHECK_OK(parse("{\"architectures\": [\"Gemma3ForCausalLM\"], \"model_type\": \"gemma3_text\", \"num_hidden_layers\": 3, "
+                   "\"layer_types\": [\"full_attention\", \"sliding_attention\", \"full_attention\"], "
+                   "\"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\", \"rope_theta\": 500000.0}, "
+                   "\"sliding_attention\": {\"rope_type\": \"default\", \"rope_theta\": 20000.0}}, "
+                   "\"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": 30.0, \"eos_token_id\": 1}",
+                   &c));
+    if (c) {
+        CHECK(c->n_layer_types == 3 && !c->layer_sliding[0] && c->layer_sliding[1] && !c->layer_sliding[2]);
+        CHECK(c->rope_theta == 5e5 && c->rope_type == DFRT_ROPE_DEFAULT && c->rope_local_theta == 2e4);
+        CHECK(c->attn_softcap == 50 && c->final_softcap == 30 && c->n_eos == 1 && c->eos_token_ids[0] == 1);
+        dfrt_config_free(c);
+    }
+    /* sliding_window_pattern (4.x), and null turning the default window off */
+    CHECK_OK(parse("{\"architectures\": [\"Gemma3ForCausalLM\"], \"num_hidden_layers\": 4, \"sliding_window_pattern\": 2, "
+                   "\"sliding_window\": null}", &c));
+    if (c) {
+        CHECK(c->n_layer_types == 4 && c->layer_sliding[0] && !c->layer_sliding[1] && c->layer_sliding[2]);
+        CHECK(c->sliding_window == 0);
+        dfrt_config_free(c);
+    }
+    CHECK_ERROR(parse("{\"architectures\": [\"Gemma3ForCausalLM\"], \"layer_types\": [\"sliding_attention\", \"chunked\"]}",
+                      &c), DFRT_UNSUPPORTED, "\"layer_types\"[1] must be \"sliding_attention\" or \"full_attention\"");
+    CHECK_ERROR(parse("{\"rope_parameters\": {\"sliding_attention\": {\"rope_type\": \"yarn\"}}}", &c), DFRT_UNSUPPORTED,
+                "scaled RoPE on the sliding-window layers is not supported");
+    CHECK_ERROR(parse("{\"text_config\": 3}", &c), DFRT_FORMAT_ERROR, "\"text_config\" must be an object");
+}
+
 static void test_token_ids(void) {
     dfrt_config *c = NULL;
     CHECK_ERROR(parse("{\"vocab_size\": 151936, \"eos_token_id\": 4294967310}", &c), DFRT_FORMAT_ERROR,
@@ -283,6 +334,7 @@ static void test_hostile_config_files(void) {
 
 int main(void) {
     RUN(test_schemas);
+    RUN(test_gemma3);
     RUN(test_df11_config);
     RUN(test_token_ids);
     RUN(test_patterns);

@@ -203,6 +203,24 @@ static dfrt_status build_indexes(dfrt_checkpoint *cp) {
     return DFRT_OK;
 }
 
+/* The prefix of the text model's weights (dfrt_config.weight_prefix): an image-text model's
+ * text model is "language_model.model." (transformers before 4.52) or "model.language_model."
+ * (later, and 5.x); whichever some weight or unit starts with, else "model.". */
+static dfrt_status set_weight_prefix(dfrt_checkpoint *cp) {
+    static const char *const nested[] = {"language_model.model.", "model.language_model."};
+    for (int k = 0; k < 2; k++) {
+        bool found = false;
+        for (size_t i = 0; i < dfrt_tensor_set_count(cp->tensors) && !found; i++)
+            found = dfrt_str_starts_with(dfrt_tensor_set_get(cp->tensors, i)->name, nested[k]);
+        for (size_t i = 0; i < cp->n_units && !found; i++) found = dfrt_str_starts_with(cp->units[i].unit.name, nested[k]);
+        if (!found) continue;
+        free(cp->config->weight_prefix);
+        cp->config->weight_prefix = dfrt_strdup(nested[k]);
+        return cp->config->weight_prefix ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+    }
+    return DFRT_OK;
+}
+
 dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, dfrt_checkpoint **out) {
     *out = NULL;
     if (!dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "model directory is NULL");
@@ -271,6 +289,7 @@ dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, df
                 }
             }
     }
+    if ((s = set_weight_prefix(cp)) != DFRT_OK) goto fail;
     dfrt_matcher_free(matcher);
     dfrt_free_strings(names, n_names);
     *out = cp;

@@ -35,8 +35,18 @@ dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, df
 int dfrt_natural_compare(const char *a, const char *b);
 bool dfrt_weight_shape(const dfrt_config *c, const char *name, int64_t shape[2]);
 
-/* Whether dfrt knows an architecture's weight set (Llama, Mistral, Qwen2, Qwen3, Phi-3). */
+/* Whether dfrt knows an architecture's weight set (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma 3). */
 bool dfrt_architecture_known(const char *architecture);
+bool dfrt_architecture_is_gemma3(const char *architecture);
+/* Qwen3 and Gemma 3 normalise each q and k head (self_attn.q_norm, k_norm). */
+bool dfrt_architecture_has_qk_norm(const char *architecture);
+/* config's weight_prefix ("model." when unset); lm_head's name under it ("lm_head.weight", or
+ * "language_model.lm_head.weight" in the old image-text layout). */
+const char *dfrt_weight_prefix(const dfrt_config *c);
+const char *dfrt_lm_head_name(const dfrt_config *c);
+/* An image-text model's vision tower or projector weight ([model.]vision_tower.*,
+ * [model.]multi_modal_projector.*), which dfrt leaves alone. */
+bool dfrt_is_vision_weight(const dfrt_config *c, const char *name);
 
 /* What a decoder layer's projection computes: q, k, v, o, gate, up, down, or a fused q|k|v or
  * gate|up (Phi-3), whose rows are the parts' rows in that order. */
@@ -52,7 +62,7 @@ typedef enum dfrt_proj_role {
     DFRT_PROJ_GATE_UP,
 } dfrt_proj_role;
 
-/* A layer's projections as an architecture names them ("model.layers.N.<name>.weight"), in the
+/* A layer's projections as an architecture names them ("PREFIXlayers.N.<name>.weight"), in the
  * order of the published DF11 releases' layer units (their pattern_dict). */
 #define DFRT_MAX_PROJ 7
 typedef struct dfrt_layer_layout {

@@ -97,6 +97,64 @@ static dfrt_status parse_rope(const cJSON *rope, const char *key, const char *sr
     return DFRT_OK;
 }
 
+static bool is_gemma3(const dfrt_config *c) {
+    return dfrt_str_starts_with(c->architecture, "Gemma3For") || dfrt_str_starts_with(c->model_type, "gemma3");
+}
+
+/* rope_parameters of transformers 5.x for a model with several layer types (Gemma 3): one
+ * object per type; "full_attention" is the model's RoPE, "sliding_attention" the local layers'
+ * (default RoPE with its own base, as Gemma 3's). */
+static dfrt_status parse_rope_by_layer_type(const cJSON *rope, const char *src, dfrt_config *c) {
+    DFRT_TRY(parse_rope(cJSON_GetObjectItemCaseSensitive(rope, "full_attention"), "rope_parameters.full_attention",
+                        src, c));
+    const cJSON *local = cJSON_GetObjectItemCaseSensitive(rope, "sliding_attention");
+    if (!local || cJSON_IsNull(local)) return DFRT_OK;
+    if (!cJSON_IsObject(local))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"rope_parameters.sliding_attention\" must be an object", src);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(local, "rope_type");
+    if (type && !cJSON_IsNull(type) && !(cJSON_IsString(type) && strcmp(type->valuestring, "default") == 0))
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s: \"rope_parameters.sliding_attention.rope_type\" must be \"default\" (scaled RoPE on the "
+                         "sliding-window layers is not supported)",
+                         src);
+    c->rope_local_theta = 10000.0;
+    return get_double(local, "rope_theta", src, &c->rope_local_theta);
+}
+
+/* layer_types (["sliding_attention", "full_attention", ...], one per layer), or Gemma 3's older
+ * sliding_window_pattern: layer i slides unless (i + 1) is a multiple of it. */
+static dfrt_status parse_layer_types(const cJSON *text, const char *src, dfrt_config *c) {
+    const cJSON *types = cJSON_GetObjectItemCaseSensitive(text, "layer_types");
+    if (types && !cJSON_IsNull(types)) {
+        int n = cJSON_IsArray(types) ? cJSON_GetArraySize(types) : -1;
+        if (n < 0 || n > 4096) /* its length against num_hidden_layers: dfrt_model_check_config */
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"layer_types\" must be a list of up to 4096 names", src);
+        if (!(c->layer_sliding = dfrt_calloc(n ? (size_t)n : 1, sizeof *c->layer_sliding, "layer_types")))
+            return DFRT_OUT_OF_MEMORY;
+        c->n_layer_types = n;
+        int i = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, types) {
+            const char *t = cJSON_IsString(e) ? e->valuestring : "";
+            if (strcmp(t, "sliding_attention") == 0) c->layer_sliding[i] = true;
+            else if (strcmp(t, "full_attention") != 0)
+                return dfrt_fail(DFRT_UNSUPPORTED,
+                                 "%s: \"layer_types\"[%d] must be \"sliding_attention\" or \"full_attention\"", src, i);
+            i++;
+        }
+        return DFRT_OK;
+    }
+    if (!is_gemma3(c) || c->n_layers <= 0 || c->n_layers > 4096) return DFRT_OK;
+    int64_t pattern = 6; /* Gemma3TextConfig's default */
+    DFRT_TRY(get_int(text, "_sliding_window_pattern", src, 1, &pattern)); /* as transformers 4.5x saved it */
+    DFRT_TRY(get_int(text, "sliding_window_pattern", src, 1, &pattern));
+    if (!(c->layer_sliding = dfrt_calloc((size_t)c->n_layers, sizeof *c->layer_sliding, "layer_types")))
+        return DFRT_OUT_OF_MEMORY;
+    c->n_layer_types = (int)c->n_layers;
+    for (int64_t i = 0; i < c->n_layers; i++) c->layer_sliding[i] = (i + 1) % pattern != 0;
+    return DFRT_OK;
+}
+
 /* Token ids must name a row of the vocabulary (when config.json gives its size): an id past
  * it would never match, and one past 2^31 used to wrap onto an ordinary token. */
 static dfrt_status check_token_id(const dfrt_config *c, const char *src, const char *key, int64_t id) {
@@ -111,6 +169,7 @@ static dfrt_status parse_token_ids(const cJSON *root, const char *src, dfrt_conf
     if (c->bos_token_id >= 0) DFRT_TRY(check_token_id(c, src, "bos_token_id", c->bos_token_id));
     const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
     if (!eos || cJSON_IsNull(eos)) return DFRT_OK;
+    c->n_eos = 0; /* replaces a default's, or the text model's */
     if (cJSON_IsNumber(eos)) {
         c->n_eos = 1;
         DFRT_TRY(get_int(root, "eos_token_id", src, 0, &c->eos_token_ids[0]));
@@ -281,6 +340,23 @@ dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, 
     if ((s = get_string(root, "model_type", source, &c->model_type)) != DFRT_OK) goto done;
     const char *dtype_key = cJSON_GetObjectItemCaseSensitive(root, "dtype") ? "dtype" : "torch_dtype";
     if ((s = get_string(root, dtype_key, source, &c->dtype)) != DFRT_OK) goto done;
+    /* An image-text model (Gemma 3) keeps its text model's settings in text_config, often only
+     * those that differ from the text model's defaults. */
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    if (text && !cJSON_IsNull(text) && !cJSON_IsObject(text)) {
+        s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"text_config\" must be an object", source);
+        goto done;
+    }
+    if (!text || cJSON_IsNull(text)) text = root;
+    if (is_gemma3(c)) { /* Gemma3TextConfig's defaults */
+        *c = (dfrt_config){.architecture = c->architecture, .model_type = c->model_type, .dtype = c->dtype,
+                           .bos_token_id = 2, .rope_theta = 1000000.0, .rope_local_theta = 10000.0,
+                           .partial_rotary_factor = 1.0, .rms_norm_eps = 1e-6, .vocab_size = 262208,
+                           .hidden_size = 2304, .intermediate_size = 9216, .n_layers = 26, .n_heads = 8,
+                           .n_kv_heads = 4, .head_dim = 256, .max_position_embeddings = 131072,
+                           .tie_word_embeddings = true, .query_pre_attn_scalar = 256, .sliding_window = 4096,
+                           .n_eos = 1, .eos_token_ids = {1}};
+    }
     struct {
         const char *key;
         int64_t *field;
@@ -296,26 +372,53 @@ dfrt_status dfrt_config_parse(const char *json, size_t len, const char *source, 
         {"max_position_embeddings", &c->max_position_embeddings, 1},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if ((s = get_int(root, ints[i].key, source, ints[i].min, ints[i].field)) != DFRT_OK) goto done;
+        if ((s = get_int(text, ints[i].key, source, ints[i].min, ints[i].field)) != DFRT_OK) goto done;
     if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
     if (c->head_dim == 0 && c->n_heads > 0) c->head_dim = c->hidden_size / c->n_heads;
-    if ((s = get_bool(root, "tie_word_embeddings", source, &c->tie_word_embeddings)) != DFRT_OK) goto done;
-    if ((s = get_bool(root, "attention_bias", source, &c->attention_bias)) != DFRT_OK) goto done;
+    if ((s = get_bool(text, "tie_word_embeddings", source, &c->tie_word_embeddings)) != DFRT_OK) goto done;
+    if (text != root && (s = get_bool(root, "tie_word_embeddings", source, &c->tie_word_embeddings)) != DFRT_OK) goto done;
+    if ((s = get_bool(text, "attention_bias", source, &c->attention_bias)) != DFRT_OK) goto done;
     if (strcmp(c->architecture, "Qwen2ForCausalLM") == 0) c->attention_bias = true;
-    if ((s = get_double(root, "rms_norm_eps", source, &c->rms_norm_eps)) != DFRT_OK) goto done;
-    if ((s = get_double(root, "rope_theta", source, &c->rope_theta)) != DFRT_OK) goto done;
-    if ((s = get_double(root, "partial_rotary_factor", source, &c->partial_rotary_factor)) != DFRT_OK) goto done;
-    if ((s = get_int(root, "original_max_position_embeddings", source, 1, &c->rope_original_max_position)) != DFRT_OK)
+    if ((s = get_double(text, "rms_norm_eps", source, &c->rms_norm_eps)) != DFRT_OK) goto done;
+    if ((s = get_double(text, "rope_theta", source, &c->rope_theta)) != DFRT_OK) goto done;
+    if ((s = get_double(text, "rope_local_base_freq", source, &c->rope_local_theta)) != DFRT_OK) goto done;
+    if ((s = get_double(text, "partial_rotary_factor", source, &c->partial_rotary_factor)) != DFRT_OK) goto done;
+    if ((s = get_double(text, "query_pre_attn_scalar", source, &c->query_pre_attn_scalar)) != DFRT_OK) goto done;
+    if ((s = get_double(text, "attn_logit_softcapping", source, &c->attn_softcap)) != DFRT_OK) goto done;
+    if ((s = get_double(text, "final_logit_softcapping", source, &c->final_softcap)) != DFRT_OK) goto done;
+    const char *act_key = cJSON_GetObjectItemCaseSensitive(text, "hidden_activation") ? "hidden_activation" : "hidden_act";
+    if ((s = get_string(text, act_key, source, &c->hidden_act)) != DFRT_OK) goto done;
+    if (is_gemma3(c) && !c->hidden_act[0]) {
+        free(c->hidden_act);
+        if (!(c->hidden_act = dfrt_strdup("gelu_pytorch_tanh"))) {
+            s = DFRT_OUT_OF_MEMORY;
+            goto done;
+        }
+    }
+    if ((s = get_int(text, "original_max_position_embeddings", source, 1, &c->rope_original_max_position)) != DFRT_OK)
         goto done;
-    if ((s = get_int(root, "sliding_window", source, 1, &c->sliding_window)) != DFRT_OK) goto done;
+    if ((s = get_int(text, "sliding_window", source, 1, &c->sliding_window)) != DFRT_OK) goto done;
+    const cJSON *window = cJSON_GetObjectItemCaseSensitive(text, "sliding_window");
+    if (window && cJSON_IsNull(window)) c->sliding_window = 0; /* null turns off a family's default */
     bool use_window = true; /* Qwen2 / Qwen3 configs carry a sliding_window they turn off */
-    if ((s = get_bool(root, "use_sliding_window", source, &use_window)) != DFRT_OK) goto done;
+    if ((s = get_bool(text, "use_sliding_window", source, &use_window)) != DFRT_OK) goto done;
     if (!use_window) c->sliding_window = 0;
-    if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_scaling"), "rope_scaling", source, c)) != DFRT_OK)
+    if ((s = parse_layer_types(text, source, c)) != DFRT_OK) goto done;
+    if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(text, "rope_scaling"), "rope_scaling", source, c)) != DFRT_OK)
         goto done;
-    if ((s = parse_rope(cJSON_GetObjectItemCaseSensitive(root, "rope_parameters"), "rope_parameters", source, c)) !=
-        DFRT_OK)
+    const cJSON *rope = cJSON_GetObjectItemCaseSensitive(text, "rope_parameters");
+    if (cJSON_IsObject(rope) && (cJSON_GetObjectItemCaseSensitive(rope, "full_attention") ||
+                                 cJSON_GetObjectItemCaseSensitive(rope, "sliding_attention")))
+        s = parse_rope_by_layer_type(rope, source, c);
+    else
+        s = parse_rope(rope, "rope_parameters", source, c);
+    if (s != DFRT_OK) goto done;
+    if (!(c->weight_prefix = dfrt_strdup("model."))) {
+        s = DFRT_OUT_OF_MEMORY;
         goto done;
+    }
+    /* token ids: the top level's (an image-text model's), else the text model's */
+    if (text != root && (s = parse_token_ids(text, source, c)) != DFRT_OK) goto done;
     if ((s = parse_token_ids(root, source, c)) != DFRT_OK) goto done;
     const cJSON *df = cJSON_GetObjectItemCaseSensitive(root, "dfloat11_config");
     if (df && (s = parse_df11(df, source, c)) != DFRT_OK) goto done;
@@ -349,7 +452,7 @@ void dfrt_config_free(dfrt_config *c) {
     if (!c) return;
     dfrt_patterns_free(c->n_patterns, c->patterns);
     DFRT_FREE_ALL(c->architecture, c->model_type, c->dtype, c->df11_version, c->rope_type_name, c->rope_short_factor,
-                  c->rope_long_factor, c);
+                  c->rope_long_factor, c->layer_sliding, c->hidden_act, c->weight_prefix, c);
 }
 
 dfrt_status dfrt_default_patterns(const dfrt_config *config, int *out_n, dfrt_df11_pattern **out) {
@@ -358,19 +461,26 @@ dfrt_status dfrt_default_patterns(const dfrt_config *config, int *out_n, dfrt_df
     if (!dfrt_architecture_known(config->architecture))
         return dfrt_fail(DFRT_UNSUPPORTED,
                          "architecture \"%s\" has no default pattern_dict (known: LlamaForCausalLM, "
-                         "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM); pass --pattern-dict",
+                         "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma3ForCausalLM, "
+                         "Gemma3ForConditionalGeneration); pass --pattern-dict",
                          config->architecture);
     /* The published releases: lm_head, the embeddings and the projections of each layer, in
      * the architecture's unit order (Phi-4: o, qkv, gate_up, down); with tied embeddings the
-     * layers only (as the Qwen3-4B release). */
+     * layers only (as the Qwen3-4B and Gemma 3 releases), under the checkpoint's prefix
+     * (Gemma 3's "language_model.model.layers.N"). */
     const dfrt_layer_layout *lay = dfrt_layer_layout_of(config->architecture);
-    char names[512] = "";
+    char names[512] = "", prefix[64] = "";
     for (int i = 0; i < lay->n; i++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s\"%s\"", i ? ", " : "", lay->names[i]);
+    for (const char *p = dfrt_weight_prefix(config); *p && strlen(prefix) + 4 < sizeof prefix; p++) {
+        size_t n = strlen(prefix); /* the prefix as a regex in JSON: "." -> "\\." */
+        if (*p == '.') memcpy(prefix + n, "\\\\.", 4); /* with its NUL */
+        else prefix[n] = *p, prefix[n + 1] = '\0';
+    }
     char *json = config->tie_word_embeddings
-                     ? dfrt_asprintf("{\"model\\\\.layers\\\\.\\\\d+\": [%s]}", names)
-                     : dfrt_asprintf("{\"lm_head\": [], \"model\\\\.embed_tokens\": [], \"model\\\\.layers\\\\.\\\\d+\": [%s]}",
-                                     names);
+                     ? dfrt_asprintf("{\"%slayers\\\\.\\\\d+\": [%s]}", prefix, names)
+                     : dfrt_asprintf("{\"lm_head\": [], \"%sembed_tokens\": [], \"%slayers\\\\.\\\\d+\": [%s]}",
+                                     prefix, prefix, names);
     if (!json) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = dfrt_pattern_dict_parse(json, "default pattern_dict", out_n, out);
     free(json);

@@ -6,7 +6,28 @@
 #include <unistd.h>
 
 static const char *const known_architectures[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                                  "Qwen3ForCausalLM", "Phi3ForCausalLM"};
+                                                  "Qwen3ForCausalLM", "Phi3ForCausalLM", "Gemma3ForCausalLM",
+                                                  "Gemma3ForConditionalGeneration"};
+
+bool dfrt_architecture_is_gemma3(const char *architecture) {
+    return strcmp(architecture, "Gemma3ForCausalLM") == 0 || strcmp(architecture, "Gemma3ForConditionalGeneration") == 0;
+}
+
+bool dfrt_architecture_has_qk_norm(const char *architecture) {
+    return strcmp(architecture, "Qwen3ForCausalLM") == 0 || dfrt_architecture_is_gemma3(architecture);
+}
+
+const char *dfrt_weight_prefix(const dfrt_config *c) { return c->weight_prefix ? c->weight_prefix : "model."; }
+
+const char *dfrt_lm_head_name(const dfrt_config *c) {
+    return strcmp(dfrt_weight_prefix(c), "language_model.model.") == 0 ? "language_model.lm_head.weight" : "lm_head.weight";
+}
+
+bool dfrt_is_vision_weight(const dfrt_config *c, const char *name) {
+    if (strcmp(c->architecture, "Gemma3ForConditionalGeneration") != 0) return false;
+    if (dfrt_str_starts_with(name, "model.")) name += strlen("model.");
+    return dfrt_str_starts_with(name, "vision_tower.") || dfrt_str_starts_with(name, "multi_modal_projector.");
+}
 
 bool dfrt_architecture_known(const char *architecture) {
     for (size_t i = 0; i < sizeof known_architectures / sizeof *known_architectures; i++)
@@ -44,10 +65,12 @@ void dfrt_proj_shape(const dfrt_config *c, dfrt_proj_role role, int64_t shape[2]
 #define MAX_LAYERS 1024 /* dfrt_model_check_config's bound */
 #define SHOWN 4         /* names quoted in a message before "and N more" */
 
-/* The layer of "model.layers.N.REST" (N without leading zeros), with *rest set; else -1. */
-static int64_t layer_of(const char *name, const char **rest) {
-    if (!dfrt_str_starts_with(name, "model.layers.")) return -1;
-    const char *p = name + strlen("model.layers.");
+/* The layer of "PREFIXlayers.N.REST" (N without leading zeros), with *rest set; else -1. */
+static int64_t layer_of(const dfrt_config *c, const char *name, const char **rest) {
+    const char *prefix = dfrt_weight_prefix(c);
+    size_t plen = strlen(prefix);
+    if (strncmp(name, prefix, plen) != 0 || !dfrt_str_starts_with(name + plen, "layers.")) return -1;
+    const char *p = name + plen + strlen("layers.");
     if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9')) return -1;
     int64_t v = 0;
     for (; *p >= '0' && *p <= '9'; p++) {
@@ -101,11 +124,12 @@ static dfrt_status add_required(required *r, size_t *n, int64_t layer, const cha
     return DFRT_OK;
 }
 
-#define PER_LAYER 14 /* up to 7 projections, 2 norms, q/k norms, q/k/v biases */
+#define PER_LAYER 14 /* up to 7 projections, 4 norms, q/k norms (Gemma 3), or 2 norms, q/k norms, q/k/v biases */
 
-/* The weights transformers' Llama, Mistral, Qwen2 and Qwen3 models have, in order: the
- * embeddings, lm_head unless tied, the final norm, then per layer the projections (Phi-3's fused), the two
- * norms, Qwen3's q/k norms and the q/k/v biases when attention_bias. */
+/* The weights transformers' models of the known architectures have, in order: the embeddings,
+ * lm_head unless tied, the final norm, then per layer the projections (Phi-3's fused), the two
+ * norms (Gemma 3: four), the q/k norms (Qwen3, Gemma 3) and the q/k/v biases when
+ * attention_bias; each under the checkpoint's weight prefix. */
 static dfrt_status required_weights(const dfrt_config *c, required **out, size_t *out_n) {
     *out = NULL;
     *out_n = 0;
@@ -113,19 +137,22 @@ static dfrt_status required_weights(const dfrt_config *c, required **out, size_t
     required *r = dfrt_calloc(cap, sizeof *r, "the weight list");
     if (!r) return DFRT_OUT_OF_MEMORY;
     const dfrt_layer_layout *lay = dfrt_layer_layout_of(c->architecture);
-    bool qk_norm = strcmp(c->architecture, "Qwen3ForCausalLM") == 0;
-    dfrt_status s = add_required(r, &n, -1, "model.embed_tokens.weight");
-    if (s == DFRT_OK && !c->tie_word_embeddings) s = add_required(r, &n, -1, "lm_head.weight");
-    if (s == DFRT_OK) s = add_required(r, &n, -1, "model.norm.weight");
+    const char *P = dfrt_weight_prefix(c);
+    bool qk_norm = dfrt_architecture_has_qk_norm(c->architecture), gemma = dfrt_architecture_is_gemma3(c->architecture);
+    static const char *const norms[] = {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                                        "post_feedforward_layernorm"};
+    dfrt_status s = add_required(r, &n, -1, "%sembed_tokens.weight", P);
+    if (s == DFRT_OK && !c->tie_word_embeddings) s = add_required(r, &n, -1, "%s", dfrt_lm_head_name(c));
+    if (s == DFRT_OK) s = add_required(r, &n, -1, "%snorm.weight", P);
     for (int64_t l = 0; l < c->n_layers && s == DFRT_OK; l++) {
         for (int p = 0; p < lay->n && s == DFRT_OK; p++)
-            s = add_required(r, &n, l, "model.layers.%lld.%s.weight", (long long)l, lay->names[p]);
-        if (s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.input_layernorm.weight", (long long)l);
-        if (s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.post_attention_layernorm.weight", (long long)l);
-        if (qk_norm && s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.self_attn.q_norm.weight", (long long)l);
-        if (qk_norm && s == DFRT_OK) s = add_required(r, &n, l, "model.layers.%lld.self_attn.k_norm.weight", (long long)l);
+            s = add_required(r, &n, l, "%slayers.%lld.%s.weight", P, (long long)l, lay->names[p]);
+        for (int k = 0; k < (gemma ? 4 : 2) && s == DFRT_OK; k++)
+            s = add_required(r, &n, l, "%slayers.%lld.%s.weight", P, (long long)l, norms[k]);
+        if (qk_norm && s == DFRT_OK) s = add_required(r, &n, l, "%slayers.%lld.self_attn.q_norm.weight", P, (long long)l);
+        if (qk_norm && s == DFRT_OK) s = add_required(r, &n, l, "%slayers.%lld.self_attn.k_norm.weight", P, (long long)l);
         for (int p = 0; p < 3 && c->attention_bias && lay == &llama_layout && s == DFRT_OK; p++)
-            s = add_required(r, &n, l, "model.layers.%lld.%s.bias", (long long)l, lay->names[p]);
+            s = add_required(r, &n, l, "%slayers.%lld.%s.bias", P, (long long)l, lay->names[p]);
     }
     if (s != DFRT_OK) {
         for (size_t i = 0; i < n; i++) free(r[i].name);
@@ -186,19 +213,20 @@ typedef struct scan {
 static void scan_weight(void *user, const char *name) {
     scan *sc = user;
     const char *rest = NULL;
-    int64_t layer = layer_of(name, &rest);
+    int64_t layer = layer_of(sc->config, name, &rest);
     if (layer > sc->max_layer) sc->max_layer = layer;
     if (sc->layer_seen && layer >= 0 && layer < sc->config->n_layers) sc->layer_seen[layer] = 1;
     if (!sc->sorted) return; /* unknown architecture: no weight set */
     required key = {.name = (char *)name};
     if (bsearch(&key, sc->sorted, sc->n_required, sizeof key, compare_required)) return;
-    /* transformers' old Llama checkpoints store RoPE's inverse frequencies, which are computed */
-    if (dfrt_str_ends_with(name, ".rotary_emb.inv_freq")) return;
+    /* transformers' old Llama checkpoints store RoPE's inverse frequencies, which are computed;
+     * an image-text model's vision tower is not dfrt's to run (dfrt_model_load says so) */
+    if (dfrt_str_ends_with(name, ".rotary_emb.inv_freq") || dfrt_is_vision_weight(sc->config, name)) return;
     int cls = UNUSED_OTHER;
     if (layer >= 0 && layer >= sc->config->n_layers) cls = UNUSED_BEYOND;
     else if (layer >= 0 && (strcmp(rest, "self_attn.q_norm.weight") == 0 || strcmp(rest, "self_attn.k_norm.weight") == 0))
         cls = UNUSED_QK_NORM;
-    else if (strcmp(name, "lm_head.weight") == 0 && sc->config->tie_word_embeddings) cls = UNUSED_TIED_HEAD;
+    else if (strcmp(name, dfrt_lm_head_name(sc->config)) == 0 && sc->config->tie_word_embeddings) cls = UNUSED_TIED_HEAD;
     else if (layer >= 0 && dfrt_str_ends_with(rest, ".bias") &&
              (dfrt_str_starts_with(rest, "self_attn.") || dfrt_str_starts_with(rest, "mlp.")))
         cls = UNUSED_BIAS;
@@ -212,9 +240,9 @@ static void describe_unused(dfrt_buf *b, const dfrt_checkpoint *cp, const scan *
     switch (cls) {
     case UNUSED_BEYOND:
         dfrt_buf_printf(b,
-                        "%s: config.json says num_hidden_layers is %lld, but the weights go up to model.layers.%lld: "
+                        "%s: config.json says num_hidden_layers is %lld, but the weights go up to %slayers.%lld: "
                         "a model of %lld layers would run and %zu tensors would be left unused (",
-                        cp->dir, (long long)c->n_layers, (long long)sc->max_layer, (long long)c->n_layers, g->count);
+                        cp->dir, (long long)c->n_layers, dfrt_weight_prefix(c), (long long)sc->max_layer, (long long)c->n_layers, g->count);
         group_print(b, g);
         dfrt_buf_puts(b, ")");
         break;
@@ -227,10 +255,10 @@ static void describe_unused(dfrt_buf *b, const dfrt_checkpoint *cp, const scan *
         break;
     case UNUSED_TIED_HEAD:
         dfrt_buf_printf(b,
-                        "%s: config.json sets tie_word_embeddings, which makes model.embed_tokens.weight the output "
-                        "layer, but the weights hold their own lm_head.weight, which would be left unused (set "
+                        "%s: config.json sets tie_word_embeddings, which makes %sembed_tokens.weight the output "
+                        "layer, but the weights hold their own %s, which would be left unused (set "
                         "tie_word_embeddings to false if the model has its own lm_head)",
-                        cp->dir);
+                        cp->dir, dfrt_weight_prefix(c), dfrt_lm_head_name(c));
         break;
     case UNUSED_BIAS:
         dfrt_buf_printf(b, "%s: %zu bias tensor%s would be left unused (", cp->dir, g->count, g->count == 1 ? "" : "s");
@@ -268,11 +296,11 @@ static void describe_missing(dfrt_buf *b, const dfrt_checkpoint *cp, const requi
             int64_t end = all ? r[i].layer : r[i].layer - 1;
             if (items < 6) {
                 if (run_start == end)
-                    dfrt_buf_printf(b, "%smodel.layers.%lld (all %zu of its weights)", items ? ", " : "",
-                                    (long long)run_start, per_layer);
+                    dfrt_buf_printf(b, "%s%slayers.%lld (all %zu of its weights)", items ? ", " : "",
+                                    dfrt_weight_prefix(c), (long long)run_start, per_layer);
                 else
-                    dfrt_buf_printf(b, "%smodel.layers.%lld .. model.layers.%lld (all their weights)", items ? ", " : "",
-                                    (long long)run_start, (long long)end);
+                    dfrt_buf_printf(b, "%s%slayers.%lld .. %slayers.%lld (all their weights)", items ? ", " : "",
+                                    dfrt_weight_prefix(c), (long long)run_start, dfrt_weight_prefix(c), (long long)end);
             }
             items++;
             runs++;
@@ -292,7 +320,7 @@ static void describe_missing(dfrt_buf *b, const dfrt_checkpoint *cp, const requi
     }
     if (items > 6) dfrt_buf_printf(b, " and %zu more", items - 6);
     if (only_runs && runs == 1 && last_run_end == c->n_layers - 1 && last_run_start > 0)
-        dfrt_buf_printf(b, " (the weights stop at model.layers.%lld: is num_hidden_layers right?)",
+        dfrt_buf_printf(b, " (the weights stop at %slayers.%lld: is num_hidden_layers right?)", dfrt_weight_prefix(c),
                         (long long)last_run_start - 1);
 }
 

@@ -1,10 +1,14 @@
 /* One forward pass of a Llama-family decoder over a set of token rows, enqueued on the model's
- * backend: embedding, then per layer RMSNorm, fused q|k|v projection (+ bias), q/k norms,
- * RoPE, KV store, attention, o projection, residual, RMSNorm, fused gate|up projection,
- * SwiGLU, down projection, residual; final norm and lm_head for the rows that want logits.
+ * backend: embedding (Gemma: scaled), then per layer RMSNorm, fused q|k|v projection (+ bias),
+ * q/k norms, RoPE (the layer's table), KV store, attention (the layer's window), o projection
+ * (Gemma: normalised), residual, RMSNorm, fused gate|up projection, SwiGLU or GELU-tanh gate,
+ * down projection (Gemma: normalised), residual; final norm and lm_head for the rows that want
+ * logits (their soft-capping, Gemma's, on the host when they are read).
  * Matmuls over DF11 units decode inside the matmul (df11_matmul); a backend without it gets
  * each unit decoded whole into the scratch buffer right before its matmuls. */
 #include "model/model_internal.h"
+
+#include <math.h>
 
 /* A tensor argument: buffer and byte offset. */
 static inline dfrt_tensor_arg at(const dfrt_buffer *buf, size_t offset) { return (dfrt_tensor_arg){buf, offset}; }
@@ -35,7 +39,7 @@ static dfrt_status embed(dfrt_model *m, const int32_t *tokens, uint32_t rows) {
         return dfrt_op_embedding(m->b, &(dfrt_embedding_args){.out = at(m->x, 0), .table = at(m->embed.resident, 0),
                                                               .offsets = at(m->offsets, 0),
                                                               .table_elems = (uint64_t)m->vocab * m->hidden,
-                                                              .rows = rows, .dim = m->hidden});
+                                                              .rows = rows, .dim = m->hidden, .scale = m->embed_scale});
     }
     const uint32_t slots = (uint32_t)m->embed_row_slots;
     for (uint32_t r0 = 0; r0 < rows; r0 += slots) {
@@ -56,7 +60,7 @@ static dfrt_status embed(dfrt_model *m, const int32_t *tokens, uint32_t rows) {
                                                                 .table = at(m->embed_rows, 0),
                                                                 .offsets = at(m->offsets, 4 * (uint64_t)r0),
                                                                 .table_elems = m->row_slot_elems * slots,
-                                                                .rows = n, .dim = m->hidden}));
+                                                                .rows = n, .dim = m->hidden, .scale = m->embed_scale}));
     }
     return DFRT_OK;
 }
@@ -86,6 +90,13 @@ static dfrt_status project(dfrt_model *m, dfrt_buffer *y, const dfrt_buffer *x, 
                                                     .bias = at(bias, 0), .m = rows, .n = n, .k = k});
 }
 
+/* tmp (rows, H) = rmsnorm(tmp) * w, in place: Gemma's norms of the attention and MLP outputs */
+static dfrt_status norm_tmp(dfrt_model *m, const dfrt_buffer *w, uint32_t rows) {
+    return dfrt_op_rmsnorm(m->b, &(dfrt_rmsnorm_args){.y = at(m->tmp, 0), .x = at(m->tmp, 0), .w = at(w, 0),
+                                                      .rows = rows, .heads = 1, .dim = m->hidden,
+                                                      .row_stride = m->hidden, .eps = m->eps});
+}
+
 /* x (rows, H) += t (rows, H) */
 static dfrt_status residual(dfrt_model *m, uint32_t rows) {
     return dfrt_op_add(m->b, &(dfrt_add_args){.y = at(m->x, 0), .a = at(m->x, 0), .b = at(m->tmp, 0),
@@ -106,7 +117,7 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     /* qkv (rows, QKV = q | k | v) = xn . W_qkv^T (+ bias) */
     DFRT_TRY(weights_block(m, lw->unit, lw->resident, &w));
     DFRT_TRY(project(m, m->qkv, m->xn, lw->unit, w, lw->off_qkv, lw->qkv_bias, rows, QKV, H));
-    if (lw->q_norm) { /* Qwen3: each q head and each k head normalised on its own */
+    if (lw->q_norm) { /* Qwen3, Gemma 3: each q head and each k head normalised on its own */
         DFRT_TRY(dfrt_op_rmsnorm(b, &(dfrt_rmsnorm_args){.y = at(m->qkv, 0), .x = at(m->qkv, 0), .w = at(lw->q_norm, 0),
                                                          .rows = rows, .heads = m->n_heads, .dim = hd,
                                                          .row_stride = QKV, .eps = m->eps}));
@@ -118,7 +129,8 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     /* RoPE on q and k (the first rot_dim values of each head: Phi-3's partial rotary): their
      * heads are adjacent in each row, so one rotation covers both */
     DFRT_TRY(dfrt_op_rope(b, &(dfrt_rope_args){.x = at(m->qkv, 0), .positions = at(m->positions, 0),
-                                               .inv_freq = at(m->inv_freq, 0), .rows = rows,
+                                               .inv_freq = at(lw->local_rope ? m->inv_freq_local : m->inv_freq, 0),
+                                               .rows = rows,
                                                .heads = m->n_heads + m->n_kv, .dim = hd, .row_stride = QKV,
                                                .rot_dim = m->rot_dim, .scale = m->rope_scale}));
     /* k_cache, v_cache (batch, ctx, kv_width)[slot, position] = k, v of each row */
@@ -128,7 +140,8 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                        .width = kv_width, .src_stride = QKV, .k_col = q_width,
                                                        .v_col = q_width + kv_width, .n_slots = batch,
                                                        .max_ctx = ctx, .kv_type = m->kv_type}));
-    /* attn (rows, q_width) = softmax(q k^T * scale) v over each row's keys 0..position */
+    /* attn (rows, q_width) = softmax(q k^T * scale) v over each row's keys 0..position (the
+     * last `window` of them on a sliding-window layer), scores soft-capped when the model says */
     DFRT_TRY(dfrt_op_attention(b, &(dfrt_attention_args){.out = at(m->attn, 0), .q = at(m->qkv, 0),
                                                          .k_cache = at(m->k_cache[l], 0),
                                                          .v_cache = at(m->v_cache[l], 0), .slots = at(m->slots, 0),
@@ -136,17 +149,20 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                          .n_heads = m->n_heads, .n_kv = m->n_kv, .dim = hd,
                                                          .q_stride = QKV, .out_stride = q_width, .n_slots = batch,
                                                          .max_ctx = ctx, .scale = m->attn_scale,
-                                                         .kv_type = m->kv_type}));
-    /* tmp = attn . W_o^T; x += tmp; xn = rmsnorm(x) * norm_post; gate_up (rows, 2F = gate | up) =
-     * xn . W_gate_up^T */
+                                                         .kv_type = m->kv_type, .window = lw->window,
+                                                         .softcap = m->attn_softcap}));
+    /* tmp = attn . W_o^T (Gemma: tmp = rmsnorm(tmp) * norm_attn_out); x += tmp; xn = rmsnorm(x) *
+     * norm_post; gate_up (rows, 2F = gate | up) = xn . W_gate_up^T */
     DFRT_TRY(project(m, m->tmp, m->attn, lw->unit, w, lw->off_o, NULL, rows, H, q_width));
+    if (lw->norm_attn_out) DFRT_TRY(norm_tmp(m, lw->norm_attn_out, rows));
     DFRT_TRY(norm_rows(m, 0, 0, lw->norm_post, rows, true));
     DFRT_TRY(project(m, m->gate_up, m->xn, lw->unit, w, lw->off_gate_up, NULL, rows, 2 * F, H));
-    /* act (rows, F) = silu(gate) * up */
+    /* act (rows, F) = silu(gate) * up (Gemma: gelu_tanh(gate) * up) */
     DFRT_TRY(dfrt_op_silu_mul(b, &(dfrt_silu_mul_args){.out = at(m->act, 0), .in = at(m->gate_up, 0), .rows = rows,
-                                                       .width = F, .in_stride = 2 * F, .up_col = F}));
-    /* tmp = act . W_down^T, added to x by the next norm */
-    return project(m, m->tmp, m->act, lw->unit, w, lw->off_down, NULL, rows, H, F);
+                                                       .width = F, .in_stride = 2 * F, .up_col = F, .act = m->act_fn}));
+    /* tmp = act . W_down^T (Gemma: then rmsnorm(tmp) * norm_mlp_out), added to x by the next norm */
+    DFRT_TRY(project(m, m->tmp, m->act, lw->unit, w, lw->off_down, NULL, rows, H, F));
+    return lw->norm_mlp_out ? norm_tmp(m, lw->norm_mlp_out, rows) : DFRT_OK;
 }
 
 /* The pass after the embedding: the layers, then for the rows that want logits the final norm,
@@ -264,5 +280,13 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
     if (!n_logit_rows) return DFRT_OK;
     if (out_argmax) DFRT_TRY(dfrt_buffer_read(m->argmax, 0, out_argmax, n_logit_rows * sizeof *out_argmax));
     if (out_logits) DFRT_TRY(dfrt_buffer_read(m->logits, 0, out_logits, (size_t)n_logit_rows * m->vocab * sizeof(float)));
-    return dfrt_backend_synchronize(b);
+    DFRT_TRY(dfrt_backend_synchronize(b));
+    /* final_logit_softcapping (Gemma): c tanh(logit / c), in fp32 as transformers computes it.
+     * It keeps the order of the logits, so the device's argmax stands (but for ties that tanh's
+     * rounding would make among logits beyond about 9 c). */
+    if (out_logits && m->final_softcap > 0) {
+        const float c = m->final_softcap;
+        for (size_t i = 0; i < (size_t)n_logit_rows * m->vocab; i++) out_logits[i] = c * tanhf(out_logits[i] / c);
+    }
+    return DFRT_OK;
 }

@@ -15,9 +15,14 @@ typedef struct layer_weights {
     const dfrt_device_df11 *unit; /* NULL when resident */
     dfrt_buffer *resident;        /* BF16 block (when not compressed) */
     uint64_t off_qkv, off_o, off_gate_up, off_down;
-    dfrt_buffer *norm_in, *norm_post; /* fp32 (hidden) */
-    dfrt_buffer *q_norm, *k_norm;     /* fp32 (head_dim), Qwen3 only */
+    dfrt_buffer *norm_in, *norm_post; /* fp32 (hidden): before attention, before the MLP */
+    /* fp32 (hidden), Gemma 3 only: the norms of the attention's and the MLP's outputs
+     * (post_attention_layernorm, post_feedforward_layernorm; its pre-MLP norm is norm_post) */
+    dfrt_buffer *norm_attn_out, *norm_mlp_out;
+    dfrt_buffer *q_norm, *k_norm;     /* fp32 (head_dim), Qwen3 and Gemma 3 only */
     dfrt_buffer *qkv_bias;            /* fp32 (qkv_width), Qwen2 only */
+    uint32_t window;                  /* a sliding-window layer's keys seen; 0: all */
+    bool local_rope;                  /* RoPE from inv_freq_local (Gemma 3's sliding layers) */
 } layer_weights;
 
 /* A vocabulary-sized BF16 matrix (embeddings, lm_head): a DF11 unit or a resident table. */
@@ -48,6 +53,9 @@ struct dfrt_model {
     uint32_t qkv_width; /* (n_heads + 2 n_kv) head_dim */
     uint32_t rot_dim;   /* the rotated part of each head (partial_rotary_factor) */
     float eps, attn_scale;
+    float embed_scale;               /* Gemma: sqrt(hidden_size) in fp32; 0 (none) otherwise */
+    float attn_softcap, final_softcap; /* Gemma's soft-capping of scores and logits; 0: none */
+    dfrt_gate_act act_fn;            /* the MLP gate's activation */
     int max_ctx, max_batch, max_rows, embed_row_slots;
 
     size_t n_units;
@@ -56,6 +64,7 @@ struct dfrt_model {
     table_weights embed, lm_head; /* lm_head == embed when tied */
     dfrt_buffer *norm_final;  /* fp32 (hidden) */
     dfrt_buffer *inv_freq;    /* fp32 (rot_dim / 2): inv_short, or inv_long while rope_long */
+    dfrt_buffer *inv_freq_local; /* fp32 (rot_dim / 2): Gemma 3's sliding layers' (NULL otherwise) */
     /* longrope (Phi-3): the host's tables for sequences up to rope_long_after positions and
      * past them (NULL otherwise), which of them inv_freq holds, and the attention factor that
      * scales cos and sin (1 otherwise) */

@@ -16,7 +16,8 @@ dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
     if (!dfrt_architecture_known(c->architecture))
         return dfrt_fail(DFRT_UNSUPPORTED,
                          "%s: architecture \"%s\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                         "Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM)",
+                         "Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma3ForCausalLM, "
+                         "Gemma3ForConditionalGeneration)",
                          dir, c->architecture);
     const struct {
         const char *name;
@@ -64,7 +65,25 @@ dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
                          "original_max_position_embeddings",
                          dir);
     if (!(c->rope_theta > 1)) return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: rope_theta %g", dir, c->rope_theta);
+    if (c->rope_local_theta != 0 && !(c->rope_local_theta > 1))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: the sliding layers' rope_theta (rope_local_base_freq) %g", dir,
+                         c->rope_local_theta);
+    if (c->hidden_act && c->hidden_act[0] && strcmp(c->hidden_act, "silu") != 0 &&
+        strcmp(c->hidden_act, "gelu_pytorch_tanh") != 0)
+        return dfrt_fail(DFRT_UNSUPPORTED,
+                         "%s/config.json: hidden activation \"%s\" is not supported (silu, gelu_pytorch_tanh)", dir,
+                         c->hidden_act);
+    if (c->sliding_window > 0 && c->n_layer_types && c->n_layer_types != c->n_layers) /* (else unused) */
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: layer_types has %d entries for %lld layers", dir,
+                         c->n_layer_types, (long long)c->n_layers);
     return DFRT_OK;
+}
+
+/* The keys a layer's queries see: sliding_window on a sliding layer (layer_types, or every layer
+ * when the config has none), 0 (all) otherwise. */
+static uint32_t layer_window(const dfrt_config *c, uint32_t l) {
+    if (c->sliding_window <= 0 || (c->n_layer_types && !c->layer_sliding[l])) return 0;
+    return (uint32_t)DFRT_MIN(c->sliding_window, (int64_t)UINT32_MAX);
 }
 
 /* The rotated part of each head: int(head_dim * partial_rotary_factor), as transformers takes it. */
@@ -178,10 +197,46 @@ static dfrt_status upload_f32(dfrt_model *m, const float *data, uint64_t n, dfrt
     return dfrt_buffer_write(*out, 0, data, n * 4);
 }
 
-static dfrt_status upload_vector(dfrt_model *m, const dfrt_checkpoint *cp, const char *name, uint64_t n,
-                                 dfrt_buffer **out) {
+/* A layer's norms: where each goes in layer_weights, by name under "PREFIXlayers.N.", over
+ * the hidden size or a head. The list ends with a NULL name. */
+typedef struct layer_norm {
+    const char *name;
+    size_t field;
+    bool head;
+} layer_norm;
+
+static const layer_norm *layer_norms(const dfrt_config *c) {
+#define NORM(name, field, head) {name, offsetof(layer_weights, field), head}
+    static const layer_norm llama[] = {NORM("input_layernorm", norm_in, false),
+                                       NORM("post_attention_layernorm", norm_post, false), {0}};
+    static const layer_norm qwen3[] = {NORM("input_layernorm", norm_in, false),
+                                       NORM("post_attention_layernorm", norm_post, false),
+                                       NORM("self_attn.q_norm", q_norm, true), NORM("self_attn.k_norm", k_norm, true), {0}};
+    static const layer_norm gemma3[] = {NORM("input_layernorm", norm_in, false),
+                                        NORM("post_attention_layernorm", norm_attn_out, false),
+                                        NORM("pre_feedforward_layernorm", norm_post, false),
+                                        NORM("post_feedforward_layernorm", norm_mlp_out, false),
+                                        NORM("self_attn.q_norm", q_norm, true),
+                                        NORM("self_attn.k_norm", k_norm, true), {0}};
+#undef NORM
+    if (dfrt_architecture_is_gemma3(c->architecture)) return gemma3;
+    return dfrt_architecture_has_qk_norm(c->architecture) ? qwen3 : llama;
+}
+
+/* A norm's weight w of layer l (l < 0: the model's final norm), uploaded as the factor the
+ * rmsnorm op multiplies by: w, or for Gemma 1 + w in fp32, as transformers' Gemma3RMSNorm
+ * computes it. With out NULL, only the checks. */
+static dfrt_status upload_norm(dfrt_model *m, const dfrt_checkpoint *cp, int64_t l, const char *what, uint64_t n,
+                               dfrt_buffer **out) {
+    const dfrt_config *c = cp->config;
+    char name[256];
+    if (l < 0) snprintf(name, sizeof name, "%s%s.weight", dfrt_weight_prefix(c), what);
+    else snprintf(name, sizeof name, "%slayers.%lld.%s.weight", dfrt_weight_prefix(c), (long long)l, what);
+    if (!out) return load_vector(cp, name, n, NULL);
     float *v;
     DFRT_TRY(load_vector(cp, name, n, &v));
+    if (dfrt_architecture_is_gemma3(c->architecture))
+        for (uint64_t i = 0; i < n; i++) v[i] = 1.0f + v[i];
     dfrt_status s = upload_f32(m, v, n, out);
     free(v);
     return s;
@@ -235,7 +290,7 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
     for (uint32_t l = 0; l < m->n_layers; l++) {
         const dfrt_df11_unit *unit = NULL;
         for (int p = 0; p < lay->n; p++) {
-            snprintf(name, sizeof name, "model.layers.%u.%s.weight", l, lay->names[p]);
+            snprintf(name, sizeof name, "%slayers.%u.%s.weight", dfrt_weight_prefix(m->config), l, lay->names[p]);
             DFRT_TRY(find_matrix(cp, name, proj_rows(m, p), proj_cols(m, p), &pl->proj[l][p]));
             const matrix_ref *r = &pl->proj[l][p];
             if (p == 0) unit = r->unit;
@@ -254,9 +309,10 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
         if (unit && !m->fused) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, unit->n);
         if (!unit) pl->weight_bytes += 2 * layer_elems;
     }
-    DFRT_TRY(find_matrix(cp, "model.embed_tokens.weight", m->vocab, m->hidden, &pl->embed));
+    snprintf(name, sizeof name, "%sembed_tokens.weight", dfrt_weight_prefix(m->config));
+    DFRT_TRY(find_matrix(cp, name, m->vocab, m->hidden, &pl->embed));
     pl->tied = m->config->tie_word_embeddings; /* then lm_head is the embedding table, as in transformers */
-    if (!pl->tied) DFRT_TRY(find_matrix(cp, "lm_head.weight", m->vocab, m->hidden, &pl->lm_head));
+    if (!pl->tied) DFRT_TRY(find_matrix(cp, dfrt_lm_head_name(m->config), m->vocab, m->hidden, &pl->lm_head));
     else pl->lm_head = pl->embed;
     const matrix_ref *tables[2] = {&pl->embed, &pl->lm_head};
     for (int i = 0; i < (pl->tied ? 1 : 2); i++) {
@@ -330,17 +386,15 @@ static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const pl
         default: break;
         }
     }
-    char name[256];
-    snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
-    DFRT_TRY(upload_vector(m, cp, name, m->hidden, &lw->norm_in));
-    snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);
-    DFRT_TRY(upload_vector(m, cp, name, m->hidden, &lw->norm_post));
-    if (strcmp(m->config->architecture, "Qwen3ForCausalLM") == 0) {
-        snprintf(name, sizeof name, "model.layers.%u.self_attn.q_norm.weight", l);
-        DFRT_TRY(upload_vector(m, cp, name, m->head_dim, &lw->q_norm));
-        snprintf(name, sizeof name, "model.layers.%u.self_attn.k_norm.weight", l);
-        DFRT_TRY(upload_vector(m, cp, name, m->head_dim, &lw->k_norm));
+    /* the norms: Gemma 3's four (its pre-MLP norm is pre_feedforward_layernorm) */
+    const layer_norm *norms = layer_norms(m->config);
+    for (int k = 0; norms[k].name; k++) {
+        dfrt_buffer **dst = (dfrt_buffer **)((char *)lw + norms[k].field);
+        DFRT_TRY(upload_norm(m, cp, l, norms[k].name, norms[k].head ? m->head_dim : m->hidden, dst));
     }
+    lw->window = layer_window(m->config, l);
+    lw->local_rope = lw->window && m->config->rope_local_theta > 0;
+    char name[256];
     if (m->config->attention_bias) { /* one fused bias: q | k | v */
         float *bias = dfrt_malloc((size_t)m->qkv_width * sizeof *bias, "qkv bias");
         if (!bias) return DFRT_OUT_OF_MEMORY;
@@ -348,7 +402,7 @@ static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const pl
         uint64_t at = 0;
         for (int p = 0; p < 3 && s == DFRT_OK; p++) {
             float *v;
-            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, qkv_names[p]);
+            snprintf(name, sizeof name, "%slayers.%u.%s.bias", dfrt_weight_prefix(m->config), l, qkv_names[p]);
             s = load_vector(cp, name, qkv_rows(m, p), &v);
             if (s == DFRT_OK) {
                 memcpy(bias + at, v, qkv_rows(m, p) * sizeof *v);
@@ -488,22 +542,16 @@ static dfrt_status check_model(const dfrt_checkpoint *cp, model_extras *x) {
     dfrt_status s = make_plan(&dims, cp, &pl);
     free(pl.proj);
     char name[256];
-    bool qk_norm = strcmp(c->architecture, "Qwen3ForCausalLM") == 0;
+    const layer_norm *norms = layer_norms(c);
     for (uint32_t l = 0; l < dims.n_layers && s == DFRT_OK; l++) {
-        snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
-        s = load_vector(cp, name, dims.hidden, NULL);
-        snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);
-        if (s == DFRT_OK) s = load_vector(cp, name, dims.hidden, NULL);
-        snprintf(name, sizeof name, "model.layers.%u.self_attn.q_norm.weight", l);
-        if (s == DFRT_OK && qk_norm) s = load_vector(cp, name, dims.head_dim, NULL);
-        snprintf(name, sizeof name, "model.layers.%u.self_attn.k_norm.weight", l);
-        if (s == DFRT_OK && qk_norm) s = load_vector(cp, name, dims.head_dim, NULL);
+        for (int k = 0; norms[k].name && s == DFRT_OK; k++)
+            s = upload_norm(NULL, cp, l, norms[k].name, norms[k].head ? dims.head_dim : dims.hidden, NULL);
         for (int p = 0; p < 3 && c->attention_bias && s == DFRT_OK; p++) {
-            snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, qkv_names[p]);
+            snprintf(name, sizeof name, "%slayers.%u.%s.bias", dfrt_weight_prefix(c), l, qkv_names[p]);
             s = load_vector(cp, name, qkv_rows(&dims, p), NULL);
         }
     }
-    if (s == DFRT_OK) s = load_vector(cp, "model.norm.weight", dims.hidden, NULL);
+    if (s == DFRT_OK) s = upload_norm(NULL, cp, -1, "norm", dims.hidden, NULL);
     if (s == DFRT_OK) s = read_eos(cp, x);
     if (s == DFRT_OK) s = load_tokenizer(cp, x);
     if (s != DFRT_OK || x == &local) { /* the caller gets a tokenizer only when it asked and all holds */
@@ -566,6 +614,18 @@ static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
     return m->host_offsets ? DFRT_OK : DFRT_OUT_OF_MEMORY;
 }
 
+/* An image-text model runs as its text model: said once per process. */
+static void note_vision(const dfrt_checkpoint *cp) {
+    static atomic_int said;
+    size_t n = 0;
+    for (size_t i = 0; i < dfrt_tensor_set_count(cp->tensors); i++)
+        n += dfrt_is_vision_weight(cp->config, dfrt_tensor_set_get(cp->tensors, i)->name);
+    if (n && !atomic_exchange(&said, 1))
+        dfrt_warn("%s: %s runs as its text model: the vision tower (%zu tensors) is left unused, so images are not "
+                  "understood",
+                  cp->dir, cp->config->architecture, n);
+}
+
 /* DF11 on the CPU backend decodes every weight of each unit in every forward pass (inside its
  * df11_matmul, a few rows at a time): the decoder, not memory, bounds generation. dfrt bench
  * model --synthetic tiny, 2 cores: 98 against 431 tokens/s decoding one sequence; dfrt bench ops
@@ -600,20 +660,17 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     set_dims(m, cp->config); /* the model takes the config over from the checkpoint below */
     const dfrt_config *c = m->config;
     m->eps = (float)c->rms_norm_eps;
-    m->attn_scale = (float)(1.0 / sqrt((double)m->head_dim));
+    /* Gemma 3: scores scaled by query_pre_attn_scalar^-0.5, embeddings by sqrt(hidden_size) in
+     * fp32 (transformers rounds it to the activations' dtype, fp32 here), the GELU-tanh gate */
+    m->attn_scale = (float)(1.0 / sqrt(c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (double)m->head_dim));
+    m->embed_scale = dfrt_architecture_is_gemma3(c->architecture) ? (float)sqrt((double)m->hidden) : 0.0f;
+    /* transformers' Gemma 3 attention leaves attn_logit_softcapping unused (Gemma 2's applies
+     * it), and so does dfrt, to give the same model */
+    m->attn_softcap = dfrt_architecture_is_gemma3(c->architecture) ? 0.0f : (float)c->attn_softcap;
+    m->final_softcap = (float)c->final_softcap;
+    m->act_fn = c->hidden_act && strcmp(c->hidden_act, "gelu_pytorch_tanh") == 0 ? DFRT_GATE_GELU_TANH : DFRT_GATE_SILU;
     int mpe = c->max_position_embeddings > 0 ? (int)DFRT_MIN(c->max_position_embeddings, 1 << 22) : 4096;
     m->max_ctx = o->max_context > 0 ? o->max_context : DFRT_MIN(mpe, 4096);
-    /* a sliding window (Phi-3, Mistral v0.1): within it, attention over every key is exact */
-    if (c->sliding_window > 0 && m->max_ctx > c->sliding_window) {
-        if (o->max_context > 0) {
-            s = dfrt_fail(DFRT_UNSUPPORTED,
-                          "max_context %d exceeds the model's sliding_window %lld, past which dfrt's attention (over "
-                          "every key) would differ from the model's; use a context of at most %lld",
-                          m->max_ctx, (long long)c->sliding_window, (long long)c->sliding_window);
-            goto fail;
-        }
-        m->max_ctx = (int)c->sliding_window;
-    }
     m->max_batch = o->max_batch > 0 ? o->max_batch : 1;
     /* GPUs gain from long pieces; the CPU does not, and stops on Ctrl-C only between ops */
     m->max_rows = o->max_rows > 0 ? o->max_rows : strcmp(dfrt_backend_info(b)->backend, "cpu") == 0 ? 512 : 2048;
@@ -648,7 +705,17 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     if (s == DFRT_OK) s = load_table(m, cp, &pl.embed, &m->embed);
     if (s == DFRT_OK) s = pl.tied ? DFRT_OK : load_table(m, cp, &pl.lm_head, &m->lm_head);
     if (s == DFRT_OK && pl.tied) m->lm_head = m->embed;
-    if (s == DFRT_OK) s = upload_vector(m, cp, "model.norm.weight", m->hidden, &m->norm_final);
+    if (s == DFRT_OK) s = upload_norm(m, cp, -1, "norm", m->hidden, &m->norm_final);
+    if (s == DFRT_OK && c->rope_local_theta > 0) { /* Gemma 3's sliding layers: default RoPE of their base */
+        dfrt_config local = {.rope_theta = c->rope_local_theta, .rope_type = DFRT_ROPE_DEFAULT};
+        float *f = dfrt_malloc(m->rot_dim / 2 * sizeof *f, "inv_freq");
+        if (!f) s = DFRT_OUT_OF_MEMORY;
+        else {
+            inv_freq(&local, m->rot_dim, false, f);
+            s = upload_f32(m, f, m->rot_dim / 2, &m->inv_freq_local);
+            free(f);
+        }
+    }
     if (s == DFRT_OK) {
         /* longrope: the short factors first (dfrt_model_forward switches tables by position) */
         m->inv_short = dfrt_malloc(m->rot_dim / 2 * sizeof *m->inv_short, "inv_freq");
@@ -677,6 +744,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     if (s == DFRT_OK) s = dfrt_backend_synchronize(b);
     if (s != DFRT_OK) goto fail;
     m->device_bytes = dfrt_backend_allocated(b);
+    note_vision(cp);
     free(pl.proj);
     cp->config = NULL; /* now the model's */
     dfrt_checkpoint_close(cp);
@@ -696,7 +764,8 @@ void dfrt_model_free(dfrt_model *m) {
         if (m->recorded[i].graph) m->b->vt->graph_free(m->b, m->recorded[i].graph);
     for (uint32_t l = 0; m->layers && l < m->n_layers; l++) {
         layer_weights *lw = &m->layers[l];
-        dfrt_buffer *bufs[] = {lw->resident, lw->norm_in, lw->norm_post, lw->q_norm, lw->k_norm, lw->qkv_bias};
+        dfrt_buffer *bufs[] = {lw->resident,     lw->norm_in, lw->norm_post, lw->norm_attn_out,
+                               lw->norm_mlp_out, lw->q_norm,  lw->k_norm,    lw->qkv_bias};
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
     }
     free(m->layers);
@@ -704,8 +773,9 @@ void dfrt_model_free(dfrt_model *m) {
     free(m->units);
     dfrt_buffer_free(m->embed.resident);
     if (m->lm_head.resident != m->embed.resident) dfrt_buffer_free(m->lm_head.resident);
-    dfrt_buffer *bufs[] = {m->norm_final, m->inv_freq, m->scratch, m->embed_rows, m->x, m->xn, m->qkv, m->attn,
-                           m->tmp, m->gate_up, m->act, m->logits, m->offsets, m->slots, m->positions, m->argmax};
+    dfrt_buffer *bufs[] = {m->norm_final, m->inv_freq, m->inv_freq_local, m->scratch, m->embed_rows, m->x,
+                           m->xn,         m->qkv,      m->attn,           m->tmp,     m->gate_up,    m->act,
+                           m->logits,     m->offsets,  m->slots,          m->positions, m->argmax};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
     for (uint32_t l = 0; m->k_cache && l < m->n_layers; l++) dfrt_buffer_free(m->k_cache[l]);
     for (uint32_t l = 0; m->v_cache && l < m->n_layers; l++) dfrt_buffer_free(m->v_cache[l]);
