@@ -77,7 +77,19 @@ def goldens(model, ps):
     return res
 
 
-def save(model, d, ps, about):
+def finish(model, name, seed, gemma, note):
+    """Random weights, goldens for the prompts of seed, and the directory OUT/name."""
+    model = model.float().eval()
+    randomize(model, gemma)
+    eager(model)
+    res = goldens(model, prompts(seed))
+    d = os.path.join(OUT, name)
+    save(model, d)
+    write_golden(d, res, ABOUT + "; " + note)
+    return d
+
+
+def save(model, d):
     os.makedirs(d, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
     model.to(torch.float32)
@@ -89,9 +101,10 @@ def write_golden(d, res, about):
     json.dump({"about": about, "prompts": res}, open(os.path.join(d, "golden.json"), "w"), indent=0)
 
 
-ABOUT = "" if len(sys.argv) == 3 else ("random-weight model (weights rounded to BF16) from transformers %s; goldens in fp32 on the CPU, eager "
-         "attention: logits of the prompt's last position, then %d greedy tokens with the cache (margins: top1 - "
-         "top2 logit at each step)" % (transformers.__version__, N_GREEDY))
+ABOUT = "" if len(sys.argv) == 3 else (
+    "random-weight model (weights rounded to BF16) from transformers %s; goldens in fp32 on the CPU, eager "
+    "attention: logits of the prompt's last position, then %d greedy tokens with the cache (margins: top1 - "
+    "top2 logit at each step)" % (transformers.__version__, N_GREEDY))
 
 
 def rename_safetensors(src, dst, rename):
@@ -174,14 +187,7 @@ def gemma3_text():
                                   "full_attention", "sliding_attention"],
                                  {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0}, 10000.0)
     cfg.architectures = ["Gemma3ForCausalLM"]
-    model = Gemma3ForCausalLM(cfg).float().eval()
-    randomize(model, True)
-    eager(model)
-    ps = prompts(1)
-    res = goldens(model, ps)
-    d = os.path.join(OUT, "gemma3-text")
-    save(model, d, ps, ABOUT)
-    write_golden(d, res, ABOUT + "; Gemma3ForCausalLM, soft-capping set")
+    finish(Gemma3ForCausalLM(cfg), "gemma3-text", 1, True, "Gemma3ForCausalLM, soft-capping set")
 
 
 def gemma3_vlm():
@@ -194,14 +200,7 @@ def gemma3_vlm():
                        boi_token_index=VOCAB - 3, eoi_token_index=VOCAB - 2, image_token_index=VOCAB - 1,
                        eos_token_id=[1, 106], bos_token_id=2, pad_token_id=0)
     cfg.architectures = ["Gemma3ForConditionalGeneration"]
-    model = Gemma3ForConditionalGeneration(cfg).float().eval()
-    randomize(model, True)
-    eager(model)
-    ps = prompts(2)
-    res = goldens(model, ps)
-    d = os.path.join(OUT, "gemma3-vlm")
-    save(model, d, ps, ABOUT)
-    write_golden(d, res, ABOUT + "; Gemma3ForConditionalGeneration, text only")
+    d = finish(Gemma3ForConditionalGeneration(cfg), "gemma3-vlm", 2, True, "Gemma3ForConditionalGeneration, text only")
     # transformers 5.17 saves the pre-4.52 names (language_model.model.*, vision_tower.*); the
     # same weights under the names of transformers 4.52 .. 4.5x (model.language_model.*), and
     # with the config of transformers 4.x (rope_theta, rope_local_base_freq, rope_scaling,
@@ -217,14 +216,7 @@ def phi3(name, seed, **kw):
     d.update(kw)
     cfg = Phi3Config(**d)
     cfg.architectures = ["Phi3ForCausalLM"]
-    model = Phi3ForCausalLM(cfg).float().eval()
-    randomize(model, False)
-    eager(model)
-    ps = prompts(seed)
-    res = goldens(model, ps)
-    dd = os.path.join(OUT, name)
-    save(model, dd, ps, ABOUT)
-    write_golden(dd, res, ABOUT + "; Phi3ForCausalLM")
+    finish(Phi3ForCausalLM(cfg), name, seed, False, "Phi3ForCausalLM")
 
 
 def phi3_longrope():
