@@ -224,6 +224,7 @@ typedef struct dfrt_config {
      * sliding_window is set. n_layer_types entries (0: NULL, every layer alike). */
     int n_layer_types;
     bool *layer_sliding;
+    char *other_layer_type; /* the first layer type neither of those ("\"layer_types\"[i] is ..."), or NULL */
     /* Gemma 3: the sliding layers' own RoPE (rope_local_base_freq, or rope_parameters'
      * "sliding_attention"; default RoPE of that base), 0 when the sliding layers use the model's */
     double rope_local_theta;

@@ -221,8 +221,11 @@ static void bad_input(void) {
             "config.json: layer_types has 6 entries for 7 layers", NULL);
     refused("gemma3-text", "s/gelu_pytorch_tanh/relu2/", DFRT_UNSUPPORTED,
             "hidden activation \"relu2\" is not supported (silu, gelu_pytorch_tanh)", NULL);
+    refused("phi3-window", "s/\"sliding_window\": 6,/\"sliding_window\": 6, \"layer_types\": [\"linear_attention\"],/",
+            DFRT_UNSUPPORTED, "\"layer_types\"[0] is \"linear_attention\" (dfrt runs sliding_attention and full_attention",
+            NULL);
     refused("gemma3-vlm-452-names", "s/\"rope_type\": \"default\"/\"rope_type\": \"yarn\"/", DFRT_UNSUPPORTED,
-            "scaled RoPE on the sliding-window layers is not supported", NULL);
+            "rope_type \"yarn (on the sliding-window layers)\" is not supported", NULL);
 }
 
 int main(int argc, char **argv) {

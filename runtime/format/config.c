@@ -112,11 +112,14 @@ static dfrt_status parse_rope_by_layer_type(const cJSON *rope, const char *src, 
     if (!cJSON_IsObject(local))
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"rope_parameters.sliding_attention\" must be an object", src);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(local, "rope_type");
-    if (type && !cJSON_IsNull(type) && !(cJSON_IsString(type) && strcmp(type->valuestring, "default") == 0))
-        return dfrt_fail(DFRT_UNSUPPORTED,
-                         "%s: \"rope_parameters.sliding_attention.rope_type\" must be \"default\" (scaled RoPE on the "
-                         "sliding-window layers is not supported)",
-                         src);
+    if (type && !cJSON_IsNull(type) && !cJSON_IsString(type))
+        return dfrt_fail(DFRT_FORMAT_ERROR, "%s: \"rope_parameters.sliding_attention.rope_type\" must be a string", src);
+    if (type && cJSON_IsString(type) && strcmp(type->valuestring, "default") != 0) { /* the executor refuses it */
+        c->rope_type = DFRT_ROPE_OTHER;
+        free(c->rope_type_name);
+        if (!(c->rope_type_name = dfrt_asprintf("%.40s (on the sliding-window layers)", type->valuestring)))
+            return DFRT_OUT_OF_MEMORY;
+    }
     c->rope_local_theta = 10000.0;
     return get_double(local, "rope_theta", src, &c->rope_local_theta);
 }
@@ -137,9 +140,10 @@ static dfrt_status parse_layer_types(const cJSON *text, const char *src, dfrt_co
         cJSON_ArrayForEach(e, types) {
             const char *t = cJSON_IsString(e) ? e->valuestring : "";
             if (strcmp(t, "sliding_attention") == 0) c->layer_sliding[i] = true;
-            else if (strcmp(t, "full_attention") != 0)
-                return dfrt_fail(DFRT_UNSUPPORTED,
-                                 "%s: \"layer_types\"[%d] must be \"sliding_attention\" or \"full_attention\"", src, i);
+            else if (strcmp(t, "full_attention") != 0 && !c->other_layer_type) { /* refused when run */
+                c->other_layer_type = dfrt_asprintf("\"layer_types\"[%d] is \"%.40s\"", i, t);
+                if (!c->other_layer_type) return DFRT_OUT_OF_MEMORY;
+            }
             i++;
         }
         return DFRT_OK;
@@ -452,7 +456,7 @@ void dfrt_config_free(dfrt_config *c) {
     if (!c) return;
     dfrt_patterns_free(c->n_patterns, c->patterns);
     DFRT_FREE_ALL(c->architecture, c->model_type, c->dtype, c->df11_version, c->rope_type_name, c->rope_short_factor,
-                  c->rope_long_factor, c->layer_sliding, c->hidden_act, c->weight_prefix, c);
+                  c->rope_long_factor, c->layer_sliding, c->other_layer_type, c->hidden_act, c->weight_prefix, c);
 }
 
 dfrt_status dfrt_default_patterns(const dfrt_config *config, int *out_n, dfrt_df11_pattern **out) {

@@ -73,6 +73,9 @@ dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir) {
         return dfrt_fail(DFRT_UNSUPPORTED,
                          "%s/config.json: hidden activation \"%s\" is not supported (silu, gelu_pytorch_tanh)", dir,
                          c->hidden_act);
+    if (c->other_layer_type)
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s/config.json: %s (dfrt runs sliding_attention and full_attention layers)",
+                         dir, c->other_layer_type);
     if (c->sliding_window > 0 && c->n_layer_types && c->n_layer_types != c->n_layers) /* (else unused) */
         return dfrt_fail(DFRT_FORMAT_ERROR, "%s/config.json: layer_types has %d entries for %lld layers", dir,
                          c->n_layer_types, (long long)c->n_layers);
