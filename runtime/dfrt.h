@@ -803,6 +803,16 @@ DFRT_API dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t 
  * text, and only the format's own markers are control tokens. *out_ids is malloc'ed. */
 DFRT_API dfrt_status dfrt_chat_encode(const dfrt_tokenizer *t, const char *system, const char *user,
                                       int32_t **out_ids, size_t *out_count);
+/* A conversation's message: role "system" (first only), "user" or "assistant", and its text. */
+typedef struct dfrt_chat_message {
+    const char *role;
+    const char *content;
+} dfrt_chat_message;
+/* Encodes a conversation in the family's chat format as dfrt_chat_encode does, every message
+ * in turn, ending where the next assistant answer begins (transformers' add_generation_prompt).
+ * Roles are checked (DFRT_INVALID_ARGUMENT naming messages[i]). *out_ids is malloc'ed. */
+DFRT_API dfrt_status dfrt_chat_encode_messages(const dfrt_tokenizer *t, const dfrt_chat_message *messages,
+                                               size_t n_messages, int32_t **out_ids, size_t *out_count);
 /* The text of that chat format with the user message in place (no system message), for
  * display: encoding this text with dfrt_tokenizer_encode would turn special-token text in the
  * message into control tokens; use dfrt_chat_encode. malloc'ed text. */

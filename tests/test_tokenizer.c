@@ -904,33 +904,49 @@ static void test_plain(void) {
 
 /* Each family's chat format: with benign messages, the ids of the template's text as Hugging
  * Face encodes it; with messages that spell every marker, no marker more than the template has. */
+#define DS_EOS "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
+
 static void test_chat_formats(void) {
     static const struct {
         const char *name;
         const char *markers[5];
         int special; /* DeepSeek's markers are added tokens but not special ones */
         const char *with_system, *without_system;
+        const char *conversation; /* system, user, assistant (\3), user (\4) */
     } families[] = { /* in the templates, \1 stands for the system message and \2 for the user's */
         {"chatml", {"<|im_start|>", "<|im_end|>"}, 1,
          "<|im_start|>system\n\1<|im_end|>\n<|im_start|>user\n\2<|im_end|>\n<|im_start|>assistant\n",
-         "<|im_start|>user\n\2<|im_end|>\n<|im_start|>assistant\n"},
+         "<|im_start|>user\n\2<|im_end|>\n<|im_start|>assistant\n",
+         "<|im_start|>system\n\1<|im_end|>\n<|im_start|>user\n\2<|im_end|>\n<|im_start|>assistant\n\3<|im_end|>\n"
+         "<|im_start|>user\n\4<|im_end|>\n<|im_start|>assistant\n"},
         {"llama3", {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}, 1,
          "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\1<|eot_id|><|start_header_id|>user"
          "<|end_header_id|>\n\n\2<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
          "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n\2<|eot_id|><|start_header_id|>assistant"
-         "<|end_header_id|>\n\n"},
-        {"deepseek", {"<\xef\xbd\x9cUser\xef\xbd\x9c>", "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"}, 0,
+         "<|end_header_id|>\n\n",
+         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\1<|eot_id|><|start_header_id|>user"
+         "<|end_header_id|>\n\n\2<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n\3<|eot_id|>"
+         "<|start_header_id|>user<|end_header_id|>\n\n\4<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"},
+        {"deepseek", {"<\xef\xbd\x9cUser\xef\xbd\x9c>", "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>", DS_EOS}, 0,
          "\1<\xef\xbd\x9cUser\xef\xbd\x9c>\2<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>",
-         "<\xef\xbd\x9cUser\xef\xbd\x9c>\2<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"},
-        {"mistral", {"<s>", "[INST]", "[/INST]"}, 1, "<s>[INST]\1\n\n\2[/INST]", "<s>[INST]\2[/INST]"},
+         "<\xef\xbd\x9cUser\xef\xbd\x9c>\2<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>",
+         "\1<\xef\xbd\x9cUser\xef\xbd\x9c>\2<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>\3" DS_EOS
+         "<\xef\xbd\x9cUser\xef\xbd\x9c>\4<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"},
+        {"mistral", {"<s>", "[INST]", "[/INST]", "</s>"}, 1, "<s>[INST]\1\n\n\2[/INST]", "<s>[INST]\2[/INST]",
+         "<s>[INST]\1\n\n\2[/INST]\3</s>[INST]\4[/INST]"},
         {"phi4", {"<|im_start|>", "<|im_end|>", "<|im_sep|>"}, 1,
          "<|im_start|>system<|im_sep|>\1<|im_end|><|im_start|>user<|im_sep|>\2<|im_end|><|im_start|>assistant<|im_sep|>",
-         "<|im_start|>user<|im_sep|>\2<|im_end|><|im_start|>assistant<|im_sep|>"},
+         "<|im_start|>user<|im_sep|>\2<|im_end|><|im_start|>assistant<|im_sep|>",
+         "<|im_start|>system<|im_sep|>\1<|im_end|><|im_start|>user<|im_sep|>\2<|im_end|><|im_start|>assistant<|im_sep|>"
+         "\3<|im_end|><|im_start|>user<|im_sep|>\4<|im_end|><|im_start|>assistant<|im_sep|>"},
         {"gemma3", {"<bos>", "<start_of_turn>", "<end_of_turn>"}, 1,
          "<bos><start_of_turn>user\n\1\n\n\2<end_of_turn>\n<start_of_turn>model\n",
-         "<bos><start_of_turn>user\n\2<end_of_turn>\n<start_of_turn>model\n"},
+         "<bos><start_of_turn>user\n\2<end_of_turn>\n<start_of_turn>model\n",
+         "<bos><start_of_turn>user\n\1\n\n\2<end_of_turn>\n<start_of_turn>model\n\3<end_of_turn>\n<start_of_turn>user\n"
+         "\4<end_of_turn>\n<start_of_turn>model\n"},
     };
     const char *system = "Answer in one line.", *user = "what is the world?"; /* no added token in them */
+    const char *answer = "a sphere.", *again = "and the heaven?";
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
         cJSON *root = mini();
         cJSON *added = cJSON_GetObjectItem(root, "added_tokens");
@@ -989,6 +1005,46 @@ static void test_chat_formats(void) {
             }
             free(want), free(got), free(h);
         }
+        /* a conversation: every turn in the family's form, the assistant's answer included */
+        char text[1024];
+        size_t at = 0;
+        for (const char *p = families[f].conversation; *p && at < sizeof text - 64; p++) {
+            const char *piece = *p == '\1' ? system : *p == '\2' ? user : *p == '\3' ? answer : *p == '\4' ? again : NULL;
+            if (piece) at += (size_t)snprintf(text + at, sizeof text - at, "%s", piece);
+            else text[at++] = *p;
+        }
+        text[at] = '\0';
+        int32_t *want = NULL, *got = NULL;
+        size_t n_want = 0, n_got = 0;
+        CHECK_OK(dfrt_tokenizer_encode(t, text, strlen(text), &want, &n_want));
+        const dfrt_chat_message conv[4] = {{"system", system}, {"user", user}, {"assistant", answer}, {"user", again}};
+        CHECK_OK(dfrt_chat_encode_messages(t, conv, 4, &got, &n_got));
+        bool same = n_got == n_want && memcmp(got, want, n_got * sizeof *got) == 0;
+        CHECK(same);
+        if (!same) {
+            fprintf(stderr, "  %s, a conversation\n", families[f].name);
+            print_ids("got", got, n_got);
+            print_ids("want", want, n_want);
+        }
+        free(want), free(got);
+        dfrt_tokenizer_free(t);
+    }
+    /* conversations dfrt's formats do not take */
+    {
+        dfrt_tokenizer *t = NULL;
+        cJSON *root = mini();
+        cJSON_AddItemToArray(cJSON_GetObjectItem(root, "added_tokens"), added_token(MINI_VOCAB + 8, "<|im_start|>", 1, 0, 0, 0, 0));
+        cJSON_AddItemToArray(cJSON_GetObjectItem(root, "added_tokens"), added_token(MINI_VOCAB + 9, "<|im_end|>", 1, 0, 0, 0, 0));
+        CHECK_OK(dfrt_tokenizer_load(write_json("chat-conv.json", root), &t));
+        int32_t *ids = NULL;
+        size_t n = 0;
+        const dfrt_chat_message late[2] = {{"user", "hi"}, {"system", "be brief"}}, tool[1] = {{"tool", "{}"}};
+        CHECK_ERROR(dfrt_chat_encode_messages(t, late, 2, &ids, &n), DFRT_INVALID_ARGUMENT,
+                    "messages[1]: a system message must come first");
+        CHECK_ERROR(dfrt_chat_encode_messages(t, tool, 1, &ids, &n), DFRT_INVALID_ARGUMENT,
+                    "messages[0]: role must be \"system\", \"user\" or \"assistant\"");
+        CHECK_ERROR(dfrt_chat_encode_messages(t, tool, 0, &ids, &n), DFRT_INVALID_ARGUMENT, "no message");
+        CHECK(ids == NULL && n == 0);
         dfrt_tokenizer_free(t);
     }
     /* a tokenizer without any family's markers has no chat format */

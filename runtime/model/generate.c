@@ -1,89 +1,9 @@
 /* Generation: prefill of all sequences together, then one token per sequence per step;
- * greedy picks on the device (argmax), sampling (temperature, top-k, top-p, min-p) and the
- * repetition penalty on the host. Chat formats and prompt encoding. */
+ * greedy picks on the device (argmax), sampling (sampling.c) and the repetition penalty on the
+ * host. Prompt encoding (chat formats: chat.c). */
 #include "model/model_internal.h"
 
 #include <math.h>
-
-/* xoshiro256** seeded through splitmix64: one independent stream per sequence. */
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static void rng_seed(rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = dfrt_splitmix64(&seed);
-}
-
-static double rng_uniform(rng *r) { return (double)(dfrt_xoshiro_next(r->s) >> 11) * 0x1.0p-53; } /* [0, 1) */
-
-typedef struct candidate {
-    float logit;
-    int32_t id;
-} candidate;
-
-static int by_logit_desc(const void *a, const void *b) {
-    const candidate *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Samples from softmax(logits / T) restricted to the top k, to the smallest set whose
- * probability reaches top_p, and to the tokens at least min_p times as likely as the first. */
-static int32_t sample(const float *logits, uint32_t vocab, const dfrt_sampling *s, rng *r, candidate *work) {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < vocab; i++)
-        if (isfinite(logits[i])) work[n++] = (candidate){logits[i], (int32_t)i};
-    if (n == 0) return 0;
-    qsort(work, n, sizeof *work, by_logit_desc);
-    if (s->top_k > 0 && (uint32_t)s->top_k < n) n = (uint32_t)s->top_k;
-    double max = work[0].logit, total = 0;
-    for (uint32_t i = 0; i < n; i++) total += exp(((double)work[i].logit - max) / s->temperature);
-    if (s->top_p > 0 && s->top_p < 1) {
-        double cum = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            cum += exp(((double)work[i].logit - max) / s->temperature) / total;
-            if (cum >= s->top_p) {
-                n = i + 1;
-                break;
-            }
-        }
-        total = 0;
-        for (uint32_t i = 0; i < n; i++) total += exp(((double)work[i].logit - max) / s->temperature);
-    }
-    if (s->min_p > 0) { /* work is sorted: keep the leading candidates above the threshold */
-        uint32_t keep = 1;
-        while (keep < n && exp(((double)work[keep].logit - max) / s->temperature) >= s->min_p) keep++;
-        if (keep < n) {
-            n = keep;
-            total = 0;
-            for (uint32_t i = 0; i < n; i++) total += exp(((double)work[i].logit - max) / s->temperature);
-        }
-    }
-    double u = rng_uniform(r) * total, acc = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        acc += exp(((double)work[i].logit - max) / s->temperature);
-        if (u < acc) return work[i].id;
-    }
-    return work[n - 1].id;
-}
-
-static bool is_eos(const dfrt_model *m, int32_t t) {
-    for (int i = 0; i < m->n_eos; i++)
-        if (m->eos[i] == t) return true;
-    return false;
-}
-
-/* The first index of the largest logit (NaN never wins), as dfrt_op_argmax. */
-static int32_t host_argmax(const float *logits, uint32_t vocab) {
-    int32_t best = 0;
-    bool found = false;
-    for (uint32_t i = 0; i < vocab; i++)
-        if (!isnan(logits[i]) && (!found || logits[i] > logits[best])) {
-            best = (int32_t)i;
-            found = true;
-        }
-    return best;
-}
 
 typedef struct gen_state {
     dfrt_model *m;
@@ -99,8 +19,8 @@ typedef struct gen_state {
     int32_t *next;    /* the token each sequence feeds next */
     bool *active;
     int *produced;
-    rng *rngs;
-    candidate *work;
+    dfrt_rng *rngs;
+    dfrt_candidate *work;
     int32_t *tokens, *slots, *positions;
     uint32_t *logit_rows;
 } gen_state;
@@ -132,8 +52,8 @@ static int pick(gen_state *g, const int *which, int n, const int32_t *argmax, in
         int seq = which[i];
         float *row = g->logits ? g->logits + (size_t)i * g->m->vocab : NULL;
         if (g->penalize) penalize(g, row, seq);
-        int32_t t = !g->greedy              ? sample(row, g->m->vocab, &g->o->sampling, &g->rngs[seq], g->work)
-                    : g->penalize           ? host_argmax(row, g->m->vocab)
+        int32_t t = !g->greedy              ? dfrt_sample(row, g->m->vocab, &g->o->sampling, &g->rngs[seq], g->work)
+                    : g->penalize           ? dfrt_host_argmax(row, g->m->vocab)
                                             : argmax[i];
         if (g->penalize && g->produced[seq] < g->history_cap)
             g->history[(size_t)seq * (size_t)g->history_cap + (size_t)g->produced[seq]] = t;
@@ -141,7 +61,7 @@ static int pick(gen_state *g, const int *which, int n, const int32_t *argmax, in
         g->produced[seq]++;
         (*stats_tokens)++;
         bool keep = !g->o->on_token || g->o->on_token(g->o->user, seq, t);
-        if (!keep || (!g->o->ignore_eos && is_eos(g->m, t)) || g->produced[seq] >= g->o->max_new_tokens) g->active[seq] = false;
+        if (!keep || (!g->o->ignore_eos && dfrt_model_is_eos(g->m, t)) || g->produced[seq] >= g->o->max_new_tokens) g->active[seq] = false;
         alive += g->active[seq];
     }
     return alive;
@@ -203,7 +123,7 @@ dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t n_prompt,
     }
     m->cancel = o->cancel; /* polled between layers by dfrt_model_forward */
     for (int b = 0; b < B; b++) {
-        rng_seed(&g.rngs[b], s->seed + (uint64_t)b * 0x632BE59BD9B4E019ull);
+        dfrt_rng_seed(&g.rngs[b], s->seed + (uint64_t)b * 0x632BE59BD9B4E019ull);
         g.active[b] = o->max_new_tokens > 0;
     }
     stats.prompt_tokens = (int)n_prompt;
@@ -277,223 +197,6 @@ done:
     free(g.logit_rows), free(argmax), free(which), free(g.logits), free(g.work), free(g.history), free(g.seen);
     if (out_stats) *out_stats = stats;
     return st;
-}
-
-/* A chat format's first turn as parts: markers (special tokens, by their tokenizer.json
- * strings) and text (the format's own words and the messages). Consecutive texts form one
- * piece, as Hugging Face's tokenizers see the text between two special tokens. */
-#define CHAT_MAX_PARTS 24
-
-typedef struct chat_parts {
-    int n;
-    struct {
-        bool marker;
-        const char *s;
-    } p[CHAT_MAX_PARTS];
-    char *owned; /* a text the format made (freed with chat_parts_free) */
-} chat_parts;
-
-static void chat_parts_free(chat_parts *c) {
-    free(c->owned);
-    c->owned = NULL;
-}
-
-/* s without the whitespace around it (Jinja's trim, on ASCII whitespace), kept in c->owned. */
-static dfrt_status trimmed(chat_parts *c, const char *s, const char **out) {
-    size_t a = 0, b = strlen(s);
-    while (a < b && strchr(" \t\n\r\v\f", s[a])) a++;
-    while (b > a && strchr(" \t\n\r\v\f", s[b - 1])) b--;
-    if (!(c->owned = dfrt_malloc(b - a + 1, "the chat prompt"))) return DFRT_OUT_OF_MEMORY;
-    memcpy(c->owned, s + a, b - a);
-    c->owned[b - a] = '\0';
-    *out = c->owned;
-    return DFRT_OK;
-}
-
-static void marker(chat_parts *c, const char *s) {
-    c->p[c->n].marker = true;
-    c->p[c->n++].s = s;
-}
-
-static void text(chat_parts *c, const char *s) {
-    c->p[c->n].marker = false;
-    c->p[c->n++].s = s;
-}
-
-#define DS_USER "<\xef\xbd\x9cUser\xef\xbd\x9c>" /* DeepSeek-R1 distills: full-width bars */
-#define DS_ASSISTANT "<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>"
-
-/* Turns of the form OPEN role SEP [sep_text] message END (Llama 3, Phi-4): the system turn when
- * there is one, the user's, then the assistant's left open after its SEP. */
-static void role_turns(chat_parts *c, const char *system, const char *user, const char *open, const char *sep,
-                       const char *sep_text, const char *end) {
-    const char *roles[3] = {system && *system ? "system" : NULL, "user", "assistant"}, *messages[3] = {system, user, NULL};
-    for (int i = 0; i < 3; i++) {
-        if (!roles[i]) continue;
-        marker(c, open);
-        text(c, roles[i]);
-        marker(c, sep);
-        if (*sep_text) text(c, sep_text);
-        if (!messages[i]) break; /* the assistant's turn: open */
-        text(c, messages[i]);
-        marker(c, end);
-    }
-}
-
-/* The parts of the family's format, chosen from the tokenizer's special tokens. */
-static dfrt_status chat_build(const dfrt_tokenizer *t, const char *system, const char *user, chat_parts *c) {
-    c->n = 0;
-    c->owned = NULL;
-    bool sys = system && *system;
-    if (dfrt_tokenizer_find(t, "<start_of_turn>") >= 0) {
-        /* Gemma 3: the system message leads the first user turn; messages trimmed; BOS first */
-        const char *u;
-        DFRT_TRY(trimmed(c, user, &u));
-        marker(c, "<bos>");
-        marker(c, "<start_of_turn>");
-        text(c, "user\n");
-        if (sys) {
-            text(c, system);
-            text(c, "\n\n");
-        }
-        text(c, u);
-        marker(c, "<end_of_turn>");
-        text(c, "\n");
-        marker(c, "<start_of_turn>");
-        text(c, "model\n");
-    } else if (dfrt_tokenizer_find(t, "<|im_sep|>") >= 0) { /* Phi-4: ChatML with <|im_sep|>, no newlines */
-        role_turns(c, system, user, "<|im_start|>", "<|im_sep|>", "", "<|im_end|>");
-    } else if (dfrt_tokenizer_find(t, DS_USER) >= 0) {
-        if (sys) text(c, system);
-        marker(c, DS_USER);
-        text(c, user);
-        marker(c, DS_ASSISTANT);
-    } else if (dfrt_tokenizer_find(t, "<|im_start|>") >= 0) { /* Qwen: ChatML */
-        if (sys) {
-            marker(c, "<|im_start|>");
-            text(c, "system\n");
-            text(c, system);
-            marker(c, "<|im_end|>");
-            text(c, "\n");
-        }
-        marker(c, "<|im_start|>");
-        text(c, "user\n");
-        text(c, user);
-        marker(c, "<|im_end|>");
-        text(c, "\n");
-        marker(c, "<|im_start|>");
-        text(c, "assistant\n");
-    } else if (dfrt_tokenizer_find(t, "<|start_header_id|>") >= 0) { /* Llama 3 */
-        marker(c, "<|begin_of_text|>");
-        role_turns(c, system, user, "<|start_header_id|>", "<|end_header_id|>", "\n\n", "<|eot_id|>");
-    } else if (dfrt_tokenizer_find(t, "[INST]") >= 0) { /* Mistral: the system message leads the user's */
-        marker(c, "<s>");
-        marker(c, "[INST]");
-        if (sys) {
-            text(c, system);
-            text(c, "\n\n");
-        }
-        text(c, user);
-        marker(c, "[/INST]");
-    } else {
-        return dfrt_fail(DFRT_UNSUPPORTED, "no chat format for this model (its tokenizer has none of ChatML's, Phi-4's, "
-                                           "Gemma's, Llama 3's, DeepSeek's or Mistral's special tokens)");
-    }
-    return DFRT_OK;
-}
-
-dfrt_status dfrt_chat_format(const dfrt_model *m, const char *user, char **out) {
-    if (out) *out = NULL;
-    if (!m || !user || !out) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_chat_format: NULL argument");
-    if (!m->tokenizer) return dfrt_fail(DFRT_UNSUPPORTED, "the model has no tokenizer.json, so no chat format");
-    chat_parts c;
-    DFRT_TRY(chat_build(m->tokenizer, NULL, user, &c));
-    size_t len = 0;
-    for (int i = 0; i < c.n; i++) len += strlen(c.p[i].s);
-    char *text = dfrt_malloc(len + 1, "the chat prompt");
-    if (!text) {
-        chat_parts_free(&c);
-        return DFRT_OUT_OF_MEMORY;
-    }
-    size_t at = 0;
-    for (int i = 0; i < c.n; i++) {
-        size_t n = strlen(c.p[i].s);
-        memcpy(text + at, c.p[i].s, n);
-        at += n;
-    }
-    text[at] = '\0';
-    chat_parts_free(&c);
-    *out = text;
-    return DFRT_OK;
-}
-
-/* Appends n ids to a growable list; false when out of memory. */
-static bool append_ids(int32_t **ids, size_t *n, size_t *cap, const int32_t *add, size_t n_add) {
-    if (*n + n_add > *cap) {
-        size_t c = DFRT_MAX(*cap * 2, *n + n_add + 16);
-        int32_t *grown = realloc(*ids, c * sizeof *grown);
-        if (!grown) return false;
-        *ids = grown;
-        *cap = c;
-    }
-    if (n_add) memcpy(*ids + *n, add, n_add * sizeof *add);
-    *n += n_add;
-    return true;
-}
-
-dfrt_status dfrt_chat_encode(const dfrt_tokenizer *t, const char *system, const char *user, int32_t **out_ids,
-                             size_t *out_count) {
-    if (out_ids) *out_ids = NULL;
-    if (out_count) *out_count = 0;
-    if (!t || !user || !out_ids || !out_count) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_chat_encode: NULL argument");
-    chat_parts c;
-    DFRT_TRY(chat_build(t, system, user, &c));
-    int32_t *ids = NULL;
-    size_t n = 0, cap = 0;
-    char *piece = NULL;
-    dfrt_status s = DFRT_OK;
-    for (int i = 0; i < c.n && s == DFRT_OK; i++) {
-        if (c.p[i].marker) {
-            int32_t id = dfrt_tokenizer_find(t, c.p[i].s);
-            if (id < 0) {
-                s = dfrt_fail(DFRT_UNSUPPORTED, "the chat format needs the token \"%s\", which the tokenizer lacks",
-                              c.p[i].s);
-            } else if (!append_ids(&ids, &n, &cap, &id, 1)) {
-                s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory encoding the chat prompt");
-            }
-            continue;
-        }
-        /* the texts up to the next marker: one piece, encoded as plain text */
-        size_t len = 0;
-        int j = i;
-        for (; j < c.n && !c.p[j].marker; j++) len += strlen(c.p[j].s);
-        free(piece);
-        if (!(piece = dfrt_malloc(len + 1, "the chat prompt"))) {
-            s = DFRT_OUT_OF_MEMORY;
-            break;
-        }
-        size_t at = 0;
-        for (int k = i; k < j; k++) {
-            size_t l = strlen(c.p[k].s);
-            memcpy(piece + at, c.p[k].s, l);
-            at += l;
-        }
-        int32_t *part;
-        size_t n_part;
-        if ((s = dfrt_tokenizer_encode_plain(t, piece, len, &part, &n_part)) != DFRT_OK) break;
-        if (!append_ids(&ids, &n, &cap, part, n_part)) s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory encoding the chat prompt");
-        free(part);
-        i = j - 1;
-    }
-    free(piece);
-    chat_parts_free(&c);
-    if (s != DFRT_OK) {
-        free(ids);
-        return s;
-    }
-    *out_ids = ids;
-    *out_count = n;
-    return DFRT_OK;
 }
 
 dfrt_status dfrt_prompt_encode(const dfrt_model *m, const char *text, bool chat, int32_t **out_ids, size_t *out_count) {

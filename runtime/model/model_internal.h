@@ -98,6 +98,23 @@ struct dfrt_model {
     const volatile int *cancel;
 };
 
+/* Sampling on the host (sampling.c): xoshiro256** seeded through splitmix64, one stream per
+ * sequence; dfrt_sample draws from softmax(logits / T) restricted to the top k, to the smallest
+ * set whose probability reaches top_p, and to the tokens at least min_p times as likely as the
+ * first (work: vocab entries of scratch). */
+typedef struct dfrt_rng {
+    uint64_t s[4];
+} dfrt_rng;
+typedef struct dfrt_candidate {
+    float logit;
+    int32_t id;
+} dfrt_candidate;
+void dfrt_rng_seed(dfrt_rng *r, uint64_t seed);
+int32_t dfrt_sample(const float *logits, uint32_t vocab, const dfrt_sampling *s, dfrt_rng *r, dfrt_candidate *work);
+/* The first index of the largest logit (NaN never wins), as dfrt_op_argmax. */
+int32_t dfrt_host_argmax(const float *logits, uint32_t vocab);
+bool dfrt_model_is_eos(const dfrt_model *m, int32_t t);
+
 /* Whether the executor can run a model with this config (architecture, dimensions in range,
  * heads divisible, RoPE settings); dir names the model in messages. */
 dfrt_status dfrt_model_check_config(const dfrt_config *c, const char *dir);
