@@ -803,6 +803,72 @@ DFRT_API dfrt_status dfrt_generate(dfrt_model *m, const int32_t *prompt, size_t 
  * text, and only the format's own markers are control tokens. *out_ids is malloc'ed. */
 DFRT_API dfrt_status dfrt_chat_encode(const dfrt_tokenizer *t, const char *system, const char *user,
                                       int32_t **out_ids, size_t *out_count);
+/* ------------------------------------------------------------------------------------------ */
+/* Serving: continuous batching                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Why a request ended: an end-of-sequence token or the caller (on_token returned false); its
+ * max_tokens or a full context; dfrt_engine_cancel or the engine's end; a failed step. */
+typedef enum dfrt_finish_reason {
+    DFRT_FINISH_STOP = 0,
+    DFRT_FINISH_LENGTH,
+    DFRT_FINISH_CANCELLED,
+    DFRT_FINISH_ERROR,
+} dfrt_finish_reason;
+
+typedef struct dfrt_request_result {
+    int prompt_tokens, generated_tokens;
+    double queue_seconds;  /* submitted to admitted into a KV slot */
+    double ttft_seconds;   /* submitted to the first token (0: none) */
+    double decode_seconds; /* the first token to the end */
+    const char *error;     /* DFRT_FINISH_ERROR: what failed */
+} dfrt_request_result;
+
+/* A generation request. The prompt is copied by dfrt_engine_submit. The callbacks run on the
+ * engine's thread and must be quick (they hold up every running sequence): on_token for each
+ * token (false: stop, finishing with DFRT_FINISH_STOP), then on_done exactly once, after which
+ * the engine no longer uses `user`. */
+typedef struct dfrt_request {
+    const int32_t *prompt;
+    size_t n_prompt;        /* 1 .. the model's context - 1 */
+    int max_tokens;         /* >= 1 */
+    dfrt_sampling sampling; /* seed: this request's random stream (as dfrt_generate's sequence 0) */
+    /* OpenAI's penalties over the generated tokens: logit -= presence [count > 0] + frequency
+     * count (the repetition penalty is sampling.repeat_penalty) */
+    float presence_penalty, frequency_penalty;
+    bool ignore_eos;
+    bool (*on_token)(void *user, int32_t token);
+    void (*on_done)(void *user, dfrt_finish_reason reason, const dfrt_request_result *result);
+    void *user;
+} dfrt_request;
+
+typedef struct dfrt_engine_options {
+    int max_queue;     /* requests waiting for a slot, at most (0: 4 x the model's max_batch) */
+    int prefill_chunk; /* prompt tokens per step, over all prefilling sequences (0: 256) */
+} dfrt_engine_options;
+
+typedef struct dfrt_engine_stats {
+    int slots, running, queued;
+    uint64_t submitted, completed, failed, steps, prompt_tokens, generated_tokens;
+} dfrt_engine_stats;
+
+/* A continuous-batching engine over a loaded model: one thread owns the model (the caller must
+ * not use it meanwhile); each of the model's max_batch sequences is a KV slot for one request. */
+typedef struct dfrt_engine dfrt_engine;
+DFRT_API dfrt_status dfrt_engine_create(dfrt_model *model, const dfrt_engine_options *options, dfrt_engine **out);
+/* Queues a request (checked first: DFRT_INVALID_ARGUMENT naming what is wrong); DFRT_UNAVAILABLE
+ * when the queue is full or the engine is draining. *out_id names it for dfrt_engine_cancel. */
+DFRT_API dfrt_status dfrt_engine_submit(dfrt_engine *e, const dfrt_request *request, uint64_t *out_id);
+/* Ends a request at the engine's next step (on_done: DFRT_FINISH_CANCELLED); unknown ids are
+ * ignored. */
+DFRT_API void dfrt_engine_cancel(dfrt_engine *e, uint64_t id);
+DFRT_API void dfrt_engine_get_stats(dfrt_engine *e, dfrt_engine_stats *out);
+/* Stops taking requests and waits up to `seconds` for the running and waiting ones to end;
+ * true when they all did. */
+DFRT_API bool dfrt_engine_drain(dfrt_engine *e, double seconds);
+/* Cancels what is left (on_done for each), stops the thread, frees the engine. */
+DFRT_API void dfrt_engine_destroy(dfrt_engine *e);
+
 /* A conversation's message: role "system" (first only), "user" or "assistant", and its text. */
 typedef struct dfrt_chat_message {
     const char *role;
