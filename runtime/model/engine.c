@@ -72,10 +72,11 @@ static void finish(dfrt_engine *e, sequence *s, dfrt_finish_reason reason, const
                              .queue_seconds = s->started - s->submitted,
                              .ttft_seconds = s->first_token > 0 ? s->first_token - s->submitted : 0,
                              .decode_seconds = s->first_token > 0 ? t - s->first_token : 0, .error = error};
-    if (s->req.on_done) s->req.on_done(s->req.user, reason, &r);
+    dfrt_request req = s->req;
     free(s->prompt);
     free(s->seen);
     free(s->generated);
+    /* the slot and the counts first: whoever on_done wakes sees the engine's room */
     pthread_mutex_lock(&e->mu);
     *s = (sequence){0};
     e->stats.running--;
@@ -83,6 +84,7 @@ static void finish(dfrt_engine *e, sequence *s, dfrt_finish_reason reason, const
     else e->stats.completed++;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
+    if (req.on_done) req.on_done(req.user, reason, &r);
 }
 
 /* Under mu: queued requests into free slots, in order. */
