@@ -904,6 +904,17 @@ static void test_plain(void) {
 
 /* Each family's chat format: with benign messages, the ids of the template's text as Hugging
  * Face encodes it; with messages that spell every marker, no marker more than the template has. */
+/* A chat template with \1 .. \4 replaced by pieces[0 .. 3], into text (size 1024). */
+static void expand_template(const char *tpl, const char *const pieces[4], char text[1024]) {
+    size_t at = 0;
+    for (const char *p = tpl; *p && at < 1024 - 64; p++) {
+        const char *piece = *p >= '\1' && *p <= '\4' ? pieces[*p - '\1'] : NULL;
+        if (piece) at += (size_t)snprintf(text + at, 1024 - at, "%s", piece);
+        else text[at++] = *p;
+    }
+    text[at] = '\0';
+}
+
 #define DS_EOS "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 
 static void test_chat_formats(void) {
@@ -963,13 +974,7 @@ static void test_chat_formats(void) {
             /* the template with S and U replaced by the messages */
             const char *tpl = with ? families[f].with_system : families[f].without_system;
             char text[1024];
-            size_t at = 0;
-            for (const char *p = tpl; *p && at < sizeof text - 64; p++) {
-                const char *piece = *p == '\1' ? system : *p == '\2' ? user : NULL;
-                if (piece) at += (size_t)snprintf(text + at, sizeof text - at, "%s", piece);
-                else text[at++] = *p;
-            }
-            text[at] = '\0';
+            expand_template(tpl, (const char *const[4]){system, user, NULL, NULL}, text);
             int32_t *want = NULL, *got = NULL;
             size_t n_want = 0, n_got = 0;
             CHECK_OK(dfrt_tokenizer_encode(t, text, strlen(text), &want, &n_want));
@@ -1007,13 +1012,7 @@ static void test_chat_formats(void) {
         }
         /* a conversation: every turn in the family's form, the assistant's answer included */
         char text[1024];
-        size_t at = 0;
-        for (const char *p = families[f].conversation; *p && at < sizeof text - 64; p++) {
-            const char *piece = *p == '\1' ? system : *p == '\2' ? user : *p == '\3' ? answer : *p == '\4' ? again : NULL;
-            if (piece) at += (size_t)snprintf(text + at, sizeof text - at, "%s", piece);
-            else text[at++] = *p;
-        }
-        text[at] = '\0';
+        expand_template(families[f].conversation, (const char *const[4]){system, user, answer, again}, text);
         int32_t *want = NULL, *got = NULL;
         size_t n_want = 0, n_got = 0;
         CHECK_OK(dfrt_tokenizer_encode(t, text, strlen(text), &want, &n_want));
