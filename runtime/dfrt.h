@@ -862,6 +862,8 @@ DFRT_API dfrt_status dfrt_engine_submit(dfrt_engine *e, const dfrt_request *requ
 /* Ends a request at the engine's next step (on_done: DFRT_FINISH_CANCELLED); unknown ids are
  * ignored. */
 DFRT_API void dfrt_engine_cancel(dfrt_engine *e, uint64_t id);
+/* Ends every running and waiting request at the engine's next step, as dfrt_engine_cancel. */
+DFRT_API void dfrt_engine_cancel_all(dfrt_engine *e);
 DFRT_API void dfrt_engine_get_stats(dfrt_engine *e, dfrt_engine_stats *out);
 /* Stops taking requests and waits up to `seconds` for the running and waiting ones to end;
  * true when they all did. */

@@ -10,7 +10,7 @@ DFRT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # (e.g. /usr/local/cuda); CUDA does not come from Debian's main archive.
 DFRT_PACKAGES=(
     gcc libc6-dev meson ninja-build pkg-config
-    libcjson-dev libpcre2-dev libutf8proc-dev
+    libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev curl
     libvulkan-dev libvulkan-volk-dev glslang-tools libvulkan1 mesa-vulkan-drivers vulkan-validationlayers
 )
 

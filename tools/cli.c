@@ -1,6 +1,8 @@
 /* Shared pieces of the dfrt command. */
 #include "cli.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -293,4 +295,14 @@ int cli_parse_ids(const char *text, int32_t **out, size_t *count) {
     *out = ids;
     *count = n;
     return 1;
+}
+
+const char *cli_default_model(void) {
+    const char *env = getenv("DFRT_MODEL");
+    if (env && *env) return env;
+    struct stat st;
+    static const char *const candidates[] = {DFRT_INSTALLED_MODEL_DIR, DFRT_SOURCE_MODEL_DIR};
+    for (size_t i = 0; i < 2; i++)
+        if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) return candidates[i];
+    return NULL;
 }

@@ -81,6 +81,9 @@ void cli_text_printf(cli_text *t, const char *fmt, ...) __attribute__((format(pr
 void cli_text_xml(cli_text *t, const char *s);
 
 double cli_now(void);
+/* The model dfrt run and serve take without MODEL_DIR: $DFRT_MODEL, else the shipped model
+ * where it is installed or in the source tree; NULL when none is there. */
+const char *cli_default_model(void);
 /* "1.23 G", "456 M", "12.3 k" */
 void cli_format_count(char *buf, size_t size, double value);
 void cli_format_bytes(char *buf, size_t size, double bytes);
@@ -93,6 +96,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 /* dfrt bench tokenizer: encoding throughput (in cmd_tokenize.c). */
 int bench_tokenizer(int argc, char **argv);
 

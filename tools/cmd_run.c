@@ -77,15 +77,6 @@ static const char options[] =
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* The shipped model: $DFRT_MODEL, else the installed copy, else the source tree's. */
-static const char *default_model(void) {
-    const char *env = getenv("DFRT_MODEL");
-    if (env && *env) return env;
-    struct stat st;
-    static const char *const candidates[] = {DFRT_INSTALLED_MODEL_DIR, DFRT_SOURCE_MODEL_DIR};
-    for (size_t i = 0; i < 2; i++)
-        if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) return candidates[i];
-    return NULL;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* The prompt                                                                                */
@@ -528,7 +519,7 @@ int cmd_run(int argc, char **argv) {
     const char *prompt = prompt_text ? prompt_text : r.prompt;
     if (r.logits_path && (rc = out_prepare(&logits_out, r.logits_path)) != CLI_OK) goto done;
     rc = CLI_FAIL;
-    if (!r.model_dir && !(r.model_dir = default_model())) {
+    if (!r.model_dir && !(r.model_dir = cli_default_model())) {
         fprintf(stderr, "dfrt run: no MODEL_DIR given and the shipped model is not at %s or %s (set DFRT_MODEL)\n",
                 DFRT_INSTALLED_MODEL_DIR, DFRT_SOURCE_MODEL_DIR);
         goto done;

@@ -13,6 +13,7 @@ static const struct command {
     {"decompress", cmd_decompress, "decompress a DF11 model directory back to BF16"},
     {"verify", cmd_verify, "check every DF11 unit decodes (and matches a BF16 original)"},
     {"inspect", cmd_inspect, "describe a model directory: architecture, units, sizes"},
+    {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API (continuous batching)"},
     {"tokenize", cmd_tokenize, "text to token ids and back with a model's tokenizer.json"},
     {"devices", cmd_devices, "list backends and devices with their capabilities"},
     {"bench", cmd_bench, "measure performance (codec: the CPU DF11 compressor and decoders)"},

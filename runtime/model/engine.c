@@ -367,6 +367,16 @@ void dfrt_engine_cancel(dfrt_engine *e, uint64_t id) {
     pthread_mutex_unlock(&e->mu);
 }
 
+void dfrt_engine_cancel_all(dfrt_engine *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->n_slots; i++)
+        if (e->seqs[i].used) e->seqs[i].cancel = true;
+    for (int k = 0; k < e->n_queued; k++) e->queue[(e->queue_head + k) % e->queue_cap].cancel = true;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
 void dfrt_engine_get_stats(dfrt_engine *e, dfrt_engine_stats *out) {
     if (!e || !out) return;
     pthread_mutex_lock(&e->mu);

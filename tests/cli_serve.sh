@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# dfrt serve on the shipped model with the CPU backend, on loopback, driven by curl: every
+# endpoint; a greedy answer equal to dfrt run's, streamed or not, alone and among 16
+# concurrent streams of other lengths; seeds; stop strings; errors (malformed and truncated
+# JSON, wrong types, invalid UTF-8, bodies over the limit, unknown endpoints and methods, long
+# prompts, API keys); clients that leave mid-stream; a header-trickling client; a full server
+# answering 503; SIGTERM under load. The server must stay up through all of it.
+# usage: cli_serve.sh DFRT MKMODEL MODEL_DIR
+set -u
+DFRT=$1 MODEL=$3
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" serve
+command -v curl >/dev/null || { echo "curl is missing"; exit 1; }
+
+PID= PORT=
+# start [OPTIONS...]: a server on a free port, waiting until it answers /health
+start() {
+    "$DFRT" serve "$MODEL" --backend cpu --port 0 "$@" >"$T/server.out" 2>"$T/server.err" &
+    PID=$!
+    for _ in $(seq 100); do
+        PORT=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$T/server.out")
+        [[ -n $PORT ]] && curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && return 0
+        sleep 0.2
+    done
+    bad "the server did not start: $(cat "$T/server.err")"
+    return 1
+}
+stop() { kill -TERM "$PID" 2>/dev/null; wait "$PID"; }
+alive() { kill -0 "$PID" 2>/dev/null && ok || bad "the server died: $(tail -5 "$T/server.err")"; }
+url() { echo "http://127.0.0.1:$PORT$1"; }
+post() { curl -s --max-time 120 "$(url "$1")" -H 'Content-Type: application/json' -d "$2"; }
+# json EXPR: evaluates a Python expression over the JSON on stdin (as j)
+json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+# sse_text: the concatenated text of an SSE stream on stdin (chat deltas or completion texts)
+sse_text() {
+    python3 -c '
+import json, sys
+out, done = [], False
+for line in sys.stdin.read().split("\n"):
+    if not line.startswith("data: "): continue
+    d = line[6:]
+    if d == "[DONE]": done = True; continue
+    j = json.loads(d)
+    for c in j.get("choices", []):
+        out.append(c.get("delta", {}).get("content", "") if "delta" in c else c.get("text", ""))
+print("".join(out) + ("" if done else "<no [DONE]>"), end="")'
+}
+check() { # check NAME GOT WANT
+    [[ $2 == "$3" ]] && ok || bad "$1: got [$2], want [$3]"
+}
+
+start --parallel 4 --queue 64 || exit 1
+
+# --- endpoints -------------------------------------------------------------------------------
+check health "$(curl -s "$(url /health)")" '{"status":"ok"}'
+check models "$(curl -s "$(url /v1/models)" | json 'j["data"][0]["id"], j["object"]')" "kjv-qwen3-df11 list"
+check tokenize "$(post /tokenize '{"content": "And God said"}' | json 'j["tokens"]')" "[299, 390, 391]"
+check detokenize "$(post /detokenize '{"tokens": [299, 390, 391]}' | json 'j["content"]')" "And God said"
+
+# --- greedy answers: dfrt run's text, streamed or not ---------------------------------------
+want=$("$DFRT" run "$MODEL" --backend cpu --chat --prompt "In the beginning" -n 16 2>/dev/null)
+got=$(post /v1/chat/completions '{"messages": [{"role": "user", "content": "In the beginning"}], "max_tokens": 16, "temperature": 0}')
+check "chat text" "$(echo "$got" | json 'j["choices"][0]["message"]["content"]')" "$want"
+check "chat fields" "$(echo "$got" | json 'j["object"], j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"], j["model"]')" \
+    "chat.completion length 16 kjv-qwen3-df11"
+check "array content" "$(post /v1/chat/completions '{"messages": [{"role": "user", "content": [{"type": "text", "text": "In the "}, {"type": "text", "text": "beginning"}]}], "max_tokens": 16, "temperature": 0}' | json 'j["choices"][0]["message"]["content"]')" "$want"
+streamed=$(post /v1/chat/completions '{"messages": [{"role": "user", "content": "In the beginning"}], "max_tokens": 16, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}')
+check "chat streamed" "$(echo "$streamed" | sse_text)" "$want"
+[[ $streamed == *'"usage":{"prompt_tokens":'* && $streamed == *'"finish_reason":"length"'* && $streamed == *'"role":"assistant"'* ]] &&
+    ok || bad "stream without usage, finish_reason or role: $streamed"
+want_c=$("$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 10 2>/dev/null)
+check "completion" "$(post /v1/completions '{"prompt": "And God said", "max_tokens": 10, "temperature": 0}' | json 'j["choices"][0]["text"]')" "$want_c"
+check "completion streamed" "$(post /v1/completions '{"prompt": "And God said", "max_tokens": 10, "temperature": 0, "stream": true}' | sse_text)" "$want_c"
+
+# --- 16 concurrent streams of different lengths: each gives its own solo answer ------------
+for i in $(seq 0 15); do
+    n=$((4 + i))
+    post /v1/completions "{\"prompt\": \"And the LORD spake unto Moses $i\", \"max_tokens\": $n, \"temperature\": 0}" |
+        json 'j["choices"][0]["text"]' >"$T/solo.$i"
+done
+for i in $(seq 0 15); do
+    n=$((4 + i))
+    post /v1/completions "{\"prompt\": \"And the LORD spake unto Moses $i\", \"max_tokens\": $n, \"temperature\": 0, \"stream\": true}" |
+        sse_text >"$T/many.$i" &
+done
+wait $(jobs -p | grep -v "^$PID$") 2>/dev/null
+same=0
+for i in $(seq 0 15); do cmp -s <(printf '%s\n' "$(cat "$T/many.$i")") "$T/solo.$i" && same=$((same + 1)); done
+check "16 concurrent streams" "$same" 16
+
+# --- sampling and stop strings ---------------------------------------------------------------
+s1=$(post /v1/completions '{"prompt": "And God said", "max_tokens": 20, "temperature": 1.2, "seed": 7}' | json 'j["choices"][0]["text"]')
+s2=$(post /v1/completions '{"prompt": "And God said", "max_tokens": 20, "temperature": 1.2, "seed": 7, "top_p": 1}' | json 'j["choices"][0]["text"]')
+check "seed" "$s1" "$s2"
+stop_at=${want_c:4:3} # three characters inside the greedy answer
+got=$(post /v1/completions "{\"prompt\": \"And God said\", \"max_tokens\": 10, \"temperature\": 0, \"stop\": [\"zzz\", \"$stop_at\"]}")
+check "stop" "$(echo "$got" | json 'j["choices"][0]["text"], j["choices"][0]["finish_reason"]')" "${want_c%%"$stop_at"*} stop"
+check "stop streamed" "$(post /v1/completions "{\"prompt\": \"And God said\", \"max_tokens\": 10, \"temperature\": 0, \"stream\": true, \"stop\": \"$stop_at\"}" | sse_text)" "${want_c%%"$stop_at"*}"
+
+# --- errors ---------------------------------------------------------------------------------
+err() { # err STATUS FRAGMENT CURL_ARGS...: the status and OpenAI's error object
+    local status=$1 frag=$2
+    shift 2
+    local body code
+    body=$(curl -s -w '\n%{http_code}' --max-time 30 "$@")
+    code=${body##*$'\n'}
+    body=${body%$'\n'*}
+    [[ $code == "$status" && $body == *'"error":{"message":'*"$frag"* ]] && ok || bad "$*: got $code $body, want $status with $frag"
+}
+C=(-H 'Content-Type: application/json')
+err 400 "not a JSON object" "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "x", "max_tokens": '
+err 400 "not a JSON object" "$(url /v1/completions)" "${C[@]}" -d '[1, 2]'
+err 400 "'temperature' must be a number from 0 to 2" "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "x", "temperature": "hot"}'
+err 400 '"param":"max_tokens"' "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "x", "max_tokens": 2.5}'
+err 400 "'n' must be a number from 1 to 1" "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "x", "n": 2}'
+err 400 "'stream' must be true or false" "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "x", "stream": "yes"}'
+err 400 "'stop' must be a string or an array" "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "x", "stop": [1]}'
+err 400 "'prompt' must be a string" "$(url /v1/completions)" "${C[@]}" -d '{"max_tokens": 3}'
+err 400 "'messages' must be an array" "$(url /v1/chat/completions)" "${C[@]}" -d '{"messages": []}'
+err 400 "messages[1]: a system message must come first" "$(url /v1/chat/completions)" "${C[@]}" \
+    -d '{"messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "x"}]}'
+err 400 "messages[0].content[0] must be" "$(url /v1/chat/completions)" "${C[@]}" \
+    -d '{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}]}'
+err 400 "not valid UTF-8" "$(url /v1/completions)" "${C[@]}" --data-binary $'{"prompt": "\xff\xfe"}'
+long=$(python3 -c 'print("In the beginning " * 800)')
+err 400 "the context is 2048 tokens" "$(url /v1/completions)" "${C[@]}" -d "{\"prompt\": \"$long\"}"
+err 404 "no such endpoint" "$(url /v2/nothing)"
+err 405 "method GET not allowed" "$(url /v1/completions)"
+err 400 "no JSON body" -X POST "$(url /v1/completions)"
+python3 -c 'print("{\"prompt\": \"" + "a" * 1100000 + "\"}")' >"$T/big.json"
+err 413 "larger than 1048576 bytes" "$(url /v1/completions)" "${C[@]}" --data-binary "@$T/big.json"
+alive
+
+# --- clients that leave mid-stream, and a header-trickling one ------------------------------
+for i in 1 2 3; do
+    curl -s --max-time 0.3 "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "And", "max_tokens": 500, "stream": true}' >/dev/null
+done
+trickle() { # sends half a request line, then nothing: the server's --timeout closes it
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+    printf 'POST /v1/completions HTTP/1.1\r\nHost: x\r\n' >&3
+    timeout 20 cat <&3 >/dev/null
+    local rc=$?
+    exec 3>&-
+    return $rc
+}
+alive
+check "health after the leavers" "$(curl -s "$(url /health)")" '{"status":"ok"}'
+for _ in $(seq 50); do # the leavers' slots free at the engine's next step
+    [[ $(curl -s "$(url /metrics)" | sed -n 's/^dfrt_running_sequences //p') == 0 ]] && break
+    sleep 0.2
+done
+metrics=$(curl -s "$(url /metrics)")
+for m in dfrt_requests_total dfrt_generated_tokens_total 'dfrt_running_sequences 0' dfrt_queue_length \
+    'dfrt_time_to_first_token_seconds_bucket{le="+Inf"}' dfrt_time_per_output_token_seconds_count dfrt_kv_slots_in_use; do
+    [[ $metrics == *"$m"* ]] && ok || bad "metrics lack \"$m\": $metrics"
+done
+stop
+check "exit after SIGTERM" "$?" 0
+
+# --- a short timeout and a trickling client; an API key ------------------------------------
+start --timeout 2 --api-key s3cret || exit 1
+t0=$(date +%s)
+trickle
+(($(date +%s) - t0 < 15)) && ok || bad "a trickling client held its connection for $(($(date +%s) - t0)) s"
+err 401 "missing or wrong API key" "$(url /v1/models)"
+err 401 "missing or wrong API key" "$(url /v1/models)" -H 'Authorization: Bearer s3cres'
+check "with the key" "$(curl -s "$(url /v1/models)" -H 'Authorization: Bearer s3cret' | json 'j["object"]')" list
+check "health needs no key" "$(curl -s "$(url /health)")" '{"status":"ok"}'
+stop
+
+# --- a full server: 503 with Retry-After; SIGTERM under load -------------------------------
+start --parallel 1 --queue 1 || exit 1
+for i in $(seq 8); do
+    curl -s -o /dev/null -D "$T/h.$i" --max-time 120 "$(url /v1/completions)" "${C[@]}" \
+        -d '{"prompt": "And", "max_tokens": 60, "temperature": 0}' &
+done
+wait $(jobs -p | grep -v "^$PID$") 2>/dev/null
+n503=$(grep -l "^HTTP/1.1 503" "$T"/h.* | wc -l)
+n200=$(grep -l "^HTTP/1.1 200" "$T"/h.* | wc -l)
+((n503 >= 1 && n200 >= 2 && n503 + n200 == 8)) && ok || bad "8 requests to 1 slot + 1 waiting: $n200 answered, $n503 refused"
+grep -qi "^Retry-After: 1" $(grep -l "^HTTP/1.1 503" "$T"/h.* | head -1) && ok || bad "503 without Retry-After"
+for i in 1 2; do
+    curl -s -o /dev/null --max-time 60 "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "And", "max_tokens": 2000, "stream": true}' &
+done
+sleep 1
+t0=$(date +%s)
+kill -TERM "$PID"
+wait "$PID"
+rc=$?
+check "SIGTERM under load: exit" "$rc" 0
+(($(date +%s) - t0 <= 15)) && ok || bad "SIGTERM took $(($(date +%s) - t0)) s"
+wait
+finish
