@@ -131,8 +131,13 @@ err 413 "larger than 1048576 bytes" "$(url /v1/completions)" "${C[@]}" --data-bi
 alive
 
 # --- clients that leave mid-stream, and a header-trickling one ------------------------------
+# (1500 tokens take this model about 25 s on the CPU: the slots must free long before)
 for i in 1 2 3; do
-    curl -s --max-time 0.3 "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "And", "max_tokens": 500, "stream": true}' >/dev/null
+    curl -s --max-time 0.3 "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "And", "max_tokens": 1500, "stream": true}' >/dev/null
+done
+for i in 1 2; do
+    curl -s --max-time 0.3 "$(url /v1/chat/completions)" "${C[@]}" \
+        -d '{"messages": [{"role": "user", "content": "And"}], "max_tokens": 1500}' >/dev/null
 done
 trickle() { # sends half a request line, then nothing: the server's --timeout closes it
     exec 3<>"/dev/tcp/127.0.0.1/$PORT" || return 1
@@ -144,7 +149,7 @@ trickle() { # sends half a request line, then nothing: the server's --timeout cl
 }
 alive
 check "health after the leavers" "$(curl -s "$(url /health)")" '{"status":"ok"}'
-for _ in $(seq 50); do # the leavers' slots free at the engine's next step
+for _ in $(seq 25); do # the leavers' slots free at the engine's next step
     [[ $(curl -s "$(url /metrics)" | sed -n 's/^dfrt_running_sequences //p') == 0 ]] && break
     sleep 0.2
 done
@@ -165,6 +170,25 @@ err 401 "missing or wrong API key" "$(url /v1/models)"
 err 401 "missing or wrong API key" "$(url /v1/models)" -H 'Authorization: Bearer s3cres'
 check "with the key" "$(curl -s "$(url /v1/models)" -H 'Authorization: Bearer s3cret' | json 'j["object"]')" list
 check "health needs no key" "$(curl -s "$(url /health)")" '{"status":"ok"}'
+stop
+
+# --- 200 requests against 4 slots and 16 places in the queue: each answered or refused -----
+start --parallel 4 --queue 16 || exit 1
+for i in $(seq 200); do
+    curl -s -o "$T/b.$i" -w '%{http_code}' --max-time 120 "$(url /v1/completions)" "${C[@]}" \
+        -d "{\"prompt\": \"And the $i\", \"max_tokens\": $((1 + i % 7)), \"temperature\": 0}" >"$T/c.$i" &
+done
+wait $(jobs -p | grep -v "^$PID$") 2>/dev/null
+n200=0 n503=0 other=
+for i in $(seq 200); do
+    case $(cat "$T/c.$i") in
+    200) [[ $(json 'j["usage"]["completion_tokens"] >= 1' <"$T/b.$i") == True ]] && n200=$((n200 + 1)) || other+=" $i:bad-body" ;;
+    503) n503=$((n503 + 1)) ;;
+    *) other+=" $i:$(cat "$T/c.$i")" ;;
+    esac
+done
+((n200 >= 20 && n200 + n503 == 200)) && ok || bad "200 requests: $n200 answered, $n503 refused, others:$other"
+alive
 stop
 
 # --- a full server: 503 with Retry-After; SIGTERM under load -------------------------------

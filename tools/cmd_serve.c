@@ -12,12 +12,14 @@
 #include <errno.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +89,7 @@ typedef struct call {
     pthread_cond_t cv;
     int refs; /* the connection's and the engine's */
     uint64_t engine_id;
+    int fd; /* the connection's socket, to notice a client that left while it waits */
     bool chat, stream, include_usage, done, gone;
     char id[48];
     long created;
@@ -142,6 +145,30 @@ static void call_release(call *c) {
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
+}
+
+/* Whether the client closed its side of the connection (what it sent before stays readable). */
+static bool peer_gone(int fd) {
+    if (fd < 0) return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return true;
+    char byte;
+    return (p.revents & POLLIN) && recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* Waits (under c->mu) for the engine's next word on this call, up to 100 ms; false when the
+ * client has gone meanwhile. */
+static bool wait_call(call *c) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 100 * 1000 * 1000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&c->cv, &c->mu, &until);
+    return !peer_gone(c->fd);
 }
 
 /* The engine's thread: a token's bytes, and the stop strings over the text so far. */
@@ -361,7 +388,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             pthread_mutex_unlock(&c->mu);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        if (c->out_at == c->out.len && !c->finished) pthread_cond_wait(&c->cv, &c->mu);
+        if (c->out_at == c->out.len && !c->finished && !wait_call(c)) {
+            pthread_mutex_unlock(&c->mu); /* the client left: stream_free cancels the request */
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
     }
     size_t n = c->out.len - c->out_at < max ? c->out.len - c->out_at : max;
     memcpy(buf, c->out.p + c->out_at, n);
@@ -557,6 +587,8 @@ static enum MHD_Result completion(server *s, struct MHD_Connection *conn, const 
     pthread_cond_init(&c->cv, NULL);
     c->srv = s;
     c->refs = 2;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    c->fd = ci ? ci->connect_fd : -1;
     c->chat = chat;
     c->stream = cJSON_IsTrue(stream);
     c->include_usage = cJSON_IsTrue(iu);
@@ -597,8 +629,22 @@ static enum MHD_Result completion(server *s, struct MHD_Connection *conn, const 
     }
     /* not streamed: wait for the end, here on the connection's thread */
     pthread_mutex_lock(&c->mu);
-    while (!c->done) pthread_cond_wait(&c->cv, &c->mu);
+    bool left = false;
+    while (!c->done) {
+        if (!left && !wait_call(c)) { /* the client left: its slot frees at the next step */
+            left = c->gone = true;
+            pthread_mutex_unlock(&c->mu);
+            dfrt_engine_cancel(s->e, c->engine_id);
+            pthread_mutex_lock(&c->mu);
+        } else if (left) {
+            pthread_cond_wait(&c->cv, &c->mu);
+        }
+    }
     pthread_mutex_unlock(&c->mu);
+    if (left) {
+        call_release(c);
+        return MHD_NO; /* closes the connection */
+    }
     if (c->reason == DFRT_FINISH_ERROR) {
         ret = send_error(s, conn, 500, NULL, "generation failed: %s", c->error);
         call_release(c);
@@ -788,8 +834,15 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 /* The command                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) { stop_signal = sig; }
+
+static int stop_pipe[2] = {-1, -1};
+static void on_signal(int sig) {
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    if (write(stop_pipe[1], &c, 1) < 0) { /* the pipe is full: a signal is already there */
+    }
+    errno = saved;
+}
 
 static char *read_key_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -854,6 +907,7 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "dfrt serve: no MODEL_DIR given and the shipped model is not there (set DFRT_MODEL)\n");
         return CLI_FAIL;
     }
+    signal(SIGPIPE, SIG_IGN);
     int rc = CLI_FAIL;
     dfrt_backend *b = NULL;
     dfrt_status st;
@@ -882,7 +936,7 @@ int cmd_serve(int argc, char **argv) {
         goto done;
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = addr};
-    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
                          (uint16_t)port, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout, MHD_OPTION_CONNECTION_LIMIT,
                          (unsigned)(4 * parallel + 64), MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
@@ -895,21 +949,36 @@ int cmd_serve(int argc, char **argv) {
     printf("dfrt serve: listening on http://%s:%u (%s, %d slots, context %d)\n", host,
            info ? (unsigned)info->port : (unsigned)port, s.name, parallel, s.context);
     fflush(stdout);
+    /* SIGINT and SIGTERM may reach any thread (the backend's, the engine's, a connection's):
+     * the handler only writes the signal's number to a pipe that this thread reads */
+    if (pipe(stop_pipe) != 0) {
+        fprintf(stderr, "dfrt serve: pipe: %s\n", strerror(errno));
+        goto done;
+    }
     struct sigaction act = {.sa_handler = on_signal};
     sigemptyset(&act.sa_mask);
     sigaction(SIGINT, &act, NULL);
     sigaction(SIGTERM, &act, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    while (!stop_signal) pause();
+    unsigned char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) != 1) continue;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     fprintf(stderr, "dfrt serve: %s: finishing the running requests (up to 10 s)\n",
-            stop_signal == SIGINT ? "interrupted" : "terminated");
-    MHD_quiesce_daemon(d); /* no new connections */
-    bool idle = dfrt_engine_drain(s.e, 10.0);
-    if (!idle) fprintf(stderr, "dfrt serve: cancelling the requests still running\n");
+            sig == SIGINT ? "interrupted" : "terminated");
+    MHD_socket listen_fd = MHD_quiesce_daemon(d); /* no new connections */
+    if (listen_fd != MHD_INVALID_SOCKET) close(listen_fd);
+    if (!dfrt_engine_drain(s.e, 10.0)) {
+        fprintf(stderr, "dfrt serve: cancelling the requests still running\n");
+        dfrt_engine_cancel_all(s.e); /* they end at the next step, and their connections with them */
+        dfrt_engine_drain(s.e, 10.0);
+    }
     rc = CLI_OK;
 done:
-    dfrt_engine_destroy(s.e); /* cancels what is left: their connections end */
-    if (d) MHD_stop_daemon(d);
+    if (d) MHD_stop_daemon(d); /* the connections' threads end: no call can reach the engine after */
+    dfrt_engine_destroy(s.e);
+    for (int i = 0; i < 2; i++)
+        if (stop_pipe[i] >= 0) close(stop_pipe[i]);
+    stop_pipe[0] = stop_pipe[1] = -1;
     dfrt_model_free(s.m);
     dfrt_backend_close(b);
     free(s.api_key);
