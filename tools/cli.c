@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -305,4 +307,104 @@ const char *cli_default_model(void) {
     for (size_t i = 0; i < 2; i++)
         if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode)) return candidates[i];
     return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sampling options and text checks                                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+static int parse_float(const char *command, const char *option, const char *v, double min, double max, int min_open,
+                       const char *range, float *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(x) || x > max || (min_open ? !(x > min) : !(x >= min)))
+        return cli_usage_error(command, "%s expects %s, got \"%s\"", option, range, v);
+    *out = (float)x;
+    return CLI_OK;
+}
+
+int cli_sampling_option(const char *command, const char *option, const char *v, dfrt_sampling *s, int *seed_given) {
+    if (strcmp(option, "--top-k") == 0)
+        return cli_parse_int(command, option, v, 0, 1 << 24, &s->top_k) ? CLI_OK : CLI_USAGE;
+    if (strcmp(option, "--temperature") == 0)
+        return parse_float(command, option, v, 0, 100, 0, "a number from 0 to 100", &s->temperature);
+    if (strcmp(option, "--top-p") == 0) return parse_float(command, option, v, 0, 1, 1, "a number in (0, 1]", &s->top_p);
+    if (strcmp(option, "--min-p") == 0) return parse_float(command, option, v, 0, 1, 0, "a number in [0, 1]", &s->min_p);
+    if (strcmp(option, "--repeat-penalty") == 0)
+        return parse_float(command, option, v, 0, 1e6, 1, "a positive number (1: off)", &s->repeat_penalty);
+    if (strcmp(option, "--seed") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (!(*v >= '0' && *v <= '9') || *end || errno)
+            return cli_usage_error(command, "--seed expects an integer from 0 to 18446744073709551615, got \"%s\"", v);
+        s->seed = x;
+        *seed_given = 1;
+        return CLI_OK;
+    }
+    return -1;
+}
+
+uint64_t cli_random_seed(void) {
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed) return seed;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; /* splitmix64's finaliser */
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+int cli_check_text(const char *command, const char *what, const char *text) {
+    if (!*text) return cli_usage_error(command, "%s is empty", what);
+    size_t bad = dfrt_utf8_invalid_at(text, strlen(text));
+    if (bad < strlen(text))
+        return cli_usage_error(command, "%s is not UTF-8 (byte 0x%02X at offset %zu)", what, (unsigned char)text[bad],
+                               bad);
+    return CLI_OK;
+}
+
+size_t cli_utf8_incomplete_tail(const char *s, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = (unsigned char)s[n - k];
+        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
+        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
+        return need > k ? k : 0;
+    }
+    return 0;
+}
+
+void cli_text_append_valid(cli_text *t, const char *s, size_t n) {
+    while (n) {
+        size_t ok = dfrt_utf8_invalid_at(s, n);
+        cli_text_append(t, s, ok);
+        if (ok == n) break;
+        cli_text_puts(t, "\xEF\xBF\xBD");
+        s += ok + 1;
+        n -= ok + 1;
+    }
+}
+
+int cli_load_model(const char *command, const char *model_dir, const char *backend_name, int device, int threads,
+                   const dfrt_model_options *options, dfrt_backend **out_b, dfrt_model **out_m) {
+    dfrt_status s;
+    if ((s = dfrt_backend_open(backend_name, device, out_b)) != DFRT_OK) return cli_fail(command, s);
+    fprintf(stderr, "backend: %s\n", dfrt_backend_selection(*out_b));
+    if (threads) {
+        if (strcmp(dfrt_backend_name(*out_b), "cpu") == 0) {
+            if ((s = dfrt_backend_set_threads(*out_b, threads)) != DFRT_OK) return cli_fail(command, s);
+        } else {
+            fprintf(stderr, "dfrt %s: --threads applies to the CPU backend only; the %s backend ignores it\n", command,
+                    dfrt_backend_name(*out_b));
+        }
+    }
+    double t0 = cli_now();
+    if ((s = dfrt_model_load(*out_b, model_dir, options, out_m)) != DFRT_OK) return cli_fail(command, s);
+    char mem[32];
+    cli_format_bytes(mem, sizeof mem, (double)dfrt_model_device_bytes(*out_m));
+    fprintf(stderr, "model: %s (%s) loaded in %.2f s, %s on the device\n", model_dir,
+            dfrt_model_config(*out_m)->architecture, cli_now() - t0, mem);
+    return CLI_OK;
 }

@@ -44,6 +44,27 @@ int cli_parse_int(const char *command, const char *option, const char *text, int
  * a usage error. */
 int cli_parse_kv_cache(const char *command, const char *option, const char *text, int *out_kv_f32);
 
+/* Sampling options shared by run, chat and bench: their cli_args names, their --help lines,
+ * and their parser. cli_sampling_option returns -1 when `option` is not one of them, else
+ * CLI_OK or CLI_USAGE (after printing the usage error); --seed sets *seed_given. */
+#define CLI_SAMPLING_OPTIONS "--temperature= --top-k= --top-p= --min-p= --repeat-penalty= --seed= "
+#define CLI_SAMPLING_HELP                                                                                   \
+    "  --temperature T      0 (default) is greedy\n"                                                        \
+    "  --top-k K            sample among the K most likely tokens (default: off)\n"                         \
+    "  --top-p P            ... among the fewest whose probability reaches P (default: off)\n"              \
+    "  --min-p P            ... among those at least P times as likely as the first (default: off)\n"       \
+    "  --repeat-penalty R   divide the logits of tokens already in the sequence (prompt and\n"              \
+    "                       generated; multiply negative ones) by R, greedy too (default 1: off)\n"         \
+    "  --seed S             the sampling seed, 0 to 2^64-1 (default: random, printed on stderr\n"           \
+    "                       as \"seed: S\" so that --seed S replays the run)\n"
+#define CLI_SAMPLING_DEFAULT {.temperature = 0, .top_k = 0, .top_p = 1, .min_p = 0, .repeat_penalty = 1}
+int cli_sampling_option(const char *command, const char *option, const char *value, dfrt_sampling *s,
+                        int *seed_given);
+/* A seed from the system's randomness (the clock's where that fails). */
+uint64_t cli_random_seed(void);
+/* A usage error unless `text` (`what`, for the message) is non-empty UTF-8. */
+int cli_check_text(const char *command, const char *what, const char *text);
+
 /* Parses token ids: "1,2,3", "1 2 3" or a mix. Sets *out (malloc'd, free it; may be NULL
  * when there are none) and *count; false when the text is not such a list. */
 int cli_parse_ids(const char *text, int32_t **out, size_t *count);
@@ -77,6 +98,11 @@ typedef struct cli_text {
 void cli_text_puts(cli_text *t, const char *s);
 void cli_text_append(cli_text *t, const char *s, size_t n);
 void cli_text_printf(cli_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s[0..n) as valid UTF-8: each invalid byte becomes U+FFFD. */
+void cli_text_append_valid(cli_text *t, const char *s, size_t n);
+/* The number of bytes at the end of s[0..n) that start a UTF-8 sequence not yet complete
+ * (generated text is printed up to them). */
+size_t cli_utf8_incomplete_tail(const char *s, size_t n);
 /* Appends s with XML's special characters escaped. */
 void cli_text_xml(cli_text *t, const char *s);
 
@@ -84,6 +110,11 @@ double cli_now(void);
 /* The model dfrt run and serve take without MODEL_DIR: $DFRT_MODEL, else the shipped model
  * where it is installed or in the source tree; NULL when none is there. */
 const char *cli_default_model(void);
+/* Opens the backend (its selection on stderr), applies --threads (CPU only; a note
+ * otherwise) and loads the model (what, how long, how much device memory, on stderr): CLI_OK,
+ * or the exit code after printing why. The caller frees *out_b and *out_m either way. */
+int cli_load_model(const char *command, const char *model_dir, const char *backend_name, int device, int threads,
+                   const dfrt_model_options *options, dfrt_backend **out_b, dfrt_model **out_m);
 /* "1.23 G", "456 M", "12.3 k" */
 void cli_format_count(char *buf, size_t size, double value);
 void cli_format_bytes(char *buf, size_t size, double bytes);
@@ -97,6 +128,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 /* dfrt bench tokenizer: encoding throughput (in cmd_tokenize.c). */
 int bench_tokenizer(int argc, char **argv);
 

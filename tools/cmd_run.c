@@ -30,14 +30,7 @@ static const char help[] =
     "\n"
     "generation:\n"
     "  -n, --max-tokens N   tokens to generate per sequence (default 64)\n"
-    "  --temperature T      0 (default) is greedy\n"
-    "  --top-k K            sample among the K most likely tokens (default: off)\n"
-    "  --top-p P            ... among the fewest whose probability reaches P (default: off)\n"
-    "  --min-p P            ... among those at least P times as likely as the first (default: off)\n"
-    "  --repeat-penalty R   divide the logits of tokens already in the sequence (prompt and\n"
-    "                       generated; multiply negative ones) by R, greedy too (default 1: off)\n"
-    "  --seed S             the sampling seed, 0 to 2^64-1 (default: random, printed on stderr\n"
-    "                       as \"seed: S\" so that --seed S replays the run)\n"
+    CLI_SAMPLING_HELP
     "  --stop STRING        stop a sequence when its text contains STRING, which is not printed\n"
     "                       (repeatable)\n"
     "  --ignore-eos         keep generating after an end-of-sequence token\n"
@@ -68,8 +61,8 @@ static const char help[] =
     "  dfrt run --prompt-file psalm.txt --temperature 0.7 --min-p 0.05 --stop Amen\n";
 
 static const char options[] =
-    "--prompt= --prompt-file= --tokens= --chat --system= -n= --max-tokens= --temperature= --top-k= --top-p= "
-    "--min-p= --repeat-penalty= --seed= --stop= --ignore-eos --batch= --context= --kv-cache= --backend= --device= "
+    "--prompt= --prompt-file= --tokens= --chat --system= -n= --max-tokens= " CLI_SAMPLING_OPTIONS
+    "--stop= --ignore-eos --batch= --context= --kv-cache= --backend= --device= "
     "--threads= --ids --logits-out= --help -h";
 
 #define MAX_PROMPT_BYTES ((size_t)64 << 20)
@@ -139,14 +132,6 @@ static char *read_prompt(const char *option, const char *path) {
 }
 
 /* A usage error for text that is empty or not UTF-8; 0 when it is fine. */
-static int check_text(const char *what, const char *text) {
-    if (!*text) return cli_usage_error("run", "%s is empty", what);
-    size_t bad = dfrt_utf8_invalid_at(text, strlen(text));
-    if (bad < strlen(text))
-        return cli_usage_error("run", "%s is not UTF-8 (byte 0x%02X at offset %zu)", what, (unsigned char)text[bad], bad);
-    return 0;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* --logits-out: a temporary file renamed into place                                        */
 /* ---------------------------------------------------------------------------------------- */
@@ -372,38 +357,6 @@ static bool on_token(void *user, int seq, int32_t token) {
 /* Options                                                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-static int parse_float(const char *option, const char *v, double min, double max, int min_open, const char *range,
-                       float *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (!*v || *end || errno || !isfinite(x) || x > max || (min_open ? !(x > min) : !(x >= min)))
-        return cli_usage_error("run", "%s expects %s, got \"%s\"", option, range, v);
-    *out = (float)x;
-    return 0;
-}
-
-static int parse_seed(const char *v, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (!(*v >= '0' && *v <= '9') || *end || errno)
-        return cli_usage_error("run", "--seed expects an integer from 0 to 18446744073709551615, got \"%s\"", v);
-    *out = x;
-    return 0;
-}
-
-static uint64_t random_seed(void) {
-    uint64_t seed;
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed) return seed;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t z = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull; /* splitmix64's finaliser */
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 typedef struct run_args {
     const char *model_dir, *prompt, *prompt_file, *tokens_text, *system, *backend_name, *logits_path;
     int device, max_tokens, batch, context, threads, chat, ids_only, ignore_eos, seed_given, kv_f32;
@@ -449,20 +402,8 @@ static int parse(int argc, char **argv, run_args *r) {
             if (!cli_parse_int("run", arg, v, 1, 1 << 22, &r->context)) return CLI_USAGE;
         } else if (strcmp(arg, "--kv-cache") == 0) {
             if (!cli_parse_kv_cache("run", arg, v, &r->kv_f32)) return CLI_USAGE;
-        } else if (strcmp(arg, "--top-k") == 0) {
-            if (!cli_parse_int("run", arg, v, 0, 1 << 24, &r->sampling.top_k)) return CLI_USAGE;
-        } else if (strcmp(arg, "--temperature") == 0) {
-            if ((rc = parse_float(arg, v, 0, 100, 0, "a number from 0 to 100", &r->sampling.temperature))) return rc;
-        } else if (strcmp(arg, "--top-p") == 0) {
-            if ((rc = parse_float(arg, v, 0, 1, 1, "a number in (0, 1]", &r->sampling.top_p))) return rc;
-        } else if (strcmp(arg, "--min-p") == 0) {
-            if ((rc = parse_float(arg, v, 0, 1, 0, "a number in [0, 1]", &r->sampling.min_p))) return rc;
-        } else if (strcmp(arg, "--repeat-penalty") == 0) {
-            if ((rc = parse_float(arg, v, 0, 1e6, 1, "a positive number (1: off)", &r->sampling.repeat_penalty)))
-                return rc;
-        } else if (strcmp(arg, "--seed") == 0) {
-            if ((rc = parse_seed(v, &r->sampling.seed))) return rc;
-            r->seed_given = 1;
+        } else if ((rc = cli_sampling_option("run", arg, v, &r->sampling, &r->seed_given)) != -1) {
+            if (rc != CLI_OK) return rc;
         }
     }
     int n_sources = !!r->prompt + !!r->prompt_file + !!r->tokens_text;
@@ -470,10 +411,10 @@ static int parse(int argc, char **argv, run_args *r) {
         return cli_usage_error("run", "give exactly one of --prompt TEXT, --prompt-file FILE and --tokens LIST");
     if (r->chat && r->tokens_text) return cli_usage_error("run", "--chat needs a text prompt (--prompt or --prompt-file)");
     if (r->system && !r->chat) return cli_usage_error("run", "--system is the chat format's system message: add --chat");
-    if (r->prompt && strcmp(r->prompt, "-") != 0 && (rc = check_text("--prompt", r->prompt))) return rc;
-    if (r->system && *r->system && (rc = check_text("--system", r->system))) return rc;
+    if (r->prompt && strcmp(r->prompt, "-") != 0 && (rc = cli_check_text("run", "--prompt", r->prompt))) return rc;
+    if (r->system && *r->system && (rc = cli_check_text("run", "--system", r->system))) return rc;
     for (int i = 0; i < r->n_stops; i++)
-        if ((rc = check_text("--stop", r->stops[i]))) return rc;
+        if ((rc = cli_check_text("run", "--stop", r->stops[i]))) return rc;
     return CLI_OK;
 }
 
@@ -483,7 +424,7 @@ static int parse(int argc, char **argv, run_args *r) {
 
 int cmd_run(int argc, char **argv) {
     run_args r = {.backend_name = "auto", .device = -1, .max_tokens = 64, .batch = 1,
-                  .sampling = {.temperature = 0, .top_k = 0, .top_p = 1, .min_p = 0, .repeat_penalty = 1}};
+                  .sampling = CLI_SAMPLING_DEFAULT};
     r.stops = calloc((size_t)argc, sizeof *r.stops);
     if (!r.stops) return CLI_FAIL;
     int rc = parse(argc, argv, &r);
@@ -513,7 +454,7 @@ int cmd_run(int argc, char **argv) {
         if (!(prompt_text = read_prompt(option, r.prompt_file ? r.prompt_file : "-"))) goto done;
         char what[64];
         snprintf(what, sizeof what, "the prompt (%s %s)", option, r.prompt_file ? r.prompt_file : "-");
-        if ((rc = check_text(what, prompt_text))) goto done;
+        if ((rc = cli_check_text("run", what, prompt_text))) goto done;
         rc = CLI_FAIL;
     }
     const char *prompt = prompt_text ? prompt_text : r.prompt;
@@ -555,32 +496,10 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
 
-    if ((s = dfrt_backend_open(r.backend_name, r.device, &b)) != DFRT_OK) {
-        rc = cli_fail("run", s);
-        goto done;
-    }
-    fprintf(stderr, "backend: %s\n", dfrt_backend_selection(b));
-    if (r.threads) {
-        if (strcmp(dfrt_backend_name(b), "cpu") == 0) {
-            if ((s = dfrt_backend_set_threads(b, r.threads)) != DFRT_OK) {
-                rc = cli_fail("run", s);
-                goto done;
-            }
-        } else {
-            fprintf(stderr, "dfrt run: --threads applies to the CPU backend only; the %s backend ignores it\n",
-                    dfrt_backend_name(b));
-        }
-    }
-    double t0 = cli_now();
     dfrt_model_options mo = {.max_context = r.context, .max_batch = r.batch, .kv_f32 = r.kv_f32};
-    if ((s = dfrt_model_load(b, r.model_dir, &mo, &m)) != DFRT_OK) {
-        rc = cli_fail("run", s);
-        goto done;
-    }
+    if ((rc = cli_load_model("run", r.model_dir, r.backend_name, r.device, r.threads, &mo, &b, &m)) != CLI_OK) goto done;
+    rc = CLI_FAIL;
     char mem[32];
-    cli_format_bytes(mem, sizeof mem, (double)dfrt_model_device_bytes(m));
-    fprintf(stderr, "model: %s (%s) loaded in %.2f s, %s on the device\n", r.model_dir, dfrt_model_config(m)->architecture,
-            cli_now() - t0, mem);
     ctx.tok = dfrt_model_tokenizer(m);
     if (prompt) {
         /* without a tokenizer, dfrt_prompt_encode says so */
@@ -611,7 +530,7 @@ int cmd_run(int argc, char **argv) {
     if (r.logits_path && !(logits = malloc((size_t)dfrt_model_config(m)->vocab_size * sizeof *logits))) goto oom;
 
     if (r.sampling.temperature > 0) {
-        if (!r.seed_given) r.sampling.seed = random_seed();
+        if (!r.seed_given) r.sampling.seed = cli_random_seed();
         fprintf(stderr, "seed: %llu\n", (unsigned long long)r.sampling.seed);
     }
     cli_install_interrupt_handler();

@@ -35,7 +35,8 @@ static const char serve_help[] =
     "  --host ADDR          IPv4 address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N             TCP port (default 8080; 0: any free one, printed)\n"
     "  --backend NAME       cuda, vulkan, cpu or auto (default auto)\n"
-    "  --device N           device index within the backend (default 0)\n"
+    "  --device N           device index within the backend (default: the backend's choice)\n"
+    "  --threads N          CPU backend threads (default: the CPUs this process may use)\n"
     "  --parallel N         sequences decoded together: KV slots (default 4)\n"
     "  --context N          tokens per sequence (default: the model's, at most 4096)\n"
     "  --queue N            requests waiting for a slot before 503 (default 4 x --parallel)\n"
@@ -47,33 +48,6 @@ static const char serve_help[] =
     "  --kv-cache TYPE      bf16 (default) or f32\n"
     "\n"
     "SIGINT or SIGTERM: stop accepting, let running requests finish for up to 10 s, exit 0.\n";
-
-/* ---------------------------------------------------------------------------------------- */
-/* Text: token bytes to valid UTF-8, stop strings                                            */
-/* ---------------------------------------------------------------------------------------- */
-
-/* The number of bytes at the end of s[0..n) that start a UTF-8 sequence not yet complete. */
-static size_t incomplete_tail(const char *s, size_t n) {
-    for (size_t k = 1; k <= 3 && k <= n; k++) {
-        unsigned char c = (unsigned char)s[n - k];
-        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
-        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
-        return need > k ? k : 0;
-    }
-    return 0;
-}
-
-/* s[0..n) as valid UTF-8: each invalid byte becomes U+FFFD. */
-static void append_valid(cli_text *t, const char *s, size_t n) {
-    while (n) {
-        size_t ok = dfrt_utf8_invalid_at(s, n);
-        cli_text_append(t, s, ok);
-        if (ok == n) break;
-        cli_text_puts(t, "\xEF\xBF\xBD");
-        s += ok + 1;
-        n -= ok + 1;
-    }
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Calls                                                                                     */
@@ -258,7 +232,7 @@ static enum MHD_Result send_error(server *s, struct MHD_Connection *conn, unsign
     atomic_fetch_add(&s->http_errors, 1);
     cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
     cli_text valid = {0};
-    append_valid(&valid, msg, strlen(msg)); /* the message may quote a request's bytes */
+    cli_text_append_valid(&valid, msg, strlen(msg)); /* the message may quote a request's bytes */
     cJSON_AddStringToObject(err, "message", valid.p ? valid.p : "");
     free(valid.p);
     cJSON_AddStringToObject(err, "type", status == 401   ? "authentication_error"
@@ -293,7 +267,7 @@ static size_t sendable(const call *c) {
                 }
         }
         upto -= hold;
-        upto -= incomplete_tail(c->raw.p + c->sent, upto - c->sent);
+        upto -= cli_utf8_incomplete_tail(c->raw.p + c->sent, upto - c->sent);
     }
     return upto;
 }
@@ -323,7 +297,7 @@ static void stream_chunk(call *c, const char *text, size_t n, const char *finish
     cJSON_AddItemToArray(choices, ch);
     cJSON_AddNumberToObject(ch, "index", 0);
     cli_text valid = {0};
-    if (text) append_valid(&valid, text, n);
+    if (text) cli_text_append_valid(&valid, text, n);
     if (c->chat) {
         cJSON *delta = cJSON_AddObjectToObject(ch, "delta");
         if (!c->sent_role) cJSON_AddStringToObject(delta, "role", "assistant");
@@ -655,7 +629,7 @@ static enum MHD_Result completion(server *s, struct MHD_Connection *conn, const 
     cJSON_AddItemToArray(choices, ch);
     cJSON_AddNumberToObject(ch, "index", 0);
     cli_text valid = {0};
-    append_valid(&valid, c->raw.p, c->raw.len);
+    cli_text_append_valid(&valid, c->raw.p, c->raw.len);
     if (chat) {
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
@@ -706,7 +680,7 @@ static enum MHD_Result tokenize(server *s, struct MHD_Connection *conn, const cJ
     free(ids);
     if (st != DFRT_OK) return send_error(s, conn, 400, "tokens", "%s", dfrt_last_error());
     cli_text valid = {0};
-    append_valid(&valid, text, len);
+    cli_text_append_valid(&valid, text, len);
     free(text);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "content", valid.p ? valid.p : "");
@@ -857,9 +831,9 @@ static char *read_key_file(const char *path) {
 int cmd_serve(int argc, char **argv) {
     const char *model_dir = NULL, *host = "127.0.0.1", *backend_name = "auto", *name = NULL, *key = NULL,
                *key_file = NULL;
-    int port = 8080, device = 0, parallel = 4, context = 0, queue = 0, timeout = 30, kv_f32 = 0, max_body = 1 << 20;
+    int port = 8080, device = -1, threads = 0, parallel = 4, context = 0, queue = 0, timeout = 30, kv_f32 = 0, max_body = 1 << 20;
     cli_args a = {argc, argv, 1, "serve",
-                  "--host= --port= --backend= --device= --parallel= --context= --queue= --api-key= --api-key-file= "
+                  "--host= --port= --backend= --device= --threads= --parallel= --context= --queue= --api-key= --api-key-file= "
                   "--max-body= --timeout= --name= --kv-cache= --help -h",
                   serve_help, 0, NULL};
     int is_opt;
@@ -876,6 +850,7 @@ int cmd_serve(int argc, char **argv) {
         else if (strcmp(arg, "--port") == 0) { if (!cli_parse_int("serve", arg, v, 0, 65535, &port)) return CLI_USAGE; }
         else if (strcmp(arg, "--backend") == 0) backend_name = v;
         else if (strcmp(arg, "--device") == 0) { if (!cli_parse_int("serve", arg, v, 0, 1 << 16, &device)) return CLI_USAGE; }
+        else if (strcmp(arg, "--threads") == 0) { if (!cli_parse_int("serve", arg, v, 1, 4096, &threads)) return CLI_USAGE; }
         else if (strcmp(arg, "--parallel") == 0) { if (!cli_parse_int("serve", arg, v, 1, 4096, &parallel)) return CLI_USAGE; }
         else if (strcmp(arg, "--context") == 0) { if (!cli_parse_int("serve", arg, v, 2, 1 << 22, &context)) return CLI_USAGE; }
         else if (strcmp(arg, "--queue") == 0) { if (!cli_parse_int("serve", arg, v, 1, 1 << 20, &queue)) return CLI_USAGE; }
@@ -912,16 +887,9 @@ int cmd_serve(int argc, char **argv) {
     dfrt_backend *b = NULL;
     dfrt_status st;
     struct MHD_Daemon *d = NULL;
-    if ((st = dfrt_backend_open(backend_name, device, &b)) != DFRT_OK) {
-        rc = cli_fail("serve", st);
-        goto done;
-    }
-    fprintf(stderr, "backend: %s\n", dfrt_backend_selection(b));
     dfrt_model_options mo = {.max_context = context, .max_batch = parallel, .kv_f32 = kv_f32};
-    if ((st = dfrt_model_load(b, model_dir, &mo, &s.m)) != DFRT_OK) {
-        rc = cli_fail("serve", st);
-        goto done;
-    }
+    if ((rc = cli_load_model("serve", model_dir, backend_name, device, threads, &mo, &b, &s.m)) != CLI_OK) goto done;
+    rc = CLI_FAIL;
     if (!(s.tok = dfrt_model_tokenizer(s.m))) {
         fprintf(stderr, "dfrt serve: %s has no tokenizer.json, which serving text needs\n", model_dir);
         goto done;

@@ -14,6 +14,7 @@ static const struct command {
     {"verify", cmd_verify, "check every DF11 unit decodes (and matches a BF16 original)"},
     {"inspect", cmd_inspect, "describe a model directory: architecture, units, sizes"},
     {"serve", cmd_serve, "serve the model over HTTP with OpenAI's API (continuous batching)"},
+    {"chat", cmd_chat, "talk with the model in the terminal, answers streamed"},
     {"tokenize", cmd_tokenize, "text to token ids and back with a model's tokenizer.json"},
     {"devices", cmd_devices, "list backends and devices with their capabilities"},
     {"bench", cmd_bench, "measure performance (codec: the CPU DF11 compressor and decoders)"},
