@@ -702,6 +702,8 @@ typedef struct dfrt_model_options {
                          records work (CUDA graphs) and replayed, without a launch per op */
     int kv_f32;       /* nonzero: the KV cache holds fp32 keys and values; 0: BF16 (half the memory,
                          rounded to nearest even when stored; attention's math is fp32 either way) */
+    const char *tokenizer_path; /* a tokenizer.json to use instead of the directory's (NULL: the
+                                   directory's, when it has one); checked against the model alike */
 } dfrt_model_options;
 
 /* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM

@@ -70,6 +70,8 @@ check "chat streamed" "$(echo "$streamed" | sse_text)" "$want"
     ok || bad "stream without usage, finish_reason or role: $streamed"
 want_c=$("$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 10 2>/dev/null)
 check "completion" "$(post /v1/completions '{"prompt": "And God said", "max_tokens": 10, "temperature": 0}' | json 'j["choices"][0]["text"]')" "$want_c"
+check "token-id prompt" "$(post /v1/completions '{"prompt": [299, 390, 391], "max_tokens": 10, "temperature": 0}' | json 'j["choices"][0]["text"]')" "$want_c"
+check "ignore_eos" "$(post /v1/completions '{"prompt": "And", "max_tokens": 40, "temperature": 0, "ignore_eos": true}' | json 'j["usage"]["completion_tokens"]')" 40
 check "completion streamed" "$(post /v1/completions '{"prompt": "And God said", "max_tokens": 10, "temperature": 0, "stream": true}' | sse_text)" "$want_c"
 
 # --- 16 concurrent streams of different lengths: each gives its own solo answer ------------
@@ -124,6 +126,8 @@ err 400 "messages[0].content[0] must be" "$(url /v1/chat/completions)" "${C[@]}"
 err 400 "not valid UTF-8" "$(url /v1/completions)" "${C[@]}" --data-binary $'{"prompt": "\xff\xfe"}'
 long=$(python3 -c 'print("In the beginning " * 800)')
 err 400 "the context is 2048 tokens" "$(url /v1/completions)" "${C[@]}" -d "{\"prompt\": \"$long\"}"
+err 400 "prompt[1] must be a token id from 0 to" "$(url /v1/completions)" "${C[@]}" -d '{"prompt": [299, -4]}'
+err 400 "'ignore_eos' must be true or false" "$(url /v1/completions)" "${C[@]}" -d '{"prompt": "x", "ignore_eos": 1}'
 err 404 "no such endpoint" "$(url /v2/nothing)"
 err 405 "method GET not allowed" "$(url /v1/completions)"
 err 400 "no JSON body" -X POST "$(url /v1/completions)"
@@ -161,6 +165,12 @@ for m in dfrt_requests_total dfrt_generated_tokens_total 'dfrt_running_sequences
 done
 stop
 check "exit after SIGTERM" "$?" 0
+
+# --- --tokenizer: another tokenizer.json; a missing one is named --------------------------------
+expect 1 "/nonexistent/tokenizer.json" -- "$DFRT" serve "$MODEL" --backend cpu --port 0 --tokenizer /nonexistent/tokenizer.json
+start --tokenizer "$MODEL/tokenizer.json" || exit 1
+check "--tokenizer" "$(post /tokenize '{"content": "And God said"}' | json 'j["tokens"]')" "[299, 390, 391]"
+stop
 
 # --- a short timeout and a trickling client; an API key ------------------------------------
 start --timeout 2 --api-key s3cret || exit 1

@@ -30,6 +30,7 @@ static const char serve_help[] =
     "/v1/completions (streamed as server-sent events with \"stream\": true), GET /v1/models,\n"
     "GET /health, GET /metrics (Prometheus), POST /tokenize and /detokenize. Requests join the\n"
     "running batch at the next step (continuous batching), each in its own KV slot.\n"
+    "/v1/completions also takes a prompt of token ids, and vLLM's \"ignore_eos\": true.\n"
     "\n"
     "options:\n"
     "  --host ADDR          IPv4 address to listen on (default 127.0.0.1: this machine only)\n"
@@ -46,6 +47,7 @@ static const char serve_help[] =
     "  --timeout S          a connection idle this long is closed (default 30)\n"
     "  --name NAME          the model's id in responses (default: the directory's name)\n"
     "  --kv-cache TYPE      bf16 (default) or f32\n"
+    "  --tokenizer FILE     a tokenizer.json to use instead of the model directory's\n"
     "\n"
     "SIGINT or SIGTERM: stop accepting, let running requests finish for up to 10 s, exit 0.\n";
 
@@ -449,6 +451,33 @@ static const char *content_text(server *s, struct MHD_Connection *conn, const cJ
 }
 
 /* The prompt's ids for a chat or completion request; false after an error response. */
+/* A prompt given as token ids (OpenAI's completions take them): each an integer id of the
+ * model's vocabulary. */
+static bool token_prompt(server *s, struct MHD_Connection *conn, const cJSON *prompt, int32_t **ids, size_t *n,
+                         enum MHD_Result *ret) {
+    int count = cJSON_GetArraySize(prompt), vocab = (int)dfrt_model_config(s->m)->vocab_size;
+    if (count > s->context) {
+        *ret = send_error(s, conn, 400, "prompt", "the prompt is %d tokens; the context is %d tokens", count, s->context);
+        return false;
+    }
+    if (!(*ids = malloc((size_t)count * sizeof **ids))) {
+        *ret = send_error(s, conn, 500, NULL, "out of memory");
+        return false;
+    }
+    for (int i = 0; i < count; i++) {
+        const cJSON *e = cJSON_GetArrayItem(prompt, i);
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < vocab) || e->valuedouble != floor(e->valuedouble)) {
+            free(*ids);
+            *ids = NULL;
+            *ret = send_error(s, conn, 400, "prompt", "prompt[%d] must be a token id from 0 to %d", i, vocab - 1);
+            return false;
+        }
+        (*ids)[i] = (int32_t)e->valuedouble;
+    }
+    *n = (size_t)count;
+    return true;
+}
+
 static bool prompt_ids(server *s, struct MHD_Connection *conn, const cJSON *root, bool chat, int32_t **ids, size_t *n,
                        enum MHD_Result *ret) {
     *ids = NULL;
@@ -488,8 +517,11 @@ static bool prompt_ids(server *s, struct MHD_Connection *conn, const cJSON *root
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(root, "prompt");
     if (cJSON_IsArray(prompt) && cJSON_GetArraySize(prompt) == 1 && cJSON_IsString(cJSON_GetArrayItem(prompt, 0)))
         prompt = cJSON_GetArrayItem(prompt, 0);
+    if (cJSON_IsArray(prompt) && cJSON_GetArraySize(prompt) >= 1 && cJSON_IsNumber(cJSON_GetArrayItem(prompt, 0)))
+        return token_prompt(s, conn, prompt, ids, n, ret);
     if (!cJSON_IsString(prompt)) {
-        *ret = send_error(s, conn, 400, "prompt", "'prompt' must be a string (or an array of one string)");
+        *ret = send_error(s, conn, 400, "prompt",
+                          "'prompt' must be a string, an array of one string, or an array of token ids");
         return false;
     }
     if ((st = dfrt_prompt_encode(s->m, prompt->valuestring, false, ids, n)) != DFRT_OK) {
@@ -519,6 +551,9 @@ static enum MHD_Result completion(server *s, struct MHD_Connection *conn, const 
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
     if (stream && !cJSON_IsNull(stream) && !cJSON_IsBool(stream))
         return send_error(s, conn, 400, "stream", "'stream' must be true or false");
+    const cJSON *ignore_eos = cJSON_GetObjectItemCaseSensitive(root, "ignore_eos"); /* vLLM's extension */
+    if (ignore_eos && !cJSON_IsNull(ignore_eos) && !cJSON_IsBool(ignore_eos))
+        return send_error(s, conn, 400, "ignore_eos", "'ignore_eos' must be true or false");
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (opts && !cJSON_IsNull(opts) && !cJSON_IsObject(opts))
         return send_error(s, conn, 400, "stream_options", "'stream_options' must be an object");
@@ -580,6 +615,7 @@ static enum MHD_Result completion(server *s, struct MHD_Connection *conn, const 
                                      .min_p = (float)min_p, .repeat_penalty = (float)repetition,
                                      .seed = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)c},
                         .presence_penalty = (float)presence, .frequency_penalty = (float)frequency,
+                        .ignore_eos = cJSON_IsTrue(ignore_eos),
                         .on_token = call_token, .on_done = call_done, .user = c};
     if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "seed"))) req.sampling.seed = (uint64_t)(int64_t)seed;
     dfrt_status st = dfrt_engine_submit(s->e, &req, &c->engine_id);
@@ -830,11 +866,11 @@ static char *read_key_file(const char *path) {
 
 int cmd_serve(int argc, char **argv) {
     const char *model_dir = NULL, *host = "127.0.0.1", *backend_name = "auto", *name = NULL, *key = NULL,
-               *key_file = NULL;
+               *key_file = NULL, *tokenizer = NULL;
     int port = 8080, device = -1, threads = 0, parallel = 4, context = 0, queue = 0, timeout = 30, kv_f32 = 0, max_body = 1 << 20;
     cli_args a = {argc, argv, 1, "serve",
                   "--host= --port= --backend= --device= --threads= --parallel= --context= --queue= --api-key= --api-key-file= "
-                  "--max-body= --timeout= --name= --kv-cache= --help -h",
+                  "--max-body= --timeout= --name= --kv-cache= --tokenizer= --help -h",
                   serve_help, 0, NULL};
     int is_opt;
     const char *arg, *inl;
@@ -859,6 +895,7 @@ int cmd_serve(int argc, char **argv) {
         else if (strcmp(arg, "--max-body") == 0) { if (!cli_parse_int("serve", arg, v, 64, 1 << 30, &max_body)) return CLI_USAGE; }
         else if (strcmp(arg, "--timeout") == 0) { if (!cli_parse_int("serve", arg, v, 1, 86400, &timeout)) return CLI_USAGE; }
         else if (strcmp(arg, "--name") == 0) name = v;
+        else if (strcmp(arg, "--tokenizer") == 0) tokenizer = v;
         else if (strcmp(arg, "--kv-cache") == 0) { if (!cli_parse_kv_cache("serve", arg, v, &kv_f32)) return CLI_USAGE; }
     }
     if (key && key_file) return cli_usage_error("serve", "give --api-key or --api-key-file, not both");
@@ -887,7 +924,7 @@ int cmd_serve(int argc, char **argv) {
     dfrt_backend *b = NULL;
     dfrt_status st;
     struct MHD_Daemon *d = NULL;
-    dfrt_model_options mo = {.max_context = context, .max_batch = parallel, .kv_f32 = kv_f32};
+    dfrt_model_options mo = {.max_context = context, .max_batch = parallel, .kv_f32 = kv_f32, .tokenizer_path = tokenizer};
     if ((rc = cli_load_model("serve", model_dir, backend_name, device, threads, &mo, &b, &s.m)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     if (!(s.tok = dfrt_model_tokenizer(s.m))) {

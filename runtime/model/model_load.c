@@ -428,6 +428,7 @@ static dfrt_status load_table(dfrt_model *m, const dfrt_checkpoint *cp, const ma
 
 /* What the model needs besides its weights: the tokenizer and the end-of-sequence ids. */
 typedef struct model_extras {
+    const char *tokenizer_path; /* in: instead of the directory's tokenizer.json (NULL: that one) */
     dfrt_tokenizer *tokenizer;
     int n_eos;
     int32_t eos[MODEL_MAX_EOS];
@@ -480,16 +481,16 @@ static dfrt_status read_eos(const dfrt_checkpoint *cp, model_extras *x) {
     return s;
 }
 
-/* tokenizer.json, when the directory has one: it must know the ids the model uses as BOS and
+/* tokenizer.json, when the directory has one (or x->tokenizer_path, which must be there): it must know the ids the model uses as BOS and
  * EOS, and cover most of the vocabulary. A tokenizer smaller than vocab_size is normal (the
  * embedding rows are padded: Qwen3's 151669 tokens in 151936 rows), so the generated ids
  * beyond it are the caller's to report; one covering less than half of it is another model's. */
 static dfrt_status load_tokenizer(const dfrt_checkpoint *cp, model_extras *x) {
     const dfrt_config *c = cp->config;
-    char *path = dfrt_path_join(cp->dir, "tokenizer.json");
+    char *path = x->tokenizer_path ? dfrt_strdup(x->tokenizer_path) : dfrt_path_join(cp->dir, "tokenizer.json");
     if (!path) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = DFRT_OK;
-    if (access(path, F_OK) == 0) s = dfrt_tokenizer_load(path, &x->tokenizer);
+    if (x->tokenizer_path || access(path, F_OK) == 0) s = dfrt_tokenizer_load(path, &x->tokenizer);
     if (s != DFRT_OK || !x->tokenizer) {
         free(path);
         return s;
@@ -652,7 +653,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     m->b = b;
     dfrt_checkpoint *cp = NULL;
     plan pl = {0};
-    model_extras extras = {0};
+    model_extras extras = {.tokenizer_path = o->tokenizer_path};
     dfrt_status s = dfrt_checkpoint_open(dir, &cp);
     if (s != DFRT_OK) goto fail;
     /* the same checks as dfrt_model_check (dfrt inspect, dfrt compress), then the device */
