@@ -81,7 +81,7 @@ async def one_stream(port, body):
         if line.startswith(b"data: [DONE]"):
             break
         last = line
-        if b'"usage"' in line:
+        if b'"choices":[]' in line:  # the usage chunk (generated text cannot hold this unescaped)
             usage = json.loads(line[6:])["usage"]["completion_tokens"]
         elif b'"text":""' not in line:
             times.append(time.monotonic())

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command on the GPU machine lent through the workplace's device tool, with a build
 # made here (Debian 12; the machine runs Ubuntu 24.04, whose glibc is newer). Carry build/,
-# .gl/ (the Vulkan loader and GL libraries, as debs) and .debs/ (libcjson1, libutf8proc2).
+# .gl/ (the Vulkan loader and GL libraries, as debs) and .debs/ (libcjson1, libutf8proc2,
+# libmicrohttpd12; apt-get download them here).
 # usage: bash scripts/device.sh COMMAND...
 set -u
 cd "$(dirname "$0")/.."
