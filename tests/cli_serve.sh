@@ -6,7 +6,7 @@
 # prompts, API keys); clients that leave mid-stream; a header-trickling client; a full server
 # answering 503; SIGTERM under load. The server must stay up through all of it.
 # Then OpenAI's official Node SDK (tests/serve_openai.cjs) drives it too.
-# usage: cli_serve.sh DFRT MKMODEL MODEL_DIR OPENAI_SDK_DIR
+# usage: cli_serve.sh DFRT MKMODEL MODEL_DIR OPENAI_SDK_DIR   ($DFRT_NODE: another node binary)
 set -u
 DFRT=$1 MODEL=$3 SDK=${4:-}
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh" serve
@@ -190,7 +190,7 @@ elif ! command -v node >/dev/null; then
     bad "node is missing: the OpenAI SDK's checks need it"
 else
     start --parallel 4 --api-key sdk-key || exit 1
-    if node "$(dirname "${BASH_SOURCE[0]}")/serve_openai.cjs" "$(realpath "$SDK")" "$(url /v1)" sdk-key kjv-qwen3-df11 \
+    if ${DFRT_NODE:-node} "$(dirname "${BASH_SOURCE[0]}")/serve_openai.cjs" "$(realpath "$SDK")" "$(url /v1)" sdk-key kjv-qwen3-df11 \
         "$want" "$want_c" >"$T/sdk.out" 2>&1; then
         ok
     else
