@@ -99,6 +99,12 @@ struct server {
     pthread_mutex_t hist_mu;
     uint64_t ttft_bucket[12], tpot_bucket[12], ttft_count, tpot_count;
     double ttft_sum, tpot_sum;
+    /* connections whose request is still arriving (the watchdog's list) */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    struct watch *watches;
+    double request_timeout;
+    bool watchdog_stop;
 };
 
 static const double buckets[12] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -761,6 +767,87 @@ static enum MHD_Result metrics(server *s, struct MHD_Connection *conn) {
 }
 
 /* Constant-time comparison of the Authorization header with "Bearer KEY". */
+/* ---------------------------------------------------------------------------------------- */
+/* The request deadline                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* libmicrohttpd's timeout is an idle one: a client sending a byte now and then would hold its
+ * connection (and its thread) for ever. So a request must arrive whole within --timeout of
+ * its connection opening, or of the previous response on a kept-alive connection; a watchdog
+ * thread shuts the sockets of those that do not, and libmicrohttpd then closes them. */
+typedef struct watch {
+    int fd;
+    double since;      /* when this request began to arrive */
+    bool reading, cut; /* still arriving; shut by the watchdog */
+    struct watch *prev, *next;
+} watch;
+
+static watch *watch_of(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void watch_reading(server *s, struct MHD_Connection *conn, bool reading) {
+    watch *w = watch_of(conn);
+    if (!w) return;
+    pthread_mutex_lock(&s->watch_mu);
+    w->reading = reading;
+    w->since = cli_now();
+    pthread_mutex_unlock(&s->watch_mu);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code) {
+    server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        watch *w = ci ? calloc(1, sizeof *w) : NULL;
+        if (!w) return; /* unwatched: the idle timeout still holds */
+        w->fd = ci->connect_fd;
+        w->since = cli_now();
+        w->reading = true;
+        pthread_mutex_lock(&s->watch_mu);
+        w->next = s->watches;
+        if (s->watches) s->watches->prev = w;
+        s->watches = w;
+        pthread_mutex_unlock(&s->watch_mu);
+        *socket_context = w;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        /* libmicrohttpd closes the socket after this: the fd is not reused while listed */
+        watch *w = *socket_context;
+        pthread_mutex_lock(&s->watch_mu);
+        if (w->prev) w->prev->next = w->next;
+        else s->watches = w->next;
+        if (w->next) w->next->prev = w->prev;
+        pthread_mutex_unlock(&s->watch_mu);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+static void *watchdog(void *arg) {
+    server *s = arg;
+    pthread_mutex_lock(&s->watch_mu);
+    while (!s->watchdog_stop) {
+        double now = cli_now();
+        for (watch *w = s->watches; w; w = w->next)
+            if (w->reading && !w->cut && now - w->since > s->request_timeout) {
+                shutdown(w->fd, SHUT_RDWR);
+                w->cut = true;
+            }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &until);
+    }
+    pthread_mutex_unlock(&s->watch_mu);
+    return NULL;
+}
+
 static bool authorized(const server *s, struct MHD_Connection *conn) {
     if (!s->api_key) return true;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -791,6 +878,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         *upload_size = 0;
         return MHD_YES;
     }
+    watch_reading(s, conn, false); /* the request is whole */
     if (strcmp(url, "/health") == 0 && strcmp(method, "GET") == 0)
         return send_text(conn, 200, "application/json", "{\"status\":\"ok\"}", NULL, NULL);
     if (!authorized(s, conn)) return send_error(s, conn, 401, NULL, "missing or wrong API key (Authorization: Bearer KEY)");
@@ -832,7 +920,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 }
 
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls, (void)conn, (void)toe;
+    (void)toe;
+    watch_reading(cls, conn, true); /* the next request on this connection, if any, is arriving */
     body *b = *con_cls;
     if (!b) return;
     free(b->text.p);
@@ -903,6 +992,10 @@ int cmd_serve(int argc, char **argv) {
     if (inet_pton(AF_INET, host, &addr) != 1) return cli_usage_error("serve", "--host expects an IPv4 address, got \"%s\"", host);
     server s = {.max_body = (size_t)max_body};
     pthread_mutex_init(&s.hist_mu, NULL);
+    pthread_mutex_init(&s.watch_mu, NULL);
+    pthread_cond_init(&s.watch_cv, NULL);
+    pthread_t watchdog_thread;
+    bool watchdog_started = false;
     atomic_store(&s.next_id, 1);
     if (key_file && !(s.api_key = read_key_file(key_file))) {
         fprintf(stderr, "dfrt serve: --api-key-file %s: %s\n", key_file, strerror(errno));
@@ -940,20 +1033,6 @@ int cmd_serve(int argc, char **argv) {
         rc = cli_fail("serve", st);
         goto done;
     }
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = addr};
-    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-                         (uint16_t)port, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)(4 * parallel + 64), MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "dfrt serve: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
-        goto done;
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    printf("dfrt serve: listening on http://%s:%u (%s, %d slots, context %d)\n", host,
-           info ? (unsigned)info->port : (unsigned)port, s.name, parallel, s.context);
-    fflush(stdout);
     /* SIGINT and SIGTERM may reach any thread (the backend's, the engine's, a connection's):
      * the handler only writes the signal's number to a pipe that this thread reads */
     if (pipe(stop_pipe) != 0) {
@@ -964,10 +1043,29 @@ int cmd_serve(int argc, char **argv) {
     sigemptyset(&act.sa_mask);
     sigaction(SIGINT, &act, NULL);
     sigaction(SIGTERM, &act, NULL);
+    s.request_timeout = timeout;
+    if (pthread_create(&watchdog_thread, NULL, watchdog, &s) != 0) {
+        fprintf(stderr, "dfrt serve: cannot start a thread\n");
+        goto done;
+    }
+    watchdog_started = true;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = addr};
+    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                         (uint16_t)port, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)(4 * parallel + 64), MHD_OPTION_NOTIFY_COMPLETED, request_done, &s,
+                         MHD_OPTION_NOTIFY_CONNECTION, notify_connection, &s,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "dfrt serve: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+        goto done;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    printf("dfrt serve: listening on http://%s:%u (%s, %d slots, context %d)\n", host,
+           info ? (unsigned)info->port : (unsigned)port, s.name, parallel, s.context);
+    fflush(stdout);
     unsigned char sig = 0;
     while (read(stop_pipe[0], &sig, 1) != 1) continue;
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
     fprintf(stderr, "dfrt serve: %s: finishing the running requests (up to 10 s)\n",
             sig == SIGINT ? "interrupted" : "terminated");
     MHD_socket listen_fd = MHD_quiesce_daemon(d); /* no new connections */
@@ -980,7 +1078,18 @@ int cmd_serve(int argc, char **argv) {
     rc = CLI_OK;
 done:
     if (d) MHD_stop_daemon(d); /* the connections' threads end: no call can reach the engine after */
+    if (watchdog_started) {
+        pthread_mutex_lock(&s.watch_mu);
+        s.watchdog_stop = true;
+        pthread_cond_signal(&s.watch_cv);
+        pthread_mutex_unlock(&s.watch_mu);
+        pthread_join(watchdog_thread, NULL);
+    }
     dfrt_engine_destroy(s.e);
+    if (stop_pipe[0] >= 0) { /* a second signal now ends the process at once */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+    }
     for (int i = 0; i < 2; i++)
         if (stop_pipe[i] >= 0) close(stop_pipe[i]);
     stop_pipe[0] = stop_pipe[1] = -1;
@@ -988,5 +1097,7 @@ done:
     dfrt_backend_close(b);
     free(s.api_key);
     pthread_mutex_destroy(&s.hist_mu);
+    pthread_mutex_destroy(&s.watch_mu);
+    pthread_cond_destroy(&s.watch_cv);
     return rc;
 }
