@@ -408,3 +408,26 @@ int cli_load_model(const char *command, const char *model_dir, const char *backe
             dfrt_model_config(*out_m)->architecture, cli_now() - t0, mem);
     return CLI_OK;
 }
+
+size_t cli_stop_find(const char *text, size_t len, size_t before, const char *const *stops, int n_stops,
+                     size_t longest) {
+    size_t from = before > longest ? before - longest + 1 : 0, cut = SIZE_MAX;
+    for (int i = 0; i < n_stops; i++) {
+        const char *hit = memmem(text + from, len - from, stops[i], strlen(stops[i]));
+        if (hit && (size_t)(hit - text) < cut) cut = (size_t)(hit - text);
+    }
+    return cut;
+}
+
+size_t cli_stop_prefix(const char *text, size_t from, size_t len, const char *const *stops, int n_stops) {
+    size_t best = 0;
+    for (int i = 0; i < n_stops; i++) {
+        size_t sl = strlen(stops[i]);
+        for (size_t k = sl - 1 < len - from ? sl - 1 : len - from; k > best; k--)
+            if (memcmp(text + len - k, stops[i], k) == 0) {
+                best = k;
+                break;
+            }
+    }
+    return best;
+}

@@ -65,6 +65,14 @@ uint64_t cli_random_seed(void);
 /* A usage error unless `text` (`what`, for the message) is non-empty UTF-8. */
 int cli_check_text(const char *command, const char *what, const char *text);
 
+/* Stop strings over generated text. cli_stop_find: where the earliest match starts among those
+ * that end past `before` (text[0..before) was searched already; `longest` is the longest stop
+ * string's length), SIZE_MAX when none. cli_stop_prefix: the length of the longest suffix of
+ * text[from..len) that a stop string begins with, bytes not to print yet. */
+size_t cli_stop_find(const char *text, size_t len, size_t before, const char *const *stops, int n_stops,
+                     size_t longest);
+size_t cli_stop_prefix(const char *text, size_t from, size_t len, const char *const *stops, int n_stops);
+
 /* Parses token ids: "1,2,3", "1 2 3" or a mix. Sets *out (malloc'd, free it; may be NULL
  * when there are none) and *count; false when the text is not such a list. */
 int cli_parse_ids(const char *text, int32_t **out, size_t *count);

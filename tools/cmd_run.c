@@ -293,23 +293,8 @@ typedef struct run_ctx {
     int warned_undecodable;
 } run_ctx;
 
-/* The length of the longest suffix of s[from..len) that a stop string starts with: bytes that
- * may turn out to be a stop string, so not printed yet. */
-static size_t held_back(const run_ctx *c, const char *s, size_t from, size_t len) {
-    size_t best = 0;
-    for (int i = 0; i < c->n_stops; i++) {
-        size_t sl = strlen(c->stops[i]);
-        for (size_t k = MIN(sl - 1, len - from); k > best; k--)
-            if (memcmp(s + len - k, c->stops[i], k) == 0) {
-                best = k;
-                break;
-            }
-    }
-    return best;
-}
-
 static void stream(run_ctx *c, seq_out *o, int final) {
-    size_t upto = o->text.len - (final ? 0 : held_back(c, o->text.p, o->emitted, o->text.len));
+    size_t upto = o->text.len - (final ? 0 : cli_stop_prefix(o->text.p, o->emitted, o->text.len, c->stops, c->n_stops));
     if (upto > o->emitted) {
         fwrite(o->text.p + o->emitted, 1, upto - o->emitted, stdout);
         fflush(stdout);
@@ -338,11 +323,7 @@ static bool on_token(void *user, int seq, int32_t token) {
     }
     /* a stop string ending in this token: the earliest match, cut off with what follows */
     if (c->n_stops && !o->text.failed) {
-        size_t from = before > c->longest_stop ? before - c->longest_stop + 1 : 0, cut = SIZE_MAX;
-        for (int i = 0; i < c->n_stops; i++) {
-            const char *hit = memmem(o->text.p + from, o->text.len - from, c->stops[i], strlen(c->stops[i]));
-            if (hit && (size_t)(hit - o->text.p) < cut) cut = (size_t)(hit - o->text.p);
-        }
+        size_t cut = cli_stop_find(o->text.p, o->text.len, before, c->stops, c->n_stops, c->longest_stop);
         if (cut != SIZE_MAX) {
             o->text.len = cut;
             o->text.p[cut] = '\0';

@@ -139,16 +139,20 @@ static bool peer_gone(int fd) {
     return (p.revents & POLLIN) && recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+/* CLOCK_REALTIME (pthread_cond_timedwait's) `ms` milliseconds from now. */
+static struct timespec in_ms(long ms) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += ms * 1000 * 1000;
+    t.tv_sec += t.tv_nsec / 1000000000;
+    t.tv_nsec %= 1000000000;
+    return t;
+}
+
 /* Waits (under c->mu) for the engine's next word on this call, up to 100 ms; false when the
  * client has gone meanwhile. */
 static bool wait_call(call *c) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 100 * 1000 * 1000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = in_ms(100);
     pthread_cond_timedwait(&c->cv, &c->mu, &until);
     return !peer_gone(c->fd);
 }
@@ -163,12 +167,9 @@ static bool call_token(void *user, int32_t token) {
     size_t before = c->raw.len;
     if (dfrt_tokenizer_token_bytes(c->srv->tok, token, &bytes, &len) == DFRT_OK) cli_text_append(&c->raw, bytes, len);
     bool keep = !c->gone;
-    if (c->n_stops) {
-        size_t from = before > c->longest_stop ? before - c->longest_stop + 1 : 0, cut = SIZE_MAX;
-        for (int i = 0; i < c->n_stops; i++) {
-            const char *hit = memmem(c->raw.p + from, c->raw.len - from, c->stops[i], strlen(c->stops[i]));
-            if (hit && (size_t)(hit - c->raw.p) < cut) cut = (size_t)(hit - c->raw.p);
-        }
+    if (c->n_stops && !c->raw.failed) {
+        size_t cut = cli_stop_find(c->raw.p, c->raw.len, before, (const char *const *)c->stops, c->n_stops,
+                                   c->longest_stop);
         if (cut != SIZE_MAX) {
             c->raw.len = cut;
             c->stopped = true;
@@ -265,16 +266,7 @@ static enum MHD_Result send_error(server *s, struct MHD_Connection *conn, unsign
 static size_t sendable(const call *c) {
     size_t upto = c->raw.len;
     if (!c->done && !c->stopped) {
-        size_t hold = 0;
-        for (int i = 0; i < c->n_stops; i++) { /* a suffix that a stop string starts with */
-            size_t sl = strlen(c->stops[i]);
-            for (size_t k = sl - 1 < upto - c->sent ? sl - 1 : upto - c->sent; k > hold; k--)
-                if (memcmp(c->raw.p + upto - k, c->stops[i], k) == 0) {
-                    hold = k;
-                    break;
-                }
-        }
-        upto -= hold;
+        upto -= cli_stop_prefix(c->raw.p, c->sent, upto, (const char *const *)c->stops, c->n_stops);
         upto -= cli_utf8_incomplete_tail(c->raw.p + c->sent, upto - c->sent);
     }
     return upto;
@@ -835,13 +827,7 @@ static void *watchdog(void *arg) {
                 shutdown(w->fd, SHUT_RDWR);
                 w->cut = true;
             }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 250 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        struct timespec until = in_ms(250);
         pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &until);
     }
     pthread_mutex_unlock(&s->watch_mu);
