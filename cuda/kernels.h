@@ -20,7 +20,7 @@ typedef struct dfrt_cuda_ctx {
     int device;
     int sm_count;           /* multiprocessors */
     int compute_capability; /* major * 10 + minor */
-    cudaStream_t stream;    /* every op and copy is enqueued here */
+    cudaStream_t stream;    /* every op and copy is enqueued here, but the offloading copies */
     cudaEvent_t timer_start, timer_stop;
     void *scratch; /* device memory for matmul's BF16 copy of X, df11_matmul's decoded rows and
                       attention's split keys */
@@ -28,6 +28,8 @@ typedef struct dfrt_cuda_ctx {
     uint64_t scratch_moves; /* how often the scratch was allocated again: recorded graphs hold its address */
     dfrt_backend *owner; /* the backend whose allocated bytes the scratch counts in */
     struct cuda_cublas *cublas; /* cuBLAS, loaded for the bench's reference matmul (backends/cuda/cuda_cublas.c) */
+    cudaStream_t copy_stream;   /* offloading's copies (copy_async; created on first use), ordered by two events */
+    cudaEvent_t ops_done, copies_done;
 } dfrt_cuda_ctx;
 
 /* Provided by the backend (cuda_backend.c). dfrt_cuda_fail converts a failed CUDA call to a

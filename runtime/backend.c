@@ -274,10 +274,27 @@ dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const dfrt_buf
     return dst->backend->vt->buffer_copy(dst->backend, dst->impl, dst_offset, src->impl, src_offset, size);
 }
 
+void *dfrt_host_alloc(dfrt_backend *b, size_t size) {
+    if (!b || !size) return NULL;
+    void *p = NULL;
+    if (!b->vt->host_alloc) return malloc(size);
+    return b->vt->host_alloc(b, size, &p) == DFRT_OK ? p : NULL;
+}
+
+void dfrt_host_free(dfrt_backend *b, void *p) {
+    if (!b || !p) return;
+    if (!b->vt->host_free) {
+        free(p);
+        return;
+    }
+    b->vt->host_free(b, p);
+}
+
 /* ---- DF11 units on a device ------------------------------------------------------------------ */
 
 void dfrt_device_df11_free(dfrt_device_df11 *u) {
     if (!u) return;
+    if (u->borrowed) return; /* a view: the slot and the image own its parts */
     dfrt_buffer *bufs[] = {u->luts, u->stream, u->sign_mantissa, u->positions_buf, u->gaps, u->segments, u->fast};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
     DFRT_FREE_ALL(u->positions, u->name, u);
@@ -292,10 +309,10 @@ uint64_t dfrt_device_df11_bytes(const dfrt_device_df11 *u) {
 
 int dfrt_backend_df11_layout(const dfrt_backend *b) { return (int)b->vt->df11_layout; }
 
-/* upload_padded's size for size bytes of data. */
+/* A part's bytes on the device for size bytes of data. */
 static uint64_t padded_size(uint64_t size) { return size ? (size + 15) / 16 * 16 : 16; }
 
-/* LAYOUT_SEGMENTS's decode table (dfrt_df11_fast_table) in bytes; upload_segments checks it. */
+/* LAYOUT_SEGMENTS's decode table (dfrt_df11_fast_table) in bytes; put_parts checks it. */
 #define FAST_TABLE_BYTES (sizeof(uint32_t) << DFRT_DF11_FAST_BITS)
 
 /* The code stream's buffer holds this many bytes before padding: LAYOUT_SEGMENTS reads three
@@ -315,33 +332,83 @@ uint64_t dfrt_df11_device_bytes(const dfrt_df11_unit *unit, int layout) {
     return total + padded_size((uint64_t)unit->n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK);
 }
 
-/* A buffer holding size bytes of data and zeros up to at least `room` bytes, rounded up to a
- * multiple of 16 (vector loads may run past the end of the data, never past the buffer). */
-static dfrt_status upload_zero_padded(dfrt_backend *b, const void *data, size_t size, size_t room, dfrt_buffer **out) {
+/* The device unit's buffers in a fixed order: the parts of an image. */
+static dfrt_buffer **df11_part(dfrt_device_df11 *u, int i) {
+    dfrt_buffer **parts[DFRT_DF11_PARTS] = {&u->luts,  &u->stream,   &u->sign_mantissa, &u->positions_buf,
+                                            &u->gaps,  &u->segments, &u->fast};
+    return parts[i];
+}
+
+/* Where the parts of a unit go: device buffers (upload) or one host block (an image). Each
+ * part is its data and zeros up to at least `room` bytes, rounded up to a multiple of 16
+ * (vector loads may run past the end of the data, never past the buffer). */
+typedef struct part_sink {
+    dfrt_backend *b;
+    dfrt_device_df11 *u; /* upload: buffers made here */
+    dfrt_df11_image *im; /* image: bytes placed at im->off[i] (im->data NULL: sizes only) */
+} part_sink;
+
+static dfrt_status put_part(part_sink *k, int i, const void *data, size_t size, size_t room) {
     size_t padded = (size_t)padded_size(size > room ? size : room);
-    DFRT_TRY(dfrt_buffer_alloc(b, padded, out));
+    if (k->im) {
+        dfrt_df11_image *im = k->im;
+        if (im->data) {
+            memcpy(im->data + im->off[i], data, size);
+            memset(im->data + im->off[i] + size, 0, padded - size);
+        } else {
+            im->off[i] = im->size;
+            im->len[i] = padded;
+            im->size += padded;
+        }
+        return DFRT_OK;
+    }
+    dfrt_buffer **out = df11_part(k->u, i);
+    DFRT_TRY(dfrt_buffer_alloc(k->b, padded, out));
     dfrt_status s = dfrt_buffer_write(*out, 0, data, size);
     if (s == DFRT_OK && padded > size) s = dfrt_buffer_fill(*out, size, padded - size, 0);
     return s;
 }
 
-static dfrt_status upload_padded(dfrt_backend *b, const void *data, size_t size, dfrt_buffer **out) {
-    return upload_zero_padded(b, data, size, size, out);
-}
-
-/* LAYOUT_SEGMENTS: the segment index and the one-lookup table, built here from the unit. */
-static dfrt_status upload_segments(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_device_df11 *u) {
+/* Every part of a unit in the backend's layout; u's metadata must be set. */
+static dfrt_status put_parts(part_sink *k, const dfrt_df11_unit *unit, const dfrt_device_df11 *u) {
+    int layout = (int)k->b->vt->df11_layout;
+    DFRT_TRY(put_part(k, 0, unit->luts, 256 * ((size_t)unit->n_tables + 1), 0));
+    DFRT_TRY(put_part(k, 1, unit->stream, unit->n_bytes, (size_t)stream_bytes(unit->n_bytes, layout)));
+    DFRT_TRY(put_part(k, 2, unit->sign_mantissa, unit->n, 0));
+    DFRT_TRY(put_part(k, 3, u->positions, ((size_t)unit->n_chunks + 1) * 4, 0));
+    if (layout != DFRT_DF11_LAYOUT_SEGMENTS)
+        return put_part(k, 4, unit->gaps, (size_t)unit->n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK, 0);
+    /* LAYOUT_SEGMENTS: the segment index and the one-lookup table, built here from the unit */
     size_t words = (size_t)dfrt_df11_segment_groups(unit->n) * DFRT_DF11_GROUP_WORDS;
-    uint32_t *index = dfrt_malloc(words * 4, "a DF11 segment index");
     uint32_t fast[1u << DFRT_DF11_FAST_BITS];
     _Static_assert(sizeof fast == FAST_TABLE_BYTES, "dfrt_df11_device_bytes counts FAST_TABLE_BYTES");
+    if (k->im && !k->im->data) { /* sizes only */
+        DFRT_TRY(put_part(k, 5, NULL, words * 4, 0));
+        return put_part(k, 6, NULL, sizeof fast, 0);
+    }
+    uint32_t *index = dfrt_malloc(words * 4, "a DF11 segment index");
     if (!index) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = dfrt_df11_segment_index(unit, 0, index);
-    if (s == DFRT_OK) s = upload_padded(b, index, words * 4, &u->segments);
+    if (s == DFRT_OK) s = put_part(k, 5, index, words * 4, 0);
     free(index);
     dfrt_df11_fast_table(unit, fast);
-    if (s == DFRT_OK) s = upload_padded(b, fast, sizeof fast, &u->fast);
+    if (s == DFRT_OK) s = put_part(k, 6, fast, sizeof fast, 0);
     return s;
+}
+
+/* A device unit's metadata from a host unit: counts, name and output positions. */
+static dfrt_status df11_meta(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_device_df11 *u) {
+    u->backend = b;
+    u->n = unit->n;
+    u->n_bytes = unit->n_bytes;
+    u->n_chunks = unit->n_chunks;
+    u->n_tables = unit->n_tables;
+    u->max_chunk_weights = unit->max_chunk_weights;
+    u->name = dfrt_strdup(unit->name);
+    u->positions = dfrt_malloc(((size_t)unit->n_chunks + 1) * sizeof *u->positions, "output positions");
+    if (!u->name || !u->positions) return DFRT_OUT_OF_MEMORY;
+    for (uint32_t c = 0; c <= unit->n_chunks; c++) u->positions[c] = (uint32_t)dfrt_df11_chunk_start(unit, c);
+    return DFRT_OK;
 }
 
 dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_device_df11 **out) {
@@ -349,27 +416,9 @@ dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_d
     if (!b || !unit || !unit->n) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_df11_upload: no backend or unit");
     dfrt_device_df11 *u = dfrt_calloc(1, sizeof *u, "a device unit");
     if (!u) return DFRT_OUT_OF_MEMORY;
-    u->backend = b;
-    u->n = unit->n;
-    u->n_bytes = unit->n_bytes;
-    u->n_chunks = unit->n_chunks;
-    u->n_tables = unit->n_tables;
-    u->max_chunk_weights = unit->max_chunk_weights;
-    dfrt_status s = DFRT_OK;
-    u->name = dfrt_strdup(unit->name);
-    u->positions = dfrt_malloc(((size_t)unit->n_chunks + 1) * sizeof *u->positions, "output positions");
-    if (!u->name || !u->positions) s = DFRT_OUT_OF_MEMORY;
-    for (uint32_t c = 0; s == DFRT_OK && c <= unit->n_chunks; c++)
-        u->positions[c] = (uint32_t)dfrt_df11_chunk_start(unit, c);
-    if (s == DFRT_OK) s = upload_padded(b, unit->luts, 256 * ((size_t)unit->n_tables + 1), &u->luts);
-    if (s == DFRT_OK)
-        s = upload_zero_padded(b, unit->stream, unit->n_bytes, (size_t)stream_bytes(unit->n_bytes, (int)b->vt->df11_layout),
-                               &u->stream);
-    if (s == DFRT_OK) s = upload_padded(b, unit->sign_mantissa, unit->n, &u->sign_mantissa);
-    if (s == DFRT_OK) s = upload_padded(b, u->positions, ((size_t)unit->n_chunks + 1) * 4, &u->positions_buf);
-    if (s == DFRT_OK && b->vt->df11_layout == DFRT_DF11_LAYOUT_SEGMENTS) s = upload_segments(b, unit, u);
-    else if (s == DFRT_OK)
-        s = upload_padded(b, unit->gaps, (size_t)unit->n_chunks * DFRT_DF11_GAP_BYTES_PER_CHUNK, &u->gaps);
+    dfrt_status s = df11_meta(b, unit, u);
+    part_sink k = {.b = b, .u = u};
+    if (s == DFRT_OK) s = put_parts(&k, unit, u);
     if (s != DFRT_OK) {
         dfrt_fail_prefix(s, "uploading DF11 unit %s to %s", unit->name, b->vt->name);
         dfrt_device_df11_free(u);
@@ -377,4 +426,83 @@ dfrt_status dfrt_df11_upload(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_d
     }
     *out = u;
     return DFRT_OK;
+}
+
+/* ---- DF11 units kept in host memory (offloading) ------------------------------------------------ */
+
+dfrt_status dfrt_df11_image_build(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_df11_image **out) {
+    *out = NULL;
+    dfrt_df11_image *im = dfrt_calloc(1, sizeof *im, "a DF11 unit image");
+    if (!im) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = df11_meta(b, unit, &im->meta);
+    part_sink k = {.b = b, .im = im};
+    if (s == DFRT_OK) s = put_parts(&k, unit, &im->meta); /* the sizes */
+    if (s == DFRT_OK && !(im->data = dfrt_host_alloc(b, im->size)))
+        s = dfrt_fail(DFRT_OUT_OF_MEMORY, "out of host memory (%zu bytes for a DF11 unit kept there)", im->size);
+    if (s == DFRT_OK) s = put_parts(&k, unit, &im->meta); /* the bytes */
+    if (s != DFRT_OK) {
+        dfrt_fail_prefix(s, "keeping DF11 unit %s in host memory", unit->name);
+        dfrt_df11_image_free(im);
+        return s;
+    }
+    *out = im;
+    return DFRT_OK;
+}
+
+void dfrt_df11_image_free(dfrt_df11_image *im) {
+    if (!im) return;
+    dfrt_host_free(im->meta.backend, im->data);
+    DFRT_FREE_ALL(im->meta.positions, im->meta.name, im);
+}
+
+uint64_t dfrt_df11_slot_bytes(dfrt_df11_image *const *images, size_t n) {
+    uint64_t total = 0;
+    for (int i = 0; i < DFRT_DF11_PARTS; i++) {
+        size_t most = 0;
+        for (size_t k = 0; k < n; k++) most = DFRT_MAX(most, images[k]->len[i]);
+        total += most;
+    }
+    return total;
+}
+
+dfrt_status dfrt_df11_slot_alloc(dfrt_backend *b, dfrt_df11_image *const *images, size_t n, dfrt_device_df11 **out) {
+    *out = NULL;
+    dfrt_device_df11 *u = dfrt_calloc(1, sizeof *u, "a DF11 slot");
+    if (!u) return DFRT_OUT_OF_MEMORY;
+    u->backend = b;
+    dfrt_status s = DFRT_OK;
+    for (int i = 0; i < DFRT_DF11_PARTS && s == DFRT_OK; i++) {
+        size_t most = 0;
+        for (size_t k = 0; k < n; k++) most = DFRT_MAX(most, images[k]->len[i]);
+        if (most) s = dfrt_buffer_alloc(b, most, df11_part(u, i));
+    }
+    if (s != DFRT_OK) {
+        dfrt_device_df11_free(u);
+        return s;
+    }
+    *out = u;
+    return DFRT_OK;
+}
+
+void dfrt_df11_view(const dfrt_device_df11 *slot, const dfrt_df11_image *im, dfrt_device_df11 *view) {
+    *view = im->meta;
+    view->borrowed = true;
+    for (int i = 0; i < DFRT_DF11_PARTS; i++) *df11_part(view, i) = *df11_part((dfrt_device_df11 *)slot, i);
+}
+
+dfrt_status dfrt_df11_image_copy(dfrt_device_df11 *slot, const dfrt_df11_image *im) {
+    dfrt_backend *b = slot->backend;
+    bool queue = b->vt->copy_async != NULL;
+    if (queue) DFRT_TRY(b->vt->copies_after_ops(b));
+    for (int i = 0; i < DFRT_DF11_PARTS; i++) {
+        if (!im->len[i]) continue;
+        dfrt_buffer *dst = *df11_part(slot, i);
+        if (queue) DFRT_TRY(b->vt->copy_async(b, dst->impl, 0, im->data + im->off[i], im->len[i]));
+        else DFRT_TRY(dfrt_buffer_write(dst, 0, im->data + im->off[i], im->len[i]));
+    }
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_backend_ops_after_copies(dfrt_backend *b) {
+    return b->vt->ops_after_copies ? b->vt->ops_after_copies(b) : DFRT_OK;
 }

@@ -44,7 +44,31 @@ struct dfrt_device_df11 {
     dfrt_buffer *gaps;      /* LAYOUT_CHUNKS: n_chunks * 320 bytes, padded to a multiple of 16; else NULL */
     dfrt_buffer *segments;  /* LAYOUT_SEGMENTS: dfrt_df11_segment_groups(n) records of 10 uint32; else NULL */
     dfrt_buffer *fast;      /* LAYOUT_SEGMENTS: uint32 (4096) multi-code table (dfrt_df11_fast_table); else NULL */
+    bool borrowed;          /* a view (dfrt_df11_view): the buffers and positions are not its own */
 };
+
+/* Offloading: a DF11 unit kept in host memory in its device layout (the buffers above, in
+ * that order, as "parts" of one host block), copied into a slot's buffers before each use. */
+#define DFRT_DF11_PARTS 7
+typedef struct dfrt_df11_image {
+    dfrt_device_df11 meta; /* counts, name, positions; no buffers */
+    uint8_t *data;         /* dfrt_host_alloc'ed */
+    size_t off[DFRT_DF11_PARTS], len[DFRT_DF11_PARTS]; /* len 0: the layout has no such part */
+    size_t size;
+} dfrt_df11_image;
+dfrt_status dfrt_df11_image_build(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_df11_image **out);
+void dfrt_df11_image_free(dfrt_df11_image *im);
+/* A slot: device buffers that can hold any of these images (each part as large as the
+ * largest); its bytes on the device. */
+dfrt_status dfrt_df11_slot_alloc(dfrt_backend *b, dfrt_df11_image *const *images, size_t n, dfrt_device_df11 **out);
+uint64_t dfrt_df11_slot_bytes(dfrt_df11_image *const *images, size_t n);
+/* Makes *view the image's unit in the slot's buffers (for the ops' arguments). */
+void dfrt_df11_view(const dfrt_device_df11 *slot, const dfrt_df11_image *im, dfrt_device_df11 *view);
+/* Copies the image into the slot: after the ops enqueued so far (which may still read the
+ * slot), and on the backend's copy queue where it has one (copy_async), overlapping the ops
+ * enqueued later; dfrt_backend_ops_after_copies then orders the ops that read it after it. */
+dfrt_status dfrt_df11_image_copy(dfrt_device_df11 *slot, const dfrt_df11_image *im);
+dfrt_status dfrt_backend_ops_after_copies(dfrt_backend *b);
 
 /* What a backend implements. Required members must be set; an optional one may be NULL, and
  * the generic layer then reports the op as unsupported (or, for supports, asks nothing).
@@ -65,6 +89,18 @@ struct dfrt_backend_vtable {
     dfrt_status (*buffer_copy)(dfrt_backend *b, void *dst, size_t dst_offset, void *src, size_t src_offset,
                                size_t size);
     dfrt_status (*buffer_fill)(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value);
+    /* optional: host memory that buffer_write copies from fastest (CUDA: page-locked), and its
+     * release once no copy from it is in flight; NULL: malloc and free */
+    dfrt_status (*host_alloc)(dfrt_backend *b, size_t size, void **out);
+    void (*host_free)(dfrt_backend *b, void *p);
+    /* optional, all three or none: copies from host memory on a second queue that overlaps the
+     * ops (offloading). copy_async enqueues one there (src stays valid until it is done);
+     * copies_after_ops orders the copies enqueued later after the ops enqueued so far;
+     * ops_after_copies the ops enqueued later after the copies enqueued so far. synchronize
+     * waits for both queues. NULL: copies are buffer_write's, in the ops' order. */
+    dfrt_status (*copy_async)(dfrt_backend *b, void *dst, size_t offset, const void *src, size_t size);
+    dfrt_status (*copies_after_ops)(dfrt_backend *b);
+    dfrt_status (*ops_after_copies)(dfrt_backend *b);
 
     /* optional: whether this backend runs a case of an op (args validated): DFRT_OK, or
      * DFRT_UNSUPPORTED with the reason (a head_dim or a binding size beyond its limits). */

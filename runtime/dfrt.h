@@ -651,6 +651,11 @@ DFRT_API dfrt_status dfrt_backend_timer_end(dfrt_backend *b, double *out_ms);
 
 /* Device buffers. Contents are undefined until written. An allocation larger than the device
  * allows is DFRT_OUT_OF_MEMORY naming the size. */
+/* Host memory that dfrt_buffer_write copies to the device from fastest (page-locked on CUDA,
+ * ordinary memory elsewhere); NULL when there is not enough. dfrt_host_free waits for the
+ * device's work first, since copies from it may still be in flight. */
+DFRT_API void *dfrt_host_alloc(dfrt_backend *b, size_t size);
+DFRT_API void dfrt_host_free(dfrt_backend *b, void *p);
 DFRT_API dfrt_status dfrt_buffer_alloc(dfrt_backend *b, size_t size, dfrt_buffer **out_buffer);
 DFRT_API void dfrt_buffer_free(dfrt_buffer *buf);
 DFRT_API size_t dfrt_buffer_size(const dfrt_buffer *buf);
@@ -704,6 +709,13 @@ typedef struct dfrt_model_options {
                          rounded to nearest even when stored; attention's math is fp32 either way) */
     const char *tokenizer_path; /* a tokenizer.json to use instead of the directory's (NULL: the
                                    directory's, when it has one); checked against the model alike */
+    /* Offloading DF11 layers: their units stay in host memory, in the device layout, and each
+     * is copied to one of two device slots right before its layer runs (passes then run op
+     * by op). offload_layers: the last N layers (-1: all); weight_budget: the device bytes
+     * the weights may take, the last layers offloaded until they fit (DFRT_OUT_OF_MEMORY when
+     * the other weights and the slots alone exceed it). Give one at most (0: neither). */
+    int offload_layers;
+    uint64_t weight_budget;
 } dfrt_model_options;
 
 /* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM
@@ -735,6 +747,10 @@ DFRT_API dfrt_kv_type dfrt_model_kv_type(const dfrt_model *m);
 DFRT_API int dfrt_model_max_batch(const dfrt_model *m);
 /* Bytes the model holds on its backend (weights, scratch, KV cache, activations). */
 DFRT_API uint64_t dfrt_model_device_bytes(const dfrt_model *m);
+/* The layers whose DF11 units stay in host memory (dfrt_model_options.offload_layers,
+ * weight_budget), 0 when all are on the device; and (each may be NULL) how many copies to the
+ * device their units took so far, and the bytes copied. */
+DFRT_API int dfrt_model_offloaded_layers(const dfrt_model *m, uint64_t *out_copies, uint64_t *out_copied_bytes);
 /* The KV cache's bytes on the backend (keys and values of every layer, for max_batch sequences
  * of max_context positions); *out_per_token (may be NULL): its bytes per position of one
  * sequence. */

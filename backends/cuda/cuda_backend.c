@@ -142,6 +142,12 @@ static void cuda_release(dfrt_cuda_ctx *c) {
     if (c) {
         cudaSetDevice(c->device);
         if (c->stream) cudaStreamSynchronize(c->stream);
+        if (c->copy_stream) {
+            cudaStreamSynchronize(c->copy_stream);
+            cudaStreamDestroy(c->copy_stream);
+            cudaEventDestroy(c->ops_done);
+            cudaEventDestroy(c->copies_done);
+        }
         if (c->scratch) cudaFree(c->scratch);
         dfrt_cuda_cublas_release(c);
         if (c->timer_start) cudaEventDestroy(c->timer_start);
@@ -175,6 +181,7 @@ static void cuda_buffer_free(dfrt_backend *b, void *impl, size_t size) {
     dfrt_cuda_ctx *c = cu_of(b);
     cudaSetDevice(c->device);
     cudaStreamSynchronize(c->stream); /* work in flight may still use it */
+    if (c->copy_stream) cudaStreamSynchronize(c->copy_stream);
     cudaFree(impl);
 }
 
@@ -194,6 +201,55 @@ static dfrt_status cuda_buffer_copy(dfrt_backend *b, void *dst, size_t dst_offse
                                     size_t size) {
     DFRT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)dst + dst_offset, (const uint8_t *)src + src_offset, size,
                              cudaMemcpyDeviceToDevice, cu_of(b)->stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_host_alloc(dfrt_backend *b, size_t size, void **out) {
+    cudaSetDevice(cu_of(b)->device);
+    DFRT_CUDA_TRY(cudaHostAlloc(out, size, cudaHostAllocDefault));
+    return DFRT_OK;
+}
+
+static void cuda_host_free(dfrt_backend *b, void *p) {
+    dfrt_cuda_ctx *c = cu_of(b);
+    cudaSetDevice(c->device);
+    cudaStreamSynchronize(c->stream); /* copies from it may be in flight */
+    if (c->copy_stream) cudaStreamSynchronize(c->copy_stream);
+    cudaFreeHost(p);
+}
+
+/* Offloading's copies on their own stream, overlapping the ops: copy_async enqueues there;
+ * copies_after_ops makes the later copies wait for the ops enqueued so far, ops_after_copies
+ * the later ops for the copies enqueued so far. */
+static dfrt_status copy_stream(dfrt_cuda_ctx *c) {
+    if (c->copy_stream) return DFRT_OK;
+    DFRT_CUDA_TRY(cudaSetDevice(c->device));
+    DFRT_CUDA_TRY(cudaEventCreateWithFlags(&c->ops_done, cudaEventDisableTiming));
+    DFRT_CUDA_TRY(cudaEventCreateWithFlags(&c->copies_done, cudaEventDisableTiming));
+    DFRT_CUDA_TRY(cudaStreamCreateWithFlags(&c->copy_stream, cudaStreamNonBlocking));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_copy_async(dfrt_backend *b, void *dst, size_t offset, const void *src, size_t size) {
+    dfrt_cuda_ctx *c = cu_of(b);
+    DFRT_TRY(copy_stream(c));
+    DFRT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)dst + offset, src, size, cudaMemcpyHostToDevice, c->copy_stream));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_copies_after_ops(dfrt_backend *b) {
+    dfrt_cuda_ctx *c = cu_of(b);
+    DFRT_TRY(copy_stream(c));
+    DFRT_CUDA_TRY(cudaEventRecord(c->ops_done, c->stream));
+    DFRT_CUDA_TRY(cudaStreamWaitEvent(c->copy_stream, c->ops_done, 0));
+    return DFRT_OK;
+}
+
+static dfrt_status cuda_ops_after_copies(dfrt_backend *b) {
+    dfrt_cuda_ctx *c = cu_of(b);
+    if (!c->copy_stream) return DFRT_OK;
+    DFRT_CUDA_TRY(cudaEventRecord(c->copies_done, c->copy_stream));
+    DFRT_CUDA_TRY(cudaStreamWaitEvent(c->stream, c->copies_done, 0));
     return DFRT_OK;
 }
 
@@ -230,6 +286,7 @@ static const char *cuda_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *a
 
 static dfrt_status cuda_synchronize(dfrt_backend *b) {
     DFRT_CUDA_TRY(cudaStreamSynchronize(cu_of(b)->stream));
+    if (cu_of(b)->copy_stream) DFRT_CUDA_TRY(cudaStreamSynchronize(cu_of(b)->copy_stream));
     return DFRT_OK;
 }
 
@@ -310,6 +367,11 @@ static const dfrt_backend_vtable cuda_vtable = {
 #define CUDA_OP_MEMBER(fn, OP) .fn = cuda_##fn,
     DFRT_FOR_EACH_OP(CUDA_OP_MEMBER)
 #undef CUDA_OP_MEMBER
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .copy_async = cuda_copy_async,
+    .copies_after_ops = cuda_copies_after_ops,
+    .ops_after_copies = cuda_ops_after_copies,
     .vendor_matmul = cuda_vendor_matmul,
     .matmul_kernel = cuda_matmul_kernel,
     .capture_begin = cuda_capture_begin,
