@@ -208,6 +208,20 @@ out=$("$DFRT" run "$T/small" --backend cpu --kv-cache f32 --tokens 1150,261,2087
 [[ $(grep -o "\[id 2208\]" <<<"$out" | wc -l) == 2 && $out == "[sequence 0] "*"[sequence 1] "* ]] && ok ||
     bad "--batch 2 lost a sequence: $out"
 
+# --- offloading: the same text with layers in host memory; bad values named --------------------------
+want=$("$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 12 2>/dev/null)
+expect 0 "offload: 8 of 8 layers in host memory" "layer copies" -- \
+    "$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 12 --offload-layers all
+[[ $(sed -n 1,/^peak/p <<<"$out" | grep -v "^backend\|^model\|^offload\|^dfrt: warning\|^prefill\|^decode\|^peak") == "$want" ]] &&
+    ok || bad "--offload-layers all changed the text: $out"
+expect 0 "offload: 3 of 8 layers" -- "$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 4 --offload-layers 3
+expect 1 "a weight budget of 1.00 MB is less than the weights that stay on the device" -- \
+    "$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 4 --gpu-memory 0.001
+expect 2 "give --offload-layers or --gpu-memory, not both" -- \
+    "$DFRT" run "$MODEL" --prompt x --offload-layers 2 --gpu-memory 4
+expect 2 "--gpu-memory expects a positive number of gigabytes" -- "$DFRT" run "$MODEL" --prompt x --gpu-memory -1
+expect 1 "offload_layers 9: the model has 8 layers" -- "$DFRT" run "$MODEL" --backend cpu --prompt x --offload-layers 9
+
 # --- dfrt devices without an NVIDIA driver ---------------------------------------------------------
 devices=$("$DFRT" devices 2>&1)
 [[ $devices != *"(none)"* ]] && ok || bad "dfrt devices lists a device named (none): $devices"

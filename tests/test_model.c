@@ -171,6 +171,84 @@ static void bf16_kv_cache(dfrt_backend *b, const char *bf16_dir, const golden *g
     dfrt_model_free(m);
 }
 
+/* Offloaded layers (units in host memory, copied to a slot before each use) give the logits
+ * and tokens of op-by-op passes with every layer on the device, bit for bit (the first prompt,
+ * 12 tokens): the last layer, two, every one, and weight budgets from a tenth of the weights
+ * to all of them; budgets too
+ * small and BF16 layers are refused with their messages. */
+static void offloaded(dfrt_backend *b, const char *df11_dir, const char *bf16_dir, const golden *g, const result *ref) {
+    dfrt_checkpoint *cp = NULL;
+    uint64_t weights = 0;
+    if (dfrt_checkpoint_open(df11_dir, &cp) == DFRT_OK) {
+        for (size_t i = 0; i < dfrt_checkpoint_unit_count(cp); i++)
+            weights += dfrt_df11_device_bytes(dfrt_checkpoint_unit(cp, i), dfrt_backend_df11_layout(b));
+        dfrt_checkpoint_close(cp);
+    }
+    int n_layers = 0, partial = 0, last_off = 1 << 30;
+    enum { LIGHT = 12 }; /* prompt 0 and 12 tokens: the whole suite would take minutes here */
+    for (int k = 0; k < 9; k++) {
+        dfrt_model_options o = {.eager = 1, .kv_f32 = 1};
+        char what[64];
+        if (k < 3) {
+            o.offload_layers = k == 0 ? 1 : k == 1 ? 2 : -1;
+            snprintf(what, sizeof what, "offload_layers %d", o.offload_layers);
+        } else {
+            o.weight_budget = weights * (uint64_t)(2 * k - 5) / 10; /* 0.1, 0.3 .. 1.1 of the weights */
+            snprintf(what, sizeof what, "weight_budget %.1f x the weights", (2 * k - 5) / 10.0);
+        }
+        dfrt_model *m = NULL;
+        int32_t tokens[LIGHT], *at = tokens;
+        float *logits = malloc(4096 * sizeof *logits);
+        dfrt_status s = dfrt_model_load(b, df11_dir, &o, &m);
+        if (s == DFRT_OUT_OF_MEMORY && o.weight_budget) { /* less than the tables and the slots */
+            EXPECT(strstr(dfrt_last_error(), "a weight budget of") != NULL, "%s: refused with: %s", what,
+                   dfrt_last_error());
+            free(logits);
+            continue;
+        }
+        dfrt_generate_options go = {.max_new_tokens = LIGHT, .n_sequences = 1, .ignore_eos = true, .on_token = collect,
+                                    .user = &at, .last_logits = logits};
+        if (s == DFRT_OK) s = dfrt_generate(m, g->ids[0], (size_t)g->n_ids[0], &go, NULL);
+        EXPECT(s == DFRT_OK, "%s: %s", what, dfrt_last_error());
+        if (s == DFRT_OK) {
+            n_layers = (int)dfrt_model_config(m)->n_layers;
+            uint64_t copies = 0;
+            int off = dfrt_model_offloaded_layers(m, &copies, NULL);
+            int want = k == 0 ? 1 : k == 1 ? 2 : k == 2 ? n_layers : off;
+            EXPECT(off == want && (off == 0 || copies > 0), "%s: %d layers offloaded (%llu copies), expected %d", what,
+                   off, (unsigned long long)copies, want);
+            if (k >= 3) {
+                EXPECT(off <= last_off, "%s: %d layers offloaded, more than with a smaller budget (%d)", what, off, last_off);
+                last_off = off;
+                partial += off > 0 && off < n_layers;
+            }
+            if (k == 8) EXPECT(off == 0, "%s: %d layers offloaded with room for all", what, off);
+            EXPECT(memcmp(ref->logits[0], logits, 4096 * sizeof(float)) == 0 &&
+                       memcmp(ref->tokens[0], tokens, sizeof tokens) == 0,
+                   "%s: logits or tokens differ from the resident model's", what);
+        }
+        free(logits);
+        dfrt_model_free(m);
+    }
+    EXPECT(partial > 0, "no weight budget offloaded some layers but not all");
+    dfrt_model *m = NULL;
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &(dfrt_model_options){.weight_budget = 1}, &m), DFRT_OUT_OF_MEMORY,
+                "a weight budget of");
+    dfrt_model_free(m);
+    m = NULL;
+    CHECK_ERROR(dfrt_model_load(b, bf16_dir, &(dfrt_model_options){.offload_layers = 1}, &m), DFRT_UNSUPPORTED,
+                "is BF16; offloading keeps DF11 layer units in host memory");
+    dfrt_model_free(m);
+    m = NULL;
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &(dfrt_model_options){.offload_layers = 1, .weight_budget = 1 << 30}, &m),
+                DFRT_INVALID_ARGUMENT, "not both");
+    dfrt_model_free(m);
+    m = NULL;
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &(dfrt_model_options){.offload_layers = 1000}, &m), DFRT_INVALID_ARGUMENT,
+                "offload_layers 1000");
+    dfrt_model_free(m);
+}
+
 static void run_backend(const char *backend, int device, const char *df11_dir, const char *bf16_dir, const golden *g,
                         result *cpu_result) {
     target t = {0};
@@ -217,6 +295,7 @@ static void run_backend(const char *backend, int device, const char *df11_dir, c
             EXPECT(memcmp(rec->logits[p], re.logits[p], 4096 * sizeof(float)) == 0 &&
                        memcmp(rec->tokens[p], re.tokens[p], sizeof re.tokens[p]) == 0,
                    "prompt %d: recorded passes and op-by-op passes give different logits or tokens", p);
+        if (s == DFRT_OK) offloaded(b, df11_dir, bf16_dir, g, &re);
         free_result(&re);
         dfrt_model_free(eager);
     }

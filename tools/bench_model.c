@@ -12,7 +12,8 @@ static const char help[] =
     "usage: dfrt bench model [MODEL_DIR | --synthetic NAME] [--backend LIST] [--batch LIST]\n"
     "                        [--prompt-len P] [--gen G] [--formats df11,bf16] [--min-time SECONDS]\n"
     "                        [--kv-cache bf16|f32] [--max-rows N] [--eager] [--profile] [--cache DIR]\n"
-    "                        [--threads N] [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
+    "                        [--threads N] [--offload-layers N | --gpu-memory GB]\n"
+    "                        [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
     "\n"
     "Runs the model on each backend (default: every available GPU backend, else the CPU) for\n"
     "each batch size of --batch (default 1,8,64): B sequences of a P-token prompt of random ids\n"
@@ -41,6 +42,10 @@ static const char help[] =
     "--max-rows: token rows per forward pass (dfrt_model_options.max_rows; default 2048, 512 on\n"
     "the CPU): longer prefills go in pieces of that many rows.\n"
     "\n"
+    "--offload-layers N / --gpu-memory GB: the DF11 runs keep layers in host memory (dfrt run's\n"
+    "options); the bench first measures host->device copies (figure \"h2d\") and reports the\n"
+    "bytes copied per pass and the tokens/s those copies alone would allow.\n"
+    "\n"
     "--json and --csv write every figure; --plot draws tokens/s against batch size as SVG.\n"
     "\n"
     "example:\n"
@@ -57,6 +62,8 @@ typedef struct model_plan {
     int profile; /* --profile: a further run with every op timed alone (eager) */
     int kv_f32; /* dfrt_model_options.kv_f32 */
     int max_rows; /* dfrt_model_options.max_rows (0: its default) */
+    dfrt_model_options offload; /* DF11 runs: offload_layers, weight_budget */
+    double h2d_bytes_per_s;     /* measured on the backend when offloading (0: not) */
 } model_plan;
 
 static const char *const format_names[2] = {"df11", "bf16"};
@@ -166,17 +173,54 @@ static bool on_token(void *user, int sequence, int32_t token) {
 
 #define MAX_RUNS 64
 
+/* Host to device copies from dfrt_host_alloc memory, as offloading makes them: the median of
+ * 5 copies of 512 MiB, in bytes/s (0 when the memory is not there). */
+static double h2d_rate(dfrt_backend *b) {
+    const size_t size = (size_t)512 << 20;
+    void *host = dfrt_host_alloc(b, size);
+    dfrt_buffer *dev = NULL;
+    double rate[5], best = 0;
+    int n = 0;
+    if (host && dfrt_buffer_alloc(b, size, &dev) == DFRT_OK) {
+        memset(host, 0x5A, size);
+        for (int i = 0; i < 6; i++) { /* the first is a warm-up */
+            double t0 = cli_now();
+            if (dfrt_buffer_write(dev, 0, host, size) != DFRT_OK || dfrt_backend_synchronize(b) != DFRT_OK) break;
+            if (i) rate[n++] = (double)size / (cli_now() - t0);
+        }
+    }
+    dfrt_buffer_free(dev);
+    dfrt_host_free(b, host);
+    if (n) best = bench_summarize(rate, n).median;
+    return best;
+}
+
 /* Loads the model for `batch` sequences, runs it and records a figure. */
 static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int format, int batch,
                      const int32_t *prompt) {
     const char *bn = dfrt_backend_name(b);
     dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch, .eager = p->eager,
                              .kv_f32 = p->kv_f32, .max_rows = p->max_rows};
+    if (format == 0) {
+        mo.offload_layers = p->offload.offload_layers;
+        mo.weight_budget = p->offload.weight_budget;
+    }
     dfrt_model *m;
     fprintf(stderr, "dfrt bench model: %s %s batch %d: loading...\n", bn, format_names[format], batch);
     dfrt_backend_reset_peak(b);
     double t0 = cli_now();
-    if (dfrt_model_load(b, p->dirs[format], &mo, &m) != DFRT_OK) {
+    dfrt_status ls = dfrt_model_load(b, p->dirs[format], &mo, &m);
+    if (ls == DFRT_OUT_OF_MEMORY) { /* a finding, not a failure: say so, and record it */
+        fprintf(stderr, "dfrt bench model: %s %s batch %d: does not fit: %s\n", bn, format_names[format], batch,
+                dfrt_last_error());
+        cJSON *f = bench_figure(r, bn, "model");
+        cJSON_AddStringToObject(f, "format", format_names[format]);
+        cJSON_AddNumberToObject(f, "batch", batch);
+        cJSON_AddBoolToObject(f, "fits", false);
+        cJSON_AddStringToObject(f, "reason", dfrt_last_error());
+        return 1;
+    }
+    if (ls != DFRT_OK) {
         fprintf(stderr, "dfrt bench model: %s %s batch %d: %s\n", bn, format_names[format], batch, dfrt_last_error());
         return 0;
     }
@@ -195,6 +239,8 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
     rs.tokens = tokens;
     go.max_new_tokens = p->gen;
     double start = cli_now();
+    uint64_t copied0 = 0, copied1 = 0;
+    int offloaded = dfrt_model_offloaded_layers(m, NULL, &copied0);
     while (ok && !cli_cancel_flag && runs < MAX_RUNS && (runs < 2 || cli_now() - start < p->min_time)) {
         rs.first_token = 0;
         rs.start = cli_now();
@@ -215,6 +261,7 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         runs++;
         rs.tokens = NULL; /* sequence 0's tokens of the first run */
     }
+    dfrt_model_offloaded_layers(m, NULL, &copied1);
     /* --profile: one more run, each op timed alone; its decode steps' device time per op */
     dfrt_op_profile prof = {0};
     double prof_steps = 0;
@@ -255,6 +302,19 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         cJSON_AddNumberToObject(f, "kv_bytes_per_token", (double)kv_per_token);
         cJSON_AddStringToObject(f, "kv_cache", dfrt_kv_type_name(dfrt_model_kv_type(m)));
         cJSON_AddNumberToObject(f, "load_seconds", load_s);
+        if (offloaded) { /* passes per run: the prefill and gen - 1 decode steps */
+            double per_pass = (double)(copied1 - copied0) / runs / p->gen;
+            cJSON_AddNumberToObject(f, "offloaded_layers", offloaded);
+            cJSON_AddNumberToObject(f, "offload_bytes_per_pass", per_pass);
+            if (p->h2d_bytes_per_s > 0 && per_pass > 0) {
+                double bound = p->h2d_bytes_per_s / per_pass * batch; /* tokens/s if copies were all */
+                cJSON_AddNumberToObject(f, "offload_bound_tokens_per_s", bound);
+                fprintf(stderr, "dfrt bench model: %s df11 batch %d: %d layers offloaded, %.2f GB copied per pass; "
+                        "host->device %.1f GB/s allows %.2f tokens/s; decode %.2f tokens/s = %.2fx that\n",
+                        bn, batch, offloaded, per_pass / 1e9, p->h2d_bytes_per_s / 1e9, bound,
+                        bench_median(f, "decode_tokens_per_s"), bench_median(f, "decode_tokens_per_s") / bound);
+            }
+        }
         cJSON_AddNumberToObject(f, "runs", runs);
         if (prof_steps > 0) { /* microseconds per decode step, per op */
             cJSON *pj = cJSON_AddObjectToObject(f, "profile_us_per_step");
@@ -287,6 +347,7 @@ static void compare_tokens(bench_report *r, char names[][16], int n, const model
             const cJSON *f = bench_find(r, names[i], "model", NULL, "bf16", NAN, p->batches[bi]);
             if (!d || !f) continue;
             const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "tokens"), *c = cJSON_GetObjectItemCaseSensitive(f, "tokens");
+            if (!a || !c) continue; /* a run that did not fit */
             int same = cJSON_GetArraySize(a) == cJSON_GetArraySize(c) && cJSON_GetArraySize(a) > 0;
             for (int k = 0; same && k < cJSON_GetArraySize(a); k++)
                 same = cJSON_GetArrayItem(a, k)->valuedouble == cJSON_GetArrayItem(c, k)->valuedouble;
@@ -475,7 +536,7 @@ static double weight_bytes(const char *dir) {
 int bench_model(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench model",
                   "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
-                  "--kv-cache= --max-rows= --eager --profile --json= --csv= --plot= --help -h", help};
+                  "--kv-cache= --max-rows= --eager --profile --json= --csv= --plot= " CLI_OFFLOAD_OPTIONS "--help -h", help};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;
@@ -521,8 +582,11 @@ int bench_model(int argc, char **argv) {
         } else if (strcmp(arg, "--json") == 0) json = v;
         else if (strcmp(arg, "--csv") == 0) csv = v;
         else if (strcmp(arg, "--plot") == 0) plot = v;
-        else
-            return cli_usage_error("bench model", "unknown option %s", arg);
+        else {
+            int rc2 = cli_offload_option("bench model", arg, v, &p.offload);
+            if (rc2 == -1) return cli_usage_error("bench model", "unknown option %s", arg);
+            if (rc2 != CLI_OK) return rc2;
+        }
     }
     if (!!dir == !!synthetic) return cli_usage_error("bench model", "give a MODEL_DIR or --synthetic NAME (one of them)");
     char names[BENCH_MAX_BACKENDS][16];
@@ -627,6 +691,16 @@ int bench_model(int argc, char **argv) {
         if (bj && have_device_bytes && (layout == 0 || layout == 1)) {
             cJSON_AddStringToObject(bj, "df11_layout", bench_layout_name(layout));
             cJSON_AddNumberToObject(bj, "df11_device_weight_bytes", device_bytes[layout]);
+        }
+        p.h2d_bytes_per_s = 0;
+        if ((p.offload.offload_layers || p.offload.weight_budget) && p.dirs[0]) {
+            p.h2d_bytes_per_s = h2d_rate(b);
+            cJSON *hf = bench_figure(&r, dfrt_backend_name(b), "h2d");
+            if (hf && p.h2d_bytes_per_s > 0) {
+                cJSON_AddNumberToObject(hf, "bytes_per_s", p.h2d_bytes_per_s);
+                fprintf(stderr, "dfrt bench model: %s: host->device copies from dfrt_host_alloc memory: %.1f GB/s\n",
+                        dfrt_backend_name(b), p.h2d_bytes_per_s / 1e9);
+            }
         }
         for (int f = 0; f < 2; f++)
             for (int bi = 0; bi < p.n_batches && p.dirs[f] && !cli_cancel_flag; bi++)

@@ -406,6 +406,10 @@ int cli_load_model(const char *command, const char *model_dir, const char *backe
     cli_format_bytes(mem, sizeof mem, (double)dfrt_model_device_bytes(*out_m));
     fprintf(stderr, "model: %s (%s) loaded in %.2f s, %s on the device\n", model_dir,
             dfrt_model_config(*out_m)->architecture, cli_now() - t0, mem);
+    int off = dfrt_model_offloaded_layers(*out_m, NULL, NULL);
+    if (off)
+        fprintf(stderr, "offload: %d of %d layers in host memory, each copied to the device before it runs\n", off,
+                (int)dfrt_model_config(*out_m)->n_layers);
     return CLI_OK;
 }
 
@@ -430,4 +434,26 @@ size_t cli_stop_prefix(const char *text, size_t from, size_t len, const char *co
             }
     }
     return best;
+}
+
+int cli_offload_option(const char *command, const char *option, const char *v, dfrt_model_options *o) {
+    if (strcmp(option, "--offload-layers") == 0) {
+        if (o->weight_budget) return cli_usage_error(command, "give --offload-layers or --gpu-memory, not both");
+        if (strcmp(v, "all") == 0 || strcmp(v, "-1") == 0) {
+            o->offload_layers = -1;
+            return CLI_OK;
+        }
+        return cli_parse_int(command, option, v, 0, 1 << 20, &o->offload_layers) ? CLI_OK : CLI_USAGE;
+    }
+    if (strcmp(option, "--gpu-memory") == 0) {
+        if (o->offload_layers) return cli_usage_error(command, "give --offload-layers or --gpu-memory, not both");
+        char *end;
+        errno = 0;
+        double gb = strtod(v, &end);
+        if (!*v || *end || errno || !isfinite(gb) || !(gb > 0) || gb > 1e6)
+            return cli_usage_error(command, "%s expects a positive number of gigabytes (1e9 bytes), got \"%s\"", option, v);
+        o->weight_budget = (uint64_t)(gb * 1e9);
+        return CLI_OK;
+    }
+    return -1;
 }

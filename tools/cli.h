@@ -60,6 +60,17 @@ int cli_parse_kv_cache(const char *command, const char *option, const char *text
 #define CLI_SAMPLING_DEFAULT {.temperature = 0, .top_k = 0, .top_p = 1, .min_p = 0, .repeat_penalty = 1}
 int cli_sampling_option(const char *command, const char *option, const char *value, dfrt_sampling *s,
                         int *seed_given);
+/* Offloading options shared by run, chat, serve and bench model, into dfrt_model_options:
+ * --offload-layers N (-1 or "all": every layer) and --gpu-memory GB (a budget for the
+ * weights). cli_offload_option returns -1 when `option` is not one of them, else CLI_OK or
+ * CLI_USAGE (after printing the usage error). */
+#define CLI_OFFLOAD_OPTIONS "--offload-layers= --gpu-memory= "
+#define CLI_OFFLOAD_HELP                                                                                    \
+    "  --offload-layers N   keep the last N DF11 layers (all: every one) in host memory, each\n"            \
+    "                       copied to the device right before it runs\n"                                   \
+    "  --gpu-memory GB      device memory the weights may take: the last layers are offloaded\n"           \
+    "                       until the rest fits\n"
+int cli_offload_option(const char *command, const char *option, const char *value, dfrt_model_options *o);
 /* A seed from the system's randomness (the clock's where that fails). */
 uint64_t cli_random_seed(void);
 /* A usage error unless `text` (`what`, for the message) is non-empty UTF-8. */

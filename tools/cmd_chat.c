@@ -35,9 +35,10 @@ static const char help[] =
     "  --backend NAME       auto (default), cuda, vulkan or cpu\n"
     "  --device I           device index within the backend\n"
     "  --threads N          CPU backend threads\n"
+    CLI_OFFLOAD_HELP
     "  --verbose            after each answer: its tokens, tokens/s and the prompt's time\n";
 
-static const char options[] = "--system= -n= --max-tokens= " CLI_SAMPLING_OPTIONS
+static const char options[] = "--system= -n= --max-tokens= " CLI_SAMPLING_OPTIONS CLI_OFFLOAD_OPTIONS
                               "--context= --kv-cache= --backend= --device= --threads= --verbose --help -h";
 
 /* Ctrl-C: raises the flag that dfrt_generate polls; no SA_RESTART, so a read waiting for the
@@ -158,6 +159,7 @@ typedef struct chat_args {
     const char *model_dir, *system, *backend_name;
     int device, threads, context, kv_f32, max_tokens, verbose, seed_given;
     dfrt_sampling sampling;
+    dfrt_model_options offload; /* offload_layers, weight_budget */
 } chat_args;
 
 /* One answer to the conversation as it stands (its last message is the user's): 1, or 0 when
@@ -259,7 +261,8 @@ static int parse(int argc, char **argv, chat_args *r) {
             if (!cli_parse_int("chat", arg, v, 2, 1 << 22, &r->context)) return CLI_USAGE;
         } else if (strcmp(arg, "--kv-cache") == 0) {
             if (!cli_parse_kv_cache("chat", arg, v, &r->kv_f32)) return CLI_USAGE;
-        } else if ((rc = cli_sampling_option("chat", arg, v, &r->sampling, &r->seed_given)) != -1) {
+        } else if ((rc = cli_sampling_option("chat", arg, v, &r->sampling, &r->seed_given)) != -1 ||
+                   (rc = cli_offload_option("chat", arg, v, &r->offload)) != -1) {
             if (rc != CLI_OK) return rc;
         }
     }
@@ -277,7 +280,8 @@ int cmd_chat(int argc, char **argv) {
     dfrt_backend *b = NULL;
     dfrt_model *m = NULL;
     conversation c = {0};
-    dfrt_model_options mo = {.max_context = r.context, .max_batch = 1, .kv_f32 = r.kv_f32};
+    dfrt_model_options mo = {.max_context = r.context, .max_batch = 1, .kv_f32 = r.kv_f32,
+                             .offload_layers = r.offload.offload_layers, .weight_budget = r.offload.weight_budget};
     if ((rc = cli_load_model("chat", r.model_dir, r.backend_name, r.device, r.threads, &mo, &b, &m)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     if (!dfrt_model_tokenizer(m)) {

@@ -44,6 +44,7 @@ static const char help[] =
     "  --backend NAME       auto (default), cuda, vulkan or cpu\n"
     "  --device I           device index within the backend\n"
     "  --threads N          CPU backend threads (default: the CPUs this process may use)\n"
+    CLI_OFFLOAD_HELP
     "\n"
     "output:\n"
     "  --ids                print only the generated token ids, one line per sequence\n"
@@ -61,7 +62,7 @@ static const char help[] =
     "  dfrt run --prompt-file psalm.txt --temperature 0.7 --min-p 0.05 --stop Amen\n";
 
 static const char options[] =
-    "--prompt= --prompt-file= --tokens= --chat --system= -n= --max-tokens= " CLI_SAMPLING_OPTIONS
+    "--prompt= --prompt-file= --tokens= --chat --system= -n= --max-tokens= " CLI_SAMPLING_OPTIONS CLI_OFFLOAD_OPTIONS
     "--stop= --ignore-eos --batch= --context= --kv-cache= --backend= --device= "
     "--threads= --ids --logits-out= --help -h";
 
@@ -342,6 +343,7 @@ typedef struct run_args {
     const char *model_dir, *prompt, *prompt_file, *tokens_text, *system, *backend_name, *logits_path;
     int device, max_tokens, batch, context, threads, chat, ids_only, ignore_eos, seed_given, kv_f32;
     dfrt_sampling sampling;
+    dfrt_model_options offload; /* offload_layers, weight_budget */
     const char **stops;
     int n_stops;
 } run_args;
@@ -383,7 +385,8 @@ static int parse(int argc, char **argv, run_args *r) {
             if (!cli_parse_int("run", arg, v, 1, 1 << 22, &r->context)) return CLI_USAGE;
         } else if (strcmp(arg, "--kv-cache") == 0) {
             if (!cli_parse_kv_cache("run", arg, v, &r->kv_f32)) return CLI_USAGE;
-        } else if ((rc = cli_sampling_option("run", arg, v, &r->sampling, &r->seed_given)) != -1) {
+        } else if ((rc = cli_sampling_option("run", arg, v, &r->sampling, &r->seed_given)) != -1 ||
+                   (rc = cli_offload_option("run", arg, v, &r->offload)) != -1) {
             if (rc != CLI_OK) return rc;
         }
     }
@@ -477,7 +480,8 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
 
-    dfrt_model_options mo = {.max_context = r.context, .max_batch = r.batch, .kv_f32 = r.kv_f32};
+    dfrt_model_options mo = {.max_context = r.context, .max_batch = r.batch, .kv_f32 = r.kv_f32,
+                             .offload_layers = r.offload.offload_layers, .weight_budget = r.offload.weight_budget};
     if ((rc = cli_load_model("run", r.model_dir, r.backend_name, r.device, r.threads, &mo, &b, &m)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     char mem[32];
@@ -566,6 +570,9 @@ int cmd_run(int argc, char **argv) {
             st.decode_seconds > 0 ? (st.generated_tokens - r.batch) / st.decode_seconds : 0.0,
             r.batch > 1 ? " over all sequences" : "");
     fprintf(stderr, "peak device memory: %s\n", mem);
+    uint64_t copies, copied;
+    if (dfrt_model_offloaded_layers(m, &copies, &copied))
+        fprintf(stderr, "offload: %llu layer copies, %.2f GB to the device\n", (unsigned long long)copies, copied / 1e9);
     rc = CLI_OK;
     goto done;
 oom:

@@ -49,6 +49,7 @@ static const char serve_help[] =
     "  --name NAME          the model's id in responses (default: the directory's name)\n"
     "  --kv-cache TYPE      bf16 (default) or f32\n"
     "  --tokenizer FILE     a tokenizer.json to use instead of the model directory's\n"
+    CLI_OFFLOAD_HELP
     "\n"
     "SIGINT or SIGTERM: stop accepting, let running requests finish for up to 10 s, exit 0.\n";
 
@@ -943,10 +944,11 @@ static char *read_key_file(const char *path) {
 int cmd_serve(int argc, char **argv) {
     const char *model_dir = NULL, *host = "127.0.0.1", *backend_name = "auto", *name = NULL, *key = NULL,
                *key_file = NULL, *tokenizer = NULL;
+    dfrt_model_options offload = {0}; /* offload_layers, weight_budget */
     int port = 8080, device = -1, threads = 0, parallel = 4, context = 0, queue = 0, timeout = 30, kv_f32 = 0, max_body = 1 << 20;
     cli_args a = {argc, argv, 1, "serve",
                   "--host= --port= --backend= --device= --threads= --parallel= --context= --queue= --api-key= --api-key-file= "
-                  "--max-body= --timeout= --name= --kv-cache= --tokenizer= --help -h",
+                  "--max-body= --timeout= --name= --kv-cache= --tokenizer= " CLI_OFFLOAD_OPTIONS "--help -h",
                   serve_help, 0, NULL};
     int is_opt;
     const char *arg, *inl;
@@ -972,6 +974,7 @@ int cmd_serve(int argc, char **argv) {
         else if (strcmp(arg, "--timeout") == 0) { if (!cli_parse_int("serve", arg, v, 1, 86400, &timeout)) return CLI_USAGE; }
         else if (strcmp(arg, "--name") == 0) name = v;
         else if (strcmp(arg, "--tokenizer") == 0) tokenizer = v;
+        else if (cli_offload_option("serve", arg, v, &offload) != CLI_OK) return CLI_USAGE;
         else if (strcmp(arg, "--kv-cache") == 0) { if (!cli_parse_kv_cache("serve", arg, v, &kv_f32)) return CLI_USAGE; }
     }
     if (key && key_file) return cli_usage_error("serve", "give --api-key or --api-key-file, not both");
@@ -1004,7 +1007,8 @@ int cmd_serve(int argc, char **argv) {
     dfrt_backend *b = NULL;
     dfrt_status st;
     struct MHD_Daemon *d = NULL;
-    dfrt_model_options mo = {.max_context = context, .max_batch = parallel, .kv_f32 = kv_f32, .tokenizer_path = tokenizer};
+    dfrt_model_options mo = {.max_context = context, .max_batch = parallel, .kv_f32 = kv_f32, .tokenizer_path = tokenizer,
+                             .offload_layers = offload.offload_layers, .weight_budget = offload.weight_budget};
     if ((rc = cli_load_model("serve", model_dir, backend_name, device, threads, &mo, &b, &s.m)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     if (!(s.tok = dfrt_model_tokenizer(s.m))) {

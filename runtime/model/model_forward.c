@@ -106,8 +106,34 @@ static dfrt_status residual(dfrt_model *m, uint32_t rows) {
 /* One decoder layer over `rows` token rows; x (rows, H) is the residual stream, to which the
  * layer before added its last projection, tmp, only in this layer's first norm (l > 0). So
  * does this layer: the caller adds tmp (pass_body). */
+/* Offloaded layer l's unit into its slot unless the slot holds it already (or its copy is
+ * under way); the copy waits for the ops enqueued so far, which may still read the slot. */
+static dfrt_status fetch(dfrt_model *m, uint32_t l) {
+    int k = (int)((l - m->first_offloaded) % (uint32_t)m->n_slots);
+    if (m->slot_layer[k] == (int64_t)l) return DFRT_OK;
+    m->slot_layer[k] = -1; /* until the copy is enqueued */
+    DFRT_TRY(dfrt_df11_image_copy(m->offload_slots[k], m->images[l]));
+    m->slot_layer[k] = l;
+    m->offload_copies++;
+    m->offload_bytes += m->images[l]->size;
+    return DFRT_OK;
+}
+
+/* Before offloaded layer l's ops: its unit in its slot, then the next offloaded layer's
+ * fetched into the other slot (the one layer l - 1 read, whose ops are enqueued), so that on a
+ * backend with a copy queue the copy runs while layer l computes. */
+static dfrt_status stage(dfrt_model *m, uint32_t l) {
+    DFRT_TRY(fetch(m, l));
+    DFRT_TRY(dfrt_backend_ops_after_copies(m->b));
+    uint32_t next = l + 1 < m->n_layers ? l + 1 : m->first_offloaded; /* the next pass's first */
+    if ((next - m->first_offloaded) % (uint32_t)m->n_slots != (l - m->first_offloaded) % (uint32_t)m->n_slots)
+        DFRT_TRY(fetch(m, next));
+    return DFRT_OK;
+}
+
 static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     const layer_weights *lw = &m->layers[l];
+    if (l >= m->first_offloaded) DFRT_TRY(stage(m, l));
     dfrt_backend *b = m->b;
     const uint32_t H = m->hidden, hd = m->head_dim, q_width = m->n_heads * hd, kv_width = m->n_kv * hd;
     const uint32_t QKV = m->qkv_width, F = m->inter, batch = (uint32_t)m->max_batch, ctx = (uint32_t)m->max_ctx;

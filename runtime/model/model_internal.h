@@ -90,6 +90,17 @@ struct dfrt_model {
     /* host scratch for the per-row tables of a forward pass */
     uint32_t *host_offsets;
 
+    /* Offloading: the layers from first_offloaded on keep their DF11 unit in host memory
+     * (images[l]) and run from one of n_slots device slots, copied there before use unless the
+     * slot still holds it (slot_layer); views[l] is the unit as the ops see it in its slot. */
+    uint32_t first_offloaded; /* n_layers: none */
+    dfrt_df11_image **images;
+    dfrt_device_df11 *views;
+    dfrt_device_df11 *offload_slots[2];
+    int n_slots;
+    int64_t slot_layer[2];
+    uint64_t offload_copies, offload_bytes; /* copies made, and their bytes */
+
     bool eager; /* every pass op by op: options.eager, no recording backend, or recording failed */
     recorded_pass recorded[MODEL_MAX_RECORDED];
 

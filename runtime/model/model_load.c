@@ -340,7 +340,99 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
     return DFRT_OK;
 }
 
-static void fmt_gb(char *buf, size_t size, uint64_t bytes) { snprintf(buf, size, "%.2f GB", (double)bytes / 1e9); }
+static void fmt_gb(char *buf, size_t size, uint64_t bytes) {
+    if (bytes < 1000000000) snprintf(buf, size, "%.2f MB", (double)bytes / 1e6);
+    else snprintf(buf, size, "%.2f GB", (double)bytes / 1e9);
+}
+
+/* Which layers to offload (m->first_offloaded), from offload_layers or weight_budget, and the
+ * weights' device bytes then (pl->weight_bytes: the slots in place of the offloaded units). A
+ * layer's device bytes are its unit's in the backend's layout; a slot's, the largest of the
+ * offloaded layers' (dfrt_df11_slot_bytes, which takes each part's largest, may exceed it by
+ * a few kB: the fit check after loading uses what was allocated). */
+static dfrt_status plan_offload(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl, const dfrt_model_options *o) {
+    m->first_offloaded = m->n_layers;
+    if (!o->offload_layers && !o->weight_budget) return DFRT_OK;
+    if (o->offload_layers && o->weight_budget)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "give offload_layers or weight_budget, not both");
+    if (o->offload_layers < -1 || o->offload_layers > (int)m->n_layers)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "offload_layers %d: the model has %u layers (-1: all of them)",
+                         o->offload_layers, m->n_layers);
+    int layout = dfrt_backend_df11_layout(m->b);
+    uint64_t *dev = dfrt_calloc(m->n_layers, sizeof *dev, "layer sizes");
+    if (!dev) return DFRT_OUT_OF_MEMORY;
+    uint64_t layers = 0, file_layers = 0;
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        const dfrt_df11_unit *u = pl->proj[l][0].unit;
+        if (!u) {
+            free(dev);
+            return dfrt_fail(DFRT_UNSUPPORTED,
+                             "%s: layer %u is BF16; offloading keeps DF11 layer units in host memory (dfrt compress "
+                             "makes the DF11 model)",
+                             cp->dir, l);
+        }
+        dev[l] = dfrt_df11_device_bytes(u, layout);
+        layers += dev[l];
+        for (size_t i = 0; i < cp->n_units; i++)
+            if (&cp->units[i].unit == u) file_layers += cp->units[i].compressed_bytes;
+    }
+    /* pl->weight_bytes counts units by their file bytes: the others' (tables) stay as counted */
+    uint64_t others = pl->weight_bytes - file_layers;
+    uint32_t first = m->n_layers;
+    uint64_t need = others + layers, slot = 0;
+    if (o->offload_layers) {
+        first = o->offload_layers < 0 ? 0 : m->n_layers - (uint32_t)o->offload_layers;
+        for (uint32_t l = first; l < m->n_layers; l++) {
+            need -= dev[l];
+            slot = DFRT_MAX(slot, dev[l]);
+        }
+        need += DFRT_MIN(m->n_layers - first, 2) * slot;
+    } else { /* the most layers that fit beside the others and the slots */
+        uint64_t resident = need;
+        while (first > 0 && resident + DFRT_MIN(m->n_layers - first, 2) * slot > o->weight_budget) {
+            first--;
+            slot = DFRT_MAX(slot, dev[first]);
+            resident -= dev[first];
+        }
+        need = resident + DFRT_MIN(m->n_layers - first, 2) * slot;
+        if (need > o->weight_budget) {
+            char b[32], t[32], sl[32];
+            fmt_gb(b, sizeof b, o->weight_budget);
+            fmt_gb(t, sizeof t, others);
+            fmt_gb(sl, sizeof sl, DFRT_MIN(m->n_layers, 2) * slot);
+            free(dev);
+            return dfrt_fail(DFRT_OUT_OF_MEMORY,
+                             "%s: a weight budget of %s is less than the weights that stay on the device with every "
+                             "layer offloaded: %s (embeddings, lm_head) and %s (two layer slots)",
+                             cp->dir, b, t, sl);
+        }
+    }
+    free(dev);
+    m->first_offloaded = first;
+    pl->weight_bytes = need;
+    if (first < m->n_layers) {
+        m->images = dfrt_calloc(m->n_layers, sizeof *m->images, "offloaded layers");
+        m->views = dfrt_calloc(m->n_layers, sizeof *m->views, "offloaded layers");
+        if (!m->images || !m->views) return DFRT_OUT_OF_MEMORY;
+    }
+    return DFRT_OK;
+}
+
+/* The slots of the offloaded layers, and each layer's view of its slot. */
+static dfrt_status make_slots(dfrt_model *m) {
+    uint32_t n = m->n_layers - m->first_offloaded;
+    if (!n) return DFRT_OK;
+    m->n_slots = n < 2 ? (int)n : 2;
+    for (int i = 0; i < m->n_slots; i++) {
+        DFRT_TRY(dfrt_df11_slot_alloc(m->b, m->images + m->first_offloaded, n, &m->offload_slots[i]));
+        m->slot_layer[i] = -1;
+    }
+    for (uint32_t l = m->first_offloaded; l < m->n_layers; l++) {
+        dfrt_df11_view(m->offload_slots[(l - m->first_offloaded) % (uint32_t)m->n_slots], m->images[l], &m->views[l]);
+        m->layers[l].unit = &m->views[l];
+    }
+    return DFRT_OK;
+}
 
 static dfrt_status check_fits(const dfrt_model *m, const plan *pl, uint64_t embed_row_bytes) {
     const dfrt_device_info *info = dfrt_backend_info(m->b);
@@ -353,11 +445,20 @@ static dfrt_status check_fits(const dfrt_model *m, const plan *pl, uint64_t embe
         fmt_gb(s, sizeof s, 2 * pl->scratch_elems);
         fmt_gb(k, sizeof k, pl->kv_bytes);
         fmt_gb(a, sizeof a, pl->act_bytes + embed_row_bytes);
+        /* what would fit: the weights in the room the rest leaves, with layers offloaded */
+        uint64_t rest = total - pl->weight_bytes;
+        char hint[192] = "";
+        if (rest < info->memory_bytes && m->first_offloaded == m->n_layers && pl->proj[0][0].unit) {
+            char room[32];
+            fmt_gb(room, sizeof room, (info->memory_bytes - rest) / 100 * 95);
+            snprintf(hint, sizeof hint, ", or keep DF11 layers in host memory with a weight budget of %s "
+                     "(dfrt_model_options.weight_budget; dfrt run --gpu-memory)", room);
+        }
         return dfrt_fail(DFRT_OUT_OF_MEMORY,
                          "the model needs %s on %s (%s), which has %s: weights %s, decode scratch %s, KV cache %s "
-                         "(%d sequences x %d tokens, %s), activations %s; lower the context or batch",
+                         "(%d sequences x %d tokens, %s), activations %s; lower the context or batch%s",
                          t, info->name, info->backend, d, w, s, k, m->max_batch, m->max_ctx,
-                         dfrt_kv_type_name(m->kv_type), a);
+                         dfrt_kv_type_name(m->kv_type), a, hint);
     }
     return DFRT_OK;
 }
@@ -368,7 +469,10 @@ static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const pl
     const dfrt_layer_layout *lay = layout(m);
     uint64_t offsets[DFRT_MAX_PROJ + 1] = {0};
     for (int p = 0; p < lay->n; p++) offsets[p + 1] = offsets[p] + proj_rows(m, p) * proj_cols(m, p);
-    if (ref[0].unit) {
+    if (ref[0].unit && l >= m->first_offloaded) { /* in host memory; lw->unit once the slots exist */
+        DFRT_TRY(dfrt_df11_image_build(m->b, ref[0].unit, &m->images[l]));
+        for (int p = 0; p < lay->n; p++) offsets[p] = ref[0].unit->parts[p].offset;
+    } else if (ref[0].unit) {
         DFRT_TRY(device_unit(m, cp, ref[0].unit, &lw->unit));
         for (int p = 0; p < lay->n; p++) offsets[p] = ref[0].unit->parts[p].offset;
     } else { /* a resident block laid out as a decoded unit: the same matmuls, the same bits */
@@ -688,6 +792,8 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
         goto fail;
     }
     if (m->max_rows < m->max_batch) m->max_rows = m->max_batch;
+    /* no pass holds more rows than the sequences' positions: activations sized for no more */
+    if ((int64_t)m->max_rows > (int64_t)m->max_batch * m->max_ctx) m->max_rows = m->max_batch * m->max_ctx;
     if (!(m->units = dfrt_calloc(cp->n_units ? cp->n_units : 1, sizeof *m->units, "units")) ||
         !(m->layers = dfrt_calloc(m->n_layers, sizeof *m->layers, "layers"))) {
         s = DFRT_OUT_OF_MEMORY;
@@ -697,6 +803,8 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     m->fused = b->vt->df11_matmul != NULL;
     m->eager = o->eager || !b->vt->capture_begin;
     if ((s = make_plan(m, cp, &pl)) != DFRT_OK) goto fail;
+    if ((s = plan_offload(m, cp, &pl, o)) != DFRT_OK) goto fail;
+    if (m->first_offloaded < m->n_layers) m->eager = true; /* the copies are not recorded */
     /* Embedding rows from a compressed table are decoded chunk by chunk into row slots. */
     m->embed_row_slots = DFRT_MIN(m->max_rows, 64);
     if (pl.embed.unit)
@@ -706,6 +814,7 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     warn_cpu_df11(b, cp);
 
     for (uint32_t l = 0; l < m->n_layers && s == DFRT_OK; l++) s = load_layer(m, cp, &pl, l);
+    if (s == DFRT_OK) s = make_slots(m);
     if (s == DFRT_OK) s = load_table(m, cp, &pl.embed, &m->embed);
     if (s == DFRT_OK) s = pl.tied ? DFRT_OK : load_table(m, cp, &pl.lm_head, &m->lm_head);
     if (s == DFRT_OK && pl.tied) m->lm_head = m->embed;
@@ -773,6 +882,9 @@ void dfrt_model_free(dfrt_model *m) {
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) dfrt_buffer_free(bufs[i]);
     }
     free(m->layers);
+    for (uint32_t l = 0; m->images && l < m->n_layers; l++) dfrt_df11_image_free(m->images[l]);
+    for (int i = 0; i < 2; i++) dfrt_device_df11_free(m->offload_slots[i]);
+    DFRT_FREE_ALL(m->images, m->views);
     for (size_t i = 0; m->units && i < m->n_units; i++) dfrt_device_df11_free(m->units[i]);
     free(m->units);
     dfrt_buffer_free(m->embed.resident);
@@ -795,6 +907,11 @@ int dfrt_model_max_context(const dfrt_model *m) { return m->max_ctx; }
 dfrt_kv_type dfrt_model_kv_type(const dfrt_model *m) { return m->kv_type; }
 int dfrt_model_max_batch(const dfrt_model *m) { return m->max_batch; }
 uint64_t dfrt_model_device_bytes(const dfrt_model *m) { return m->device_bytes; }
+int dfrt_model_offloaded_layers(const dfrt_model *m, uint64_t *out_copies, uint64_t *out_copied_bytes) {
+    if (out_copies) *out_copies = m->offload_copies;
+    if (out_copied_bytes) *out_copied_bytes = m->offload_bytes;
+    return (int)(m->n_layers - m->first_offloaded);
+}
 
 uint64_t dfrt_model_kv_bytes(const dfrt_model *m, uint64_t *out_per_token) {
     /* keys and values of every layer: fp32, or BF16 */
