@@ -103,9 +103,6 @@ static dfrt_status residual(dfrt_model *m, uint32_t rows) {
                                               .n = (uint64_t)rows * m->hidden});
 }
 
-/* One decoder layer over `rows` token rows; x (rows, H) is the residual stream, to which the
- * layer before added its last projection, tmp, only in this layer's first norm (l > 0). So
- * does this layer: the caller adds tmp (pass_body). */
 /* Offloaded layer l's unit into its slot unless the slot holds it already (or its copy is
  * under way); the copy waits for the ops enqueued so far, which may still read the slot. */
 static dfrt_status fetch(dfrt_model *m, uint32_t l) {
@@ -131,6 +128,9 @@ static dfrt_status stage(dfrt_model *m, uint32_t l) {
     return DFRT_OK;
 }
 
+/* One decoder layer over `rows` token rows; x (rows, H) is the residual stream, to which the
+ * layer before added its last projection, tmp, only in this layer's first norm (l > 0). So
+ * does this layer: the caller adds tmp (pass_body). */
 static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     const layer_weights *lw = &m->layers[l];
     if (l >= m->first_offloaded) DFRT_TRY(stage(m, l));
