@@ -455,16 +455,6 @@ void dfrt_df11_image_free(dfrt_df11_image *im) {
     DFRT_FREE_ALL(im->meta.positions, im->meta.name, im);
 }
 
-uint64_t dfrt_df11_slot_bytes(dfrt_df11_image *const *images, size_t n) {
-    uint64_t total = 0;
-    for (int i = 0; i < DFRT_DF11_PARTS; i++) {
-        size_t most = 0;
-        for (size_t k = 0; k < n; k++) most = DFRT_MAX(most, images[k]->len[i]);
-        total += most;
-    }
-    return total;
-}
-
 dfrt_status dfrt_df11_slot_alloc(dfrt_backend *b, dfrt_df11_image *const *images, size_t n, dfrt_device_df11 **out) {
     *out = NULL;
     dfrt_device_df11 *u = dfrt_calloc(1, sizeof *u, "a DF11 slot");

@@ -59,9 +59,8 @@ typedef struct dfrt_df11_image {
 dfrt_status dfrt_df11_image_build(dfrt_backend *b, const dfrt_df11_unit *unit, dfrt_df11_image **out);
 void dfrt_df11_image_free(dfrt_df11_image *im);
 /* A slot: device buffers that can hold any of these images (each part as large as the
- * largest); its bytes on the device. */
+ * largest). */
 dfrt_status dfrt_df11_slot_alloc(dfrt_backend *b, dfrt_df11_image *const *images, size_t n, dfrt_device_df11 **out);
-uint64_t dfrt_df11_slot_bytes(dfrt_df11_image *const *images, size_t n);
 /* Makes *view the image's unit in the slot's buffers (for the ops' arguments). */
 void dfrt_df11_view(const dfrt_device_df11 *slot, const dfrt_df11_image *im, dfrt_device_df11 *view);
 /* Copies the image into the slot: after the ops enqueued so far (which may still read the

@@ -85,7 +85,6 @@ typedef struct call {
     cli_text out;
     size_t out_at;
     bool sent_role, finished; /* the first chunk (role) and the last ([DONE]) are out */
-    double t_submit;
 } call;
 
 struct server {
@@ -602,7 +601,6 @@ static enum MHD_Result completion(server *s, struct MHD_Connection *conn, const 
     c->stream = cJSON_IsTrue(stream);
     c->include_usage = cJSON_IsTrue(iu);
     c->created = (long)time(NULL);
-    c->t_submit = cli_now();
     snprintf(c->id, sizeof c->id, "%s-%llu", chat ? "chatcmpl" : "cmpl",
              (unsigned long long)atomic_fetch_add(&s->next_id, 1));
     for (int i = 0; i < n_stops; i++) {

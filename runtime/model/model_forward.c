@@ -106,7 +106,7 @@ static dfrt_status residual(dfrt_model *m, uint32_t rows) {
 /* Offloaded layer l's unit into its slot unless the slot holds it already (or its copy is
  * under way); the copy waits for the ops enqueued so far, which may still read the slot. */
 static dfrt_status fetch(dfrt_model *m, uint32_t l) {
-    int k = (int)((l - m->first_offloaded) % (uint32_t)m->n_slots);
+    int k = dfrt_offload_slot(m, l);
     if (m->slot_layer[k] == (int64_t)l) return DFRT_OK;
     m->slot_layer[k] = -1; /* until the copy is enqueued */
     DFRT_TRY(dfrt_df11_image_copy(m->offload_slots[k], m->images[l]));
@@ -123,8 +123,7 @@ static dfrt_status stage(dfrt_model *m, uint32_t l) {
     DFRT_TRY(fetch(m, l));
     DFRT_TRY(dfrt_backend_ops_after_copies(m->b));
     uint32_t next = l + 1 < m->n_layers ? l + 1 : m->first_offloaded; /* the next pass's first */
-    if ((next - m->first_offloaded) % (uint32_t)m->n_slots != (l - m->first_offloaded) % (uint32_t)m->n_slots)
-        DFRT_TRY(fetch(m, next));
+    if (dfrt_offload_slot(m, next) != dfrt_offload_slot(m, l)) DFRT_TRY(fetch(m, next));
     return DFRT_OK;
 }
 

@@ -109,6 +109,11 @@ struct dfrt_model {
     const volatile int *cancel;
 };
 
+/* The slot offloaded layer l runs from: the offloaded layers take the slots in turn. */
+static inline int dfrt_offload_slot(const dfrt_model *m, uint32_t l) {
+    return (int)((l - m->first_offloaded) % (uint32_t)m->n_slots);
+}
+
 /* Sampling on the host (sampling.c): xoshiro256** seeded through splitmix64, one stream per
  * sequence; dfrt_sample draws from softmax(logits / T) restricted to the top k, to the smallest
  * set whose probability reaches top_p, and to the tokens at least min_p times as likely as the

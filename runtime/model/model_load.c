@@ -348,7 +348,7 @@ static void fmt_gb(char *buf, size_t size, uint64_t bytes) {
 /* Which layers to offload (m->first_offloaded), from offload_layers or weight_budget, and the
  * weights' device bytes then (pl->weight_bytes: the slots in place of the offloaded units). A
  * layer's device bytes are its unit's in the backend's layout; a slot's, the largest of the
- * offloaded layers' (dfrt_df11_slot_bytes, which takes each part's largest, may exceed it by
+ * offloaded layers' (dfrt_df11_slot_alloc, which takes each part's largest, may exceed it by
  * a few kB: the fit check after loading uses what was allocated). */
 static dfrt_status plan_offload(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl, const dfrt_model_options *o) {
     m->first_offloaded = m->n_layers;
@@ -428,7 +428,7 @@ static dfrt_status make_slots(dfrt_model *m) {
         m->slot_layer[i] = -1;
     }
     for (uint32_t l = m->first_offloaded; l < m->n_layers; l++) {
-        dfrt_df11_view(m->offload_slots[(l - m->first_offloaded) % (uint32_t)m->n_slots], m->images[l], &m->views[l]);
+        dfrt_df11_view(m->offload_slots[dfrt_offload_slot(m, l)], m->images[l], &m->views[l]);
         m->layers[l].unit = &m->views[l];
     }
     return DFRT_OK;
