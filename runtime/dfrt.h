@@ -456,7 +456,7 @@ DFRT_API dfrt_status dfrt_decompress_dir(const char *df11_dir, const char *out_d
  * normal with std 0.02 rounded to BF16, RMSNorm weights 1), for benchmarks and tests where
  * the real weights are not at hand. The bytes depend only on the model's name. */
 typedef struct dfrt_synthetic_info {
-    const char *name;         /* "llama-3.1-8b", "qwen3-8b", "qwen3-4b", "tiny" */
+    const char *name;         /* "llama-3.1-8b", "qwen3-8b", "qwen3-4b", "llama-3.3-70b", "qwen3-32b", "tiny" */
     const char *architecture; /* "LlamaForCausalLM", "Qwen3ForCausalLM" */
     uint64_t parameters;      /* weights in all tensors */
 } dfrt_synthetic_info;
@@ -471,6 +471,9 @@ typedef struct dfrt_synthetic_options {
     dfrt_progress_fn progress;
     void *progress_user;
     const volatile int *cancel; /* polled; non-zero makes the call return DFRT_CANCELLED */
+    /* dfrt_synthetic_checkpoint: the host memory it may count on (0: the machine's, from
+     * sysconf; a VM whose memory grows as it is used reports less than it has) */
+    uint64_t host_memory_bytes;
 } dfrt_synthetic_options;
 
 /* Makes sure CACHE_DIR/NAME-v1/bf16 (a BF16 Hugging Face directory: config.json,
@@ -486,6 +489,16 @@ typedef struct dfrt_synthetic_options {
 DFRT_API dfrt_status dfrt_synthetic_model(const char *name, const char *cache_dir,
                                           const dfrt_synthetic_options *options, char **out_bf16_dir,
                                           char **out_df11_dir, bool *out_built);
+/* A synthetic model built in host memory, with no file written: the same tensors as the
+ * directories of dfrt_synthetic_model (the DF11 one is what dfrt_compress_dir makes of the
+ * BF16 one; its weights are made a unit at a time from the seed, so the BF16 model is never
+ * whole in memory). Units are made and compressed on n_threads threads, fewer when host
+ * memory is short (each holds one BF16 unit). Refuses, with DFRT_OUT_OF_MEMORY and the sizes,
+ * a model larger than host memory (host_memory_bytes). Close it with dfrt_checkpoint_close;
+ * it has no tokenizer and no generation_config.json (config.json's eos_token_id ends
+ * sequences). */
+DFRT_API dfrt_status dfrt_synthetic_checkpoint(const char *name, bool df11, const dfrt_synthetic_options *options,
+                                               dfrt_checkpoint **out_checkpoint);
 /* The config.json of a synthetic model, parsed (without building anything). */
 DFRT_API dfrt_status dfrt_synthetic_config(const char *name, dfrt_config **out_config);
 
@@ -727,6 +740,10 @@ typedef struct dfrt_model_options {
  * Loads tokenizer.json when the directory has one. */
 DFRT_API dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options,
                                      dfrt_model **out_model);
+/* dfrt_model_load of a checkpoint already open (dfrt_synthetic_checkpoint, say), which stays
+ * the caller's: the model borrows its config, so close it only after dfrt_model_free. */
+DFRT_API dfrt_status dfrt_model_load_checkpoint(dfrt_backend *b, const dfrt_checkpoint *checkpoint,
+                                                const dfrt_model_options *options, dfrt_model **out_model);
 /* Whether dfrt_model_load would load a checkpoint's model, short of the device: the same checks
  * (one function does them for both) but the device memory. The architecture and config; every
  * weight the config requires (a missing one is named), with its dtype and shape; no tensor

@@ -36,6 +36,10 @@ expect 2 "--ops expects a list of copy, decode, matmul, layer; got \"copy,frob\"
 expect 1 "unknown synthetic model \"frob\"" -- "$DFRT" bench ops --shapes frob
 expect 1 "$T/none/config.json" -- "$DFRT" bench ops --shapes "$T/none"
 expect 2 "--plot" -- "$DFRT" bench model --synthetic tiny --plot
+expect 2 "--in-memory and --host-memory build a --synthetic model" -- "$DFRT" bench model "$MODEL" --in-memory
+expect 2 "--host-memory goes with --in-memory" -- "$DFRT" bench model --synthetic tiny --host-memory 100
+expect 2 "--host-memory expects a positive number of gigabytes (1e9 bytes), got \"-1\"" -- \
+    "$DFRT" bench model --synthetic tiny --in-memory --host-memory -1
 
 # --- the shipped model ----------------------------------------------------------------------
 expect 0 "verified 10 units, 8.39 M weights" -- "$DFRT" verify "$MODEL"

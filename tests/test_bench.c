@@ -181,6 +181,47 @@ static void test_model_bench(void) {
     const cJSON *op;
     cJSON_ArrayForEach(op, prof) parts += num(op, "us");
     CHECK(prof && num(get(prof, "df11_matmul"), "us") > 0 && fabs(parts - num(f1, "profile_device_us_per_step")) < 1e-6 * parts);
+    const cJSON *first = j ? get(j, "figures") : NULL;
+    int32_t cached_tokens[3] = {-1, -1, -1};
+    for (int i = 0; first && i < 3; i++)
+        cached_tokens[i] = (int32_t)cJSON_GetArrayItem(get(cJSON_GetArrayItem(first, 0), "tokens"), i)->valuedouble;
+    cJSON_Delete(j);
+
+    /* --in-memory: no cache, the same weights (the same greedy tokens as the cached model);
+     * with too little host memory for DF11 (2.2 GB: the BF16 model and the 2 GiB margin fit,
+     * the DF11 one's estimate does not), DF11 is reported as not fitting and BF16 runs. */
+    test_sh("'%s' bench model --synthetic tiny --in-memory --backend cpu --batch 2 --prompt-len 4 --gen 3 --min-time 0 "
+            "--formats df11 --kv-cache f32 --eager --json '%s' > '%s.out' 2> '%s'",
+            dfrt_exe, json, json, log);
+    err = test_read_file(log, NULL);
+    CHECK(err && strstr(err, "built synthetic tiny (DF11, in memory) in ") && !strstr(err, "using cached"));
+    free(err);
+    j = load_json(json);
+    m = j ? get(j, "model") : NULL;
+    CHECK(m && strcmp(cJSON_GetStringValue(get(m, "source")), "synthetic, in memory") == 0 && num(m, "parameters") == 5245440);
+    CHECK(m && num(m, "df11_build_seconds") >= 0 && num(m, "df11_weight_bytes") > 0.6 * 2 * 5245440);
+    f1 = j ? cJSON_GetArrayItem(get(j, "figures"), 0) : NULL;
+    const cJSON *tk = f1 ? get(f1, "tokens") : NULL;
+    CHECK(tk && cJSON_GetArraySize(tk) == 3);
+    for (int i = 0; tk && i < 3; i++) CHECK(cJSON_GetArrayItem(tk, i)->valuedouble == cached_tokens[i]);
+    cJSON_Delete(j);
+    test_sh("'%s' bench model --synthetic tiny --in-memory --host-memory 2.2 --backend cpu --batch 1 --prompt-len 4 "
+            "--gen 3 --min-time 0 --json '%s' > '%s.out' 2> '%s'",
+            dfrt_exe, json, json, log);
+    err = test_read_file(log, NULL);
+    CHECK(err && strstr(err, "cpu df11 batch 1: does not fit: synthetic tiny: the DF11 model needs 2.22 GB of host "
+                             "memory, and 2.20 GB is there"));
+    free(err);
+    text = test_read_file(out_path, NULL);
+    CHECK(text && strstr(text, "does not fit"));
+    free(text);
+    j = load_json(json);
+    CHECK(j && cJSON_GetArraySize(get(j, "figures")) == 2);
+    cJSON_ArrayForEach(f, j ? get(j, "figures") : NULL) {
+        bool df11 = strcmp(cJSON_GetStringValue(get(f, "format")), "df11") == 0;
+        CHECK(df11 ? cJSON_IsFalse(get(f, "fits")) && strstr(cJSON_GetStringValue(get(f, "reason")), "host memory")
+                   : metric_ok(f, "decode_tokens_per_s", "tokens/s"));
+    }
     cJSON_Delete(j);
 }
 

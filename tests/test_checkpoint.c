@@ -294,6 +294,99 @@ static int cpu_logits(dfrt_backend *b, const char *dir, float *logits, int32_t *
     return s == DFRT_OK;
 }
 
+/* Two checkpoints hold the same tensors (names, dtypes, shapes, bytes) and units. */
+static int same_tensors(const dfrt_checkpoint *a, const dfrt_checkpoint *b) {
+    const dfrt_tensor_set *ta = dfrt_checkpoint_tensors(a), *tb = dfrt_checkpoint_tensors(b);
+    int same = dfrt_tensor_set_count(ta) == dfrt_tensor_set_count(tb) &&
+               dfrt_checkpoint_unit_count(a) == dfrt_checkpoint_unit_count(b);
+    for (size_t i = 0; same && i < dfrt_tensor_set_count(ta); i++) {
+        const dfrt_tensor *x = dfrt_tensor_set_get(ta, i), *y = dfrt_tensor_set_get(tb, i);
+        same = strcmp(x->name, y->name) == 0 && x->dtype == y->dtype && x->n_dims == y->n_dims &&
+               memcmp(x->shape, y->shape, sizeof x->shape) == 0 && x->n_bytes == y->n_bytes &&
+               memcmp(x->data, y->data, x->n_bytes) == 0;
+        if (!same) fprintf(stderr, "  differs: %s / %s\n", x->name, y->name);
+    }
+    for (size_t i = 0; same && i < dfrt_checkpoint_unit_count(a); i++)
+        same = strcmp(dfrt_checkpoint_unit(a, i)->name, dfrt_checkpoint_unit(b, i)->name) == 0;
+    return same;
+}
+
+/* Logits of tokens through a loaded model. */
+static int model_logits(dfrt_model *m, float *logits, int32_t *argmax) {
+    const int32_t tokens[5] = {0, 17, 4095, 1234, 7}, slots[5] = {0}, positions[5] = {0, 1, 2, 3, 4};
+    const uint32_t rows[5] = {0, 1, 2, 3, 4};
+    dfrt_status s = dfrt_model_forward(m, tokens, slots, positions, 5, rows, 5, logits, argmax);
+    CHECK_OK(s);
+    return s == DFRT_OK;
+}
+
+/* dfrt_synthetic_checkpoint: the directories' tensors, made in memory. */
+static void test_synthetic_memory(const char *bf16, const char *df11) {
+    dfrt_checkpoint *disk[2] = {NULL, NULL}, *mem[2] = {NULL, NULL};
+    CHECK_OK(dfrt_checkpoint_open(df11, &disk[0]));
+    CHECK_OK(dfrt_checkpoint_open(bf16, &disk[1]));
+    cancel_at progress = {.after = UINT64_MAX};
+    for (int f = 0; f < 2; f++) {
+        /* DF11 from 3 threads, BF16 from 1: the same bytes as the directories (4 threads) */
+        dfrt_synthetic_options o = {.n_threads = f ? 1 : 3, .progress = cancel_after, .progress_user = &progress};
+        CHECK_OK(dfrt_synthetic_checkpoint("tiny", f == 0, &o, &mem[f]));
+        if (!mem[f] || !disk[f]) continue;
+        CHECK(same_tensors(mem[f], disk[f]));
+        CHECK(progress.last_total == (f ? 1 : 2) * 5245440ull - (f ? 0 : 2 * (4 * (2 * 256 + 2 * 32) + 256)));
+        const dfrt_config *c = dfrt_checkpoint_config(mem[f]);
+        CHECK(c->is_df11 == (f == 0) && c->n_layers == 4 && c->vocab_size == 4096 &&
+              c->n_patterns == dfrt_checkpoint_config(disk[f])->n_patterns);
+        CHECK(strstr(dfrt_checkpoint_dir(mem[f]), "synthetic tiny") && strstr(dfrt_checkpoint_dir(mem[f]), "in memory"));
+    }
+    /* loaded (twice from one checkpoint, which the models borrow): the directory's logits */
+    dfrt_backend *b;
+    CHECK_OK(dfrt_backend_open("cpu", 0, &b));
+    float *la = malloc(5 * 4096 * sizeof *la), *lb = malloc(5 * 4096 * sizeof *lb);
+    int32_t aa[5], ab[5];
+    dfrt_model_options mo = {.max_context = 16, .max_batch = 5};
+    for (int f = 0; f < 2 && b && mem[f]; f++) {
+        dfrt_model *m1 = NULL, *m2 = NULL;
+        CHECK_OK(dfrt_model_load_checkpoint(b, mem[f], &mo, &m1));
+        CHECK_OK(dfrt_model_load_checkpoint(b, mem[f], &mo, &m2));
+        if (m1 && m2 && model_logits(m1, la, aa) && cpu_logits(b, f ? bf16 : df11, lb, ab))
+            CHECK(memcmp(la, lb, 5 * 4096 * sizeof *la) == 0 && memcmp(aa, ab, sizeof aa) == 0);
+        dfrt_model_free(m1);
+        if (m2 && model_logits(m2, la, aa)) CHECK(memcmp(la, lb, 5 * 4096 * sizeof *la) == 0);
+        CHECK(m2 && dfrt_model_tokenizer(m2) == NULL);
+        dfrt_model_free(m2);
+    }
+    free(la);
+    free(lb);
+    dfrt_backend_close(b);
+    for (int f = 0; f < 2; f++) {
+        dfrt_checkpoint_close(mem[f]);
+        dfrt_checkpoint_close(disk[f]);
+    }
+
+    /* Too little host memory, cancellation, a name dfrt does not know: refused, named. */
+    dfrt_checkpoint *cp = (dfrt_checkpoint *)1;
+    CHECK_ERROR(dfrt_synthetic_checkpoint("tiny", false, &(dfrt_synthetic_options){.host_memory_bytes = 1 << 20}, &cp),
+                DFRT_OUT_OF_MEMORY, "synthetic tiny: the BF16 model needs 2.16 GB of host memory, and 0.00 GB is there",
+                "--host-memory");
+    CHECK(cp == NULL);
+    CHECK_ERROR(dfrt_synthetic_checkpoint("llama-3.3-70b", true,
+                                          &(dfrt_synthetic_options){.host_memory_bytes = (uint64_t)64 << 30}, &cp),
+                DFRT_OUT_OF_MEMORY, "synthetic llama-3.3-70b: the DF11 model needs ", "68.72 GB is there");
+    progress = (cancel_at){.after = 100000};
+    CHECK_ERROR(dfrt_synthetic_checkpoint("tiny", true, &(dfrt_synthetic_options){.n_threads = 2, .progress = cancel_after, .cancel = &progress.flag,
+                                                                                  .progress_user = &progress},
+                                          &cp),
+                DFRT_CANCELLED, "cancelled");
+    CHECK(cp == NULL);
+    progress = (cancel_at){.after = 100000};
+    CHECK_ERROR(dfrt_synthetic_checkpoint("tiny", false, &(dfrt_synthetic_options){.n_threads = 2, .progress = cancel_after, .cancel = &progress.flag,
+                                                                                   .progress_user = &progress},
+                                          &cp),
+                DFRT_CANCELLED, "cancelled");
+    CHECK_ERROR(dfrt_synthetic_checkpoint("llama-3-8b", true, NULL, &cp), DFRT_INVALID_ARGUMENT,
+                "unknown synthetic model \"llama-3-8b\"");
+}
+
 /* Synthetic models: built once into a cache, then reused; deterministic; cancellable. */
 static void test_synthetic_cache(void) {
     const dfrt_synthetic_info *info;
@@ -305,10 +398,13 @@ static void test_synthetic_cache(void) {
         {"llama-3.1-8b", "LlamaForCausalLM", 8030261248ull},
         {"qwen3-8b", "Qwen3ForCausalLM", 8190735360ull},
         {"qwen3-4b", "Qwen3ForCausalLM", 4022468096ull},
+        /* the releases' published counts */
+        {"llama-3.3-70b", "LlamaForCausalLM", 70553706496ull},
+        {"qwen3-32b", "Qwen3ForCausalLM", 32762123264ull},
         {"tiny", "Qwen3ForCausalLM", 5245440},
     };
-    CHECK(n == 4);
-    for (size_t i = 0; i < n && i < 4; i++)
+    CHECK(n == 6);
+    for (size_t i = 0; i < n && i < 6; i++)
         CHECK(strcmp(info[i].name, expected[i].name) == 0 && strcmp(info[i].architecture, expected[i].arch) == 0 &&
               info[i].parameters == expected[i].parameters);
 
@@ -440,12 +536,13 @@ static void test_synthetic_cache(void) {
     CHECK_ERROR(dfrt_synthetic_model("llama-3-8b", cache, NULL, NULL, NULL, NULL), DFRT_INVALID_ARGUMENT,
                 "unknown synthetic model");
     CHECK(strcmp(dfrt_last_error(), "unknown synthetic model \"llama-3-8b\" (known: llama-3.1-8b, qwen3-8b, "
-                                    "qwen3-4b, tiny)") == 0);
+                                    "qwen3-4b, llama-3.3-70b, qwen3-32b, tiny)") == 0);
     snprintf(a, sizeof a, "%s/tiny-v1/bf16/config.json/below", cache);
     CHECK_ERROR(dfrt_synthetic_model("tiny", a, NULL, NULL, NULL, NULL), DFRT_IO_ERROR, "config.json",
                 "cannot create directory");
     CHECK_ERROR(dfrt_require_free_space(cache, (uint64_t)1 << 62, "building the synthetic model x"), DFRT_IO_ERROR,
                 cache, ": building the synthetic model x needs 4611686018.4 GB of disk space, but only ", " GB is free");
+    test_synthetic_memory(bf16, df11);
     free(bf16);
     free(df11);
 }

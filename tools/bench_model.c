@@ -13,6 +13,7 @@ static const char help[] =
     "                        [--prompt-len P] [--gen G] [--formats df11,bf16] [--min-time SECONDS]\n"
     "                        [--kv-cache bf16|f32] [--max-rows N] [--eager] [--profile] [--cache DIR]\n"
     "                        [--threads N] [--offload-layers N | --gpu-memory GB]\n"
+    "                        [--in-memory [--host-memory GB]]\n"
     "                        [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
     "\n"
     "Runs the model on each backend (default: every available GPU backend, else the CPU) for\n"
@@ -28,11 +29,16 @@ static const char help[] =
     "and max.\n"
     "\n"
     "The DF11 model and its BF16 twin both run (--formats to choose): with --synthetic, models\n"
-    "with the shapes of llama-3.1-8b, qwen3-8b, qwen3-4b or tiny and random normal weights\n"
-    "(std 0.02), built by dfrt and cached under --cache (default $DFRT_CACHE_DIR, else\n"
-    "$XDG_CACHE_HOME/dfrt, else ~/.cache/dfrt); with MODEL_DIR, the twin is made by\n"
-    "decompressing (or compressing) it into the cache. Greedy tokens of the DF11 and BF16 runs\n"
-    "are compared.\n"
+    "with the shapes of llama-3.1-8b, qwen3-8b, qwen3-4b, llama-3.3-70b, qwen3-32b or tiny and\n"
+    "random normal weights (std 0.02), built by dfrt and cached under --cache (default\n"
+    "$DFRT_CACHE_DIR, else $XDG_CACHE_HOME/dfrt, else ~/.cache/dfrt); with MODEL_DIR, the twin\n"
+    "is made by decompressing (or compressing) it into the cache. Greedy tokens of the DF11 and\n"
+    "BF16 runs are compared.\n"
+    "\n"
+    "--in-memory: the synthetic model is built in host memory instead, the same weights with no\n"
+    "file written, each format right before its runs (the DF11 one unit by unit, without its BF16\n"
+    "twin whole). A format larger than host memory (the machine's, or --host-memory GB where a\n"
+    "VM reports less than it has) is reported as not fitting.\n"
     "\n"
     "Decode steps run as recorded graphs where the backend records work (CUDA graphs: one launch\n"
     "a step instead of one per op); --eager runs every step op by op instead. --profile (implies\n"
@@ -55,6 +61,7 @@ static const char help[] =
 
 typedef struct model_plan {
     const char *dirs[2]; /* df11, bf16 (NULL: not run) */
+    dfrt_checkpoint *cps[2]; /* --in-memory: the model being run, built in memory */
     int batches[MAX_BATCHES], n_batches;
     int prompt_len, gen;
     double min_time;
@@ -195,6 +202,17 @@ static double h2d_rate(dfrt_backend *b) {
     return best;
 }
 
+/* A model that does not fit (dfrt_last_error says why): said and recorded, not a failure. */
+static void record_no_fit(bench_report *r, const char *bn, int format, int batch) {
+    fprintf(stderr, "dfrt bench model: %s %s batch %d: does not fit: %s\n", bn, format_names[format], batch,
+            dfrt_last_error());
+    cJSON *f = bench_figure(r, bn, "model");
+    cJSON_AddStringToObject(f, "format", format_names[format]);
+    cJSON_AddNumberToObject(f, "batch", batch);
+    cJSON_AddBoolToObject(f, "fits", false);
+    cJSON_AddStringToObject(f, "reason", dfrt_last_error());
+}
+
 /* Loads the model for `batch` sequences, runs it and records a figure. */
 static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int format, int batch,
                      const int32_t *prompt) {
@@ -209,15 +227,10 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
     fprintf(stderr, "dfrt bench model: %s %s batch %d: loading...\n", bn, format_names[format], batch);
     dfrt_backend_reset_peak(b);
     double t0 = cli_now();
-    dfrt_status ls = dfrt_model_load(b, p->dirs[format], &mo, &m);
+    dfrt_status ls = p->cps[format] ? dfrt_model_load_checkpoint(b, p->cps[format], &mo, &m)
+                                    : dfrt_model_load(b, p->dirs[format], &mo, &m);
     if (ls == DFRT_OUT_OF_MEMORY) { /* a finding, not a failure: say so, and record it */
-        fprintf(stderr, "dfrt bench model: %s %s batch %d: does not fit: %s\n", bn, format_names[format], batch,
-                dfrt_last_error());
-        cJSON *f = bench_figure(r, bn, "model");
-        cJSON_AddStringToObject(f, "format", format_names[format]);
-        cJSON_AddNumberToObject(f, "batch", batch);
-        cJSON_AddBoolToObject(f, "fits", false);
-        cJSON_AddStringToObject(f, "reason", dfrt_last_error());
+        record_no_fit(r, bn, format, batch);
         return 1;
     }
     if (ls != DFRT_OK) {
@@ -361,8 +374,8 @@ static void compare_tokens(bench_report *r, char names[][16], int n, const model
 /* ---- the table ------------------------------------------------------------------------------ */
 
 static void print_cells(const cJSON *f) {
-    if (!f) {
-        printf("  %-38s", "-");
+    if (!f || cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(f, "fits"))) {
+        printf("  %-38s", f ? "does not fit" : "-");
         return;
     }
     const cJSON *peak = cJSON_GetObjectItemCaseSensitive(f, "peak_device_bytes");
@@ -375,10 +388,12 @@ static void print_ratio_cells(const cJSON *a, const cJSON *b) {
         printf("  %-38s", "");
         return;
     }
+    /* a run that did not fit has no figures: NaN ratios */
     const cJSON *pa = cJSON_GetObjectItemCaseSensitive(a, "peak_device_bytes"), *pb = cJSON_GetObjectItemCaseSensitive(b, "peak_device_bytes");
     printf("  %9.2f %9.2f %8.2f %8.2f ", bench_median(a, "prefill_tokens_per_s") / bench_median(b, "prefill_tokens_per_s"),
            bench_median(a, "decode_tokens_per_s") / bench_median(b, "decode_tokens_per_s"),
-           bench_median(a, "ttft_ms") / bench_median(b, "ttft_ms"), pa->valuedouble / pb->valuedouble);
+           bench_median(a, "ttft_ms") / bench_median(b, "ttft_ms"),
+           cJSON_IsNumber(pa) && cJSON_IsNumber(pb) ? pa->valuedouble / pb->valuedouble : NAN);
 }
 
 /* --profile: per run, each op's device time per decode step (us) and calls per step; the sum;
@@ -429,9 +444,11 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
     const cJSON *bb = cJSON_GetObjectItemCaseSensitive(model, "bf16_weight_bytes");
     printf("\ndfrt bench model: %s", model_name);
     if (cJSON_IsNumber(params)) printf(", %.2f G parameters", params->valuedouble / 1e9);
-    if (cJSON_IsNumber(db) && cJSON_IsNumber(bb))
-        printf(", DF11 %.2f GB = %.1f%% of BF16 %.2f GB", db->valuedouble / 1e9, 100 * db->valuedouble / bb->valuedouble,
-               bb->valuedouble / 1e9);
+    /* the BF16 model's bytes: its files', or (not built) two per parameter */
+    double bf16_bytes = cJSON_IsNumber(bb) ? bb->valuedouble : cJSON_IsNumber(params) ? 2 * params->valuedouble : NAN;
+    if (cJSON_IsNumber(db) && !isnan(bf16_bytes))
+        printf(", DF11 %.2f GB = %.1f%% of BF16 %.2f GB", db->valuedouble / 1e9, 100 * db->valuedouble / bf16_bytes,
+               bf16_bytes / 1e9);
     /* the DF11 weights in each backend's device memory */
     int shown = 0;
     for (int i = 0; i < n; i++) {
@@ -442,7 +459,7 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
         cli_format_bytes(size, sizeof size, dev->valuedouble);
         printf("%s %s %s", shown++ ? "," : "\nDF11 weights in device memory (units as uploaded, other tensors as stored):",
                names[i], size);
-        if (cJSON_IsNumber(bb)) printf(" = %.1f%% of BF16", 100 * dev->valuedouble / bb->valuedouble);
+        if (!isnan(bf16_bytes)) printf(" = %.1f%% of BF16", 100 * dev->valuedouble / bf16_bytes);
         printf(" (%s layout)", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(bj, "df11_layout")));
     }
     printf("\nprompt %d tokens, %d generated per sequence; decode steps %s; medians; prefill and decode in\n"
@@ -504,43 +521,70 @@ static void print_table(const bench_report *r, char names[][16], int n, const mo
     if (p->profile) print_profile(r, names, n, p);
 }
 
-/* The DF11 model's weights in device memory, per layout of DF11 units (dfrt_backend_df11_layout):
- * its units as dfrt_df11_upload lays them out, the other tensors as stored. 0 when the
- * directory cannot be read. */
-static int device_weight_bytes(const char *dir, double out[2]) {
-    dfrt_checkpoint *cp;
-    if (!dir || dfrt_checkpoint_open(dir, &cp) != DFRT_OK) return 0;
+/* A checkpoint's weights: as stored (*stored), and for a DF11 model in device memory per layout
+ * of DF11 units (dfrt_backend_df11_layout): its units as dfrt_df11_upload lays them out, the
+ * other tensors as stored. */
+static void checkpoint_bytes(const dfrt_checkpoint *cp, double *stored, double device[2]) {
     const dfrt_tensor_set *ts = dfrt_checkpoint_tensors(cp);
-    double plain = 0;
+    double plain = 0, all = 0;
     for (size_t i = 0; i < dfrt_tensor_set_count(ts); i++) {
         const dfrt_tensor *t = dfrt_tensor_set_get(ts, i);
+        all += (double)t->n_bytes;
         if (!dfrt_checkpoint_is_unit_tensor(cp, t->name)) plain += (double)t->n_bytes;
     }
-    out[0] = out[1] = plain;
+    *stored = all;
+    device[0] = device[1] = plain;
     for (size_t i = 0; i < dfrt_checkpoint_unit_count(cp); i++)
-        for (int l = 0; l < 2; l++) out[l] += (double)dfrt_df11_device_bytes(dfrt_checkpoint_unit(cp, i), l);
-    dfrt_checkpoint_close(cp);
-    return 1;
+        for (int l = 0; l < 2; l++) device[l] += (double)dfrt_df11_device_bytes(dfrt_checkpoint_unit(cp, i), l);
 }
 
-/* Bytes of the safetensors files of a directory (the weights as stored). */
-static double weight_bytes(const char *dir) {
-    dfrt_tensor_set *ts;
-    if (!dir || dfrt_tensor_set_open(dir, &ts) != DFRT_OK) return NAN;
-    double total = 0;
-    for (size_t i = 0; i < dfrt_tensor_set_count(ts); i++) total += (double)dfrt_tensor_set_get(ts, i)->n_bytes;
-    dfrt_tensor_set_close(ts);
-    return total;
+/* The model's sizes in the report ("df11_weight_bytes", "parameters", ...). */
+static void report_bytes(cJSON *mj, int format, const dfrt_checkpoint *cp, double device[2]) {
+    double stored;
+    checkpoint_bytes(cp, &stored, device);
+    char key[32];
+    snprintf(key, sizeof key, "%s_weight_bytes", format_names[format]);
+    cJSON_AddNumberToObject(mj, key, stored);
+    if (format == 1 && !cJSON_GetObjectItemCaseSensitive(mj, "parameters")) cJSON_AddNumberToObject(mj, "parameters", stored / 2);
+}
+
+/* --in-memory: builds format f of the synthetic model into p->cps[f]. DFRT_OUT_OF_MEMORY when
+ * host memory is short (dfrt_last_error says so). */
+static dfrt_status build_in_memory(model_plan *p, int f, const char *name, int threads, uint64_t host_memory,
+                                   cJSON *mj) {
+    cli_progress prog;
+    char label[96];
+    snprintf(label, sizeof label, "building synthetic %.40s (%s) in memory", name, f ? "BF16" : "DF11");
+    cli_progress_init(&prog, label);
+    prog.log_lines = 1;
+    dfrt_synthetic_options so = {.n_threads = threads, .progress = cli_progress_cb, .progress_user = &prog,
+                                 .cancel = &cli_cancel_flag, .host_memory_bytes = host_memory};
+    double t0 = cli_now();
+    dfrt_status s = dfrt_synthetic_checkpoint(name, f == 0, &so, &p->cps[f]);
+    cli_progress_finish(&prog);
+    if (s != DFRT_OK) return s;
+    double seconds = cli_now() - t0, device[2];
+    fprintf(stderr, "dfrt bench model: built %s in %.1f s\n", dfrt_checkpoint_dir(p->cps[f]), seconds);
+    char key[40];
+    snprintf(key, sizeof key, "%s_build_seconds", format_names[f]);
+    if (!cJSON_GetObjectItemCaseSensitive(mj, key)) {
+        cJSON_AddNumberToObject(mj, key, seconds);
+        report_bytes(mj, f, p->cps[f], device);
+    }
+    return DFRT_OK;
 }
 
 int bench_model(int argc, char **argv) {
     cli_args a = {argc, argv, 2, "bench model",
                   "--backend= --synthetic= --batch= --prompt-len= --gen= --formats= --min-time= --cache= --threads= "
-                  "--kv-cache= --max-rows= --eager --profile --json= --csv= --plot= " CLI_OFFLOAD_OPTIONS "--help -h", help};
+                  "--kv-cache= --max-rows= --eager --profile --in-memory --host-memory= --json= --csv= --plot= " CLI_OFFLOAD_OPTIONS
+                  "--help -h",
+                  help};
     model_plan p = {.batches = {1, 8, 64}, .n_batches = 3, .prompt_len = 128, .gen = 64, .min_time = 1.0};
     const char *list = NULL, *json = NULL, *csv = NULL, *plot = NULL, *synthetic = NULL, *dir = NULL, *cache_arg = NULL;
     const char *formats = "df11,bf16", *arg, *inline_value;
-    int is_option, threads = 0;
+    int is_option, threads = 0, in_memory = 0;
+    uint64_t host_memory = 0;
     while ((arg = cli_next(&a, &is_option, &inline_value))) {
         if (!is_option) {
             if (dir) return cli_usage_error("bench model", "unexpected argument \"%s\" (one MODEL_DIR at most)", arg);
@@ -555,10 +599,17 @@ int bench_model(int argc, char **argv) {
             p.profile = p.eager = 1;
             continue;
         }
+        if (strcmp(arg, "--in-memory") == 0) {
+            in_memory = 1;
+            continue;
+        }
         const char *v = cli_value(&a, arg, inline_value);
         if (!v) return CLI_USAGE;
         if (strcmp(arg, "--backend") == 0) list = v;
         else if (strcmp(arg, "--synthetic") == 0) synthetic = v;
+        else if (strcmp(arg, "--host-memory") == 0) {
+            if (!cli_parse_gb("bench model", arg, v, &host_memory)) return CLI_USAGE;
+        }
         else if (strcmp(arg, "--max-rows") == 0) {
             if (!cli_parse_int("bench model", arg, v, 1, 1 << 20, &p.max_rows)) return CLI_USAGE;
         } else if (strcmp(arg, "--kv-cache") == 0) {
@@ -589,6 +640,9 @@ int bench_model(int argc, char **argv) {
         }
     }
     if (!!dir == !!synthetic) return cli_usage_error("bench model", "give a MODEL_DIR or --synthetic NAME (one of them)");
+    if ((in_memory || host_memory) && !synthetic)
+        return cli_usage_error("bench model", "--in-memory and --host-memory build a --synthetic model");
+    if (host_memory && !in_memory) return cli_usage_error("bench model", "--host-memory goes with --in-memory");
     char names[BENCH_MAX_BACKENDS][16];
     int n_names = bench_backend_list("bench model", list, names);
     if (n_names < 0) return CLI_USAGE;
@@ -601,11 +655,18 @@ int bench_model(int argc, char **argv) {
     dfrt_config *cfg = NULL;
     bench_report r = {0};
     int rc = CLI_FAIL;
-    if (!cache) {
+    if (!cache && !in_memory) {
         fprintf(stderr, "dfrt bench model: no cache directory: give --cache DIR or set DFRT_CACHE_DIR or HOME\n");
         goto done;
     }
-    if (synthetic) {
+    if (in_memory) { /* built format by format in the runs below */
+        paths[0] = strdup("in memory");
+        paths[1] = strdup("in memory");
+        if (dfrt_synthetic_config(synthetic, &cfg) != DFRT_OK) {
+            rc = cli_fail("bench model", DFRT_INVALID_ARGUMENT);
+            goto done;
+        }
+    } else if (synthetic) {
         cli_progress prog;
         char label[96];
         snprintf(label, sizeof label, "building synthetic %.40s (BF16, then DF11)", synthetic);
@@ -647,19 +708,27 @@ int bench_model(int argc, char **argv) {
     }
     cJSON *mj = cJSON_AddObjectToObject(r.root, "model");
     cJSON_AddStringToObject(mj, "name", model_name);
-    cJSON_AddStringToObject(mj, "source", synthetic ? "synthetic" : "directory");
+    cJSON_AddStringToObject(mj, "source", in_memory ? "synthetic, in memory" : synthetic ? "synthetic" : "directory");
     cJSON_AddStringToObject(mj, "architecture", cfg->architecture);
-    for (int f = 0; f < 2; f++) {
+    const dfrt_synthetic_info *infos;
+    for (size_t i = 0, n = dfrt_synthetic_list(&infos); in_memory && i < n; i++)
+        if (strcmp(infos[i].name, synthetic) == 0) cJSON_AddNumberToObject(mj, "parameters", (double)infos[i].parameters);
+    double device_bytes[2] = {0, 0};
+    int have_device_bytes = 0;
+    for (int f = 0; f < 2 && !in_memory; f++) {
         char key[32];
         snprintf(key, sizeof key, "%s_dir", format_names[f]);
         if (p.dirs[f]) cJSON_AddStringToObject(mj, key, p.dirs[f]);
-        double bytes = weight_bytes(p.dirs[f]);
-        snprintf(key, sizeof key, "%s_weight_bytes", format_names[f]);
-        if (!isnan(bytes)) cJSON_AddNumberToObject(mj, key, bytes);
-        if (f == 1 && !isnan(bytes)) cJSON_AddNumberToObject(mj, "parameters", bytes / 2);
+        dfrt_checkpoint *cp;
+        if (!paths[f] || dfrt_checkpoint_open(paths[f], &cp) != DFRT_OK) continue;
+        double device[2];
+        report_bytes(mj, f, cp, device);
+        if (f == 0) {
+            memcpy(device_bytes, device, sizeof device);
+            have_device_bytes = 1;
+        }
+        dfrt_checkpoint_close(cp);
     }
-    double device_bytes[2];
-    int have_device_bytes = device_weight_bytes(p.dirs[0], device_bytes);
     cJSON_AddNumberToObject(mj, "prompt_len", p.prompt_len);
     cJSON_AddNumberToObject(mj, "gen", p.gen);
     cJSON_AddBoolToObject(mj, "eager", p.eager);
@@ -688,10 +757,6 @@ int bench_model(int argc, char **argv) {
         }
         cJSON *bj = bench_report_backend(&r, b);
         int layout = dfrt_backend_df11_layout(b);
-        if (bj && have_device_bytes && (layout == 0 || layout == 1)) {
-            cJSON_AddStringToObject(bj, "df11_layout", bench_layout_name(layout));
-            cJSON_AddNumberToObject(bj, "df11_device_weight_bytes", device_bytes[layout]);
-        }
         p.h2d_bytes_per_s = 0;
         if ((p.offload.offload_layers || p.offload.weight_budget) && p.dirs[0]) {
             p.h2d_bytes_per_s = h2d_rate(b);
@@ -702,9 +767,31 @@ int bench_model(int argc, char **argv) {
                         dfrt_backend_name(b), p.h2d_bytes_per_s / 1e9);
             }
         }
-        for (int f = 0; f < 2; f++)
-            for (int bi = 0; bi < p.n_batches && p.dirs[f] && !cli_cancel_flag; bi++)
+        for (int f = 0; f < 2 && !cli_cancel_flag; f++) {
+            if (!p.dirs[f]) continue;
+            if (in_memory) {
+                dfrt_status s = build_in_memory(&p, f, synthetic, threads, host_memory, mj);
+                if (s == DFRT_OK && f == 0) {
+                    double stored;
+                    checkpoint_bytes(p.cps[0], &stored, device_bytes);
+                    have_device_bytes = 1;
+                }
+                if (s == DFRT_OUT_OF_MEMORY) /* the host cannot hold it: a finding, as on the device */
+                    for (int bi = 0; bi < p.n_batches; bi++) record_no_fit(&r, dfrt_backend_name(b), f, p.batches[bi]);
+                if (s != DFRT_OK) {
+                    if (s != DFRT_OUT_OF_MEMORY && !cli_cancel_flag) rc = cli_fail("bench model", s);
+                    continue;
+                }
+            }
+            if (f == 0 && bj && have_device_bytes && (layout == 0 || layout == 1)) {
+                cJSON_AddStringToObject(bj, "df11_layout", bench_layout_name(layout));
+                cJSON_AddNumberToObject(bj, "df11_device_weight_bytes", device_bytes[layout]);
+            }
+            for (int bi = 0; bi < p.n_batches && !cli_cancel_flag; bi++)
                 if (!bench_one(&r, b, &p, f, p.batches[bi], prompt)) rc = CLI_FAIL;
+            dfrt_checkpoint_close(p.cps[f]); /* host memory for the next */
+            p.cps[f] = NULL;
+        }
         snprintf(names[measured++], sizeof names[0], "%s", dfrt_backend_name(b));
         dfrt_backend_close(b);
     }

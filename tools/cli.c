@@ -447,13 +447,19 @@ int cli_offload_option(const char *command, const char *option, const char *v, d
     }
     if (strcmp(option, "--gpu-memory") == 0) {
         if (o->offload_layers) return cli_usage_error(command, "give --offload-layers or --gpu-memory, not both");
-        char *end;
-        errno = 0;
-        double gb = strtod(v, &end);
-        if (!*v || *end || errno || !isfinite(gb) || !(gb > 0) || gb > 1e6)
-            return cli_usage_error(command, "%s expects a positive number of gigabytes (1e9 bytes), got \"%s\"", option, v);
-        o->weight_budget = (uint64_t)(gb * 1e9);
-        return CLI_OK;
+        return cli_parse_gb(command, option, v, &o->weight_budget) ? CLI_OK : CLI_USAGE;
     }
     return -1;
+}
+
+int cli_parse_gb(const char *command, const char *option, const char *text, uint64_t *out_bytes) {
+    char *end;
+    errno = 0;
+    double gb = strtod(text, &end);
+    if (!*text || *end || errno || !isfinite(gb) || !(gb > 0) || gb > 1e6) {
+        cli_usage_error(command, "%s expects a positive number of gigabytes (1e9 bytes), got \"%s\"", option, text);
+        return 0;
+    }
+    *out_bytes = (uint64_t)(gb * 1e9);
+    return 1;
 }

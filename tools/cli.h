@@ -42,6 +42,8 @@ const char *cli_value(cli_args *a, const char *option, const char *inline_value)
 int cli_parse_int(const char *command, const char *option, const char *text, int min, int max, int *out);
 /* Parses --kv-cache's value, bf16 or f32, into dfrt_model_options.kv_f32; false after printing
  * a usage error. */
+/* A positive number of gigabytes (1e9 bytes) into bytes; 0 after a usage error. */
+int cli_parse_gb(const char *command, const char *option, const char *text, uint64_t *out_bytes);
 int cli_parse_kv_cache(const char *command, const char *option, const char *text, int *out_kv_f32);
 
 /* Sampling options shared by run, chat and bench: their cli_args names, their --help lines,

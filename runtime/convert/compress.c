@@ -3,6 +3,8 @@
 #include "convert/convert_internal.h"
 #include "model/model_internal.h"
 
+#include "format/safetensors.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -23,6 +25,11 @@ typedef struct compress_job {
     const char *out_dir;
     dfrt_progress *progress;
     const volatile int *cancel;
+    /* In memory (dfrt_compress_memory): fill makes each tensor's BF16 data, and each unit's
+     * file goes to files[unit] instead of out_dir. */
+    dfrt_fill_fn fill;
+    void *fill_ctx;
+    dfrt_st_file **files;
 } compress_job;
 
 static void free_units(compress_unit *units, size_t n) {
@@ -43,57 +50,155 @@ static char *unit_file_name(const char *unit) {
     return f;
 }
 
+/* The six tensors of an encoded unit, as the reference names and shapes them; names[f] are
+ * malloc'ed (NULL after a failure, which frees them). */
+static dfrt_status unit_tensors(const char *unit, const dfrt_df11_encoded *enc, dfrt_tensor six[6]) {
+    const struct {
+        const char *field;
+        dfrt_dtype dtype;
+        int64_t n;
+        const void *data;
+    } f[6] = {
+        {"luts", DFRT_DTYPE_U8, ((int64_t)enc->n_tables + 1) * 256, enc->luts},
+        {"encoded_exponent", DFRT_DTYPE_U8, (int64_t)enc->n_bytes, enc->stream},
+        {"sign_mantissa", DFRT_DTYPE_U8, (int64_t)enc->n, enc->sign_mantissa},
+        {"output_positions", DFRT_DTYPE_U8, 4 * (int64_t)enc->n_positions, enc->output_positions},
+        {"gaps", DFRT_DTYPE_U8, (int64_t)enc->gaps_bytes, enc->gaps},
+        {"split_positions", DFRT_DTYPE_I64, (int64_t)enc->n_splits, enc->split_positions},
+    };
+    for (int i = 0; i < 6; i++) {
+        six[i] = (dfrt_tensor){.dtype = f[i].dtype, .n_dims = 1, .shape = {f[i].n}, .n_elements = (uint64_t)f[i].n,
+                               .n_bytes = (uint64_t)f[i].n * dfrt_dtype_size(f[i].dtype), .data = f[i].data};
+        if (i == 0) { /* luts: [tables + 1, 256] */
+            six[i].n_dims = 2;
+            six[i].shape[0] = (int64_t)enc->n_tables + 1;
+            six[i].shape[1] = 256;
+        }
+        if (!(six[i].name = dfrt_asprintf("%s.%s", unit, f[i].field))) {
+            for (int k = 0; k < i; k++) free((char *)six[k].name);
+            return DFRT_OUT_OF_MEMORY;
+        }
+    }
+    return DFRT_OK;
+}
+
+/* What a file made in memory holds: a block of BF16 tensors made by fill, and an encoded unit. */
+typedef struct memory_block {
+    void *data;
+    size_t size;
+    dfrt_df11_encoded *enc;
+} memory_block;
+
+static void memory_block_release(void *ctx) {
+    memory_block *b = ctx;
+    if (!b) return;
+    dfrt_free_large(b->data, b->size);
+    if (b->enc) dfrt_df11_encoded_free(b->enc);
+    free(b->enc);
+    free(b);
+}
+
+/* In memory: the file `name` of the n_extra tensors given (their data enc's, which it takes
+ * over) and the set's tensors that `owner` names (their data made by fill). */
+static dfrt_status memory_file(compress_job *job, const char *name, int owner, const dfrt_tensor *extra, int n_extra,
+                               dfrt_df11_encoded *enc, dfrt_st_file **out) {
+    size_t count = dfrt_tensor_set_count(job->ts), n = (size_t)n_extra;
+    memory_block *b = dfrt_calloc(1, sizeof *b, "a file in memory");
+    dfrt_tensor *list = dfrt_calloc(count + (size_t)n_extra + 1, sizeof *list, "tensors");
+    if (!b || !list) {
+        free(b);
+        free(list);
+        if (enc) dfrt_df11_encoded_free(enc);
+        free(enc);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    b->enc = enc;
+    memcpy(list, extra, (size_t)n_extra * sizeof *list);
+    for (size_t t = 0; t < count; t++)
+        if (job->owner[t] == owner) {
+            list[n] = *dfrt_tensor_set_get(job->ts, t);
+            b->size += list[n++].n_bytes;
+        }
+    dfrt_status s = DFRT_OK;
+    if (b->size && !(b->data = dfrt_alloc_large(b->size, name))) s = DFRT_OUT_OF_MEMORY;
+    uint8_t *at = b->data;
+    for (size_t i = (size_t)n_extra; i < n && s == DFRT_OK; i++) {
+        s = job->fill(job->fill_ctx, &list[i], at);
+        list[i].data = at;
+        at += list[i].n_bytes;
+    }
+    if (s == DFRT_OK) s = dfrt_st_file_from_tensors(name, list, n, memory_block_release, b, out);
+    else memory_block_release(b);
+    free(list);
+    return s;
+}
+
 static dfrt_status write_unit(compress_job *job, size_t ui) {
     const compress_unit *cu = &job->units[ui];
     const void *data[64];
     uint64_t counts[64];
     const char *names[64];
+    uint16_t *made = NULL; /* in memory: the parts, made by fill */
+    if (job->fill && !(made = dfrt_alloc_large(2 * cu->n, cu->name))) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    uint64_t at = 0;
     for (int p = 0; p < cu->n_parts; p++) {
         data[p] = cu->parts[p]->data;
         counts[p] = cu->parts[p]->n_elements;
         names[p] = cu->parts[p]->name;
-    }
-    dfrt_df11_encoded enc;
-    DFRT_TRY(df11_encode(cu->name, cu->n_parts, data, counts, names, job->cancel, job->progress, &enc));
-    char *file = unit_file_name(cu->name);
-    char *path = file ? dfrt_path_join(job->out_dir, file) : NULL;
-    free(file);
-    dfrt_st_writer *w = NULL;
-    dfrt_status s = path ? dfrt_st_writer_create(path, &w) : DFRT_OUT_OF_MEMORY;
-    const struct {
-        const char *field;
-        dfrt_dtype dtype;
-        int n_dims;
-        int64_t shape[2];
-        const void *data;
-    } six[6] = {
-        {"luts", DFRT_DTYPE_U8, 2, {(int64_t)enc.n_tables + 1, 256}, enc.luts},
-        {"encoded_exponent", DFRT_DTYPE_U8, 1, {(int64_t)enc.n_bytes}, enc.stream},
-        {"sign_mantissa", DFRT_DTYPE_U8, 1, {(int64_t)enc.n}, enc.sign_mantissa},
-        {"output_positions", DFRT_DTYPE_U8, 1, {4 * (int64_t)enc.n_positions}, enc.output_positions},
-        {"gaps", DFRT_DTYPE_U8, 1, {(int64_t)enc.gaps_bytes}, enc.gaps},
-        {"split_positions", DFRT_DTYPE_I64, 1, {(int64_t)enc.n_splits}, enc.split_positions},
-    };
-    for (int f = 0; f < 6 && s == DFRT_OK; f++) {
-        char *tn = dfrt_asprintf("%s.%s", cu->name, six[f].field);
-        s = tn ? dfrt_st_writer_add(w, tn, six[f].dtype, six[f].n_dims, six[f].shape, six[f].data)
-               : DFRT_OUT_OF_MEMORY;
-        free(tn);
-    }
-    size_t count = dfrt_tensor_set_count(job->ts);
-    for (size_t t = 0; t < count && s == DFRT_OK; t++)
-        if (job->owner[t] == (int)ui) {
-            const dfrt_tensor *x = dfrt_tensor_set_get(job->ts, t);
-            s = dfrt_st_writer_add(w, x->name, x->dtype, x->n_dims, x->shape, x->data);
+        if (made && s == DFRT_OK) {
+            data[p] = made + at;
+            at += counts[p];
+            s = job->fill(job->fill_ctx, cu->parts[p], (void *)data[p]);
+            dfrt_progress_add(job->progress, counts[p]);
         }
-    if (s == DFRT_OK && dfrt_cancelled(job->cancel)) s = dfrt_fail(DFRT_CANCELLED, "cancelled");
-    if (s == DFRT_OK) {
-        s = dfrt_st_writer_finish(w);
-        w = NULL;
     }
-    dfrt_st_writer_abort(w);
-    free(path);
-    dfrt_df11_encoded_free(&enc);
+    dfrt_df11_encoded *enc = dfrt_calloc(1, sizeof *enc, "an encoded unit");
+    if (s == DFRT_OK && !enc) s = DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK) s = df11_encode(cu->name, cu->n_parts, data, counts, names, job->cancel, job->progress, enc);
+    dfrt_free_large(made, made ? 2 * cu->n : 0); /* before the file is made: the weights are encoded */
+    if (s != DFRT_OK) {
+        free(enc);
+        return s;
+    }
+    dfrt_tensor six[6];
+    char *file = NULL;
+    if ((s = unit_tensors(cu->name, enc, six)) != DFRT_OK || !(file = unit_file_name(cu->name))) {
+        if (s == DFRT_OK) {
+            s = DFRT_OUT_OF_MEMORY;
+            for (int f = 0; f < 6; f++) free((char *)six[f].name);
+        }
+        dfrt_df11_encoded_free(enc);
+        free(enc);
+        return s;
+    }
+    if (job->files) {
+        s = memory_file(job, file, (int)ui, six, 6, enc, &job->files[ui]);
+        enc = NULL; /* the file's, or freed */
+    } else {
+        char *path = dfrt_path_join(job->out_dir, file);
+        dfrt_st_writer *w = NULL;
+        s = path ? dfrt_st_writer_create(path, &w) : DFRT_OUT_OF_MEMORY;
+        for (int f = 0; f < 6 && s == DFRT_OK; f++)
+            s = dfrt_st_writer_add(w, six[f].name, six[f].dtype, six[f].n_dims, six[f].shape, six[f].data);
+        size_t count = dfrt_tensor_set_count(job->ts);
+        for (size_t t = 0; t < count && s == DFRT_OK; t++)
+            if (job->owner[t] == (int)ui) {
+                const dfrt_tensor *x = dfrt_tensor_set_get(job->ts, t);
+                s = dfrt_st_writer_add(w, x->name, x->dtype, x->n_dims, x->shape, x->data);
+            }
+        if (s == DFRT_OK && dfrt_cancelled(job->cancel)) s = dfrt_fail(DFRT_CANCELLED, "cancelled");
+        if (s == DFRT_OK) {
+            s = dfrt_st_writer_finish(w);
+            w = NULL;
+        }
+        dfrt_st_writer_abort(w);
+        free(path);
+    }
+    for (int f = 0; f < 6; f++) free((char *)six[f].name);
+    free(file);
+    if (enc) dfrt_df11_encoded_free(enc);
+    free(enc);
     return s;
 }
 
@@ -392,6 +497,49 @@ static int compare_size_desc(const void *a, const void *b, void *ctx) {
     return x > y ? -1 : x < y;
 }
 
+/* The units of ts (find_units), which file holds each other tensor, and the order to encode
+ * the units in. */
+static dfrt_status plan_job(const char *dir, const dfrt_tensor_set *ts, int n_patterns,
+                            const dfrt_df11_pattern *patterns, compress_job *job, bool *any_rest) {
+    DFRT_TRY(find_units(dir, ts, n_patterns, patterns, &job->units, &job->n_units));
+    size_t count = dfrt_tensor_set_count(ts), n_units = job->n_units;
+    compress_unit *units = job->units;
+    job->ts = ts;
+    job->owner = dfrt_calloc(count, sizeof *job->owner, "tensor owners");
+    job->order = dfrt_calloc(n_units ? n_units : 1, sizeof *job->order, "unit order");
+    if (!job->owner || !job->order) return DFRT_OUT_OF_MEMORY;
+    *any_rest = false;
+    for (size_t t = 0; t < count; t++) job->owner[t] = -1;
+    for (size_t u = 0; u < n_units; u++)
+        for (int p = 0; p < units[u].n_parts; p++) {
+            size_t t = tensor_index(ts, units[u].parts[p]);
+            if (t != SIZE_MAX) job->owner[t] = -2;
+        }
+    for (size_t t = 0; t < count; t++) {
+        if (job->owner[t] == -2) continue;
+        const char *name = dfrt_tensor_set_get(ts, t)->name;
+        size_t u = find_unit_prefix(units, n_units, name, strlen(name));
+        if (u != SIZE_MAX) job->owner[t] = (int)u;
+        else *any_rest = true;
+    }
+    for (size_t u = 0; u < n_units; u++) job->order[u] = u;
+    qsort_r(job->order, n_units, sizeof *job->order, compare_size_desc, units);
+    return DFRT_OK;
+}
+
+static uint64_t job_weights(const compress_job *job) {
+    uint64_t total = 0;
+    for (size_t u = 0; u < job->n_units; u++) total += job->units[u].n;
+    return total;
+}
+
+static void job_free(compress_job *job) {
+    dfrt_progress_free(job->progress);
+    free(job->owner);
+    free(job->order);
+    free_units(job->units, job->n_units);
+}
+
 dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const dfrt_compress_options *options) {
     dfrt_compress_options defaults = {0};
     const dfrt_compress_options *o = options ? options : &defaults;
@@ -401,11 +549,10 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
     dfrt_checkpoint *cp = NULL;
     dfrt_df11_pattern *patterns = NULL;
     int n_patterns = 0;
-    compress_unit *units = NULL;
-    size_t n_units = 0;
-    compress_job job = {0};
+    compress_job job = {.cancel = o->cancel};
     dfrt_staging staging = {0};
     dfrt_status s = DFRT_OK;
+    bool any_rest = false;
     if (o->pattern_dict_json &&
         (s = dfrt_pattern_dict_parse(o->pattern_dict_json, "--pattern-dict", &n_patterns, &patterns)) != DFRT_OK)
         goto done;
@@ -416,44 +563,13 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
     }
     if (!o->pattern_dict_json && (s = dfrt_default_patterns(cp->config, &n_patterns, &patterns)) != DFRT_OK)
         goto done;
-    if ((s = find_units(bf16_dir, cp->tensors, n_patterns, patterns, &units, &n_units)) != DFRT_OK) goto done;
-
+    if ((s = plan_job(bf16_dir, cp->tensors, n_patterns, patterns, &job, &any_rest)) != DFRT_OK) goto done;
     size_t count = dfrt_tensor_set_count(cp->tensors);
-    job.ts = cp->tensors;
-    job.units = units;
-    job.n_units = n_units;
-    job.cancel = o->cancel;
-    job.owner = dfrt_calloc(count, sizeof *job.owner, "tensor owners");
-    job.order = dfrt_calloc(n_units, sizeof *job.order, "unit order");
-    if (!job.owner || !job.order) {
-        s = DFRT_OUT_OF_MEMORY;
-        goto done;
-    }
-    bool any_rest = false;
-    for (size_t t = 0; t < count; t++) job.owner[t] = -1;
-    for (size_t u = 0; u < n_units; u++)
-        for (int p = 0; p < units[u].n_parts; p++) {
-            size_t t = tensor_index(cp->tensors, units[u].parts[p]);
-            if (t != SIZE_MAX) job.owner[t] = -2;
-        }
-    for (size_t t = 0; t < count; t++) {
-        if (job.owner[t] == -2) continue;
-        const char *name = dfrt_tensor_set_get(cp->tensors, t)->name;
-        size_t u = find_unit_prefix(units, n_units, name, strlen(name));
-        if (u != SIZE_MAX) job.owner[t] = (int)u;
-        else any_rest = true;
-    }
-    uint64_t total = 0;
-    for (size_t u = 0; u < n_units; u++) {
-        job.order[u] = u;
-        total += units[u].n;
-    }
-    qsort_r(job.order, n_units, sizeof *job.order, compare_size_desc, units);
 
     if ((s = dfrt_staging_begin(out_dir, &staging)) != DFRT_OK) goto done;
     job.out_dir = staging.tmp_path;
-    job.progress = dfrt_progress_create(o->progress, o->progress_user, total);
-    if ((s = dfrt_parallel_for(n_units, o->n_threads, compress_task, &job)) != DFRT_OK) goto done;
+    job.progress = dfrt_progress_create(o->progress, o->progress_user, job_weights(&job));
+    if ((s = dfrt_parallel_for(job.n_units, o->n_threads, compress_task, &job)) != DFRT_OK) goto done;
 
     if (any_rest) { /* everything else, BF16 as it was, in model.safetensors */
         char *path = dfrt_path_join(staging.tmp_path, "model.safetensors");
@@ -483,11 +599,50 @@ dfrt_status dfrt_compress_dir(const char *bf16_dir, const char *out_dir, const d
     if (s == DFRT_OK) dfrt_model_check_warn(out_dir); /* a pattern_dict or config dfrt run refuses */
 done:
     if (staging.tmp_path) s = dfrt_staging_abort(&staging, s);
-    dfrt_progress_free(job.progress);
-    free(job.owner);
-    free(job.order);
-    free_units(units, n_units);
+    job_free(&job);
     dfrt_patterns_free(n_patterns, patterns);
     dfrt_checkpoint_close(cp);
+    return s;
+}
+
+dfrt_status dfrt_compress_memory(const char *name, const dfrt_tensor_set *ts, const char *config_json, size_t config_len,
+                                 dfrt_fill_fn fill, void *fill_ctx, const dfrt_compress_options *o,
+                                 dfrt_checkpoint **out) {
+    *out = NULL;
+    dfrt_config *config = NULL;
+    dfrt_df11_pattern *patterns = NULL;
+    int n_patterns = 0;
+    compress_job job = {.cancel = o->cancel, .fill = fill, .fill_ctx = fill_ctx};
+    dfrt_st_file **files = NULL;
+    char *block = NULL, *edited = NULL, *source = dfrt_asprintf("%s: config.json", name);
+    size_t edited_len = 0, n_files = 0;
+    bool any_rest = false;
+    dfrt_status s = source ? dfrt_config_parse(config_json, config_len, source, &config) : DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK) s = dfrt_default_patterns(config, &n_patterns, &patterns);
+    if (s == DFRT_OK) s = plan_job(name, ts, n_patterns, patterns, &job, &any_rest);
+    if (s == DFRT_OK && !(files = dfrt_calloc(job.n_units + 1, sizeof *files, "files"))) s = DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK) {
+        job.files = files;
+        job.progress = dfrt_progress_create(o->progress, o->progress_user, 2 * job_weights(&job));
+        s = dfrt_parallel_for(job.n_units, o->n_threads, compress_task, &job);
+    }
+    n_files = job.n_units;
+    if (s == DFRT_OK && any_rest) s = memory_file(&job, "model.safetensors", -1, NULL, 0, NULL, &files[n_files++]);
+    if (s == DFRT_OK && !(block = df11_config_json(n_patterns, patterns))) s = DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK)
+        s = dfrt_json_add_key(config_json, config_len, "dfloat11_config", block, source, &edited, &edited_len);
+    if (s == DFRT_OK && dfrt_cancelled(o->cancel)) s = dfrt_fail(DFRT_CANCELLED, "cancelled");
+    dfrt_tensor_set *set = NULL;
+    if (s == DFRT_OK) {
+        s = dfrt_tensor_set_from_files(name, files, n_files, &set);
+        n_files = 0; /* the set's now, or closed */
+    }
+    if (s == DFRT_OK) s = dfrt_checkpoint_from_memory(name, edited, edited_len, set, out);
+    for (size_t i = 0; files && i < n_files; i++) dfrt_st_file_close(files[i]);
+    free(files);
+    job_free(&job);
+    dfrt_patterns_free(n_patterns, patterns);
+    dfrt_config_free(config);
+    DFRT_FREE_ALL(block, edited, source);
     return s;
 }

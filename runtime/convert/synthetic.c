@@ -2,6 +2,8 @@
  * once into a cache directory as a BF16 Hugging Face directory and its DF11 compression. */
 #include "base/dtype.h"
 #include "base/internal.h"
+#include "convert/convert_internal.h"
+#include "format/safetensors.h"
 
 #include <errno.h>
 #include <math.h>
@@ -42,6 +44,14 @@ static const model_spec specs[] = {
      .heads = 32, .kv_heads = 8, .head_dim = 128, .vocab = 151936, .max_position = 40960, .tied = true,
      .rms_norm_eps = "1e-06", .rope_theta = "1000000", .bos = 151643, .eos = 151645,
      .generation_eos = "[\n    151645,\n    151643\n  ]"},
+    /* too big for the device machine's disk: built in memory (dfrt_synthetic_checkpoint) */
+    {.name = "llama-3.3-70b", .architecture = "LlamaForCausalLM", .llama = true, .hidden = 8192, .inter = 28672,
+     .layers = 80, .heads = 64, .kv_heads = 8, .head_dim = 128, .vocab = 128256, .max_position = 131072,
+     .rms_norm_eps = "1e-05", .rope_theta = "500000.0", .bos = 128000, .eos = 128001,
+     .generation_eos = "[\n    128001,\n    128008,\n    128009\n  ]"},
+    {.name = "qwen3-32b", .architecture = "Qwen3ForCausalLM", .hidden = 5120, .inter = 25600, .layers = 64,
+     .heads = 64, .kv_heads = 8, .head_dim = 128, .vocab = 151936, .max_position = 40960, .rms_norm_eps = "1e-06",
+     .rope_theta = "1000000", .bos = 151643, .eos = 151645, .generation_eos = "[\n    151645,\n    151643\n  ]"},
     /* small enough for CI on the CPU and lavapipe */
     {.name = "tiny", .architecture = "Qwen3ForCausalLM", .hidden = 256, .inter = 768, .layers = 4, .heads = 8,
      .kv_heads = 4, .head_dim = 32, .vocab = 4096, .max_position = 4096, .rms_norm_eps = "1e-06",
@@ -241,18 +251,23 @@ typedef struct gen_job {
     const volatile int *cancel;
 } gen_job;
 
+/* Chunk `chunk` of tensor t, whose weights start at data. */
+static void make_chunk(const synth_tensor *t, uint32_t chunk, uint64_t seed, uint16_t *data) {
+    uint64_t begin = (uint64_t)chunk * CHUNK_WEIGHTS, n = DFRT_MIN(CHUNK_WEIGHTS, t->n - begin);
+    uint16_t *out = data + begin;
+    if (t->norm)
+        for (uint64_t i = 0; i < n; i++) out[i] = BF16_ONE;
+    else
+        fill_normal(out, n, chunk_seed(seed, t->index, chunk));
+}
+
 static dfrt_status gen_chunk(void *ctx, size_t index) {
     const gen_job *job = ctx;
     if (dfrt_cancelled(job->cancel)) return dfrt_fail(DFRT_CANCELLED, "cancelled");
     const gen_task *task = &job->tasks[index];
     const synth_tensor *t = &job->tensors[task->tensor];
-    uint64_t begin = (uint64_t)task->chunk * CHUNK_WEIGHTS, n = DFRT_MIN(CHUNK_WEIGHTS, t->n - begin);
-    uint16_t *out = (uint16_t *)(job->shard + t->offset) + begin;
-    if (t->norm)
-        for (uint64_t i = 0; i < n; i++) out[i] = BF16_ONE;
-    else
-        fill_normal(out, n, chunk_seed(job->seed, t->index, task->chunk));
-    dfrt_progress_add(job->progress, n);
+    make_chunk(t, task->chunk, job->seed, (uint16_t *)(job->shard + t->offset));
+    dfrt_progress_add(job->progress, DFRT_MIN(CHUNK_WEIGHTS, t->n - (uint64_t)task->chunk * CHUNK_WEIGHTS));
     return DFRT_OK;
 }
 
@@ -404,6 +419,184 @@ static dfrt_status build_bf16(const synth_plan *p, const char *out_dir, const df
     if (staging.tmp_path) s = dfrt_staging_abort(&staging, s);
     dfrt_free_large(job.shard, p->max_shard_bytes);
     free(tasks);
+    return s;
+}
+
+static const model_spec *find_spec(const char *name);
+
+/* ---- in memory ------------------------------------------------------------------------------ */
+
+static uint64_t host_memory(const dfrt_synthetic_options *o) {
+    if (o->host_memory_bytes) return o->host_memory_bytes;
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+static dfrt_status refuse_host_memory(const synth_plan *p, const char *what, uint64_t need, uint64_t have) {
+    return dfrt_fail(DFRT_OUT_OF_MEMORY,
+                     "synthetic %s: %s needs %.2f GB of host memory, and %.2f GB is there (the machine's memory, or "
+                     "dfrt_synthetic_options.host_memory_bytes: dfrt bench model --host-memory GB)",
+                     p->spec->name, what, (double)need / 1e9, (double)have / 1e9);
+}
+
+/* What fill needs: the plan, and its tensors by name. */
+typedef struct memory_source {
+    const synth_plan *plan;
+    const synth_tensor **by_name;
+    uint64_t seed;
+    const volatile int *cancel;
+} memory_source;
+
+static int compare_synth_names(const void *a, const void *b) {
+    return strcmp((*(const synth_tensor *const *)a)->name, (*(const synth_tensor *const *)b)->name);
+}
+
+/* dfrt_fill_fn: a tensor's weights, chunk by chunk as build_bf16 makes them. */
+static dfrt_status fill_tensor(void *ctx, const dfrt_tensor *t, void *dst) {
+    const memory_source *src = ctx;
+    size_t lo = 0, hi = src->plan->n_tensors;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(src->by_name[mid]->name, t->name);
+        if (c == 0) {
+            const synth_tensor *st = src->by_name[mid];
+            for (uint32_t chunk = 0; (uint64_t)chunk * CHUNK_WEIGHTS < st->n; chunk++) {
+                if (dfrt_cancelled(src->cancel)) return dfrt_fail(DFRT_CANCELLED, "cancelled");
+                make_chunk(st, chunk, src->seed, dst);
+            }
+            return DFRT_OK;
+        }
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return dfrt_fail(DFRT_INVALID_ARGUMENT, "internal: synthetic tensor %s unknown", t->name);
+}
+
+typedef struct shard_block {
+    void *data;
+    size_t size;
+} shard_block;
+
+static void free_shard_block(void *ctx) {
+    shard_block *b = ctx;
+    dfrt_free_large(b->data, b->size);
+    free(b);
+}
+
+/* A plan shard's tensors as a file in memory; with job, their weights made on n_threads
+ * threads (else no data: the names and shapes dfrt_compress_memory plans with). */
+static dfrt_status memory_shard(const synth_plan *p, uint32_t shard, gen_job *job, gen_task *tasks, int n_threads,
+                                dfrt_st_file **out) {
+    dfrt_tensor *list = dfrt_calloc(p->n_tensors, sizeof *list, "tensors");
+    shard_block *b = dfrt_calloc(1, sizeof *b, "a shard");
+    if (!list || !b) {
+        free(list);
+        free(b);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    size_t n = 0, n_tasks = 0;
+    for (size_t i = 0; i < p->n_tensors; i++) {
+        const synth_tensor *t = &p->tensors[i];
+        if (t->shard != shard) continue;
+        list[n++] = (dfrt_tensor){.name = t->name, .dtype = DFRT_DTYPE_BF16, .n_dims = t->n_dims,
+                                  .shape = {t->shape[0], t->n_dims == 2 ? t->shape[1] : 0}, .n_elements = t->n,
+                                  .n_bytes = 2 * t->n};
+        b->size = DFRT_MAX(b->size, t->offset + 2 * t->n);
+        for (uint64_t c = 0; job && c * CHUNK_WEIGHTS < t->n; c++)
+            tasks[n_tasks++] = (gen_task){(uint32_t)i, (uint32_t)c};
+    }
+    dfrt_status s = DFRT_OK;
+    if (job) {
+        if (!(b->data = job->shard = dfrt_alloc_large(b->size, "a synthetic shard"))) s = DFRT_OUT_OF_MEMORY;
+        if (s == DFRT_OK) s = dfrt_parallel_for(n_tasks, n_threads, gen_chunk, job);
+        for (size_t i = 0, k = 0; i < p->n_tensors; i++)
+            if (p->tensors[i].shard == shard) list[k++].data = (uint8_t *)b->data + p->tensors[i].offset;
+    } else {
+        b->size = 0;
+    }
+    char *file = shard_name(p, shard);
+    if (s == DFRT_OK && !file) s = DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK) s = dfrt_st_file_from_tensors(file, list, n, free_shard_block, b, out);
+    else free_shard_block(b);
+    free(file);
+    free(list);
+    return s;
+}
+
+/* The plan's tensors as a tensor set in memory: with weights (gen: the BF16 model) or without. */
+static dfrt_status memory_tensors(const synth_plan *p, bool gen, const dfrt_synthetic_options *o, dfrt_progress *progress,
+                                  const char *name, dfrt_tensor_set **out) {
+    dfrt_st_file **files = dfrt_calloc(p->n_shards, sizeof *files, "files");
+    gen_task *tasks = gen ? dfrt_calloc(p->max_shard_bytes / 2 / CHUNK_WEIGHTS + p->n_tensors + 1, sizeof *tasks,
+                                        "generation tasks")
+                          : NULL;
+    gen_job job = {.tensors = p->tensors, .tasks = tasks, .seed = name_seed(p->spec->name), .progress = progress,
+                   .cancel = o->cancel};
+    dfrt_status s = files && (tasks || !gen) ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+    uint32_t made = 0;
+    for (; made < p->n_shards && s == DFRT_OK; made++)
+        s = memory_shard(p, made, gen ? &job : NULL, tasks, o->n_threads, &files[made]);
+    free(tasks);
+    if (s == DFRT_OK) s = dfrt_tensor_set_from_files(name, files, p->n_shards, out);
+    else
+        for (uint32_t i = 0; i < made; i++) dfrt_st_file_close(files[i]);
+    free(files);
+    return s;
+}
+
+/* The weights of the largest DF11 unit of the default pattern_dict: a layer, or a table. */
+static uint64_t largest_unit(const synth_plan *p) {
+    uint64_t layer = 0, largest = (uint64_t)p->spec->vocab * (uint64_t)p->spec->hidden;
+    for (size_t i = 0; i < p->n_tensors; i++)
+        if (strncmp(p->tensors[i].name, "model.layers.0.", 15) == 0 && !p->tensors[i].norm) layer += p->tensors[i].n;
+    return DFRT_MAX(layer, largest);
+}
+
+dfrt_status dfrt_synthetic_checkpoint(const char *name, bool df11, const dfrt_synthetic_options *options,
+                                      dfrt_checkpoint **out) {
+    *out = NULL;
+    dfrt_synthetic_options defaults = {0};
+    const dfrt_synthetic_options *o = options ? options : &defaults;
+    if (!name) return dfrt_fail(DFRT_INVALID_ARGUMENT, "synthetic model: name is NULL");
+    const model_spec *sp = find_spec(name);
+    if (!sp) return DFRT_INVALID_ARGUMENT;
+    synth_plan plan;
+    DFRT_TRY(make_plan(sp, &plan));
+    char *cp_name = dfrt_asprintf("synthetic %s (%s, in memory)", name, df11 ? "DF11" : "BF16");
+    memory_source src = {.plan = &plan, .seed = name_seed(name), .cancel = o->cancel};
+    src.by_name = dfrt_calloc(plan.n_tensors, sizeof *src.by_name, "tensor index");
+    dfrt_buf config = {0};
+    config_text(sp, &config);
+    dfrt_status s = cp_name && src.by_name && !config.failed ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+    /* what stays, and what is made at once: a BF16 unit (and its encoding, which stays) per thread */
+    uint64_t have = host_memory(o), margin = (uint64_t)2 << 30, unit = 2 * largest_unit(&plan);
+    int threads = dfrt_thread_count(o->n_threads);
+    uint64_t keep = df11 ? plan.df11_bytes : 2 * plan.parameters;
+    if (s == DFRT_OK && have && keep + margin + (df11 ? unit : 0) > have)
+        s = refuse_host_memory(&plan, df11 ? "the DF11 model" : "the BF16 model", keep + margin + (df11 ? unit : 0),
+                               have);
+    if (s == DFRT_OK && df11 && have)
+        threads = (int)DFRT_MIN((uint64_t)threads, (have - keep - margin) / unit);
+    dfrt_tensor_set *ts = NULL;
+    dfrt_progress *progress = NULL;
+    if (s == DFRT_OK && !df11) {
+        progress = dfrt_progress_create(o->progress, o->progress_user, plan.parameters);
+        s = memory_tensors(&plan, true, o, progress, cp_name, &ts);
+        if (s == DFRT_OK) s = dfrt_checkpoint_from_memory(cp_name, config.p, config.len, ts, out);
+    } else if (s == DFRT_OK) {
+        for (size_t i = 0; i < plan.n_tensors; i++) src.by_name[i] = &plan.tensors[i];
+        qsort(src.by_name, plan.n_tensors, sizeof *src.by_name, compare_synth_names);
+        s = memory_tensors(&plan, false, o, NULL, cp_name, &ts);
+        dfrt_compress_options co = {.n_threads = threads, .progress = o->progress, .progress_user = o->progress_user,
+                                    .cancel = o->cancel};
+        if (s == DFRT_OK) s = dfrt_compress_memory(cp_name, ts, config.p, config.len, fill_tensor, &src, &co, out);
+        dfrt_tensor_set_close(ts);
+    }
+    dfrt_progress_free(progress);
+    free(config.p);
+    free(src.by_name);
+    free(cp_name);
+    free(plan.tensors);
     return s;
 }
 

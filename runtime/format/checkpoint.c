@@ -221,6 +221,66 @@ static dfrt_status set_weight_prefix(dfrt_checkpoint *cp) {
     return DFRT_OK;
 }
 
+/* The units and lookups of a checkpoint whose config and tensors are read. */
+static dfrt_status find_units(dfrt_checkpoint *cp, bool keep_invalid_units) {
+    const char *dir = cp->dir;
+    dfrt_status s;
+    dfrt_matcher *matcher = NULL;
+    char **names = NULL;
+    size_t n_names = 0;
+    if ((s = collect_unit_names(cp->tensors, &names, &n_names)) != DFRT_OK) goto done;
+    if (!cp->config->is_df11) {
+        if (n_names)
+            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: holds DF11 tensors (%s.*) but config.json has no dfloat11_config",
+                          dir, names[0]);
+        goto done;
+    }
+    if ((s = dfrt_matcher_create(cp->config->n_patterns, cp->config->patterns, "config.json: dfloat11_config",
+                                 &matcher)) != DFRT_OK)
+        goto done;
+    cp->units = dfrt_calloc(n_names ? n_names : 1, sizeof *cp->units, "units");
+    if (!cp->units) {
+        s = DFRT_OUT_OF_MEMORY;
+        goto done;
+    }
+    for (size_t i = 0; i < n_names; i++) {
+        checkpoint_unit *cu = &cp->units[cp->n_units];
+        s = init_unit(cp, matcher, names[i], cu);
+        if (s != DFRT_OK) {
+            if (!keep_invalid_units) goto done;
+            /* Keep it, marked invalid, so that verify can report every unit. */
+            dfrt_df11_unit_release(&cu->unit);
+            memset(cu, 0, sizeof *cu);
+            cu->status = s;
+            cu->message = dfrt_strdup(dfrt_last_error());
+            cu->unit.name = dfrt_strdup(names[i]);
+            if (!cu->message || !cu->unit.name) {
+                s = DFRT_OUT_OF_MEMORY;
+                goto done;
+            }
+            s = DFRT_OK;
+        }
+        cp->n_units++;
+    }
+    qsort(cp->units, cp->n_units, sizeof *cp->units, compare_units);
+    if ((s = build_indexes(cp)) != DFRT_OK) goto done;
+    /* A weight may not be both a plain tensor and part of a unit. */
+    for (size_t i = 0; i < cp->n_units; i++)
+        for (int j = 0; j < cp->units[i].unit.n_parts; j++) {
+            const char *pn = cp->units[i].unit.parts[j].name;
+            const dfrt_tensor *t = dfrt_tensor_set_find(cp->tensors, pn);
+            if (t) {
+                s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: weight %s is both a plain tensor (in %s) and part of DF11 unit %s",
+                              dir, pn, dfrt_basename(t->file), cp->units[i].unit.name);
+                goto done;
+            }
+        }
+done:
+    dfrt_matcher_free(matcher);
+    dfrt_free_strings(names, n_names);
+    return s;
+}
+
 dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, dfrt_checkpoint **out) {
     *out = NULL;
     if (!dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "model directory is NULL");
@@ -230,75 +290,40 @@ dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, df
     DFRT_TRY(refuse_pickles(dir));
     dfrt_checkpoint *cp = dfrt_calloc(1, sizeof *cp, "a checkpoint");
     if (!cp) return DFRT_OUT_OF_MEMORY;
-    dfrt_status s;
-    dfrt_matcher *matcher = NULL;
-    char **names = NULL;
-    size_t n_names = 0;
-    if (!(cp->dir = dfrt_strdup(dir))) {
-        s = DFRT_OUT_OF_MEMORY;
-        goto fail;
+    dfrt_status s = (cp->dir = dfrt_strdup(dir)) ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK) s = dfrt_config_load(dir, &cp->config);
+    if (s == DFRT_OK) s = dfrt_tensor_set_open(dir, &cp->tensors);
+    if (s == DFRT_OK) s = find_units(cp, keep_invalid_units);
+    if (s == DFRT_OK) s = set_weight_prefix(cp);
+    if (s != DFRT_OK) {
+        dfrt_checkpoint_close(cp);
+        return s;
     }
-    if ((s = dfrt_config_load(dir, &cp->config)) != DFRT_OK) goto fail;
-    if ((s = dfrt_tensor_set_open(dir, &cp->tensors)) != DFRT_OK) goto fail;
-    if ((s = collect_unit_names(cp->tensors, &names, &n_names)) != DFRT_OK) goto fail;
-    if (!cp->config->is_df11) {
-        if (n_names) {
-            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: holds DF11 tensors (%s.*) but config.json has no dfloat11_config",
-                          dir, names[0]);
-            goto fail;
-        }
-    } else {
-        if ((s = dfrt_matcher_create(cp->config->n_patterns, cp->config->patterns, "config.json: dfloat11_config",
-                                     &matcher)) != DFRT_OK)
-            goto fail;
-        cp->units = dfrt_calloc(n_names, sizeof *cp->units, "units");
-        if (!cp->units) {
-            s = DFRT_OUT_OF_MEMORY;
-            goto fail;
-        }
-        for (size_t i = 0; i < n_names; i++) {
-            checkpoint_unit *cu = &cp->units[cp->n_units];
-            s = init_unit(cp, matcher, names[i], cu);
-            if (s != DFRT_OK) {
-                if (!keep_invalid_units) goto fail;
-                /* Keep it, marked invalid, so that verify can report every unit. */
-                dfrt_df11_unit_release(&cu->unit);
-                memset(cu, 0, sizeof *cu);
-                cu->status = s;
-                cu->message = dfrt_strdup(dfrt_last_error());
-                cu->unit.name = dfrt_strdup(names[i]);
-                if (!cu->message || !cu->unit.name) {
-                    s = DFRT_OUT_OF_MEMORY;
-                    goto fail;
-                }
-                s = DFRT_OK;
-            }
-            cp->n_units++;
-        }
-        qsort(cp->units, cp->n_units, sizeof *cp->units, compare_units);
-        if ((s = build_indexes(cp)) != DFRT_OK) goto fail;
-        /* A weight may not be both a plain tensor and part of a unit. */
-        for (size_t i = 0; i < cp->n_units; i++)
-            for (int j = 0; j < cp->units[i].unit.n_parts; j++) {
-                const char *pn = cp->units[i].unit.parts[j].name;
-                const dfrt_tensor *t = dfrt_tensor_set_find(cp->tensors, pn);
-                if (t) {
-                    s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: weight %s is both a plain tensor (in %s) and part of DF11 unit %s",
-                                  dir, pn, dfrt_basename(t->file), cp->units[i].unit.name);
-                    goto fail;
-                }
-            }
-    }
-    if ((s = set_weight_prefix(cp)) != DFRT_OK) goto fail;
-    dfrt_matcher_free(matcher);
-    dfrt_free_strings(names, n_names);
     *out = cp;
     return DFRT_OK;
-fail:
-    dfrt_matcher_free(matcher);
-    dfrt_free_strings(names, n_names);
-    dfrt_checkpoint_close(cp);
-    return s;
+}
+
+dfrt_status dfrt_checkpoint_from_memory(const char *name, const char *config_json, size_t config_len,
+                                        dfrt_tensor_set *tensors, dfrt_checkpoint **out) {
+    *out = NULL;
+    dfrt_checkpoint *cp = dfrt_calloc(1, sizeof *cp, "a checkpoint");
+    if (!cp) {
+        dfrt_tensor_set_close(tensors);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    cp->tensors = tensors;
+    char *source = dfrt_asprintf("%s: config.json", name);
+    dfrt_status s = (cp->dir = dfrt_strdup(name)) && source ? DFRT_OK : DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK) s = dfrt_config_parse(config_json, config_len, source, &cp->config);
+    free(source);
+    if (s == DFRT_OK) s = find_units(cp, false);
+    if (s == DFRT_OK) s = set_weight_prefix(cp);
+    if (s != DFRT_OK) {
+        dfrt_checkpoint_close(cp);
+        return s;
+    }
+    *out = cp;
+    return DFRT_OK;
 }
 
 dfrt_status dfrt_checkpoint_open(const char *dir, dfrt_checkpoint **out) {

@@ -32,6 +32,13 @@ struct dfrt_checkpoint {
  * instead of failing the open (for verify). */
 dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, dfrt_checkpoint **out);
 
+/* A checkpoint of tensors made in memory (dfrt_tensor_set_from_files), which it takes over
+ * (closed with it, or here on failure), and the text of its config.json. name stands for the
+ * directory in messages; it is no path, so no side file (tokenizer.json, generation_config.json)
+ * is found beside it. */
+dfrt_status dfrt_checkpoint_from_memory(const char *name, const char *config_json, size_t config_len,
+                                        dfrt_tensor_set *tensors, dfrt_checkpoint **out);
+
 int dfrt_natural_compare(const char *a, const char *b);
 bool dfrt_weight_shape(const dfrt_config *c, const char *name, int64_t shape[2]);
 

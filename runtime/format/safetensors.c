@@ -47,6 +47,8 @@ struct dfrt_st_file {
     void *map;
     size_t map_size;
     bool owns_map; /* mapped by dfrt_st_file_open (not a caller's buffer) */
+    void (*release)(void *ctx); /* a file made in memory: frees its tensors' data */
+    void *release_ctx;
     size_t count;
     dfrt_tensor *tensors; /* by data offset */
     size_t *by_name;      /* indices sorted by name */
@@ -327,8 +329,49 @@ dfrt_status dfrt_st_file_parse(const char *name, const void *data, size_t size, 
     return DFRT_OK;
 }
 
+static int compare_tensor_names_r(const void *a, const void *b, void *ctx) {
+    const dfrt_tensor *t = ctx;
+    return strcmp(t[*(const size_t *)a].name, t[*(const size_t *)b].name);
+}
+
+dfrt_status dfrt_st_file_from_tensors(const char *name, const dfrt_tensor *tensors, size_t n,
+                                      void (*release)(void *ctx), void *release_ctx, dfrt_st_file **out_file) {
+    *out_file = NULL;
+    dfrt_st_file *f = dfrt_calloc(1, sizeof *f, "a safetensors file");
+    if (!f) {
+        if (release) release(release_ctx);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    f->release = release;
+    f->release_ctx = release_ctx;
+    dfrt_status s = DFRT_OK;
+    if (!(f->path = dfrt_strdup(name)) || !(f->tensors = dfrt_calloc(n ? n : 1, sizeof *f->tensors, "tensors")) ||
+        !(f->by_name = dfrt_calloc(n ? n : 1, sizeof *f->by_name, "tensor index")))
+        s = DFRT_OUT_OF_MEMORY;
+    for (size_t i = 0; i < n && s == DFRT_OK; i++) {
+        f->tensors[i] = tensors[i];
+        f->tensors[i].file = f->path;
+        if (!(f->tensors[i].name = dfrt_strdup(tensors[i].name))) s = DFRT_OUT_OF_MEMORY;
+        else f->count++;
+        f->by_name[i] = i;
+    }
+    if (s == DFRT_OK) {
+        qsort_r(f->by_name, n, sizeof *f->by_name, compare_tensor_names_r, f->tensors);
+        for (size_t i = 1; i < n && s == DFRT_OK; i++)
+            if (strcmp(f->tensors[f->by_name[i - 1]].name, f->tensors[f->by_name[i]].name) == 0)
+                s = dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: tensor %s given twice", name, f->tensors[f->by_name[i]].name);
+    }
+    if (s != DFRT_OK) {
+        dfrt_st_file_close(f);
+        return s;
+    }
+    *out_file = f;
+    return DFRT_OK;
+}
+
 void dfrt_st_file_close(dfrt_st_file *f) {
     if (!f) return;
+    if (f->release) f->release(f->release_ctx);
     if (f->map && f->owns_map) munmap(f->map, f->map_size);
     for (size_t i = 0; i < f->count; i++) free((char *)f->tensors[i].name);
     free(f->tensors);
@@ -465,6 +508,45 @@ static dfrt_status check_index(dfrt_tensor_set *set, const shard_index *x, const
     return DFRT_OK;
 }
 
+/* The set's tensors from its files, sorted by name; a name in two files is an error. */
+static dfrt_status collect_tensors(dfrt_tensor_set *set, const char *dir) {
+    size_t total = 0;
+    for (size_t i = 0; i < set->n_files; i++) total += dfrt_st_file_count(set->files[i]);
+    if (!(set->tensors = dfrt_calloc(total ? total : 1, sizeof *set->tensors, "tensor list"))) return DFRT_OUT_OF_MEMORY;
+    for (size_t i = 0; i < set->n_files; i++)
+        for (size_t j = 0; j < dfrt_st_file_count(set->files[i]); j++)
+            set->tensors[set->count++] = dfrt_st_file_tensor(set->files[i], j);
+    qsort(set->tensors, set->count, sizeof *set->tensors, compare_tensor_ptr_names);
+    for (size_t i = 1; i < set->count; i++)
+        if (strcmp(set->tensors[i - 1]->name, set->tensors[i]->name) == 0)
+            return dfrt_fail(DFRT_FORMAT_ERROR, "%s: duplicate tensor name %s: in both %s and %s", dir,
+                             set->tensors[i]->name, dfrt_basename(set->tensors[i - 1]->file),
+                             dfrt_basename(set->tensors[i]->file));
+    return DFRT_OK;
+}
+
+dfrt_status dfrt_tensor_set_from_files(const char *name, dfrt_st_file **files, size_t n, dfrt_tensor_set **out_set) {
+    *out_set = NULL;
+    dfrt_tensor_set *set = dfrt_calloc(1, sizeof *set, "a tensor set");
+    if (set && !(set->files = dfrt_calloc(n ? n : 1, sizeof *set->files, "file list"))) {
+        free(set);
+        set = NULL;
+    }
+    if (!set) {
+        for (size_t i = 0; i < n; i++) dfrt_st_file_close(files[i]);
+        return DFRT_OUT_OF_MEMORY;
+    }
+    memcpy(set->files, files, n * sizeof *files);
+    set->n_files = n;
+    dfrt_status s = n ? collect_tensors(set, name) : dfrt_fail(DFRT_INVALID_ARGUMENT, "%s: no files", name);
+    if (s != DFRT_OK) {
+        dfrt_tensor_set_close(set);
+        return s;
+    }
+    *out_set = set;
+    return DFRT_OK;
+}
+
 static dfrt_status open_shard(dfrt_tensor_set *set, const char *dir, const char *name) {
     char *path = dfrt_path_join(dir, name);
     if (!path) return DFRT_OUT_OF_MEMORY;
@@ -522,23 +604,7 @@ dfrt_status dfrt_tensor_set_open(const char *dir, dfrt_tensor_set **out_set) {
         s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: no *.safetensors files in the directory", dir);
         goto fail;
     }
-    size_t total = 0;
-    for (size_t i = 0; i < set->n_files; i++) total += dfrt_st_file_count(set->files[i]);
-    if (!(set->tensors = dfrt_calloc(total, sizeof *set->tensors, "tensor list"))) {
-        s = DFRT_OUT_OF_MEMORY;
-        goto fail;
-    }
-    for (size_t i = 0; i < set->n_files; i++)
-        for (size_t j = 0; j < dfrt_st_file_count(set->files[i]); j++)
-            set->tensors[set->count++] = dfrt_st_file_tensor(set->files[i], j);
-    qsort(set->tensors, set->count, sizeof *set->tensors, compare_tensor_ptr_names);
-    for (size_t i = 1; i < set->count; i++)
-        if (strcmp(set->tensors[i - 1]->name, set->tensors[i]->name) == 0) {
-            s = dfrt_fail(DFRT_FORMAT_ERROR, "%s: duplicate tensor name %s: in both %s and %s", dir,
-                          set->tensors[i]->name, dfrt_basename(set->tensors[i - 1]->file),
-                          dfrt_basename(set->tensors[i]->file));
-            goto fail;
-        }
+    if ((s = collect_tensors(set, dir)) != DFRT_OK) goto fail;
     if (has_index && (s = check_index(set, &index, index_path)) != DFRT_OK) goto fail;
     shard_index_free(&index);
     free(index_path);

@@ -47,6 +47,7 @@ typedef struct recorded_pass {
 struct dfrt_model {
     dfrt_backend *b;
     dfrt_config *config;
+    bool config_borrowed; /* dfrt_model_load_checkpoint: the checkpoint's */
     dfrt_tokenizer *tokenizer;
     /* dimensions: hidden, layers, heads, KV heads, head dim, intermediate, vocab */
     uint32_t hidden, n_layers, n_heads, n_kv, head_dim, inter, vocab;

@@ -747,19 +747,21 @@ static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
               cp->dir);
 }
 
-dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options, dfrt_model **out) {
-    *out = NULL;
-    if (!b || !dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_load: backend or directory is NULL");
+/* Loads the model of cp, which it closes when owned; else the model borrows cp's config. */
+static dfrt_status load(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const dfrt_model_options *options,
+                        dfrt_model **out) {
     dfrt_model_options defaults = {0};
     const dfrt_model_options *o = options ? options : &defaults;
     dfrt_model *m = dfrt_calloc(1, sizeof *m, "a model");
-    if (!m) return DFRT_OUT_OF_MEMORY;
+    if (!m) {
+        if (owned) dfrt_checkpoint_close(cp);
+        return DFRT_OUT_OF_MEMORY;
+    }
     m->b = b;
-    dfrt_checkpoint *cp = NULL;
+    m->config_borrowed = !owned;
     plan pl = {0};
     model_extras extras = {.tokenizer_path = o->tokenizer_path};
-    dfrt_status s = dfrt_checkpoint_open(dir, &cp);
-    if (s != DFRT_OK) goto fail;
+    dfrt_status s = DFRT_OK;
     /* the same checks as dfrt_model_check (dfrt inspect, dfrt compress), then the device */
     if ((s = check_model(cp, &extras)) != DFRT_OK) goto fail;
     m->tokenizer = extras.tokenizer;
@@ -859,16 +861,33 @@ dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_o
     m->device_bytes = dfrt_backend_allocated(b);
     note_vision(cp);
     free(pl.proj);
-    cp->config = NULL; /* now the model's */
-    dfrt_checkpoint_close(cp);
+    if (owned) {
+        cp->config = NULL; /* now the model's */
+        dfrt_checkpoint_close(cp);
+    }
     *out = m;
     return DFRT_OK;
 fail:
     free(pl.proj);
-    if (cp && m->config == cp->config) m->config = NULL; /* still the checkpoint's */
-    dfrt_checkpoint_close(cp);
+    if (m->config == cp->config) m->config = NULL; /* still the checkpoint's */
+    if (owned) dfrt_checkpoint_close(cp);
     dfrt_model_free(m);
     return s;
+}
+
+dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options, dfrt_model **out) {
+    *out = NULL;
+    if (!b || !dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_load: backend or directory is NULL");
+    dfrt_checkpoint *cp;
+    DFRT_TRY(dfrt_checkpoint_open(dir, &cp));
+    return load(b, cp, true, options, out);
+}
+
+dfrt_status dfrt_model_load_checkpoint(dfrt_backend *b, const dfrt_checkpoint *cp, const dfrt_model_options *options,
+                                       dfrt_model **out) {
+    *out = NULL;
+    if (!b || !cp) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_load_checkpoint: backend or checkpoint is NULL");
+    return load(b, (dfrt_checkpoint *)cp, false, options, out);
 }
 
 void dfrt_model_free(dfrt_model *m) {
@@ -897,7 +916,7 @@ void dfrt_model_free(dfrt_model *m) {
     for (uint32_t l = 0; m->v_cache && l < m->n_layers; l++) dfrt_buffer_free(m->v_cache[l]);
     dfrt_tokenizer_free(m->tokenizer);
     DFRT_FREE_ALL(m->inv_short, m->inv_long);
-    dfrt_config_free(m->config);
+    if (!m->config_borrowed) dfrt_config_free(m->config);
     DFRT_FREE_ALL(m->k_cache, m->v_cache, m->host_offsets, m);
 }
 
