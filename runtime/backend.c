@@ -493,6 +493,17 @@ dfrt_status dfrt_df11_image_copy(dfrt_device_df11 *slot, const dfrt_df11_image *
     return DFRT_OK;
 }
 
+dfrt_status dfrt_host_copy(dfrt_buffer *dst, size_t offset, const void *src, size_t size) {
+    if (!dst || !src || offset > dst->size || size > dst->size - offset)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_host_copy: %zu bytes at offset %zu do not fit a buffer of %zu",
+                         size, offset, dst ? dst->size : 0);
+    dfrt_backend *b = dst->backend;
+    if (!b->vt->copy_async) return dfrt_buffer_write(dst, offset, src, size);
+    DFRT_TRY(b->vt->copies_after_ops(b));
+    DFRT_TRY(b->vt->copy_async(b, dst->impl, offset, src, size));
+    return b->vt->ops_after_copies(b);
+}
+
 dfrt_status dfrt_backend_ops_after_copies(dfrt_backend *b) {
     return b->vt->ops_after_copies ? b->vt->ops_after_copies(b) : DFRT_OK;
 }

@@ -664,11 +664,16 @@ DFRT_API dfrt_status dfrt_backend_timer_end(dfrt_backend *b, double *out_ms);
 
 /* Device buffers. Contents are undefined until written. An allocation larger than the device
  * allows is DFRT_OUT_OF_MEMORY naming the size. */
-/* Host memory that dfrt_buffer_write copies to the device from fastest (page-locked on CUDA,
- * ordinary memory elsewhere); NULL when there is not enough. dfrt_host_free waits for the
- * device's work first, since copies from it may still be in flight. */
+/* Host memory the device copies from fastest (page-locked on CUDA, host-visible buffers on
+ * Vulkan, ordinary memory on the CPU); NULL when there is not enough. dfrt_host_free waits for
+ * the device's work first, since copies from it may still be in flight. */
 DFRT_API void *dfrt_host_alloc(dfrt_backend *b, size_t size);
 DFRT_API void dfrt_host_free(dfrt_backend *b, void *p);
+/* Copies size bytes of dfrt_host_alloc memory into dst as offloaded layers are copied: on the
+ * backend's copy queue where it has one (CUDA: a second stream), recorded in the command
+ * stream on Vulkan; ordered after the work enqueued before and before the work enqueued after,
+ * and done at the next dfrt_backend_synchronize. Other memory goes through dfrt_buffer_write. */
+DFRT_API dfrt_status dfrt_host_copy(dfrt_buffer *dst, size_t offset, const void *src, size_t size);
 DFRT_API dfrt_status dfrt_buffer_alloc(dfrt_backend *b, size_t size, dfrt_buffer **out_buffer);
 DFRT_API void dfrt_buffer_free(dfrt_buffer *buf);
 DFRT_API size_t dfrt_buffer_size(const dfrt_buffer *buf);

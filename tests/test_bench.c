@@ -217,7 +217,8 @@ static void test_model_bench(void) {
     free(text);
     j = load_json(json);
     CHECK(j && cJSON_GetArraySize(get(j, "figures")) == 2);
-    cJSON_ArrayForEach(f, j ? get(j, "figures") : NULL) {
+    const cJSON *figs = j ? get(j, "figures") : NULL;
+    cJSON_ArrayForEach(f, figs) {
         bool df11 = strcmp(cJSON_GetStringValue(get(f, "format")), "df11") == 0;
         CHECK(df11 ? cJSON_IsFalse(get(f, "fits")) && strstr(cJSON_GetStringValue(get(f, "reason")), "host memory")
                    : metric_ok(f, "decode_tokens_per_s", "tokens/s"));

@@ -557,6 +557,28 @@ static void buffer_cases(void) {
         EXPECT_OK(dfrt_buffer_read(a, 7, got, 1000), "read at an offset");
         EXPECT(memcmp(got, model + 7, 1000) == 0, "read at an offset differs");
         expect_error(dfrt_buffer_copy(b, 0, b, 8, 16), DFRT_INVALID_ARGUMENT, "overlap", "overlapping copy");
+        /* copies from dfrt_host_alloc memory (the backend's copy queue, as offloading uses),
+         * between work that writes the buffer and work that reads it, and from other memory */
+        uint8_t *host = dfrt_host_alloc(cur->b, size);
+        EXPECT(host != NULL, "dfrt_host_alloc");
+        if (host) {
+            memcpy(host, model, size);
+            EXPECT_OK(dfrt_buffer_fill(b, 0, size, 0x11), "fill before");
+            EXPECT_OK(dfrt_host_copy(b, 7, host + 100, size - 200), "host copy");
+            EXPECT_OK(dfrt_host_copy(b, 0, model, 7), "copy from other memory");
+            EXPECT_OK(dfrt_buffer_copy(a, 0, b, 16, 1 << 20), "work after the copy");
+            memset(bm, 0x11, size);
+            memcpy(bm + 7, model + 100, size - 200);
+            memcpy(bm, model, 7);
+            EXPECT_OK(dfrt_backend_synchronize(cur->b), "synchronize");
+            EXPECT_OK(dfrt_buffer_read(b, 0, got, size), "read");
+            EXPECT(memcmp(got, bm, size) == 0, "buffer contents after host copies differ from the model");
+            EXPECT_OK(dfrt_buffer_read(a, 0, got, 1 << 20), "read");
+            EXPECT(memcmp(got, bm + 16, 1 << 20) == 0, "work after a host copy read other bytes");
+            expect_error(dfrt_host_copy(b, size - 8, host, 16), DFRT_INVALID_ARGUMENT, "do not fit",
+                         "host copy past the end");
+            dfrt_host_free(cur->b, host);
+        }
         free(bm);
     }
     dfrt_buffer_free(a);

@@ -180,7 +180,7 @@ static bool on_token(void *user, int sequence, int32_t token) {
 
 #define MAX_RUNS 64
 
-/* Host to device copies from dfrt_host_alloc memory, as offloading makes them: the median of
+/* Host to device copies from dfrt_host_alloc memory, as offloading makes them (dfrt_host_copy): the median of
  * 5 copies of 512 MiB, in bytes/s (0 when the memory is not there). */
 static double h2d_rate(dfrt_backend *b) {
     const size_t size = (size_t)512 << 20;
@@ -192,7 +192,7 @@ static double h2d_rate(dfrt_backend *b) {
         memset(host, 0x5A, size);
         for (int i = 0; i < 6; i++) { /* the first is a warm-up */
             double t0 = cli_now();
-            if (dfrt_buffer_write(dev, 0, host, size) != DFRT_OK || dfrt_backend_synchronize(b) != DFRT_OK) break;
+            if (dfrt_host_copy(dev, 0, host, size) != DFRT_OK || dfrt_backend_synchronize(b) != DFRT_OK) break;
             if (i) rate[n++] = (double)size / (cli_now() - t0);
         }
     }

@@ -264,6 +264,7 @@ static void destroy_impl(vk_backend *vk) {
         vkDeviceWaitIdle(vk->device);
         vk_pipelines_destroy(vk);
         vk_commands_destroy(vk);
+        vk_host_blocks_destroy(vk);
         vk_buffer_destroy(vk, &vk->staging);
         vk_buffer_destroy(vk, &vk->dummy);
         vk_buffer_destroy(vk, &vk->attention_partial);
@@ -443,6 +444,11 @@ static const dfrt_backend_vtable vk_vtable = {
 #define VK_OP_MEMBER(fn, OP) .fn = vk_##fn,
     DFRT_FOR_EACH_BASIC_OP(VK_OP_MEMBER)
 #undef VK_OP_MEMBER
+    .host_alloc = vk_host_alloc,
+    .host_free = vk_host_free,
+    .copy_async = vk_copy_async,
+    .copies_after_ops = vk_copies_in_order,
+    .ops_after_copies = vk_copies_in_order,
     .capture_begin = vk_capture_begin,
     .capture_end = vk_capture_end,
     .graph_launch = vk_graph_launch,

@@ -119,6 +119,12 @@ typedef struct vk_backend {
     uint32_t sets_used;
 
     vk_buffer staging;     /* host-visible bounce buffer for transfers */
+    /* dfrt_host_alloc's blocks: host-visible buffers, so that copy_async copies from them on the
+     * device (offloaded DF11 layers) with no bounce through staging and no wait */
+    struct vk_host_block {
+        vk_buffer buf;
+    } *host_blocks;
+    size_t n_host_blocks;
     vk_buffer dummy;       /* bound where an op has no tensor (no bias) */
     vk_buffer attention_partial; /* attention's per-split partial results, grown on demand */
     uint64_t scratch_moves;      /* times attention_partial or df11_scratch was replaced (recorded passes bind them) */
@@ -192,6 +198,14 @@ void vk_buffer_destroy(vk_backend *vk, vk_buffer *buf);
 dfrt_status vk_buffer_alloc(dfrt_backend *b, size_t size, void **out);
 void vk_buffer_free(dfrt_backend *b, void *impl, size_t size);
 dfrt_status vk_buffer_write(dfrt_backend *b, void *impl, size_t offset, const void *src, size_t size);
+/* Host memory the device reads (host_alloc, host_free), and copies from it into a buffer,
+ * recorded in the command stream between barriers (copy_async; copies_after_ops and
+ * ops_after_copies have nothing to add: one queue, in order). */
+dfrt_status vk_host_alloc(dfrt_backend *b, size_t size, void **out);
+void vk_host_free(dfrt_backend *b, void *p);
+void vk_host_blocks_destroy(vk_backend *vk);
+dfrt_status vk_copy_async(dfrt_backend *b, void *dst, size_t offset, const void *src, size_t size);
+dfrt_status vk_copies_in_order(dfrt_backend *b);
 dfrt_status vk_buffer_read(dfrt_backend *b, void *impl, size_t offset, void *dst, size_t size);
 dfrt_status vk_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value);
 /* A scratch buffer of the backend's (attention_partial, df11_scratch) holding at least `bytes`,

@@ -179,3 +179,65 @@ dfrt_status vk_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t si
     if (tail) DFRT_TRY(vk_buffer_write(b, impl, offset + head + body, bytes, tail));
     return DFRT_OK;
 }
+
+/* ---- host memory the device reads ------------------------------------------------------------ */
+
+dfrt_status vk_host_alloc(dfrt_backend *b, size_t size, void **out) {
+    vk_backend *vk = vk_of(b);
+    struct vk_host_block *grown = realloc(vk->host_blocks, (vk->n_host_blocks + 1) * sizeof *grown);
+    if (!grown) return dfrt_fail(DFRT_OUT_OF_MEMORY, "out of host memory for a list of %zu blocks", vk->n_host_blocks + 1);
+    vk->host_blocks = grown;
+    vk_buffer *buf = &vk->host_blocks[vk->n_host_blocks].buf;
+    DFRT_TRY(vk_buffer_create(vk, size, true, buf));
+    if (!buf->mapped) {
+        vk_buffer_destroy(vk, buf);
+        return dfrt_fail(DFRT_DEVICE_ERROR, "vulkan: host-visible memory could not be mapped");
+    }
+    vk->n_host_blocks++;
+    *out = buf->mapped;
+    return DFRT_OK;
+}
+
+/* The block holding [p, p + size), or NULL. */
+static struct vk_host_block *host_block(vk_backend *vk, const void *p, size_t size) {
+    for (size_t i = 0; i < vk->n_host_blocks; i++) {
+        const uint8_t *base = vk->host_blocks[i].buf.mapped;
+        if ((const uint8_t *)p >= base && (size_t)((const uint8_t *)p - base) + size <= vk->host_blocks[i].buf.size)
+            return &vk->host_blocks[i];
+    }
+    return NULL;
+}
+
+void vk_host_free(dfrt_backend *b, void *p) {
+    vk_backend *vk = vk_of(b);
+    struct vk_host_block *hb = host_block(vk, p, 0);
+    if (!hb) return;
+    if (vk->recording) vk_submit_and_wait(vk); /* copies from it may be pending */
+    vk_buffer_destroy(vk, &hb->buf);
+    *hb = vk->host_blocks[--vk->n_host_blocks];
+}
+
+void vk_host_blocks_destroy(vk_backend *vk) {
+    for (size_t i = 0; i < vk->n_host_blocks; i++) vk_buffer_destroy(vk, &vk->host_blocks[i].buf);
+    free(vk->host_blocks);
+    vk->host_blocks = NULL;
+    vk->n_host_blocks = 0;
+}
+
+dfrt_status vk_copy_async(dfrt_backend *b, void *dst, size_t offset, const void *src, size_t size) {
+    vk_backend *vk = vk_of(b);
+    const struct vk_host_block *hb = host_block(vk, src, size);
+    if (!hb) return vk_buffer_write(b, dst, offset, src, size); /* not the device's to read */
+    DFRT_TRY(vk_begin(vk));
+    vk_barrier(vk); /* after the ops that read the buffer before */
+    VkBufferCopy region = {.srcOffset = (VkDeviceSize)((const uint8_t *)src - (const uint8_t *)hb->buf.mapped),
+                           .dstOffset = offset, .size = size};
+    vkCmdCopyBuffer(vk->cmd, hb->buf.buffer, ((vk_buffer *)dst)->buffer, 1, &region);
+    vk_barrier(vk); /* before the ops that read it */
+    return DFRT_OK;
+}
+
+dfrt_status vk_copies_in_order(dfrt_backend *b) {
+    (void)b;
+    return DFRT_OK;
+}
