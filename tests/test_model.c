@@ -469,6 +469,30 @@ static void check_agrees_with_load(const char *bf16_dir) {
     dfrt_backend_close(b);
 }
 
+/* Only the offload checks on one backend (test_model BACKEND offload): against its own
+ * op-by-op run. */
+static void offload_only(const char *backend, const char *df11_dir, const char *bf16_dir, const golden *g) {
+    target t = {0};
+    snprintf(t.label, sizeof t.label, "%s, offload only", backend);
+    cur = &t;
+    dfrt_backend *b = NULL;
+    dfrt_model *eager = NULL;
+    result re = {0};
+    dfrt_model_options eo = {.eager = 1, .kv_f32 = 1};
+    dfrt_status s = dfrt_backend_open(backend, 0, &b);
+    if (s == DFRT_OK) s = dfrt_model_load(b, df11_dir, &eo, &eager);
+    if (s == DFRT_OK) s = run_prompts(eager, g, &re);
+    EXPECT(s == DFRT_OK, "DF11 model op by op: %s", dfrt_last_error());
+    if (s == DFRT_OK) offloaded(b, df11_dir, bf16_dir, g, &re);
+    printf("backend %s: %d passed, %d failed, %d skipped\n", t.label, t.passed, t.failed, t.skipped);
+    free_result(&re);
+    dfrt_model_free(eager);
+    dfrt_backend_close(b);
+    test_failed += t.failed;
+    test_passed += t.passed;
+}
+
+/* usage: test_model [BACKEND [offload]] */
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL;
     golden g;
@@ -479,6 +503,11 @@ int main(int argc, char **argv) {
     if (dfrt_decompress_dir(df11, bf16, NULL) != DFRT_OK) {
         fprintf(stderr, "decompress: %s\n", dfrt_last_error());
         return 2;
+    }
+    if (only && argc > 2 && strcmp(argv[2], "offload") == 0) {
+        offload_only(only, df11, bf16, &g);
+        for (int p = 0; p < N_PROMPTS; p++) free(g.logits[p]);
+        return test_finish();
     }
     result cpu = {0};
     run_backend("cpu", 0, df11, bf16, &g, &cpu); /* the reference for the others */

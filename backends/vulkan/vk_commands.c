@@ -4,6 +4,8 @@
  * descriptor pools, recorded once and submitted again at each launch. */
 #include "vk_internal.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define FENCE_TIMEOUT_NS (600ull * 1000 * 1000 * 1000) /* a GPU that takes longer is hung */
@@ -58,6 +60,14 @@ void vk_commands_destroy(vk_backend *vk) {
         vk->capture = NULL;
     }
     if (vk->queries) vkDestroyQueryPool(vk->device, vk->queries, NULL);
+    if (vk->copy_queue_on) { /* the ring's pools, the current one among them */
+        for (int i = 0; i < VK_FRAMES; i++)
+            if (vk->frames[i].pool) vkDestroyDescriptorPool(vk->device, vk->frames[i].pool, NULL);
+        vk->descriptor_pool = VK_NULL_HANDLE;
+        if (vk->compute_timeline) vkDestroySemaphore(vk->device, vk->compute_timeline, NULL);
+        if (vk->copy_timeline) vkDestroySemaphore(vk->device, vk->copy_timeline, NULL);
+        if (vk->copy_pool) vkDestroyCommandPool(vk->device, vk->copy_pool, NULL);
+    }
     if (vk->descriptor_pool) vkDestroyDescriptorPool(vk->device, vk->descriptor_pool, NULL);
     if (vk->fence) vkDestroyFence(vk->device, vk->fence, NULL);
     if (vk->command_pool) vkDestroyCommandPool(vk->device, vk->command_pool, NULL);
@@ -74,9 +84,186 @@ dfrt_status vk_begin(vk_backend *vk) {
     return DFRT_OK;
 }
 
+/* ---- the copy queue ---------------------------------------------------------------------- */
+
+bool vk_copy_queue_family(vk_backend *vk, uint32_t *out_family) {
+    const char *env = getenv("DFRT_VULKAN_COPY_QUEUE");
+    if (env && strcmp(env, "0") == 0) return false;
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(vk->physical, &props);
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceFeatures2 f = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
+    if (props.apiVersion < VK_API_VERSION_1_2) return false;
+    vkGetPhysicalDeviceFeatures2(vk->physical, &f);
+    if (!f12.timelineSemaphore) return false;
+    uint32_t n = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(vk->physical, &n, NULL);
+    VkQueueFamilyProperties fams[32];
+    if (n > 32) n = 32;
+    vkGetPhysicalDeviceQueueFamilyProperties(vk->physical, &n, fams);
+    for (uint32_t i = 0; i < n; i++)
+        if ((fams[i].queueFlags & VK_QUEUE_TRANSFER_BIT) &&
+            !(fams[i].queueFlags & (VK_QUEUE_GRAPHICS_BIT | VK_QUEUE_COMPUTE_BIT)) && fams[i].queueCount > 0) {
+            *out_family = i;
+            return true;
+        }
+    if (env && strcmp(env, "1") == 0) { /* tests: the same queue, through the same machinery */
+        *out_family = vk->queue_family;
+        return true;
+    }
+    return false;
+}
+
+static dfrt_status timeline(vk_backend *vk, VkSemaphore *out) {
+    VkSemaphoreTypeCreateInfo ti = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+                                    .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE};
+    VkSemaphoreCreateInfo si = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &ti};
+    VK_TRY(vkCreateSemaphore(vk->device, &si, NULL, out));
+    return DFRT_OK;
+}
+
+dfrt_status vk_copy_queue_init(vk_backend *vk) {
+    DFRT_TRY(timeline(vk, &vk->compute_timeline));
+    DFRT_TRY(timeline(vk, &vk->copy_timeline));
+    vk->frames[0] = (struct vk_frame){vk->cmd, vk->descriptor_pool, 0};
+    for (int i = 1; i < VK_FRAMES; i++) {
+        VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                          .commandPool = vk->command_pool,
+                                          .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                          .commandBufferCount = 1};
+        VK_TRY(vkAllocateCommandBuffers(vk->device, &ai, &vk->frames[i].cmd));
+        DFRT_TRY(create_descriptor_pool(vk, &vk->frames[i].pool));
+    }
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                  .queueFamilyIndex = vk->copy_family};
+    VK_TRY(vkCreateCommandPool(vk->device, &pi, NULL, &vk->copy_pool));
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                      .commandPool = vk->copy_pool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                      .commandBufferCount = VK_COPY_CMDS};
+    VK_TRY(vkAllocateCommandBuffers(vk->device, &ai, vk->copy_cmds));
+    return DFRT_OK;
+}
+
+static dfrt_status wait_value(vk_backend *vk, VkSemaphore sem, uint64_t value) {
+    if (!value) return DFRT_OK;
+    VkSemaphoreWaitInfo wi = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
+                              .semaphoreCount = 1,
+                              .pSemaphores = &sem,
+                              .pValues = &value};
+    VkResult r = vkWaitSemaphores(vk->device, &wi, FENCE_TIMEOUT_NS);
+    if (r == VK_TIMEOUT)
+        return dfrt_fail(DFRT_DEVICE_ERROR, "vulkan: the device did not finish its work within %llu s",
+                         FENCE_TIMEOUT_NS / 1000000000ull);
+    VK_TRY(r);
+    return DFRT_OK;
+}
+
+/* One submission to queue: cmd (may be NULL), after `wait` on wait_sem (0: none), signalling
+ * signal_sem's next value (*value, incremented). */
+static dfrt_status submit_timed(VkQueue queue, VkCommandBuffer cmd, VkSemaphore wait_sem,
+                                uint64_t wait, VkSemaphore signal_sem, uint64_t *value) {
+    uint64_t signal = *value + 1;
+    VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+    VkTimelineSemaphoreSubmitInfo ti = {.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                        .waitSemaphoreValueCount = wait ? 1 : 0,
+                                        .pWaitSemaphoreValues = &wait,
+                                        .signalSemaphoreValueCount = 1,
+                                        .pSignalSemaphoreValues = &signal};
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                       .pNext = &ti,
+                       .waitSemaphoreCount = wait ? 1 : 0,
+                       .pWaitSemaphores = &wait_sem,
+                       .pWaitDstStageMask = &stage,
+                       .commandBufferCount = cmd ? 1 : 0,
+                       .pCommandBuffers = &cmd,
+                       .signalSemaphoreCount = 1,
+                       .pSignalSemaphores = &signal_sem};
+    VK_TRY(vkQueueSubmit(queue, 1, &si, VK_NULL_HANDLE));
+    *value = signal;
+    return DFRT_OK;
+}
+
+/* Makes the ring's current frame vk->cmd and vk->descriptor_pool, once its work is done. */
+static dfrt_status use_frame(vk_backend *vk) {
+    struct vk_frame *f = &vk->frames[vk->frame];
+    if (f->done_at) {
+        DFRT_TRY(wait_value(vk, vk->compute_timeline, f->done_at));
+        VK_TRY(vkResetCommandBuffer(f->cmd, 0));
+        VK_TRY(vkResetDescriptorPool(vk->device, f->pool, 0));
+        f->done_at = 0;
+    }
+    vk->cmd = f->cmd;
+    vk->descriptor_pool = f->pool;
+    vk->sets_used = 0;
+    return DFRT_OK;
+}
+
+/* Submits the work recorded so far without waiting for it, after the copies it must wait for;
+ * with `signal`, also when nothing is recorded (a point later copies can wait for). */
+static dfrt_status flush(vk_backend *vk, bool signal) {
+    bool work = vk->recording;
+    if (!work && !signal) return DFRT_OK;
+    if (work) {
+        vk->recording = false;
+        VK_TRY(vkEndCommandBuffer(vk->cmd));
+    }
+    DFRT_TRY(submit_timed(vk->queue, work ? vk->cmd : VK_NULL_HANDLE, vk->copy_timeline,
+                          work ? vk->compute_waits_for : 0, vk->compute_timeline, &vk->compute_value));
+    if (!work) return DFRT_OK;
+    vk->compute_waits_for = 0;
+    vk->frames[vk->frame].done_at = vk->compute_value;
+    vk->frame = (vk->frame + 1) % VK_FRAMES;
+    return use_frame(vk);
+}
+
+dfrt_status vk_copies_after_ops(dfrt_backend *b) {
+    vk_backend *vk = vk_of(b);
+    if (!vk->copy_queue_on) return DFRT_OK;
+    DFRT_TRY(flush(vk, true));
+    vk->copy_waits_for = vk->compute_value;
+    return DFRT_OK;
+}
+
+dfrt_status vk_ops_after_copies(dfrt_backend *b) {
+    vk_backend *vk = vk_of(b);
+    if (!vk->copy_queue_on || vk->compute_waits_for == vk->copy_value) return DFRT_OK;
+    DFRT_TRY(flush(vk, false)); /* the work before runs while the copies do */
+    vk->compute_waits_for = vk->copy_value;
+    return DFRT_OK;
+}
+
+dfrt_status vk_copy_queue_submit(vk_backend *vk, const vk_buffer *src, size_t src_offset, const vk_buffer *dst,
+                                 size_t dst_offset, size_t size) {
+    uint32_t i = vk->copy_next++ % VK_COPY_CMDS;
+    VkCommandBuffer cmd = vk->copy_cmds[i];
+    DFRT_TRY(wait_value(vk, vk->copy_timeline, vk->copy_cmd_done[i]));
+    VK_TRY(vkResetCommandBuffer(cmd, 0));
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    VK_TRY(vkBeginCommandBuffer(cmd, &bi));
+    VkBufferCopy region = {.srcOffset = src_offset, .dstOffset = dst_offset, .size = size};
+    vkCmdCopyBuffer(cmd, src->buffer, dst->buffer, 1, &region);
+    VK_TRY(vkEndCommandBuffer(cmd));
+    DFRT_TRY(submit_timed(vk->copy_queue, cmd, vk->compute_timeline, vk->copy_waits_for, vk->copy_timeline,
+                          &vk->copy_value));
+    vk->copy_cmd_done[i] = vk->copy_value;
+    return DFRT_OK;
+}
+
 /* Submits the command buffer being recorded (if any) and then `extra` (if not NULL), waits,
  * and makes the command buffer and descriptor pool ready for new work. */
 static dfrt_status submit_and_wait(vk_backend *vk, VkCommandBuffer extra) {
+    if (vk->copy_queue_on) { /* everything in flight on both queues */
+        DFRT_TRY(flush(vk, false));
+        if (extra)
+            DFRT_TRY(submit_timed(vk->queue, extra, vk->copy_timeline, vk->compute_waits_for, vk->compute_timeline,
+                                  &vk->compute_value));
+        DFRT_TRY(wait_value(vk, vk->compute_timeline, vk->compute_value));
+        DFRT_TRY(wait_value(vk, vk->copy_timeline, vk->copy_value));
+        return vk_check_validation(vk);
+    }
     VkCommandBuffer cmds[2];
     uint32_t n = 0;
     if (vk->recording) {
@@ -138,7 +325,8 @@ static dfrt_status capture_next_pool(vk_backend *vk) {
 
 dfrt_status vk_dispatch(vk_backend *vk, const vk_pipeline *p, const vk_binding *bindings, const void *push,
                         uint32_t groups_x, uint32_t groups_y) {
-    if (vk->sets_used == VK_MAX_SETS_PER_SUBMIT) DFRT_TRY(vk->capture ? capture_next_pool(vk) : vk_submit_and_wait(vk));
+    if (vk->sets_used == VK_MAX_SETS_PER_SUBMIT)
+        DFRT_TRY(vk->capture ? capture_next_pool(vk) : vk->copy_queue_on ? flush(vk, false) : vk_submit_and_wait(vk));
     DFRT_TRY(vk_begin(vk));
     VkDescriptorSetAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,

@@ -307,12 +307,19 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
     vk->timestamp_mask = ts_bits >= 64 ? ~0ull : ts_bits ? (1ull << ts_bits) - 1 : 0;
 
     float priority = 1.0f;
-    VkDeviceQueueCreateInfo qi = {
+    VkDeviceQueueCreateInfo qi[2] = {{
         .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
         .queueFamilyIndex = vk->queue_family,
         .queueCount = 1,
         .pQueuePriorities = &priority,
-    };
+    }};
+    vk->copy_queue_on = vk_copy_queue_family(vk, &vk->copy_family);
+    uint32_t n_queues = 1;
+    if (vk->copy_queue_on && vk->copy_family != vk->queue_family) {
+        qi[1] = qi[0];
+        qi[1].queueFamilyIndex = vk->copy_family;
+        n_queues = 2;
+    }
     /* The cooperative-matrix GEMM (matmul_coopmat.comp): VK_NV_cooperative_matrix with the
      * 16x16x16 f16 x f16 + f32 shape, fp16 arithmetic, and 32-lane subgroups (its 8 subgroups
      * tile the block). DFRT_VULKAN_COOPMAT=0 leaves it off. */
@@ -335,13 +342,14 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
     };
     VkPhysicalDeviceVulkan12Features f12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-        .shaderFloat16 = VK_TRUE,
-        .pNext = &cm_feature,
+        .shaderFloat16 = vk->coopmat,
+        .timelineSemaphore = vk->copy_queue_on,
+        .pNext = vk->coopmat ? &cm_feature : NULL,
     };
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
         .storageBuffer16BitAccess = VK_TRUE,
-        .pNext = vk->coopmat ? &f12 : NULL,
+        .pNext = vk->coopmat || vk->copy_queue_on ? &f12 : NULL,
     };
     VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
     /* DFRT_VULKAN_PIPELINE_STATS=1: report each pipeline's compiled statistics (registers...)
@@ -372,14 +380,15 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
     VkDeviceCreateInfo di = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .pNext = &feats,
-        .queueCreateInfoCount = 1,
-        .pQueueCreateInfos = &qi,
+        .queueCreateInfoCount = n_queues,
+        .pQueueCreateInfos = qi,
         .enabledExtensionCount = n_extensions,
         .ppEnabledExtensionNames = extensions,
     };
     VK_TRY(vkCreateDevice(vk->physical, &di, NULL, &vk->device));
     volkLoadDevice(vk->device);
     vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
+    if (vk->copy_queue_on) vkGetDeviceQueue(vk->device, vk->copy_family, 0, &vk->copy_queue);
 
     VkPhysicalDeviceMemoryProperties mem;
     vkGetPhysicalDeviceMemoryProperties(vk->physical, &mem);
@@ -447,8 +456,8 @@ static const dfrt_backend_vtable vk_vtable = {
     .host_alloc = vk_host_alloc,
     .host_free = vk_host_free,
     .copy_async = vk_copy_async,
-    .copies_after_ops = vk_copies_in_order,
-    .ops_after_copies = vk_copies_in_order,
+    .copies_after_ops = vk_copies_after_ops,
+    .ops_after_copies = vk_ops_after_copies,
     .capture_begin = vk_capture_begin,
     .capture_end = vk_capture_end,
     .graph_launch = vk_graph_launch,
@@ -472,6 +481,7 @@ static dfrt_status vk_open(int index, dfrt_backend **out) {
     dfrt_status s = create_instance(vk, validation_requested());
     if (s == DFRT_OK) s = create_device(vk, index, &info);
     if (s == DFRT_OK) s = vk_commands_init(vk);
+    if (s == DFRT_OK && vk->copy_queue_on) s = vk_copy_queue_init(vk);
     if (s == DFRT_OK) s = vk_buffer_create(vk, 256, false, &vk->dummy);
     for (size_t i = 0; s == DFRT_OK && i < sizeof create_pipelines / sizeof *create_pipelines; i++)
         s = create_pipelines[i](vk);

@@ -99,6 +99,8 @@ typedef struct vk_graph {
 #define VK_GEMV_SG_MAX_M 16   /* the subgroup GEMVs (matmul_gemv_sg, df11_gemv) run M = 1 .. 16 */
 #define VK_GEMV_SG_RPT 4      /* rows per row group: 1, 2, 4 or 8 (variants 0 .. 3) */
 #define VK_MAX_BINDINGS 8
+#define VK_FRAMES 3     /* batches of work in flight with the copy queue */
+#define VK_COPY_CMDS 32 /* copies in flight on it */
 
 typedef struct vk_backend {
     VkInstance instance;
@@ -125,6 +127,30 @@ typedef struct vk_backend {
         vk_buffer buf;
     } *host_blocks;
     size_t n_host_blocks;
+
+    /* The copy queue (vk_copy_queue_*): a transfer-only family's queue where the device has one
+     * and timeline semaphores (DFRT_VULKAN_COPY_QUEUE=0: none; =1: the compute queue itself
+     * where there is no such family, for tests). copy_async then submits each copy there,
+     * ordered against the work by two timelines, and the work goes to the compute queue in
+     * batches submitted without waiting, from a ring of command buffers and descriptor pools
+     * (vk->cmd and vk->descriptor_pool are the current one's). */
+    bool copy_queue_on;
+    uint32_t copy_family;
+    VkQueue copy_queue;
+    VkCommandPool copy_pool;
+    VkCommandBuffer copy_cmds[VK_COPY_CMDS];
+    uint64_t copy_cmd_done[VK_COPY_CMDS]; /* copy timeline value when each is free again */
+    uint32_t copy_next;
+    VkSemaphore compute_timeline, copy_timeline;
+    uint64_t compute_value, copy_value; /* the last values submitted to be signaled */
+    uint64_t copy_waits_for;   /* compute value the copies enqueued from now wait for */
+    uint64_t compute_waits_for; /* copy value the next batch of work waits for (0: none) */
+    struct vk_frame {
+        VkCommandBuffer cmd;
+        VkDescriptorPool pool;
+        uint64_t done_at; /* compute value that marks its work done (0: nothing in flight) */
+    } frames[VK_FRAMES];
+    uint32_t frame;
     vk_buffer dummy;       /* bound where an op has no tensor (no bias) */
     vk_buffer attention_partial; /* attention's per-split partial results, grown on demand */
     uint64_t scratch_moves;      /* times attention_partial or df11_scratch was replaced (recorded passes bind them) */
@@ -198,14 +224,21 @@ void vk_buffer_destroy(vk_backend *vk, vk_buffer *buf);
 dfrt_status vk_buffer_alloc(dfrt_backend *b, size_t size, void **out);
 void vk_buffer_free(dfrt_backend *b, void *impl, size_t size);
 dfrt_status vk_buffer_write(dfrt_backend *b, void *impl, size_t offset, const void *src, size_t size);
-/* Host memory the device reads (host_alloc, host_free), and copies from it into a buffer,
- * recorded in the command stream between barriers (copy_async; copies_after_ops and
- * ops_after_copies have nothing to add: one queue, in order). */
+/* Host memory the device reads (host_alloc, host_free), and copies from it into a buffer
+ * (copy_async): on the copy queue where there is one, else recorded in the command stream
+ * between barriers (copies_after_ops and ops_after_copies then have nothing to add). */
 dfrt_status vk_host_alloc(dfrt_backend *b, size_t size, void **out);
 void vk_host_free(dfrt_backend *b, void *p);
 void vk_host_blocks_destroy(vk_backend *vk);
 dfrt_status vk_copy_async(dfrt_backend *b, void *dst, size_t offset, const void *src, size_t size);
-dfrt_status vk_copies_in_order(dfrt_backend *b);
+/* The copy queue (vk_commands.c): created with the device where there is one (family chosen
+ * by vk_copy_queue_family before the device exists); copies_after_ops / ops_after_copies. */
+bool vk_copy_queue_family(vk_backend *vk, uint32_t *out_family);
+dfrt_status vk_copy_queue_init(vk_backend *vk);
+dfrt_status vk_copy_queue_submit(vk_backend *vk, const vk_buffer *src, size_t src_offset, const vk_buffer *dst,
+                                 size_t dst_offset, size_t size);
+dfrt_status vk_copies_after_ops(dfrt_backend *b);
+dfrt_status vk_ops_after_copies(dfrt_backend *b);
 dfrt_status vk_buffer_read(dfrt_backend *b, void *impl, size_t offset, void *dst, size_t size);
 dfrt_status vk_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value);
 /* A scratch buffer of the backend's (attention_partial, df11_scratch) holding at least `bytes`,

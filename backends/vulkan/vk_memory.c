@@ -27,6 +27,12 @@ dfrt_status vk_buffer_create(vk_backend *vk, size_t size, bool host_visible, vk_
         .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
+    uint32_t families[2] = {vk->queue_family, vk->copy_family};
+    if (vk->copy_queue_on && vk->copy_family != vk->queue_family) { /* the copy queue writes them too */
+        bi.sharingMode = VK_SHARING_MODE_CONCURRENT;
+        bi.queueFamilyIndexCount = 2;
+        bi.pQueueFamilyIndices = families;
+    }
     VkResult r = vkCreateBuffer(vk->device, &bi, NULL, &out->buffer);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
         return dfrt_fail(DFRT_OUT_OF_MEMORY, "vulkan: cannot create a buffer of %zu bytes", size);
@@ -91,8 +97,8 @@ dfrt_status vk_buffer_alloc(dfrt_backend *b, size_t size, void **out) {
 void vk_buffer_free(dfrt_backend *b, void *impl, size_t size) {
     (void)size;
     vk_backend *vk = vk_of(b);
-    /* The buffer may be in use by recorded work: finish it first. */
-    if (vk->recording) vk_submit_and_wait(vk);
+    /* The buffer may be in use by recorded work (or work in flight with the copy queue): finish it first. */
+    if (vk->recording || vk->copy_queue_on) vk_submit_and_wait(vk);
     vk_buffer_destroy(vk, impl);
     free(impl);
 }
@@ -212,7 +218,7 @@ void vk_host_free(dfrt_backend *b, void *p) {
     vk_backend *vk = vk_of(b);
     struct vk_host_block *hb = host_block(vk, p, 0);
     if (!hb) return;
-    if (vk->recording) vk_submit_and_wait(vk); /* copies from it may be pending */
+    if (vk->recording || vk->copy_queue_on) vk_submit_and_wait(vk); /* copies from it may be pending */
     vk_buffer_destroy(vk, &hb->buf);
     *hb = vk->host_blocks[--vk->n_host_blocks];
 }
@@ -228,16 +234,13 @@ dfrt_status vk_copy_async(dfrt_backend *b, void *dst, size_t offset, const void 
     vk_backend *vk = vk_of(b);
     const struct vk_host_block *hb = host_block(vk, src, size);
     if (!hb) return vk_buffer_write(b, dst, offset, src, size); /* not the device's to read */
+    size_t src_offset = (size_t)((const uint8_t *)src - (const uint8_t *)hb->buf.mapped);
+    if (vk->copy_queue_on) return vk_copy_queue_submit(vk, &hb->buf, src_offset, dst, offset, size);
     DFRT_TRY(vk_begin(vk));
     vk_barrier(vk); /* after the ops that read the buffer before */
-    VkBufferCopy region = {.srcOffset = (VkDeviceSize)((const uint8_t *)src - (const uint8_t *)hb->buf.mapped),
-                           .dstOffset = offset, .size = size};
+    VkBufferCopy region = {.srcOffset = src_offset, .dstOffset = offset, .size = size};
     vkCmdCopyBuffer(vk->cmd, hb->buf.buffer, ((vk_buffer *)dst)->buffer, 1, &region);
     vk_barrier(vk); /* before the ops that read it */
     return DFRT_OK;
 }
 
-dfrt_status vk_copies_in_order(dfrt_backend *b) {
-    (void)b;
-    return DFRT_OK;
-}
