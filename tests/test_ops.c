@@ -561,7 +561,7 @@ static void buffer_cases(void) {
          * between work that writes the buffer and work that reads it, and from other memory */
         uint8_t *host = dfrt_host_alloc(cur->b, size);
         EXPECT(host != NULL, "dfrt_host_alloc");
-        if (host) {
+        if (host && bm) {
             memcpy(host, model, size);
             EXPECT_OK(dfrt_buffer_fill(b, 0, size, 0x11), "fill before");
             EXPECT_OK(dfrt_host_copy(b, 7, host + 100, size - 200), "host copy");
