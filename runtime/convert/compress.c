@@ -50,8 +50,8 @@ static char *unit_file_name(const char *unit) {
     return f;
 }
 
-/* The six tensors of an encoded unit, as the reference names and shapes them; names[f] are
- * malloc'ed (NULL after a failure, which frees them). */
+/* The six tensors of an encoded unit, as the reference names and shapes them, their data
+ * enc's; their names are malloc'ed (none is left after a failure). */
 static dfrt_status unit_tensors(const char *unit, const dfrt_df11_encoded *enc, dfrt_tensor six[6]) {
     const struct {
         const char *field;

@@ -509,7 +509,7 @@ static dfrt_status memory_shard(const synth_plan *p, uint32_t shard, gen_job *jo
     if (job) {
         if (!(b->data = job->shard = dfrt_alloc_large(b->size, "a synthetic shard"))) s = DFRT_OUT_OF_MEMORY;
         if (s == DFRT_OK) s = dfrt_parallel_for(n_tasks, n_threads, gen_chunk, job);
-        for (size_t i = 0, k = 0; i < p->n_tensors; i++)
+        for (size_t i = 0, k = 0; i < p->n_tensors && s == DFRT_OK; i++)
             if (p->tensors[i].shard == shard) list[k++].data = (uint8_t *)b->data + p->tensors[i].offset;
     } else {
         b->size = 0;
