@@ -123,9 +123,9 @@ static dfrt_status timeline(vk_backend *vk, VkSemaphore *out) {
 }
 
 dfrt_status vk_copy_queue_init(vk_backend *vk) {
+    vk->frames[0] = (struct vk_frame){vk->cmd, vk->descriptor_pool, 0}; /* first: destroy frees the pools by frame */
     DFRT_TRY(timeline(vk, &vk->compute_timeline));
     DFRT_TRY(timeline(vk, &vk->copy_timeline));
-    vk->frames[0] = (struct vk_frame){vk->cmd, vk->descriptor_pool, 0};
     for (int i = 1; i < VK_FRAMES; i++) {
         VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                           .commandPool = vk->command_pool,
