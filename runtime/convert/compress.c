@@ -113,7 +113,7 @@ static dfrt_status memory_file(compress_job *job, const char *name, int owner, c
         return DFRT_OUT_OF_MEMORY;
     }
     b->enc = enc;
-    memcpy(list, extra, (size_t)n_extra * sizeof *list);
+    if (n_extra) memcpy(list, extra, (size_t)n_extra * sizeof *list);
     for (size_t t = 0; t < count; t++)
         if (job->owner[t] == owner) {
             list[n] = *dfrt_tensor_set_get(job->ts, t);
