@@ -281,6 +281,19 @@ done:
     return s;
 }
 
+/* The rest of an open whose config and tensors are read (s: how reading them went): the units
+ * and the weight prefix; *out on success, the checkpoint closed otherwise. */
+static dfrt_status finish_open(dfrt_checkpoint *cp, dfrt_status s, bool keep_invalid_units, dfrt_checkpoint **out) {
+    if (s == DFRT_OK) s = find_units(cp, keep_invalid_units);
+    if (s == DFRT_OK) s = set_weight_prefix(cp);
+    if (s != DFRT_OK) {
+        dfrt_checkpoint_close(cp);
+        return s;
+    }
+    *out = cp;
+    return DFRT_OK;
+}
+
 dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, dfrt_checkpoint **out) {
     *out = NULL;
     if (!dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "model directory is NULL");
@@ -293,14 +306,7 @@ dfrt_status dfrt_checkpoint_open_ex(const char *dir, bool keep_invalid_units, df
     dfrt_status s = (cp->dir = dfrt_strdup(dir)) ? DFRT_OK : DFRT_OUT_OF_MEMORY;
     if (s == DFRT_OK) s = dfrt_config_load(dir, &cp->config);
     if (s == DFRT_OK) s = dfrt_tensor_set_open(dir, &cp->tensors);
-    if (s == DFRT_OK) s = find_units(cp, keep_invalid_units);
-    if (s == DFRT_OK) s = set_weight_prefix(cp);
-    if (s != DFRT_OK) {
-        dfrt_checkpoint_close(cp);
-        return s;
-    }
-    *out = cp;
-    return DFRT_OK;
+    return finish_open(cp, s, keep_invalid_units, out);
 }
 
 dfrt_status dfrt_checkpoint_from_memory(const char *name, const char *config_json, size_t config_len,
@@ -316,14 +322,7 @@ dfrt_status dfrt_checkpoint_from_memory(const char *name, const char *config_jso
     dfrt_status s = (cp->dir = dfrt_strdup(name)) && source ? DFRT_OK : DFRT_OUT_OF_MEMORY;
     if (s == DFRT_OK) s = dfrt_config_parse(config_json, config_len, source, &cp->config);
     free(source);
-    if (s == DFRT_OK) s = find_units(cp, false);
-    if (s == DFRT_OK) s = set_weight_prefix(cp);
-    if (s != DFRT_OK) {
-        dfrt_checkpoint_close(cp);
-        return s;
-    }
-    *out = cp;
-    return DFRT_OK;
+    return finish_open(cp, s, false, out);
 }
 
 dfrt_status dfrt_checkpoint_open(const char *dir, dfrt_checkpoint **out) {
