@@ -30,6 +30,8 @@ typedef struct dfrt_cuda_ctx {
     struct cuda_cublas *cublas; /* cuBLAS, loaded for the bench's reference matmul (backends/cuda/cuda_cublas.c) */
     cudaStream_t copy_stream;   /* offloading's copies (copy_async; created on first use), ordered by two events */
     cudaEvent_t ops_done, copies_done;
+    cudaEvent_t handoff;     /* a layer split's copies between devices (created on first use) */
+    uint64_t peers_enabled;  /* devices whose memory this one was given peer access to */
 } dfrt_cuda_ctx;
 
 /* Provided by the backend (cuda_backend.c). dfrt_cuda_fail converts a failed CUDA call to a

@@ -262,12 +262,33 @@ dfrt_status dfrt_buffer_fill(dfrt_buffer *buf, size_t offset, size_t size, uint8
     return buf->backend->vt->buffer_fill(buf->backend, buf->impl, offset, size, value);
 }
 
+/* dfrt_buffer_copy between two backends: the backend's peer copy where both are of one kind
+ * and it has one, else through host memory in pieces of up to 64 MB (each read waits for the
+ * source's work; each write is ordered after the destination's). */
+static dfrt_status copy_between(dfrt_buffer *dst, size_t dst_offset, const dfrt_buffer *src, size_t src_offset,
+                                size_t size) {
+    if (!size) return DFRT_OK;
+    dfrt_backend *db = dst->backend, *sb = src->backend;
+    if (db->vt == sb->vt && db->vt->peer_copy)
+        return db->vt->peer_copy(db, dst->impl, dst_offset, sb, src->impl, src_offset, size);
+    const size_t piece = DFRT_MIN(size, (size_t)64 << 20);
+    uint8_t *host = dfrt_malloc(piece, "a copy between devices");
+    if (!host) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    for (size_t at = 0; at < size && s == DFRT_OK; at += piece) {
+        size_t n = DFRT_MIN(piece, size - at);
+        s = sb->vt->buffer_read(sb, src->impl, src_offset + at, host, n);
+        if (s == DFRT_OK) s = db->vt->buffer_write(db, dst->impl, dst_offset + at, host, n);
+    }
+    free(host); /* buffer_write is done with its source when it returns */
+    return s;
+}
+
 dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const dfrt_buffer *src, size_t src_offset,
                              size_t size) {
     DFRT_TRY(check_range("dfrt_buffer_copy destination", dst, dst_offset, size));
     DFRT_TRY(check_range("dfrt_buffer_copy source", src, src_offset, size));
-    if (dst->backend != src->backend)
-        return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_buffer_copy: the buffers belong to different backends");
+    if (dst->backend != src->backend) return copy_between(dst, dst_offset, src, src_offset, size);
     if (dst == src && dst_offset < src_offset + size && src_offset < dst_offset + size)
         return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_buffer_copy: source and destination overlap");
     if (!size) return DFRT_OK;

@@ -80,7 +80,7 @@ struct dfrt_backend_vtable {
     void (*destroy)(dfrt_backend *b);     /* required: releases impl and the device */
 
     /* required: buffers. write and copy are ordered with the work enqueued before them; read
-     * waits for it. */
+     * waits for it. write is done with its source when it returns. */
     dfrt_status (*buffer_alloc)(dfrt_backend *b, size_t size, void **out_impl);
     void (*buffer_free)(dfrt_backend *b, void *impl, size_t size);
     dfrt_status (*buffer_write)(dfrt_backend *b, void *impl, size_t offset, const void *src, size_t size);
@@ -100,6 +100,12 @@ struct dfrt_backend_vtable {
     dfrt_status (*copy_async)(dfrt_backend *b, void *dst, size_t offset, const void *src, size_t size);
     dfrt_status (*copies_after_ops)(dfrt_backend *b);
     dfrt_status (*ops_after_copies)(dfrt_backend *b);
+
+    /* optional: a copy between buffers of two backends of this vtable (two devices, or two
+     * logical devices on one): after the work enqueued on both before it, and before the work
+     * enqueued on either after it. NULL: dfrt_buffer_copy goes through host memory. */
+    dfrt_status (*peer_copy)(dfrt_backend *dst_b, void *dst, size_t dst_offset, dfrt_backend *src_b, void *src,
+                             size_t src_offset, size_t size);
 
     /* optional: whether this backend runs a case of an op (args validated): DFRT_OK, or
      * DFRT_UNSUPPORTED with the reason (a head_dim or a binding size beyond its limits). */

@@ -625,6 +625,10 @@ typedef struct dfrt_device_info {
     uint64_t max_allocation_bytes;
     uint32_t min_storage_buffer_offset_alignment;
     bool storage_8bit, storage_16bit, int64, subgroup_arithmetic, timestamps;
+    /* bit j: this device reads and writes the memory of device j of its backend directly
+     * (CUDA peer access, over NVLink or PCIe); 0: copies to other devices go through host
+     * memory (always on Vulkan and the CPU backend) */
+    uint32_t peer_mask;
     int compute_capability;  /* CUDA: 90 for sm_90 */
     int multiprocessors;     /* CUDA SMs; CPU cores */
     /* Vulkan: the cooperative-matrix extension the device offers ("" when none) and its
@@ -710,6 +714,8 @@ DFRT_API uint64_t dfrt_df11_device_bytes(const dfrt_df11_unit *unit, int layout)
 
 typedef struct dfrt_model dfrt_model;
 
+#define DFRT_MAX_DEVICES 16 /* devices one model may be split over */
+
 typedef struct dfrt_model_options {
     int max_context;  /* tokens per sequence (0: min(max_position_embeddings, 4096)) */
     int max_batch;    /* sequences held at once (0: 1) */
@@ -734,6 +740,18 @@ typedef struct dfrt_model_options {
      * the other weights and the slots alone exceed it). Give one at most (0: neither). */
     int offload_layers;
     uint64_t weight_budget;
+    /* Layer split over several devices of the backend: each runs a contiguous range of layers
+     * (their weights, norms and KV cache), the first also the embedding, the last the final
+     * norm and lm_head; after its layers, each hands the residual stream to the next (a peer
+     * copy where the backend has one, else through host memory). devices: the devices'
+     * indices in the backend, in order; devices[0] must be the device of the backend given to
+     * the load, and the model opens the others itself (an index may repeat: two logical
+     * devices on one GPU, each with its own queue and memory accounting). device_shares: each
+     * device's share of the bytes (all 0: by each device's memory). n_devices 0 or 1: the
+     * backend given runs every layer. Not with offloading. */
+    int n_devices;
+    int devices[DFRT_MAX_DEVICES];
+    double device_shares[DFRT_MAX_DEVICES];
 } dfrt_model_options;
 
 /* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM
@@ -773,6 +791,15 @@ DFRT_API uint64_t dfrt_model_device_bytes(const dfrt_model *m);
  * weight_budget), 0 when all are on the device; and (each may be NULL) how many copies to the
  * device their units took so far, and the bytes copied. */
 DFRT_API int dfrt_model_offloaded_layers(const dfrt_model *m, uint64_t *out_copies, uint64_t *out_copied_bytes);
+/* The devices a model runs on, in the order a pass visits them (dfrt_model_options.n_devices;
+ * one entry without a split): up to max entries into out (NULL: none), and their count. */
+typedef struct dfrt_model_device {
+    dfrt_backend *backend;       /* the first is the backend given to the load; the model owns the others */
+    uint32_t first_layer, n_layers; /* the layers it runs */
+    bool embedding, lm_head;     /* whether it holds them (and the final norm, with lm_head) */
+    uint64_t device_bytes;       /* allocated on it once the model was loaded */
+} dfrt_model_device;
+DFRT_API int dfrt_model_devices(const dfrt_model *m, dfrt_model_device *out, int max);
 /* The KV cache's bytes on the backend (keys and values of every layer, for max_batch sequences
  * of max_context positions); *out_per_token (may be NULL): its bytes per position of one
  * sequence. */

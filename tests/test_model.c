@@ -249,6 +249,93 @@ static void offloaded(dfrt_backend *b, const char *df11_dir, const char *bf16_di
     dfrt_model_free(m);
 }
 
+/* Layer split over logical devices of the backend (the same device opened again, which runs
+ * the hand-off between devices as two GPUs would, through dfrt_buffer_copy): the DF11 and BF16
+ * models over two and three devices give the single device's logits and tokens bit for bit
+ * (ref: DF11 recorded passes, ref_bf16: the BF16 twin's, when given), recorded and op by op;
+ * the parts cover the layers in order, the first with the embedding, the last with lm_head;
+ * shares move layers; bad splits are refused with their messages. */
+static void split(dfrt_backend *b, const char *df11_dir, const char *bf16_dir, const golden *g, const result *ref) {
+    const int dev = dfrt_backend_info(b)->index;
+    struct {
+        const char *what, *dir;
+        int n, eager;
+        double shares[3];
+    } cases[] = {
+        {"DF11 on 2 devices", df11_dir, 2, 0, {0}},
+        {"DF11 on 2 devices, op by op", df11_dir, 2, 1, {0}},
+        {"DF11 on 3 devices, shares 1:2:1", df11_dir, 3, 0, {1, 2, 1}},
+        {"BF16 on 2 devices, shares 3:1", bf16_dir, 2, 0, {3, 1}},
+    };
+    result bf16_ref = {0};
+    dfrt_model *twin = NULL;
+    dfrt_status s = dfrt_model_load(b, bf16_dir, &(dfrt_model_options){.kv_f32 = 1}, &twin);
+    if (s == DFRT_OK) s = run_prompts(twin, g, &bf16_ref);
+    EXPECT(s == DFRT_OK, "split: the BF16 twin on one device: %s", dfrt_last_error());
+    dfrt_model_free(twin);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases && s == DFRT_OK; c++) {
+        dfrt_model_options o = {.kv_f32 = 1, .eager = cases[c].eager, .n_devices = cases[c].n};
+        for (int i = 0; i < cases[c].n; i++) {
+            o.devices[i] = dev;
+            o.device_shares[i] = cases[c].shares[i];
+        }
+        dfrt_model *m = NULL;
+        result r = {0};
+        dfrt_status st = dfrt_model_load(b, cases[c].dir, &o, &m);
+        if (st == DFRT_OK) st = run_prompts(m, g, &r);
+        EXPECT(st == DFRT_OK, "%s: %s", cases[c].what, dfrt_last_error());
+        if (st == DFRT_OK) {
+            const result *want = cases[c].dir == df11_dir ? ref : &bf16_ref;
+            for (int p = 0; p < N_PROMPTS; p++)
+                EXPECT(memcmp(want->logits[p], r.logits[p], 4096 * sizeof(float)) == 0 &&
+                           memcmp(want->tokens[p], r.tokens[p], sizeof r.tokens[p]) == 0,
+                       "%s: prompt %d: logits or tokens differ from one device's", cases[c].what, p);
+            dfrt_model_device parts[4];
+            int n = dfrt_model_devices(m, parts, 4);
+            uint32_t next = 0, n_layers = (uint32_t)dfrt_model_config(m)->n_layers;
+            uint64_t bytes = 0;
+            bool ok = n == cases[c].n && parts[0].backend == b;
+            for (int i = 0; ok && i < n; i++) {
+                ok = parts[i].first_layer == next && parts[i].n_layers > 0 && parts[i].embedding == (i == 0) &&
+                     parts[i].lm_head == (i == n - 1) && parts[i].device_bytes > 0 &&
+                     dfrt_backend_info(parts[i].backend)->index == dev && (i == 0 || parts[i].backend != b);
+                next += parts[i].n_layers;
+                bytes += parts[i].device_bytes;
+            }
+            EXPECT(ok && next == n_layers && bytes == dfrt_model_device_bytes(m),
+                   "%s: %d parts that do not cover the %u layers in order, embedding first, lm_head last", cases[c].what,
+                   n, n_layers);
+            if (ok && cases[c].shares[0] == 3) /* 3:1: the first device runs the most */
+                EXPECT(parts[0].n_layers > parts[1].n_layers, "%s: %u and %u layers", cases[c].what, parts[0].n_layers,
+                       parts[1].n_layers);
+            if (ok && cases[c].n == 3) /* 1:2:1: the middle one, with no table, the most */
+                EXPECT(parts[1].n_layers > parts[0].n_layers && parts[1].n_layers > parts[2].n_layers,
+                       "%s: %u, %u and %u layers", cases[c].what, parts[0].n_layers, parts[1].n_layers,
+                       parts[2].n_layers);
+        }
+        free_result(&r);
+        dfrt_model_free(m);
+    }
+    free_result(&bf16_ref);
+    /* bad splits */
+    dfrt_model *m = NULL;
+    dfrt_model_options o = {.n_devices = 2, .devices = {dev + 1, dev}};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "first device is");
+    o = (dfrt_model_options){.n_devices = 2, .devices = {dev, dev}, .offload_layers = 1};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_UNSUPPORTED, "do not go together");
+    o = (dfrt_model_options){.n_devices = 9, .devices = {dev, dev, dev, dev, dev, dev, dev, dev, dev}};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "over 9 devices", "has 8 layers");
+    o = (dfrt_model_options){.n_devices = 2, .devices = {dev, dev}, .device_shares = {1, -1}};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "share of the split is -1");
+    o = (dfrt_model_options){.n_devices = 2, .devices = {dev, dev}, .device_shares = {1, 0}};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "give every device a share");
+    o = (dfrt_model_options){.n_devices = 2, .devices = {dev, 1 << 20}};
+    EXPECT(dfrt_model_load(b, df11_dir, &o, &m) != DFRT_OK && m == NULL, "a device that does not exist was accepted");
+    o = (dfrt_model_options){.n_devices = DFRT_MAX_DEVICES + 1};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "at most");
+    dfrt_model_free(m);
+}
+
 static void run_backend(const char *backend, int device, const char *df11_dir, const char *bf16_dir, const golden *g,
                         result *cpu_result) {
     target t = {0};
@@ -469,11 +556,12 @@ static void check_agrees_with_load(const char *bf16_dir) {
     dfrt_backend_close(b);
 }
 
-/* Only the offload checks on one backend (test_model BACKEND offload): against its own
- * op-by-op run. */
-static void offload_only(const char *backend, const char *df11_dir, const char *bf16_dir, const golden *g) {
+/* Only the offload checks on one backend (test_model BACKEND offload), or only the layer
+ * split's (test_model BACKEND split): against its own op-by-op run. */
+static void offload_only(const char *backend, const char *df11_dir, const char *bf16_dir, const golden *g,
+                         bool split_checks) {
     target t = {0};
-    snprintf(t.label, sizeof t.label, "%s, offload only", backend);
+    snprintf(t.label, sizeof t.label, "%s, %s only", backend, split_checks ? "split" : "offload");
     cur = &t;
     dfrt_backend *b = NULL;
     dfrt_model *eager = NULL;
@@ -483,7 +571,8 @@ static void offload_only(const char *backend, const char *df11_dir, const char *
     if (s == DFRT_OK) s = dfrt_model_load(b, df11_dir, &eo, &eager);
     if (s == DFRT_OK) s = run_prompts(eager, g, &re);
     EXPECT(s == DFRT_OK, "DF11 model op by op: %s", dfrt_last_error());
-    if (s == DFRT_OK) offloaded(b, df11_dir, bf16_dir, g, &re);
+    if (s == DFRT_OK && split_checks) split(b, df11_dir, bf16_dir, g, &re);
+    else if (s == DFRT_OK) offloaded(b, df11_dir, bf16_dir, g, &re);
     printf("backend %s: %d passed, %d failed, %d skipped\n", t.label, t.passed, t.failed, t.skipped);
     free_result(&re);
     dfrt_model_free(eager);
@@ -492,7 +581,7 @@ static void offload_only(const char *backend, const char *df11_dir, const char *
     test_passed += t.passed;
 }
 
-/* usage: test_model [BACKEND [offload]] */
+/* usage: test_model [BACKEND [offload | split]] */
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL;
     golden g;
@@ -504,8 +593,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "decompress: %s\n", dfrt_last_error());
         return 2;
     }
-    if (only && argc > 2 && strcmp(argv[2], "offload") == 0) {
-        offload_only(only, df11, bf16, &g);
+    if (only && argc > 2 && (strcmp(argv[2], "offload") == 0 || strcmp(argv[2], "split") == 0)) {
+        offload_only(only, df11, bf16, &g, strcmp(argv[2], "split") == 0);
         for (int p = 0; p < N_PROMPTS; p++) free(g.logits[p]);
         return test_finish();
     }

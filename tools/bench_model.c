@@ -13,6 +13,7 @@ static const char help[] =
     "                        [--prompt-len P] [--gen G] [--formats df11,bf16] [--min-time SECONDS]\n"
     "                        [--kv-cache bf16|f32] [--max-rows N] [--eager] [--profile] [--cache DIR]\n"
     "                        [--threads N] [--offload-layers N | --gpu-memory GB]\n"
+    "                        [--devices I,J,... [--tensor-split A,B,...]]\n"
     "                        [--in-memory [--host-memory GB]]\n"
     "                        [--json FILE] [--csv FILE] [--plot FILE.svg]\n"
     "\n"
@@ -51,6 +52,11 @@ static const char help[] =
     "--offload-layers N / --gpu-memory GB: the DF11 runs keep layers in host memory (dfrt run's\n"
     "options); the bench first measures host->device copies (figure \"h2d\") and reports the\n"
     "bytes copied per pass and the tokens/s those copies alone would allow.\n"
+    "\n"
+    "--devices I,J,... [--tensor-split A,B,...]: both formats run split over those devices of\n"
+    "each backend (dfrt run's layer split; an index may repeat: logical devices on one GPU).\n"
+    "Peak device memory is then the largest device's; the JSON lists each device's layers and\n"
+    "peak (\"split\").\n"
     "\n"
     "--json and --csv write every figure; --plot draws tokens/s against batch size as SVG.\n"
     "\n"
@@ -219,10 +225,8 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
     const char *bn = dfrt_backend_name(b);
     dfrt_model_options mo = {.max_context = p->prompt_len + p->gen, .max_batch = batch, .eager = p->eager,
                              .kv_f32 = p->kv_f32, .max_rows = p->max_rows};
-    if (format == 0) {
-        mo.offload_layers = p->offload.offload_layers;
-        mo.weight_budget = p->offload.weight_budget;
-    }
+    cli_placement(&mo, &p->offload); /* the split for both formats, offloading for DF11 only */
+    if (format != 0) mo.offload_layers = 0, mo.weight_budget = 0;
     dfrt_model *m;
     fprintf(stderr, "dfrt bench model: %s %s batch %d: loading...\n", bn, format_names[format], batch);
     dfrt_backend_reset_peak(b);
@@ -308,7 +312,23 @@ static int bench_one(bench_report *r, dfrt_backend *b, const model_plan *p, int 
         bench_metric(f, "decode_tokens_per_s", s.median, s.min, s.max, "tokens/s", runs);
         s = bench_summarize(ttft, runs);
         bench_metric(f, "ttft_ms", s.median, s.min, s.max, "ms", runs);
-        cJSON_AddNumberToObject(f, "peak_device_bytes", (double)dfrt_backend_peak_allocated(b));
+        /* a split: the largest device's peak (the one that decides whether it fits), and each one's */
+        dfrt_model_device parts[DFRT_MAX_DEVICES];
+        int n_parts = dfrt_model_devices(m, parts, DFRT_MAX_DEVICES);
+        uint64_t peak = 0;
+        cJSON *split = n_parts > 1 ? cJSON_AddArrayToObject(f, "split") : NULL;
+        for (int i = 0; i < n_parts; i++) {
+            uint64_t pk = dfrt_backend_peak_allocated(parts[i].backend);
+            peak = pk > peak ? pk : peak;
+            cJSON *d = split ? cJSON_CreateObject() : NULL;
+            if (!d) continue;
+            cJSON_AddNumberToObject(d, "device", dfrt_backend_info(parts[i].backend)->index);
+            cJSON_AddNumberToObject(d, "first_layer", parts[i].first_layer);
+            cJSON_AddNumberToObject(d, "n_layers", parts[i].n_layers);
+            cJSON_AddNumberToObject(d, "peak_device_bytes", (double)pk);
+            if (!cJSON_AddItemToArray(split, d)) cJSON_Delete(d);
+        }
+        cJSON_AddNumberToObject(f, "peak_device_bytes", (double)peak);
         cJSON_AddNumberToObject(f, "model_device_bytes", (double)dfrt_model_device_bytes(m));
         uint64_t kv_per_token;
         cJSON_AddNumberToObject(f, "kv_cache_bytes", (double)dfrt_model_kv_bytes(m, &kv_per_token));
@@ -753,7 +773,7 @@ int bench_model(int argc, char **argv) {
     int measured = 0;
     for (int i = 0; i < n_names && !cli_cancel_flag; i++) {
         dfrt_backend *b;
-        if (dfrt_backend_open(names[i], -1, &b) != DFRT_OK) {
+        if (dfrt_backend_open(names[i], p.offload.n_devices > 0 ? p.offload.devices[0] : -1, &b) != DFRT_OK) {
             fprintf(stderr, "dfrt bench model: %s: %s\n", names[i], dfrt_last_error());
             rc = CLI_FAIL;
             continue;

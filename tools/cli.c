@@ -390,6 +390,15 @@ void cli_text_append_valid(cli_text *t, const char *s, size_t n) {
 int cli_load_model(const char *command, const char *model_dir, const char *backend_name, int device, int threads,
                    const dfrt_model_options *options, dfrt_backend **out_b, dfrt_model **out_m) {
     dfrt_status s;
+    int n_devices = options->n_devices;
+    if (n_devices > 0 && device >= 0 && device != options->devices[0])
+        return cli_usage_error(command, "--device %d and --devices %d,...: give one of them", device, options->devices[0]);
+    if (n_devices > 0) device = options->devices[0];
+    int shares = 0;
+    for (int i = 0; i < DFRT_MAX_DEVICES; i++) shares += options->device_shares[i] > 0;
+    if (shares && (n_devices < 2 || shares != n_devices))
+        return cli_usage_error(command, "--tensor-split gives %d shares for %d devices (--devices)", shares,
+                               n_devices < 2 ? 1 : n_devices);
     if ((s = dfrt_backend_open(backend_name, device, out_b)) != DFRT_OK) return cli_fail(command, s);
     fprintf(stderr, "backend: %s\n", dfrt_backend_selection(*out_b));
     if (threads) {
@@ -406,6 +415,15 @@ int cli_load_model(const char *command, const char *model_dir, const char *backe
     cli_format_bytes(mem, sizeof mem, (double)dfrt_model_device_bytes(*out_m));
     fprintf(stderr, "model: %s (%s) loaded in %.2f s, %s on the device\n", model_dir,
             dfrt_model_config(*out_m)->architecture, cli_now() - t0, mem);
+    dfrt_model_device parts[DFRT_MAX_DEVICES];
+    int n_parts = dfrt_model_devices(*out_m, parts, DFRT_MAX_DEVICES);
+    for (int i = 0; n_parts > 1 && i < n_parts; i++) {
+        const dfrt_device_info *d = dfrt_backend_info(parts[i].backend);
+        cli_format_bytes(mem, sizeof mem, (double)parts[i].device_bytes);
+        fprintf(stderr, "split: layers %u-%u%s%s on %s %d (%s), %s\n", parts[i].first_layer,
+                parts[i].first_layer + parts[i].n_layers - 1, parts[i].embedding ? " and the embedding" : "",
+                parts[i].lm_head ? " and lm_head" : "", d->backend, d->index, d->name, mem);
+    }
     int off = dfrt_model_offloaded_layers(*out_m, NULL, NULL);
     if (off)
         fprintf(stderr, "offload: %d of %d layers in host memory, each copied to the device before it runs\n", off,
@@ -449,7 +467,50 @@ int cli_offload_option(const char *command, const char *option, const char *v, d
         if (o->offload_layers) return cli_usage_error(command, "give --offload-layers or --gpu-memory, not both");
         return cli_parse_gb(command, option, v, &o->weight_budget) ? CLI_OK : CLI_USAGE;
     }
+    if (strcmp(option, "--split") == 0) {
+        if (strcmp(v, "layer") == 0) return CLI_OK; /* the split --devices makes */
+        if (strcmp(v, "none") == 0) {
+            if (o->n_devices > 0) return cli_usage_error(command, "--split none and --devices: give --device instead");
+            o->n_devices = -1; /* one device, which --devices may not then name */
+            return CLI_OK;
+        }
+        if (strcmp(v, "tensor") == 0)
+            return cli_usage_error(command, "--split tensor: tensor parallelism (over NCCL) is not built into dfrt "
+                                   "yet; --split layer splits the layers over the devices");
+        return cli_usage_error(command, "--split expects layer or none, got \"%s\"", v);
+    }
+    if (strcmp(option, "--devices") == 0 || strcmp(option, "--tensor-split") == 0) {
+        bool devices = option[2] == 'd';
+        int n = 0;
+        const char *at = v;
+        while (1) {
+            char *end;
+            errno = 0;
+            double x = devices ? (double)strtol(at, &end, 10) : strtod(at, &end);
+            if (end == at || errno || (*end && *end != ',') || (devices ? x < 0 || x > 1 << 20 : !(x > 0) || !isfinite(x)))
+                return cli_usage_error(command, "%s expects a list of %s separated by commas, got \"%s\"", option,
+                                       devices ? "device indices" : "positive shares", v);
+            if (n == DFRT_MAX_DEVICES)
+                return cli_usage_error(command, "%s: at most %d devices", option, DFRT_MAX_DEVICES);
+            if (devices) o->devices[n++] = (int)x;
+            else o->device_shares[n++] = x;
+            if (!*end) break;
+            at = end + 1;
+        }
+        if (devices && o->n_devices < 0)
+            return cli_usage_error(command, "--split none and --devices: give --device instead");
+        if (devices) o->n_devices = n;
+        return CLI_OK;
+    }
     return -1;
+}
+
+void cli_placement(dfrt_model_options *dst, const dfrt_model_options *src) {
+    dst->offload_layers = src->offload_layers;
+    dst->weight_budget = src->weight_budget;
+    dst->n_devices = src->n_devices;
+    memcpy(dst->devices, src->devices, sizeof dst->devices);
+    memcpy(dst->device_shares, src->device_shares, sizeof dst->device_shares);
 }
 
 int cli_parse_gb(const char *command, const char *option, const char *text, uint64_t *out_bytes) {

@@ -66,13 +66,19 @@ int cli_sampling_option(const char *command, const char *option, const char *val
  * --offload-layers N (-1 or "all": every layer) and --gpu-memory GB (a budget for the
  * weights). cli_offload_option returns -1 when `option` is not one of them, else CLI_OK or
  * CLI_USAGE (after printing the usage error). */
-#define CLI_OFFLOAD_OPTIONS "--offload-layers= --gpu-memory= "
+#define CLI_OFFLOAD_OPTIONS "--offload-layers= --gpu-memory= --split= --devices= --tensor-split= "
 #define CLI_OFFLOAD_HELP                                                                                    \
     "  --offload-layers N   keep the last N DF11 layers (all: every one) in host memory, each\n"            \
     "                       copied to the device right before it runs\n"                                   \
     "  --gpu-memory GB      device memory the weights may take: the last layers are offloaded\n"           \
-    "                       until the rest fits\n"
+    "                       until the rest fits\n"                                                         \
+    "  --devices I,J,...    run on several devices of the backend, each a contiguous range of\n"           \
+    "                       layers (layer split); an index may repeat (two logical devices)\n"            \
+    "  --split layer        the layer split (the default with --devices; \"none\": one device)\n"          \
+    "  --tensor-split A,B   each device's share of the weights and KV cache (default: by memory)\n"
 int cli_offload_option(const char *command, const char *option, const char *value, dfrt_model_options *o);
+/* Copies the offload and split options of src (cli_offload_option's) into dst. */
+void cli_placement(dfrt_model_options *dst, const dfrt_model_options *src);
 /* A seed from the system's randomness (the clock's where that fails). */
 uint64_t cli_random_seed(void);
 /* A usage error unless `text` (`what`, for the message) is non-empty UTF-8. */

@@ -280,8 +280,8 @@ int cmd_chat(int argc, char **argv) {
     dfrt_backend *b = NULL;
     dfrt_model *m = NULL;
     conversation c = {0};
-    dfrt_model_options mo = {.max_context = r.context, .max_batch = 1, .kv_f32 = r.kv_f32,
-                             .offload_layers = r.offload.offload_layers, .weight_budget = r.offload.weight_budget};
+    dfrt_model_options mo = {.max_context = r.context, .max_batch = 1, .kv_f32 = r.kv_f32};
+    cli_placement(&mo, &r.offload);
     if ((rc = cli_load_model("chat", r.model_dir, r.backend_name, r.device, r.threads, &mo, &b, &m)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     if (!dfrt_model_tokenizer(m)) {

@@ -13,8 +13,10 @@ static const char help[] =
     "versions, and the capabilities dfrt uses (Vulkan: subgroup size, shared memory, largest\n"
     "storage-buffer range, 8/16-bit storage, int64, and the cooperative-matrix shapes and\n"
     "types the device offers through VK_NV_cooperative_matrix; CUDA: compute capability and\n"
-    "SMs). A backend that is compiled in but cannot run here is listed with the reason. Also\n"
-    "says which device --backend auto would choose.\n";
+    "SMs, and the other GPUs it has peer access to, which a layer split's copies between\n"
+    "devices use). A backend that is compiled in but cannot run here is listed with the reason.\n"
+    "Also says which device --backend auto would choose. On Vulkan and the CPU backend, copies\n"
+    "between devices go through host memory.\n";
 
 int cmd_devices(int argc, char **argv) {
     cli_args a = {argc, argv, 1, "devices", "--json --help -h", help};
@@ -55,6 +57,9 @@ int cmd_devices(int argc, char **argv) {
             cJSON_AddBoolToObject(o, "timestamps", d->timestamps);
             cJSON_AddNumberToObject(o, "compute_capability", d->compute_capability);
             cJSON_AddNumberToObject(o, "multiprocessors", d->multiprocessors);
+            cJSON *peers = cJSON_AddArrayToObject(o, "peer_devices");
+            for (int j = 0; j < 32; j++)
+                if (d->peer_mask >> j & 1) cJSON_AddItemToArray(peers, cJSON_CreateNumber(j));
             cJSON *cm = cJSON_AddObjectToObject(o, "cooperative_matrix");
             cJSON_AddStringToObject(cm, "extension", d->coopmat_extension);
             cJSON *shapes = cJSON_AddArrayToObject(cm, "shapes");
@@ -112,6 +117,11 @@ int cmd_devices(int argc, char **argv) {
         } else if (strcmp(d->backend, "cuda") == 0) {
             printf("          compute capability %d.%d, %d SMs, shared memory %u B per block\n", d->compute_capability / 10,
                    d->compute_capability % 10, d->multiprocessors, d->shared_memory_bytes);
+            printf("          peer access (a layer split's copies go straight to): ");
+            if (!d->peer_mask) printf("none; copies to other devices are staged by the driver");
+            for (int j = 0, k = 0; j < 32; j++)
+                if (d->peer_mask >> j & 1) printf("%sdevice %d", k++ ? ", " : "", j);
+            printf("\n");
         } else {
             printf("          %d cores\n", d->multiprocessors);
         }

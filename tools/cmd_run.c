@@ -480,8 +480,8 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
 
-    dfrt_model_options mo = {.max_context = r.context, .max_batch = r.batch, .kv_f32 = r.kv_f32,
-                             .offload_layers = r.offload.offload_layers, .weight_budget = r.offload.weight_budget};
+    dfrt_model_options mo = {.max_context = r.context, .max_batch = r.batch, .kv_f32 = r.kv_f32};
+    cli_placement(&mo, &r.offload);
     if ((rc = cli_load_model("run", r.model_dir, r.backend_name, r.device, r.threads, &mo, &b, &m)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     char mem[32];
@@ -569,7 +569,14 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "decode: %d tokens in %.3f s (%.1f tokens/s%s)\n", st.generated_tokens, st.decode_seconds,
             st.decode_seconds > 0 ? (st.generated_tokens - r.batch) / st.decode_seconds : 0.0,
             r.batch > 1 ? " over all sequences" : "");
-    fprintf(stderr, "peak device memory: %s\n", mem);
+    fprintf(stderr, "peak device memory: %s", mem);
+    dfrt_model_device parts[DFRT_MAX_DEVICES];
+    int n_parts = dfrt_model_devices(m, parts, DFRT_MAX_DEVICES);
+    for (int i = 1; i < n_parts; i++) { /* a split: each device's */
+        cli_format_bytes(mem, sizeof mem, (double)dfrt_backend_peak_allocated(parts[i].backend));
+        fprintf(stderr, "%s%s", i == 1 ? " on the first device; then " : ", ", mem);
+    }
+    fprintf(stderr, "\n");
     uint64_t copies, copied;
     if (dfrt_model_offloaded_layers(m, &copies, &copied))
         fprintf(stderr, "offload: %llu layer copies, %.2f GB to the device\n", (unsigned long long)copies, copied / 1e9);

@@ -1005,8 +1005,8 @@ int cmd_serve(int argc, char **argv) {
     dfrt_backend *b = NULL;
     dfrt_status st;
     struct MHD_Daemon *d = NULL;
-    dfrt_model_options mo = {.max_context = context, .max_batch = parallel, .kv_f32 = kv_f32, .tokenizer_path = tokenizer,
-                             .offload_layers = offload.offload_layers, .weight_budget = offload.weight_budget};
+    dfrt_model_options mo = {.max_context = context, .max_batch = parallel, .kv_f32 = kv_f32, .tokenizer_path = tokenizer};
+    cli_placement(&mo, &offload);
     if ((rc = cli_load_model("serve", model_dir, backend_name, device, threads, &mo, &b, &s.m)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     if (!(s.tok = dfrt_model_tokenizer(s.m))) {

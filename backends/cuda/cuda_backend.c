@@ -20,6 +20,15 @@ dfrt_status dfrt_cuda_fail(cudaError_t e, const char *call, const char *file, in
                      dfrt_basename(file), line);
 }
 
+/* Makes the context's device the calling thread's current one (a model split over devices
+ * runs them from one thread), at the cost of a lookup where it already is. */
+static dfrt_status use_device(const dfrt_cuda_ctx *c) {
+    int now = -1;
+    if (cudaGetDevice(&now) == cudaSuccess && now == c->device) return DFRT_OK;
+    DFRT_CUDA_TRY(cudaSetDevice(c->device));
+    return DFRT_OK;
+}
+
 /* Grows the scratch (matmul's BF16 copy of X, df11_matmul's decoded rows, attention's split
  * keys; all use it only from work on the stream) to at least `need` bytes. It counts in the
  * backend's allocated and peak bytes like any buffer. */
@@ -132,6 +141,11 @@ static dfrt_status cuda_probe(dfrt_device_info **out, size_t *out_count) {
             continue;
         }
         describe(i, &p, &infos[i]);
+        for (int j = 0; j < n && j < 32; j++) { /* which devices it reaches directly */
+            int can = 0;
+            if (j != i && cudaDeviceCanAccessPeer(&can, i, j) == cudaSuccess && can) infos[i].peer_mask |= 1u << j;
+            cudaGetLastError();
+        }
     }
     *out = infos;
     *out_count = (size_t)n;
@@ -148,6 +162,7 @@ static void cuda_release(dfrt_cuda_ctx *c) {
             cudaEventDestroy(c->ops_done);
             cudaEventDestroy(c->copies_done);
         }
+        if (c->handoff) cudaEventDestroy(c->handoff);
         if (c->scratch) cudaFree(c->scratch);
         dfrt_cuda_cublas_release(c);
         if (c->timer_start) cudaEventDestroy(c->timer_start);
@@ -186,11 +201,13 @@ static void cuda_buffer_free(dfrt_backend *b, void *impl, size_t size) {
 }
 
 static dfrt_status cuda_buffer_write(dfrt_backend *b, void *impl, size_t offset, const void *src, size_t size) {
+    DFRT_TRY(use_device(cu_of(b)));
     DFRT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)impl + offset, src, size, cudaMemcpyHostToDevice, cu_of(b)->stream));
     return DFRT_OK;
 }
 
 static dfrt_status cuda_buffer_read(dfrt_backend *b, void *impl, size_t offset, void *dst, size_t size) {
+    DFRT_TRY(use_device(cu_of(b)));
     dfrt_cuda_ctx *c = cu_of(b);
     DFRT_CUDA_TRY(cudaMemcpyAsync(dst, (const uint8_t *)impl + offset, size, cudaMemcpyDeviceToHost, c->stream));
     DFRT_CUDA_TRY(cudaStreamSynchronize(c->stream));
@@ -199,6 +216,7 @@ static dfrt_status cuda_buffer_read(dfrt_backend *b, void *impl, size_t offset, 
 
 static dfrt_status cuda_buffer_copy(dfrt_backend *b, void *dst, size_t dst_offset, void *src, size_t src_offset,
                                     size_t size) {
+    DFRT_TRY(use_device(cu_of(b)));
     DFRT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)dst + dst_offset, (const uint8_t *)src + src_offset, size,
                              cudaMemcpyDeviceToDevice, cu_of(b)->stream));
     return DFRT_OK;
@@ -231,6 +249,7 @@ static dfrt_status copy_stream(dfrt_cuda_ctx *c) {
 }
 
 static dfrt_status cuda_copy_async(dfrt_backend *b, void *dst, size_t offset, const void *src, size_t size) {
+    DFRT_TRY(use_device(cu_of(b)));
     dfrt_cuda_ctx *c = cu_of(b);
     DFRT_TRY(copy_stream(c));
     DFRT_CUDA_TRY(cudaMemcpyAsync((uint8_t *)dst + offset, src, size, cudaMemcpyHostToDevice, c->copy_stream));
@@ -254,6 +273,7 @@ static dfrt_status cuda_ops_after_copies(dfrt_backend *b) {
 }
 
 static dfrt_status cuda_buffer_fill(dfrt_backend *b, void *impl, size_t offset, size_t size, uint8_t value) {
+    DFRT_TRY(use_device(cu_of(b)));
     DFRT_CUDA_TRY(cudaMemsetAsync((uint8_t *)impl + offset, value, size, cu_of(b)->stream));
     return DFRT_OK;
 }
@@ -270,13 +290,17 @@ static dfrt_status cuda_supports(dfrt_backend *b, dfrt_op op, const void *args) 
     return DFRT_OK;
 }
 
-/* The ops: each launcher (kernels.h) takes the args as they are. */
-#define CUDA_OP(fn, OP) \
-    static dfrt_status cuda_##fn(dfrt_backend *b, const dfrt_##fn##_args *a) { return dfrt_cuda_##fn(cu_of(b), a); }
+/* The ops: each launcher (kernels.h) takes the args as they are, on the context's device. */
+#define CUDA_OP(fn, OP)                                                      \
+    static dfrt_status cuda_##fn(dfrt_backend *b, const dfrt_##fn##_args *a) { \
+        DFRT_TRY(use_device(cu_of(b)));                                      \
+        return dfrt_cuda_##fn(cu_of(b), a);                                  \
+    }
 DFRT_FOR_EACH_OP(CUDA_OP)
 #undef CUDA_OP
 
 static dfrt_status cuda_vendor_matmul(dfrt_backend *b, const dfrt_vendor_matmul_args *a, const char **library) {
+    DFRT_TRY(use_device(cu_of(b)));
     return dfrt_cuda_vendor_matmul(cu_of(b), a, library);
 }
 
@@ -284,13 +308,53 @@ static const char *cuda_matmul_kernel(dfrt_backend *b, dfrt_op op, const void *a
     return dfrt_cuda_matmul_kernel(cu_of(b), op, args);
 }
 
+/* A copy between two backends' buffers (devices, or logical devices on one): on the source's
+ * stream once the destination's work so far is done (it may still read dst), and the
+ * destination's later work waits for it. A peer copy over NVLink or PCIe where the devices
+ * have peer access (enabled here on first use), else staged by the driver. */
+static dfrt_status cuda_peer_copy(dfrt_backend *db, void *dst, size_t dst_offset, dfrt_backend *sb, void *src,
+                                  size_t src_offset, size_t size) {
+    dfrt_cuda_ctx *d = cu_of(db), *s = cu_of(sb);
+    if (!d->handoff) {
+        DFRT_TRY(use_device(d));
+        DFRT_CUDA_TRY(cudaEventCreateWithFlags(&d->handoff, cudaEventDisableTiming));
+    }
+    if (!s->handoff) {
+        DFRT_TRY(use_device(s));
+        DFRT_CUDA_TRY(cudaEventCreateWithFlags(&s->handoff, cudaEventDisableTiming));
+    }
+    if (d->device != s->device && !(s->peers_enabled & (1ull << d->device))) {
+        int can = 0;
+        DFRT_TRY(use_device(s));
+        if (cudaDeviceCanAccessPeer(&can, s->device, d->device) == cudaSuccess && can) {
+            cudaError_t e = cudaDeviceEnablePeerAccess(d->device, 0);
+            if (e != cudaSuccess && e != cudaErrorPeerAccessAlreadyEnabled)
+                return dfrt_cuda_fail(e, "cudaDeviceEnablePeerAccess", __FILE__, __LINE__);
+        }
+        cudaGetLastError();
+        s->peers_enabled |= 1ull << d->device;
+    }
+    DFRT_TRY(use_device(d));
+    DFRT_CUDA_TRY(cudaEventRecord(d->handoff, d->stream));
+    DFRT_TRY(use_device(s));
+    DFRT_CUDA_TRY(cudaStreamWaitEvent(s->stream, d->handoff, 0));
+    DFRT_CUDA_TRY(cudaMemcpyPeerAsync((uint8_t *)dst + dst_offset, d->device, (const uint8_t *)src + src_offset,
+                                      s->device, size, s->stream));
+    DFRT_CUDA_TRY(cudaEventRecord(s->handoff, s->stream));
+    DFRT_TRY(use_device(d));
+    DFRT_CUDA_TRY(cudaStreamWaitEvent(d->stream, s->handoff, 0));
+    return DFRT_OK;
+}
+
 static dfrt_status cuda_synchronize(dfrt_backend *b) {
+    DFRT_TRY(use_device(cu_of(b)));
     DFRT_CUDA_TRY(cudaStreamSynchronize(cu_of(b)->stream));
     if (cu_of(b)->copy_stream) DFRT_CUDA_TRY(cudaStreamSynchronize(cu_of(b)->copy_stream));
     return DFRT_OK;
 }
 
 static dfrt_status cuda_timer_begin(dfrt_backend *b) {
+    DFRT_TRY(use_device(cu_of(b)));
     dfrt_cuda_ctx *c = cu_of(b);
     DFRT_CUDA_TRY(cudaEventRecord(c->timer_start, c->stream));
     return DFRT_OK;
@@ -314,6 +378,7 @@ typedef struct cuda_graph {
 } cuda_graph;
 
 static dfrt_status cuda_capture_begin(dfrt_backend *b) {
+    DFRT_TRY(use_device(cu_of(b)));
     DFRT_CUDA_TRY(cudaStreamBeginCapture(cu_of(b)->stream, cudaStreamCaptureModeThreadLocal));
     return DFRT_OK;
 }
@@ -345,6 +410,7 @@ static dfrt_status cuda_capture_end(dfrt_backend *b, bool keep, void **out) {
 }
 
 static dfrt_status cuda_graph_launch(dfrt_backend *b, void *graph) {
+    DFRT_TRY(use_device(cu_of(b)));
     dfrt_cuda_ctx *c = cu_of(b);
     cuda_graph *cg = graph;
     if (cg->scratch_moves != c->scratch_moves)
@@ -370,6 +436,7 @@ static const dfrt_backend_vtable cuda_vtable = {
     .host_alloc = cuda_host_alloc,
     .host_free = cuda_host_free,
     .copy_async = cuda_copy_async,
+    .peer_copy = cuda_peer_copy,
     .copies_after_ops = cuda_copies_after_ops,
     .ops_after_copies = cuda_ops_after_copies,
     .vendor_matmul = cuda_vendor_matmul,

@@ -60,7 +60,11 @@ static dfrt_status create_instance(vk_backend *vk, bool validation) {
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
         return dfrt_fail(DFRT_UNAVAILABLE, "no Vulkan driver (ICD) supports Vulkan 1.2 here");
     VK_TRY(r);
-    volkLoadInstanceOnly(vk->instance);
+    /* Device functions too, as the loader's entry points, which dispatch on the handle: dfrt
+     * may hold several devices at once (a layer split), each of its own instance, and volk's
+     * functions are global; taken straight from one device's driver (volkLoadDevice), they
+     * would serve every other device with that driver's code, even once it is destroyed. */
+    volkLoadInstance(vk->instance);
     if (validation) {
         VkDebugUtilsMessengerCreateInfoEXT mi = {
             .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
@@ -77,7 +81,12 @@ static dfrt_status create_instance(vk_backend *vk, bool validation) {
 }
 
 static void destroy_instance(vk_backend *vk) {
-    if (vk->messenger) vkDestroyDebugUtilsMessengerEXT(vk->instance, vk->messenger, NULL);
+    if (vk->messenger) { /* this instance's: volk's global one is that of the instance loaded last, which may
+                            lack the extension (dfrt_device_list's) */
+        PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+            (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(vk->instance, "vkDestroyDebugUtilsMessengerEXT");
+        if (destroy) destroy(vk->instance, vk->messenger, NULL);
+    }
     if (vk->instance) vkDestroyInstance(vk->instance, NULL);
     vk->messenger = VK_NULL_HANDLE;
     vk->instance = VK_NULL_HANDLE;
@@ -386,7 +395,6 @@ static dfrt_status create_device(vk_backend *vk, int index, dfrt_device_info *in
         .ppEnabledExtensionNames = extensions,
     };
     VK_TRY(vkCreateDevice(vk->physical, &di, NULL, &vk->device));
-    volkLoadDevice(vk->device);
     vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
     if (vk->copy_queue_on) vkGetDeviceQueue(vk->device, vk->copy_family, 0, &vk->copy_queue);
 

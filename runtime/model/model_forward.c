@@ -190,15 +190,16 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     return lw->norm_mlp_out ? norm_tmp(m, lw->norm_mlp_out, rows) : DFRT_OK;
 }
 
-/* The pass after the embedding: the layers, then for the rows that want logits the final norm,
- * lm_head and (when argmax) each row's argmax. logit_rows NULL: rows 0 .. n_logits - 1. */
+/* The pass after the embedding: the part's layers, then, on the part that holds lm_head, for
+ * the rows that want logits the final norm, lm_head and (when argmax) each row's argmax.
+ * logit_rows NULL: rows 0 .. n_logits - 1. */
 static dfrt_status pass_body(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax) {
-    for (uint32_t l = 0; l < m->n_layers; l++) {
+    for (uint32_t l = m->layer_begin; l < m->layer_end; l++) {
         /* a long prefill pass takes seconds on the CPU: Ctrl-C is seen between layers */
         if (m->cancel && *m->cancel) return dfrt_fail(DFRT_CANCELLED, "interrupted");
         DFRT_TRY(layer(m, l, rows));
     }
-    if (!n_logits) return DFRT_OK;
+    if (!n_logits || !m->has_head) return DFRT_OK;
 
     /* x += tmp (the last layer's down projection); xn (n_logits, H) = rmsnorm of the rows that
      * want logits, gathered (x added to first, as a row may be named twice); logits = xn .
@@ -217,6 +218,15 @@ static dfrt_status pass_body(dfrt_model *m, uint32_t rows, const uint32_t *logit
         DFRT_TRY(dfrt_op_argmax(m->b, &(dfrt_argmax_args){.out = at(m->argmax, 0), .x = at(m->logits, 0),
                                                           .rows = n_logits, .n = m->vocab, .stride = m->vocab}));
     return DFRT_OK;
+}
+
+/* Layer split: the residual stream x and the last layer's projection tmp (rows, H), which the
+ * next layer's norm adds, from part m to the next (dfrt_buffer_copy between devices: a peer
+ * copy, or through host memory). */
+static dfrt_status hand_off(dfrt_model *m, uint32_t rows) {
+    const size_t bytes = 4 * (size_t)rows * m->hidden;
+    DFRT_TRY(dfrt_buffer_copy(m->next->x, 0, m->x, 0, bytes));
+    return dfrt_buffer_copy(m->next->tmp, 0, m->tmp, 0, bytes);
 }
 
 /* pass_body for every row's logits, from a recording of its work (CUDA graphs: one launch
@@ -282,30 +292,37 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
     for (uint32_t i = 0; i < n_logit_rows; i++)
         if (logit_rows[i] >= rows)
             return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_forward: logit row %u of %u rows", logit_rows[i], rows);
-    dfrt_backend *b = m->b;
-    if (m->inv_long) {
-        /* longrope, as transformers switches it: the long factors for a pass whose last position
-         * is past the original context, the short ones otherwise; keys already cached keep the
-         * rotation they were stored with. One table in place, so recorded passes see it. */
-        bool want = (int64_t)last + 1 > m->rope_long_after;
-        if (want != m->rope_long) {
-            DFRT_TRY(dfrt_buffer_write(m->inv_freq, 0, want ? m->inv_long : m->inv_short, m->rot_dim / 2 * sizeof(float)));
-            m->rope_long = want;
-        }
-    }
-    DFRT_TRY(dfrt_buffer_write(m->slots, 0, slots, rows * sizeof *slots));
-    DFRT_TRY(dfrt_buffer_write(m->positions, 0, positions, rows * sizeof *positions));
-    DFRT_TRY(embed(m, tokens, rows));
     bool leading = true; /* logit rows 0, 1, 2, ...: one norm call */
     for (uint32_t i = 0; i < n_logit_rows; i++) leading &= logit_rows[i] == i;
-    if (!m->eager && leading && n_logit_rows == rows && rows <= MODEL_MAX_RECORDED_ROWS)
-        DFRT_TRY(pass_recorded(m, rows, out_argmax != NULL));
-    else
-        DFRT_TRY(pass_body(m, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
+    /* every row's logits (decode steps): recorded where the part's backend records work */
+    const bool recordable = leading && n_logit_rows == rows && rows <= MODEL_MAX_RECORDED_ROWS;
+    dfrt_model *p = m; /* the part (one without a layer split), and after the loop the last */
+    for (;; p = p->next) {
+        p->cancel = m->cancel;
+        if (p->inv_long) {
+            /* longrope, as transformers switches it: the long factors for a pass whose last
+             * position is past the original context, the short ones otherwise; keys already
+             * cached keep the rotation they were stored with. One table in place, so recorded
+             * passes see it. */
+            bool want = (int64_t)last + 1 > p->rope_long_after;
+            if (want != p->rope_long) {
+                DFRT_TRY(dfrt_buffer_write(p->inv_freq, 0, want ? p->inv_long : p->inv_short,
+                                           p->rot_dim / 2 * sizeof(float)));
+                p->rope_long = want;
+            }
+        }
+        DFRT_TRY(dfrt_buffer_write(p->slots, 0, slots, rows * sizeof *slots));
+        DFRT_TRY(dfrt_buffer_write(p->positions, 0, positions, rows * sizeof *positions));
+        if (p->has_embed) DFRT_TRY(embed(p, tokens, rows));
+        if (!p->eager && recordable) DFRT_TRY(pass_recorded(p, rows, out_argmax != NULL));
+        else DFRT_TRY(pass_body(p, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
+        if (!p->next) break;
+        DFRT_TRY(hand_off(p, rows));
+    }
     if (!n_logit_rows) return DFRT_OK;
-    if (out_argmax) DFRT_TRY(dfrt_buffer_read(m->argmax, 0, out_argmax, n_logit_rows * sizeof *out_argmax));
-    if (out_logits) DFRT_TRY(dfrt_buffer_read(m->logits, 0, out_logits, (size_t)n_logit_rows * m->vocab * sizeof(float)));
-    DFRT_TRY(dfrt_backend_synchronize(b));
+    if (out_argmax) DFRT_TRY(dfrt_buffer_read(p->argmax, 0, out_argmax, n_logit_rows * sizeof *out_argmax));
+    if (out_logits) DFRT_TRY(dfrt_buffer_read(p->logits, 0, out_logits, (size_t)n_logit_rows * m->vocab * sizeof(float)));
+    DFRT_TRY(dfrt_backend_synchronize(p->b));
     /* final_logit_softcapping (Gemma): c tanh(logit / c), in fp32 as transformers computes it.
      * It keeps the order of the logits, so the device's argmax stands (but for ties that tanh's
      * rounding would make among logits beyond about 9 c). */

@@ -105,6 +105,16 @@ struct dfrt_model {
     bool eager; /* every pass op by op: options.eager, no recording backend, or recording failed */
     recorded_pass recorded[MODEL_MAX_RECORDED];
 
+    /* Layer split (dfrt_model_options.n_devices): this part runs layers layer_begin ..
+     * layer_end - 1 (every layer without a split), holds the embedding (the first part) and
+     * the final norm and lm_head (the last), and after its layers hands x and tmp (the
+     * residual stream and the last projection, which the next layer's norm adds) to next, the
+     * part on the next device. The parts after the first borrow its config and own their
+     * backend (owns_backend); the first owns the others. */
+    uint32_t layer_begin, layer_end;
+    bool has_embed, has_head, owns_backend;
+    struct dfrt_model *next;
+
     /* Set by dfrt_generate for its duration: dfrt_model_forward stops between layers (with
      * DFRT_CANCELLED) once it is nonzero. */
     const volatile int *cancel;

@@ -3,6 +3,7 @@
 #include "base/dtype.h"
 #include "format/checkpoint_internal.h"
 #include "model/model_internal.h"
+#include "model/split.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -261,6 +262,8 @@ typedef struct plan {
     matrix_ref (*proj)[DFRT_MAX_PROJ]; /* per layer, in the layout's order */
     matrix_ref embed, lm_head;
     bool tied;
+    uint64_t layer_elems; /* a layer's projections' weights */
+    /* what the device must hold: of this part's layers and tables (model_internal.h) */
     uint64_t weight_bytes, scratch_elems, kv_bytes, act_bytes;
 } plan;
 
@@ -282,7 +285,18 @@ static uint64_t proj_cols(const dfrt_model *m, int p) {
 /* The rows of q, k or v (0, 1, 2): their biases. */
 static uint64_t qkv_rows(const dfrt_model *m, int p) { return (uint64_t)(p == 0 ? m->n_heads : m->n_kv) * m->head_dim; }
 
-/* Resolves every weight and computes what the device must hold. */
+/* A checkpoint unit's bytes in its file. */
+static uint64_t unit_file_bytes(const dfrt_checkpoint *cp, const dfrt_df11_unit *u) {
+    for (size_t i = 0; i < cp->n_units; i++)
+        if (&cp->units[i].unit == u) return cp->units[i].compressed_bytes;
+    return 0;
+}
+
+/* Whether the part runs layer l. */
+static bool runs_layer(const dfrt_model *m, uint32_t l) { return l >= m->layer_begin && l < m->layer_end; }
+
+/* Resolves every weight and computes what the device must hold for the part's layers and
+ * tables (weights counted by their file bytes). */
 static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl) {
     pl->proj = dfrt_calloc(m->n_layers, sizeof *pl->proj, "layer plan");
     if (!pl->proj) return DFRT_OUT_OF_MEMORY;
@@ -309,15 +323,18 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
                                  cp->dir, l, lay->n, order);
             }
         }
+        if (!runs_layer(m, l)) continue;
         if (unit && !m->fused) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, unit->n);
-        if (!unit) pl->weight_bytes += 2 * layer_elems;
+        pl->weight_bytes += unit ? unit_file_bytes(cp, unit) : 2 * layer_elems;
     }
+    pl->layer_elems = layer_elems;
     snprintf(name, sizeof name, "%sembed_tokens.weight", dfrt_weight_prefix(m->config));
     DFRT_TRY(find_matrix(cp, name, m->vocab, m->hidden, &pl->embed));
     pl->tied = m->config->tie_word_embeddings; /* then lm_head is the embedding table, as in transformers */
     if (!pl->tied) DFRT_TRY(find_matrix(cp, dfrt_lm_head_name(m->config), m->vocab, m->hidden, &pl->lm_head));
     else pl->lm_head = pl->embed;
     const matrix_ref *tables[2] = {&pl->embed, &pl->lm_head};
+    const bool holds[2] = {m->has_embed, m->has_head};
     for (int i = 0; i < (pl->tied ? 1 : 2); i++) {
         if (tables[i]->unit && tables[i]->unit->n_parts != 1) /* the executor decodes the whole unit as the table */
             return dfrt_fail(DFRT_UNSUPPORTED,
@@ -325,14 +342,17 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
                              "hold that one weight (pattern_dict of the published models)",
                              cp->dir, tables[i]->unit->parts[tables[i]->part].name, tables[i]->unit->n_parts,
                              tables[i]->unit->name);
+        /* tied: the one table serves whichever of the two the part holds (a split's first and
+         * last parts hold one each) */
+        bool held = pl->tied ? holds[0] || holds[1] : holds[i];
+        if (!held) continue;
         /* without a fused DF11 matmul, lm_head (the embedding when tied) is decoded whole */
-        if (tables[i]->unit && !m->fused && (i == 1 || pl->tied))
+        if (tables[i]->unit && !m->fused && (i == 1 || pl->tied) && m->has_head)
             pl->scratch_elems = DFRT_MAX(pl->scratch_elems, tables[i]->unit->n);
-        if (!tables[i]->unit) pl->weight_bytes += 2ull * m->vocab * m->hidden;
+        pl->weight_bytes += tables[i]->unit ? unit_file_bytes(cp, tables[i]->unit) : 2ull * m->vocab * m->hidden;
     }
-    for (size_t u = 0; u < cp->n_units; u++) pl->weight_bytes += cp->units[u].compressed_bytes;
     /* KV cache, activations, logits, per-row tables, norms */
-    pl->kv_bytes = dfrt_model_kv_bytes(m, NULL);
+    pl->kv_bytes = m->n_layers ? dfrt_model_kv_bytes(m, NULL) / m->n_layers * (m->layer_end - m->layer_begin) : 0;
     uint64_t rows = (uint64_t)m->max_rows;
     pl->act_bytes = 4 * rows * (3ull * m->hidden + m->qkv_width + (uint64_t)m->n_heads * m->head_dim + 3ull * m->inter) +
                     4ull * m->max_batch * m->vocab + 16 * rows +
@@ -633,6 +653,9 @@ static void set_dims(dfrt_model *m, const dfrt_config *c) {
     m->vocab = (uint32_t)c->vocab_size;
     m->qkv_width = (m->n_heads + 2 * m->n_kv) * m->head_dim;
     m->rot_dim = dfrt_rot_dim(c);
+    m->layer_begin = 0; /* the whole model, unless a layer split narrows it */
+    m->layer_end = m->n_layers;
+    m->has_embed = m->has_head = true;
 }
 
 /* Everything dfrt_model_load checks but the device: config, the whole weight set and nothing
@@ -714,7 +737,7 @@ static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
     m->v_cache = dfrt_calloc(m->n_layers, sizeof *m->v_cache, "KV cache");
     if (!m->k_cache || !m->v_cache) return DFRT_OUT_OF_MEMORY;
     uint64_t per_layer = dfrt_model_kv_bytes(m, NULL) / (2 * m->n_layers);
-    for (uint32_t l = 0; l < m->n_layers; l++) {
+    for (uint32_t l = m->layer_begin; l < m->layer_end; l++) {
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->k_cache[l]));
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->v_cache[l]));
     }
@@ -747,11 +770,36 @@ static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
               cp->dir);
 }
 
-/* Loads the model of cp, which it closes when owned; else the model borrows cp's config. */
-static dfrt_status load(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const dfrt_model_options *options,
-                        dfrt_model **out) {
-    dfrt_model_options defaults = {0};
-    const dfrt_model_options *o = options ? options : &defaults;
+/* A part of a layer split: the layers it runs and the tables it holds; NULL: the whole model. */
+typedef struct part_range {
+    uint32_t begin, end;
+    bool embed, head;
+} part_range;
+
+/* The limits a model's options set: context, batch, rows per pass, KV cache type. */
+static dfrt_status set_limits(dfrt_model *m, const dfrt_backend *b, const dfrt_model_options *o) {
+    const dfrt_config *c = m->config;
+    int mpe = c->max_position_embeddings > 0 ? (int)DFRT_MIN(c->max_position_embeddings, 1 << 22) : 4096;
+    m->max_ctx = o->max_context > 0 ? o->max_context : DFRT_MIN(mpe, 4096);
+    m->max_batch = o->max_batch > 0 ? o->max_batch : 1;
+    /* GPUs gain from long pieces; the CPU does not, and stops on Ctrl-C only between ops */
+    m->max_rows = o->max_rows > 0 ? o->max_rows : strcmp(dfrt_backend_info(b)->backend, "cpu") == 0 ? 512 : 2048;
+    m->kv_type = o->kv_f32 ? DFRT_KV_F32 : DFRT_KV_BF16;
+    if (m->max_ctx > mpe)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "max_context %d exceeds the model's max_position_embeddings %d", m->max_ctx,
+                         mpe);
+    if (m->max_batch > 4096 || m->max_rows > (1 << 20))
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "max_batch %d or max_rows %d is too large", m->max_batch, m->max_rows);
+    if (m->max_rows < m->max_batch) m->max_rows = m->max_batch;
+    /* no pass holds more rows than the sequences' positions: activations sized for no more */
+    if ((int64_t)m->max_rows > (int64_t)m->max_batch * m->max_ctx) m->max_rows = m->max_batch * m->max_ctx;
+    return DFRT_OK;
+}
+
+/* Loads the model of cp, or with r the part of it that r says (its checks left to the first
+ * part's load), which closes cp when owned; else the model borrows cp's config. */
+static dfrt_status load_part(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const dfrt_model_options *o,
+                             const part_range *r, dfrt_model **out) {
     dfrt_model *m = dfrt_calloc(1, sizeof *m, "a model");
     if (!m) {
         if (owned) dfrt_checkpoint_close(cp);
@@ -763,11 +811,17 @@ static dfrt_status load(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const 
     model_extras extras = {.tokenizer_path = o->tokenizer_path};
     dfrt_status s = DFRT_OK;
     /* the same checks as dfrt_model_check (dfrt inspect, dfrt compress), then the device */
-    if ((s = check_model(cp, &extras)) != DFRT_OK) goto fail;
+    if ((!r || r->embed) && (s = check_model(cp, &extras)) != DFRT_OK) goto fail;
     m->tokenizer = extras.tokenizer;
     m->n_eos = extras.n_eos;
     memcpy(m->eos, extras.eos, sizeof m->eos);
     set_dims(m, cp->config); /* the model takes the config over from the checkpoint below */
+    if (r) {
+        m->layer_begin = r->begin;
+        m->layer_end = r->end;
+        m->has_embed = r->embed;
+        m->has_head = r->head;
+    }
     const dfrt_config *c = m->config;
     m->eps = (float)c->rms_norm_eps;
     /* Gemma 3: scores scaled by query_pre_attn_scalar^-0.5, embeddings by sqrt(hidden_size) in
@@ -779,23 +833,7 @@ static dfrt_status load(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const 
     m->attn_softcap = dfrt_architecture_is_gemma3(c->architecture) ? 0.0f : (float)c->attn_softcap;
     m->final_softcap = (float)c->final_softcap;
     m->act_fn = c->hidden_act && strcmp(c->hidden_act, "gelu_pytorch_tanh") == 0 ? DFRT_GATE_GELU_TANH : DFRT_GATE_SILU;
-    int mpe = c->max_position_embeddings > 0 ? (int)DFRT_MIN(c->max_position_embeddings, 1 << 22) : 4096;
-    m->max_ctx = o->max_context > 0 ? o->max_context : DFRT_MIN(mpe, 4096);
-    m->max_batch = o->max_batch > 0 ? o->max_batch : 1;
-    /* GPUs gain from long pieces; the CPU does not, and stops on Ctrl-C only between ops */
-    m->max_rows = o->max_rows > 0 ? o->max_rows : strcmp(dfrt_backend_info(b)->backend, "cpu") == 0 ? 512 : 2048;
-    m->kv_type = o->kv_f32 ? DFRT_KV_F32 : DFRT_KV_BF16;
-    if (m->max_ctx > mpe) {
-        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "max_context %d exceeds the model's max_position_embeddings %d", m->max_ctx, mpe);
-        goto fail;
-    }
-    if (m->max_batch > 4096 || m->max_rows > (1 << 20)) {
-        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "max_batch %d or max_rows %d is too large", m->max_batch, m->max_rows);
-        goto fail;
-    }
-    if (m->max_rows < m->max_batch) m->max_rows = m->max_batch;
-    /* no pass holds more rows than the sequences' positions: activations sized for no more */
-    if ((int64_t)m->max_rows > (int64_t)m->max_batch * m->max_ctx) m->max_rows = m->max_batch * m->max_ctx;
+    if ((s = set_limits(m, b, o)) != DFRT_OK) goto fail;
     if (!(m->units = dfrt_calloc(cp->n_units ? cp->n_units : 1, sizeof *m->units, "units")) ||
         !(m->layers = dfrt_calloc(m->n_layers, sizeof *m->layers, "layers"))) {
         s = DFRT_OUT_OF_MEMORY;
@@ -811,16 +849,18 @@ static dfrt_status load(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const 
     m->embed_row_slots = DFRT_MIN(m->max_rows, 64);
     if (pl.embed.unit)
         m->row_slot_elems = (uint64_t)m->hidden + 2ull * pl.embed.unit->max_chunk_weights + 16;
-    if ((s = check_fits(m, &pl, pl.embed.unit ? 2 * m->row_slot_elems * (uint64_t)m->embed_row_slots : 0)) != DFRT_OK)
+    if ((s = check_fits(m, &pl, pl.embed.unit && m->has_embed ? 2 * m->row_slot_elems * (uint64_t)m->embed_row_slots : 0)) != DFRT_OK)
         goto fail;
     warn_cpu_df11(b, cp);
 
-    for (uint32_t l = 0; l < m->n_layers && s == DFRT_OK; l++) s = load_layer(m, cp, &pl, l);
+    for (uint32_t l = m->layer_begin; l < m->layer_end && s == DFRT_OK; l++) s = load_layer(m, cp, &pl, l);
     if (s == DFRT_OK) s = make_slots(m);
-    if (s == DFRT_OK) s = load_table(m, cp, &pl.embed, &m->embed);
-    if (s == DFRT_OK) s = pl.tied ? DFRT_OK : load_table(m, cp, &pl.lm_head, &m->lm_head);
-    if (s == DFRT_OK && pl.tied) m->lm_head = m->embed;
-    if (s == DFRT_OK) s = upload_norm(m, cp, -1, "norm", m->hidden, &m->norm_final);
+    if (s == DFRT_OK && m->has_embed) s = load_table(m, cp, &pl.embed, &m->embed);
+    if (s == DFRT_OK && m->has_head) {
+        if (pl.tied && m->has_embed) m->lm_head = m->embed;
+        else s = load_table(m, cp, &pl.lm_head, &m->lm_head); /* tied: the embedding, on a split's last device */
+        if (s == DFRT_OK) s = upload_norm(m, cp, -1, "norm", m->hidden, &m->norm_final);
+    }
     if (s == DFRT_OK && c->rope_local_theta > 0) { /* Gemma 3's sliding layers: default RoPE of their base */
         dfrt_config local = {.rope_theta = c->rope_local_theta, .rope_type = DFRT_ROPE_DEFAULT};
         float *f = dfrt_malloc(m->rot_dim / 2 * sizeof *f, "inv_freq");
@@ -875,6 +915,123 @@ fail:
     return s;
 }
 
+/* The bytes a layer split counts per layer and on the first and last devices, from the plan
+ * of the whole model (weights in the backend's device layout). */
+static dfrt_status split_sizes(const dfrt_model *dims, const dfrt_checkpoint *cp, const plan *pl, int layout,
+                               uint64_t *layer_bytes, uint64_t *first, uint64_t *last) {
+    const uint64_t kv = dfrt_model_kv_bytes(dims, NULL) / dims->n_layers;
+    const uint64_t norms = 4ull * (4 * (uint64_t)dims->hidden + 2 * dims->head_dim + dims->qkv_width);
+    for (uint32_t l = 0; l < dims->n_layers; l++) {
+        const dfrt_df11_unit *u = pl->proj[l][0].unit;
+        layer_bytes[l] = (u ? dfrt_df11_device_bytes(u, layout) : 2 * pl->layer_elems) + kv + norms;
+    }
+    const matrix_ref *t[2] = {&pl->embed, &pl->lm_head};
+    uint64_t table[2];
+    for (int i = 0; i < 2; i++)
+        table[i] = t[i]->unit ? dfrt_df11_device_bytes(t[i]->unit, layout) : 2ull * dims->vocab * dims->hidden;
+    (void)cp;
+    *first = table[0];
+    *last = table[1] + 4ull * dims->max_batch * dims->vocab + 4ull * dims->hidden;
+    return DFRT_OK;
+}
+
+/* A layer split (o->n_devices > 1): plans the ranges, opens the devices after the first, and
+ * loads one part per device, each handing its residual stream to the next. */
+static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const dfrt_model_options *o,
+                              dfrt_model **out) {
+    const int n = o->n_devices;
+    dfrt_status s = DFRT_OK;
+    dfrt_backend *backends[DFRT_MAX_DEVICES] = {b};
+    dfrt_model *parts[DFRT_MAX_DEVICES] = {0};
+    uint64_t *layer_bytes = NULL;
+    plan pl = {0};
+    dfrt_model dims = {0};
+    if (n > DFRT_MAX_DEVICES) {
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "a layer split over %d devices: at most %d", n, DFRT_MAX_DEVICES);
+        goto done;
+    }
+    if (o->offload_layers || o->weight_budget) {
+        s = dfrt_fail(DFRT_UNSUPPORTED, "offloading layers and splitting them over devices do not go together: "
+                      "give one of them");
+        goto done;
+    }
+    if (o->devices[0] != b->info.index) {
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "a layer split's first device is %d, but the backend given is %s device %d",
+                      o->devices[0], b->info.backend, b->info.index);
+        goto done;
+    }
+    bool by_memory = true;
+    for (int i = 0; i < n; i++) {
+        if (o->device_shares[i] < 0 || !isfinite(o->device_shares[i])) {
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "device %d's share of the split is %g; shares are positive numbers", i,
+                          o->device_shares[i]);
+            goto done;
+        }
+        by_memory &= o->device_shares[i] == 0;
+    }
+    for (int i = 1; i < n && s == DFRT_OK; i++) s = dfrt_backend_open(b->info.backend, o->devices[i], &backends[i]);
+    if (s != DFRT_OK) goto done;
+    /* the whole model's plan, for the sizes the split weighs */
+    if ((s = dfrt_model_check_config(cp->config, cp->dir)) != DFRT_OK) goto done;
+    set_dims(&dims, cp->config);
+    dims.fused = b->vt->df11_matmul != NULL;
+    if ((s = set_limits(&dims, b, o)) != DFRT_OK || (s = make_plan(&dims, cp, &pl)) != DFRT_OK) goto done;
+    if (!(layer_bytes = dfrt_calloc(dims.n_layers ? dims.n_layers : 1, sizeof *layer_bytes, "layer sizes"))) {
+        s = DFRT_OUT_OF_MEMORY;
+        goto done;
+    }
+    uint64_t first, last;
+    split_sizes(&dims, cp, &pl, dfrt_backend_df11_layout(b), layer_bytes, &first, &last);
+    double shares[DFRT_MAX_DEVICES];
+    for (int i = 0; i < n; i++) {
+        shares[i] = by_memory ? (double)backends[i]->info.memory_bytes : o->device_shares[i];
+        if (by_memory && !(shares[i] > 0)) shares[i] = 1; /* a device that does not say: equal */
+        if (!by_memory && !(shares[i] > 0)) {
+            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "device %d's share of the split is 0; give every device a share, or "
+                          "none (then by device memory)", i);
+            goto done;
+        }
+    }
+    dfrt_layer_split split;
+    if ((s = dfrt_split_layers(dims.n_layers, layer_bytes, first, last, n, shares, &split)) != DFRT_OK) goto done;
+    for (int i = 0; i < n && s == DFRT_OK; i++) {
+        part_range r = {split.begin[i], split.end[i], i == 0, i == n - 1};
+        s = load_part(backends[i], cp, false, o, &r, &parts[i]);
+        if (s == DFRT_OK) {
+            parts[i]->owns_backend = i > 0;
+            backends[i] = NULL; /* the part's now */
+        } else { /* which part of the split failed */
+            s = dfrt_fail_prefix(s, "layer split, layers %u .. %u on %s device %d", r.begin, r.end - 1,
+                                 backends[i]->info.backend, o->devices[i]);
+        }
+    }
+    if (s != DFRT_OK) goto done;
+    for (int i = 0; i + 1 < n; i++) parts[i]->next = parts[i + 1];
+    if (owned) { /* the first part takes the config over; the others borrow it from it */
+        parts[0]->config_borrowed = false;
+        cp->config = NULL;
+    }
+    *out = parts[0];
+    memset(parts, 0, sizeof parts);
+done:
+    for (int i = 0; i < n && i < DFRT_MAX_DEVICES; i++) dfrt_model_free(parts[i]);
+    for (int i = 1; i < n && i < DFRT_MAX_DEVICES; i++) dfrt_backend_close(backends[i]);
+    free(pl.proj);
+    free(layer_bytes);
+    if (owned) dfrt_checkpoint_close(cp);
+    return s;
+}
+
+/* Loads the model of cp (on one device, or split over several), which it closes when owned;
+ * else the model borrows cp's config. */
+static dfrt_status load(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const dfrt_model_options *options,
+                        dfrt_model **out) {
+    dfrt_model_options defaults = {0};
+    const dfrt_model_options *o = options ? options : &defaults;
+    if (o->n_devices > 1) return load_split(b, cp, owned, o, out);
+    return load_part(b, cp, owned, o, NULL, out);
+}
+
 dfrt_status dfrt_model_load(dfrt_backend *b, const char *dir, const dfrt_model_options *options, dfrt_model **out) {
     *out = NULL;
     if (!b || !dir) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_model_load: backend or directory is NULL");
@@ -892,6 +1049,8 @@ dfrt_status dfrt_model_load_checkpoint(dfrt_backend *b, const dfrt_checkpoint *c
 
 void dfrt_model_free(dfrt_model *m) {
     if (!m) return;
+    dfrt_model_free(m->next); /* a layer split's later parts, which borrow the config */
+    dfrt_backend *owned = m->owns_backend ? m->b : NULL;
     for (int i = 0; i < MODEL_MAX_RECORDED; i++)
         if (m->recorded[i].graph) m->b->vt->graph_free(m->b, m->recorded[i].graph);
     for (uint32_t l = 0; m->layers && l < m->n_layers; l++) {
@@ -918,6 +1077,7 @@ void dfrt_model_free(dfrt_model *m) {
     DFRT_FREE_ALL(m->inv_short, m->inv_long);
     if (!m->config_borrowed) dfrt_config_free(m->config);
     DFRT_FREE_ALL(m->k_cache, m->v_cache, m->host_offsets, m);
+    dfrt_backend_close(owned);
 }
 
 const dfrt_config *dfrt_model_config(const dfrt_model *m) { return m->config; }
@@ -925,7 +1085,21 @@ const dfrt_tokenizer *dfrt_model_tokenizer(const dfrt_model *m) { return m->toke
 int dfrt_model_max_context(const dfrt_model *m) { return m->max_ctx; }
 dfrt_kv_type dfrt_model_kv_type(const dfrt_model *m) { return m->kv_type; }
 int dfrt_model_max_batch(const dfrt_model *m) { return m->max_batch; }
-uint64_t dfrt_model_device_bytes(const dfrt_model *m) { return m->device_bytes; }
+uint64_t dfrt_model_device_bytes(const dfrt_model *m) {
+    uint64_t bytes = 0;
+    for (; m; m = m->next) bytes += m->device_bytes;
+    return bytes;
+}
+
+int dfrt_model_devices(const dfrt_model *m, dfrt_model_device *out, int max) {
+    int n = 0;
+    for (; m; m = m->next, n++)
+        if (out && n < max)
+            out[n] = (dfrt_model_device){.backend = m->b, .first_layer = m->layer_begin,
+                                         .n_layers = m->layer_end - m->layer_begin, .embedding = m->has_embed,
+                                         .lm_head = m->has_head, .device_bytes = m->device_bytes};
+    return n;
+}
 int dfrt_model_offloaded_layers(const dfrt_model *m, uint64_t *out_copies, uint64_t *out_copied_bytes) {
     if (out_copies) *out_copies = m->offload_copies;
     if (out_copied_bytes) *out_copied_bytes = m->offload_bytes;
