@@ -295,6 +295,91 @@ dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const dfrt_buf
     return dst->backend->vt->buffer_copy(dst->backend, dst->impl, dst_offset, src->impl, src_offset, size);
 }
 
+struct dfrt_comm {
+    int n;
+    dfrt_backend *backends[DFRT_MAX_DEVICES];
+    void *impl; /* the backend's communicator; NULL: sums through host memory */
+    float *host, *sum; /* the host sum's (count values each, grown as needed) */
+    uint64_t host_count;
+    char name[320];
+};
+
+dfrt_status dfrt_comm_create(dfrt_backend *const *backends, int n, dfrt_comm **out) {
+    *out = NULL;
+    if (!backends || n < 1 || n > DFRT_MAX_DEVICES)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_comm_create: %d backends (1 .. %d)", n, DFRT_MAX_DEVICES);
+    dfrt_comm *c = dfrt_calloc(1, sizeof *c, "a communicator");
+    if (!c) return DFRT_OUT_OF_MEMORY;
+    c->n = n;
+    bool same = true;
+    for (int i = 0; i < n; i++) {
+        if (!backends[i]) {
+            free(c);
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_comm_create: backend %d is NULL", i);
+        }
+        c->backends[i] = backends[i];
+        same &= backends[i]->vt == backends[0]->vt;
+    }
+    const dfrt_backend_vtable *vt = backends[0]->vt;
+    char why[256] = "";
+    if (same && vt->comm_create) {
+        dfrt_status s = vt->comm_create(c->backends, n, &c->impl, c->name, sizeof c->name);
+        if (s != DFRT_OK && s != DFRT_UNSUPPORTED) {
+            free(c);
+            return s;
+        }
+        if (s == DFRT_UNSUPPORTED) snprintf(why, sizeof why, "%s", dfrt_last_error());
+        dfrt_clear_error();
+    } else {
+        snprintf(why, sizeof why, "the %s backend has no collective library", vt->name);
+    }
+    if (!c->impl) snprintf(c->name, sizeof c->name, "host memory (%s)", why);
+    *out = c;
+    return DFRT_OK;
+}
+
+void dfrt_comm_free(dfrt_comm *c) {
+    if (!c) return;
+    if (c->impl) c->backends[0]->vt->comm_free(c->impl);
+    DFRT_FREE_ALL(c->host, c->sum, c);
+}
+
+const char *dfrt_comm_name(const dfrt_comm *c) { return c ? c->name : ""; }
+
+dfrt_status dfrt_comm_all_reduce(dfrt_comm *c, dfrt_buffer *const *bufs, size_t offset, uint64_t count) {
+    if (!c || !bufs) return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_comm_all_reduce: NULL argument");
+    void *impls[DFRT_MAX_DEVICES];
+    for (int i = 0; i < c->n; i++) {
+        if (!bufs[i] || bufs[i]->backend != c->backends[i])
+            return dfrt_fail(DFRT_INVALID_ARGUMENT, "dfrt_comm_all_reduce: buffer %d is not on the communicator's device %d",
+                             i, i);
+        DFRT_TRY(check_range("dfrt_comm_all_reduce", bufs[i], offset, count * 4));
+        impls[i] = bufs[i]->impl;
+    }
+    if (!count) return DFRT_OK;
+    if (c->impl) return c->backends[0]->vt->all_reduce(c->impl, c->backends, impls, offset, count);
+    if (c->n == 1) return DFRT_OK;
+    if (count > c->host_count) {
+        float *h = realloc(c->host, count * sizeof *h), *sum = h ? realloc(c->sum, count * sizeof *sum) : NULL;
+        if (h) c->host = h;
+        if (!h || !sum) return dfrt_fail(DFRT_OUT_OF_MEMORY, "out of memory for an all-reduce of %llu values",
+                                         (unsigned long long)count);
+        c->sum = sum;
+        c->host_count = count;
+    }
+    for (int i = 0; i < c->n; i++) {
+        dfrt_backend *b = c->backends[i];
+        DFRT_TRY(b->vt->buffer_read(b, impls[i], offset, i ? c->host : c->sum, count * 4));
+        if (i)
+            for (uint64_t k = 0; k < count; k++) c->sum[k] += c->host[k];
+    }
+    for (int i = 0; i < c->n; i++) {
+        dfrt_backend *b = c->backends[i];
+        DFRT_TRY(b->vt->buffer_write(b, impls[i], offset, c->sum, count * 4));
+    }
+    return DFRT_OK;
+}
+
 void *dfrt_host_alloc(dfrt_backend *b, size_t size) {
     if (!b || !size) return NULL;
     void *p = NULL;

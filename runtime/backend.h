@@ -107,6 +107,14 @@ struct dfrt_backend_vtable {
     dfrt_status (*peer_copy)(dfrt_backend *dst_b, void *dst, size_t dst_offset, dfrt_backend *src_b, void *src,
                              size_t src_offset, size_t size);
 
+    /* optional, all three or none: a communicator over n distinct devices, one backend of
+     * this vtable each (NCCL on CUDA), for dfrt_comm_all_reduce: enqueued on every backend's
+     * stream, after its work so far. comm_create is DFRT_UNSUPPORTED, with the reason, where
+     * it cannot make one (no library, the same device twice): the host sum serves then. */
+    dfrt_status (*comm_create)(dfrt_backend *const *bs, int n, void **out_comm, char *name, size_t name_size);
+    void (*comm_free)(void *comm);
+    dfrt_status (*all_reduce)(void *comm, dfrt_backend *const *bs, void *const *impls, size_t offset, uint64_t count);
+
     /* optional: whether this backend runs a case of an op (args validated): DFRT_OK, or
      * DFRT_UNSUPPORTED with the reason (a head_dim or a binding size beyond its limits). */
     dfrt_status (*supports)(dfrt_backend *b, dfrt_op op, const void *args);

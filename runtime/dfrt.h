@@ -688,6 +688,20 @@ DFRT_API dfrt_status dfrt_buffer_fill(dfrt_buffer *buf, size_t offset, size_t si
 DFRT_API dfrt_status dfrt_buffer_copy(dfrt_buffer *dst, size_t dst_offset, const dfrt_buffer *src,
                                       size_t src_offset, size_t size);
 
+/* A communicator over buffers of several backends (devices), for tensor parallelism: NCCL on
+ * CUDA where it loads (libnccl.so.2, or DFRT_NCCL naming the file; NVLink multicast off unless
+ * NCCL_NVLS_ENABLE says otherwise) and the devices are distinct, else sums through host memory
+ * (any backends, logical devices too). */
+typedef struct dfrt_comm dfrt_comm;
+DFRT_API dfrt_status dfrt_comm_create(dfrt_backend *const *backends, int n, dfrt_comm **out_comm);
+DFRT_API void dfrt_comm_free(dfrt_comm *comm);
+/* "NCCL 2.21.5 (libnccl.so.2)", or "host memory (why NCCL is not used)" */
+DFRT_API const char *dfrt_comm_name(const dfrt_comm *comm);
+/* bufs[i] (backend i's) holds count fp32 values at offset; each becomes their sum, ordered
+ * after the work enqueued on every backend before and before the work enqueued after. The
+ * host sum adds in device order, so its result is the same on every device. */
+DFRT_API dfrt_status dfrt_comm_all_reduce(dfrt_comm *comm, dfrt_buffer *const *bufs, size_t offset, uint64_t count);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Ops                                                                                          */
 /* ------------------------------------------------------------------------------------------ */
@@ -752,6 +766,16 @@ typedef struct dfrt_model_options {
     int n_devices;
     int devices[DFRT_MAX_DEVICES];
     double device_shares[DFRT_MAX_DEVICES];
+    /* nonzero, with n_devices > 1: tensor parallelism over those devices instead of the layer
+     * split. Each device (rank) runs every layer over its share of the attention heads, KV
+     * heads and MLP columns: q, k, v, gate and up by rows, o and down by columns, the layer's
+     * DF11 unit cut into one unit per rank at load (decoded and encoded again, so each decodes
+     * bit-exactly to its share); the o and down projections' shares are summed across ranks
+     * (dfrt_comm: NCCL on CUDA, else through host memory), so results differ from one device's
+     * by fp32 rounding only. Heads, KV heads and intermediate size must divide by n_devices;
+     * the projections must be separate weights (not Phi-3's fused ones); equal shares only;
+     * passes run op by op. */
+    int tensor_parallel;
 } dfrt_model_options;
 
 /* Loads a Hugging Face model directory (DF11 or BF16) onto a backend: LlamaForCausalLM

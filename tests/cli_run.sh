@@ -222,6 +222,33 @@ expect 2 "give --offload-layers or --gpu-memory, not both" -- \
 expect 2 "--gpu-memory expects a positive number of gigabytes" -- "$DFRT" run "$MODEL" --prompt x --gpu-memory -1
 expect 1 "offload_layers 9: the model has 8 layers" -- "$DFRT" run "$MODEL" --backend cpu --prompt x --offload-layers 9
 
+# --- several devices: the layer split gives the same text, tensor parallelism the same greedy text here;
+# the parts and ranks are said; bad lists named ------------------------------------------------------
+strip() { sed -n 1,/^peak/p <<<"$1" | grep -v "^backend\|^model\|^split\|^tensor parallel\|^dfrt: warning\|^prefill\|^decode\|^peak"; }
+expect 0 "split: layers 0-" "and the embedding on cpu 0" "and lm_head on cpu 0" "peak device memory" "on the first device; then" -- \
+    "$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 12 --devices 0,0,0 --tensor-split 1,2,1
+[[ $(strip "$out") == "$want" ]] && ok || bad "--devices 0,0,0 changed the text: $out"
+expect 0 "tensor parallel: rank 0 of 2 on cpu 0" "tensor parallel: rank 1 of 2" -- \
+    "$DFRT" run "$MODEL" --backend cpu --prompt "And God said" -n 12 --devices 0,0 --split tensor
+[[ $(strip "$out") == "$want" ]] && ok || bad "--split tensor changed the text: $out"
+expect 2 "--devices expects a list of device indices separated by commas, got \"0,,1\"" -- \
+    "$DFRT" run "$MODEL" --prompt x --devices 0,,1
+expect 2 "--tensor-split expects a list of positive shares separated by commas, got \"1,0\"" -- \
+    "$DFRT" run "$MODEL" --prompt x --devices 0,0 --tensor-split 1,0
+expect 2 "--tensor-split gives 3 shares for 2 devices" -- "$DFRT" run "$MODEL" --prompt x --devices 0,0 --tensor-split 1,2,3
+expect 2 "--tensor-split is the layer split's" -- "$DFRT" run "$MODEL" --prompt x --devices 0,0 --split tensor --tensor-split 1,2
+expect 2 "--split tensor needs two devices or more" -- "$DFRT" run "$MODEL" --prompt x --split tensor
+expect 2 "--split expects layer, tensor or none, got \"rows\"" -- "$DFRT" run "$MODEL" --prompt x --split rows
+expect 2 "--split none and --devices: give --device instead" -- "$DFRT" run "$MODEL" --prompt x --devices 0,0 --split none
+expect 2 "--device 1 and --devices 0,...: give one of them" -- "$DFRT" run "$MODEL" --prompt x --device 1 --devices 0,0
+expect 1 "a layer split over 9 devices: the model has 8 layers" -- \
+    "$DFRT" run "$MODEL" --backend cpu --prompt x --devices 0,0,0,0,0,0,0,0,0
+expect 1 "cpu device 3 does not exist" -- "$DFRT" run "$MODEL" --backend cpu --prompt x --devices 0,3
+expect 1 "offloading layers and splitting them over devices do not go together" -- \
+    "$DFRT" run "$MODEL" --backend cpu --prompt x --devices 0,0 --offload-layers 2
+expect 1 "tensor parallelism over 4 devices" "must each divide by 4" -- \
+    "$DFRT" run "$MODEL" --backend cpu --prompt x --devices 0,0,0,0 --split tensor
+
 # --- dfrt devices without an NVIDIA driver ---------------------------------------------------------
 devices=$("$DFRT" devices 2>&1)
 [[ $devices != *"(none)"* ]] && ok || bad "dfrt devices lists a device named (none): $devices"

@@ -316,6 +316,47 @@ static void split(dfrt_backend *b, const char *df11_dir, const char *bf16_dir, c
         free_result(&r);
         dfrt_model_free(m);
     }
+    /* tensor parallelism over two ranks: every layer on each, the first with the tables; DF11
+     * and BF16 bit for bit alike (each rank's DF11 share decodes to its BF16 share); against one
+     * device, fp32 rounding of the summed shares only */
+    result tp[2];
+    memset(tp, 0, sizeof tp);
+    for (int f = 0; f < 2 && s == DFRT_OK; f++) {
+        dfrt_model_options o = {.kv_f32 = 1, .n_devices = 2, .devices = {dev, dev}, .tensor_parallel = 1};
+        dfrt_model *m = NULL;
+        dfrt_status st = dfrt_model_load(b, f ? bf16_dir : df11_dir, &o, &m);
+        if (st == DFRT_OK) st = run_prompts(m, g, &tp[f]);
+        EXPECT(st == DFRT_OK, "tensor parallel %s: %s", f ? "BF16" : "DF11", dfrt_last_error());
+        if (st != DFRT_OK) {
+            dfrt_model_free(m);
+            break;
+        }
+        dfrt_model_device parts[4];
+        int n = dfrt_model_devices(m, parts, 4);
+        uint32_t n_layers = (uint32_t)dfrt_model_config(m)->n_layers;
+        EXPECT(n == 2 && parts[0].n_layers == n_layers && parts[1].n_layers == n_layers && parts[0].embedding &&
+                   parts[0].lm_head && !parts[1].embedding && !parts[1].lm_head &&
+                   parts[1].device_bytes < parts[0].device_bytes,
+               "tensor parallel: %d ranks, not two of %u layers each with the tables on the first", n, n_layers);
+        dfrt_model_free(m);
+    }
+    for (int p = 0; p < N_PROMPTS && tp[1].logits[p]; p++) {
+        EXPECT(memcmp(tp[0].logits[p], tp[1].logits[p], 4096 * sizeof(float)) == 0 &&
+                   memcmp(tp[0].tokens[p], tp[1].tokens[p], sizeof tp[0].tokens[p]) == 0,
+               "tensor parallel: prompt %d: DF11 and BF16 logits or tokens are not bit-identical", p);
+        double max = 0, err = 0;
+        for (int i = 0; i < 4096; i++) {
+            max = fmax(max, fabs(ref->logits[p][i]));
+            err = fmax(err, isfinite(tp[0].logits[p][i]) ? fabs((double)ref->logits[p][i] - tp[0].logits[p][i]) : INFINITY);
+        }
+        int same = 0;
+        while (same < N_GREEDY && tp[0].tokens[p][same] == ref->tokens[p][same]) same++;
+        EXPECT(err <= 1e-3 * max && same >= 16,
+               "tensor parallel: prompt %d: logits %.3g x max|logit| from one device's, greedy tokens agree for %d", p,
+               err / max, same);
+    }
+    free_result(&tp[0]);
+    free_result(&tp[1]);
     free_result(&bf16_ref);
     /* bad splits */
     dfrt_model *m = NULL;
@@ -331,6 +372,10 @@ static void split(dfrt_backend *b, const char *df11_dir, const char *bf16_dir, c
     CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "give every device a share");
     o = (dfrt_model_options){.n_devices = 2, .devices = {dev, 1 << 20}};
     EXPECT(dfrt_model_load(b, df11_dir, &o, &m) != DFRT_OK && m == NULL, "a device that does not exist was accepted");
+    o = (dfrt_model_options){.n_devices = 4, .devices = {dev, dev, dev, dev}, .tensor_parallel = 1};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "2 KV heads", "must each divide by 4");
+    o = (dfrt_model_options){.n_devices = 2, .devices = {dev, dev}, .tensor_parallel = 1, .device_shares = {1, 2}};
+    CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "equal share");
     o = (dfrt_model_options){.n_devices = DFRT_MAX_DEVICES + 1};
     CHECK_ERROR(dfrt_model_load(b, df11_dir, &o, &m), DFRT_INVALID_ARGUMENT, "at most");
     dfrt_model_free(m);

@@ -588,6 +588,78 @@ static void buffer_cases(void) {
     end_case();
 }
 
+/* ---- between devices: copies to a second backend on the same device (a logical device, as a
+ * layer split makes), and sums over a communicator (tensor parallelism): over both (the host
+ * sum), and over this backend alone (NCCL on CUDA where it loads) ---------------------------- */
+
+static void device_cases(void) {
+    begin_case(cur);
+    const dfrt_device_info *info = dfrt_backend_info(cur->b);
+    dfrt_backend *other = NULL;
+    EXPECT_OK(dfrt_backend_open(info->backend, info->index, &other), "opening the device again");
+    const size_t n = (1u << 18) + 7; /* floats: over 1 MiB */
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *got = malloc(n * sizeof *got);
+    test_rng r = {77};
+    for (size_t i = 0; i < n; i++) x[i] = (float)test_normal(&r), y[i] = (float)test_normal(&r);
+    dfrt_buffer *a = NULL, *b = NULL;
+    if (!case_failed) EXPECT_OK(dfrt_buffer_alloc(cur->b, n * 4, &a), "alloc");
+    if (!case_failed) EXPECT_OK(dfrt_buffer_alloc(other, n * 4 + 64, &b), "alloc on the second backend");
+    if (!case_failed) {
+        /* a copy each way, after work that writes the source and before work that reads it */
+        EXPECT_OK(dfrt_buffer_write(a, 0, x, n * 4), "write");
+        EXPECT_OK(dfrt_buffer_fill(b, 0, n * 4 + 64, 0), "fill");
+        EXPECT_OK(dfrt_buffer_copy(b, 64, a, 0, n * 4), "copy to the other backend");
+        EXPECT_OK(dfrt_buffer_read(b, 64, got, n * 4), "read");
+        EXPECT(memcmp(got, x, n * 4) == 0, "a copy between backends changed the data");
+        EXPECT_OK(dfrt_buffer_write(b, 64, y, n * 4), "write");
+        EXPECT_OK(dfrt_buffer_copy(a, 4, b, 64, (n - 1) * 4), "copy back, unaligned to the buffers");
+        EXPECT_OK(dfrt_buffer_read(a, 0, got, n * 4), "read");
+        EXPECT(got[0] == x[0] && memcmp(got + 1, y, (n - 1) * 4) == 0, "a copy back changed the data");
+        /* the sum over both, in device order, on each */
+        dfrt_backend *both[2] = {cur->b, other};
+        dfrt_comm *c = NULL;
+        EXPECT_OK(dfrt_comm_create(both, 2, &c), "a communicator over two logical devices");
+        if (c) {
+            EXPECT(strstr(dfrt_comm_name(c), "host memory") != NULL, "communicator over one device twice: %s",
+                   dfrt_comm_name(c));
+            EXPECT_OK(dfrt_buffer_write(a, 0, x, n * 4), "write");
+            EXPECT_OK(dfrt_buffer_write(b, 0, y, n * 4), "write");
+            EXPECT_OK(dfrt_comm_all_reduce(c, (dfrt_buffer *[]){a, b}, 0, n), "all-reduce at offset 0");
+            EXPECT_OK(dfrt_buffer_read(a, 0, got, n * 4), "read");
+            bool ok = true;
+            for (size_t i = 0; i < n; i++) ok &= got[i] == x[i] + y[i];
+            EXPECT(ok, "the sum on the first device is not x + y");
+            EXPECT_OK(dfrt_buffer_read(b, 0, got, n * 4), "read");
+            for (size_t i = 0; i < n; i++) ok &= got[i] == x[i] + y[i];
+            EXPECT(ok, "the sum on the second device is not x + y");
+            expect_error(dfrt_comm_all_reduce(c, (dfrt_buffer *[]){b, a}, 0, n), DFRT_INVALID_ARGUMENT,
+                         "not on the communicator's device", "buffers in the wrong order");
+            expect_error(dfrt_comm_all_reduce(c, (dfrt_buffer *[]){a, b}, 64, n), DFRT_INVALID_ARGUMENT, "",
+                         "a sum past the end of a buffer");
+            dfrt_comm_free(c);
+        }
+        /* over this backend alone: the values stay */
+        c = NULL;
+        EXPECT_OK(dfrt_comm_create(&cur->b, 1, &c), "a communicator over one device");
+        if (c) {
+            printf("%s: communicator over one device: %s\n", cur->label, dfrt_comm_name(c));
+            EXPECT_OK(dfrt_buffer_write(a, 0, x, n * 4), "write");
+            EXPECT_OK(dfrt_comm_all_reduce(c, &a, 0, n), "all-reduce over one device");
+            EXPECT_OK(dfrt_buffer_read(a, 0, got, n * 4), "read");
+            EXPECT(memcmp(got, x, n * 4) == 0, "a sum over one device changed the values");
+            dfrt_comm_free(c);
+        }
+        expect_error(dfrt_comm_create(&cur->b, 0, &c), DFRT_INVALID_ARGUMENT, "0 backends", "no backends");
+    }
+    dfrt_buffer_free(a);
+    dfrt_buffer_free(b);
+    dfrt_backend_close(other);
+    free(x);
+    free(y);
+    free(got);
+    end_case();
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 /* Case groups; the second argument of test_ops, a comma-separated list, runs only those (e.g.
@@ -659,6 +731,7 @@ int main(int argc, char **argv) {
     synth_case *cases;
     int n_cases = synth_cases(&cases);
     for (int i = 0; i < n_targets && group("buffers"); i++) cur = &targets[i], buffer_cases();
+    for (int i = 0; i < n_targets && group("buffers"); i++) cur = &targets[i], device_cases();
     for (size_t i = 0; i < sizeof transformer_cases / sizeof *transformer_cases && group("transformer"); i++)
         run_case(&transformer_cases[i]);
     if (group("decode") || group("df11_matmul")) unit_group(cases, n_cases);

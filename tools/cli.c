@@ -396,6 +396,11 @@ int cli_load_model(const char *command, const char *model_dir, const char *backe
     if (n_devices > 0) device = options->devices[0];
     int shares = 0;
     for (int i = 0; i < DFRT_MAX_DEVICES; i++) shares += options->device_shares[i] > 0;
+    if (options->tensor_parallel && n_devices < 2)
+        return cli_usage_error(command, "--split tensor needs two devices or more (--devices)");
+    if (shares && options->tensor_parallel)
+        return cli_usage_error(command, "--tensor-split is the layer split's; --split tensor gives each device an "
+                               "equal share");
     if (shares && (n_devices < 2 || shares != n_devices))
         return cli_usage_error(command, "--tensor-split gives %d shares for %d devices (--devices)", shares,
                                n_devices < 2 ? 1 : n_devices);
@@ -417,7 +422,13 @@ int cli_load_model(const char *command, const char *model_dir, const char *backe
             dfrt_model_config(*out_m)->architecture, cli_now() - t0, mem);
     dfrt_model_device parts[DFRT_MAX_DEVICES];
     int n_parts = dfrt_model_devices(*out_m, parts, DFRT_MAX_DEVICES);
-    for (int i = 0; n_parts > 1 && i < n_parts; i++) {
+    for (int i = 0; n_parts > 1 && options->tensor_parallel && i < n_parts; i++) {
+        const dfrt_device_info *d = dfrt_backend_info(parts[i].backend);
+        cli_format_bytes(mem, sizeof mem, (double)parts[i].device_bytes);
+        fprintf(stderr, "tensor parallel: rank %d of %d on %s %d (%s), %s\n", i, n_parts, d->backend, d->index, d->name,
+                mem);
+    }
+    for (int i = 0; n_parts > 1 && !options->tensor_parallel && i < n_parts; i++) {
         const dfrt_device_info *d = dfrt_backend_info(parts[i].backend);
         cli_format_bytes(mem, sizeof mem, (double)parts[i].device_bytes);
         fprintf(stderr, "split: layers %u-%u%s%s on %s %d (%s), %s\n", parts[i].first_layer,
@@ -468,16 +479,20 @@ int cli_offload_option(const char *command, const char *option, const char *v, d
         return cli_parse_gb(command, option, v, &o->weight_budget) ? CLI_OK : CLI_USAGE;
     }
     if (strcmp(option, "--split") == 0) {
-        if (strcmp(v, "layer") == 0) return CLI_OK; /* the split --devices makes */
+        if (strcmp(v, "layer") == 0) {
+            o->tensor_parallel = 0; /* the split --devices makes */
+            return CLI_OK;
+        }
         if (strcmp(v, "none") == 0) {
             if (o->n_devices > 0) return cli_usage_error(command, "--split none and --devices: give --device instead");
             o->n_devices = -1; /* one device, which --devices may not then name */
             return CLI_OK;
         }
-        if (strcmp(v, "tensor") == 0)
-            return cli_usage_error(command, "--split tensor: tensor parallelism (over NCCL) is not built into dfrt "
-                                   "yet; --split layer splits the layers over the devices");
-        return cli_usage_error(command, "--split expects layer or none, got \"%s\"", v);
+        if (strcmp(v, "tensor") == 0) {
+            o->tensor_parallel = 1;
+            return CLI_OK;
+        }
+        return cli_usage_error(command, "--split expects layer, tensor or none, got \"%s\"", v);
     }
     if (strcmp(option, "--devices") == 0 || strcmp(option, "--tensor-split") == 0) {
         bool devices = option[2] == 'd';
@@ -509,6 +524,7 @@ void cli_placement(dfrt_model_options *dst, const dfrt_model_options *src) {
     dst->offload_layers = src->offload_layers;
     dst->weight_budget = src->weight_budget;
     dst->n_devices = src->n_devices;
+    dst->tensor_parallel = src->tensor_parallel;
     memcpy(dst->devices, src->devices, sizeof dst->devices);
     memcpy(dst->device_shares, src->device_shares, sizeof dst->device_shares);
 }

@@ -74,7 +74,9 @@ int cli_sampling_option(const char *command, const char *option, const char *val
     "                       until the rest fits\n"                                                         \
     "  --devices I,J,...    run on several devices of the backend, each a contiguous range of\n"           \
     "                       layers (layer split); an index may repeat (two logical devices)\n"            \
-    "  --split layer        the layer split (the default with --devices; \"none\": one device)\n"          \
+    "  --split MODE         layer: the layer split (the default with --devices); tensor: each\n"          \
+    "                       device runs every layer over its share of the heads and MLP columns,\n"      \
+    "                       summed over NCCL (CUDA) or host memory; none: one device\n"                  \
     "  --tensor-split A,B   each device's share of the weights and KV cache (default: by memory)\n"
 int cli_offload_option(const char *command, const char *option, const char *value, dfrt_model_options *o);
 /* Copies the offload and split options of src (cli_offload_option's) into dst. */

@@ -4,6 +4,7 @@
 #include "base/internal.h"
 
 #include "cuda_cublas.h"
+#include "cuda_nccl.h"
 #include "kernels.h"
 
 #include <cuda_runtime_api.h>
@@ -346,6 +347,20 @@ static dfrt_status cuda_peer_copy(dfrt_backend *db, void *dst, size_t dst_offset
     return DFRT_OK;
 }
 
+/* Tensor parallelism's communicator: NCCL (cuda_nccl.c). */
+static dfrt_status cuda_comm_create(dfrt_backend *const *bs, int n, void **out, char *name, size_t name_size) {
+    int devices[DFRT_MAX_DEVICES];
+    for (int i = 0; i < n; i++) devices[i] = cu_of(bs[i])->device;
+    return dfrt_cuda_nccl_create(devices, n, out, name, name_size);
+}
+
+static dfrt_status cuda_all_reduce(void *comm, dfrt_backend *const *bs, void *const *impls, size_t offset,
+                                   uint64_t count) {
+    dfrt_cuda_ctx *ctxs[DFRT_MAX_DEVICES];
+    for (int i = 0; i < DFRT_MAX_DEVICES && bs[i]; i++) ctxs[i] = cu_of(bs[i]);
+    return dfrt_cuda_nccl_all_reduce(comm, ctxs, impls, offset, count);
+}
+
 static dfrt_status cuda_synchronize(dfrt_backend *b) {
     DFRT_TRY(use_device(cu_of(b)));
     DFRT_CUDA_TRY(cudaStreamSynchronize(cu_of(b)->stream));
@@ -437,6 +452,9 @@ static const dfrt_backend_vtable cuda_vtable = {
     .host_free = cuda_host_free,
     .copy_async = cuda_copy_async,
     .peer_copy = cuda_peer_copy,
+    .comm_create = cuda_comm_create,
+    .comm_free = dfrt_cuda_nccl_free,
+    .all_reduce = cuda_all_reduce,
     .copies_after_ops = cuda_copies_after_ops,
     .ops_after_copies = cuda_ops_after_copies,
     .vendor_matmul = cuda_vendor_matmul,

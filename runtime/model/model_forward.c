@@ -129,13 +129,16 @@ static dfrt_status stage(dfrt_model *m, uint32_t l) {
 
 /* One decoder layer over `rows` token rows; x (rows, H) is the residual stream, to which the
  * layer before added its last projection, tmp, only in this layer's first norm (l > 0). So
- * does this layer: the caller adds tmp (pass_body). */
-static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
+ * does this layer: the caller adds tmp (pass_body). In three steps, between which tensor
+ * parallelism sums each rank's tmp (its heads' and its intermediate columns' share of the o
+ * and down projections): layer_attention up to the o projection, layer_mlp up to the down
+ * projection, layer_end after it. */
+static dfrt_status layer_attention(dfrt_model *m, uint32_t l, uint32_t rows) {
     const layer_weights *lw = &m->layers[l];
     if (l >= m->first_offloaded) DFRT_TRY(stage(m, l));
     dfrt_backend *b = m->b;
     const uint32_t H = m->hidden, hd = m->head_dim, q_width = m->n_heads * hd, kv_width = m->n_kv * hd;
-    const uint32_t QKV = m->qkv_width, F = m->inter, batch = (uint32_t)m->max_batch, ctx = (uint32_t)m->max_ctx;
+    const uint32_t QKV = m->qkv_width, batch = (uint32_t)m->max_batch, ctx = (uint32_t)m->max_ctx;
     dfrt_buffer *w;
     /* x += tmp (the layer before's down projection); xn = rmsnorm(x) * norm_in */
     DFRT_TRY(norm_rows(m, 0, 0, lw->norm_in, rows, l > 0));
@@ -176,29 +179,79 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
                                                          .max_ctx = ctx, .scale = m->attn_scale,
                                                          .kv_type = m->kv_type, .window = lw->window,
                                                          .softcap = m->attn_softcap}));
-    /* tmp = attn . W_o^T (Gemma: tmp = rmsnorm(tmp) * norm_attn_out); x += tmp; xn = rmsnorm(x) *
-     * norm_post; gate_up (rows, 2F = gate | up) = xn . W_gate_up^T */
-    DFRT_TRY(project(m, m->tmp, m->attn, lw->unit, w, lw->off_o, NULL, rows, H, q_width));
+    /* tmp = attn . W_o^T */
+    return project(m, m->tmp, m->attn, lw->unit, w, lw->off_o, NULL, rows, H, q_width);
+}
+
+static dfrt_status layer_mlp(dfrt_model *m, uint32_t l, uint32_t rows) {
+    const layer_weights *lw = &m->layers[l];
+    const uint32_t H = m->hidden, F = m->inter;
+    dfrt_buffer *w = lw->unit && !m->fused ? m->scratch : lw->resident; /* weights_block's, for this layer */
+    /* Gemma: tmp = rmsnorm(tmp) * norm_attn_out; x += tmp; xn = rmsnorm(x) * norm_post; gate_up
+     * (rows, 2F = gate | up) = xn . W_gate_up^T */
     if (lw->norm_attn_out) DFRT_TRY(norm_tmp(m, lw->norm_attn_out, rows));
     DFRT_TRY(norm_rows(m, 0, 0, lw->norm_post, rows, true));
     DFRT_TRY(project(m, m->gate_up, m->xn, lw->unit, w, lw->off_gate_up, NULL, rows, 2 * F, H));
     /* act (rows, F) = silu(gate) * up (Gemma: gelu_tanh(gate) * up) */
-    DFRT_TRY(dfrt_op_silu_mul(b, &(dfrt_silu_mul_args){.out = at(m->act, 0), .in = at(m->gate_up, 0), .rows = rows,
-                                                       .width = F, .in_stride = 2 * F, .up_col = F, .act = m->act_fn}));
+    DFRT_TRY(dfrt_op_silu_mul(m->b, &(dfrt_silu_mul_args){.out = at(m->act, 0), .in = at(m->gate_up, 0),
+                                                          .rows = rows, .width = F, .in_stride = 2 * F, .up_col = F,
+                                                          .act = m->act_fn}));
     /* tmp = act . W_down^T (Gemma: then rmsnorm(tmp) * norm_mlp_out), added to x by the next norm */
-    DFRT_TRY(project(m, m->tmp, m->act, lw->unit, w, lw->off_down, NULL, rows, H, F));
+    return project(m, m->tmp, m->act, lw->unit, w, lw->off_down, NULL, rows, H, F);
+}
+
+static dfrt_status layer_end(dfrt_model *m, uint32_t l, uint32_t rows) {
+    const layer_weights *lw = &m->layers[l];
     return lw->norm_mlp_out ? norm_tmp(m, lw->norm_mlp_out, rows) : DFRT_OK;
+}
+
+static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
+    DFRT_TRY(layer_attention(m, l, rows));
+    DFRT_TRY(layer_mlp(m, l, rows));
+    return layer_end(m, l, rows);
 }
 
 /* The pass after the embedding: the part's layers, then, on the part that holds lm_head, for
  * the rows that want logits the final norm, lm_head and (when argmax) each row's argmax.
  * logit_rows NULL: rows 0 .. n_logits - 1. */
+static dfrt_status head(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax);
+
 static dfrt_status pass_body(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax) {
     for (uint32_t l = m->layer_begin; l < m->layer_end; l++) {
         /* a long prefill pass takes seconds on the CPU: Ctrl-C is seen between layers */
         if (m->cancel && *m->cancel) return dfrt_fail(DFRT_CANCELLED, "interrupted");
         DFRT_TRY(layer(m, l, rows));
     }
+    return head(m, rows, logit_rows, n_logits, argmax);
+}
+
+/* Every rank's tmp (rows, H), its share of a projection's sum, becomes the sum. */
+static dfrt_status sum_tmp(dfrt_model *m, uint32_t rows) {
+    dfrt_buffer *bufs[DFRT_MAX_DEVICES];
+    int n = 0;
+    for (dfrt_model *p = m; p; p = p->next) bufs[n++] = p->tmp;
+    return dfrt_comm_all_reduce(m->comm, bufs, 0, (uint64_t)rows * m->hidden);
+}
+
+/* Tensor parallelism: each layer on every rank in turn, the o and down projections' shares
+ * summed across ranks (after which every rank holds the same residual stream), then the head
+ * on the first rank. */
+static dfrt_status pass_parallel(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits,
+                                 bool argmax) {
+    for (uint32_t l = 0; l < m->n_layers; l++) {
+        if (m->cancel && *m->cancel) return dfrt_fail(DFRT_CANCELLED, "interrupted");
+        for (dfrt_model *p = m; p; p = p->next) DFRT_TRY(layer_attention(p, l, rows));
+        DFRT_TRY(sum_tmp(m, rows));
+        for (dfrt_model *p = m; p; p = p->next) DFRT_TRY(layer_mlp(p, l, rows));
+        DFRT_TRY(sum_tmp(m, rows));
+        for (dfrt_model *p = m; p; p = p->next) DFRT_TRY(layer_end(p, l, rows));
+    }
+    return head(m, rows, logit_rows, n_logits, argmax);
+}
+
+/* On the part that holds lm_head, for the rows that want logits: the final norm, lm_head and
+ * (when argmax) each row's argmax. */
+static dfrt_status head(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax) {
     if (!n_logits || !m->has_head) return DFRT_OK;
 
     /* x += tmp (the last layer's down projection); xn (n_logits, H) = rmsnorm of the rows that
@@ -268,6 +321,19 @@ static dfrt_status pass_recorded(dfrt_model *m, uint32_t rows, bool argmax) {
     return b->vt->graph_launch(b, graph);
 }
 
+/* longrope, as transformers switches it: the long factors for a pass whose last position is
+ * past the original context, the short ones otherwise; keys already cached keep the rotation
+ * they were stored with. One table in place, so recorded passes see it. */
+static dfrt_status rope_tables(dfrt_model *m, int32_t last) {
+    if (!m->inv_long) return DFRT_OK;
+    bool want = (int64_t)last + 1 > m->rope_long_after;
+    if (want != m->rope_long) {
+        DFRT_TRY(dfrt_buffer_write(m->inv_freq, 0, want ? m->inv_long : m->inv_short, m->rot_dim / 2 * sizeof(float)));
+        m->rope_long = want;
+    }
+    return DFRT_OK;
+}
+
 dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32_t *slots, const int32_t *positions,
                                uint32_t rows, const uint32_t *logit_rows, uint32_t n_logit_rows, float *out_logits,
                                int32_t *out_argmax) {
@@ -297,20 +363,22 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
     /* every row's logits (decode steps): recorded where the part's backend records work */
     const bool recordable = leading && n_logit_rows == rows && rows <= MODEL_MAX_RECORDED_ROWS;
     dfrt_model *p = m; /* the part (one without a layer split), and after the loop the last */
-    for (;; p = p->next) {
+    for (; m->comm; p = p->next) { /* tensor parallelism: every rank's tables, the first's embedding */
         p->cancel = m->cancel;
-        if (p->inv_long) {
-            /* longrope, as transformers switches it: the long factors for a pass whose last
-             * position is past the original context, the short ones otherwise; keys already
-             * cached keep the rotation they were stored with. One table in place, so recorded
-             * passes see it. */
-            bool want = (int64_t)last + 1 > p->rope_long_after;
-            if (want != p->rope_long) {
-                DFRT_TRY(dfrt_buffer_write(p->inv_freq, 0, want ? p->inv_long : p->inv_short,
-                                           p->rot_dim / 2 * sizeof(float)));
-                p->rope_long = want;
-            }
+        DFRT_TRY(rope_tables(p, last));
+        DFRT_TRY(dfrt_buffer_write(p->slots, 0, slots, rows * sizeof *slots));
+        DFRT_TRY(dfrt_buffer_write(p->positions, 0, positions, rows * sizeof *positions));
+        if (p == m) DFRT_TRY(embed(m, tokens, rows));
+        else DFRT_TRY(dfrt_buffer_copy(p->x, 0, m->x, 0, 4 * (size_t)rows * m->hidden));
+        if (!p->next) {
+            DFRT_TRY(pass_parallel(m, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
+            p = m; /* the logits are the first rank's */
+            break;
         }
+    }
+    for (; !m->comm; p = p->next) {
+        p->cancel = m->cancel;
+        DFRT_TRY(rope_tables(p, last));
         DFRT_TRY(dfrt_buffer_write(p->slots, 0, slots, rows * sizeof *slots));
         DFRT_TRY(dfrt_buffer_write(p->positions, 0, positions, rows * sizeof *positions));
         if (p->has_embed) DFRT_TRY(embed(p, tokens, rows));

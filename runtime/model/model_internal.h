@@ -114,6 +114,15 @@ struct dfrt_model {
     uint32_t layer_begin, layer_end;
     bool has_embed, has_head, owns_backend;
     struct dfrt_model *next;
+    /* Tensor parallelism (dfrt_model_options.tensor_parallel): the parts are ranks that each run
+     * every layer over their share of the heads, KV heads and intermediate columns (n_heads,
+     * n_kv, inter, qkv_width are the rank's), from layer units cut per rank at load
+     * (shard_units, re-encoded: each decodes bit-exactly to its share of the weights); the
+     * first rank embeds, copies x to the others and holds lm_head. comm (the first rank's)
+     * sums their o and down projections. */
+    int tp_rank, tp_size;
+    dfrt_device_df11 **shard_units; /* (n_layers), owned */
+    dfrt_comm *comm;
 
     /* Set by dfrt_generate for its duration: dfrt_model_forward stops between layers (with
      * DFRT_CANCELLED) once it is nonzero. */

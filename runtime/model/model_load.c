@@ -325,7 +325,8 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
         }
         if (!runs_layer(m, l)) continue;
         if (unit && !m->fused) pl->scratch_elems = DFRT_MAX(pl->scratch_elems, unit->n);
-        pl->weight_bytes += unit ? unit_file_bytes(cp, unit) : 2 * layer_elems;
+        uint64_t bytes = unit ? unit_file_bytes(cp, unit) : 2 * layer_elems;
+        pl->weight_bytes += m->tp_size > 1 ? bytes / (uint64_t)m->tp_size : bytes; /* a rank's share */
     }
     pl->layer_elems = layer_elems;
     snprintf(name, sizeof name, "%sembed_tokens.weight", dfrt_weight_prefix(m->config));
@@ -352,7 +353,8 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
         pl->weight_bytes += tables[i]->unit ? unit_file_bytes(cp, tables[i]->unit) : 2ull * m->vocab * m->hidden;
     }
     /* KV cache, activations, logits, per-row tables, norms */
-    pl->kv_bytes = m->n_layers ? dfrt_model_kv_bytes(m, NULL) / m->n_layers * (m->layer_end - m->layer_begin) : 0;
+    const uint64_t ranks = m->tp_size > 1 ? (uint64_t)m->tp_size : 1; /* the rank's KV heads' */
+    pl->kv_bytes = m->n_layers ? dfrt_model_kv_bytes(m, NULL) / ranks / m->n_layers * (m->layer_end - m->layer_begin) : 0;
     uint64_t rows = (uint64_t)m->max_rows;
     pl->act_bytes = 4 * rows * (3ull * m->hidden + m->qkv_width + (uint64_t)m->n_heads * m->head_dim + 3ull * m->inter) +
                     4ull * m->max_batch * m->vocab + 16 * rows +
@@ -483,13 +485,118 @@ static dfrt_status check_fits(const dfrt_model *m, const plan *pl, uint64_t embe
     return DFRT_OK;
 }
 
+/* Tensor parallelism: rank r's share of projection p of a layer, as (rows, cols) of the
+ * weight (rows, cols): from row *row0 (q, k, v, gate, up: the rank's heads or columns), or
+ * from column *col0 in every row (o, down). */
+static void shard_of(const dfrt_model *m, int p, uint64_t *rows, uint64_t *cols, uint64_t *row0, uint64_t *col0) {
+    const uint64_t r = (uint64_t)m->tp_rank;
+    *rows = proj_rows(m, p);
+    *cols = proj_cols(m, p);
+    *row0 = *col0 = 0;
+    switch (layout(m)->roles[p]) {
+    case DFRT_PROJ_Q: *rows = (uint64_t)m->n_heads * m->head_dim; break;
+    case DFRT_PROJ_K:
+    case DFRT_PROJ_V: *rows = (uint64_t)m->n_kv * m->head_dim; break;
+    case DFRT_PROJ_GATE:
+    case DFRT_PROJ_UP: *rows = m->inter; break;
+    case DFRT_PROJ_O: *cols = (uint64_t)m->n_heads * m->head_dim; break;
+    case DFRT_PROJ_DOWN: *cols = m->inter; break;
+    default: break; /* fused ones are refused before (check_parallel) */
+    }
+    *row0 = r * *rows * (*rows != proj_rows(m, p));
+    *col0 = r * *cols * (*cols != proj_cols(m, p));
+}
+
+/* The six tensors of an encoded unit, for dfrt_df11_unit_init (the data stays enc's). */
+static void encoded_tensors(const dfrt_df11_encoded *e, dfrt_tensor t[6]) {
+    const struct {
+        const char *name;
+        dfrt_dtype dtype;
+        uint64_t n;
+        const void *data;
+    } f[6] = {
+        {"luts", DFRT_DTYPE_U8, ((uint64_t)e->n_tables + 1) * 256, e->luts},
+        {"encoded_exponent", DFRT_DTYPE_U8, e->n_bytes, e->stream},
+        {"sign_mantissa", DFRT_DTYPE_U8, e->n, e->sign_mantissa},
+        {"output_positions", DFRT_DTYPE_U8, 4ull * e->n_positions, e->output_positions},
+        {"gaps", DFRT_DTYPE_U8, e->gaps_bytes, e->gaps},
+        {"split_positions", DFRT_DTYPE_I64, e->n_splits, e->split_positions},
+    };
+    for (int i = 0; i < 6; i++)
+        t[i] = (dfrt_tensor){.name = f[i].name, .dtype = f[i].dtype, .n_dims = 1, .shape = {(int64_t)f[i].n},
+                             .n_elements = f[i].n, .n_bytes = f[i].n * dfrt_dtype_size(f[i].dtype), .data = f[i].data};
+    t[0].n_dims = 2;
+    t[0].shape[0] = (int64_t)e->n_tables + 1;
+    t[0].shape[1] = 256;
+}
+
+/* Tensor parallelism: the rank's share of layer l's projections as one BF16 block in unit
+ * order (the layer's BF16 tensors, or its DF11 unit decoded on the host), encoded again as a
+ * DF11 unit of its own where the layer is one, and uploaded. offsets gets where each share
+ * starts in the block. */
+static dfrt_status load_shard(dfrt_model *m, const plan *pl, uint32_t l, uint64_t *offsets) {
+    const matrix_ref *ref = pl->proj[l];
+    const dfrt_layer_layout *lay = layout(m);
+    const dfrt_df11_unit *unit = ref[0].unit;
+    uint64_t rows[DFRT_MAX_PROJ], cols[DFRT_MAX_PROJ], row0[DFRT_MAX_PROJ], col0[DFRT_MAX_PROJ];
+    offsets[0] = 0;
+    for (int p = 0; p < lay->n; p++) {
+        shard_of(m, p, &rows[p], &cols[p], &row0[p], &col0[p]);
+        offsets[p + 1] = offsets[p] + rows[p] * cols[p];
+    }
+    uint16_t *full = NULL, *block = dfrt_malloc(2 * offsets[lay->n], "a layer's share");
+    if (!block) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    if (unit && !(full = dfrt_malloc(2 * unit->n, "a layer decoded"))) s = DFRT_OUT_OF_MEMORY;
+    if (s == DFRT_OK && unit) s = dfrt_df11_decode(unit, full, 0);
+    for (int p = 0; p < lay->n && s == DFRT_OK; p++) {
+        const uint64_t width = proj_cols(m, p); /* the full weight's row */
+        const uint8_t *src = unit ? (const uint8_t *)(full + unit->parts[p].offset) : ref[p].tensor->data;
+        uint8_t *dst = (uint8_t *)(block + offsets[p]);
+        for (uint64_t i = 0; i < rows[p]; i++) /* bytes: tensors promise no alignment */
+            memcpy(dst + 2 * i * cols[p], src + 2 * ((row0[p] + i) * width + col0[p]), 2 * cols[p]);
+    }
+    free(full);
+    layer_weights *lw = &m->layers[l];
+    if (s == DFRT_OK && !unit) {
+        s = dfrt_buffer_alloc(m->b, 2 * offsets[lay->n], &lw->resident);
+        if (s == DFRT_OK) s = dfrt_buffer_write(lw->resident, 0, block, 2 * offsets[lay->n]);
+    } else if (s == DFRT_OK) {
+        const uint16_t *parts[DFRT_MAX_PROJ];
+        uint64_t counts[DFRT_MAX_PROJ];
+        for (int p = 0; p < lay->n; p++) {
+            parts[p] = block + offsets[p];
+            counts[p] = offsets[p + 1] - offsets[p];
+        }
+        char name[96];
+        snprintf(name, sizeof name, "%s.rank%d", unit->name, m->tp_rank);
+        dfrt_df11_encoded enc = {0};
+        dfrt_df11_unit shard = {0};
+        dfrt_tensor t[6];
+        s = dfrt_df11_encode(name, lay->n, parts, counts, NULL, m->cancel, &enc);
+        if (s == DFRT_OK) {
+            encoded_tensors(&enc, t);
+            s = dfrt_df11_unit_init(name, &(dfrt_df11_tensors){&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]}, 0, NULL,
+                                    &shard);
+        }
+        if (s == DFRT_OK) s = dfrt_df11_upload(m->b, &shard, &m->shard_units[l]);
+        if (s == DFRT_OK) lw->unit = m->shard_units[l];
+        dfrt_df11_unit_release(&shard);
+        dfrt_df11_encoded_free(&enc);
+    }
+    free(block);
+    return s;
+}
+
 static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const plan *pl, uint32_t l) {
     layer_weights *lw = &m->layers[l];
     const matrix_ref *ref = pl->proj[l];
     const dfrt_layer_layout *lay = layout(m);
     uint64_t offsets[DFRT_MAX_PROJ + 1] = {0};
     for (int p = 0; p < lay->n; p++) offsets[p + 1] = offsets[p] + proj_rows(m, p) * proj_cols(m, p);
-    if (ref[0].unit && l >= m->first_offloaded) { /* in host memory; lw->unit once the slots exist */
+    if (m->tp_size > 1) {
+        DFRT_TRY(load_shard(m, pl, l, offsets));
+    } else if (ref[0].unit && l >= m->first_offloaded) { /* in host memory; lw->unit once the slots exist */
         DFRT_TRY(dfrt_df11_image_build(m->b, ref[0].unit, &m->images[l]));
         for (int p = 0; p < lay->n; p++) offsets[p] = ref[0].unit->parts[p].offset;
     } else if (ref[0].unit) {
@@ -530,9 +637,11 @@ static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const pl
         for (int p = 0; p < 3 && s == DFRT_OK; p++) {
             float *v;
             snprintf(name, sizeof name, "%slayers.%u.%s.bias", dfrt_weight_prefix(m->config), l, qkv_names[p]);
-            s = load_vector(cp, name, qkv_rows(m, p), &v);
+            /* tensor parallelism: the rank's heads of the whole bias */
+            const uint64_t n = qkv_rows(m, p), ranks = m->tp_size > 1 ? (uint64_t)m->tp_size : 1;
+            s = load_vector(cp, name, n * ranks, &v);
             if (s == DFRT_OK) {
-                memcpy(bias + at, v, qkv_rows(m, p) * sizeof *v);
+                memcpy(bias + at, v + (ranks > 1 ? (uint64_t)m->tp_rank * n : 0), n * sizeof *v);
                 at += qkv_rows(m, p);
                 free(v);
             }
@@ -736,7 +845,7 @@ static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
     m->k_cache = dfrt_calloc(m->n_layers, sizeof *m->k_cache, "KV cache");
     m->v_cache = dfrt_calloc(m->n_layers, sizeof *m->v_cache, "KV cache");
     if (!m->k_cache || !m->v_cache) return DFRT_OUT_OF_MEMORY;
-    uint64_t per_layer = dfrt_model_kv_bytes(m, NULL) / (2 * m->n_layers);
+    uint64_t per_layer = dfrt_model_kv_bytes(m, NULL) / (m->tp_size > 1 ? (uint64_t)m->tp_size : 1) / (2 * m->n_layers);
     for (uint32_t l = m->layer_begin; l < m->layer_end; l++) {
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->k_cache[l]));
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->v_cache[l]));
@@ -774,7 +883,21 @@ static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
 typedef struct part_range {
     uint32_t begin, end;
     bool embed, head;
+    int tp_rank, tp_size; /* tensor parallelism: the rank, of tp_size (0 and 0: none) */
 } part_range;
+
+/* Tensor parallelism over n ranks: what the model must allow. */
+static dfrt_status check_parallel(const dfrt_model *m, int n) {
+    const dfrt_layer_layout *lay = layout(m);
+    for (int p = 0; p < lay->n; p++)
+        if (lay->roles[p] == DFRT_PROJ_QKV || lay->roles[p] == DFRT_PROJ_GATE_UP)
+            return dfrt_fail(DFRT_UNSUPPORTED, "tensor parallelism: %s fuses its projections (%s), which dfrt does not "
+                             "cut per device; the layer split runs it", m->config->architecture, lay->names[p]);
+    if (m->n_heads % n || m->n_kv % n || m->inter % n)
+        return dfrt_fail(DFRT_INVALID_ARGUMENT, "tensor parallelism over %d devices: %u attention heads, %u KV heads "
+                         "and intermediate size %u must each divide by %d", n, m->n_heads, m->n_kv, m->inter, n);
+    return DFRT_OK;
+}
 
 /* The limits a model's options set: context, batch, rows per pass, KV cache type. */
 static dfrt_status set_limits(dfrt_model *m, const dfrt_backend *b, const dfrt_model_options *o) {
@@ -821,6 +944,19 @@ static dfrt_status load_part(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, c
         m->layer_end = r->end;
         m->has_embed = r->embed;
         m->has_head = r->head;
+        m->tp_rank = r->tp_rank;
+        m->tp_size = r->tp_size;
+    }
+    if (m->tp_size > 1) { /* the rank's heads, KV heads and intermediate columns */
+        if ((s = check_parallel(m, m->tp_size)) != DFRT_OK) goto fail;
+        m->n_heads /= (uint32_t)m->tp_size;
+        m->n_kv /= (uint32_t)m->tp_size;
+        m->inter /= (uint32_t)m->tp_size;
+        m->qkv_width = (m->n_heads + 2 * m->n_kv) * m->head_dim;
+        if (!(m->shard_units = dfrt_calloc(m->n_layers, sizeof *m->shard_units, "layer shards"))) {
+            s = DFRT_OUT_OF_MEMORY;
+            goto fail;
+        }
     }
     const dfrt_config *c = m->config;
     m->eps = (float)c->rms_norm_eps;
@@ -841,7 +977,7 @@ static dfrt_status load_part(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, c
     }
     m->n_units = cp->n_units;
     m->fused = b->vt->df11_matmul != NULL;
-    m->eager = o->eager || !b->vt->capture_begin;
+    m->eager = o->eager || !b->vt->capture_begin || m->tp_size > 1; /* ranks' sums are not recorded */
     if ((s = make_plan(m, cp, &pl)) != DFRT_OK) goto fail;
     if ((s = plan_offload(m, cp, &pl, o)) != DFRT_OK) goto fail;
     if (m->first_offloaded < m->n_layers) m->eager = true; /* the copies are not recorded */
@@ -960,7 +1096,7 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
                       o->devices[0], b->info.backend, b->info.index);
         goto done;
     }
-    bool by_memory = true;
+    bool by_memory = true, tp = o->tensor_parallel != 0;
     for (int i = 0; i < n; i++) {
         if (o->device_shares[i] < 0 || !isfinite(o->device_shares[i])) {
             s = dfrt_fail(DFRT_INVALID_ARGUMENT, "device %d's share of the split is %g; shares are positive numbers", i,
@@ -968,6 +1104,11 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
             goto done;
         }
         by_memory &= o->device_shares[i] == 0;
+    }
+    if (tp && !by_memory) {
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "tensor parallelism gives every device an equal share; device shares "
+                      "(--tensor-split) are the layer split's");
+        goto done;
     }
     for (int i = 1; i < n && s == DFRT_OK; i++) s = dfrt_backend_open(b->info.backend, o->devices[i], &backends[i]);
     if (s != DFRT_OK) goto done;
@@ -993,20 +1134,34 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
         }
     }
     dfrt_layer_split split;
-    if ((s = dfrt_split_layers(dims.n_layers, layer_bytes, first, last, n, shares, &split)) != DFRT_OK) goto done;
+    if (!tp && (s = dfrt_split_layers(dims.n_layers, layer_bytes, first, last, n, shares, &split)) != DFRT_OK) goto done;
+    if (tp && (s = check_parallel(&dims, n)) != DFRT_OK) goto done;
     for (int i = 0; i < n && s == DFRT_OK; i++) {
-        part_range r = {split.begin[i], split.end[i], i == 0, i == n - 1};
+        part_range r = tp ? (part_range){0, dims.n_layers, i == 0, i == 0, i, n}
+                          : (part_range){split.begin[i], split.end[i], i == 0, i == n - 1, 0, 0};
         s = load_part(backends[i], cp, false, o, &r, &parts[i]);
         if (s == DFRT_OK) {
             parts[i]->owns_backend = i > 0;
             backends[i] = NULL; /* the part's now */
         } else { /* which part of the split failed */
-            s = dfrt_fail_prefix(s, "layer split, layers %u .. %u on %s device %d", r.begin, r.end - 1,
-                                 backends[i]->info.backend, o->devices[i]);
+            if (tp)
+                s = dfrt_fail_prefix(s, "tensor parallelism, rank %d on %s device %d", i, backends[i]->info.backend,
+                                     o->devices[i]);
+            else
+                s = dfrt_fail_prefix(s, "layer split, layers %u .. %u on %s device %d", r.begin, r.end - 1,
+                                     backends[i]->info.backend, o->devices[i]);
         }
     }
     if (s != DFRT_OK) goto done;
     for (int i = 0; i + 1 < n; i++) parts[i]->next = parts[i + 1];
+    if (tp) {
+        dfrt_backend *bs[DFRT_MAX_DEVICES];
+        for (int i = 0; i < n; i++) bs[i] = parts[i]->b;
+        if ((s = dfrt_comm_create(bs, n, &parts[0]->comm)) != DFRT_OK) {
+            for (int i = 1; i < n; i++) parts[i] = NULL; /* freed with the first, now linked */
+            goto done;
+        }
+    }
     if (owned) { /* the first part takes the config over; the others borrow it from it */
         parts[0]->config_borrowed = false;
         cp->config = NULL;
@@ -1049,8 +1204,11 @@ dfrt_status dfrt_model_load_checkpoint(dfrt_backend *b, const dfrt_checkpoint *c
 
 void dfrt_model_free(dfrt_model *m) {
     if (!m) return;
-    dfrt_model_free(m->next); /* a layer split's later parts, which borrow the config */
+    dfrt_model_free(m->next); /* a split's later parts, which borrow the config */
+    dfrt_comm_free(m->comm);
     dfrt_backend *owned = m->owns_backend ? m->b : NULL;
+    for (uint32_t l = 0; m->shard_units && l < m->n_layers; l++) dfrt_device_df11_free(m->shard_units[l]);
+    free(m->shard_units);
     for (int i = 0; i < MODEL_MAX_RECORDED; i++)
         if (m->recorded[i].graph) m->b->vt->graph_free(m->b, m->recorded[i].graph);
     for (uint32_t l = 0; m->layers && l < m->n_layers; l++) {
@@ -1107,8 +1265,9 @@ int dfrt_model_offloaded_layers(const dfrt_model *m, uint64_t *out_copies, uint6
 }
 
 uint64_t dfrt_model_kv_bytes(const dfrt_model *m, uint64_t *out_per_token) {
-    /* keys and values of every layer: fp32, or BF16 */
-    const uint64_t per_token = 2ull * m->n_layers * m->n_kv * m->head_dim * (m->kv_type == DFRT_KV_BF16 ? 2 : 4);
+    /* keys and values of every layer: fp32, or BF16; of every rank's KV heads */
+    const uint64_t per_token = 2ull * m->n_layers * m->n_kv * (m->tp_size > 1 ? (uint64_t)m->tp_size : 1) *
+                               m->head_dim * (m->kv_type == DFRT_KV_BF16 ? 2 : 4);
     if (out_per_token) *out_per_token = per_token;
     return per_token * (uint64_t)m->max_batch * (uint64_t)m->max_ctx;
 }
