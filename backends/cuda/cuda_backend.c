@@ -258,6 +258,7 @@ static dfrt_status cuda_copy_async(dfrt_backend *b, void *dst, size_t offset, co
 }
 
 static dfrt_status cuda_copies_after_ops(dfrt_backend *b) {
+    DFRT_TRY(use_device(cu_of(b)));
     dfrt_cuda_ctx *c = cu_of(b);
     DFRT_TRY(copy_stream(c));
     DFRT_CUDA_TRY(cudaEventRecord(c->ops_done, c->stream));
@@ -266,6 +267,7 @@ static dfrt_status cuda_copies_after_ops(dfrt_backend *b) {
 }
 
 static dfrt_status cuda_ops_after_copies(dfrt_backend *b) {
+    DFRT_TRY(use_device(cu_of(b)));
     dfrt_cuda_ctx *c = cu_of(b);
     if (!c->copy_stream) return DFRT_OK;
     DFRT_CUDA_TRY(cudaEventRecord(c->copies_done, c->copy_stream));
@@ -376,6 +378,7 @@ static dfrt_status cuda_timer_begin(dfrt_backend *b) {
 }
 
 static dfrt_status cuda_timer_end(dfrt_backend *b, double *out_ms) {
+    DFRT_TRY(use_device(cu_of(b)));
     dfrt_cuda_ctx *c = cu_of(b);
     DFRT_CUDA_TRY(cudaEventRecord(c->timer_stop, c->stream));
     DFRT_CUDA_TRY(cudaEventSynchronize(c->timer_stop));
@@ -402,6 +405,7 @@ static dfrt_status cuda_capture_end(dfrt_backend *b, bool keep, void **out) {
     dfrt_cuda_ctx *c = cu_of(b);
     *out = NULL;
     cudaGraph_t g = NULL;
+    cudaSetDevice(c->device); /* the graph is instantiated on the current device */
     cudaError_t e = cudaStreamEndCapture(c->stream, &g);
     if (!keep || e != cudaSuccess) {
         if (g) cudaGraphDestroy(g);
