@@ -530,72 +530,108 @@ static void encoded_tensors(const dfrt_df11_encoded *e, dfrt_tensor t[6]) {
     t[0].shape[1] = 256;
 }
 
-/* Tensor parallelism: the rank's share of layer l's projections as one BF16 block in unit
- * order (the layer's BF16 tensors, or its DF11 unit decoded on the host), encoded again as a
- * DF11 unit of its own where the layer is one, and uploaded. offsets gets where each share
- * starts in the block. */
-static dfrt_status load_shard(dfrt_model *m, const plan *pl, uint32_t l, uint64_t *offsets) {
+/* Tensor parallelism: a rank's share of a layer's projections, made on the host: one BF16
+ * block in unit order, encoded again as a DF11 unit of its own where the layer is one. */
+typedef struct layer_share {
+    uint64_t offsets[DFRT_MAX_PROJ + 1]; /* where each projection's share starts in the block */
+    uint16_t *block;                      /* the BF16 share (freed once encoded) */
+    dfrt_df11_encoded enc;                /* the share encoded (a DF11 layer) */
+    bool encoded;
+} layer_share;
+
+static void share_free(layer_share *sh) {
+    free(sh->block);
+    dfrt_df11_encoded_free(&sh->enc);
+    memset(sh, 0, sizeof *sh);
+}
+
+/* The shares of layer l for the n ranks (the layer's DF11 unit decoded once, on this thread).
+ * Host work only: the load runs it for several layers at once. */
+static dfrt_status make_shares(dfrt_model *const *ranks, int n, const plan *pl, uint32_t l, layer_share *out) {
+    const dfrt_model *m0 = ranks[0];
     const matrix_ref *ref = pl->proj[l];
-    const dfrt_layer_layout *lay = layout(m);
+    const dfrt_layer_layout *lay = layout(m0);
     const dfrt_df11_unit *unit = ref[0].unit;
-    uint64_t rows[DFRT_MAX_PROJ], cols[DFRT_MAX_PROJ], row0[DFRT_MAX_PROJ], col0[DFRT_MAX_PROJ];
-    offsets[0] = 0;
-    for (int p = 0; p < lay->n; p++) {
-        shard_of(m, p, &rows[p], &cols[p], &row0[p], &col0[p]);
-        offsets[p + 1] = offsets[p] + rows[p] * cols[p];
+    uint16_t *full = NULL;
+    if (unit) {
+        if (!(full = dfrt_malloc(2 * unit->n, "a layer decoded"))) return DFRT_OUT_OF_MEMORY;
+        dfrt_status s = dfrt_df11_decode(unit, full, 1);
+        if (s != DFRT_OK) {
+            free(full);
+            return s;
+        }
     }
-    uint16_t *full = NULL, *block = dfrt_malloc(2 * offsets[lay->n], "a layer's share");
-    if (!block) return DFRT_OUT_OF_MEMORY;
     dfrt_status s = DFRT_OK;
-    if (unit && !(full = dfrt_malloc(2 * unit->n, "a layer decoded"))) s = DFRT_OUT_OF_MEMORY;
-    if (s == DFRT_OK && unit) s = dfrt_df11_decode(unit, full, 0);
-    for (int p = 0; p < lay->n && s == DFRT_OK; p++) {
-        const uint64_t width = proj_cols(m, p); /* the full weight's row */
-        const uint8_t *src = unit ? (const uint8_t *)(full + unit->parts[p].offset) : ref[p].tensor->data;
-        uint8_t *dst = (uint8_t *)(block + offsets[p]);
-        for (uint64_t i = 0; i < rows[p]; i++) /* bytes: tensors promise no alignment */
-            memcpy(dst + 2 * i * cols[p], src + 2 * ((row0[p] + i) * width + col0[p]), 2 * cols[p]);
-    }
-    free(full);
-    layer_weights *lw = &m->layers[l];
-    if (s == DFRT_OK && !unit) {
-        s = dfrt_buffer_alloc(m->b, 2 * offsets[lay->n], &lw->resident);
-        if (s == DFRT_OK) s = dfrt_buffer_write(lw->resident, 0, block, 2 * offsets[lay->n]);
-    } else if (s == DFRT_OK) {
+    for (int r = 0; r < n && s == DFRT_OK; r++) {
+        layer_share *sh = &out[r];
+        uint64_t rows[DFRT_MAX_PROJ], cols[DFRT_MAX_PROJ], row0[DFRT_MAX_PROJ], col0[DFRT_MAX_PROJ];
+        sh->offsets[0] = 0;
+        for (int p = 0; p < lay->n; p++) {
+            shard_of(ranks[r], p, &rows[p], &cols[p], &row0[p], &col0[p]);
+            sh->offsets[p + 1] = sh->offsets[p] + rows[p] * cols[p];
+        }
+        if (!(sh->block = dfrt_malloc(2 * sh->offsets[lay->n], "a layer's share"))) {
+            s = DFRT_OUT_OF_MEMORY;
+            break;
+        }
+        for (int p = 0; p < lay->n; p++) {
+            const uint64_t width = proj_cols(m0, p); /* the full weight's row */
+            const uint8_t *src = unit ? (const uint8_t *)(full + unit->parts[p].offset) : ref[p].tensor->data;
+            uint8_t *dst = (uint8_t *)(sh->block + sh->offsets[p]);
+            for (uint64_t i = 0; i < rows[p]; i++) /* bytes: tensors promise no alignment */
+                memcpy(dst + 2 * i * cols[p], src + 2 * ((row0[p] + i) * width + col0[p]), 2 * cols[p]);
+        }
+        if (!unit) continue;
         const uint16_t *parts[DFRT_MAX_PROJ];
         uint64_t counts[DFRT_MAX_PROJ];
         for (int p = 0; p < lay->n; p++) {
-            parts[p] = block + offsets[p];
-            counts[p] = offsets[p + 1] - offsets[p];
+            parts[p] = sh->block + sh->offsets[p];
+            counts[p] = sh->offsets[p + 1] - sh->offsets[p];
         }
         char name[96];
-        snprintf(name, sizeof name, "%s.rank%d", unit->name, m->tp_rank);
-        dfrt_df11_encoded enc = {0};
-        dfrt_df11_unit shard = {0};
-        dfrt_tensor t[6];
-        s = dfrt_df11_encode(name, lay->n, parts, counts, NULL, m->cancel, &enc);
-        if (s == DFRT_OK) {
-            encoded_tensors(&enc, t);
-            s = dfrt_df11_unit_init(name, &(dfrt_df11_tensors){&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]}, 0, NULL,
-                                    &shard);
-        }
-        if (s == DFRT_OK) s = dfrt_df11_upload(m->b, &shard, &m->shard_units[l]);
-        if (s == DFRT_OK) lw->unit = m->shard_units[l];
-        dfrt_df11_unit_release(&shard);
-        dfrt_df11_encoded_free(&enc);
+        snprintf(name, sizeof name, "%s.rank%d", unit->name, r);
+        s = dfrt_df11_encode(name, lay->n, parts, counts, NULL, NULL, &sh->enc);
+        sh->encoded = s == DFRT_OK;
+        free(sh->block);
+        sh->block = NULL;
     }
-    free(block);
+    free(full);
     return s;
 }
 
-static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const plan *pl, uint32_t l) {
+/* Uploads the rank's share of layer l (make_shares); offsets gets the share's. */
+static dfrt_status install_share(dfrt_model *m, uint32_t l, const layer_share *sh, uint64_t *offsets) {
+    const int n_proj = layout(m)->n;
+    memcpy(offsets, sh->offsets, (size_t)(n_proj + 1) * sizeof *offsets);
+    layer_weights *lw = &m->layers[l];
+    if (!sh->encoded) {
+        DFRT_TRY(dfrt_buffer_alloc(m->b, 2 * offsets[n_proj], &lw->resident));
+        return dfrt_buffer_write(lw->resident, 0, sh->block, 2 * offsets[n_proj]);
+    }
+    dfrt_tensor t[6];
+    dfrt_df11_unit unit = {0};
+    char name[64];
+    snprintf(name, sizeof name, "layer %u, rank %d", l, m->tp_rank);
+    encoded_tensors(&sh->enc, t);
+    dfrt_status s = dfrt_df11_unit_init(name, &(dfrt_df11_tensors){&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]}, 0, NULL,
+                                        &unit);
+    if (s == DFRT_OK) s = dfrt_df11_upload(m->b, &unit, &m->shard_units[l]);
+    if (s == DFRT_OK) lw->unit = m->shard_units[l];
+    dfrt_df11_unit_release(&unit);
+    return s;
+}
+
+/* Layer l's weights, norms and biases; share: the rank's share of its projections (tensor
+ * parallelism), else NULL. */
+static dfrt_status load_layer(dfrt_model *m, const dfrt_checkpoint *cp, const plan *pl, uint32_t l,
+                              const layer_share *share) {
     layer_weights *lw = &m->layers[l];
     const matrix_ref *ref = pl->proj[l];
     const dfrt_layer_layout *lay = layout(m);
     uint64_t offsets[DFRT_MAX_PROJ + 1] = {0};
     for (int p = 0; p < lay->n; p++) offsets[p + 1] = offsets[p] + proj_rows(m, p) * proj_cols(m, p);
-    if (m->tp_size > 1) {
-        DFRT_TRY(load_shard(m, pl, l, offsets));
+    if (share) {
+        DFRT_TRY(install_share(m, l, share, offsets));
     } else if (ref[0].unit && l >= m->first_offloaded) { /* in host memory; lw->unit once the slots exist */
         DFRT_TRY(dfrt_df11_image_build(m->b, ref[0].unit, &m->images[l]));
         for (int p = 0; p < lay->n; p++) offsets[p] = ref[0].unit->parts[p].offset;
@@ -989,7 +1025,9 @@ static dfrt_status load_part(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, c
         goto fail;
     warn_cpu_df11(b, cp);
 
-    for (uint32_t l = m->layer_begin; l < m->layer_end && s == DFRT_OK; l++) s = load_layer(m, cp, &pl, l);
+    /* tensor parallelism: the layers come after, from the shares load_split makes */
+    for (uint32_t l = m->layer_begin; l < m->layer_end && s == DFRT_OK && m->tp_size < 2; l++)
+        s = load_layer(m, cp, &pl, l, NULL);
     if (s == DFRT_OK) s = make_slots(m);
     if (s == DFRT_OK && m->has_embed) s = load_table(m, cp, &pl.embed, &m->embed);
     if (s == DFRT_OK && m->has_head) {
@@ -1069,6 +1107,69 @@ static dfrt_status split_sizes(const dfrt_model *dims, const dfrt_checkpoint *cp
     *first = table[0];
     *last = table[1] + 4ull * dims->max_batch * dims->vocab + 4ull * dims->hidden;
     return DFRT_OK;
+}
+
+/* Host memory free for use (MemAvailable), 0 when unknown. */
+static uint64_t host_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[128];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+typedef struct share_job {
+    dfrt_model *const *ranks;
+    int n;
+    const plan *pl;
+    uint32_t first;
+    layer_share *shares; /* (layers of the batch, n) */
+} share_job;
+
+static dfrt_status share_task(void *ctx, size_t i) {
+    share_job *j = ctx;
+    return make_shares(j->ranks, j->n, j->pl, j->first + (uint32_t)i, j->shares + i * (size_t)j->n);
+}
+
+/* Tensor parallelism: every layer's shares, made for several layers at once on the host's
+ * cores (as many as half the free host memory holds: a layer decoded and its shares encoded
+ * take about 4 bytes a weight), each then uploaded to its rank. */
+static dfrt_status load_shares(dfrt_model *const *ranks, int n, const dfrt_checkpoint *cp, const plan *pl) {
+    const uint32_t n_layers = ranks[0]->n_layers;
+    uint64_t largest = 1;
+    for (uint32_t l = 0; l < n_layers; l++) {
+        const dfrt_df11_unit *u = pl->proj[l][0].unit;
+        largest = DFRT_MAX(largest, u ? u->n : pl->layer_elems);
+    }
+    int k = dfrt_thread_count(0);
+    uint64_t avail = host_available();
+    if (avail && avail / 2 / (4 * largest) < (uint64_t)k) k = (int)DFRT_MAX(avail / 2 / (4 * largest), 1);
+    if ((uint32_t)k > n_layers) k = (int)n_layers;
+    layer_share *shares = dfrt_calloc((size_t)k * n, sizeof *shares, "layer shares");
+    if (!shares) return DFRT_OUT_OF_MEMORY;
+    dfrt_status s = DFRT_OK;
+    for (uint32_t first = 0; first < n_layers && s == DFRT_OK; first += (uint32_t)k) {
+        uint32_t batch = DFRT_MIN((uint32_t)k, n_layers - first);
+        share_job job = {ranks, n, pl, first, shares};
+        s = dfrt_parallel_for(batch, k, share_task, &job);
+        for (uint32_t i = 0; i < batch && s == DFRT_OK; i++)
+            for (int r = 0; r < n && s == DFRT_OK; r++) {
+                s = load_layer(ranks[r], cp, pl, first + i, &shares[i * (size_t)n + r]);
+                if (s != DFRT_OK)
+                    s = dfrt_fail_prefix(s, "tensor parallelism, rank %d on %s device %d", r,
+                                         ranks[r]->b->info.backend, ranks[r]->b->info.index);
+            }
+        for (size_t i = 0; i < (size_t)k * n; i++) share_free(&shares[i]);
+    }
+    free(shares);
+    for (int r = 0; r < n && s == DFRT_OK; r++) {
+        s = dfrt_backend_synchronize(ranks[r]->b);
+        ranks[r]->device_bytes = dfrt_backend_allocated(ranks[r]->b);
+    }
+    return s;
 }
 
 /* A layer split (o->n_devices > 1): plans the ranges, opens the devices after the first, and
@@ -1152,6 +1253,7 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
                                      backends[i]->info.backend, o->devices[i]);
         }
     }
+    if (s == DFRT_OK && tp) s = load_shares(parts, n, cp, &pl);
     if (s != DFRT_OK) goto done;
     for (int i = 0; i + 1 < n; i++) parts[i]->next = parts[i + 1];
     if (tp) {
