@@ -224,6 +224,24 @@ static void test_model_bench(void) {
                    : metric_ok(f, "decode_tokens_per_s", "tokens/s"));
     }
     cJSON_Delete(j);
+
+    /* --devices: split over two logical CPU devices, the same greedy tokens; each device's
+     * layers and peak, the figure's peak the larger */
+    test_sh("'%s' bench model --synthetic tiny --in-memory --backend cpu --batch 2 --prompt-len 4 --gen 3 --min-time 0 "
+            "--formats df11 --kv-cache f32 --eager --devices 0,0 --tensor-split 3,1 --json '%s' > '%s.out' 2> '%s'",
+            dfrt_exe, json, json, log);
+    j = load_json(json);
+    f1 = j ? cJSON_GetArrayItem(get(j, "figures"), 0) : NULL;
+    const cJSON *split = f1 ? get(f1, "split") : NULL;
+    CHECK(cJSON_GetArraySize(split) == 2);
+    const cJSON *d0 = cJSON_GetArrayItem(split, 0), *d1 = cJSON_GetArrayItem(split, 1);
+    CHECK(d0 && d1 && num(d0, "first_layer") == 0 && num(d1, "first_layer") == num(d0, "n_layers") &&
+          num(d0, "n_layers") > num(d1, "n_layers") && num(d1, "n_layers") > 0);
+    CHECK(d0 && d1 && num(f1, "peak_device_bytes") == fmax(num(d0, "peak_device_bytes"), num(d1, "peak_device_bytes")));
+    tk = f1 ? get(f1, "tokens") : NULL;
+    CHECK(tk && cJSON_GetArraySize(tk) == 3);
+    for (int i = 0; tk && i < 3; i++) CHECK(cJSON_GetArrayItem(tk, i)->valuedouble == cached_tokens[i]);
+    cJSON_Delete(j);
 }
 
 /* The kernel a matmul figure names (dfrt_matmul_kernel): on the CPU `cpu`; on Vulkan at these

@@ -664,6 +664,7 @@ int bench_model(int argc, char **argv) {
         }
     }
     if (!!dir == !!synthetic) return cli_usage_error("bench model", "give a MODEL_DIR or --synthetic NAME (one of them)");
+    if (cli_check_placement("bench model", &p.offload) != CLI_OK) return CLI_USAGE;
     if ((in_memory || host_memory) && !synthetic)
         return cli_usage_error("bench model", "--in-memory and --host-memory build a --synthetic model");
     if (host_memory && !in_memory) return cli_usage_error("bench model", "--host-memory goes with --in-memory");

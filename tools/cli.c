@@ -394,16 +394,7 @@ int cli_load_model(const char *command, const char *model_dir, const char *backe
     if (n_devices > 0 && device >= 0 && device != options->devices[0])
         return cli_usage_error(command, "--device %d and --devices %d,...: give one of them", device, options->devices[0]);
     if (n_devices > 0) device = options->devices[0];
-    int shares = 0;
-    for (int i = 0; i < DFRT_MAX_DEVICES; i++) shares += options->device_shares[i] > 0;
-    if (options->tensor_parallel && n_devices < 2)
-        return cli_usage_error(command, "--split tensor needs two devices or more (--devices)");
-    if (shares && options->tensor_parallel)
-        return cli_usage_error(command, "--tensor-split is the layer split's; --split tensor gives each device an "
-                               "equal share");
-    if (shares && (n_devices < 2 || shares != n_devices))
-        return cli_usage_error(command, "--tensor-split gives %d shares for %d devices (--devices)", shares,
-                               n_devices < 2 ? 1 : n_devices);
+    if (cli_check_placement(command, options) != CLI_OK) return CLI_USAGE;
     if ((s = dfrt_backend_open(backend_name, device, out_b)) != DFRT_OK) return cli_fail(command, s);
     fprintf(stderr, "backend: %s\n", dfrt_backend_selection(*out_b));
     if (threads) {
@@ -518,6 +509,20 @@ int cli_offload_option(const char *command, const char *option, const char *v, d
         return CLI_OK;
     }
     return -1;
+}
+
+int cli_check_placement(const char *command, const dfrt_model_options *o) {
+    int shares = 0;
+    for (int i = 0; i < DFRT_MAX_DEVICES; i++) shares += o->device_shares[i] > 0;
+    if (o->tensor_parallel && o->n_devices < 2)
+        return cli_usage_error(command, "--split tensor needs two devices or more (--devices)");
+    if (shares && o->tensor_parallel)
+        return cli_usage_error(command, "--tensor-split is the layer split's; --split tensor gives each device an "
+                               "equal share");
+    if (shares && (o->n_devices < 2 || shares != o->n_devices))
+        return cli_usage_error(command, "--tensor-split gives %d shares for %d devices (--devices)", shares,
+                               o->n_devices < 2 ? 1 : o->n_devices);
+    return CLI_OK;
 }
 
 void cli_placement(dfrt_model_options *dst, const dfrt_model_options *src) {

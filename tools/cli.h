@@ -79,6 +79,9 @@ int cli_sampling_option(const char *command, const char *option, const char *val
     "                       summed over NCCL (CUDA) or host memory; none: one device\n"                  \
     "  --tensor-split A,B   each device's share of the weights and KV cache (default: by memory)\n"
 int cli_offload_option(const char *command, const char *option, const char *value, dfrt_model_options *o);
+/* The checks on the split options that need them all (shares for every device, tensor
+ * parallelism over two or more): CLI_OK, or CLI_USAGE after the usage error. */
+int cli_check_placement(const char *command, const dfrt_model_options *o);
 /* Copies the offload and split options of src (cli_offload_option's) into dst. */
 void cli_placement(dfrt_model_options *dst, const dfrt_model_options *src);
 /* A seed from the system's randomness (the clock's where that fails). */

@@ -5,7 +5,7 @@
 #include "base/internal.h"
 
 #include <cublas_api.h>
-#include <dlfcn.h>
+#include "cuda_dl.h"
 
 typedef struct cuda_cublas {
     void *so;
@@ -70,18 +70,14 @@ static dfrt_status cublas_load(dfrt_cuda_ctx *ctx, cuda_cublas **out) {
         return DFRT_OUT_OF_MEMORY;
     }
     l->so = so;
-    struct {
-        void **fn;
-        const char *symbol;
-    } syms[] = {{(void **)&l->create, "cublasCreate_v2"},           {(void **)&l->destroy, "cublasDestroy_v2"},
-                {(void **)&l->set_stream, "cublasSetStream_v2"},    {(void **)&l->get_version, "cublasGetVersion_v2"},
-                {(void **)&l->gemm_ex, "cublasGemmEx"},             {(void **)&l->status_string, "cublasGetStatusString"}};
-    for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
-        *syms[i].fn = dlsym(so, syms[i].symbol);
-        if (!*syms[i].fn) {
-            cublas_free(l);
-            return dfrt_fail(DFRT_UNAVAILABLE, "cuda: %s has no %s", name, syms[i].symbol);
-        }
+    const dfrt_dl_symbol syms[] = {
+        {(void **)&l->create, "cublasCreate_v2"},        {(void **)&l->destroy, "cublasDestroy_v2"},
+        {(void **)&l->set_stream, "cublasSetStream_v2"}, {(void **)&l->get_version, "cublasGetVersion_v2"},
+        {(void **)&l->gemm_ex, "cublasGemmEx"},          {(void **)&l->status_string, "cublasGetStatusString"}};
+    const char *missing = dfrt_dl_resolve(so, syms, sizeof syms / sizeof *syms);
+    if (missing) {
+        cublas_free(l);
+        return dfrt_fail(DFRT_UNAVAILABLE, "cuda: %s has no %s", name, missing);
     }
     cublasStatus_t s = l->create(&l->handle);
     if (s == CUBLAS_STATUS_SUCCESS) s = l->set_stream(l->handle, ctx->stream);

@@ -7,7 +7,7 @@
 
 #include "base/internal.h"
 
-#include <dlfcn.h>
+#include "cuda_dl.h"
 
 typedef struct nccl_comm_s *ncclComm_t;
 typedef int ncclResult_t;         /* ncclSuccess = 0 */
@@ -57,20 +57,17 @@ dfrt_status dfrt_cuda_nccl_create(const int *devices, int n, void **out, char *n
         return DFRT_OUT_OF_MEMORY;
     }
     l->so = so;
-    struct {
-        void **fn;
-        const char *symbol;
-    } syms[] = {
+    const dfrt_dl_symbol syms[] = {
         {(void **)&l->comm_init_all, "ncclCommInitAll"}, {(void **)&l->comm_destroy, "ncclCommDestroy"},
         {(void **)&l->all_reduce, "ncclAllReduce"},      {(void **)&l->group_start, "ncclGroupStart"},
         {(void **)&l->group_end, "ncclGroupEnd"},        {(void **)&l->error_string, "ncclGetErrorString"},
         {(void **)&l->get_version, "ncclGetVersion"},
     };
-    for (size_t i = 0; i < sizeof syms / sizeof *syms; i++)
-        if (!(*syms[i].fn = dlsym(so, syms[i].symbol))) {
-            dfrt_cuda_nccl_free(l);
-            return dfrt_fail(DFRT_UNSUPPORTED, "%s lacks %s", file, syms[i].symbol);
-        }
+    const char *missing = dfrt_dl_resolve(so, syms, sizeof syms / sizeof *syms);
+    if (missing) {
+        dfrt_cuda_nccl_free(l);
+        return dfrt_fail(DFRT_UNSUPPORTED, "%s lacks %s", file, missing);
+    }
     /* NVLink multicast (NVLS) off unless the user says otherwise: the machines dfrt is run on
      * may not allow it, and an all-reduce of one activation row gains nothing from it */
     setenv("NCCL_NVLS_ENABLE", "0", 0);

@@ -211,11 +211,11 @@ static dfrt_status layer(dfrt_model *m, uint32_t l, uint32_t rows) {
     return layer_end(m, l, rows);
 }
 
+static dfrt_status head(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax);
+
 /* The pass after the embedding: the part's layers, then, on the part that holds lm_head, for
  * the rows that want logits the final norm, lm_head and (when argmax) each row's argmax.
  * logit_rows NULL: rows 0 .. n_logits - 1. */
-static dfrt_status head(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax);
-
 static dfrt_status pass_body(dfrt_model *m, uint32_t rows, const uint32_t *logit_rows, uint32_t n_logits, bool argmax) {
     for (uint32_t l = m->layer_begin; l < m->layer_end; l++) {
         /* a long prefill pass takes seconds on the CPU: Ctrl-C is seen between layers */

@@ -915,7 +915,8 @@ static void warn_cpu_df11(const dfrt_backend *b, const dfrt_checkpoint *cp) {
               cp->dir);
 }
 
-/* A part of a layer split: the layers it runs and the tables it holds; NULL: the whole model. */
+/* A part of a split: the layers it runs, the tables it holds, and for tensor parallelism its
+ * rank; NULL: the whole model. */
 typedef struct part_range {
     uint32_t begin, end;
     bool embed, head;
@@ -1091,8 +1092,8 @@ fail:
 
 /* The bytes a layer split counts per layer and on the first and last devices, from the plan
  * of the whole model (weights in the backend's device layout). */
-static dfrt_status split_sizes(const dfrt_model *dims, const dfrt_checkpoint *cp, const plan *pl, int layout,
-                               uint64_t *layer_bytes, uint64_t *first, uint64_t *last) {
+static void split_sizes(const dfrt_model *dims, const plan *pl, int layout, uint64_t *layer_bytes, uint64_t *first,
+                        uint64_t *last) {
     const uint64_t kv = dfrt_model_kv_bytes(dims, NULL) / dims->n_layers;
     const uint64_t norms = 4ull * (4 * (uint64_t)dims->hidden + 2 * dims->head_dim + dims->qkv_width);
     for (uint32_t l = 0; l < dims->n_layers; l++) {
@@ -1103,10 +1104,8 @@ static dfrt_status split_sizes(const dfrt_model *dims, const dfrt_checkpoint *cp
     uint64_t table[2];
     for (int i = 0; i < 2; i++)
         table[i] = t[i]->unit ? dfrt_df11_device_bytes(t[i]->unit, layout) : 2ull * dims->vocab * dims->hidden;
-    (void)cp;
     *first = table[0];
     *last = table[1] + 4ull * dims->max_batch * dims->vocab + 4ull * dims->hidden;
-    return DFRT_OK;
 }
 
 /* Host memory free for use (MemAvailable), 0 when unknown. */
@@ -1172,8 +1171,10 @@ static dfrt_status load_shares(dfrt_model *const *ranks, int n, const dfrt_check
     return s;
 }
 
-/* A layer split (o->n_devices > 1): plans the ranges, opens the devices after the first, and
- * loads one part per device, each handing its residual stream to the next. */
+/* Several devices (o->n_devices > 1): opens the devices after the first and loads one part
+ * per device. Layer split: the ranges planned by dfrt_split_layers, each part handing its
+ * residual stream to the next. Tensor parallelism: ranks of every layer, their shares made by
+ * load_shares, and the communicator that sums them. */
 static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, const dfrt_model_options *o,
                               dfrt_model **out) {
     const int n = o->n_devices;
@@ -1184,7 +1185,7 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
     plan pl = {0};
     dfrt_model dims = {0};
     if (n > DFRT_MAX_DEVICES) {
-        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "a layer split over %d devices: at most %d", n, DFRT_MAX_DEVICES);
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "a split over %d devices: at most %d", n, DFRT_MAX_DEVICES);
         goto done;
     }
     if (o->offload_layers || o->weight_budget) {
@@ -1193,7 +1194,7 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
         goto done;
     }
     if (o->devices[0] != b->info.index) {
-        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "a layer split's first device is %d, but the backend given is %s device %d",
+        s = dfrt_fail(DFRT_INVALID_ARGUMENT, "a split's first device is %d, but the backend given is %s device %d",
                       o->devices[0], b->info.backend, b->info.index);
         goto done;
     }
@@ -1223,7 +1224,7 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
         goto done;
     }
     uint64_t first, last;
-    split_sizes(&dims, cp, &pl, dfrt_backend_df11_layout(b), layer_bytes, &first, &last);
+    split_sizes(&dims, &pl, dfrt_backend_df11_layout(b), layer_bytes, &first, &last);
     double shares[DFRT_MAX_DEVICES];
     for (int i = 0; i < n; i++) {
         shares[i] = by_memory ? (double)backends[i]->info.memory_bytes : o->device_shares[i];
