@@ -413,18 +413,15 @@ int cli_load_model(const char *command, const char *model_dir, const char *backe
             dfrt_model_config(*out_m)->architecture, cli_now() - t0, mem);
     dfrt_model_device parts[DFRT_MAX_DEVICES];
     int n_parts = dfrt_model_devices(*out_m, parts, DFRT_MAX_DEVICES);
-    for (int i = 0; n_parts > 1 && options->tensor_parallel && i < n_parts; i++) {
+    for (int i = 0; n_parts > 1 && i < n_parts; i++) {
         const dfrt_device_info *d = dfrt_backend_info(parts[i].backend);
         cli_format_bytes(mem, sizeof mem, (double)parts[i].device_bytes);
-        fprintf(stderr, "tensor parallel: rank %d of %d on %s %d (%s), %s\n", i, n_parts, d->backend, d->index, d->name,
-                mem);
-    }
-    for (int i = 0; n_parts > 1 && !options->tensor_parallel && i < n_parts; i++) {
-        const dfrt_device_info *d = dfrt_backend_info(parts[i].backend);
-        cli_format_bytes(mem, sizeof mem, (double)parts[i].device_bytes);
-        fprintf(stderr, "split: layers %u-%u%s%s on %s %d (%s), %s\n", parts[i].first_layer,
-                parts[i].first_layer + parts[i].n_layers - 1, parts[i].embedding ? " and the embedding" : "",
-                parts[i].lm_head ? " and lm_head" : "", d->backend, d->index, d->name, mem);
+        if (options->tensor_parallel)
+            fprintf(stderr, "tensor parallel: rank %d of %d", i, n_parts);
+        else
+            fprintf(stderr, "split: layers %u-%u%s%s", parts[i].first_layer, parts[i].first_layer + parts[i].n_layers - 1,
+                    parts[i].embedding ? " and the embedding" : "", parts[i].lm_head ? " and lm_head" : "");
+        fprintf(stderr, " on %s %d (%s), %s\n", d->backend, d->index, d->name, mem);
     }
     int off = dfrt_model_offloaded_layers(*out_m, NULL, NULL);
     if (off)

@@ -53,32 +53,12 @@ static char *unit_file_name(const char *unit) {
 /* The six tensors of an encoded unit, as the reference names and shapes them, their data
  * enc's; their names are malloc'ed (none is left after a failure). */
 static dfrt_status unit_tensors(const char *unit, const dfrt_df11_encoded *enc, dfrt_tensor six[6]) {
-    const struct {
-        const char *field;
-        dfrt_dtype dtype;
-        int64_t n;
-        const void *data;
-    } f[6] = {
-        {"luts", DFRT_DTYPE_U8, ((int64_t)enc->n_tables + 1) * 256, enc->luts},
-        {"encoded_exponent", DFRT_DTYPE_U8, (int64_t)enc->n_bytes, enc->stream},
-        {"sign_mantissa", DFRT_DTYPE_U8, (int64_t)enc->n, enc->sign_mantissa},
-        {"output_positions", DFRT_DTYPE_U8, 4 * (int64_t)enc->n_positions, enc->output_positions},
-        {"gaps", DFRT_DTYPE_U8, (int64_t)enc->gaps_bytes, enc->gaps},
-        {"split_positions", DFRT_DTYPE_I64, (int64_t)enc->n_splits, enc->split_positions},
-    };
-    for (int i = 0; i < 6; i++) {
-        six[i] = (dfrt_tensor){.dtype = f[i].dtype, .n_dims = 1, .shape = {f[i].n}, .n_elements = (uint64_t)f[i].n,
-                               .n_bytes = (uint64_t)f[i].n * dfrt_dtype_size(f[i].dtype), .data = f[i].data};
-        if (i == 0) { /* luts: [tables + 1, 256] */
-            six[i].n_dims = 2;
-            six[i].shape[0] = (int64_t)enc->n_tables + 1;
-            six[i].shape[1] = 256;
-        }
-        if (!(six[i].name = dfrt_asprintf("%s.%s", unit, f[i].field))) {
+    dfrt_df11_encoded_tensors(enc, six);
+    for (int i = 0; i < 6; i++)
+        if (!(six[i].name = dfrt_asprintf("%s.%s", unit, six[i].name))) {
             for (int k = 0; k < i; k++) free((char *)six[k].name);
             return DFRT_OUT_OF_MEMORY;
         }
-    }
     return DFRT_OK;
 }
 

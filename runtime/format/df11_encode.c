@@ -225,6 +225,28 @@ static dfrt_status build_tables(const char *unit, const code_table *ct, uint8_t 
 
 /* ---- Stream ---------------------------------------------------------------------------- */
 
+void dfrt_df11_encoded_tensors(const dfrt_df11_encoded *e, dfrt_tensor t[6]) {
+    const struct {
+        const char *field;
+        dfrt_dtype dtype;
+        uint64_t n;
+        const void *data;
+    } f[6] = {
+        {"luts", DFRT_DTYPE_U8, ((uint64_t)e->n_tables + 1) * 256, e->luts},
+        {"encoded_exponent", DFRT_DTYPE_U8, e->n_bytes, e->stream},
+        {"sign_mantissa", DFRT_DTYPE_U8, e->n, e->sign_mantissa},
+        {"output_positions", DFRT_DTYPE_U8, 4ull * e->n_positions, e->output_positions},
+        {"gaps", DFRT_DTYPE_U8, e->gaps_bytes, e->gaps},
+        {"split_positions", DFRT_DTYPE_I64, e->n_splits, e->split_positions},
+    };
+    for (int i = 0; i < 6; i++)
+        t[i] = (dfrt_tensor){.name = f[i].field, .dtype = f[i].dtype, .n_dims = 1, .shape = {(int64_t)f[i].n},
+                             .n_elements = f[i].n, .n_bytes = f[i].n * dfrt_dtype_size(f[i].dtype), .data = f[i].data};
+    t[0].n_dims = 2; /* luts: [tables + 1, 256] */
+    t[0].shape[0] = (int64_t)e->n_tables + 1;
+    t[0].shape[1] = 256;
+}
+
 void dfrt_df11_encoded_free(dfrt_df11_encoded *e) {
     if (!e) return;
     free(e->luts);

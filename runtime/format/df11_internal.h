@@ -45,6 +45,11 @@ dfrt_status dfrt_df11_segment_index(const dfrt_df11_unit *u, int n_threads, uint
 #define DFRT_DF11_FAST_MAX_SYMBOLS 3u
 void dfrt_df11_fast_table(const dfrt_df11_unit *u, uint32_t *out);
 
+/* The six tensors of an encoded unit (luts, encoded_exponent, sign_mantissa,
+ * output_positions, gaps, split_positions), shaped as the reference writes them and named by
+ * their field alone; their data is enc's. */
+void dfrt_df11_encoded_tensors(const dfrt_df11_encoded *enc, dfrt_tensor out[6]);
+
 /* Internal encoder entry point with progress reporting. */
 dfrt_status df11_encode(const char *unit_name, int n_parts, const void *const *parts, const uint64_t *counts,
                         const char *const *part_names, const volatile int *cancel, dfrt_progress *progress,

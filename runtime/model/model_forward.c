@@ -362,30 +362,26 @@ dfrt_status dfrt_model_forward(dfrt_model *m, const int32_t *tokens, const int32
     for (uint32_t i = 0; i < n_logit_rows; i++) leading &= logit_rows[i] == i;
     /* every row's logits (decode steps): recorded where the part's backend records work */
     const bool recordable = leading && n_logit_rows == rows && rows <= MODEL_MAX_RECORDED_ROWS;
-    dfrt_model *p = m; /* the part (one without a layer split), and after the loop the last */
-    for (; m->comm; p = p->next) { /* tensor parallelism: every rank's tables, the first's embedding */
+    /* every part's (rank's) own rows, positions and RoPE table; the first part embeds */
+    for (dfrt_model *p = m; p; p = p->next) {
         p->cancel = m->cancel;
         DFRT_TRY(rope_tables(p, last));
         DFRT_TRY(dfrt_buffer_write(p->slots, 0, slots, rows * sizeof *slots));
         DFRT_TRY(dfrt_buffer_write(p->positions, 0, positions, rows * sizeof *positions));
-        if (p == m) DFRT_TRY(embed(m, tokens, rows));
-        else DFRT_TRY(dfrt_buffer_copy(p->x, 0, m->x, 0, 4 * (size_t)rows * m->hidden));
-        if (!p->next) {
-            DFRT_TRY(pass_parallel(m, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
-            p = m; /* the logits are the first rank's */
-            break;
-        }
     }
-    for (; !m->comm; p = p->next) {
-        p->cancel = m->cancel;
-        DFRT_TRY(rope_tables(p, last));
-        DFRT_TRY(dfrt_buffer_write(p->slots, 0, slots, rows * sizeof *slots));
-        DFRT_TRY(dfrt_buffer_write(p->positions, 0, positions, rows * sizeof *positions));
-        if (p->has_embed) DFRT_TRY(embed(p, tokens, rows));
-        if (!p->eager && recordable) DFRT_TRY(pass_recorded(p, rows, out_argmax != NULL));
-        else DFRT_TRY(pass_body(p, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
-        if (!p->next) break;
-        DFRT_TRY(hand_off(p, rows));
+    DFRT_TRY(embed(m, tokens, rows));
+    dfrt_model *p = m; /* the part holding the logits: the first rank, or the layer split's last part */
+    if (m->comm) { /* tensor parallelism: the embedding to every rank, then the layers in step */
+        for (dfrt_model *r = m->next; r; r = r->next)
+            DFRT_TRY(dfrt_buffer_copy(r->x, 0, m->x, 0, 4 * (size_t)rows * m->hidden));
+        DFRT_TRY(pass_parallel(m, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
+    } else {
+        for (;; p = p->next) {
+            if (!p->eager && recordable) DFRT_TRY(pass_recorded(p, rows, out_argmax != NULL));
+            else DFRT_TRY(pass_body(p, rows, leading ? NULL : logit_rows, n_logit_rows, out_argmax != NULL));
+            if (!p->next) break;
+            DFRT_TRY(hand_off(p, rows));
+        }
     }
     if (!n_logit_rows) return DFRT_OK;
     if (out_argmax) DFRT_TRY(dfrt_buffer_read(p->argmax, 0, out_argmax, n_logit_rows * sizeof *out_argmax));

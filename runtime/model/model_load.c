@@ -292,6 +292,13 @@ static uint64_t unit_file_bytes(const dfrt_checkpoint *cp, const dfrt_df11_unit 
     return 0;
 }
 
+/* The keys and values one layer of this part or rank holds (its KV heads; fp32 or BF16),
+ * both together, over the batch and the context. */
+static uint64_t kv_layer_bytes(const dfrt_model *m) {
+    return 2ull * m->n_kv * m->head_dim * (m->kv_type == DFRT_KV_BF16 ? 2 : 4) * (uint64_t)m->max_batch *
+           (uint64_t)m->max_ctx;
+}
+
 /* Whether the part runs layer l. */
 static bool runs_layer(const dfrt_model *m, uint32_t l) { return l >= m->layer_begin && l < m->layer_end; }
 
@@ -353,8 +360,7 @@ static dfrt_status make_plan(dfrt_model *m, const dfrt_checkpoint *cp, plan *pl)
         pl->weight_bytes += tables[i]->unit ? unit_file_bytes(cp, tables[i]->unit) : 2ull * m->vocab * m->hidden;
     }
     /* KV cache, activations, logits, per-row tables, norms */
-    const uint64_t ranks = m->tp_size > 1 ? (uint64_t)m->tp_size : 1; /* the rank's KV heads' */
-    pl->kv_bytes = m->n_layers ? dfrt_model_kv_bytes(m, NULL) / ranks / m->n_layers * (m->layer_end - m->layer_begin) : 0;
+    pl->kv_bytes = kv_layer_bytes(m) * (m->layer_end - m->layer_begin);
     uint64_t rows = (uint64_t)m->max_rows;
     pl->act_bytes = 4 * rows * (3ull * m->hidden + m->qkv_width + (uint64_t)m->n_heads * m->head_dim + 3ull * m->inter) +
                     4ull * m->max_batch * m->vocab + 16 * rows +
@@ -507,29 +513,6 @@ static void shard_of(const dfrt_model *m, int p, uint64_t *rows, uint64_t *cols,
     *col0 = r * *cols * (*cols != proj_cols(m, p));
 }
 
-/* The six tensors of an encoded unit, for dfrt_df11_unit_init (the data stays enc's). */
-static void encoded_tensors(const dfrt_df11_encoded *e, dfrt_tensor t[6]) {
-    const struct {
-        const char *name;
-        dfrt_dtype dtype;
-        uint64_t n;
-        const void *data;
-    } f[6] = {
-        {"luts", DFRT_DTYPE_U8, ((uint64_t)e->n_tables + 1) * 256, e->luts},
-        {"encoded_exponent", DFRT_DTYPE_U8, e->n_bytes, e->stream},
-        {"sign_mantissa", DFRT_DTYPE_U8, e->n, e->sign_mantissa},
-        {"output_positions", DFRT_DTYPE_U8, 4ull * e->n_positions, e->output_positions},
-        {"gaps", DFRT_DTYPE_U8, e->gaps_bytes, e->gaps},
-        {"split_positions", DFRT_DTYPE_I64, e->n_splits, e->split_positions},
-    };
-    for (int i = 0; i < 6; i++)
-        t[i] = (dfrt_tensor){.name = f[i].name, .dtype = f[i].dtype, .n_dims = 1, .shape = {(int64_t)f[i].n},
-                             .n_elements = f[i].n, .n_bytes = f[i].n * dfrt_dtype_size(f[i].dtype), .data = f[i].data};
-    t[0].n_dims = 2;
-    t[0].shape[0] = (int64_t)e->n_tables + 1;
-    t[0].shape[1] = 256;
-}
-
 /* Tensor parallelism: a rank's share of a layer's projections, made on the host: one BF16
  * block in unit order, encoded again as a DF11 unit of its own where the layer is one. */
 typedef struct layer_share {
@@ -612,7 +595,7 @@ static dfrt_status install_share(dfrt_model *m, uint32_t l, const layer_share *s
     dfrt_df11_unit unit = {0};
     char name[64];
     snprintf(name, sizeof name, "layer %u, rank %d", l, m->tp_rank);
-    encoded_tensors(&sh->enc, t);
+    dfrt_df11_encoded_tensors(&sh->enc, t);
     dfrt_status s = dfrt_df11_unit_init(name, &(dfrt_df11_tensors){&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]}, 0, NULL,
                                         &unit);
     if (s == DFRT_OK) s = dfrt_df11_upload(m->b, &unit, &m->shard_units[l]);
@@ -881,7 +864,7 @@ static dfrt_status allocate_runtime(dfrt_model *m, const plan *pl) {
     m->k_cache = dfrt_calloc(m->n_layers, sizeof *m->k_cache, "KV cache");
     m->v_cache = dfrt_calloc(m->n_layers, sizeof *m->v_cache, "KV cache");
     if (!m->k_cache || !m->v_cache) return DFRT_OUT_OF_MEMORY;
-    uint64_t per_layer = dfrt_model_kv_bytes(m, NULL) / (m->tp_size > 1 ? (uint64_t)m->tp_size : 1) / (2 * m->n_layers);
+    uint64_t per_layer = kv_layer_bytes(m) / 2; /* keys, and values, apart */
     for (uint32_t l = m->layer_begin; l < m->layer_end; l++) {
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->k_cache[l]));
         DFRT_TRY(dfrt_buffer_alloc(m->b, per_layer, &m->v_cache[l]));
@@ -1094,7 +1077,7 @@ fail:
  * of the whole model (weights in the backend's device layout). */
 static void split_sizes(const dfrt_model *dims, const plan *pl, int layout, uint64_t *layer_bytes, uint64_t *first,
                         uint64_t *last) {
-    const uint64_t kv = dfrt_model_kv_bytes(dims, NULL) / dims->n_layers;
+    const uint64_t kv = kv_layer_bytes(dims);
     const uint64_t norms = 4ull * (4 * (uint64_t)dims->hidden + 2 * dims->head_dim + dims->qkv_width);
     for (uint32_t l = 0; l < dims->n_layers; l++) {
         const dfrt_df11_unit *u = pl->proj[l][0].unit;
@@ -1219,25 +1202,28 @@ static dfrt_status load_split(dfrt_backend *b, dfrt_checkpoint *cp, bool owned, 
     set_dims(&dims, cp->config);
     dims.fused = b->vt->df11_matmul != NULL;
     if ((s = set_limits(&dims, b, o)) != DFRT_OK || (s = make_plan(&dims, cp, &pl)) != DFRT_OK) goto done;
-    if (!(layer_bytes = dfrt_calloc(dims.n_layers ? dims.n_layers : 1, sizeof *layer_bytes, "layer sizes"))) {
-        s = DFRT_OUT_OF_MEMORY;
-        goto done;
-    }
-    uint64_t first, last;
-    split_sizes(&dims, &pl, dfrt_backend_df11_layout(b), layer_bytes, &first, &last);
-    double shares[DFRT_MAX_DEVICES];
-    for (int i = 0; i < n; i++) {
-        shares[i] = by_memory ? (double)backends[i]->info.memory_bytes : o->device_shares[i];
-        if (by_memory && !(shares[i] > 0)) shares[i] = 1; /* a device that does not say: equal */
-        if (!by_memory && !(shares[i] > 0)) {
-            s = dfrt_fail(DFRT_INVALID_ARGUMENT, "device %d's share of the split is 0; give every device a share, or "
-                          "none (then by device memory)", i);
+    dfrt_layer_split split;
+    if (tp) {
+        if ((s = check_parallel(&dims, n)) != DFRT_OK) goto done;
+    } else { /* the ranges, by each device's share of the bytes */
+        if (!(layer_bytes = dfrt_calloc(dims.n_layers ? dims.n_layers : 1, sizeof *layer_bytes, "layer sizes"))) {
+            s = DFRT_OUT_OF_MEMORY;
             goto done;
         }
+        uint64_t first, last;
+        split_sizes(&dims, &pl, dfrt_backend_df11_layout(b), layer_bytes, &first, &last);
+        double shares[DFRT_MAX_DEVICES];
+        for (int i = 0; i < n; i++) {
+            shares[i] = by_memory ? (double)backends[i]->info.memory_bytes : o->device_shares[i];
+            if (by_memory && !(shares[i] > 0)) shares[i] = 1; /* a device that does not say: equal */
+            if (!by_memory && !(shares[i] > 0)) {
+                s = dfrt_fail(DFRT_INVALID_ARGUMENT, "device %d's share of the split is 0; give every device a share, "
+                              "or none (then by device memory)", i);
+                goto done;
+            }
+        }
+        if ((s = dfrt_split_layers(dims.n_layers, layer_bytes, first, last, n, shares, &split)) != DFRT_OK) goto done;
     }
-    dfrt_layer_split split;
-    if (!tp && (s = dfrt_split_layers(dims.n_layers, layer_bytes, first, last, n, shares, &split)) != DFRT_OK) goto done;
-    if (tp && (s = check_parallel(&dims, n)) != DFRT_OK) goto done;
     for (int i = 0; i < n && s == DFRT_OK; i++) {
         part_range r = tp ? (part_range){0, dims.n_layers, i == 0, i == 0, i, n}
                           : (part_range){split.begin[i], split.end[i], i == 0, i == n - 1, 0, 0};
